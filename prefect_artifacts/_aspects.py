@@ -1,0 +1,59 @@
+"""Metadata aspects: JSON Schema enforcement shared by every write path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+
+from prefect_artifacts.errors import MetadataValidationError
+
+MAX_ASPECT_BYTES = 1024 * 1024
+
+
+def prepare_aspect(
+    aspect: dict[str, Any], schema: str | dict[str, Any] | None = None, policy: str | None = None
+) -> dict[str, Any]:
+    """Validate an aspect and return ``{"content", "schema_name", "policy"}`` to store.
+
+    The schema is ``schema`` or else ``aspect["$schema"]``. A dict is a JSON Schema
+    that the aspect must satisfy (it is not stored in the content); a string is
+    recorded as the schema's name.
+
+    Raises:
+        MetadataValidationError: not a JSON object, too large, an invalid schema, or
+            an aspect that violates its schema.
+
+    Example:
+        ```python
+        prepare_aspect({"rows": 3}, schema={"type": "object", "required": ["rows"]})
+        ```
+    """
+    if not isinstance(aspect, dict):
+        raise MetadataValidationError(f"an aspect must be a JSON object, not {type(aspect).__name__}")
+    try:
+        size = len(json.dumps(aspect, default=str))
+    except (TypeError, ValueError) as exc:
+        raise MetadataValidationError(f"aspect is not JSON-serializable: {exc}") from exc
+    if size > MAX_ASPECT_BYTES:
+        raise MetadataValidationError(f"aspect is {size} bytes, over the limit of {MAX_ASPECT_BYTES}")
+    schema = schema if schema is not None else aspect.get("$schema")
+    content = json.loads(json.dumps(aspect, default=str))
+    if not isinstance(schema, dict):
+        if schema is not None and not isinstance(schema, str):
+            raise MetadataValidationError(f"schema must be a name or a JSON Schema, not {schema!r}")
+        return {"content": content, "schema_name": schema, "policy": policy}
+    content.pop("$schema", None)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    try:
+        validator_cls.check_schema(schema)
+    except SchemaError as exc:
+        raise MetadataValidationError(f"invalid JSON Schema: {exc.message}") from exc
+    errors = sorted(validator_cls(schema).iter_errors(content), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
+        raise MetadataValidationError(f"aspect violates its schema at {where}: {errors[0].message}")
+    name = schema.get("$id") or schema.get("title") or "inline-json-schema"
+    return {"content": content, "schema_name": str(name), "policy": policy}

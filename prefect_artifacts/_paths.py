@@ -1,0 +1,216 @@
+"""Validation of names, folders, in-artifact paths and artifact references.
+
+Every path that comes from a user, a directory walk or an archive passes through
+`safe_relpath`, so traversal (``../``, absolute paths, drive letters, NUL bytes)
+is refused in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from prefect_artifacts.errors import InvalidName, UnsafePath
+from prefect_artifacts.models import URN_PREFIX
+
+# The character set of artifact names users know (letters, digits, - _ . space),
+# without '/' and ':' which separate folder, name and version in references.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,127}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_.:=/\- ]{1,128}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+_VERSION = re.compile(r"^v?([0-9]+)$")
+
+
+def validate_name(name: str, what: str = "artifact name") -> str:
+    """Return ``name`` if it is a valid artifact name, else raise `InvalidName`.
+
+    Example:
+        ```python
+        validate_name("my-data")  # "my-data"
+        validate_name("a/b")      # raises InvalidName
+        ```
+    """
+    if not isinstance(name, str) or not _NAME.match(name) or name != name.rstrip(" ."):
+        raise InvalidName(
+            f"invalid {what} {name!r}: use 1-128 letters, digits, '-', '_', '.' or spaces, "
+            "starting with a letter, digit or '_' (no '/' or ':')"
+        )
+    return name
+
+
+def validate_labels(labels: object) -> list[str]:
+    """Validate and de-duplicate labels, keeping their order.
+
+    Example:
+        ```python
+        validate_labels(["a", "a", "b"])  # ["a", "b"]
+        ```
+    """
+    if isinstance(labels, str) or labels is None:
+        raise InvalidName(f"labels must be a list of strings, not {labels!r}")
+    out: list[str] = []
+    for label in labels:  # type: ignore[attr-defined]
+        if not isinstance(label, str) or not _LABEL.match(label):
+            raise InvalidName(f"invalid label {label!r}")
+        if label not in out:
+            out.append(label)
+    return out
+
+
+def validate_alias(alias: str) -> str:
+    """Return ``alias`` if valid (a letter, then letters, digits, '-', '_', '.').
+
+    Example:
+        ```python
+        validate_alias("production")
+        ```
+    """
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or _VERSION.match(alias):
+        raise InvalidName(f"invalid alias {alias!r}: start with a letter, no version numbers")
+    return alias
+
+
+def normalize_folder(folder: str | None, default: str = "/default") -> str:
+    """Resolve a folder to its absolute, normalized form.
+
+    ``None`` is the default folder; a relative folder resolves under ``/``.
+
+    Example:
+        ```python
+        normalize_folder("team/data")  # "/team/data"
+        normalize_folder("/a/../b")    # raises UnsafePath
+        ```
+    """
+    if folder is None:
+        folder = default
+    if not isinstance(folder, str) or "\\" in folder or "\x00" in folder:
+        raise UnsafePath(f"invalid folder {folder!r}")
+    parts = [p for p in folder.split("/") if p not in ("", ".")]
+    for part in parts:
+        if part == "..":
+            raise UnsafePath(f"folder {folder!r} contains '..'")
+        validate_name(part, "folder component")
+    return "/" + "/".join(parts)
+
+
+def parent_folders(folder: str) -> list[str]:
+    """All ancestors of an absolute folder, outermost first, the folder included.
+
+    Example:
+        ```python
+        parent_folders("/a/b")  # ["/", "/a", "/a/b"]
+        ```
+    """
+    parts = [p for p in folder.split("/") if p]
+    return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def safe_relpath(path: str, what: str = "path") -> str:
+    """Normalize a relative '/'-separated path; refuse anything escaping its root.
+
+    Example:
+        ```python
+        safe_relpath("./a//b.txt")   # "a/b.txt"
+        safe_relpath("../etc/passwd")  # raises UnsafePath
+        ```
+    """
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise UnsafePath(f"invalid {what} {path!r}")
+    if "\\" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise UnsafePath(f"{what} {path!r} must be relative and '/'-separated")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts:
+        raise UnsafePath(f"{what} {path!r} is empty")
+    if ".." in parts:
+        raise UnsafePath(f"{what} {path!r} escapes its root with '..'")
+    return "/".join(parts)
+
+
+def object_path(obj_path: str | None, basename: str) -> str:
+    """Apply the obj_path rules: None → basename; 'a/' → 'a/<basename>'; 'a/x' → 'a/x'.
+
+    Example:
+        ```python
+        object_path("a/", "1.png")  # "a/1.png"
+        ```
+    """
+    if obj_path is None or obj_path in ("", "."):
+        return safe_relpath(basename)
+    if obj_path.endswith("/"):
+        return safe_relpath(obj_path + basename)
+    return safe_relpath(obj_path)
+
+
+def dir_prefix(obj_path: str | None, basename: str) -> str:
+    """Where a directory lands: None → basename; 'b/' → 'b/<basename>'; '' → root.
+
+    Example:
+        ```python
+        dir_prefix("b/", "plots")  # "b/plots"
+        dir_prefix("", "plots")    # ""
+        ```
+    """
+    if obj_path in ("", "."):
+        return ""
+    return object_path(obj_path, basename)
+
+
+@dataclass(frozen=True)
+class ParsedRef:
+    """An artifact reference taken apart.
+
+    Example:
+        ```python
+        parse_ref("/team/data:3")  # ParsedRef(id=None, folder="/team", name="data", version=3)
+        ```
+    """
+
+    id: str | None = None
+    folder: str | None = None
+    name: str | None = None
+    version: int | None = None
+    alias: str | None = None
+
+
+def parse_ref(ref: str) -> ParsedRef:
+    """Parse ``id | urn | name | name:3 | name:latest | /folder/name:alias``.
+
+    Example:
+        ```python
+        parse_ref("model:latest").alias  # "latest"
+        ```
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise InvalidName(f"invalid artifact reference {ref!r}")
+    ref = ref.strip()
+    if ref.startswith(URN_PREFIX):
+        ref = ref[len(URN_PREFIX):]
+    try:
+        return ParsedRef(id=str(uuid.UUID(ref)))
+    except ValueError:
+        pass
+    folder = None
+    if "/" in ref:
+        folder_part, _, ref = ref.rpartition("/")
+        folder = normalize_folder(folder_part or "/")
+    name, _, tag = ref.partition(":")
+    validate_name(name)
+    if not tag:
+        return ParsedRef(folder=folder, name=name, alias="latest")
+    match = _VERSION.match(tag)
+    if match:
+        return ParsedRef(folder=folder, name=name, version=int(match.group(1)))
+    return ParsedRef(folder=folder, name=name, alias=validate_alias(tag))
+
+
+def posix_join(*parts: str) -> str:
+    """Join in-artifact path parts with '/', skipping empty ones.
+
+    Example:
+        ```python
+        posix_join("", "a", "b.txt")  # "a/b.txt"
+        ```
+    """
+    return str(PurePosixPath(*[p for p in parts if p]))

@@ -1,0 +1,166 @@
+"""Prefect blocks: `ArtifactStorage` (where blobs live) and `ArtifactRegistry` (the registry).
+
+`ArtifactRegistry` exposes every `Registry` method, delegated to the registry it
+builds (`get_registry`): in-process over storage + catalog, or HTTP to a server.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from prefect.blocks.core import Block
+from prefect.types import SecretDict
+from pydantic import Field, PrivateAttr, SecretStr
+
+from prefect_artifacts.registry.base import SYNC_METHODS, Registry
+from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.settings import get_settings
+from prefect_artifacts.storage.content_store import ContentStore
+
+_DOCS = "https://github.com/prefect-artifacts/prefect-artifacts#readme"
+_LOGO = "https://images.ctfassets.net/gm98wzqotmnx/08yCE6xpJMX9Kjl5VArDS/c2ede674c20f90b9b6edeab71feffac9/prefect-200x200.png?h=250"
+
+
+class ArtifactStorage(Block):
+    """Content storage for artifacts: any fsspec URL plus its options.
+
+    Example:
+        Load a saved storage block:
+        ```python
+        from prefect_artifacts import ArtifactStorage
+
+        storage = ArtifactStorage.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name = "Artifact Storage"
+    _block_type_slug = "artifact-storage"
+    _logo_url = _LOGO
+    _documentation_url = _DOCS
+
+    basepath: str | None = Field(
+        default=None,
+        description="fsspec URL or local path of the content store; default $PREFECT_ARTIFACTS_HOME/blobs.",
+    )
+    storage_options: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Options for the fsspec filesystem (credentials, endpoint_url, ...).",
+    )
+
+    def get_store(self, durable: bool | None = None) -> ContentStore:
+        """Open the content store this block describes.
+
+        Example:
+            ```python
+            store = ArtifactStorage(basepath="memory://x").get_store()
+            ```
+        """
+        settings = get_settings()
+        url = self.basepath or settings.storage_url or str(settings.home / "blobs")
+        options = self.storage_options.get_secret_value() if self.storage_options else {}
+        return ContentStore(url, dict(options), durable=settings.durable if durable is None else durable)
+
+
+class ArtifactRegistry(Block):
+    """The artifact registry: embedded (SQLite + local blobs), storage + catalog, or a server.
+
+    With no arguments it is the embedded registry under ``$PREFECT_ARTIFACTS_HOME``
+    (default ``~/.prefect-artifacts``). Every `Registry` method is available on the
+    block (``upload_file``, ``get``, ``list``, ``aget``, …); ``delete_artifact``
+    stands for ``Registry.delete`` because ``Block.delete`` removes saved blocks.
+
+    Example:
+        Load a saved registry block:
+        ```python
+        from prefect_artifacts import ArtifactRegistry
+
+        registry = ArtifactRegistry.load("BLOCK_NAME")
+        art = registry.upload_file("data.csv", name="my-data")
+        ```
+    """
+
+    _block_type_name = "Artifact Registry"
+    _block_type_slug = "artifact-registry"
+    _logo_url = _LOGO
+    _documentation_url = _DOCS
+
+    storage: ArtifactStorage | None = Field(
+        default=None, description="Where artifact content is stored (in-process registry only)."
+    )
+    catalog_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL of the catalog database (in-process registry only)."
+    )
+    api_url: str | None = Field(
+        default=None, description="URL of a prefect-artifacts server, e.g. http://host:4300/api/v1."
+    )
+    api_key: SecretStr | None = Field(default=None, description="API key for the server.")
+
+    _registry: Registry | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def get_registry(self) -> Registry:
+        """The registry this block describes (built once, then reused).
+
+        Example:
+            ```python
+            ArtifactRegistry().get_registry()  # LocalRegistry on the embedded home
+            ```
+        """
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._build()
+            return self._registry
+
+    def _build(self) -> Registry:
+        settings = get_settings()
+        api_url = self.api_url or (settings.api_url if self.storage is None and self.catalog_url is None else None)
+        if api_url:
+            from prefect_artifacts.registry.http import HttpRegistry
+
+            key = self.api_key.get_secret_value() if self.api_key else settings.api_key
+            return HttpRegistry(api_url, api_key=key, settings=settings)
+        store = (self.storage or ArtifactStorage()).get_store(durable=settings.durable)
+        from prefect_artifacts.catalog.engine import sqlite_url
+        from prefect_artifacts.catalog.sql import SqlCatalog
+
+        catalog_url = (self.catalog_url.get_secret_value() if self.catalog_url else None) or settings.catalog_url
+        catalog = SqlCatalog(catalog_url or sqlite_url(settings.home / "catalog.sqlite"), durable=settings.durable)
+        return LocalRegistry(store, catalog, settings)
+
+    def delete_artifact(self, ref: str) -> None:
+        """Delete an artifact version (``Registry.delete``).
+
+        Example:
+            ```python
+            registry.delete_artifact("my-data:1")
+            ```
+        """
+        self.get_registry().delete(ref)
+
+    async def adelete_artifact(self, ref: str) -> None:
+        """Async twin of `delete_artifact`.
+
+        Example:
+            ```python
+            await registry.adelete_artifact("my-data:1")
+            ```
+        """
+        await self.get_registry().adelete(ref)  # type: ignore[attr-defined]
+
+
+def _delegate(name: str) -> Any:
+    target = getattr(Registry, name)
+
+    @functools.wraps(target)
+    def method(self: ArtifactRegistry, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.get_registry(), name)(*args, **kwargs)
+
+    return method
+
+
+# Block.delete/adelete remove saved blocks: those two stay the block's own.
+for _name in (*SYNC_METHODS, *(f"a{n}" for n in SYNC_METHODS), "iter", "read", "bundle"):
+    if _name not in ("delete", "adelete"):
+        setattr(ArtifactRegistry, _name, _delegate(_name))

@@ -1,0 +1,156 @@
+"""Catalog engines: SQLite tuned for many writers, PostgreSQL as is; and migrations."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(durable: bool) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the lock up front, so two writers never deadlock on an upgrade.
+    immediate = conn.get_execution_options().get("write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_catalog_engine(url: str, durable: bool = True) -> Engine:
+    """Create an engine for a SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
+
+    Example:
+        ```python
+        engine = create_catalog_engine("sqlite:////tmp/catalog.sqlite")
+        ```
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidArtifactInput(f"invalid catalog URL {url!r}: {exc}") from exc
+    try:
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(parsed, pool_pre_ping=True)
+        database = parsed.database or ""
+        memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        if not memory:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 60},
+            **({"poolclass": StaticPool} if memory else {}),
+        )
+    except NoSuchModuleError as exc:
+        raise MissingStorageBackend(
+            f"no database driver for {url!r}: pip install 'prefect-artifacts[postgres]'"
+        ) from exc
+    except ImportError as exc:
+        raise MissingStorageBackend(f"database driver for {url!r} is not installed: {exc}") from exc
+    event.listen(engine, "connect", _sqlite_pragmas(durable))
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _alembic_config(connection: Any) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this version.
+
+    Example:
+        ```python
+        head_revision()  # "0001"
+        ```
+    """
+    return ScriptDirectory(str(_MIGRATIONS)).get_current_head() or ""
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database).
+
+    Example:
+        ```python
+        current_revision(engine) == head_revision()
+        ```
+    """
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and database and ":memory:" not in database:
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(724871)")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(724871)")
+                conn.commit()
+        return
+    yield
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the catalog schema up to ``revision``, keeping all data.
+
+    Safe to call from many processes at once: they serialize on a lock.
+
+    Example:
+        ```python
+        migrate(create_catalog_engine("sqlite:////tmp/c.sqlite"))
+        ```
+    """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return
+    with _migration_lock(engine), engine.connect() as conn:
+        conn.execution_options(write=True)
+        command.upgrade(_alembic_config(conn), revision)
+        conn.commit()
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """SQLAlchemy URL of a SQLite file.
+
+    Example:
+        ```python
+        sqlite_url("/tmp/c.sqlite")  # "sqlite:////tmp/c.sqlite"
+        ```
+    """
+    return f"sqlite:///{Path(path).expanduser().resolve()}"

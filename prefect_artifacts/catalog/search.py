@@ -1,0 +1,410 @@
+"""The search language, compiled to SQLAlchemy expressions over the artifacts table.
+
+Grammar (terms joined by spaces are AND-ed)::
+
+    query   := or ( "OR" or )*
+    or      := unary ( ["AND"] unary )*
+    unary   := ("NOT" | "-") unary | "(" query ")" | term
+    term    := FIELD (":" | "=" | "!=" | ">" | ">=" | "<" | "<=") VALUE | VALUE
+
+Values may be quoted ('…' or "…", backslash escapes); ``*`` and ``?`` are wildcards.
+Sizes take units (``size>10MB``, ``size<=2GiB``), dates ISO forms
+(``created>=2026-01-01``). A bare word matches name, description or a label.
+``meta.<key>[.<key>…]`` matches the content of metadata aspects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
+
+from prefect_artifacts.catalog.schema import artifact_labels, artifact_runs, artifacts, aspects
+from prefect_artifacts.errors import SearchSyntaxError
+
+_OPS = (">=", "<=", "!=", ":", "=", ">", "<")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*")
+_UNITS = {
+    "": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "K": 2**10, "M": 2**20, "G": 2**30,
+}
+
+
+@dataclass
+class _Token:
+    kind: str  # WORD, LPAREN, RPAREN
+    text: str
+    pos: int
+    quoted: bool = False
+
+
+@dataclass
+class Term:
+    """One ``field op value`` term (``field`` None for a bare word).
+
+    Example:
+        ```python
+        Term("name", ":", "abc*", 0)
+        ```
+    """
+
+    field: str | None
+    op: str
+    value: str
+    pos: int
+
+
+@dataclass
+class Not:
+    """Negation of a node.
+
+    Example:
+        ```python
+        Not(Term("kind", ":", "file", 4))
+        ```
+    """
+
+    node: Any
+
+
+@dataclass
+class BoolOp:
+    """AND/OR of nodes.
+
+    Example:
+        ```python
+        BoolOp("and", [t1, t2])
+        ```
+    """
+
+    op: str
+    nodes: list[Any]
+
+
+def _tokenize(query: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(query)
+    while i < n:
+        c = query[i]
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            tokens.append(_Token("LPAREN" if c == "(" else "RPAREN", c, i))
+            i += 1
+        else:
+            start = i
+            text, quoted = [], False
+            while i < n and not query[i].isspace() and query[i] not in "()":
+                if query[i] in "\"'":
+                    quote, qstart = query[i], i
+                    i += 1
+                    while i < n and query[i] != quote:
+                        if query[i] == "\\" and i + 1 < n:
+                            i += 1
+                            text.append("\\" + query[i] if query[i] in "*?\\" else query[i])
+                        else:
+                            text.append(query[i])
+                        i += 1
+                    if i >= n:
+                        raise SearchSyntaxError("unterminated quote", qstart)
+                    quoted = True
+                    i += 1
+                elif query[i] == "\\" and i + 1 < n:
+                    text.append("\\" + query[i + 1])
+                    i += 2
+                else:
+                    text.append(query[i])
+                    i += 1
+            tokens.append(_Token("WORD", "".join(text), start, quoted))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.tokens = _tokenize(query)
+        self.i = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def parse(self) -> Any:
+        if not self.tokens:
+            return None
+        node = self.parse_or()
+        tok = self.peek()
+        if tok is not None:
+            raise SearchSyntaxError(f"unexpected {tok.text!r}", tok.pos)
+        return node
+
+    def parse_or(self) -> Any:
+        nodes = [self.parse_and()]
+        while (tok := self.peek()) and tok.kind == "WORD" and tok.text == "OR" and not tok.quoted:
+            self.i += 1
+            nodes.append(self.parse_and())
+        return nodes[0] if len(nodes) == 1 else BoolOp("or", nodes)
+
+    def parse_and(self) -> Any:
+        nodes = [self.parse_unary()]
+        while (tok := self.peek()) and tok.kind != "RPAREN" and not (
+            tok.text == "OR" and not tok.quoted
+        ):
+            if tok.text == "AND" and not tok.quoted:
+                self.i += 1
+            nodes.append(self.parse_unary())
+        return nodes[0] if len(nodes) == 1 else BoolOp("and", nodes)
+
+    def parse_unary(self) -> Any:
+        tok = self.peek()
+        if tok is None:
+            raise SearchSyntaxError("query ends where a term was expected", len(self.query))
+        if tok.kind == "LPAREN":
+            self.i += 1
+            node = self.parse_or()
+            close = self.peek()
+            if close is None or close.kind != "RPAREN":
+                raise SearchSyntaxError("missing ')'", tok.pos)
+            self.i += 1
+            return node
+        if tok.kind == "RPAREN":
+            raise SearchSyntaxError("unbalanced ')'", tok.pos)
+        if not tok.quoted and tok.text in ("NOT", "AND", "OR"):
+            if tok.text != "NOT":
+                raise SearchSyntaxError(f"{tok.text} needs a term before it", tok.pos)
+            self.i += 1
+            return Not(self.parse_unary())
+        if not tok.quoted and tok.text.startswith("-") and len(tok.text) > 1:
+            self.i += 1
+            return Not(self.term(_Token("WORD", tok.text[1:], tok.pos + 1)))
+        self.i += 1
+        return self.term(tok)
+
+    def term(self, tok: _Token) -> Term:
+        match = _FIELD.match(tok.text)
+        if match:
+            rest = tok.text[match.end():]
+            for op in _OPS:
+                if rest.startswith(op):
+                    value = rest[len(op):]
+                    if not value:
+                        raise SearchSyntaxError(f"missing value after {match.group(0)}{op}", tok.pos)
+                    return Term(match.group(0).lower(), op, value, tok.pos)
+        return Term(None, ":", tok.text, tok.pos)
+
+
+def parse(query: str) -> Any:
+    """Parse a query into a tree of `Term`, `Not` and `BoolOp` (None when empty).
+
+    Example:
+        ```python
+        parse("name:abc* -label:tmp")
+        ```
+    """
+    return _Parser(query).parse()
+
+
+# compilation -------------------------------------------------------------------
+
+
+def _like_pattern(value: str) -> tuple[str, bool]:
+    """Translate wildcards to LIKE; returns (pattern, has_wildcards)."""
+    out, wild, i = [], False, 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            out.append("\\" + nxt if nxt in "%_\\" else nxt)
+            i += 2
+            continue
+        if c == "*":
+            out.append("%")
+            wild = True
+        elif c == "?":
+            out.append("_")
+            wild = True
+        elif c in "%_\\":
+            out.append("\\" + c)
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out), wild
+
+
+class Compiler:
+    """Compiles a parsed query for one SQL dialect.
+
+    Example:
+        ```python
+        where = Compiler("sqlite").compile("name:abc* size>1MB")
+        ```
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.fields: dict[str, Callable[[Term], ColumnElement[bool]]] = {
+            "name": lambda t: self.text(artifacts.c.name, t),
+            "folder": lambda t: self.text(artifacts.c.folder, t, case=True),
+            "description": lambda t: self.text(artifacts.c.description, t, contains=True),
+            "mime": lambda t: self.text(artifacts.c.mime_type, t),
+            "kind": lambda t: self.text(artifacts.c.kind, t),
+            "checksum": lambda t: self.text(artifacts.c.checksum, t),
+            "id": lambda t: self.text(artifacts.c.id, t),
+            "group": lambda t: self.text(artifacts.c.group_id, t),
+            "label": self.label,
+            "size": lambda t: self.compare(artifacts.c.size, t, _size),
+            "version": lambda t: self.compare(artifacts.c.version, t, _integer),
+            "created": lambda t: self.when(artifacts.c.created, t),
+            "modified": lambda t: self.when(artifacts.c.modified, t),
+            "run": lambda t: self.run_link(artifact_runs.c.run_id, t),
+            "category": lambda t: self.run_link(artifact_runs.c.category, t),
+        }
+
+    def compile(self, query: str | None) -> ColumnElement[bool]:
+        """SQL condition for ``query`` (true for an empty query).
+
+        Example:
+            ```python
+            select(artifacts).where(Compiler("sqlite").compile("kind:file"))
+            ```
+        """
+        tree = parse(query or "")
+        return true() if tree is None else self.node(tree)
+
+    def node(self, node: Any) -> ColumnElement[bool]:
+        if isinstance(node, BoolOp):
+            parts = [self.node(n) for n in node.nodes]
+            return and_(*parts) if node.op == "and" else or_(*parts)
+        if isinstance(node, Not):
+            return not_(self.node(node.node))
+        return self.term(node)
+
+    def term(self, term: Term) -> ColumnElement[bool]:
+        if term.field is None:
+            contains = Term(None, ":", f"*{term.value}*", term.pos)
+            return or_(
+                self.text(artifacts.c.name, contains),
+                self.text(artifacts.c.description, contains),
+                self.label(contains),
+            )
+        if term.field.startswith("meta."):
+            return self.meta(term)
+        handler = self.fields.get(term.field)
+        if handler is None:
+            known = ", ".join(sorted([*self.fields, "meta.<key>"]))
+            raise SearchSyntaxError(f"unknown field {term.field!r} (known: {known})", term.pos)
+        return handler(term)
+
+    def like(self, column: Any, pattern: str, case: bool = False) -> ColumnElement[bool]:
+        if case or self.dialect == "sqlite":  # SQLite LIKE is case-insensitive for ASCII
+            return column.like(pattern, escape="\\")
+        return func.lower(column).like(func.lower(pattern), escape="\\")
+
+    def text(self, column: Any, term: Term, case: bool = False, contains: bool = False) -> ColumnElement[bool]:
+        if term.op not in (":", "=", "!="):
+            raise SearchSyntaxError(f"{term.field} does not support {term.op!r}", term.pos)
+        value = term.value
+        if contains and term.field is not None and "*" not in value and "?" not in value:
+            value = f"*{value}*"
+        pattern, wild = _like_pattern(value)
+        cond = self.like(column, pattern, case) if wild or not case else column == value
+        return not_(cond) if term.op == "!=" else cond
+
+    def label(self, term: Term) -> ColumnElement[bool]:
+        pattern, _ = _like_pattern(term.value)
+        cond = exists().where(
+            artifact_labels.c.artifact_id == artifacts.c.id,
+            self.like(artifact_labels.c.label, pattern),
+        )
+        return not_(cond) if term.op == "!=" else cond
+
+    def run_link(self, column: Any, term: Term) -> ColumnElement[bool]:
+        pattern, _ = _like_pattern(term.value)
+        cond = exists().where(artifact_runs.c.artifact_id == artifacts.c.id, self.like(column, pattern))
+        return not_(cond) if term.op == "!=" else cond
+
+    def compare(self, column: Any, term: Term, convert: Callable[[Term], Any]) -> ColumnElement[bool]:
+        value = convert(term)
+        ops: dict[str, Callable[[], ColumnElement[bool]]] = {
+            ":": lambda: column == value, "=": lambda: column == value,
+            "!=": lambda: column != value, ">": lambda: column > value,
+            ">=": lambda: column >= value, "<": lambda: column < value, "<=": lambda: column <= value,
+        }
+        return ops[term.op]()
+
+    def when(self, column: Any, term: Term) -> ColumnElement[bool]:
+        start, end = _date_range(term)
+        ops: dict[str, ColumnElement[bool]] = {
+            ":": and_(column >= start, column < end), "=": and_(column >= start, column < end),
+            "!=": or_(column < start, column >= end), ">": column >= end, ">=": column >= start,
+            "<": column < start, "<=": column < end,
+        }
+        return ops[term.op]
+
+    def meta(self, term: Term) -> ColumnElement[bool]:
+        keys = tuple(term.field.split(".")[1:])  # type: ignore[union-attr]
+        element = aspects.c.content[keys if len(keys) > 1 else keys[0]]
+        if term.op in (":", "=", "!="):
+            pattern, wild = _like_pattern(term.value)
+            text = element.as_string()
+            cond: ColumnElement[bool] = self.like(text, pattern) if wild else text == term.value
+            if term.value.lower() in ("true", "false"):
+                cond = or_(cond, element.as_boolean() == (term.value.lower() == "true"))
+        else:
+            cond = self.compare(element.as_float(), term, _number)
+        found = exists().where(aspects.c.artifact_id == artifacts.c.id, cond)
+        return not_(found) if term.op == "!=" else found
+
+
+def _integer(term: Term) -> int:
+    try:
+        return int(term.value)
+    except ValueError:
+        raise SearchSyntaxError(f"{term.field} needs an integer, not {term.value!r}", term.pos) from None
+
+
+def _number(term: Term) -> float:
+    try:
+        return float(term.value)
+    except ValueError:
+        raise SearchSyntaxError(f"{term.field} needs a number, not {term.value!r}", term.pos) from None
+
+
+def _size(term: Term) -> int:
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", term.value)
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _UNITS:
+        raise SearchSyntaxError(f"invalid size {term.value!r} (e.g. 10MB, 2GiB, 4096)", term.pos)
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def _date_range(term: Term) -> tuple[datetime, datetime]:
+    value = term.value
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = date.fromisoformat(value)
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            return start, start + timedelta(days=1)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SearchSyntaxError(
+            f"invalid date {value!r} (use 2026-01-31 or 2026-01-31T12:00:00)", term.pos
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment, moment + timedelta(microseconds=1)
+
+
+def compile_search(query: str | None, dialect: str) -> ColumnElement[bool]:
+    """Compile a search query into a WHERE condition for ``dialect``.
+
+    Example:
+        ```python
+        cond = compile_search("label:prod size>1MB", "sqlite")
+        ```
+    """
+    return Compiler(dialect).compile(query)
+

@@ -1,0 +1,744 @@
+"""Dialect-neutral catalog queries (SQLite and PostgreSQL) over `schema`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from prefect_artifacts._paths import ParsedRef, parent_folders
+from prefect_artifacts.catalog.engine import create_catalog_engine, migrate
+from prefect_artifacts.catalog.schema import (
+    BLOB_REFERENCES,
+    aliases,
+    artifact_files,
+    artifact_labels,
+    artifact_runs,
+    artifacts,
+    aspects,
+    folders,
+    plugin_snapshot_files,
+    plugin_snapshots,
+)
+from prefect_artifacts.catalog.search import compile_search
+from prefect_artifacts.errors import (
+    AmbiguousReference,
+    ArtifactConflict,
+    ArtifactNotFound,
+    FolderNotFound,
+    InvalidArtifactInput,
+    StorageError,
+)
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactKind,
+    ArtifactManifest,
+    Aspect,
+    ConflictStrategy,
+    LineageEdge,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+    SerializerRef,
+    SnapshotFile,
+)
+
+SORTABLE = {
+    "name": artifacts.c.name, "created": artifacts.c.created, "modified": artifacts.c.modified,
+    "size": artifacts.c.size, "version": artifacts.c.version, "folder": artifacts.c.folder,
+    "kind": artifacts.c.kind,
+}
+DEFAULT_GROUP = "default"
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC.
+
+    Example:
+        ```python
+        utcnow().tzinfo  # timezone.utc
+        ```
+    """
+    return datetime.now(timezone.utc)
+
+
+def _encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort_by: str) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, last_id = json.loads(raw)
+        if sort_by in ("created", "modified") and value is not None:
+            value = datetime.fromisoformat(value)
+        return value, str(last_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArtifactInput(f"invalid paging cursor {cursor!r}") from exc
+
+
+class SqlCatalog:
+    """The artifact catalog in a SQL database.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
+        durable: SQLite ``synchronous=FULL`` (True) or ``NORMAL``.
+
+    Example:
+        ```python
+        catalog = SqlCatalog("sqlite:////tmp/catalog.sqlite")
+        art, created = catalog.create(ArtifactManifest(...), ConflictStrategy.NEW, make_folder=True)
+        ```
+    """
+
+    def __init__(self, url: str, durable: bool = True) -> None:
+        self.url = url
+        self.engine = create_catalog_engine(url, durable=durable)
+        self.dialect = self.engine.dialect.name
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            raise StorageError(f"cannot open catalog {url!r}: {exc.orig}") from exc
+        self._known_folders: set[str] = set()
+
+    def close(self) -> None:
+        """Release the database connections.
+
+        Example:
+            ```python
+            catalog.close()
+            ```
+        """
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # folders ------------------------------------------------------------------
+
+    def _ensure_folder(self, conn: Connection, folder: str, make: bool) -> None:
+        if folder in self._known_folders:
+            return
+        existing = set(conn.scalars(select(folders.c.path).where(folders.c.path.in_(parent_folders(folder)))))
+        if folder not in existing:
+            if not make:
+                raise FolderNotFound(f"folder {folder!r} does not exist (pass make_folder=True)")
+            now = utcnow()
+            missing = [p for p in parent_folders(folder) if p not in existing]
+            conn.execute(insert(folders), [{"path": p, "created": now} for p in missing])
+        self._known_folders.add(folder)
+
+    def list_folders(self, prefix: str = "/") -> list[str]:
+        """All folders under ``prefix`` (inclusive), sorted.
+
+        Example:
+            ```python
+            catalog.list_folders("/team")
+            ```
+        """
+        with self._read() as conn:
+            rows = conn.scalars(select(folders.c.path).order_by(folders.c.path))
+            base = prefix.rstrip("/") + "/"
+            return [p for p in rows if prefix == "/" or p == prefix or p.startswith(base)]
+
+    # create -------------------------------------------------------------------
+
+    def create(
+        self, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool
+    ) -> tuple[Artifact, bool]:
+        """Insert a new version under the conflict strategy; returns (artifact, created).
+
+        With ``skip`` (an existing live version) or an already-used idempotency key the
+        existing artifact is returned with ``created=False``.
+
+        Raises:
+            FolderNotFound: the folder is missing and ``make_folder`` is false.
+            ArtifactConflict: ``error`` and the name exists.
+
+        Example:
+            ```python
+            art, created = catalog.create(new, ConflictStrategy.SKIP, make_folder=True)
+            ```
+        """
+        for _attempt in range(10):
+            try:
+                with self._write() as conn:
+                    return self._create(conn, new, strategy, make_folder)
+            except IntegrityError as exc:
+                if new.idempotency_key and "idempotency_key" in str(exc.orig):
+                    continue  # a concurrent create with the same key won: return it
+                if "uq_artifacts_folder_name_version" in str(exc.orig) or "UNIQUE" in str(exc.orig):
+                    continue  # a concurrent writer took this version number: retry
+                raise
+        raise ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
+
+    def _create(
+        self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool
+    ) -> tuple[Artifact, bool]:
+        if new.idempotency_key:
+            existing = conn.scalar(select(artifacts.c.id).where(artifacts.c.idempotency_key == new.idempotency_key))
+            if existing:
+                return self._load(conn, existing, include_deleted=True), False
+        self._ensure_folder(conn, new.folder, make_folder)
+        same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
+        live_latest, any_latest = conn.execute(
+            select(
+                func.max(artifacts.c.version).filter(artifacts.c.deleted.is_(None)),
+                func.max(artifacts.c.version),
+            ).where(same_name)
+        ).one()
+        if live_latest is not None:
+            if strategy is ConflictStrategy.SKIP:
+                existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
+                return self._load(conn, existing), False
+            if strategy is ConflictStrategy.ERROR:
+                raise ArtifactConflict(
+                    f"{new.folder.rstrip('/')}/{new.name} already exists (latest version {live_latest})"
+                )
+            if strategy is ConflictStrategy.REPLACE:
+                self._soft_delete(conn, same_name)
+        now = utcnow()
+        row = {
+            "id": str(uuid.uuid4()), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
+            "name": new.name, "version": (any_latest or 0) + 1, "kind": new.kind.value,
+            "is_dir": new.is_dir, "file_count": len(new.files), "description": new.description,
+            "labels": new.labels, "mime_type": new.mime_type, "size": new.size,
+            "checksum": new.checksum, "original_path": new.original_path,
+            "serializer_snapshot_id": new.serializer.snapshot_id if new.serializer else None,
+            "serializer_task": new.serializer.task_name if new.serializer else None,
+            "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
+        }
+        conn.execute(insert(artifacts), row)
+        if new.labels:
+            conn.execute(insert(artifact_labels), [{"artifact_id": row["id"], "label": lb} for lb in new.labels])
+        if new.files:
+            conn.execute(insert(artifact_files), [{"artifact_id": row["id"], **f.model_dump()} for f in new.files])
+        for aspect in new.aspects:
+            self._insert_aspect(conn, row["id"], aspect["content"], aspect.get("schema_name"), aspect.get("policy"))
+        runs = [self._insert_run(conn, row["id"], run_id, cat) for run_id, cat in new.runs]
+        art = self._to_artifact(row, runs)
+        art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
+                                     mime_type=f.mime_type, uri=f.uri) for f in new.files])
+        return art, True
+
+    # reads --------------------------------------------------------------------
+
+    @staticmethod
+    def _to_artifact(row: Any, runs: list[RunLink]) -> Artifact:
+        m = row if isinstance(row, dict) else row._mapping
+        serializer = (
+            SerializerRef(snapshot_id=m["serializer_snapshot_id"], task_name=m["serializer_task"])
+            if m["serializer_snapshot_id"] else None
+        )
+        return Artifact(
+            id=m["id"], name=m["name"], version=m["version"], folder=m["folder"],
+            kind=ArtifactKind(m["kind"]), description=m["description"], labels=list(m["labels"] or []),
+            mime_type=m["mime_type"], size=m["size"], checksum=m["checksum"], created=m["created"],
+            modified=m["modified"], original_path=m["original_path"], group_id=m["group_id"],
+            is_dir=bool(m["is_dir"]), file_count=m["file_count"], runs=runs, serializer=serializer,
+        )
+
+    def _runs_for(self, conn: Connection, ids: Sequence[str]) -> dict[str, list[RunLink]]:
+        out: dict[str, list[RunLink]] = {i: [] for i in ids}
+        if ids:
+            rows = conn.execute(
+                select(artifact_runs).where(artifact_runs.c.artifact_id.in_(ids))
+                .order_by(artifact_runs.c.created, artifact_runs.c.run_id)
+            )
+            for r in rows:
+                out[r.artifact_id].append(RunLink(run_id=r.run_id, category=RunCategory(r.category), created=r.created))
+        return out
+
+    def _load(self, conn: Connection, artifact_id: str, include_deleted: bool = False) -> Artifact:
+        query = select(artifacts).where(artifacts.c.id == artifact_id)
+        if not include_deleted:
+            query = query.where(artifacts.c.deleted.is_(None))
+        row = conn.execute(query).first()
+        if row is None:
+            raise ArtifactNotFound(f"no artifact with id {artifact_id}")
+        return self._to_artifact(row, self._runs_for(conn, [artifact_id])[artifact_id])
+
+    def get(self, artifact_id: str) -> Artifact:
+        """A live artifact by id.
+
+        Raises:
+            ArtifactNotFound: no live artifact has this id.
+
+        Example:
+            ```python
+            catalog.get(art.id)
+            ```
+        """
+        with self._read() as conn:
+            return self._load(conn, artifact_id)
+
+    def resolve(self, ref: ParsedRef, group_ids: Sequence[str] | None = None) -> str:
+        """The id a parsed reference points to.
+
+        Raises:
+            ArtifactNotFound: nothing matches.
+            AmbiguousReference: a bare name exists in several folders.
+
+        Example:
+            ```python
+            catalog.resolve(parse_ref("/team/data:latest"))
+            ```
+        """
+        live = [artifacts.c.deleted.is_(None)]
+        if group_ids is not None:
+            live.append(artifacts.c.group_id.in_(group_ids))
+        with self._read() as conn:
+            if ref.id:
+                found = conn.scalar(select(artifacts.c.id).where(artifacts.c.id == ref.id, *live))
+                if found is None:
+                    raise ArtifactNotFound(f"no artifact with id {ref.id}")
+                return found
+            folder = ref.folder or self._only_folder(conn, ref.name or "", live)
+            where = [artifacts.c.folder == folder, artifacts.c.name == ref.name, *live]
+            if ref.version is not None:
+                where.append(artifacts.c.version == ref.version)
+            elif ref.alias and ref.alias != "latest":
+                alias_id = select(aliases.c.artifact_id).where(
+                    aliases.c.folder == folder, aliases.c.name == ref.name, aliases.c.alias == ref.alias
+                ).scalar_subquery()
+                where.append(artifacts.c.id == alias_id)
+            found = conn.scalar(select(artifacts.c.id).where(*where).order_by(artifacts.c.version.desc()).limit(1))
+            if found is None:
+                tag = ref.version if ref.version is not None else ref.alias
+                raise ArtifactNotFound(f"no artifact {folder.rstrip('/')}/{ref.name}:{tag}")
+            return found
+
+    def _only_folder(self, conn: Connection, name: str, live: list[Any]) -> str:
+        found = list(conn.scalars(select(artifacts.c.folder).where(artifacts.c.name == name, *live).distinct().limit(5)))
+        if not found:
+            raise ArtifactNotFound(f"no artifact named {name!r}")
+        if len(found) > 1:
+            raise AmbiguousReference(
+                f"{name!r} exists in several folders ({', '.join(sorted(found))}): "
+                f"use '/folder/{name}'"
+            )
+        return found[0]
+
+    def files(self, artifact_id: str) -> list[ArtifactFile]:
+        """The file rows of an artifact, sorted by path.
+
+        Example:
+            ```python
+            [f.path for f in catalog.files(art.id)]
+            ```
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                select(artifact_files).where(artifact_files.c.artifact_id == artifact_id)
+                .order_by(artifact_files.c.path)
+            )
+            return [ArtifactFile(path=r.path, size=r.size, checksum=r.checksum, mime_type=r.mime_type, uri=r.uri)
+                    for r in rows]
+
+    def file_digest(self, artifact_id: str, path: str) -> tuple[ArtifactFile, str | None]:
+        """One file of an artifact and its blob digest (None for a reference).
+
+        Raises:
+            ArtifactNotFound: no such path in the artifact.
+
+        Example:
+            ```python
+            meta, digest = catalog.file_digest(art.id, "a/b.txt")
+            ```
+        """
+        with self._read() as conn:
+            r = conn.execute(select(artifact_files).where(
+                artifact_files.c.artifact_id == artifact_id, artifact_files.c.path == path)).first()
+        if r is None:
+            raise ArtifactNotFound(f"artifact {artifact_id} has no file {path!r}")
+        return ArtifactFile(path=r.path, size=r.size, checksum=r.checksum, mime_type=r.mime_type, uri=r.uri), r.digest
+
+    def file_digests(self, artifact_id: str, prefix: str = "") -> list[tuple[ArtifactFile, str | None]]:
+        """Files (with digests) whose path is ``prefix`` or lies under it.
+
+        Example:
+            ```python
+            catalog.file_digests(art.id, "plots")
+            ```
+        """
+        query = select(artifact_files).where(artifact_files.c.artifact_id == artifact_id)
+        if prefix:
+            query = query.where(or_(artifact_files.c.path == prefix,
+                                    artifact_files.c.path.startswith(prefix + "/", autoescape=True)))
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(artifact_files.c.path))
+            return [(ArtifactFile(path=r.path, size=r.size, checksum=r.checksum, mime_type=r.mime_type,
+                                  uri=r.uri), r.digest) for r in rows]
+
+    # listing ------------------------------------------------------------------
+
+    def _filters(self, search: str | None, folder: str | None, group_id: str | None,
+                 group_ids: Sequence[str] | None) -> list[Any]:
+        where = [artifacts.c.deleted.is_(None), compile_search(search, self.dialect)]
+        if folder is not None:
+            where.append(artifacts.c.folder == folder)
+        if group_id is not None:
+            where.append(artifacts.c.group_id == group_id)
+        if group_ids is not None:
+            where.append(artifacts.c.group_id.in_(group_ids))
+        return where
+
+    def list(
+        self, *, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None, group_ids: Sequence[str] | None = None,
+    ) -> tuple[list[Artifact], int, str | None]:
+        """One page of live artifacts: (artifacts, total, next cursor).
+
+        Raises:
+            InvalidArtifactInput: unknown ``sort_by`` or a bad cursor.
+            SearchSyntaxError: a malformed ``search``.
+
+        Example:
+            ```python
+            rows, total, cursor = catalog.list(search="name:abc*", page_length=50)
+            ```
+        """
+        key = sort_by or "created"
+        column = SORTABLE.get(key)
+        if column is None:
+            raise InvalidArtifactInput(f"cannot sort by {sort_by!r}: use one of {', '.join(SORTABLE)}")
+        where = self._filters(search, folder, group_id, group_ids)
+        query = select(artifacts).where(*where)
+        if cursor:
+            value, last_id = _decode_cursor(cursor, key)
+            after = tuple_(column, artifacts.c.id)
+            query = query.where(after < (value, last_id) if descending else after > (value, last_id))
+        order = (column.desc(), artifacts.c.id.desc()) if descending else (column, artifacts.c.id)
+        query = query.order_by(*order).limit(page_length + 1)
+        if not cursor:
+            query = query.offset(index)
+        with self._read() as conn:
+            rows = list(conn.execute(query))
+            total = conn.scalar(select(func.count()).select_from(artifacts).where(*where)) or 0
+            more = len(rows) > page_length
+            rows = rows[:page_length]
+            runs = self._runs_for(conn, [r.id for r in rows])
+        data = [self._to_artifact(r, runs[r.id]) for r in rows]
+        next_cursor = _encode_cursor((getattr(rows[-1], key), rows[-1].id)) if more and rows else None
+        return data, total, next_cursor
+
+    def count(self, search: str | None = None, folder: str | None = None,
+              group_id: str | None = None, group_ids: Sequence[str] | None = None) -> int:
+        """Number of live artifacts matching the filters.
+
+        Example:
+            ```python
+            catalog.count("kind:file")
+            ```
+        """
+        with self._read() as conn:
+            where = self._filters(search, folder, group_id, group_ids)
+            return conn.scalar(select(func.count()).select_from(artifacts).where(*where)) or 0
+
+    def ids(self, count: int | None = None, offset: int = 0,
+            group_ids: Sequence[str] | None = None) -> list[str]:
+        """Ids of live artifacts, oldest first.
+
+        Example:
+            ```python
+            catalog.ids(count=10)
+            ```
+        """
+        query = select(artifacts.c.id).where(*self._filters(None, None, None, group_ids))
+        query = query.order_by(artifacts.c.created, artifacts.c.id).offset(offset)
+        if count is not None:
+            query = query.limit(count)
+        with self._read() as conn:
+            return list(conn.scalars(query))
+
+    # runs ---------------------------------------------------------------------
+
+    def _insert_run(self, conn: Connection, artifact_id: str, run_id: str, category: RunCategory) -> RunLink:
+        existing = conn.execute(select(artifact_runs.c.created).where(
+            artifact_runs.c.artifact_id == artifact_id, artifact_runs.c.run_id == run_id,
+            artifact_runs.c.category == category.value)).first()
+        if existing:
+            return RunLink(run_id=run_id, category=category, created=existing.created)
+        now = utcnow()
+        conn.execute(insert(artifact_runs), {"artifact_id": artifact_id, "run_id": run_id,
+                                             "category": category.value, "created": now})
+        return RunLink(run_id=run_id, category=category, created=now)
+
+    def attach(self, artifact_id: str, run_id: str, category: RunCategory) -> RunLink:
+        """Associate an artifact with a run (idempotent).
+
+        Example:
+            ```python
+            catalog.attach(art.id, run_id, RunCategory.INPUT)
+            ```
+        """
+        with self._write() as conn:
+            self._load(conn, artifact_id)
+            return self._insert_run(conn, artifact_id, run_id, category)
+
+    def run_artifacts(self, run_id: str, category: RunCategory | None = None,
+                      group_ids: Sequence[str] | None = None) -> list[Artifact]:
+        """Live artifacts associated with a run, oldest first.
+
+        Example:
+            ```python
+            catalog.run_artifacts(run_id, RunCategory.OUTPUT)
+            ```
+        """
+        linked = select(artifact_runs.c.artifact_id).where(artifact_runs.c.run_id == run_id)
+        if category is not None:
+            linked = linked.where(artifact_runs.c.category == category.value)
+        query = select(artifacts).where(artifacts.c.id.in_(linked), *self._filters(None, None, None, group_ids))
+        with self._read() as conn:
+            rows = list(conn.execute(query.order_by(artifacts.c.created, artifacts.c.id)))
+            runs = self._runs_for(conn, [r.id for r in rows])
+        return [self._to_artifact(r, runs[r.id]) for r in rows]
+
+    def lineage(self, artifact_id: str, max_nodes: int = 500,
+                group_ids: Sequence[str] | None = None) -> tuple[list[Artifact], list[LineageEdge]]:
+        """Artifacts reachable through shared runs, and the run edges between them.
+
+        Example:
+            ```python
+            arts, edges = catalog.lineage(report.id)
+            ```
+        """
+        seen_artifacts, seen_runs = {artifact_id}, set()
+        frontier = {artifact_id}
+        edges: dict[tuple[str, str, str], LineageEdge] = {}
+        with self._read() as conn:
+            while frontier and len(seen_artifacts) < max_nodes:
+                links = list(conn.execute(select(artifact_runs).where(artifact_runs.c.artifact_id.in_(frontier))))
+                new_runs = {r.run_id for r in links} - seen_runs
+                seen_runs |= new_runs
+                if not new_runs:
+                    break
+                peers = list(conn.execute(select(artifact_runs).where(artifact_runs.c.run_id.in_(new_runs))))
+                for r in [*links, *peers]:
+                    edges[(r.artifact_id, r.run_id, r.category)] = LineageEdge(
+                        artifact_id=r.artifact_id, run_id=r.run_id, category=RunCategory(r.category))
+                frontier = {r.artifact_id for r in peers} - seen_artifacts
+                seen_artifacts |= frontier
+            query = select(artifacts).where(artifacts.c.id.in_(seen_artifacts),
+                                            *self._filters(None, None, None, group_ids))
+            rows = list(conn.execute(query.order_by(artifacts.c.created)))
+            runs = self._runs_for(conn, [r.id for r in rows])
+        visible = {r.id for r in rows}
+        return ([self._to_artifact(r, runs[r.id]) for r in rows],
+                [e for e in edges.values() if e.artifact_id in visible])
+
+    # metadata -----------------------------------------------------------------
+
+    def _insert_aspect(self, conn: Connection, artifact_id: str, content: dict[str, Any],
+                       schema_name: str | None, policy: str | None) -> Aspect:
+        aspect = Aspect(id=str(uuid.uuid4()), schema_name=schema_name, content=content, policy=policy,
+                        created=utcnow())
+        conn.execute(insert(aspects), {"id": aspect.id, "artifact_id": artifact_id, "schema_name": schema_name,
+                                       "content": content, "policy": policy, "created": aspect.created})
+        return aspect
+
+    def add_aspect(self, artifact_id: str, content: dict[str, Any], schema_name: str | None,
+                   policy: str | None) -> Aspect:
+        """Store one metadata aspect and bump the artifact's modified time.
+
+        Example:
+            ```python
+            catalog.add_aspect(art.id, {"rows": 3}, None, None)
+            ```
+        """
+        with self._write() as conn:
+            self._load(conn, artifact_id)
+            aspect = self._insert_aspect(conn, artifact_id, content, schema_name, policy)
+            conn.execute(update(artifacts).where(artifacts.c.id == artifact_id).values(modified=aspect.created))
+            return aspect
+
+    def aspects(self, artifact_id: str) -> list[Aspect]:
+        """Metadata aspects of an artifact, oldest first.
+
+        Example:
+            ```python
+            catalog.aspects(art.id)
+            ```
+        """
+        with self._read() as conn:
+            rows = conn.execute(select(aspects).where(aspects.c.artifact_id == artifact_id)
+                                .order_by(aspects.c.created, aspects.c.id))
+            return [Aspect(id=r.id, schema_name=r.schema_name, content=r.content, policy=r.policy,
+                           created=r.created) for r in rows]
+
+    # changes ------------------------------------------------------------------
+
+    def update(self, artifact_id: str, description: str | None = None,
+               labels: list[str] | None = None) -> Artifact:
+        """Change the description and/or labels of a live artifact.
+
+        Example:
+            ```python
+            catalog.update(art.id, description="cleaned")
+            ```
+        """
+        with self._write() as conn:
+            self._load(conn, artifact_id)
+            values: dict[str, Any] = {"modified": utcnow()}
+            if description is not None:
+                values["description"] = description
+            if labels is not None:
+                values["labels"] = labels
+                conn.execute(delete(artifact_labels).where(artifact_labels.c.artifact_id == artifact_id))
+                if labels:
+                    conn.execute(insert(artifact_labels), [{"artifact_id": artifact_id, "label": lb} for lb in labels])
+            conn.execute(update(artifacts).where(artifacts.c.id == artifact_id).values(**values))
+            art = self._load(conn, artifact_id)
+        return art
+
+    def set_alias(self, artifact_id: str, alias: str) -> None:
+        """Point ``alias`` of the artifact's name at this version.
+
+        Example:
+            ```python
+            catalog.set_alias(art.id, "production")
+            ```
+        """
+        with self._write() as conn:
+            art = self._load(conn, artifact_id)
+            key = and_(aliases.c.folder == art.folder, aliases.c.name == art.name, aliases.c.alias == alias)
+            conn.execute(delete(aliases).where(key))
+            conn.execute(insert(aliases), {"folder": art.folder, "name": art.name, "alias": alias,
+                                           "artifact_id": artifact_id})
+
+    def _soft_delete(self, conn: Connection, where: Any) -> None:
+        ids = list(conn.scalars(select(artifacts.c.id).where(where, artifacts.c.deleted.is_(None))))
+        if ids:
+            conn.execute(update(artifacts).where(artifacts.c.id.in_(ids)).values(deleted=utcnow()))
+            conn.execute(delete(aliases).where(aliases.c.artifact_id.in_(ids)))
+
+    def delete(self, artifact_id: str) -> None:
+        """Hide an artifact from every query (rows are purged by `purge_deleted`).
+
+        Raises:
+            ArtifactNotFound: no live artifact has this id.
+
+        Example:
+            ```python
+            catalog.delete(art.id)
+            ```
+        """
+        with self._write() as conn:
+            self._load(conn, artifact_id)
+            self._soft_delete(conn, artifacts.c.id == artifact_id)
+
+    # garbage collection -------------------------------------------------------
+
+    def purge_deleted(self) -> int:
+        """Drop the file, label and aspect rows of deleted artifacts; returns how many.
+
+        The artifact row stays as a tombstone so version numbers are never reused.
+
+        Example:
+            ```python
+            catalog.purge_deleted()
+            ```
+        """
+        with self._write() as conn:
+            dead = select(artifacts.c.id).where(artifacts.c.deleted.is_not(None))
+            purged = conn.scalar(select(func.count()).select_from(artifacts).where(
+                artifacts.c.deleted.is_not(None), artifacts.c.file_count > 0)) or 0
+            conn.execute(delete(artifact_files).where(artifact_files.c.artifact_id.in_(dead)))
+            conn.execute(delete(artifact_labels).where(artifact_labels.c.artifact_id.in_(dead)))
+            conn.execute(delete(aspects).where(aspects.c.artifact_id.in_(dead)))
+            conn.execute(update(artifacts).where(artifacts.c.deleted.is_not(None), artifacts.c.file_count > 0)
+                         .values(file_count=0))
+            return purged
+
+    def referenced(self, digests: Sequence[str], live_only: bool = False) -> set[str]:
+        """Which of ``digests`` catalogued files still reference (``live_only``: of live artifacts).
+
+        Example:
+            ```python
+            catalog.referenced([d1, d2])
+            ```
+        """
+        found: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(digests), 500):
+                batch = list(digests[i:i + 500])
+                query = select(artifact_files.c.digest).where(artifact_files.c.digest.in_(batch))
+                if live_only:
+                    query = query.join(artifacts, artifacts.c.id == artifact_files.c.artifact_id).where(
+                        artifacts.c.deleted.is_(None))
+                found |= set(conn.scalars(query))
+                for column in BLOB_REFERENCES[1:]:
+                    found |= set(conn.scalars(select(column).where(column.in_(batch))))
+        return found
+
+    # plugin snapshots -----------------------------------------------------------
+
+    def create_snapshot(self, plugin_name: str, version: str | None, digest: str,
+                        files: Sequence[SnapshotFile], group_id: str | None = None) -> PluginSnapshot:
+        """Insert a plugin snapshot, or return the existing one with the same digest.
+
+        Example:
+            ```python
+            catalog.create_snapshot("json", "1.0", digest, [SnapshotFile(path="m.py", checksum=d, size=10)])
+            ```
+        """
+        for _attempt in range(3):
+            try:
+                with self._write() as conn:
+                    existing = conn.scalar(select(plugin_snapshots.c.id).where(plugin_snapshots.c.digest == digest))
+                    if existing:
+                        return self._snapshot(conn, existing)
+                    snapshot_id, now = str(uuid.uuid4()), utcnow()
+                    conn.execute(insert(plugin_snapshots), {
+                        "id": snapshot_id, "plugin_name": plugin_name, "version": version, "digest": digest,
+                        "group_id": group_id or DEFAULT_GROUP, "created": now})
+                    conn.execute(insert(plugin_snapshot_files), [
+                        {"snapshot_id": snapshot_id, "path": f.path, "size": f.size, "digest": f.checksum}
+                        for f in files])
+                    return self._snapshot(conn, snapshot_id)
+            except IntegrityError:
+                continue  # a concurrent writer stored the same snapshot: read it
+        raise ArtifactConflict(f"could not store plugin snapshot {digest}")
+
+    def _snapshot(self, conn: Connection, snapshot_id: str) -> PluginSnapshot:
+        row = conn.execute(select(plugin_snapshots).where(plugin_snapshots.c.id == snapshot_id)).first()
+        if row is None:
+            raise ArtifactNotFound(f"no plugin snapshot with id {snapshot_id}")
+        files = conn.execute(select(plugin_snapshot_files).where(plugin_snapshot_files.c.snapshot_id == snapshot_id)
+                             .order_by(plugin_snapshot_files.c.path))
+        return PluginSnapshot(id=row.id, plugin_name=row.plugin_name, version=row.version, digest=row.digest,
+                              created=row.created,
+                              files=[SnapshotFile(path=f.path, checksum=f.digest, size=f.size) for f in files])
+
+    def get_snapshot(self, snapshot_id: str) -> PluginSnapshot:
+        """A plugin snapshot by id.
+
+        Raises:
+            ArtifactNotFound: no snapshot has this id.
+
+        Example:
+            ```python
+            catalog.get_snapshot(art.serializer.snapshot_id)
+            ```
+        """
+        with self._read() as conn:
+            return self._snapshot(conn, snapshot_id)

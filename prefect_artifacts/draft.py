@@ -1,0 +1,204 @@
+"""`ArtifactDraft`: an artifact assembled from files, directories and references."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from prefect_artifacts._paths import dir_prefix, object_path, posix_join, safe_relpath, validate_labels, validate_name
+from prefect_artifacts.errors import InvalidArtifactInput, UnsafePath
+from prefect_artifacts.references import basename, normalize_uri
+
+
+@dataclass(frozen=True)
+class DraftEntry:
+    """One resolved file of a draft: a local file to store or a URI to reference.
+
+    Example:
+        ```python
+        DraftEntry("a/1.png", local="/data/1.png")
+        ```
+    """
+
+    path: str
+    local: str | None = None
+    uri: str | None = None
+    ref_dir: bool = False
+
+
+class ArtifactDraft:
+    """An artifact being assembled before `Registry.upload`.
+
+    Object paths follow three rules: ``obj_path=None`` keeps the basename,
+    ``"a/"`` puts the file or folder inside ``a/``, and ``"a/x"`` names it ``a/x``.
+    ``add_dir(path, obj_path="")`` puts the folder's contents at the root.
+
+    Example:
+        ```python
+        draft = ArtifactDraft(name="bundle", description="plots and data", labels=["x"])
+        draft.add_file("1.png", obj_path="a/")       # a/1.png
+        draft.add_dir("plots/", obj_path="b/")       # b/plots/...
+        draft.add_reference("https://host/x.bin", obj_path="ext/x.bin")
+        art = reg.upload(draft, folder="/team", make_folder=True)
+        ```
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None = None,
+        labels: list[str] | tuple[str, ...] = (),
+        metadata: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+    ) -> None:
+        self.name = validate_name(name)
+        self.description = description
+        self.labels = validate_labels(list(labels))
+        self.metadata = metadata
+        self.mime_type = mime_type
+        self._sources: list[tuple[str, str, str]] = []  # (kind, source, in-artifact path)
+
+    def add_file(self, file_path: str | os.PathLike[str], obj_path: str | None = None) -> ArtifactDraft:
+        """Add a local file; returns the draft.
+
+        Raises:
+            InvalidArtifactInput: the path is not a readable file.
+            UnsafePath: ``obj_path`` escapes the artifact root.
+
+        Example:
+            ```python
+            draft.add_file("1.png", obj_path="a/")  # a/1.png
+            ```
+        """
+        path = os.fspath(file_path)
+        if not os.path.isfile(path):
+            raise InvalidArtifactInput(f"{path!r} is not a file")
+        self._sources.append(("file", path, object_path(obj_path, os.path.basename(path))))
+        return self
+
+    def add_dir(self, dir_path: str | os.PathLike[str], obj_path: str | None = None) -> ArtifactDraft:
+        """Add every file under a local directory; returns the draft.
+
+        Symlinks that resolve outside the directory are refused.
+
+        Example:
+            ```python
+            draft.add_dir("plots/", obj_path="b/")  # b/plots/...
+            ```
+        """
+        path = os.fspath(dir_path)
+        if not os.path.isdir(path):
+            raise InvalidArtifactInput(f"{path!r} is not a directory")
+        name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+        self._sources.append(("dir", path, dir_prefix(obj_path, name)))
+        return self
+
+    def add_reference(self, uri: str, obj_path: str | None = None) -> ArtifactDraft:
+        """Add a URI (``s3://``, ``file://``, ``https://``, …) without copying it.
+
+        Example:
+            ```python
+            draft.add_reference("s3://bucket/raw/x.parquet", obj_path="raw/")
+            ```
+        """
+        uri = normalize_uri(uri)
+        target = "" if obj_path in ("", ".") else object_path(obj_path, basename(uri))
+        self._sources.append(("ref", uri, target))
+        return self
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing was added.
+
+        Example:
+            ```python
+            ArtifactDraft(name="x").is_empty  # True
+            ```
+        """
+        return not self._sources
+
+    def single_kind(self) -> str | None:
+        """'file' or 'ref' when the draft is one plain file or one URI, else None.
+
+        Example:
+            ```python
+            ArtifactDraft(name="x").add_file("a.txt").single_kind()  # "file"
+            ```
+        """
+        if len(self._sources) == 1 and self._sources[0][0] in ("file", "ref"):
+            return self._sources[0][0]
+        return None
+
+    def entries(self) -> list[DraftEntry]:
+        """Resolve the draft into its files (walking directories now), sorted by path.
+
+        Raises:
+            UnsafePath: a symlink leads outside its directory.
+            InvalidArtifactInput: two sources map to the same path, or nothing was added.
+
+        Example:
+            ```python
+            [e.path for e in draft.entries()]
+            ```
+        """
+        if not self._sources:
+            raise InvalidArtifactInput(f"draft {self.name!r} is empty: add a file, directory or reference")
+        out: list[DraftEntry] = []
+        for kind, source, target in self._sources:
+            if kind == "file":
+                out.append(DraftEntry(target, local=source))
+            elif kind == "dir":
+                out.extend(DraftEntry(posix_join(target, rel), local=full) for rel, full in walk_dir(source))
+            else:
+                out.append(DraftEntry(target, uri=source, ref_dir=not target))
+        return _check_unique(out)
+
+
+def walk_dir(root: str) -> list[tuple[str, str]]:
+    """(relative '/'-path, absolute path) of every file under ``root``, sorted.
+
+    Symlinked files inside ``root`` are followed; a symlink resolving outside it
+    raises `UnsafePath`; symlinked folders inside it are skipped (their files are
+    reached through their real path, and loops are impossible).
+
+    Example:
+        ```python
+        walk_dir("outputs")  # [("a.txt", "/abs/outputs/a.txt"), ...]
+        ```
+    """
+    real_root = os.path.realpath(root)
+    found: list[tuple[str, str]] = []
+    stack = [real_root]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if os.path.commonpath([real_root, target]) != real_root:
+                        raise UnsafePath(f"symlink {entry.path!r} points outside {root!r} (to {target!r})")
+                    if os.path.isdir(target):
+                        continue
+                if entry.is_dir():
+                    stack.append(entry.path)
+                elif entry.is_file():
+                    rel = os.path.relpath(entry.path, real_root).replace(os.sep, "/")
+                    found.append((safe_relpath(rel), entry.path))
+    found.sort()
+    return found
+
+
+def _check_unique(entries: list[DraftEntry]) -> list[DraftEntry]:
+    entries.sort(key=lambda e: e.path)
+    paths = {e.path for e in entries}
+    if len(paths) != len(entries):
+        dupes = sorted({e.path for e in entries if sum(1 for x in entries if x.path == e.path) > 1})
+        raise InvalidArtifactInput(f"several sources map to the same path: {', '.join(dupes[:5])}")
+    for e in entries:
+        parts = e.path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in paths:
+                raise InvalidArtifactInput(f"{'/'.join(parts[:i])!r} is both a file and a folder")
+    return entries
+

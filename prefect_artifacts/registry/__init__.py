@@ -1,0 +1,6 @@
+"""Registries: the `Registry` interface and its in-process implementation."""
+
+from prefect_artifacts.registry.base import Registry
+from prefect_artifacts.registry.local import LocalRegistry
+
+__all__ = ["LocalRegistry", "Registry"]

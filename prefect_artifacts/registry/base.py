@@ -1,0 +1,758 @@
+"""The `Registry` interface: the product's whole contract, shared by every backend.
+
+A backend implements a few primitives (store a file's blob, create an artifact from
+a manifest, read, list, …); uploads, downloads, bundles and every async twin are
+built here once on top of them, so the in-process and HTTP registries behave alike.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import hashlib
+import os
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._localfile import TemporaryLocalFile
+from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
+from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
+from prefect_artifacts.draft import ArtifactDraft, DraftEntry
+from prefect_artifacts.errors import (
+    ArtifactConflict,
+    ArtifactNotFound,
+    InvalidArtifactInput,
+    InvalidOperation,
+    PayloadTooLarge,
+)
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactKind,
+    ArtifactManifest,
+    Aspect,
+    BundleType,
+    ConflictStrategy,
+    GcReport,
+    Lineage,
+    ManifestFile,
+    Page,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+    SnapshotFile,
+)
+from prefect_artifacts.references import basename, probe
+from prefect_artifacts.settings import ArtifactSettings, get_settings
+from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
+from prefect_artifacts.storage.digest_cache import DigestCache
+from prefect_artifacts.storage.hashing import CHUNK_SIZE
+
+
+def parse_category(category: RunCategory | str) -> RunCategory:
+    """Validate a run category (input, output or code).
+
+    Example:
+        ```python
+        parse_category("input")  # RunCategory.INPUT
+        ```
+    """
+    try:
+        return RunCategory(category)
+    except ValueError:
+        raise InvalidArtifactInput(
+            f"invalid category {category!r}: use 'input', 'output' or 'code'"
+        ) from None
+
+
+def parse_strategy(strategy: ConflictStrategy | str) -> ConflictStrategy:
+    """Validate a conflict strategy (skip, error, new or replace).
+
+    Example:
+        ```python
+        parse_strategy("skip")  # ConflictStrategy.SKIP
+        ```
+    """
+    try:
+        return ConflictStrategy(strategy)
+    except ValueError:
+        raise InvalidArtifactInput(
+            f"invalid conflict_strategy {strategy!r}: use 'skip', 'error', 'new' or 'replace'"
+        ) from None
+
+
+def parse_bundle_type(file_type: BundleType | str | None) -> BundleType | None:
+    """Validate a bundle type (tar_gz or zip).
+
+    Example:
+        ```python
+        parse_bundle_type("zip")  # BundleType.ZIP
+        ```
+    """
+    if file_type is None:
+        return None
+    try:
+        return BundleType(file_type)
+    except ValueError:
+        raise InvalidArtifactInput(f"invalid file_type {file_type!r}: use 'tar_gz' or 'zip'") from None
+
+
+def manifest_checksum(files: Sequence[ManifestFile | ArtifactFile]) -> str:
+    """Checksum of a multi-file artifact: SHA-256 over its sorted (path, size, checksum).
+
+    Example:
+        ```python
+        manifest_checksum(art.files)
+        ```
+    """
+    digest = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.path):
+        digest.update(f"{f.path}\0{f.size}\0{f.checksum}\n".encode())
+    return digest.hexdigest()
+
+
+class Registry(ABC):
+    """The artifact registry contract; `LocalRegistry` and `HttpRegistry` implement it.
+
+    Every public method has an async twin with an ``a`` prefix (``aget``, …).
+
+    Example:
+        ```python
+        reg = LocalRegistry.embedded()
+        art = reg.upload_file("data.csv", name="my-data", folder="/team/datasets")
+        reg.get("/team/datasets/my-data:latest").as_local_file("copy.csv")
+        ```
+    """
+
+    def __init__(self, settings: ArtifactSettings | None = None, use_digest_cache: bool | None = None) -> None:
+        self.settings = settings or get_settings()
+        enabled = self.settings.digest_cache if use_digest_cache is None else use_digest_cache
+        self._digest_cache = DigestCache(self.settings.home / "digests.sqlite") if enabled else None
+
+    # -- primitives every backend implements ------------------------------------
+
+    @abstractmethod
+    def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
+        """Store one local file's content (``digest`` is a trusted hint, or None)."""
+
+    def _flush_blobs(self) -> None:  # noqa: B027 - optional hook
+        """Make blobs stored with ``sync=False`` durable before cataloguing them."""
+
+    @abstractmethod
+    def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
+        """Create one artifact version from a manifest whose blobs are stored."""
+
+    @abstractmethod
+    def get(self, ref: str) -> Artifact:
+        """Resolve ``id | urn | name | name:3 | name:latest | /folder/name:alias``.
+
+        Raises:
+            ArtifactNotFound: nothing matches.
+            AmbiguousReference: a bare name exists in several folders.
+            InvalidName: the reference is malformed.
+
+        Example:
+            ```python
+            reg.get("/team/datasets/my-data:2")
+            ```
+        """
+
+    @abstractmethod
+    def list(
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None,
+    ) -> Page[Artifact]:
+        """One page of artifacts, sorted (default ``created``) and filtered.
+
+        ``cursor`` (from ``page.next_cursor``) pages by keyset, equally fast at any depth.
+
+        Raises:
+            SearchSyntaxError: ``search`` is malformed.
+            PayloadTooLarge: ``page_length`` or the query is over the limit.
+
+        Example:
+            ```python
+            page = reg.list(search="name:abc* size>1MB", page_length=50, sort_by="size", descending=True)
+            ```
+        """
+
+    @abstractmethod
+    def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:
+        """Number of artifacts matching ``search``.
+
+        Example:
+            ```python
+            reg.count("kind:directory")
+            ```
+        """
+
+    @abstractmethod
+    def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:
+        """Artifact ids, oldest first.
+
+        Example:
+            ```python
+            reg.ids(count=100)
+            ```
+        """
+
+    @abstractmethod
+    def files(self, ref: str) -> builtins.list[ArtifactFile]:
+        """The files of an artifact, sorted by path.
+
+        Example:
+            ```python
+            [f.path for f in reg.files("checkpoint")]
+            ```
+        """
+
+    @abstractmethod
+    def read(
+        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
+        start: int | None = None, end: int | None = None,
+    ) -> Iterator[bytes]:
+        """Stream one file's content, verified against its checksum.
+
+        ``start``/``end`` select a byte range ``[start, end)`` (not verifiable).
+
+        Raises:
+            ArtifactIntegrityError: the content does not match its checksum.
+            InvalidOperation: no ``path`` for a directory artifact.
+
+        Example:
+            ```python
+            b"".join(reg.read("checkpoint", path="weights/layer1.bin"))
+            ```
+        """
+
+    @abstractmethod
+    def bundle(
+        self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
+    ) -> Iterator[bytes]:
+        """Stream a tar.gz or zip archive of a directory artifact (or a sub-folder).
+
+        Example:
+            ```python
+            with open("ckpt.zip", "wb") as f:
+                for chunk in reg.bundle("checkpoint", "zip"):
+                    f.write(chunk)
+            ```
+        """
+
+    @abstractmethod
+    def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
+        """Associate an artifact with a flow run as ``input``, ``output`` or ``code``.
+
+        Raises:
+            InvalidArtifactInput: the category is not input, output or code.
+
+        Example:
+            ```python
+            reg.attach("raw-data", flow_run_id, category="input")
+            ```
+        """
+
+    @abstractmethod
+    def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:
+        """Artifacts associated with a flow run, optionally of one category.
+
+        Example:
+            ```python
+            reg.run_artifacts(flow_run_id, category="output")
+            ```
+        """
+
+    @abstractmethod
+    def lineage(self, ref: str) -> Lineage:
+        """Artifacts connected to ``ref`` through the runs that used them.
+
+        Example:
+            ```python
+            graph = reg.lineage("report")
+            graph.upstream(graph.root)
+            ```
+        """
+
+    @abstractmethod
+    def add_metadata(
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        """Attach a metadata aspect; ``schema`` (or ``aspect["$schema"]``) as a dict is a
+        JSON Schema the aspect must satisfy.
+
+        Raises:
+            MetadataValidationError: the aspect violates its schema.
+
+        Example:
+            ```python
+            reg.add_metadata("my-data", {"rows": 10, "$schema": {"type": "object"}})
+            ```
+        """
+
+    @abstractmethod
+    def get_metadata(self, ref: str) -> builtins.list[Aspect]:
+        """The metadata aspects of an artifact, oldest first.
+
+        Example:
+            ```python
+            reg.get_metadata("my-data")
+            ```
+        """
+
+    @abstractmethod
+    def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
+        """Change an artifact's description and/or labels.
+
+        Example:
+            ```python
+            reg.update("my-data", labels=["clean"])
+            ```
+        """
+
+    @abstractmethod
+    def set_alias(self, ref: str, alias: str) -> Artifact:
+        """Point an alias (``/folder/name:alias``) at this version.
+
+        Example:
+            ```python
+            reg.set_alias("model:7", "production")
+            reg.get("model:production").version  # 7
+            ```
+        """
+
+    @abstractmethod
+    def delete(self, ref: str) -> None:
+        """Delete an artifact version from every query; `gc` reclaims its blobs.
+
+        Example:
+            ```python
+            reg.delete("my-data:1")
+            ```
+        """
+
+    @abstractmethod
+    def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:
+        """Delete blobs no artifact references (older than the grace period).
+
+        Example:
+            ```python
+            reg.gc().bytes_freed
+            ```
+        """
+
+    @abstractmethod
+    def create_plugin_snapshot(
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+    ) -> PluginSnapshot:
+        """Store a plugin's source files as an immutable snapshot (same files, same snapshot).
+
+        Example:
+            ```python
+            snap = reg.create_plugin_snapshot("my_serializer", "1.0", [("my_serializer.py", source)])
+            ```
+        """
+
+    @abstractmethod
+    def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:
+        """A plugin snapshot by id.
+
+        Raises:
+            ArtifactNotFound: no such snapshot.
+
+        Example:
+            ```python
+            reg.get_plugin_snapshot(art.serializer.snapshot_id).files
+            ```
+        """
+
+    @abstractmethod
+    def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:
+        """The content of one snapshot file, verified against its recorded SHA-256.
+
+        Raises:
+            SnapshotIntegrityError: the stored content does not match.
+
+        Example:
+            ```python
+            source = reg.read_plugin_snapshot_file(snap.id, "my_serializer.py")
+            ```
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections.
+
+        Example:
+            ```python
+            reg.close()
+            ```
+        """
+
+    # -- writes built on the primitives ------------------------------------------
+
+    def upload(
+        self,
+        draft: ArtifactDraft,
+        folder: str | None = None,
+        make_folder: bool = False,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        *,
+        idempotency_key: str | None = None,
+        runs: Iterable[tuple[str, RunCategory | str]] = (),
+        kind: ArtifactKind | None = None,
+        original_path: str | None = None,
+        serializer: Any = None,
+    ) -> Artifact:
+        """Store a draft's content, then catalog it as one new version.
+
+        The artifact becomes visible only after all its blobs are durably stored; a
+        failure at any point leaves no artifact (orphan blobs go at the next `gc`).
+
+        Raises:
+            FolderNotFound: the folder is missing and ``make_folder`` is false.
+            ArtifactConflict: ``conflict_strategy="error"`` and the name exists.
+            UnsafePath: a path escapes its root.
+
+        Example:
+            ```python
+            draft = ArtifactDraft(name="bundle").add_dir("plots/", obj_path="b/")
+            reg.upload(draft, folder="/team", make_folder=True, conflict_strategy="skip")
+            ```
+        """
+        strategy = parse_strategy(conflict_strategy)
+        folder = normalize_folder(folder, self.settings.default_folder)
+        links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
+        aspects = [prepare_aspect(draft.metadata)] if draft.metadata else []
+        if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
+            existing = self._latest_or_none(folder, draft.name)
+            if existing is not None:
+                if strategy is ConflictStrategy.SKIP:
+                    return existing
+                raise ArtifactConflict(f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})")
+        entries = draft.entries()
+        files = self._store_entries(entries)
+        single = draft.single_kind()
+        if kind is None:
+            kind = {"file": ArtifactKind.FILE, "ref": ArtifactKind.REFERENCE}.get(single or "", ArtifactKind.DIRECTORY)
+        if kind is ArtifactKind.DIRECTORY and all(f.uri for f in files):
+            kind = ArtifactKind.REFERENCE
+        is_dir = single is None or len(files) != 1
+        mime = draft.mime_type or (DIRECTORY if is_dir else files[0].mime_type)
+        manifest = ArtifactManifest(
+            folder=folder, name=draft.name, kind=kind, files=files, is_dir=is_dir,
+            description=draft.description, labels=draft.labels, mime_type=mime,
+            size=sum(f.size or 0 for f in files),
+            checksum=manifest_checksum(files) if is_dir else files[0].checksum,
+            original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
+            aspects=aspects, runs=links,
+        )
+        if draft.mime_type and not is_dir:
+            files[0].mime_type = draft.mime_type
+        return self._create(manifest, strategy, make_folder)
+
+    def _latest_or_none(self, folder: str, name: str) -> Artifact | None:
+        try:
+            return self.get(f"{folder.rstrip('/')}/{name}:latest")
+        except ArtifactNotFound:
+            return None
+
+    def _store_entries(self, entries: Sequence[DraftEntry]) -> builtins.list[ManifestFile]:
+        batch = len(entries) > 1
+        stored = [self._store_entry(e, sync=not batch) for e in entries if e.local is not None]
+        if batch and stored:
+            self._flush_blobs()
+        by_path = {f.path: f for f in stored}
+        out: builtins.list[ManifestFile] = []
+        for entry in entries:
+            if entry.local is not None:
+                out.append(by_path[entry.path])
+                continue
+            infos = probe(entry.uri or "")
+            tree = len(infos) != 1 or infos[0].uri != entry.uri
+            for info in infos:
+                path = posix_join(entry.path, info.relpath) if tree else (entry.path or info.relpath)
+                out.append(ManifestFile(path=safe_relpath(path), size=info.size, checksum=info.checksum,
+                                        mime_type=info.mime_type, uri=info.uri))
+        out.sort(key=lambda f: f.path)
+        return out
+
+    def _store_entry(self, entry: DraftEntry, sync: bool) -> ManifestFile:
+        path = entry.local or ""
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+        cache = self._digest_cache if st.st_size > SMALL_FILE else None
+        hint = cache.get(path, st) if cache else None
+        info = self._put_file(path, st.st_size, hint, sync)
+        if cache and hint is None:
+            cache.put(path, st, info.digest)
+        name = entry.path.rsplit("/", 1)[-1]
+        mime = detect_mime(name)
+        if mime in ("application/octet-stream", "text/plain") and st.st_size:
+            mime = detect_mime(name, read_head(path))
+        return ManifestFile(path=entry.path, size=info.size, checksum=info.digest, mime_type=mime,
+                            digest=info.digest)
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        **options: Any,
+    ) -> Artifact:
+        """Register one local file (``name`` defaults to the file name).
+
+        Example:
+            ```python
+            art = reg.upload_file("data.csv", name="my-data", folder="/team/datasets",
+                                  labels=["raw"], metadata={"rows": 1000})
+            ```
+        """
+        path = os.fspath(path)
+        draft = ArtifactDraft(name=name or _default_name(path), description=description, labels=list(labels),
+                              metadata=metadata, mime_type=mime_type).add_file(path)
+        options.setdefault("original_path", os.path.abspath(path))
+        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+
+    def upload_dir(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        **options: Any,
+    ) -> Artifact:
+        """Register every file under a local directory as one directory artifact.
+
+        Example:
+            ```python
+            art = reg.upload_dir("outputs/", name="checkpoint")
+            [f.path for f in art.files]
+            ```
+        """
+        path = os.fspath(path)
+        draft = ArtifactDraft(name=name or _default_name(path), description=description, labels=list(labels),
+                              metadata=metadata).add_dir(path, obj_path="")
+        options.setdefault("original_path", os.path.abspath(path))
+        options.setdefault("kind", ArtifactKind.DIRECTORY)
+        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        **options: Any,
+    ) -> Artifact:
+        """Register a URI without copying it; its size and checksum are recorded.
+
+        A folder URI (``file:///data/``, ``s3://bucket/prefix/``) becomes one reference
+        per object. Reading a reference whose content changed raises
+        `ArtifactIntegrityError`.
+
+        Example:
+            ```python
+            raw = reg.add_reference("s3://other-bucket/key.parquet", name="raw")
+            ```
+        """
+        draft = ArtifactDraft(name=name or _default_name(basename(uri)), description=description,
+                              labels=list(labels), metadata=metadata).add_reference(uri)
+        options.setdefault("original_path", uri)
+        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+
+    # -- reads built on the primitives --------------------------------------------
+
+    def iter(self, search: str | None = None, folder: str | None = None, page_length: int = 200,
+             sort_by: str | None = None, descending: bool = False) -> Iterator[Artifact]:
+        """Every matching artifact, fetched page by page with keyset cursors.
+
+        Example:
+            ```python
+            total = sum(a.size or 0 for a in reg.iter(search="label:prod"))
+            ```
+        """
+        page = self.list(page_length=page_length, search=search, folder=folder, sort_by=sort_by,
+                         descending=descending)
+        yield from page.data
+        while page.next_cursor:
+            page = self.list(page_length=page_length, search=search, folder=folder, sort_by=sort_by,
+                             descending=descending, cursor=page.next_cursor)
+            yield from page.data
+
+    def download(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
+                 artifact_path: str | None = None) -> Path | TemporaryLocalFile:
+        """Write one file's verified content to ``path`` (a temporary file when None).
+
+        The file appears only once complete and verified.
+
+        Example:
+            ```python
+            with reg.download("my-data") as tmp:
+                print(tmp.read_text())
+            ```
+        """
+        if path is None:
+            fd, tmp_name = _mkstemp()
+            os.close(fd)
+            target: Path = TemporaryLocalFile(tmp_name)
+        else:
+            target = Path(path)
+        try:
+            self._download_to(ref, target, chunk_size, artifact_path)
+        except BaseException:
+            if path is None:
+                target.unlink(missing_ok=True)
+            raise
+        return target
+
+    def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(part, "wb") as out:
+                for chunk in self.read(ref, path=artifact_path, chunk_size=chunk_size if chunk_size > 0 else CHUNK_SIZE):
+                    out.write(chunk)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+
+    def get_contents(
+        self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
+        output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
+    ) -> Path:
+        """Download into ``output_dir`` (default: the current folder) as ``file_stem`` + suffix.
+
+        A directory becomes a tar.gz (default) or zip bundle; ``artifact_path``
+        selects one file (written as is) or a sub-folder (bundled).
+
+        Raises:
+            InvalidOperation: ``file_type`` or ``artifact_path`` for a single-file artifact.
+            ArtifactNotFound: ``artifact_path`` matches nothing.
+
+        Example:
+            ```python
+            reg.get_contents("checkpoint", file_type="zip", output_dir="downloads")
+            ```
+        """
+        bundle_type = parse_bundle_type(file_type)
+        validate_name(file_stem, "file_stem")
+        art = self.get(ref)
+        out_dir = Path(output_dir) if output_dir is not None else Path.cwd()
+        if not art.is_dir:
+            if bundle_type is not None or artifact_path is not None:
+                raise InvalidOperation(
+                    f"{art.ref} is a single file: file_type and artifact_path must be None"
+                )
+            return self.download(art.id, out_dir / (file_stem + _suffix(art.files[0].path)))
+        sub = safe_relpath(artifact_path, "artifact_path") if artifact_path else None
+        if sub is not None and any(f.path == sub for f in art.files):
+            if bundle_type is None:
+                return self.download(art.id, out_dir / (file_stem + _suffix(sub)), artifact_path=sub)
+        elif sub is not None and not any(f.path.startswith(sub + "/") for f in art.files):
+            raise ArtifactNotFound(f"{art.ref} has no file or folder {sub!r}")
+        bundle_type = bundle_type or BundleType.TAR_GZ
+        target = out_dir / (file_stem + bundle_type.suffix)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(part, "wb") as out:
+                for chunk in self.bundle(art.id, bundle_type, sub):
+                    out.write(chunk)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+        return target
+
+    def _check_page_length(self, page_length: int, search: str | None) -> None:
+        if not 1 <= page_length <= self.settings.max_page_length:
+            raise PayloadTooLarge(f"page_length must be 1..{self.settings.max_page_length}, not {page_length}")
+        if search and len(search) > self.settings.max_query_length:
+            raise PayloadTooLarge(f"search query longer than {self.settings.max_query_length} characters")
+
+    @staticmethod
+    def _check_labels(labels: Sequence[str] | None) -> builtins.list[str] | None:
+        return None if labels is None else validate_labels(list(labels))
+
+
+def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, builtins.list[SnapshotFile]]:
+    """Digest and file list of a plugin snapshot: SHA-256 over sorted (path, sha256).
+
+    Example:
+        ```python
+        digest, files = snapshot_manifest([("m.py", b"print(1)")])
+        ```
+    """
+    entries = sorted((safe_relpath(path, "snapshot path"), data) for path, data in files)
+    listed = [SnapshotFile(path=p, checksum=hashlib.sha256(d).hexdigest(), size=len(d)) for p, d in entries]
+    digest = hashlib.sha256("".join(f"{f.path}\0{f.checksum}\n" for f in listed).encode()).hexdigest()
+    return digest, listed
+
+
+def _default_name(path: str) -> str:
+    base = os.path.basename(os.path.normpath(path)) or "artifact"
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "-" for c in base).strip(" .") or "artifact"
+    return validate_name(cleaned[:128] if cleaned[0].isalnum() or cleaned[0] == "_" else "_" + cleaned[:127])
+
+
+def _suffix(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    for double in (".tar.gz", ".tar.bz2", ".tar.xz"):
+        if name.endswith(double):
+            return double
+    return os.path.splitext(name)[1]
+
+
+def _mkstemp() -> tuple[int, str]:
+    return tempfile.mkstemp(prefix="prefect-artifacts-")
+
+
+# -- async twins -------------------------------------------------------------------
+
+SYNC_METHODS = (
+    "upload", "upload_file", "upload_dir", "add_reference", "get", "list", "count", "ids", "files",
+    "download", "get_contents", "attach", "run_artifacts", "lineage", "add_metadata", "get_metadata",
+    "update", "set_alias", "delete", "gc", "close", "create_plugin_snapshot", "get_plugin_snapshot",
+    "read_plugin_snapshot_file",
+)
+
+
+def _async_twin(name: str) -> Any:
+    sync = getattr(Registry, name)
+
+    async def twin(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        return await run_in_thread(getattr(self, name), *args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = f"a{name}"
+    twin.__doc__ = (
+        f"Async twin of `{name}`: the same arguments, run in a worker thread.\n\n"
+        f"Example:\n    ```python\n    result = await reg.a{name}(...)\n    ```\n"
+    )
+    functools.update_wrapper(twin, sync, assigned=("__module__",), updated=())
+    return twin
+
+
+for _name in SYNC_METHODS:
+    setattr(Registry, f"a{_name}", _async_twin(_name))

@@ -1,0 +1,373 @@
+"""`LocalRegistry`: the in-process registry, a SQL catalog plus a content store.
+
+It holds every business rule; the REST server is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect_artifacts import references
+from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
+from prefect_artifacts.bundles import BundleEntry, stream_bundle
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.catalog.sql import SqlCatalog
+from prefect_artifacts.errors import (
+    ArtifactIntegrityError,
+    ArtifactNotFound,
+    BlobNotFound,
+    InvalidOperation,
+    SnapshotIntegrityError,
+)
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactManifest,
+    Aspect,
+    BundleType,
+    ConflictStrategy,
+    GcReport,
+    Lineage,
+    Page,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+)
+from prefect_artifacts.registry.base import (
+    Registry,
+    parse_bundle_type,
+    parse_category,
+    parse_strategy,
+    snapshot_manifest,
+)
+from prefect_artifacts.settings import ArtifactSettings, get_settings
+from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
+from prefect_artifacts.storage.hashing import CHUNK_SIZE
+
+
+class LocalRegistry(Registry):
+    """The registry running in this process.
+
+    Args:
+        store: where blobs live.
+        catalog: where artifacts are catalogued.
+        settings: limits and defaults (read from the environment when None).
+        use_digest_cache: reuse digests of unchanged large files (default: settings).
+        group_ids: when set, only artifacts of these groups are visible (the server
+            passes the caller's groups).
+
+    Example:
+        ```python
+        reg = LocalRegistry.from_urls("s3://bucket/artifacts", "postgresql://db/artifacts")
+        reg = LocalRegistry.embedded()          # SQLite + blobs under $PREFECT_ARTIFACTS_HOME
+        ```
+    """
+
+    def __init__(
+        self, store: ContentStore, catalog: SqlCatalog, settings: ArtifactSettings | None = None,
+        use_digest_cache: bool | None = None, group_ids: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(settings, use_digest_cache)
+        self.store = store
+        self.catalog = catalog
+        self.group_ids = list(group_ids) if group_ids is not None else None
+
+    @classmethod
+    def from_urls(
+        cls, storage_url: str | None = None, catalog_url: str | None = None,
+        storage_options: dict[str, Any] | None = None, settings: ArtifactSettings | None = None,
+        **kwargs: Any,
+    ) -> LocalRegistry:
+        """Open a registry from a storage URL and a catalog URL (defaults: the embedded home).
+
+        Example:
+            ```python
+            reg = LocalRegistry.from_urls("memory://test", "sqlite:////tmp/c.sqlite")
+            ```
+        """
+        settings = settings or get_settings()
+        home = Path(settings.home).expanduser()
+        storage_url = storage_url or settings.storage_url or str(home / "blobs")
+        catalog_url = catalog_url or settings.catalog_url or sqlite_url(home / "catalog.sqlite")
+        store = ContentStore(storage_url, storage_options, durable=settings.durable)
+        return cls(store, SqlCatalog(catalog_url, durable=settings.durable), settings, **kwargs)
+
+    @classmethod
+    def embedded(cls, home: str | Path | None = None, **kwargs: Any) -> LocalRegistry:
+        """The embedded default: SQLite catalog and local blobs under ``home``.
+
+        Example:
+            ```python
+            reg = LocalRegistry.embedded("/tmp/artifacts")
+            ```
+        """
+        settings = get_settings()
+        if home is not None:
+            settings = settings.model_copy(update={"home": Path(home).expanduser()})
+        return cls.from_urls(settings=settings, **kwargs)
+
+    def scoped(self, group_ids: Sequence[str] | None) -> LocalRegistry:
+        """The same registry seeing only ``group_ids`` (None: every group).
+
+        Example:
+            ```python
+            reg.scoped(["team-a"]).list()
+            ```
+        """
+        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, group_ids=group_ids)
+        scoped._digest_cache = self._digest_cache
+        return scoped
+
+    def close(self) -> None:
+        """Release the catalog's connections.
+
+        Example:
+            ```python
+            reg.close()
+            ```
+        """
+        self.catalog.close()
+
+    def _bind(self, art: Artifact) -> Artifact:
+        return art.bind(self)
+
+    def _id(self, ref: str) -> str:
+        return self.catalog.resolve(parse_ref(ref), self.group_ids)
+
+    # primitives -----------------------------------------------------------------
+
+    def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
+        return self.store.put_file(path, digest, sync=sync)
+
+    def _flush_blobs(self) -> None:
+        self.store.flush()
+
+    def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
+        art, _created = self.catalog.create(manifest, strategy, make_folder)
+        return self._bind(art)
+
+    def create(self, manifest: ArtifactManifest, conflict_strategy: ConflictStrategy | str = "new",
+               make_folder: bool = False) -> tuple[Artifact, bool]:
+        """Catalog a manifest whose blobs are already stored (the server's create).
+
+        Raises:
+            BlobNotFound: a file's blob is not in the store.
+
+        Example:
+            ```python
+            art, created = reg.create(manifest, "new", make_folder=True)
+            ```
+        """
+        for f in manifest.files:
+            safe_relpath(f.path)
+            if f.uri is None and (f.digest is None or not self.store.exists(f.digest)):
+                raise BlobNotFound(f"content of {f.path!r} ({f.digest}) has not been uploaded")
+        art, created = self.catalog.create(manifest, parse_strategy(conflict_strategy), make_folder)
+        return self._bind(art), created
+
+    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+        return self._bind(self.catalog.get(self._id(ref)))
+
+    def list(  # noqa: D102
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None, descending: bool = False,
+        search: str | None = None, group_id: str | None = None, folder: str | None = None,
+        cursor: str | None = None,
+    ) -> Page[Artifact]:
+        self._check_page_length(page_length, search)
+        data, total, next_cursor = self.catalog.list(
+            index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
+            group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids,
+        )
+        start = index if cursor is None else -1
+        return Page[Artifact](
+            data=[self._bind(a) for a in data], total=total, index=start, page_length=page_length,
+            is_complete=next_cursor is None, next_cursor=next_cursor,
+        )
+
+    def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
+        self._check_page_length(1, search)
+        return self.catalog.count(search, folder, group_id, self.group_ids)
+
+    def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
+        return self.catalog.ids(count, offset, self.group_ids)
+
+    def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
+        return self.catalog.files(self._id(ref))
+
+    def _file(self, ref: str, path: str | None) -> tuple[Artifact, ArtifactFile, str | None]:
+        art = self.get(ref)
+        if path is None:
+            if art.is_dir:
+                raise InvalidOperation(f"{art.ref} is a directory: name a file with path=")
+            rows = self.catalog.file_digests(art.id)
+            if not rows:
+                raise ArtifactNotFound(f"{art.ref} has no content")
+            return art, *rows[0]
+        return art, *self.catalog.file_digest(art.id, safe_relpath(path))
+
+    def read(  # noqa: D102
+        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
+        start: int | None = None, end: int | None = None,
+    ) -> Iterator[bytes]:
+        _art, meta, digest = self._file(ref, path)
+        return self._open_content(meta, digest, chunk_size, start, end)
+
+    def _open_content(self, meta: ArtifactFile, digest: str | None, chunk_size: int = CHUNK_SIZE,
+                      start: int | None = None, end: int | None = None) -> Iterator[bytes]:
+        if digest is None:
+            chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
+            return chunks if start is None and end is None else _slice(chunks, start or 0, end)
+        if start is None and end is None:
+            return self.store.read(digest, chunk_size)
+        return self.store.read_range(digest, start or 0, end, chunk_size)
+
+    def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
+        _art, meta, digest = self._file(ref, artifact_path)
+        if digest is None:
+            super()._download_to(ref, target, chunk_size, artifact_path)
+        else:
+            self.store.download(digest, target)
+
+    def bundle(  # noqa: D102
+        self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
+    ) -> Iterator[bytes]:
+        bundle_type = parse_bundle_type(file_type) or BundleType.TAR_GZ
+        art = self.get(ref)
+        if not art.is_dir:
+            raise InvalidOperation(f"{art.ref} is a single file: it has no bundle")
+        prefix = safe_relpath(artifact_path, "artifact_path") if artifact_path else ""
+        rows = self.catalog.file_digests(art.id, prefix)
+        if not rows:
+            raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
+        entries = [BundleEntry(meta.path, meta.size or 0, _opener(self, meta, digest)) for meta, digest in rows]
+        return stream_bundle(entries, bundle_type, art.created)
+
+    def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
+        cat = parse_category(category)
+        if not isinstance(run_id, str) or not run_id or len(run_id) > 64:
+            raise InvalidOperation(f"invalid run id {run_id!r}")
+        return self.catalog.attach(self._id(ref), run_id, cat)
+
+    def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
+        cat = parse_category(category) if category is not None else None
+        return [self._bind(a) for a in self.catalog.run_artifacts(str(run_id), cat, self.group_ids)]
+
+    def lineage(self, ref: str) -> Lineage:  # noqa: D102
+        root = self._id(ref)
+        arts, edges = self.catalog.lineage(root, group_ids=self.group_ids)
+        return Lineage(root=root, artifacts=[self._bind(a) for a in arts], edges=edges)
+
+    def add_metadata(  # noqa: D102
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        prepared = prepare_aspect(aspect, schema, policy)
+        return self.catalog.add_aspect(self._id(ref), prepared["content"], prepared["schema_name"], policy)
+
+    def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
+        return self.catalog.aspects(self._id(ref))
+
+    def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
+        return self._bind(self.catalog.update(self._id(ref), description, self._check_labels(labels)))
+
+    def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
+        artifact_id = self._id(ref)
+        self.catalog.set_alias(artifact_id, validate_alias(alias))
+        return self.get(artifact_id)
+
+    def delete(self, ref: str) -> None:  # noqa: D102
+        self.catalog.delete(self._id(ref))
+
+    def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:  # noqa: D102
+        grace = self.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
+        cutoff = time.time() - grace
+        report = GcReport(dry_run=dry_run)
+        if not dry_run:
+            report.artifacts_purged = self.catalog.purge_deleted()
+        blobs = builtins.list(self.store.iter_blobs())
+        referenced = self.catalog.referenced([d for d, _, _ in blobs], live_only=dry_run)
+        for digest, size, mtime in blobs:
+            if digest in referenced:
+                continue
+            if mtime > cutoff:
+                report.blobs_kept_young += 1
+                continue
+            # Re-check right before deleting: an upload may have reused this blob since.
+            if self.store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):
+                continue
+            if not dry_run:
+                self.store.delete(digest)
+            report.blobs_deleted += 1
+            report.bytes_freed += size
+        for path, mtime in self.store.iter_temp():
+            if mtime <= cutoff:
+                if not dry_run:
+                    self.store.remove_temp(path)
+                report.temp_files_deleted += 1
+        return report
+
+    def create_plugin_snapshot(  # noqa: D102
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+    ) -> PluginSnapshot:
+        digest, listed = snapshot_manifest(files)
+        for _path, data in files:
+            self.store.put_bytes(data)
+        group = self.group_ids[0] if self.group_ids else None
+        return self.catalog.create_snapshot(plugin_name, version, digest, listed, group)
+
+    def register_plugin_snapshot(self, plugin_name: str, version: str | None, digest: str,
+                                 files: Sequence[Any]) -> PluginSnapshot:
+        """Catalog a snapshot whose file blobs are already stored (the server's create).
+
+        Raises:
+            SnapshotIntegrityError: the digest does not match the file list, or a blob is missing.
+
+        Example:
+            ```python
+            reg.register_plugin_snapshot("json", "1", digest, snapshot_files)
+            ```
+        """
+        listed = sorted(files, key=lambda f: f.path)
+        expected = hashlib.sha256("".join(f"{safe_relpath(f.path)}\0{f.checksum}\n" for f in listed).encode())
+        if expected.hexdigest() != digest:
+            raise SnapshotIntegrityError(f"snapshot digest {digest} does not match its file list")
+        for f in listed:
+            if not self.store.exists(f.checksum):
+                raise SnapshotIntegrityError(f"snapshot file {f.path!r} ({f.checksum}) has not been uploaded")
+        group = self.group_ids[0] if self.group_ids else None
+        return self.catalog.create_snapshot(plugin_name, version, digest, listed, group)
+
+    def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:  # noqa: D102
+        return self.catalog.get_snapshot(snapshot_id)
+
+    def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
+        snapshot = self.catalog.get_snapshot(snapshot_id)
+        entry = next((f for f in snapshot.files if f.path == path), None)
+        if entry is None:
+            raise ArtifactNotFound(f"plugin snapshot {snapshot_id} has no file {path!r}")
+        try:
+            return b"".join(self.store.read(entry.checksum))
+        except (ArtifactIntegrityError, BlobNotFound) as exc:
+            raise SnapshotIntegrityError(f"plugin snapshot {snapshot_id} file {path!r} is tampered or missing: {exc}") from exc
+
+
+def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
+    return lambda: reg._open_content(meta, digest)
+
+
+def _slice(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:
+    position = 0
+    for chunk in chunks:
+        lo, hi = position, position + len(chunk)
+        position = hi
+        if hi <= start:
+            continue
+        if end is not None and lo >= end:
+            break
+        yield chunk[max(0, start - lo): (len(chunk) if end is None else min(len(chunk), end - lo))]

@@ -1,0 +1,63 @@
+"""Environment settings, all prefixed ``PREFECT_ARTIFACTS_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ArtifactSettings(BaseSettings):
+    """Settings read from the environment (``PREFECT_ARTIFACTS_<FIELD>``).
+
+    Example:
+        ```python
+        import os
+        os.environ["PREFECT_ARTIFACTS_HOME"] = "/data/artifacts"
+        ArtifactSettings().home  # Path('/data/artifacts')
+        ```
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PREFECT_ARTIFACTS_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path("~/.prefect-artifacts").expanduser(),
+        description="Folder of the embedded registry (SQLite catalog and local blobs).",
+    )
+    storage_url: str | None = Field(
+        default=None, description="fsspec URL of the content store; default <home>/blobs."
+    )
+    catalog_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the catalog; default SQLite in <home>."
+    )
+    api_url: str | None = Field(default=None, description="URL of a registry server.")
+    api_key: str | None = Field(default=None, description="API key for the registry server.")
+    registry_block: str | None = Field(
+        default=None, description="Name of a saved ArtifactRegistry block used by tasks."
+    )
+    default_folder: str = Field(
+        default="/default", description="Folder used when none is given; relative folders resolve under '/'."
+    )
+    digest_cache: bool = Field(
+        default=True, description="Reuse digests of unchanged files (path, size, mtime, inode)."
+    )
+    durable: bool = Field(
+        default=True, description="fsync blobs and commit the catalog with synchronous=FULL."
+    )
+    gc_grace_seconds: float = Field(
+        default=3600.0, description="Unreferenced blobs younger than this are never collected."
+    )
+    max_page_length: int = Field(default=1000, description="Largest page a list call returns.")
+    max_query_length: int = Field(default=4096, description="Longest accepted search query.")
+
+
+def get_settings() -> ArtifactSettings:
+    """Read the settings from the current environment.
+
+    Example:
+        ```python
+        get_settings().home
+        ```
+    """
+    return ArtifactSettings()

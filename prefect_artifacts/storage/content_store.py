@@ -1,0 +1,568 @@
+"""Content-addressed blob store over any fsspec filesystem.
+
+Layout under the base URL::
+
+    sha256/ab/abcdef…   one blob per distinct content, named by its SHA-256
+    tmp/<uuid>.part     blobs being written; renamed into place once complete
+
+A blob is visible only once complete: it is written to ``tmp/`` while hashed, then
+renamed (local disks: ``os.replace`` after ``fsync``; other filesystems: ``mv``).
+Reads re-hash what they stream and raise `ArtifactIntegrityError` on a mismatch;
+the last chunk is held back until the digest has been checked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from prefect_artifacts.errors import (
+    ArtifactIntegrityError,
+    BlobNotFound,
+    InvalidArtifactInput,
+    MissingStorageBackend,
+    StorageError,
+)
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, ReadInto, copy_hashing
+
+SMALL_FILE = 1024 * 1024
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A stored blob: its digest, size, and whether this put wrote new bytes.
+
+    Example:
+        ```python
+        info = store.put_file("data.csv")
+        info.digest, info.size, info.written
+        ```
+    """
+
+    digest: str
+    size: int
+    written: bool
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a lowercase SHA-256 hex string, else raise.
+
+    Example:
+        ```python
+        check_digest("0" * 64)
+        ```
+    """
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise InvalidArtifactInput(f"invalid SHA-256 digest {digest!r}")
+    return digest
+
+
+def open_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """Resolve an fsspec URL to (filesystem, root path), naming the extra to install.
+
+    Example:
+        ```python
+        fs, root = open_filesystem("memory://store")
+        ```
+    """
+    try:
+        return fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        extra = _EXTRAS.get(protocol)
+        hint = f"pip install 'prefect-artifacts[{extra}]'" if extra else "install its fsspec backend"
+        if isinstance(exc, ImportError) or "Protocol not known" in str(exc):
+            raise MissingStorageBackend(
+                f"storage protocol {protocol!r} of {url!r} is not available: {hint}"
+            ) from exc
+        raise StorageError(f"cannot open storage {url!r}: {exc}") from exc
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "last_modified", "created", "updated"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Translate fsspec/OS errors raised inside the block into the error tree.
+
+    Example:
+        ```python
+        with storage_errors("reading blob"):
+            fs.cat_file(path)
+        ```
+    """
+    try:
+        yield
+    except (ArtifactIntegrityError, InvalidArtifactInput, StorageError):
+        raise
+    except FileNotFoundError as exc:
+        raise BlobNotFound(f"{what}: not found ({exc})") from exc
+    except OSError as exc:
+        raise StorageError(f"{what}: {exc}") from exc
+
+
+class ContentStore:
+    """Blobs named by their SHA-256 under an fsspec base URL.
+
+    Args:
+        url: fsspec URL or local path of the store's root.
+        storage_options: passed to the fsspec filesystem (credentials, endpoint…).
+        durable: fsync local blobs and their folder before they become visible.
+
+    Example:
+        ```python
+        store = ContentStore("s3://bucket/artifacts", {"anon": False})
+        info = store.put_file("model.bin")
+        data = b"".join(store.read(info.digest))
+        ```
+    """
+
+    def __init__(
+        self, url: str, storage_options: dict[str, Any] | None = None, durable: bool = True
+    ) -> None:
+        self.url = str(url)
+        self.fs, root = open_filesystem(self.url, storage_options)
+        self.root = root.rstrip("/")
+        self.durable = durable
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        self._made_dirs: set[str] = set()
+
+    # paths --------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> str:
+        """Filesystem path of a blob.
+
+        Example:
+            ```python
+            store.blob_path(digest)  # ".../sha256/ab/ab…"
+            ```
+        """
+        check_digest(digest)
+        return f"{self.root}/sha256/{digest[:2]}/{digest}"
+
+    def blob_uri(self, digest: str) -> str:
+        """Protocol-qualified URI of a blob.
+
+        Example:
+            ```python
+            store.blob_uri(digest)  # "file:///…/sha256/ab/ab…"
+            ```
+        """
+        return self.fs.unstrip_protocol(self.blob_path(digest))
+
+    def _makedirs(self, path: str) -> None:
+        if path not in self._made_dirs:
+            self.fs.makedirs(path, exist_ok=True)
+            self._made_dirs.add(path)
+
+    def _temp_path(self) -> str:
+        self._makedirs(f"{self.root}/tmp")
+        return f"{self.root}/tmp/{uuid.uuid4().hex}.part"
+
+    # queries ------------------------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob is stored.
+
+        Example:
+            ```python
+            store.exists(digest)
+            ```
+        """
+        path = self.blob_path(digest)
+        with storage_errors(f"checking blob {digest}"):
+            if self.is_local:
+                return os.path.exists(path)
+            return bool(self.fs.exists(path))
+
+    def size(self, digest: str) -> int:
+        """Size in bytes of a stored blob.
+
+        Example:
+            ```python
+            store.size(digest)
+            ```
+        """
+        with storage_errors(f"blob {digest}"):
+            return int(self.fs.size(self.blob_path(digest)))
+
+    def touch(self, digest: str) -> None:
+        """Refresh a reused blob's mtime so garbage collection sees it as young.
+
+        Example:
+            ```python
+            store.touch(digest)
+            ```
+        """
+        if self.is_local:
+            try:
+                os.utime(self.blob_path(digest))
+            except FileNotFoundError:
+                pass
+
+    # writes -------------------------------------------------------------------
+
+    def put_file(
+        self, path: str | os.PathLike[str], digest: str | None = None, sync: bool = True
+    ) -> BlobInfo:
+        """Store a local file; with a known ``digest`` already stored, nothing is copied.
+
+        With ``sync=False`` the blob is not fsynced: call `flush` before cataloguing it.
+
+        Example:
+            ```python
+            info = store.put_file("data.csv")
+            ```
+        """
+        path = os.fspath(path)
+        if digest is not None and self.exists(digest):
+            self.touch(digest)
+            return BlobInfo(digest, os.path.getsize(path), written=False)
+        try:
+            src = open(path, "rb", buffering=0)
+        except OSError as exc:
+            raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+        with src:
+            size = os.fstat(src.fileno()).st_size
+            if size <= SMALL_FILE:
+                return self.put_bytes(src.read(SMALL_FILE + 1), sync=sync)
+            return self._put(src, size_hint=size, sync=sync)
+
+    def put_bytes(self, data: bytes, sync: bool = True) -> BlobInfo:
+        """Store a small in-memory payload (skips the write when already stored).
+
+        Example:
+            ```python
+            store.put_bytes(b"hello")
+            ```
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            self.touch(digest)
+            return BlobInfo(digest, len(data), written=False)
+        return self._put(_IterReader([data]), size_hint=len(data), sync=sync)
+
+    def flush(self) -> None:
+        """Make every blob written with ``sync=False`` durable (one ``syncfs``).
+
+        Example:
+            ```python
+            for p in paths:
+                store.put_file(p, sync=False)
+            store.flush()
+            ```
+        """
+        if self.is_local and self.durable:
+            _syncfs(self.root)
+
+    def put_stream(
+        self,
+        chunks: Iterable[bytes],
+        expected_digest: str | None = None,
+        max_size: int | None = None,
+    ) -> BlobInfo:
+        """Store bytes from an iterable; refuse them if ``expected_digest`` differs.
+
+        A mismatch or an oversized stream leaves nothing behind.
+
+        Example:
+            ```python
+            store.put_stream(iter([b"hello"]), expected_digest=hashlib.sha256(b"hello").hexdigest())
+            ```
+        """
+        if expected_digest is not None:
+            check_digest(expected_digest)
+        return self._put(_IterReader(chunks), expected_digest=expected_digest, max_size=max_size)
+
+    def _put(
+        self, src: ReadInto, *, size_hint: int | None = None, expected_digest: str | None = None,
+        max_size: int | None = None, sync: bool = True,
+    ) -> BlobInfo:
+        tmp = self._temp_path()
+        try:
+            with storage_errors("writing blob"):
+                digest, size = self._write_temp(src, tmp, size_hint, max_size, sync)
+            if expected_digest is not None and digest != expected_digest:
+                raise ArtifactIntegrityError(
+                    f"content digest {digest} does not match the announced {expected_digest}"
+                )
+            return BlobInfo(digest, size, written=self._commit_temp(tmp, digest, sync))
+        except BaseException:
+            self._discard(tmp)
+            raise
+
+    def _write_temp(
+        self, src: ReadInto, tmp: str, size_hint: int | None, max_size: int | None, sync: bool
+    ) -> tuple[str, int]:
+        if not self.is_local:
+            with self.fs.open(tmp, "wb") as dst:
+                return copy_hashing(src, dst.write, size_hint=size_hint, max_size=max_size)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            result = copy_hashing(
+                src, lambda view: os.write(fd, view), size_hint=size_hint, max_size=max_size
+            )
+            if self.durable and sync:
+                os.fsync(fd)
+            return result
+        finally:
+            os.close(fd)
+
+    def _commit_temp(self, tmp: str, digest: str, sync: bool) -> bool:
+        final = self.blob_path(digest)
+        folder = final.rsplit("/", 1)[0]
+        with storage_errors(f"storing blob {digest}"):
+            self._makedirs(folder)
+            if self.exists(digest):  # identical content is stored once
+                self._discard(tmp)
+                self.touch(digest)
+                return False
+            if not self.is_local:
+                self.fs.mv(tmp, final)
+                return True
+            os.replace(tmp, final)
+            if self.durable and sync:
+                dir_fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            return True
+
+    def _discard(self, path: str) -> None:
+        try:
+            if self.is_local:
+                os.unlink(path)
+            else:
+                self.fs.rm_file(path)
+        except (FileNotFoundError, OSError):
+            pass
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob (garbage collection only: the catalog must not reference it).
+
+        Example:
+            ```python
+            store.delete(digest)
+            ```
+        """
+        self._discard(self.blob_path(digest))
+
+    # reads --------------------------------------------------------------------
+
+    def _open(self, digest: str, block_size: int = CHUNK_SIZE) -> Any:
+        path = self.blob_path(digest)
+        with storage_errors(f"blob {digest}"):
+            if self.is_local:
+                return open(path, "rb", buffering=0)
+            return self.fs.open(path, "rb", block_size=block_size)
+
+    def read(self, digest: str, chunk_size: int = CHUNK_SIZE, verify: bool = True) -> Iterator[bytes]:
+        """Yield a blob's bytes; with ``verify`` the last chunk waits for the digest check.
+
+        Example:
+            ```python
+            for chunk in store.read(digest, chunk_size=1 << 20):
+                sink.write(chunk)
+            ```
+        """
+        f = self._open(digest, block_size=max(chunk_size, 1 << 20))
+        hasher = hashlib.sha256() if verify else None
+        held: bytes | None = None
+        with f, storage_errors(f"reading blob {digest}"):
+            while chunk := f.read(chunk_size):
+                if hasher is not None:
+                    hasher.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+        if hasher is not None and hasher.hexdigest() != digest:
+            raise ArtifactIntegrityError(
+                f"blob {digest} is corrupt: its content hashes to {hasher.hexdigest()}"
+            )
+        if held is not None:
+            yield held
+
+    def read_range(
+        self, digest: str, start: int, end: int | None, chunk_size: int = CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        """Yield bytes ``[start, end)`` of a blob (not verified: a range has no digest).
+
+        Example:
+            ```python
+            header = b"".join(store.read_range(digest, 0, 16))
+            ```
+        """
+        f = self._open(digest, block_size=max(chunk_size, 1 << 16))
+        with f, storage_errors(f"reading blob {digest}"):
+            f.seek(start)
+            remaining = None if end is None else max(0, end - start)
+            while remaining is None or remaining > 0:
+                n = chunk_size if remaining is None else min(chunk_size, remaining)
+                chunk = f.read(n)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def download(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Copy a blob to a local file, verified; the file appears only if intact.
+
+        Example:
+            ```python
+            store.download(digest, "out/data.csv")
+            ```
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with self._open(digest) as src, open(tmp, "wb", buffering=0) as out:
+                with storage_errors(f"reading blob {digest}"):
+                    actual, _ = copy_hashing(src, out.write)
+            if actual != digest:
+                raise ArtifactIntegrityError(f"blob {digest} is corrupt: content hashes to {actual}")
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash a stored blob; False when its content no longer matches.
+
+        Example:
+            ```python
+            bad = [d for d, *_ in store.iter_blobs() if not store.verify(d)]
+            ```
+        """
+        with self._open(digest) as src, storage_errors(f"reading blob {digest}"):
+            actual, _ = copy_hashing(src, None)
+        return actual == digest
+
+    # listing (garbage collection) ---------------------------------------------
+
+    def iter_blobs(self) -> Iterator[tuple[str, int, float]]:
+        """Yield (digest, size, mtime) of every stored blob.
+
+        Example:
+            ```python
+            total = sum(size for _, size, _ in store.iter_blobs())
+            ```
+        """
+        with storage_errors("listing blobs"):
+            if not self.fs.exists(f"{self.root}/sha256"):
+                return
+            found = self.fs.find(f"{self.root}/sha256", detail=True)
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if _DIGEST.match(name):
+                yield name, int(info.get("size") or 0), _mtime(info)
+
+    def iter_temp(self) -> Iterator[tuple[str, float]]:
+        """Yield (path, mtime) of partial writes in ``tmp/``.
+
+        Example:
+            ```python
+            list(store.iter_temp())
+            ```
+        """
+        with storage_errors("listing temporary files"):
+            if not self.fs.exists(f"{self.root}/tmp"):
+                return
+            found = self.fs.find(f"{self.root}/tmp", detail=True)
+        for path, info in found.items():
+            yield path, _mtime(info)
+
+    def blob_mtime(self, digest: str) -> float:
+        """Modification time of a blob (0 when unknown or missing).
+
+        Example:
+            ```python
+            time.time() - store.blob_mtime(digest)
+            ```
+        """
+        try:
+            if self.is_local:
+                return os.stat(self.blob_path(digest)).st_mtime
+            return _mtime(self.fs.info(self.blob_path(digest)))
+        except (FileNotFoundError, OSError):
+            return 0.0
+
+    def remove_temp(self, path: str) -> None:
+        """Delete one partial write (garbage collection).
+
+        Example:
+            ```python
+            for path, mtime in store.iter_temp():
+                store.remove_temp(path)
+            ```
+        """
+        self._discard(path)
+
+
+def _syncfs(path: str) -> None:
+    """Flush the filesystem holding ``path`` (Linux ``syncfs``; ``sync`` elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+class _IterReader:
+    """Adapts an iterable of byte chunks to ``readinto``."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                try:
+                    self._pending = memoryview(next(self._chunks))
+                except StopIteration:
+                    break
+                continue
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
+
