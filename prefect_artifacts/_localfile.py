@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +30,5 @@ class TemporaryLocalFile(_PathBase):  # type: ignore[misc, valid-type]
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self)
-        except FileNotFoundError:
-            pass

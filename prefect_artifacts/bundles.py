@@ -60,7 +60,9 @@ class _Sink:
         return data
 
 
-def stream_bundle(entries: Iterable[BundleEntry], file_type: BundleType, mtime: datetime | None = None) -> Iterator[bytes]:
+def stream_bundle(
+    entries: Iterable[BundleEntry], file_type: BundleType, mtime: datetime | None = None
+) -> Iterator[bytes]:
     """Yield the bytes of a tar.gz or zip archive of ``entries``.
 
     Example:

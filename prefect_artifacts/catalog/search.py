@@ -179,11 +179,11 @@ class _Parser:
             return Not(self.parse_unary())
         if not tok.quoted and tok.text.startswith("-") and len(tok.text) > 1:
             self.i += 1
-            return Not(self.term(_Token("WORD", tok.text[1:], tok.pos + 1)))
+            return Not(self._term(_Token("WORD", tok.text[1:], tok.pos + 1)))
         self.i += 1
-        return self.term(tok)
+        return self._term(tok)
 
-    def term(self, tok: _Token) -> Term:
+    def _term(self, tok: _Token) -> Term:
         match = _FIELD.match(tok.text)
         if match:
             rest = tok.text[match.end():]
@@ -246,21 +246,21 @@ class Compiler:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.fields: dict[str, Callable[[Term], ColumnElement[bool]]] = {
-            "name": lambda t: self.text(artifacts.c.name, t),
-            "folder": lambda t: self.text(artifacts.c.folder, t, case=True),
-            "description": lambda t: self.text(artifacts.c.description, t, contains=True),
-            "mime": lambda t: self.text(artifacts.c.mime_type, t),
-            "kind": lambda t: self.text(artifacts.c.kind, t),
-            "checksum": lambda t: self.text(artifacts.c.checksum, t),
-            "id": lambda t: self.text(artifacts.c.id, t),
-            "group": lambda t: self.text(artifacts.c.group_id, t),
-            "label": self.label,
-            "size": lambda t: self.compare(artifacts.c.size, t, _size),
-            "version": lambda t: self.compare(artifacts.c.version, t, _integer),
-            "created": lambda t: self.when(artifacts.c.created, t),
-            "modified": lambda t: self.when(artifacts.c.modified, t),
-            "run": lambda t: self.run_link(artifact_runs.c.run_id, t),
-            "category": lambda t: self.run_link(artifact_runs.c.category, t),
+            "name": lambda t: self._text(artifacts.c.name, t),
+            "folder": lambda t: self._text(artifacts.c.folder, t, case=True),
+            "description": lambda t: self._text(artifacts.c.description, t, contains=True),
+            "mime": lambda t: self._text(artifacts.c.mime_type, t),
+            "kind": lambda t: self._text(artifacts.c.kind, t),
+            "checksum": lambda t: self._text(artifacts.c.checksum, t),
+            "id": lambda t: self._text(artifacts.c.id, t),
+            "group": lambda t: self._text(artifacts.c.group_id, t),
+            "label": self._label,
+            "size": lambda t: self._compare(artifacts.c.size, t, _size),
+            "version": lambda t: self._compare(artifacts.c.version, t, _integer),
+            "created": lambda t: self._when(artifacts.c.created, t),
+            "modified": lambda t: self._when(artifacts.c.modified, t),
+            "run": lambda t: self._run_link(artifact_runs.c.run_id, t),
+            "category": lambda t: self._run_link(artifact_runs.c.category, t),
         }
 
     def compile(self, query: str | None) -> ColumnElement[bool]:
@@ -272,61 +272,61 @@ class Compiler:
             ```
         """
         tree = parse(query or "")
-        return true() if tree is None else self.node(tree)
+        return true() if tree is None else self._node(tree)
 
-    def node(self, node: Any) -> ColumnElement[bool]:
+    def _node(self, node: Any) -> ColumnElement[bool]:
         if isinstance(node, BoolOp):
-            parts = [self.node(n) for n in node.nodes]
+            parts = [self._node(n) for n in node.nodes]
             return and_(*parts) if node.op == "and" else or_(*parts)
         if isinstance(node, Not):
-            return not_(self.node(node.node))
-        return self.term(node)
+            return not_(self._node(node.node))
+        return self._term(node)
 
-    def term(self, term: Term) -> ColumnElement[bool]:
+    def _term(self, term: Term) -> ColumnElement[bool]:
         if term.field is None:
             contains = Term(None, ":", f"*{term.value}*", term.pos)
             return or_(
-                self.text(artifacts.c.name, contains),
-                self.text(artifacts.c.description, contains),
-                self.label(contains),
+                self._text(artifacts.c.name, contains),
+                self._text(artifacts.c.description, contains),
+                self._label(contains),
             )
         if term.field.startswith("meta."):
-            return self.meta(term)
+            return self._meta(term)
         handler = self.fields.get(term.field)
         if handler is None:
             known = ", ".join(sorted([*self.fields, "meta.<key>"]))
             raise SearchSyntaxError(f"unknown field {term.field!r} (known: {known})", term.pos)
         return handler(term)
 
-    def like(self, column: Any, pattern: str, case: bool = False) -> ColumnElement[bool]:
+    def _like(self, column: Any, pattern: str, case: bool = False) -> ColumnElement[bool]:
         if case or self.dialect == "sqlite":  # SQLite LIKE is case-insensitive for ASCII
             return column.like(pattern, escape="\\")
         return func.lower(column).like(func.lower(pattern), escape="\\")
 
-    def text(self, column: Any, term: Term, case: bool = False, contains: bool = False) -> ColumnElement[bool]:
+    def _text(self, column: Any, term: Term, case: bool = False, contains: bool = False) -> ColumnElement[bool]:
         if term.op not in (":", "=", "!="):
             raise SearchSyntaxError(f"{term.field} does not support {term.op!r}", term.pos)
         value = term.value
         if contains and term.field is not None and "*" not in value and "?" not in value:
             value = f"*{value}*"
         pattern, wild = _like_pattern(value)
-        cond = self.like(column, pattern, case) if wild or not case else column == value
+        cond = self._like(column, pattern, case) if wild or not case else column == value
         return not_(cond) if term.op == "!=" else cond
 
-    def label(self, term: Term) -> ColumnElement[bool]:
+    def _label(self, term: Term) -> ColumnElement[bool]:
         pattern, _ = _like_pattern(term.value)
         cond = exists().where(
             artifact_labels.c.artifact_id == artifacts.c.id,
-            self.like(artifact_labels.c.label, pattern),
+            self._like(artifact_labels.c.label, pattern),
         )
         return not_(cond) if term.op == "!=" else cond
 
-    def run_link(self, column: Any, term: Term) -> ColumnElement[bool]:
+    def _run_link(self, column: Any, term: Term) -> ColumnElement[bool]:
         pattern, _ = _like_pattern(term.value)
-        cond = exists().where(artifact_runs.c.artifact_id == artifacts.c.id, self.like(column, pattern))
+        cond = exists().where(artifact_runs.c.artifact_id == artifacts.c.id, self._like(column, pattern))
         return not_(cond) if term.op == "!=" else cond
 
-    def compare(self, column: Any, term: Term, convert: Callable[[Term], Any]) -> ColumnElement[bool]:
+    def _compare(self, column: Any, term: Term, convert: Callable[[Term], Any]) -> ColumnElement[bool]:
         value = convert(term)
         ops: dict[str, Callable[[], ColumnElement[bool]]] = {
             ":": lambda: column == value, "=": lambda: column == value,
@@ -335,7 +335,7 @@ class Compiler:
         }
         return ops[term.op]()
 
-    def when(self, column: Any, term: Term) -> ColumnElement[bool]:
+    def _when(self, column: Any, term: Term) -> ColumnElement[bool]:
         start, end = _date_range(term)
         ops: dict[str, ColumnElement[bool]] = {
             ":": and_(column >= start, column < end), "=": and_(column >= start, column < end),
@@ -344,17 +344,17 @@ class Compiler:
         }
         return ops[term.op]
 
-    def meta(self, term: Term) -> ColumnElement[bool]:
+    def _meta(self, term: Term) -> ColumnElement[bool]:
         keys = tuple(term.field.split(".")[1:])  # type: ignore[union-attr]
         element = aspects.c.content[keys if len(keys) > 1 else keys[0]]
         if term.op in (":", "=", "!="):
             pattern, wild = _like_pattern(term.value)
             text = element.as_string()
-            cond: ColumnElement[bool] = self.like(text, pattern) if wild else text == term.value
+            cond: ColumnElement[bool] = self._like(text, pattern) if wild else text == term.value
             if term.value.lower() in ("true", "false"):
                 cond = or_(cond, element.as_boolean() == (term.value.lower() == "true"))
         else:
-            cond = self.compare(element.as_float(), term, _number)
+            cond = self._compare(element.as_float(), term, _number)
         found = exists().where(aspects.c.artifact_id == artifacts.c.id, cond)
         return not_(found) if term.op == "!=" else found
 

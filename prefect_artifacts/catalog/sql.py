@@ -327,7 +327,8 @@ class SqlCatalog:
             return found
 
     def _only_folder(self, conn: Connection, name: str, live: list[Any]) -> str:
-        found = list(conn.scalars(select(artifacts.c.folder).where(artifacts.c.name == name, *live).distinct().limit(5)))
+        query = select(artifacts.c.folder).where(artifacts.c.name == name, *live).distinct().limit(5)
+        found = list(conn.scalars(query))
         if not found:
             raise ArtifactNotFound(f"no artifact named {name!r}")
         if len(found) > 1:

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
@@ -285,8 +285,10 @@ class Registry(ABC):
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
         policy: str | None = None,
     ) -> Aspect:
-        """Attach a metadata aspect; ``schema`` (or ``aspect["$schema"]``) as a dict is a
-        JSON Schema the aspect must satisfy.
+        """Attach a metadata aspect to an artifact.
+
+        ``schema`` (or ``aspect["$schema"]``) given as a dict is a JSON Schema that the
+        aspect must satisfy; a string is recorded as the schema's name.
 
         Raises:
             MetadataValidationError: the aspect violates its schema.
@@ -633,7 +635,8 @@ class Registry(ABC):
         part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             with open(part, "wb") as out:
-                for chunk in self.read(ref, path=artifact_path, chunk_size=chunk_size if chunk_size > 0 else CHUNK_SIZE):
+                size = chunk_size if chunk_size > 0 else CHUNK_SIZE
+                for chunk in self.read(ref, path=artifact_path, chunk_size=size):
                     out.write(chunk)
             os.replace(part, target)
         finally:

@@ -354,7 +354,9 @@ class LocalRegistry(Registry):
         try:
             return b"".join(self.store.read(entry.checksum))
         except (ArtifactIntegrityError, BlobNotFound) as exc:
-            raise SnapshotIntegrityError(f"plugin snapshot {snapshot_id} file {path!r} is tampered or missing: {exc}") from exc
+            raise SnapshotIntegrityError(
+                f"plugin snapshot {snapshot_id} file {path!r} is tampered or missing: {exc}"
+            ) from exc
 
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:

@@ -13,6 +13,7 @@ the last chunk is held back until the digest has been checked.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -221,10 +222,8 @@ class ContentStore:
             ```
         """
         if self.is_local:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.utime(self.blob_path(digest))
-            except FileNotFoundError:
-                pass
 
     # writes -------------------------------------------------------------------
 
@@ -245,7 +244,7 @@ class ContentStore:
             self.touch(digest)
             return BlobInfo(digest, os.path.getsize(path), written=False)
         try:
-            src = open(path, "rb", buffering=0)
+            src = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
         except OSError as exc:
             raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror or exc}") from exc
         with src:
@@ -444,9 +443,10 @@ class ContentStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            with self._open(digest) as src, open(tmp, "wb", buffering=0) as out:
-                with storage_errors(f"reading blob {digest}"):
-                    actual, _ = copy_hashing(src, out.write)
+            with self._open(digest) as src, open(tmp, "wb", buffering=0) as out, storage_errors(
+                f"reading blob {digest}"
+            ):
+                actual, _ = copy_hashing(src, out.write)
             if actual != digest:
                 raise ArtifactIntegrityError(f"blob {digest} is corrupt: content hashes to {actual}")
             os.replace(tmp, dest)
