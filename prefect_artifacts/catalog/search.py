@@ -10,7 +10,8 @@ Grammar (terms joined by spaces are AND-ed)::
 Values may be quoted ('…' or "…", backslash escapes); ``*`` and ``?`` are wildcards.
 Sizes take units (``size>10MB``, ``size<=2GiB``), dates ISO forms
 (``created>=2026-01-01``). A bare word matches name, description or a label.
-``meta.<key>[.<key>…]`` matches the content of metadata aspects.
+``meta.<key>[.<key>…]`` matches the content of metadata aspects; ``latest:true``
+keeps only the newest live version of each name.
 """
 
 from __future__ import annotations
@@ -261,6 +262,7 @@ class Compiler:
             "modified": lambda t: self._when(artifacts.c.modified, t),
             "run": lambda t: self._run_link(artifact_runs.c.run_id, t),
             "category": lambda t: self._run_link(artifact_runs.c.category, t),
+            "latest": self._latest,
         }
 
     def compile(self, query: str | None) -> ColumnElement[bool]:
@@ -343,6 +345,16 @@ class Compiler:
             "<": column < start, "<=": column < end,
         }
         return ops[term.op]
+
+    def _latest(self, term: Term) -> ColumnElement[bool]:
+        if term.op not in (":", "=") or term.value.lower() not in ("true", "false"):
+            raise SearchSyntaxError("latest takes true or false (latest:true)", term.pos)
+        newer = artifacts.alias("newer")
+        cond = ~exists().where(
+            newer.c.folder == artifacts.c.folder, newer.c.name == artifacts.c.name,
+            newer.c.deleted.is_(None), newer.c.version > artifacts.c.version,
+        )
+        return cond if term.value.lower() == "true" else not_(cond)
 
     def _meta(self, term: Term) -> ColumnElement[bool]:
         keys = tuple(term.field.split(".")[1:])  # type: ignore[union-attr]
