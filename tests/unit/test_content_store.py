@@ -1,0 +1,264 @@
+"""ContentStore on a local directory, memory:// and s3:// (moto): writes, reads, integrity."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from prefect_artifacts.errors import (
+    ArtifactIntegrityError,
+    BlobNotFound,
+    InvalidArtifactInput,
+    MissingStorageBackend,
+    PayloadTooLarge,
+)
+from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore
+from prefect_artifacts.storage.hashing import CHUNK_SIZE
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Incompressible-enough, reproducible bytes of ``size``."""
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
+    return (block * (size // len(block) + 1))[:size]
+
+
+def stored_files(store: ContentStore) -> list[str]:
+    """Every file under the store root (blobs and temp files)."""
+    store.fs.invalidate_cache()
+    if not store.fs.exists(store.root):
+        return []
+    return sorted(p for p in store.fs.find(store.root))
+
+
+def corrupt(store: ContentStore, digest: str, offset: int) -> None:
+    """Flip one byte of a stored blob in place."""
+    path = store.blob_path(digest)
+    data = bytearray(store.fs.cat_file(path))
+    data[offset] ^= 0xFF
+    store.fs.pipe_file(path, bytes(data))
+    store.fs.invalidate_cache()
+
+
+# writes ------------------------------------------------------------------------------
+
+
+def test_put_bytes_stores_identical_content_once(store: ContentStore) -> None:
+    data = b"hello content-addressed world"
+    first = store.put_bytes(data)
+    second = store.put_bytes(data)
+    assert first.digest == second.digest == sha(data)
+    assert (first.written, second.written) == (True, False)
+    assert first.size == len(data)
+    assert [d for d, _, _ in store.iter_blobs()] == [sha(data)]
+    assert b"".join(store.read(first.digest)) == data
+
+
+@pytest.mark.parametrize("size", [0, 1, SMALL_FILE - 1, SMALL_FILE, SMALL_FILE + 1, CHUNK_SIZE + 5])
+def test_put_file_small_and_large(store: ContentStore, tmp_path: Path, size: int) -> None:
+    if size > SMALL_FILE + 1 and store.url.startswith("s3://"):
+        size = 3 * SMALL_FILE + 5  # keep moto round-trips short; still the large-file path
+    data = pattern(size, size)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    info = store.put_file(src)
+    assert (info.digest, info.size, info.written) == (sha(data), size, True)
+    assert store.exists(info.digest) and store.size(info.digest) == size
+    again = store.put_file(src)
+    assert (again.digest, again.written) == (info.digest, False)
+    assert b"".join(store.read(info.digest, chunk_size=256 * 1024)) == data
+    assert list(store.iter_temp()) == []
+
+
+def test_put_file_with_known_digest_copies_nothing(store: ContentStore, tmp_path: Path) -> None:
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"abc" * 1000)
+    info = store.put_file(src)
+    again = store.put_file(src, digest=info.digest)
+    assert (again.digest, again.size, again.written) == (info.digest, 3000, False)
+
+
+def test_put_file_missing_source_is_invalid_input(store: ContentStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArtifactInput):
+        store.put_file(tmp_path / "nope.bin")
+    assert stored_files(store) == []
+
+
+def test_put_stream_dedups_and_checks_expected_digest(store: ContentStore) -> None:
+    chunks = [b"a" * 1000, b"b" * 70_000, b"", b"c"]
+    data = b"".join(chunks)
+    info = store.put_stream(iter(chunks), expected_digest=sha(data))
+    assert (info.digest, info.size, info.written) == (sha(data), len(data), True)
+    again = store.put_stream(chunks)
+    assert (again.digest, again.written) == (sha(data), False)
+    assert b"".join(store.read(info.digest)) == data
+
+
+def test_put_stream_digest_mismatch_leaves_nothing(store: ContentStore) -> None:
+    data = pattern(2 * SMALL_FILE + 3)
+    with pytest.raises(ArtifactIntegrityError):
+        store.put_stream([data[:SMALL_FILE], data[SMALL_FILE:]], expected_digest=sha(b"other"))
+    assert stored_files(store) == []
+    assert not store.exists(sha(data))
+    assert list(store.iter_temp()) == [] and list(store.iter_blobs()) == []
+
+
+def test_put_stream_over_max_size_leaves_nothing(store: ContentStore) -> None:
+    with pytest.raises(PayloadTooLarge):
+        store.put_stream((b"x" * 4096 for _ in range(100)), max_size=10_000)
+    assert stored_files(store) == []
+    info = store.put_stream([b"x" * 10_000], max_size=10_000)  # exactly the limit is fine
+    assert info.size == 10_000
+
+
+def test_put_stream_source_failure_leaves_nothing(store: ContentStore) -> None:
+    def chunks():
+        yield b"x" * 100_000
+        raise RuntimeError("source broke")
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        store.put_stream(chunks())
+    assert stored_files(store) == []
+
+
+def test_put_stream_rejects_malformed_expected_digest(store: ContentStore) -> None:
+    with pytest.raises(InvalidArtifactInput):
+        store.put_stream([b"x"], expected_digest="ABC")
+    assert stored_files(store) == []
+
+
+# reads -------------------------------------------------------------------------------
+
+
+def test_read_of_corrupted_blob_raises_and_withholds_last_chunk(store: ContentStore) -> None:
+    data = pattern(SMALL_FILE + 12345, 7)
+    info = store.put_bytes(data[:100])  # an unrelated blob stays intact
+    digest = store.put_stream([data]).digest
+    corrupt(store, digest, len(data) - 10)
+    received = []
+    with pytest.raises(ArtifactIntegrityError, match="corrupt"):
+        for chunk in store.read(digest, chunk_size=64 * 1024):
+            received.append(chunk)
+    assert 0 < sum(map(len, received)) < len(data)
+    assert b"".join(received) == data[: sum(map(len, received))]
+    assert b"".join(store.read(info.digest)) == data[:100]
+    # without verification the (corrupt) bytes are returned as stored
+    raw = b"".join(store.read(digest, verify=False))
+    assert len(raw) == len(data) and raw != data
+
+
+def test_read_single_chunk_corruption_yields_nothing(store: ContentStore) -> None:
+    digest = store.put_bytes(b"0123456789").digest
+    corrupt(store, digest, 0)
+    received = []
+    with pytest.raises(ArtifactIntegrityError):
+        for chunk in store.read(digest):
+            received.append(chunk)
+    assert received == []
+
+
+def test_download_of_corrupted_blob_leaves_no_file(store: ContentStore, tmp_path: Path) -> None:
+    data = pattern(3 * SMALL_FILE, 3)
+    digest = store.put_stream([data]).digest
+    out = tmp_path / "out" / "data.bin"
+    assert store.download(digest, out).read_bytes() == data
+    out.unlink()
+    corrupt(store, digest, SMALL_FILE)
+    with pytest.raises(ArtifactIntegrityError):
+        store.download(digest, out)
+    assert os.listdir(out.parent) == []
+
+
+def test_download_and_read_of_missing_blob(store: ContentStore, tmp_path: Path) -> None:
+    missing = "0" * 64
+    with pytest.raises(BlobNotFound):
+        list(store.read(missing))
+    with pytest.raises(BlobNotFound):
+        store.download(missing, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    assert list(tmp_path.iterdir()) == [] or all(p.name != "x" for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [(0, 16), (10, None), (1000, 1000), (99_990, 200_000), (5, 70_001), (200_000, None)]
+)
+def test_read_range(store: ContentStore, start: int, end: int | None) -> None:
+    data = pattern(100_000, 1)
+    digest = store.put_bytes(data).digest
+    got = b"".join(store.read_range(digest, start, end, chunk_size=4096))
+    assert got == data[start:end]
+
+
+def test_verify_detects_corruption(store: ContentStore) -> None:
+    digest = store.put_bytes(pattern(5000)).digest
+    assert store.verify(digest) is True
+    corrupt(store, digest, 4999)
+    assert store.verify(digest) is False
+
+
+def test_iter_blobs_and_iter_temp(store: ContentStore) -> None:
+    payloads = [b"one", b"two" * 100, pattern(SMALL_FILE + 1)]
+    for p in payloads:
+        store.put_bytes(p) if len(p) <= SMALL_FILE else store.put_stream([p])
+    listed = {d: size for d, size, _ in store.iter_blobs()}
+    assert listed == {sha(p): len(p) for p in payloads}
+    assert all(mtime > 0 for _, _, mtime in store.iter_blobs())
+    assert list(store.iter_temp()) == []
+    tmp = f"{store.root}/tmp/leftover.part"
+    store.fs.pipe_file(tmp, b"partial")
+    store.fs.invalidate_cache()
+    temps = [p for p, _ in store.iter_temp()]
+    assert [p.rsplit("/", 1)[-1] for p in temps] == ["leftover.part"]
+    store.remove_temp(temps[0])
+    store.fs.invalidate_cache()
+    assert list(store.iter_temp()) == []
+    assert {d for d, _, _ in store.iter_blobs()} == set(listed)  # temp files are never blobs
+
+
+def test_delete_blob(store: ContentStore) -> None:
+    digest = store.put_bytes(b"bye").digest
+    store.delete(digest)
+    store.fs.invalidate_cache()
+    assert not store.exists(digest)
+    assert list(store.iter_blobs()) == []
+
+
+@pytest.mark.parametrize("bad", ["", "0" * 63, "G" * 64, "A" * 64, "../" + "0" * 61])
+def test_blob_path_refuses_non_digests(tmp_path: Path, bad: str) -> None:
+    store = ContentStore(str(tmp_path))
+    with pytest.raises(InvalidArtifactInput):
+        store.blob_path(bad)
+
+
+# backends ----------------------------------------------------------------------------
+
+
+def test_unknown_protocol_is_missing_backend(tmp_path: Path) -> None:
+    with pytest.raises(MissingStorageBackend, match="nosuchproto"):
+        ContentStore("nosuchproto://bucket/x")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")
+def test_gcs_without_gcsfs_names_the_extra() -> None:
+    with pytest.raises(MissingStorageBackend, match=r"prefect-artifacts\[gcs\]"):
+        ContentStore("gcs://bucket/prefix")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("adlfs") is not None, reason="adlfs is installed")
+def test_azure_without_adlfs_names_the_extra() -> None:
+    with pytest.raises(MissingStorageBackend, match=r"prefect-artifacts\[azure\]"):
+        ContentStore("az://container/prefix")
+
+
+def test_local_blob_layout(tmp_path: Path) -> None:
+    store = ContentStore(str(tmp_path / "s"))
+    digest = store.put_bytes(b"layout").digest
+    assert (tmp_path / "s" / "sha256" / digest[:2] / digest).read_bytes() == b"layout"
+    assert store.blob_uri(digest).startswith("file://")
