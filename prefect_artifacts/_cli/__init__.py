@@ -1,0 +1,1 @@
+"""The ``prefect-artifacts`` command line: a thin layer over the `Registry` interface."""

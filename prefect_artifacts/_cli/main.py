@@ -1,0 +1,395 @@
+"""The ``prefect-artifacts`` command: push, pull, list, show and maintain artifacts.
+
+Exit codes: 0 ok, 1 ``verify`` found corrupt content, 2 bad usage or input,
+3 not found, 4 conflict, 5 integrity error, 6 authentication or permission,
+10 any other error. Errors are printed on stderr as ``error: <message>``;
+``--json`` prints exactly one JSON document on stdout.
+
+Example:
+    ```bash
+    prefect-artifacts push data.csv --name my-data --label raw
+    prefect-artifacts ls --search "label:raw" --sort size --desc
+    prefect-artifacts --json pull my-data:latest --output copy.csv
+    ```
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from prefect_artifacts._cli.output import (
+    artifact_summary,
+    artifacts_table,
+    emit_json,
+    human_size,
+    print_artifact,
+    short_checksum,
+)
+from prefect_artifacts._cli.progress import ByteProgress, spinner
+from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
+from prefect_artifacts._cli.state import EXIT_VERIFY_FAILED, CliState, get_state, handle_errors
+from prefect_artifacts._cli.transfer import pull as pull_artifact
+from prefect_artifacts._cli.transfer import verify as verify_artifacts
+from prefect_artifacts.errors import InvalidArtifactInput
+from prefect_artifacts.models import Artifact, BundleType, ConflictStrategy, RunCategory
+
+app = typer.Typer(
+    name="prefect-artifacts",
+    help="Tracked, versioned artifacts for Prefect flows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(server_app, name="server")
+app.add_typer(users_app, name="users")
+app.add_typer(groups_app, name="groups")
+app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    registry_block: Annotated[str | None, typer.Option(
+        "--registry-block", envvar="PREFECT_ARTIFACTS_REGISTRY_BLOCK",
+        help="Name of a saved ArtifactRegistry block.")] = None,
+    api_url: Annotated[str | None, typer.Option(
+        "--api-url", envvar="PREFECT_ARTIFACTS_API_URL", help="URL of a registry server.")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", envvar="PREFECT_ARTIFACTS_API_KEY", help="API key for the server.",
+        show_default=False)] = None,
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="Home of the embedded registry (default $PREFECT_ARTIFACTS_HOME).")] = None,
+) -> None:
+    """Tracked, versioned artifacts for Prefect flows.
+
+    Example:
+        ```bash
+        prefect-artifacts --home /data/artifacts ls
+        ```
+    """
+    ctx.obj = CliState(json=json_output, registry_block=registry_block, api_url=api_url,
+                       api_key=api_key, home=home)
+
+
+def _parse_meta(items: list[str]) -> dict[str, Any] | None:
+    meta: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidArtifactInput(f"--meta {item!r}: use key=value")
+        try:
+            meta[key.strip()] = json.loads(raw)
+        except ValueError:
+            meta[key.strip()] = raw
+    return meta or None
+
+
+def _count_files(path: Path) -> tuple[int, int]:
+    count = size = 0
+    for root, _dirs, names in os.walk(path):
+        for name in names:
+            count += 1
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(root, name)).st_size
+    return count, size
+
+
+def _print_pushed(state: CliState, art: Artifact) -> None:
+    if state.json:
+        emit_json(art.to_dict())
+        return
+    state.out.print(f"{art.ref}  {art.kind.value}  {human_size(art.size)}  "
+                    f"{art.file_count} file(s)  {short_checksum(art.checksum)}")
+
+
+@app.command()
+@handle_errors
+def push(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Local file or directory (a URI with --reference).")],
+    name: Annotated[str | None, typer.Option(help="Artifact name (default: the file name).")] = None,
+    folder: Annotated[str | None, typer.Option(help="Folder, e.g. /team/datasets.")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="Label (repeatable).")] = None,
+    description: Annotated[str | None, typer.Option(help="Description.")] = None,
+    conflict: Annotated[ConflictStrategy, typer.Option(
+        help="When the name exists: skip, error, new version, or replace.")] = ConflictStrategy.NEW,
+    meta: Annotated[list[str] | None, typer.Option(
+        help="Metadata key=value (value parsed as JSON when it is JSON; repeatable).")] = None,
+    reference: Annotated[bool, typer.Option(
+        "--reference", help="Register PATH as a URI reference, without copying.")] = False,
+) -> None:
+    """Register a local file or directory (or a URI with --reference) as a new artifact.
+
+    Example:
+        ```bash
+        prefect-artifacts push outputs/ --name checkpoint --folder /models --label nightly
+        ```
+    """
+    state = get_state(ctx)
+    options: dict[str, Any] = dict(
+        name=name, folder=folder, description=description, labels=list(label or []),
+        metadata=_parse_meta(meta or []), conflict_strategy=conflict,
+    )
+    reg = state.registry()
+    if reference:
+        with spinner(state.err, f"Registering reference {path}", state.progress_enabled):
+            art = reg.add_reference(path, **options)
+    elif os.path.isdir(path):
+        count, size = _count_files(Path(path))
+        with spinner(state.err, f"Pushing {count} files ({human_size(size)}) from {path}", state.progress_enabled):
+            art = reg.upload_dir(path, **options)
+    elif os.path.isfile(path):
+        with spinner(state.err, f"Pushing {path} ({human_size(os.path.getsize(path))})", state.progress_enabled):
+            art = reg.upload_file(path, **options)
+    else:
+        raise InvalidArtifactInput(f"{path!r} is not a file or directory (use --reference for a URI)")
+    _print_pushed(state, art)
+
+
+@app.command()
+@handle_errors
+def pull(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Artifact reference: id, urn, name, name:3, /folder/name:alias.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Target file or existing folder (default: current folder).")] = None,
+    path: Annotated[str | None, typer.Option(
+        "--path", help="A file or sub-folder inside a directory artifact.")] = None,
+    file_format: Annotated[BundleType | None, typer.Option(
+        "--format", help="Bundle format for directories (default tar_gz).")] = None,
+    extract: Annotated[bool, typer.Option(
+        "--extract", help="Write a directory's files into a folder instead of a bundle.")] = False,
+) -> None:
+    """Download an artifact: a file as a file, a directory as a tar.gz/zip bundle or extracted.
+
+    Content is verified against its checksum while it streams; the output file
+    appears only when complete.
+
+    Example:
+        ```bash
+        prefect-artifacts pull checkpoint:latest --format zip --output ckpt.zip
+        prefect-artifacts pull checkpoint --extract --output ./ckpt
+        ```
+    """
+    state = get_state(ctx)
+    with ByteProgress(state.err, state.progress_enabled) as bar:
+        result = pull_artifact(state.registry(), ref, bar, output, path, file_format, extract)
+    if state.json:
+        emit_json(vars(result))
+    else:
+        state.out.print(f"{result.ref} -> {result.output} ({result.files} file(s), {human_size(result.bytes)})")
+
+
+@app.command("ls")
+@handle_errors
+def list_artifacts(
+    ctx: typer.Context,
+    search: Annotated[str | None, typer.Option(
+        "--search", "-s", help='Search query, e.g. "name:abc* size>1MB label:prod".')] = None,
+    folder: Annotated[str | None, typer.Option(help="Only this folder.")] = None,
+    sort: Annotated[str | None, typer.Option(
+        help="Sort field: name, created, modified, size, version, folder, kind.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[int, typer.Option(help="Page length.")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="Every page.")] = False,
+) -> None:
+    """List artifacts as a table (one page; --all for everything).
+
+    Example:
+        ```bash
+        prefect-artifacts ls --search "kind:directory" --sort size --desc --limit 20
+        ```
+    """
+    state = get_state(ctx)
+    reg = state.registry()
+    if all_pages:
+        data = list(reg.iter(search=search, folder=folder, page_length=max(limit, 200), sort_by=sort,
+                             descending=desc))
+        total, next_cursor = len(data), None
+    else:
+        page = reg.list(page_length=limit, sort_by=sort, descending=desc, search=search, folder=folder,
+                        cursor=cursor)
+        data, total, next_cursor = page.data, page.total, page.next_cursor
+    if state.json:
+        emit_json({"data": [artifact_summary(a) for a in data], "total": total,
+                   "count": len(data), "next_cursor": next_cursor, "is_complete": next_cursor is None})
+        return
+    state.out.print(artifacts_table(data))
+    state.out.print(f"{len(data)} of {total} artifact(s)")
+    if next_cursor:
+        state.out.print(f"next cursor: {next_cursor}", soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Artifact reference.")],
+    max_files: Annotated[int, typer.Option("--max-files", help="Files listed (-1: all).")] = 20,
+) -> None:
+    """Show every field of an artifact, its files, runs and metadata aspects.
+
+    Example:
+        ```bash
+        prefect-artifacts show /team/datasets/my-data:latest
+        ```
+    """
+    state = get_state(ctx)
+    reg = state.registry()
+    art = reg.get(ref)
+    files = reg.files(art.id)
+    aspects = reg.get_metadata(art.id)
+    if state.json:
+        emit_json({"ref": art.ref, **art.model_dump(mode="json"),
+                   "files": [f.model_dump(mode="json") for f in files],
+                   "metadata": [a.model_dump(mode="json") for a in aspects]})
+        return
+    print_artifact(state.out, art, files, aspects, max_files)
+
+
+@app.command()
+@handle_errors
+def rm(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Artifact reference (one version).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an artifact version (its content is reclaimed by `gc`).
+
+    Example:
+        ```bash
+        prefect-artifacts rm my-data:1 --yes
+        ```
+    """
+    state = get_state(ctx)
+    reg = state.registry()
+    art = reg.get(ref)
+    if not yes:
+        if state.json:
+            raise InvalidArtifactInput("--json needs --yes to delete")
+        typer.confirm(f"Delete {art.ref} ({human_size(art.size)})?", abort=True, err=True)
+    reg.delete(art.id)
+    if state.json:
+        emit_json({"deleted": art.ref, "id": art.id})
+    else:
+        state.out.print(f"deleted {art.ref}")
+
+
+@app.command()
+@handle_errors
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")] = False,
+    grace: Annotated[float | None, typer.Option(
+        "--grace", help="Keep unreferenced blobs younger than this many seconds.")] = None,
+) -> None:
+    """Delete stored content no artifact references any more.
+
+    Example:
+        ```bash
+        prefect-artifacts gc --dry-run --grace 0
+        ```
+    """
+    state = get_state(ctx)
+    with spinner(state.err, "Collecting garbage", state.progress_enabled):
+        report = state.registry().gc(dry_run=dry_run, grace_seconds=grace)
+    if state.json:
+        emit_json(report.model_dump(mode="json"))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    state.out.print(
+        f"{verb} {report.blobs_deleted} blob(s), {human_size(report.bytes_freed)}; "
+        f"purged {report.artifacts_purged} artifact(s), {report.temp_files_deleted} temp file(s); "
+        f"kept {report.blobs_kept_young} young blob(s)"
+    )
+
+
+@app.command()
+@handle_errors
+def verify(
+    ctx: typer.Context,
+    search: Annotated[str | None, typer.Option("--search", "-s", help="Only matching artifacts.")] = None,
+    folder: Annotated[str | None, typer.Option(help="Only this folder.")] = None,
+    references: Annotated[bool, typer.Option(
+        "--references/--skip-references", help="Also re-read referenced URIs.")] = True,
+) -> None:
+    """Re-read every stored file of the matching artifacts and report corrupt ones (exit 1).
+
+    Example:
+        ```bash
+        prefect-artifacts verify --search "label:prod"
+        ```
+    """
+    state = get_state(ctx)
+    reg = state.registry()
+    with ByteProgress(state.err, state.progress_enabled) as bar:
+        report = verify_artifacts(reg, reg.iter(search=search, folder=folder), bar, references)
+    if state.json:
+        emit_json({"ok": report.ok, "artifacts": report.artifacts, "files": report.files, "bytes": report.bytes,
+                   "skipped_references": report.skipped_references, "failures": report.failures})
+    else:
+        for failure in report.failures:
+            state.out.print(f"CORRUPT {failure['ref']} {failure['path']}: {failure['message']}", soft_wrap=True)
+        state.out.print(f"verified {report.artifacts} artifact(s), {report.files} file(s), "
+                        f"{human_size(report.bytes)}: {len(report.failures)} failure(s)")
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+@app.command()
+@handle_errors
+def alias(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Artifact reference (the version to point at).")],
+    name: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
+) -> None:
+    """Point an alias at an artifact version (``/folder/name:ALIAS`` then resolves to it).
+
+    Example:
+        ```bash
+        prefect-artifacts alias model:7 production
+        ```
+    """
+    state = get_state(ctx)
+    art = state.registry().set_alias(ref, name)
+    if state.json:
+        emit_json({"alias": f"{art.folder.rstrip('/')}/{art.name}:{name}", **artifact_summary(art)})
+    else:
+        state.out.print(f"{art.folder.rstrip('/')}/{art.name}:{name} -> {art.ref}")
+
+
+@app.command()
+@handle_errors
+def attach(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Artifact reference.")],
+    run_id: Annotated[str, typer.Argument(help="Prefect flow run id.")],
+    category: Annotated[RunCategory, typer.Option(help="How the run used the artifact.")] = RunCategory.OUTPUT,
+) -> None:
+    """Associate an artifact with a flow run as input, output or code.
+
+    Example:
+        ```bash
+        prefect-artifacts attach raw-data 0b7c...e1 --category input
+        ```
+    """
+    state = get_state(ctx)
+    reg = state.registry()
+    art = reg.get(ref)
+    link = reg.attach(art.id, run_id, category)
+    if state.json:
+        emit_json({"ref": art.ref, "id": art.id, **link.model_dump(mode="json")})
+    else:
+        state.out.print(f"{art.ref} attached to run {link.run_id} as {link.category.value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

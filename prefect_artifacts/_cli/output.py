@@ -1,0 +1,203 @@
+"""Rendering for the CLI: human sizes, rich tables, and the single JSON document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console, Group
+from rich.json import JSON
+from rich.table import Table
+from rich.text import Text
+
+from prefect_artifacts.models import Artifact, ArtifactFile, Aspect, RunLink
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_size(size: int | None) -> str:
+    """A byte count in binary units (``1.5 MiB``); ``-`` when unknown.
+
+    Example:
+        ```python
+        human_size(1536)  # "1.5 KiB"
+        ```
+    """
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns
+
+
+def short_checksum(checksum: str | None, length: int = 12) -> str:
+    """The first characters of a checksum (``etag:`` prefixes kept).
+
+    Example:
+        ```python
+        short_checksum("2cf24dba5fb0a30e26e8…")  # "2cf24dba5fb0"
+        ```
+    """
+    if not checksum:
+        return "-"
+    prefix, _, rest = checksum.rpartition(":")
+    return f"{prefix}:{rest[:length]}" if prefix else checksum[:length]
+
+
+def timestamp(value: datetime | None) -> str:
+    """A timestamp to the second, ISO style (``2026-01-31 12:00:00+00:00``).
+
+    Example:
+        ```python
+        timestamp(art.created)
+        ```
+    """
+    return "-" if value is None else value.isoformat(sep=" ", timespec="seconds")
+
+
+def emit_json(document: Any) -> None:
+    """Write one JSON document on stdout (and nothing else).
+
+    Example:
+        ```python
+        emit_json({"ok": True})
+        ```
+    """
+    typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def artifact_summary(art: Artifact) -> dict[str, Any]:
+    """The JSON form of an artifact in listings (no file list).
+
+    Example:
+        ```python
+        artifact_summary(art)["ref"]
+        ```
+    """
+    return {"ref": art.ref, **art.model_dump(mode="json")}
+
+
+def artifacts_table(artifacts: Iterable[Artifact], title: str | None = None) -> Table:
+    """A table of artifacts: ref, kind, size, checksum, created, labels.
+
+    Example:
+        ```python
+        console.print(artifacts_table(page.data))
+        ```
+    """
+    table = Table(title=title, show_edge=False, header_style="bold")
+    table.add_column("ref", overflow="fold", style="cyan")
+    table.add_column("kind")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("checksum", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("labels", overflow="fold")
+    for art in artifacts:
+        table.add_row(
+            art.ref, art.kind.value, human_size(art.size), short_checksum(art.checksum),
+            timestamp(art.created), ", ".join(art.labels),
+        )
+    return table
+
+
+def _fields_table(art: Artifact) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    size = "-" if art.size is None else f"{human_size(art.size)} ({art.size} bytes)"
+    rows: list[tuple[str, str | None]] = [
+        ("ref", art.ref), ("id", art.id), ("urn", art.urn), ("name", art.name),
+        ("version", str(art.version)), ("folder", art.folder), ("kind", art.kind.value),
+        ("description", art.description), ("labels", ", ".join(art.labels) or None),
+        ("mime type", art.mime_type), ("size", size), ("checksum", art.checksum),
+        ("files", str(art.file_count)), ("created", timestamp(art.created)),
+        ("modified", timestamp(art.modified)), ("original path", art.original_path),
+        ("group", art.group_id),
+        ("serializer", f"{art.serializer.task_name} (snapshot {art.serializer.snapshot_id})"
+         if art.serializer else None),
+    ]
+    for key, value in rows:
+        grid.add_row(key, Text("-" if value is None else value))
+    return grid
+
+
+def files_table(files: Sequence[ArtifactFile], limit: int) -> Table:
+    """The first ``limit`` files of an artifact, with the count of the rest in the caption.
+
+    Example:
+        ```python
+        console.print(files_table(art.files, 20))
+        ```
+    """
+    shown = files[:limit] if limit >= 0 else files
+    caption = f"… {len(files) - len(shown)} more ({len(files)} files)" if len(shown) < len(files) else None
+    table = Table(title=f"Files ({len(files)})", caption=caption, show_edge=False, header_style="bold")
+    table.add_column("path", overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("checksum", no_wrap=True)
+    table.add_column("mime type")
+    table.add_column("uri", overflow="fold")
+    for f in shown:
+        table.add_row(f.path, human_size(f.size), short_checksum(f.checksum), f.mime_type or "-", f.uri or "")
+    return table
+
+
+def runs_table(runs: Sequence[RunLink]) -> Table:
+    """The flow runs an artifact is associated with.
+
+    Example:
+        ```python
+        console.print(runs_table(art.runs))
+        ```
+    """
+    table = Table(title=f"Runs ({len(runs)})", show_edge=False, header_style="bold")
+    table.add_column("run id", overflow="fold")
+    table.add_column("category")
+    table.add_column("created", no_wrap=True)
+    for run in runs:
+        table.add_row(run.run_id, run.category.value, timestamp(run.created))
+    return table
+
+
+def metadata_group(aspects: Sequence[Aspect]) -> Group:
+    """Each metadata aspect: a header line, then its content as JSON.
+
+    Example:
+        ```python
+        console.print(metadata_group(art.metadata))
+        ```
+    """
+    parts: list[Any] = [Text(f"Metadata ({len(aspects)})", style="bold")]
+    for aspect in aspects:
+        header = f"• {aspect.schema_name or 'aspect'} ({timestamp(aspect.created)})"
+        if aspect.policy:
+            header += f" policy={aspect.policy}"
+        parts.append(Text(header))
+        parts.append(JSON.from_data(aspect.content, default=str))
+    return Group(*parts)
+
+
+def print_artifact(console: Console, art: Artifact, files: Sequence[ArtifactFile],
+                   aspects: Sequence[Aspect], file_limit: int) -> None:
+    """Render every field of an artifact, its files, runs and metadata.
+
+    Example:
+        ```python
+        print_artifact(Console(), art, art.files, art.metadata, 20)
+        ```
+    """
+    console.print(_fields_table(art))
+    console.print()
+    console.print(files_table(files, file_limit))
+    if art.runs:
+        console.print()
+        console.print(runs_table(art.runs))
+    if aspects:
+        console.print()
+        console.print(metadata_group(aspects))

@@ -1,0 +1,110 @@
+"""Progress on stderr for transfers: byte bars for streams, a spinner for pushes.
+
+Both are no-ops when disabled (``--json``, or stderr is not a terminal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+#: Wraps a stream of chunks so that they advance a bar.
+Tracker = Callable[[Iterable[bytes]], Iterator[bytes]]
+
+
+class ByteProgress:
+    """A byte-counting progress bar (one task per transfer) that may be disabled.
+
+    Example:
+        ```python
+        with ByteProgress(Console(stderr=True), enabled=True) as bar:
+            for chunk in bar.track(reg.read("my-data"), "my-data", total=art.size):
+                out.write(chunk)
+        ```
+    """
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self._progress: Progress | None = None
+        if enabled:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True,
+            )
+
+    def __enter__(self) -> ByteProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def track(self, chunks: Iterable[bytes], description: str, total: int | None = None) -> Iterator[bytes]:
+        """Yield ``chunks`` unchanged, advancing a bar by their lengths.
+
+        Example:
+            ```python
+            for chunk in bar.track(stream, "download", total=1024): ...
+            ```
+        """
+        with self.shared(description, total) as track:
+            yield from track(chunks)
+
+    @contextlib.contextmanager
+    def shared(self, description: str, total: int | None = None) -> Iterator[Tracker]:
+        """One bar advanced by several consecutive streams (e.g. the files of a directory).
+
+        Example:
+            ```python
+            with bar.shared("checkpoint", total=sum(sizes)) as track:
+                for path in paths:
+                    write(track(reg.read(ref, path=path)))
+            ```
+        """
+        progress = self._progress
+        if progress is None:
+            yield lambda chunks: iter(chunks)
+            return
+        task = progress.add_task(description, total=total)
+
+        def track(chunks: Iterable[bytes]) -> Iterator[bytes]:
+            for chunk in chunks:
+                progress.advance(task, len(chunk))
+                yield chunk
+
+        try:
+            yield track
+        finally:
+            progress.remove_task(task)
+
+
+@contextlib.contextmanager
+def spinner(console: Console, message: str, enabled: bool) -> Iterator[None]:
+    """Show a spinner with elapsed time while a blocking call runs.
+
+    Example:
+        ```python
+        with spinner(console, "Pushing 3 files (1.2 MiB)", enabled=True):
+            reg.upload_dir("outputs/")
+        ```
+    """
+    if not enabled:
+        yield
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        progress.add_task(message, total=None)
+        yield
