@@ -17,10 +17,10 @@ from prefect_artifacts.models import URN_PREFIX
 
 # The character set of artifact names users know (letters, digits, - _ . space),
 # without '/' and ':' which separate folder, name and version in references.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,127}$")
-_LABEL = re.compile(r"^[A-Za-z0-9_.:=/\- ]{1,128}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
-_VERSION = re.compile(r"^v?([0-9]+)$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,127}\Z")
+_LABEL = re.compile(r"^[A-Za-z0-9_.:=/\- ]{1,128}\Z")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}\Z")
+_VERSION = re.compile(r"^v?([0-9]+)\Z")
 
 
 def validate_name(name: str, what: str = "artifact name") -> str:

@@ -54,7 +54,7 @@ class ArtifactDraft:
     ) -> None:
         self.name = validate_name(name)
         self.description = description
-        self.labels = validate_labels(list(labels))
+        self.labels = validate_labels(labels)
         self.metadata = metadata
         self.mime_type = mime_type
         self._sources: list[tuple[str, str, str]] = []  # (kind, source, in-artifact path)
@@ -152,6 +152,8 @@ class ArtifactDraft:
                 out.extend(DraftEntry(posix_join(target, rel), local=full) for rel, full in walk_dir(source))
             else:
                 out.append(DraftEntry(target, uri=source, ref_dir=not target))
+        if not out:
+            raise InvalidArtifactInput(f"draft {self.name!r} has no files: its directories are empty")
         return _check_unique(out)
 
 

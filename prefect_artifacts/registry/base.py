@@ -430,6 +430,7 @@ class Registry(ABC):
         """
         strategy = parse_strategy(conflict_strategy)
         folder = normalize_folder(folder, self.settings.default_folder)
+        make_folder = make_folder or folder == normalize_folder(None, self.settings.default_folder)
         links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
         aspects = [prepare_aspect(draft.metadata)] if draft.metadata else []
         if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
@@ -525,7 +526,8 @@ class Registry(ABC):
             ```
         """
         path = os.fspath(path)
-        draft = ArtifactDraft(name=name or _default_name(path), description=description, labels=list(labels),
+        draft = ArtifactDraft(name=_default_name(path) if name is None else name, description=description,
+                              labels=labels,
                               metadata=metadata, mime_type=mime_type).add_file(path)
         options.setdefault("original_path", os.path.abspath(path))
         return self.upload(draft, folder, make_folder, conflict_strategy, **options)
@@ -551,7 +553,8 @@ class Registry(ABC):
             ```
         """
         path = os.fspath(path)
-        draft = ArtifactDraft(name=name or _default_name(path), description=description, labels=list(labels),
+        draft = ArtifactDraft(name=_default_name(path) if name is None else name, description=description,
+                              labels=labels,
                               metadata=metadata).add_dir(path, obj_path="")
         options.setdefault("original_path", os.path.abspath(path))
         options.setdefault("kind", ArtifactKind.DIRECTORY)
@@ -580,8 +583,8 @@ class Registry(ABC):
             raw = reg.add_reference("s3://other-bucket/key.parquet", name="raw")
             ```
         """
-        draft = ArtifactDraft(name=name or _default_name(basename(uri)), description=description,
-                              labels=list(labels), metadata=metadata).add_reference(uri)
+        draft = ArtifactDraft(name=name if name is not None else _default_name(basename(uri)), description=description,
+                              labels=labels, metadata=metadata).add_reference(uri)
         options.setdefault("original_path", uri)
         return self.upload(draft, folder, make_folder, conflict_strategy, **options)
 
@@ -697,7 +700,7 @@ class Registry(ABC):
 
     @staticmethod
     def _check_labels(labels: Sequence[str] | None) -> builtins.list[str] | None:
-        return None if labels is None else validate_labels(list(labels))
+        return None if labels is None else validate_labels(labels)
 
 
 def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, builtins.list[SnapshotFile]]:
