@@ -67,7 +67,8 @@ class MotoS3:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
@@ -83,8 +84,11 @@ class MotoS3:
             process.kill()
             raise RuntimeError("moto.server did not start")
         env = {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ENDPOINT_URL": endpoint,
         }
         return cls(process, endpoint, env)
 
@@ -97,8 +101,7 @@ class MotoS3:
             ContentStore("s3://bucket/x", s3.storage_options)
             ```
         """
-        return {"key": ACCESS_KEY, "secret": SECRET_KEY, "anon": False,
-                "endpoint_url": self.endpoint_url}
+        return {"key": ACCESS_KEY, "secret": SECRET_KEY, "anon": False, "endpoint_url": self.endpoint_url}
 
     def filesystem(self) -> Any:
         """An s3fs filesystem on this server (one per server, reused).
