@@ -237,7 +237,7 @@ UUID = "12345678-1234-5678-1234-567812345678"
         ("name:latest", ParsedRef(name="name", alias="latest")),
         ("name:", ParsedRef(name="name", alias="latest")),
         ("name:prod", ParsedRef(name="name", alias="prod")),
-        ("/team/data:2", ParsedRef(folder="/team/data".rsplit("/", 1)[0], name="data", version=2)),
+        ("/team/data:2", ParsedRef(folder="/team", name="data", version=2)),
         ("/data:prod", ParsedRef(folder="/", name="data", alias="prod")),
         ("team/sub/data", ParsedRef(folder="/team/sub", name="data", alias="latest")),
     ],
