@@ -584,7 +584,7 @@ class Registry(ABC):
             ```
         """
         draft = ArtifactDraft(name=name if name is not None else _default_name(basename(uri)), description=description,
-                              labels=labels, metadata=metadata).add_reference(uri)
+                              labels=labels, metadata=metadata).add_reference(uri, obj_path="")
         options.setdefault("original_path", uri)
         return self.upload(draft, folder, make_folder, conflict_strategy, **options)
 

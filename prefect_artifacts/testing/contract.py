@@ -8,6 +8,7 @@ included), and SQL/storage backends such as PostgreSQL and S3.
 
 from __future__ import annotations
 
+from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract
 from prefect_artifacts.testing._writes import (
     ConflictContract,
     DraftContract,
@@ -23,6 +24,9 @@ class RegistryContract(
     ConflictContract,
     DraftContract,
     NameContract,
+    StreamContract,
+    ContentsContract,
+    ReferenceContract,
 ):
     """Every contract test; subclass it, set ``__test__ = True`` and provide ``registry``.
 
