@@ -1,0 +1,305 @@
+"""Prefect glue for the tasks: run context, the per-run table artifact and events.
+
+Everything here is best-effort visibility: a failure to publish a table or an event
+is logged, never raised, so it can not fail (or half-fail) a write that succeeded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect_artifacts.models import Artifact, RunCategory
+from prefect_artifacts.registry.base import Registry
+
+logger = logging.getLogger("prefect_artifacts.prefect")
+
+EVENT_CREATED = "prefect-artifacts.artifact.created"
+RESOURCE_PREFIX = "prefect-artifacts.artifact."
+_KEY_BAD = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The Prefect run a task call belongs to (all None outside a run)."""
+
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+    flow_name: str | None = None
+    flow_fn: Any = None
+
+
+def current_run() -> RunInfo:
+    """The current flow run (and task run), read from Prefect's run context.
+
+    Example:
+        ```python
+        current_run().flow_run_id  # None outside a flow run
+        ```
+    """
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    task_ctx = TaskRunContext.get()
+    flow_ctx = FlowRunContext.get()
+    task_run_id = str(task_ctx.task_run.id) if task_ctx is not None else None
+    flow_run_id: str | None = None
+    flow_name = flow_fn = None
+    if flow_ctx is not None and flow_ctx.flow_run is not None:
+        flow_run_id = str(flow_ctx.flow_run.id)
+        flow_name = flow_ctx.flow.name if flow_ctx.flow is not None else None
+        flow_fn = getattr(flow_ctx.flow, "fn", None)
+    elif task_ctx is not None and task_ctx.task_run.flow_run_id is not None:
+        flow_run_id = str(task_ctx.task_run.flow_run_id)
+    if flow_run_id is None:
+        from prefect.runtime import flow_run as runtime_flow_run
+
+        env_id = runtime_flow_run.id  # honours PREFECT__RUNTIME__FLOW_RUN__ID
+        flow_run_id = str(env_id) if env_id else None
+    return RunInfo(flow_run_id, task_run_id, flow_name, flow_fn)
+
+
+def flow_source_files(run: RunInfo) -> list[Path]:
+    """Source file of the running flow's function (empty when unknown).
+
+    Example:
+        ```python
+        flow_source_files(current_run())  # [PosixPath('/repo/flows/etl.py')]
+        ```
+    """
+    fn = inspect.unwrap(run.flow_fn) if run.flow_fn is not None else None
+    if fn is None:
+        return []
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:
+        return []
+    return [Path(source).resolve()] if source and Path(source).is_file() else []
+
+
+def table_key(flow_name: str | None) -> str:
+    """Prefect artifact key of a flow's table (valid under ``^[a-z0-9-]*$``).
+
+    Example:
+        ```python
+        table_key("My ETL_flow")  # "artifacts-my-etl-flow"
+        ```
+    """
+    slug = _KEY_BAD.sub("-", (flow_name or "flow").lower()).strip("-") or "flow"
+    return f"artifacts-{slug}"[:100].rstrip("-")
+
+
+def location(registry: Registry, art: Artifact) -> str:
+    """Where an artifact's content lives: a blob URI, a referenced URI, or its URN.
+
+    Example:
+        ```python
+        location(reg, art)  # "file:///home/me/.prefect-artifacts/blobs/sha256/ab/ab…"
+        ```
+    """
+    from prefect_artifacts.models import ArtifactKind
+
+    if art.kind is ArtifactKind.REFERENCE and art.original_path:
+        return art.original_path
+    store = getattr(registry, "store", None)
+    if store is not None and not art.is_dir and art.checksum:
+        try:
+            return str(store.blob_uri(art.checksum))
+        except Exception:  # noqa: BLE001 - a display value only
+            return art.urn
+    return art.urn
+
+
+def table_rows(registry: Registry, run_id: str) -> list[dict[str, Any]]:
+    """One row per (artifact, category) associated with a flow run.
+
+    Example:
+        ```python
+        table_rows(reg, flow_run_id)[0]["category"]  # "output"
+        ```
+    """
+    rows = []
+    for art in registry.run_artifacts(run_id):
+        cats = sorted({link.category.value for link in art.runs if link.run_id == run_id}) or ["?"]
+        for cat in cats:
+            rows.append({
+                "name": f"{art.folder.rstrip('/')}/{art.name}", "version": art.version, "category": cat,
+                "kind": art.kind.value, "size": art.size, "checksum": art.checksum,
+                "location": location(registry, art), "id": art.id,
+            })
+    return rows
+
+
+class TablePublisher:
+    """Publishes each flow run's table artifact from one background thread.
+
+    Creating a Prefect artifact costs a server round trip (tens of ms); doing it
+    after every task call would dominate small writes. Requests are coalesced per
+    run: the first one publishes at once, and requests arriving while it is in
+    flight produce one more publish with everything registered so far. `flush`
+    waits until every requested table is out (called at exit and by tests).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: dict[str, tuple[Registry, str]] = {}
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, registry: Registry, run: RunInfo) -> None:
+        """Ask for the run's table to be (re)published.
+
+        Example:
+            ```python
+            PUBLISHER.request(reg, current_run())
+            ```
+        """
+        if run.flow_run_id is None:
+            return
+        with self._cond:
+            self._pending[run.flow_run_id] = (registry, table_key(run.flow_name))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="prefect-artifacts-tables", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every requested table is published; False on timeout.
+
+        Example:
+            ```python
+            PUBLISHER.flush()
+            ```
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(lambda: bool(self._pending), timeout=60):
+                    self._thread = None
+                    return
+                run_id, (registry, key) = next(iter(self._pending.items()))
+                del self._pending[run_id]
+                self._busy = True
+            try:
+                publish_table(registry, run_id, key)
+            except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+                logger.warning("could not publish the artifact table of flow run %s: %s", run_id, exc)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+def publish_table(registry: Registry, run_id: str, key: str) -> None:
+    """Create a new version of the run's table artifact (key ``key``) now.
+
+    Example:
+        ```python
+        publish_table(reg, flow_run_id, "artifacts-etl")
+        ```
+    """
+    import json
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    rows = table_rows(registry, run_id)
+    total = sum(r["size"] or 0 for r in rows)
+    with get_client(sync_client=True) as client:
+        client.create_artifact(ArtifactCreate(
+            key=key, type="table", data=json.dumps(rows), flow_run_id=UUID(run_id),
+            description=f"prefect-artifacts used by this flow run: {len(rows)} rows, {total} bytes.",
+        ))
+
+
+PUBLISHER = TablePublisher()
+atexit.register(PUBLISHER.flush, 10.0)
+
+
+def announce(registry: Registry, art: Artifact, category: RunCategory | str | None, run: RunInfo,
+             new: bool) -> None:
+    """Make a task call visible: emit ``artifact.created`` for a new artifact, refresh the table.
+
+    Example:
+        ```python
+        announce(reg, art, "output", current_run(), new=True)
+        ```
+    """
+    if new:
+        try:
+            emit_created(art, category, run)
+        except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+            logger.warning("could not emit %s for %s: %s", EVENT_CREATED, art.ref, exc)
+    PUBLISHER.request(registry, run)
+
+
+def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo) -> Any:
+    """Emit ``prefect-artifacts.artifact.created`` with the artifact as resource.
+
+    Inside a run Prefect adds the flow run (and task run) as related resources; a
+    known flow run id outside its context is added explicitly.
+
+    Example:
+        ```python
+        emit_created(art, "output", current_run())
+        ```
+    """
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.events import emit_event
+
+    resource = {
+        "prefect.resource.id": f"{RESOURCE_PREFIX}{art.id}",
+        "prefect.resource.name": f"{art.folder.rstrip('/')}/{art.name}:{art.version}",
+        "prefect-artifacts.name": art.name,
+        "prefect-artifacts.folder": art.folder,
+        "prefect-artifacts.version": str(art.version),
+        "prefect-artifacts.kind": art.kind.value,
+    }
+    related = []
+    if run.flow_run_id and FlowRunContext.get() is None and TaskRunContext.get() is None:
+        related.append({"prefect.resource.id": f"prefect.flow-run.{run.flow_run_id}",
+                        "prefect.resource.role": "flow-run"})
+    cat = category.value if isinstance(category, RunCategory) else category
+    payload = {
+        "id": art.id, "urn": art.urn, "uri": art.urn, "ref": art.ref, "name": art.name, "folder": art.folder,
+        "version": art.version, "kind": art.kind.value, "checksum": art.checksum, "size": art.size,
+        "mime_type": art.mime_type, "labels": list(art.labels), "category": cat,
+        "original_path": art.original_path, "flow_run_id": run.flow_run_id,
+    }
+    return emit_event(EVENT_CREATED, resource=resource, related=related or None, payload=payload)
+
+
+def is_new(art: Artifact, started: datetime) -> bool:
+    """Whether a write created ``art`` (rather than returning an existing version).
+
+    ``skip`` strategies and reused idempotency keys return a version created before
+    the call started.
+
+    Example:
+        ```python
+        is_new(art, started)
+        ```
+    """
+    created = art.created if art.created.tzinfo else art.created.replace(tzinfo=timezone.utc)
+    return created >= started
+
+
+def now() -> datetime:
+    """Current UTC time (the catalog's clock for an in-process registry).
+
+    Example:
+        ```python
+        started = now()
+        ```
+    """
+    return datetime.now(timezone.utc)
