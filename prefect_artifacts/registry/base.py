@@ -411,6 +411,7 @@ class Registry(ABC):
         kind: ArtifactKind | None = None,
         original_path: str | None = None,
         serializer: Any = None,
+        extra_aspects: Iterable[dict[str, Any]] = (),
     ) -> Artifact:
         """Store a draft's content, then catalog it as one new version.
 
@@ -433,6 +434,7 @@ class Registry(ABC):
         make_folder = make_folder or folder == normalize_folder(None, self.settings.default_folder)
         links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
         aspects = [prepare_aspect(draft.metadata)] if draft.metadata else []
+        aspects += [prepare_aspect(extra) for extra in extra_aspects]
         if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
             existing = self._latest_or_none(folder, draft.name)
             if existing is not None:
@@ -588,6 +590,72 @@ class Registry(ABC):
         options.setdefault("original_path", uri)
         return self.upload(draft, folder, make_folder, conflict_strategy, **options)
 
+    # -- Python objects (logic in prefect_artifacts.serializers) -------------------
+
+    def save_object(
+        self,
+        obj: Any,
+        name: str,
+        serializer: str | type | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        options: dict[str, Any] | None = None,
+        **upload_options: Any,
+    ) -> Artifact:
+        """Serialize a Python object as an object artifact pinned to its serializer's snapshot.
+
+        ``serializer=None`` picks by type (json, text, bytes, numpy, pandas, or a
+        registered plugin); pickling happens only with ``serializer="cloudpickle"``.
+
+        Raises:
+            SerializerError: no safe serializer for the type (the message names the
+                cloudpickle opt-in), invalid ``options``, or a failed write.
+
+        Example:
+            ```python
+            art = reg.save_object({"lr": 0.1}, name="config")
+            art.serializer  # SerializerRef(snapshot_id=..., task_name='json')
+            ```
+        """
+        from prefect_artifacts.serializers.api import save_object
+
+        return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
+                           labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
+                           options=options, **upload_options)
+
+    def load_object(self, ref: str, use_current: bool = False) -> Any:
+        """Load an object artifact with the pinned snapshot of the serializer that wrote it.
+
+        ``use_current=True`` reads with the serializer installed now instead.
+
+        Raises:
+            SnapshotIntegrityError: the snapshot is missing or tampered (nothing runs).
+            SerializerError: not an object artifact, or the serializer failed.
+
+        Example:
+            ```python
+            config = reg.load_object("config:latest")
+            ```
+        """
+        from prefect_artifacts.serializers.api import load_object
+
+        return load_object(self, ref, use_current=use_current)
+
+    def check_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
+        """Try to load object artifacts (all when ``refs`` is None); one `LoadReport` each.
+
+        Example:
+            ```python
+            broken = [r for r in reg.check_loadable() if not r.ok]
+            ```
+        """
+        from prefect_artifacts.serializers.check import check_loadable
+
+        return check_loadable(self, refs)
+
     # -- reads built on the primitives --------------------------------------------
 
     def iter(self, search: str | None = None, folder: str | None = None, page_length: int = 200,
@@ -741,7 +809,7 @@ SYNC_METHODS = (
     "upload", "upload_file", "upload_dir", "add_reference", "get", "list", "count", "ids", "files",
     "download", "get_contents", "attach", "run_artifacts", "lineage", "add_metadata", "get_metadata",
     "update", "set_alias", "delete", "gc", "close", "create_plugin_snapshot", "get_plugin_snapshot",
-    "read_plugin_snapshot_file",
+    "read_plugin_snapshot_file", "save_object", "load_object", "check_loadable",
 )
 
 

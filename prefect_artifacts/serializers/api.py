@@ -1,0 +1,336 @@
+"""Saving and loading Python objects: the steps `Registry.save_object`/`load_object` run.
+
+Each step is a plain function, so Prefect tasks (``prefect_artifacts.tasks``) can run
+them one by one with their own run names and retries:
+
+```python
+cls = resolve_serializer(obj, serializer)                 # pick by name or by type
+snap = snapshot_serializer(reg, cls)                      # pin the plugin's code
+directory, relpath = serialize_to_dir(obj, cls, options)  # write the files
+art = upload_serialized(reg, directory, relpath, serializer=cls, snapshot=snap, name="model")
+
+info = object_info(reg, "model:latest")                   # serializer, snapshot, path, options
+cls = load_serializer(reg, info)                          # pinned snapshot (or use_current=True)
+path = fetch_object(reg, info, directory)                 # verified files on disk
+obj = deserialize_from(path, cls, info.options)
+```
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from prefect_artifacts._paths import safe_relpath
+from prefect_artifacts.draft import ArtifactDraft
+from prefect_artifacts.errors import SerializerError
+from prefect_artifacts.models import Artifact, ArtifactKind, ConflictStrategy, PluginSnapshot, SerializerRef
+
+from .base import get_serializer, import_class, resolve_serializer, serializer_name, validate_options
+from .loader import load_pinned_class
+from .snapshot import capture_source, snapshot_serializer
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.base import Registry
+
+#: Schema name of the aspect that records how an object artifact was serialized.
+OBJECT_ASPECT = "urn:prefect-artifacts:aspect:object:v1"
+
+
+class ObjectInfo(BaseModel):
+    """How an object artifact was written: serializer, pinned snapshot, path and options.
+
+    Example:
+        ```python
+        info = object_info(reg, "model:latest")
+        f"deserialize[{info.serializer}@{info.snapshot_id[:8]}]"
+        ```
+    """
+
+    artifact_id: str
+    ref: str
+    serializer: str
+    snapshot_id: str
+    module: str | None = None
+    qualname: str | None = None
+    path: str = "."
+    options: dict[str, Any] = Field(default_factory=dict)
+    python_type: str | None = None
+    is_dir: bool = False
+    files: list[str] = Field(default_factory=list)
+
+
+def _fail(cls: type, step: str, exc: Exception) -> SerializerError:
+    return SerializerError(f"serializer {getattr(cls, 'name', cls.__qualname__)!r} failed to {step}: "
+                           f"{type(exc).__name__}: {exc}")
+
+
+def _output_path(directory: Path, written: Any, name: str) -> str:
+    if not isinstance(written, (str, os.PathLike)):
+        raise SerializerError(f"serializer {name!r} must return the relative path it wrote, not {written!r}")
+    path = Path(written)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(directory.resolve())
+        except ValueError:
+            raise SerializerError(f"serializer {name!r} wrote {written} outside its directory") from None
+    rel = path.as_posix()
+    rel = "." if rel in ("", ".") else safe_relpath(rel, "serializer output")
+    if not (directory / rel).exists():
+        raise SerializerError(f"serializer {name!r} returned {rel!r}, which it did not write")
+    return rel
+
+
+def serialize_to_dir(
+    obj: Any, serializer: str | type | None = None, options: dict[str, Any] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+) -> tuple[Path, str]:
+    """Validate options and serialize ``obj`` into ``directory`` (a new temp dir when None).
+
+    Returns the directory and the relative path the serializer wrote (``"."`` for
+    the whole directory). The caller removes a temp directory it did not pass in.
+
+    Raises:
+        SerializerError: no serializer, invalid options, or the serializer failed.
+
+    Example:
+        ```python
+        directory, relpath = serialize_to_dir({"a": 1})   # (PosixPath('/tmp/…'), 'data.json')
+        shutil.rmtree(directory)
+        ```
+    """
+    cls = resolve_serializer(obj, serializer)
+    opts = validate_options(cls, options)
+    created = directory is None
+    dest = Path(tempfile.mkdtemp(prefix="prefect-artifacts-object-")) if created else Path(directory)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            written = cls().serialize(obj, dest, **opts)
+        except SerializerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+            raise _fail(cls, "serialize", exc) from exc
+        return dest, _output_path(dest, written, serializer_name(cls))
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def upload_serialized(
+    registry: Registry, directory: str | os.PathLike[str], path: str, *, serializer: type,
+    snapshot: PluginSnapshot, name: str, options: dict[str, Any] | None = None,
+    python_type: str | None = None, folder: str | None = None, description: str | None = None,
+    labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
+    conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, **upload_options: Any,
+) -> Artifact:
+    """Register what ``serialize_to_dir`` wrote as an object artifact pinned to ``snapshot``.
+
+    The artifact's files are the serializer's output (paths relative to
+    ``directory``); an aspect ``urn:prefect-artifacts:aspect:object:v1`` records the
+    serializer, its module and class, the path and the options.
+
+    Example:
+        ```python
+        art = upload_serialized(reg, directory, relpath, serializer=cls, snapshot=snap, name="model")
+        art.serializer  # SerializerRef(snapshot_id=snap.id, task_name=cls.name)
+        ```
+    """
+    directory = Path(directory)
+    target = directory / path if path != "." else directory
+    source = capture_source(serializer)
+    if source.digest != snapshot.digest:
+        raise SerializerError(
+            f"snapshot {snapshot.id} ({snapshot.digest}) does not hold the current source of serializer "
+            f"{serializer_name(serializer)!r} ({source.digest})"
+        )
+    draft = ArtifactDraft(name=name, description=description, labels=list(labels), metadata=metadata,
+                          mime_type=None if target.is_dir() else getattr(serializer, "mime_type", None))
+    if target.is_dir():
+        draft.add_dir(target, obj_path="" if path == "." else path)
+    else:
+        draft.add_file(target, obj_path=path)
+    aspect = {
+        "$schema": OBJECT_ASPECT,
+        "serializer": serializer_name(serializer),
+        "serializer_version": getattr(serializer, "version", None),
+        "module": source.module,
+        "qualname": source.qualname,
+        "snapshot_id": snapshot.id,
+        "snapshot_digest": snapshot.digest,
+        "path": path,
+        "options": dict(options or {}),
+        "python_type": python_type,
+    }
+    upload_options.setdefault("make_folder", True)
+    make_folder = upload_options.pop("make_folder")
+    return registry.upload(
+        draft, folder, make_folder, conflict_strategy, kind=ArtifactKind.OBJECT,
+        serializer=SerializerRef(snapshot_id=snapshot.id, task_name=serializer_name(serializer)),
+        extra_aspects=[aspect], **upload_options,
+    )
+
+
+def save_object(
+    registry: Registry, obj: Any, name: str, serializer: str | type | None = None, folder: str | None = None,
+    description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
+    conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, options: dict[str, Any] | None = None,
+    **upload_options: Any,
+) -> Artifact:
+    """Serialize ``obj``, snapshot its serializer's plugin and register an object artifact.
+
+    Raises:
+        SerializerError: no safe serializer for the type (the message names the
+            ``serializer="cloudpickle"`` opt-in), invalid options, or a failed write.
+
+    Example:
+        ```python
+        art = save_object(reg, {"lr": 0.1}, name="config")
+        art.kind, art.serializer.task_name  # (ArtifactKind.OBJECT, 'json')
+        ```
+    """
+    cls = resolve_serializer(obj, serializer)
+    opts = validate_options(cls, options)
+    snap = snapshot_serializer(registry, cls)
+    directory, relpath = serialize_to_dir(obj, cls, opts)
+    try:
+        return upload_serialized(
+            registry, directory, relpath, serializer=cls, snapshot=snap, name=name, options=opts,
+            python_type=f"{type(obj).__module__}.{type(obj).__qualname__}", folder=folder,
+            description=description, labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
+            **upload_options,
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def object_info(registry: Registry, ref: str | Artifact) -> ObjectInfo:
+    """What ``load_object`` needs to know about an object artifact.
+
+    Raises:
+        SerializerError: the artifact has no serializer (not an object artifact).
+
+    Example:
+        ```python
+        object_info(reg, "config").serializer  # "json"
+        ```
+    """
+    art = ref if isinstance(ref, Artifact) else registry.get(ref)
+    if art.serializer is None:
+        raise SerializerError(
+            f"{art.ref} is not an object artifact (kind {art.kind.value}); read it with download() or get_contents()"
+        )
+    recorded: dict[str, Any] = {}
+    for aspect in registry.get_metadata(art.id):
+        if aspect.schema_name == OBJECT_ASPECT:
+            recorded = aspect.content
+    files = [f.path for f in art.files]
+    default_path = "." if art.is_dir else (files[0] if files else ".")
+    return ObjectInfo(
+        artifact_id=art.id, ref=art.ref, serializer=art.serializer.task_name,
+        snapshot_id=art.serializer.snapshot_id, module=recorded.get("module"), qualname=recorded.get("qualname"),
+        path=recorded.get("path") or default_path, options=recorded.get("options") or {},
+        python_type=recorded.get("python_type"), is_dir=art.is_dir, files=files,
+    )
+
+
+def load_serializer(registry: Registry, info: ObjectInfo, use_current: bool = False) -> type:
+    """The serializer class that reads an object artifact.
+
+    By default the class comes from the pinned plugin snapshot (verified, isolated);
+    ``use_current=True`` takes the installed serializer of that name (or, if none is
+    registered, the recorded module and class as installed now).
+
+    Raises:
+        SnapshotIntegrityError: the snapshot is missing or tampered.
+        SerializerError: the code cannot be imported.
+
+    Example:
+        ```python
+        cls = load_serializer(reg, object_info(reg, "model"))
+        ```
+    """
+    if not use_current:
+        return load_pinned_class(registry, info.snapshot_id, info.module, info.qualname, info.serializer)
+    try:
+        return get_serializer(info.serializer)
+    except SerializerError:
+        if info.module and info.qualname:
+            return import_class(info.module, info.qualname)
+        raise
+
+
+def fetch_object(registry: Registry, info: ObjectInfo, directory: str | os.PathLike[str]) -> Path:
+    """Download an object artifact's verified files into ``directory``; return the path to deserialize.
+
+    Example:
+        ```python
+        path = fetch_object(reg, info, tmp_dir)  # tmp_dir / "data.json"
+        ```
+    """
+    directory = Path(directory)
+    if info.is_dir:
+        for rel in info.files:
+            registry.download(info.artifact_id, directory / safe_relpath(rel), artifact_path=rel)
+    else:
+        registry.download(info.artifact_id, directory / safe_relpath(info.files[0]))
+    return directory if info.path == "." else directory / safe_relpath(info.path)
+
+
+def deserialize_from(
+    path: str | os.PathLike[str], serializer: str | type | SerializerRef, options: dict[str, Any] | None = None,
+    *, registry: Registry | None = None,
+) -> Any:
+    """Read an object back from ``path`` with a serializer (name, class, or pinned reference).
+
+    A `SerializerRef` loads the pinned snapshot's class, so it needs ``registry``.
+
+    Raises:
+        SerializerError: invalid options, or the serializer failed.
+
+    Example:
+        ```python
+        obj = deserialize_from(path, cls, info.options)
+        obj = deserialize_from(path, art.serializer, registry=reg)
+        ```
+    """
+    if isinstance(serializer, SerializerRef):
+        if registry is None:
+            raise SerializerError("deserialize_from(SerializerRef) needs the registry that holds the snapshot")
+        cls = load_pinned_class(registry, serializer.snapshot_id, None, None, serializer.task_name)
+    elif isinstance(serializer, str):
+        cls = get_serializer(serializer)
+    else:
+        cls = serializer
+    opts = validate_options(cls, options)
+    try:
+        return cls().deserialize(Path(path), **opts)
+    except SerializerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise _fail(cls, "deserialize", exc) from exc
+
+
+def load_object(registry: Registry, ref: str | Artifact, use_current: bool = False) -> Any:
+    """Load an object artifact with its pinned serializer snapshot (or the installed one).
+
+    Raises:
+        SerializerError: not an object artifact, or its code cannot run.
+        SnapshotIntegrityError: the pinned snapshot is missing or tampered.
+
+    Example:
+        ```python
+        config = load_object(reg, "config:latest")
+        ```
+    """
+    info = object_info(registry, ref)
+    cls = load_serializer(registry, info, use_current)
+    with tempfile.TemporaryDirectory(prefix="prefect-artifacts-object-") as tmp:
+        return deserialize_from(fetch_object(registry, info, tmp), cls, info.options)

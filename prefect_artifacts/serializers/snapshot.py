@@ -1,0 +1,219 @@
+"""Capture of a serializer plugin's source as files for an immutable `PluginSnapshot`.
+
+A serializer defined in a top-level module is captured as that one file; one
+defined in a package is captured with every ``.py`` file of its package (sub-packages
+included), stored under the package's dotted path (``pkg/sub/mod.py``) so the
+loader can import them back under the same names. Captures are cached per module
+and the files' (mtime, size), and snapshots per registry and digest, so only the
+first use of a plugin pays for reading and storing its source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prefect_artifacts.errors import SerializerError, SnapshotIntegrityError
+from prefect_artifacts.models import PluginSnapshot, SnapshotFile
+from prefect_artifacts.registry.base import snapshot_manifest
+
+from .base import SNAPSHOT_NAMESPACE
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.base import Registry
+
+#: A package with more source than this cannot be snapshotted (move the plugin).
+MAX_FILES = 1000
+MAX_BYTES = 32 * 1024 * 1024
+
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """The captured source of the plugin that defines one serializer class.
+
+    Example:
+        ```python
+        src = capture_source(get_serializer("json"))
+        src.plugin_name, src.module, [p for p, _ in src.files]
+        ```
+    """
+
+    plugin_name: str
+    version: str | None
+    module: str
+    qualname: str
+    files: tuple[tuple[str, bytes], ...]
+    digest: str
+    manifest: tuple[SnapshotFile, ...]
+
+
+@dataclass(frozen=True)
+class _Capture:
+    stamps: tuple[tuple[str, int, int], ...]
+    plugin_name: str
+    version: str | None
+    files: tuple[tuple[str, bytes], ...]
+    digest: str
+    manifest: tuple[SnapshotFile, ...]
+
+
+_lock = threading.Lock()
+_captures: dict[tuple[str, str], _Capture] = {}
+_snapshots: weakref.WeakKeyDictionary[Any, dict[str, PluginSnapshot]] = weakref.WeakKeyDictionary()
+
+
+def _stamp(path: str) -> tuple[str, int, int]:
+    st = os.stat(path)
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def _still_valid(capture: _Capture) -> bool:
+    try:
+        return all(_stamp(stamp[0]) == stamp for stamp in capture.stamps)
+    except OSError:
+        return False
+
+
+def _walk_package(pkg_dir: str, prefix: str) -> tuple[list[tuple[str, str]], list[str]]:
+    files: list[tuple[str, str]] = []
+    dirs: list[str] = []
+    total = 0
+    for root, subdirs, names in os.walk(pkg_dir):
+        subdirs[:] = sorted(d for d in subdirs if d.isidentifier() and d not in _SKIP_DIRS)
+        dirs.append(root)
+        for name in sorted(names):
+            if not name.endswith(".py") or not name[:-3].isidentifier():
+                continue
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, pkg_dir).replace(os.sep, "/")
+            files.append((f"{prefix}/{rel}", path))
+            total += os.path.getsize(path)
+        if len(files) > MAX_FILES or total > MAX_BYTES:
+            raise SerializerError(
+                f"package {prefix.replace('/', '.')} has more than {MAX_FILES} source files or "
+                f"{MAX_BYTES // 2**20} MiB: move the serializer into a smaller package to snapshot it"
+            )
+    return files, dirs
+
+
+def _capture_module(module_name: str) -> _Capture:
+    module = sys.modules.get(module_name)
+    if module is None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise SerializerError(f"cannot import serializer module {module_name!r}: {exc}") from exc
+    if module_name == "__main__":
+        raise SerializerError(
+            "a serializer defined in __main__ (a script or notebook) cannot be snapshotted: "
+            "define it in an importable module"
+        )
+    source_file = getattr(module, "__file__", None)
+    if not source_file or not source_file.endswith(".py") or not os.path.isfile(source_file):
+        raise SerializerError(
+            f"serializer module {module_name!r} has no Python source file ({source_file!r}); "
+            "plugin snapshots need .py sources"
+        )
+    spec = getattr(module, "__spec__", None)
+    parent = (spec.parent if spec is not None else module.__package__) or ""
+    if not parent:
+        files = [(f"{module_name}.py", source_file)]
+        dirs: list[str] = []
+        plugin_name = module_name
+    else:
+        files, dirs = _walk_package(os.path.dirname(source_file), parent.replace(".", "/"))
+        plugin_name = parent
+    stamps = [_stamp(p) for _, p in files] + [_stamp(d) for d in dirs]
+    contents = []
+    for rel, path in files:
+        with open(path, "rb") as f:
+            contents.append((rel, f.read()))
+    digest, manifest = snapshot_manifest(contents)
+    top = sys.modules.get(plugin_name) or module
+    version = getattr(top, "__version__", None)
+    return _Capture(tuple(stamps), plugin_name, str(version) if version is not None else None,
+                    tuple(contents), digest, tuple(manifest))
+
+
+def capture_source(serializer: type) -> PluginSource:
+    """The source files of the plugin that defines ``serializer`` (cached).
+
+    A class imported from a plugin snapshot is captured from that snapshot's files,
+    so re-saving with a pinned serializer pins the same code.
+
+    Raises:
+        SerializerError: the class has no importable ``.py`` source (``__main__``,
+            a notebook, a compiled module) or its package is too large.
+
+    Example:
+        ```python
+        src = capture_source(get_serializer("json"))
+        src.digest  # SHA-256 of the manifest, as PluginSnapshot.digest
+        ```
+    """
+    module_name = serializer.__module__
+    if module_name.startswith(SNAPSHOT_NAMESPACE + "."):
+        from .loader import mounted_source
+
+        return mounted_source(serializer)
+    file_key = getattr(sys.modules.get(module_name), "__file__", None) or ""
+    key = (module_name, file_key)
+    with _lock:
+        cached = _captures.get(key)
+    if cached is None or not _still_valid(cached):
+        cached = _capture_module(module_name)
+        with _lock:
+            _captures[key] = cached
+    version = cached.version or getattr(serializer, "version", None)
+    return PluginSource(cached.plugin_name, version, module_name, serializer.__qualname__, cached.files,
+                        cached.digest, cached.manifest)
+
+
+def snapshot_serializer(registry: Registry, serializer: type) -> PluginSnapshot:
+    """Store (idempotently) the snapshot of a serializer's plugin; cached per registry.
+
+    Raises:
+        SerializerError: the source cannot be captured.
+        SnapshotIntegrityError: the registry returned a snapshot of other content.
+
+    Example:
+        ```python
+        snap = snapshot_serializer(reg, get_serializer("json"))
+        snap.id == snapshot_serializer(reg, get_serializer("json")).id  # True
+        ```
+    """
+    source = capture_source(serializer)
+    with _lock:
+        per_registry = _snapshots.get(registry)
+        found = per_registry.get(source.digest) if per_registry is not None else None
+    if found is not None:
+        return found
+    snap = registry.create_plugin_snapshot(source.plugin_name, source.version, list(source.files))
+    if snap.digest != source.digest:
+        raise SnapshotIntegrityError(
+            f"registry stored plugin snapshot {snap.id} with digest {snap.digest}, expected {source.digest}"
+        )
+    with _lock, contextlib.suppress(TypeError):  # TypeError: not weakly referenceable, no caching
+        _snapshots.setdefault(registry, {})[source.digest] = snap
+    return snap
+
+
+def clear_caches() -> None:
+    """Forget cached captures and snapshot ids (tests, or after deleting snapshots).
+
+    Example:
+        ```python
+        clear_caches()
+        ```
+    """
+    with _lock:
+        _captures.clear()
+        _snapshots.clear()
