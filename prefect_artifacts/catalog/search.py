@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
+from sqlalchemy import case as sql_case
 
 from prefect_artifacts.catalog.schema import artifact_labels, artifact_runs, artifacts, aspects
 from prefect_artifacts.errors import SearchSyntaxError
@@ -301,6 +302,8 @@ class Compiler:
         return handler(term)
 
     def _like(self, column: Any, pattern: str, case: bool = False) -> ColumnElement[bool]:
+        if case and self.dialect == "sqlite":  # SQLite LIKE ignores ASCII case; GLOB does not
+            return column.op("GLOB")(_like_to_glob(pattern))
         if case or self.dialect == "sqlite":  # SQLite LIKE is case-insensitive for ASCII
             return column.like(pattern, escape="\\")
         return func.lower(column).like(func.lower(pattern), escape="\\")
@@ -309,7 +312,7 @@ class Compiler:
         if term.op not in (":", "=", "!="):
             raise SearchSyntaxError(f"{term.field} does not support {term.op!r}", term.pos)
         value = term.value
-        if contains and term.field is not None and "*" not in value and "?" not in value:
+        if contains and term.field is not None and not _like_pattern(value)[1]:  # an escaped star is no wildcard
             value = f"*{value}*"
         pattern, wild = _like_pattern(value)
         cond = self._like(column, pattern, case) if wild or not case else column == value
@@ -363,12 +366,32 @@ class Compiler:
             pattern, wild = _like_pattern(term.value)
             text = element.as_string()
             cond: ColumnElement[bool] = self._like(text, pattern) if wild else text == term.value
-            if term.value.lower() in ("true", "false"):
-                cond = or_(cond, element.as_boolean() == (term.value.lower() == "true"))
-        else:
-            cond = self._compare(element.as_float(), term, _number)
+            if term.value.lower() in ("true", "false") and self.dialect == "sqlite":  # SQLite extracts true as 1
+                cond = or_(cond, self._json_type(keys) == term.value.lower())
+        else:  # only JSON numbers compare: a string or boolean cast to a number must not match
+            number = sql_case((self._json_type(keys).in_(("integer", "real", "number")), element.as_float()))
+            cond = self._compare(number, term, _number)
         found = exists().where(aspects.c.artifact_id == artifacts.c.id, cond)
         return not_(found) if term.op == "!=" else found
+
+    def _json_type(self, keys: tuple[str, ...]) -> Any:
+        if self.dialect == "sqlite":
+            return func.json_type(aspects.c.content, "$" + "".join(f'."{k}"' for k in keys))
+        return func.json_typeof(aspects.c.content[keys if len(keys) > 1 else keys[0]])
+
+
+def _like_to_glob(pattern: str) -> str:
+    """Translate a LIKE pattern (backslash escapes) to a case-sensitive SQLite GLOB pattern."""
+    out, i = [], 0
+    while i < len(pattern):
+        c, i = pattern[i], i + 1
+        if c == "\\" and i < len(pattern):
+            c, i = pattern[i], i + 1
+        elif c in "%_":
+            out.append("*" if c == "%" else "?")
+            continue
+        out.append(f"[{c}]" if c in "*?[" else c)
+    return "".join(out)
 
 
 def _integer(term: Term) -> int:
