@@ -16,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -39,6 +41,8 @@ from prefect_artifacts._cli.transfer import verify as verify_artifacts
 from prefect_artifacts.errors import InvalidArtifactInput
 from prefect_artifacts.models import Artifact, BundleType, ConflictStrategy, RunCategory
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 app = typer.Typer(
     name="prefect-artifacts",
     help="Tracked, versioned artifacts for Prefect flows.",
@@ -50,6 +54,24 @@ app.add_typer(server_app, name="server")
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(keys_app, name="keys")
+
+
+def command(name: str | None = None) -> Callable[[F], F]:
+    """Register a command: help from its docstring's first paragraph, errors as exit codes.
+
+    Example:
+        ```python
+        @command("ls")
+        def list_artifacts(ctx: typer.Context) -> None: ...
+        ```
+    """
+
+    def register(func: F) -> F:
+        summary = inspect.getdoc(func) or ""
+        app.command(name, help=summary.split("\n\n", 1)[0])(handle_errors(func))
+        return func
+
+    return register
 
 
 @app.callback()
@@ -109,11 +131,10 @@ def _print_pushed(state: CliState, art: Artifact) -> None:
                     f"{art.file_count} file(s)  {short_checksum(art.checksum)}")
 
 
-@app.command()
-@handle_errors
+@command()
 def push(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="Local file or directory (a URI with --reference).")],
+    path: Annotated[str, typer.Argument(metavar="PATH", help="Local file or directory (a URI with --reference).")],
     name: Annotated[str | None, typer.Option(help="Artifact name (default: the file name).")] = None,
     folder: Annotated[str | None, typer.Option(help="Folder, e.g. /team/datasets.")] = None,
     label: Annotated[list[str] | None, typer.Option(help="Label (repeatable).")] = None,
@@ -153,11 +174,11 @@ def push(
     _print_pushed(state, art)
 
 
-@app.command()
-@handle_errors
+@command()
 def pull(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Artifact reference: id, urn, name, name:3, /folder/name:alias.")],
+    ref: Annotated[str, typer.Argument(
+        metavar="REF", help="Artifact reference: id, urn, name, name:3, /folder/name:alias.")],
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Target file or existing folder (default: current folder).")] = None,
     path: Annotated[str | None, typer.Option(
@@ -187,8 +208,7 @@ def pull(
         state.out.print(f"{result.ref} -> {result.output} ({result.files} file(s), {human_size(result.bytes)})")
 
 
-@app.command("ls")
-@handle_errors
+@command("ls")
 def list_artifacts(
     ctx: typer.Context,
     search: Annotated[str | None, typer.Option(
@@ -228,11 +248,10 @@ def list_artifacts(
         state.out.print(f"next cursor: {next_cursor}", soft_wrap=True)
 
 
-@app.command()
-@handle_errors
+@command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Artifact reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
     max_files: Annotated[int, typer.Option("--max-files", help="Files listed (-1: all).")] = 20,
 ) -> None:
     """Show every field of an artifact, its files, runs and metadata aspects.
@@ -255,11 +274,10 @@ def show(
     print_artifact(state.out, art, files, aspects, max_files)
 
 
-@app.command()
-@handle_errors
+@command()
 def rm(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Artifact reference (one version).")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference (one version).")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an artifact version (its content is reclaimed by `gc`).
@@ -283,8 +301,7 @@ def rm(
         state.out.print(f"deleted {art.ref}")
 
 
-@app.command()
-@handle_errors
+@command()
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")] = False,
@@ -312,8 +329,7 @@ def gc(
     )
 
 
-@app.command()
-@handle_errors
+@command()
 def verify(
     ctx: typer.Context,
     search: Annotated[str | None, typer.Option("--search", "-s", help="Only matching artifacts.")] = None,
@@ -344,12 +360,11 @@ def verify(
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
-@app.command()
-@handle_errors
+@command()
 def alias(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Artifact reference (the version to point at).")],
-    name: Annotated[str, typer.Argument(help="Alias, e.g. production.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference (the version to point at).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Alias, e.g. production.")],
 ) -> None:
     """Point an alias at an artifact version (``/folder/name:ALIAS`` then resolves to it).
 
@@ -366,12 +381,11 @@ def alias(
         state.out.print(f"{art.folder.rstrip('/')}/{art.name}:{name} -> {art.ref}")
 
 
-@app.command()
-@handle_errors
+@command()
 def attach(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="Artifact reference.")],
-    run_id: Annotated[str, typer.Argument(help="Prefect flow run id.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Prefect flow run id.")],
     category: Annotated[RunCategory, typer.Option(help="How the run used the artifact.")] = RunCategory.OUTPUT,
 ) -> None:
     """Associate an artifact with a flow run as input, output or code.

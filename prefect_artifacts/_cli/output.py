@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import typer
@@ -51,14 +51,18 @@ def short_checksum(checksum: str | None, length: int = 12) -> str:
 
 
 def timestamp(value: datetime | None) -> str:
-    """A timestamp to the second, ISO style (``2026-01-31 12:00:00+00:00``).
+    """A timestamp to the second in UTC (``2026-01-31 12:00:00``).
 
     Example:
         ```python
         timestamp(art.created)
         ```
     """
-    return "-" if value is None else value.isoformat(sep=" ", timespec="seconds")
+    if value is None:
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def emit_json(document: Any) -> None:
@@ -93,10 +97,10 @@ def artifacts_table(artifacts: Iterable[Artifact], title: str | None = None) -> 
     """
     table = Table(title=title, show_edge=False, header_style="bold")
     table.add_column("ref", overflow="fold", style="cyan")
-    table.add_column("kind")
+    table.add_column("kind", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("checksum", no_wrap=True)
-    table.add_column("created", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
     table.add_column("labels", overflow="fold")
     for art in artifacts:
         table.add_row(
