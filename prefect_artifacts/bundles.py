@@ -119,9 +119,13 @@ def _zip(entries: Iterable[BundleEntry], stamp: float) -> Iterator[bytes]:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=entry.size > 2**31) as member:
+                written = 0
                 for chunk in entry.open():
+                    written += len(chunk)
                     member.write(chunk)
                     if sink.pending >= _FLUSH_AT:
                         yield sink.drain()
+                if written != entry.size:
+                    raise ArtifactIntegrityError(f"{entry.path}: expected {entry.size} bytes, read {written}")
             yield sink.drain()
     yield sink.drain()
