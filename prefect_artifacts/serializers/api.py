@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.draft import ArtifactDraft
-from prefect_artifacts.errors import SerializerError
+from prefect_artifacts.errors import SerializerError, UnsafePath
 from prefect_artifacts.models import Artifact, ArtifactKind, ConflictStrategy, PluginSnapshot, SerializerRef
 
 from .base import get_serializer, import_class, resolve_serializer, serializer_name, validate_options
@@ -81,7 +81,10 @@ def _output_path(directory: Path, written: Any, name: str) -> str:
         except ValueError:
             raise SerializerError(f"serializer {name!r} wrote {written} outside its directory") from None
     rel = path.as_posix()
-    rel = "." if rel in ("", ".") else safe_relpath(rel, "serializer output")
+    try:
+        rel = "." if rel in ("", ".") else safe_relpath(rel, "serializer output")
+    except UnsafePath as exc:
+        raise SerializerError(f"serializer {name!r} returned an unsafe path: {exc}") from exc
     if not (directory / rel).exists():
         raise SerializerError(f"serializer {name!r} returned {rel!r}, which it did not write")
     return rel
