@@ -8,6 +8,7 @@ included), and SQL/storage backends such as PostgreSQL and S3.
 
 from __future__ import annotations
 
+from prefect_artifacts.testing._queries import ListContract, SearchContract
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract
 from prefect_artifacts.testing._writes import (
     ConflictContract,
@@ -27,6 +28,8 @@ class RegistryContract(
     StreamContract,
     ContentsContract,
     ReferenceContract,
+    ListContract,
+    SearchContract,
 ):
     """Every contract test; subclass it, set ``__test__ = True`` and provide ``registry``.
 
