@@ -14,7 +14,7 @@ import os
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -412,11 +412,13 @@ class Registry(ABC):
         original_path: str | None = None,
         serializer: Any = None,
         extra_aspects: Iterable[dict[str, Any]] = (),
+        progress: Callable[[int], None] | None = None,
     ) -> Artifact:
         """Store a draft's content, then catalog it as one new version.
 
         The artifact becomes visible only after all its blobs are durably stored; a
         failure at any point leaves no artifact (orphan blobs go at the next `gc`).
+        ``progress``, when given, is called with the size of each stored local file.
 
         Raises:
             FolderNotFound: the folder is missing and ``make_folder`` is false.
@@ -442,7 +444,7 @@ class Registry(ABC):
                     return existing
                 raise ArtifactConflict(f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})")
         entries = draft.entries()
-        files = self._store_entries(entries)
+        files = self._store_entries(entries, progress)
         single = draft.single_kind()
         if kind is None:
             kind = {"file": ArtifactKind.FILE, "ref": ArtifactKind.REFERENCE}.get(single or "", ArtifactKind.DIRECTORY)
@@ -468,9 +470,15 @@ class Registry(ABC):
         except ArtifactNotFound:
             return None
 
-    def _store_entries(self, entries: Sequence[DraftEntry]) -> builtins.list[ManifestFile]:
+    def _store_entries(self, entries: Sequence[DraftEntry],
+                       progress: Callable[[int], None] | None = None) -> builtins.list[ManifestFile]:
         batch = len(entries) > 1
-        stored = [self._store_entry(e, sync=not batch) for e in entries if e.local is not None]
+        stored: builtins.list[ManifestFile] = []
+        for entry in entries:
+            if entry.local is not None:
+                stored.append(self._store_entry(entry, sync=not batch))
+                if progress is not None:
+                    progress(stored[-1].size or 0)
         if batch and stored:
             self._flush_blobs()
         by_path = {f.path: f for f in stored}
