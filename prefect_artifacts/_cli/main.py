@@ -33,7 +33,7 @@ from prefect_artifacts._cli.output import (
     print_artifact,
     short_checksum,
 )
-from prefect_artifacts._cli.progress import ByteProgress, spinner
+from prefect_artifacts._cli.progress import ByteProgress, file_progress, spinner
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import EXIT_VERIFY_FAILED, CliState, get_state, handle_errors
 from prefect_artifacts._cli.transfer import pull as pull_artifact
@@ -164,8 +164,8 @@ def push(
             art = reg.add_reference(path, **options)
     elif os.path.isdir(path):
         count, size = _count_files(Path(path))
-        with spinner(state.err, f"Pushing {count} files ({human_size(size)}) from {path}", state.progress_enabled):
-            art = reg.upload_dir(path, **options)
+        with file_progress(state.err, f"Pushing {path}", count, size, state.progress_enabled) as advance:
+            art = reg.upload_dir(path, progress=advance, **options)
     elif os.path.isfile(path):
         with spinner(state.err, f"Pushing {path} ({human_size(os.path.getsize(path))})", state.progress_enabled):
             art = reg.upload_file(path, **options)

@@ -39,7 +39,7 @@ class ByteProgress:
         self._progress: Progress | None = None
         if enabled:
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                 TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True,
             )
 
@@ -108,3 +108,29 @@ def spinner(console: Console, message: str, enabled: bool) -> Iterator[None]:
                   console=console, transient=True) as progress:
         progress.add_task(message, total=None)
         yield
+
+
+@contextlib.contextmanager
+def file_progress(
+    console: Console, message: str, files: int, total: int, enabled: bool
+) -> Iterator[Callable[[int], None]]:
+    """A bar of files and bytes; yields the callback to call with each stored file's size.
+
+    Example:
+        ```python
+        with file_progress(console, "Pushing outputs/", 120, 2**30, enabled=True) as advance:
+            reg.upload_dir("outputs/", progress=advance)
+        ```
+    """
+    if not enabled:
+        yield lambda size: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                  TextColumn("{task.fields[done]}/{task.fields[files]} files"), TransferSpeedColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(message, total=total or None, done=0, files=files)
+
+        def advance(size: int) -> None:
+            progress.update(task, advance=size, done=progress.tasks[task].fields["done"] + 1)
+
+        yield advance
