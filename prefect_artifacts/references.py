@@ -167,6 +167,7 @@ def read(uri: str, checksum: str | None, chunk_size: int = CHUNK_SIZE) -> Iterat
     fs, path = open_filesystem(uri)
     with storage_errors(f"reference {uri}"):
         if checksum and checksum.startswith("etag:"):
+            fs.invalidate_cache(path)  # a listing cached at probe time would hide a newer ETag
             now = _etag(fs.info(path))
             if now != checksum:
                 raise _changed(uri, checksum, now)
