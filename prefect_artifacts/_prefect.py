@@ -151,6 +151,7 @@ class TablePublisher:
         self._pending: dict[str, tuple[Registry, str]] = {}
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._atexit = False
 
     def request(self, registry: Registry, run: RunInfo) -> None:
         """Ask for the run's table to be (re)published.
@@ -164,6 +165,11 @@ class TablePublisher:
             return
         with self._cond:
             self._pending[run.flow_run_id] = (registry, table_key(run.flow_name))
+            if not self._atexit:
+                # Registered on first use, after an ephemeral Prefect server started, so
+                # it runs before that server's own exit handler stops it.
+                atexit.register(self.flush, 10.0)
+                self._atexit = True
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="prefect-artifacts-tables", daemon=True)
                 self._thread.start()
@@ -223,7 +229,6 @@ def publish_table(registry: Registry, run_id: str, key: str) -> None:
 
 
 PUBLISHER = TablePublisher()
-atexit.register(PUBLISHER.flush, 10.0)
 
 
 def announce(registry: Registry, art: Artifact, category: RunCategory | str | None, run: RunInfo,

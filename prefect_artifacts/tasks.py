@@ -224,18 +224,18 @@ def _options(**options: Any) -> dict[str, Any]:
 def _save_object_call(obj: Any, name: str | None, serializer: str | None, folder: str | None,
                       description: str | None, labels: Sequence[str], metadata: dict[str, Any] | None,
                       conflict_strategy: ConflictStrategy | str, idempotency_key: str | None = None,
-                      ) -> Callable[[Registry, list[tuple[str, RunCategory]]], Artifact]:
+                      options: dict[str, Any] | None = None) -> Callable[..., Artifact]:
     def write(reg: Registry, runs: list[tuple[str, RunCategory]]) -> Artifact:
         save = getattr(reg, "save_object", None)
         if save is None:
             raise NotImplementedError(f"{type(reg).__name__} has no save_object")
-        options = _options(serializer=serializer, folder=folder, description=description,
-                           metadata=metadata, idempotency_key=idempotency_key)
+        kwargs = _options(serializer=serializer, folder=folder, description=description,
+                          metadata=metadata, idempotency_key=idempotency_key, options=options)
         if labels:
-            options["labels"] = list(labels)
+            kwargs["labels"] = list(labels)
         if str(getattr(conflict_strategy, "value", conflict_strategy)) != "new":
-            options["conflict_strategy"] = conflict_strategy
-        return save(obj, name=name, runs=runs, **options)
+            kwargs["conflict_strategy"] = conflict_strategy
+        return save(obj, name=name, runs=runs, **kwargs)
 
     return write
 
@@ -390,6 +390,7 @@ def save_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    serializer_options: dict[str, Any] | None = None,
 ) -> Artifact:
     """Serialize a Python object into an artifact (``output``); the serializer code is pinned.
 
@@ -403,6 +404,7 @@ def save_object(
         metadata: a first metadata aspect.
         conflict_strategy: ``new`` (default), ``skip``, ``error`` or ``replace``.
         registry: block, block name or None (see `resolve_registry`).
+        serializer_options: options for the serializer (e.g. ``{"indent": 2}``).
 
     Raises:
         SerializerError: the serializer is unknown or can not handle ``obj``.
@@ -415,7 +417,7 @@ def save_object(
         ```
     """
     return _write(registry, _save_object_call(obj, name, serializer, folder, description, labels, metadata,
-                                              conflict_strategy))
+                                              conflict_strategy, options=serializer_options))
 
 
 @task(name="asave_object", **_TASK_OPTIONS)
@@ -423,6 +425,7 @@ async def asave_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    serializer_options: dict[str, Any] | None = None,
 ) -> Artifact:
     """Async twin of `save_object`.
 
@@ -432,7 +435,7 @@ async def asave_object(
         ```
     """
     return await _awrite(registry, _save_object_call(obj, name, serializer, folder, description, labels,
-                                                     metadata, conflict_strategy))
+                                                     metadata, conflict_strategy, options=serializer_options))
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -668,7 +671,7 @@ def _sha256(path: Path) -> str:
 
 
 def _code_name(run: RunInfo, files: list[Path]) -> str:
-    base = f"{run.flow_name}-code" if run.flow_name else (files[0].stem if len(files) == 1 else "code")
+    base = files[0].name if len(files) == 1 else (f"{run.flow_name}-code" if run.flow_name else "code")
     cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in base).strip("-.") or "code"
     return cleaned[:128]
 
@@ -725,7 +728,7 @@ def log_code(
 
     Args:
         paths: a file or files; None: the flow function's source file.
-        name: artifact name (default ``<flow name>-code``).
+        name: artifact name (default: the file name; ``<flow name>-code`` for several files).
         folder: catalog folder.
         description: free text.
         labels: labels to search by.
@@ -787,7 +790,8 @@ def artifact_task(__fn: F) -> Any: ...
 def artifact_task(
     __fn: None = None, *, name: str | None = ..., serializer: str | None = ..., folder: str | None = ...,
     labels: Sequence[str] = ..., description: str | None = ..., metadata: dict[str, Any] | None = ...,
-    registry: RegistryArg = ..., task_name: str | None = ..., **task_kwargs: Any,
+    registry: RegistryArg = ..., task_name: str | None = ..., serializer_options: dict[str, Any] | None = ...,
+    **task_kwargs: Any,
 ) -> Callable[[F], Any]: ...
 
 
@@ -795,7 +799,7 @@ def artifact_task(
     __fn: Callable[..., Any] | None = None, *, name: str | None = None, serializer: str | None = None,
     folder: str | None = None, labels: Sequence[str] = (), description: str | None = None,
     metadata: dict[str, Any] | None = None, registry: RegistryArg = None, task_name: str | None = None,
-    **task_kwargs: Any,
+    serializer_options: dict[str, Any] | None = None, **task_kwargs: Any,
 ) -> Any:
     """A drop-in for ``@task`` that registers the return value as an ``output`` artifact.
 
@@ -814,6 +818,7 @@ def artifact_task(
         metadata: a first metadata aspect.
         registry: block, block name or None (see `resolve_registry`).
         task_name: the Prefect task name.
+        serializer_options: options for the serializer.
         **task_kwargs: any other ``@task`` keyword (``retries``, ``tags``, ``cache_policy``, …).
 
     Example:
@@ -835,7 +840,7 @@ def artifact_task(
 
         def register(run: RunInfo, value: Any) -> tuple[Registry, Artifact, bool]:
             write = _save_object_call(value, art_name, serializer, folder, art_description, labels, metadata,
-                                      ConflictStrategy.NEW, idempotency_key(run))
+                                      ConflictStrategy.NEW, idempotency_key(run), serializer_options)
             return _write_core(registry, run, RunCategory.OUTPUT, write)
 
         if inspect.iscoroutinefunction(fn):
