@@ -93,18 +93,19 @@ class StreamContract(ContractFixtures):
         assert art.model_copy(update={"size": 500 * MIB}).stream_chunk_size() == 10 * MIB
         assert art.model_copy(update={"size": None}).stream_chunk_size() == 8 * KIB
 
-    @pytest.mark.parametrize("chunk_size", [1, 1000, 29_999, 300_000, 10**6])
+    @pytest.mark.parametrize("chunk_size", [1000, 29_999, 300_000, 10**6])
     def test_explicit_chunk_size(self, big: tuple[Artifact, bytes], chunk_size: int) -> None:
         art, content = big
-        chunks = _chunks(art.as_stream(chunk_size=chunk_size)) if chunk_size > 1 else None
-        if chunks is None:  # 300,000 one-byte chunks: check a prefix only
-            stream = art.as_stream(chunk_size=1)
-            assert [next(stream) for _ in range(5)] == [content[i:i + 1] for i in range(5)]
-            stream.close()  # type: ignore[attr-defined]
-            return
+        chunks = _chunks(art.as_stream(chunk_size=chunk_size))
         assert b"".join(chunks) == content
         assert all(len(c) == chunk_size for c in chunks[:-1])
-        assert len(chunks[-1]) <= chunk_size
+        assert 0 < len(chunks[-1]) <= chunk_size
+        assert len(chunks) == -(-len(content) // chunk_size)
+
+    def test_tiny_chunks(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("tiny.txt", "0123456789abcdef"), name="tiny")
+        assert _chunks(art.as_stream(chunk_size=1)) == [bytes([b]) for b in b"0123456789abcdef"]
+        assert _chunks(art.as_stream(chunk_size=7)) == [b"0123456", b"789abcd", b"ef"]
 
     def test_download_content_is_a_lazy_stream(self, big: tuple[Artifact, bytes]) -> None:
         art, content = big

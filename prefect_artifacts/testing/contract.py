@@ -8,6 +8,13 @@ included), and SQL/storage backends such as PostgreSQL and S3.
 
 from __future__ import annotations
 
+from prefect_artifacts.testing._lifecycle import (
+    AsyncContract,
+    DeleteContract,
+    MetadataContract,
+    RunContract,
+    SnapshotContract,
+)
 from prefect_artifacts.testing._queries import ListContract, SearchContract
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract
 from prefect_artifacts.testing._writes import (
@@ -30,6 +37,11 @@ class RegistryContract(
     ReferenceContract,
     ListContract,
     SearchContract,
+    RunContract,
+    MetadataContract,
+    DeleteContract,
+    SnapshotContract,
+    AsyncContract,
 ):
     """Every contract test; subclass it, set ``__test__ = True`` and provide ``registry``.
 

@@ -1,0 +1,377 @@
+"""Contract: runs and lineage, metadata aspects, updates, deletion, gc, snapshots, async twins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from prefect_artifacts.errors import (
+    ArtifactNotFound,
+    InvalidArtifactInput,
+    InvalidName,
+    MetadataValidationError,
+)
+from prefect_artifacts.models import Artifact, RunCategory
+from prefect_artifacts.registry.base import Registry
+from prefect_artifacts.testing._base import ContractFixtures, MakeFile, new_run_id, payload, sha256
+
+
+class RunContract(ContractFixtures):
+    """`attach`, `art.runs`, `run_artifacts` and `lineage`.
+
+    Example:
+        ```python
+        class TestMine(RunContract): ...
+        ```
+    """
+
+    __test__ = False
+
+    def test_attach_and_run_artifacts(self, reg: Registry, make_file: MakeFile) -> None:
+        run = new_run_id()
+        raw = reg.upload_file(make_file("raw.csv", "r"), name="raw")
+        out = reg.upload_file(make_file("out.csv", "o"), name="out")
+        link = reg.attach("raw", run, "input")
+        assert (link.run_id, link.category) == (run, RunCategory.INPUT)
+        assert link.created is not None
+        reg.attach(out.id, run, RunCategory.OUTPUT)
+        reg.attach(out.id, run, "output")  # idempotent
+        assert [a.id for a in reg.run_artifacts(run)] == [raw.id, out.id]
+        assert [a.id for a in reg.run_artifacts(run, category="input")] == [raw.id]
+        assert [a.id for a in reg.run_artifacts(run, category=RunCategory.OUTPUT)] == [out.id]
+        assert reg.run_artifacts(run, category="code") == []
+        assert reg.run_artifacts(new_run_id()) == []
+        assert [(r.run_id, r.category) for r in reg.get(out.id).runs] == [(run, RunCategory.OUTPUT)]
+
+    def test_same_artifact_in_several_runs_and_categories(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("code.py", "print(1)"), name="code")
+        first, second = new_run_id(), new_run_id()
+        reg.attach(art.id, first, "code")
+        reg.attach(art.id, first, "input")
+        reg.attach(art.id, second, "input")
+        links = {(r.run_id, r.category) for r in reg.get(art.id).runs}
+        assert links == {(first, RunCategory.CODE), (first, RunCategory.INPUT), (second, RunCategory.INPUT)}
+        assert [a.id for a in reg.run_artifacts(first)] == [art.id]  # listed once
+
+    def test_art_attach_to_run_updates_runs(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.txt"), name="a")
+        run = new_run_id()
+        link = art.attach_to_run(run, "output")
+        assert link.category is RunCategory.OUTPUT
+        assert [(r.run_id, r.category) for r in art.runs] == [(run, RunCategory.OUTPUT)]
+        art.attach_to_run(run, "output")
+        assert len(art.runs) == 1
+        fresh = reg.get(art.id)
+        assert [(r.run_id, r.category) for r in fresh.runs] == [(run, RunCategory.OUTPUT)]
+        stale = reg.get(art.id)
+        reg.attach(art.id, run, "input")
+        assert len(stale.refresh().runs) == 2
+
+    def test_invalid_category(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.txt"), name="a")
+        run = new_run_id()
+        for category in ("sideways", "INPUT ", ""):
+            with pytest.raises(InvalidArtifactInput):
+                reg.attach(art.id, run, category)
+        with pytest.raises(InvalidArtifactInput):
+            art.attach_to_run(run, "both")
+        with pytest.raises(InvalidArtifactInput):
+            reg.run_artifacts(run, category="sideways")
+        assert reg.get(art.id).runs == []
+        assert reg.run_artifacts(run) == []
+
+    def test_attach_to_missing_artifact(self, reg: Registry) -> None:
+        with pytest.raises(ArtifactNotFound):
+            reg.attach("no-such-artifact", new_run_id(), "input")
+
+    def test_lineage_through_runs(self, reg: Registry, make_file: MakeFile) -> None:
+        prepare, train = new_run_id(), new_run_id()
+        raw = reg.upload_file(make_file("raw.csv", "raw"), name="raw")
+        code = reg.upload_file(make_file("train.py", "fit()"), name="train-code")
+        clean = reg.upload_file(make_file("clean.csv", "clean"), name="clean")
+        model = reg.upload_file(make_file("model.bin", "weights"), name="model")
+        unrelated = reg.upload_file(make_file("other.txt", "other"), name="other")
+        reg.attach(raw.id, prepare, "input")
+        reg.attach(clean.id, prepare, "output")
+        reg.attach(clean.id, train, "input")
+        reg.attach(code.id, train, "code")
+        reg.attach(model.id, train, "output")
+        reg.attach(unrelated.id, new_run_id(), "output")
+
+        graph = reg.lineage("model")
+        assert graph.root == model.id
+        assert {a.id for a in graph.artifacts} == {raw.id, code.id, clean.id, model.id}
+        assert sorted(graph.upstream(model.id)) == sorted([clean.id, code.id])
+        assert graph.upstream(clean.id) == [raw.id]
+        assert graph.upstream(raw.id) == []
+        edges = {(e.artifact_id, e.run_id, e.category) for e in graph.edges}
+        assert (model.id, train, RunCategory.OUTPUT) in edges
+        assert (raw.id, prepare, RunCategory.INPUT) in edges
+        alone = reg.lineage(unrelated.id)
+        assert {a.id for a in alone.artifacts} == {unrelated.id}
+        lonely = reg.upload_file(make_file("l.txt", "l"), name="lonely")
+        assert [a.id for a in reg.lineage(lonely.id).artifacts] == [lonely.id]
+        assert reg.lineage(lonely.id).edges == []
+
+
+class MetadataContract(ContractFixtures):
+    """`add_metadata` (schema names, JSON Schema enforcement), `art.metadata`, `update`.
+
+    Example:
+        ```python
+        class TestMine(MetadataContract): ...
+        ```
+    """
+
+    __test__ = False
+
+    SCHEMA = {
+        "title": "dataset-stats",
+        "type": "object",
+        "required": ["rows"],
+        "properties": {"rows": {"type": "integer", "minimum": 0}, "columns": {"type": "array"}},
+    }
+
+    def test_aspects_with_schema_name(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        first = reg.add_metadata(art.id, {"rows": 3, "nested": {"k": [1, 2]}}, schema="stats/v1", policy="keep")
+        assert first.schema_name == "stats/v1"
+        assert first.content == {"rows": 3, "nested": {"k": [1, 2]}}
+        assert first.policy == "keep"
+        returned = art.add_metadata({"note": "second"})
+        assert returned is art
+        aspects = art.metadata
+        assert [a.content for a in aspects] == [{"rows": 3, "nested": {"k": [1, 2]}}, {"note": "second"}]
+        assert [a.schema_name for a in aspects] == ["stats/v1", None]
+        assert aspects[0].id == first.id and aspects[0].id != aspects[1].id
+        assert json.loads(json.dumps([a.content for a in reg.get_metadata("a")])) == [a.content for a in aspects]
+
+    def test_json_schema_enforced(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        ok = reg.add_metadata(art.id, {"rows": 10, "columns": ["a"]}, schema=self.SCHEMA)
+        assert ok.content == {"rows": 10, "columns": ["a"]}
+        assert ok.schema_name == "dataset-stats"
+        for bad in ({"columns": []}, {"rows": -1}, {"rows": "ten"}):
+            with pytest.raises(MetadataValidationError):
+                reg.add_metadata(art.id, bad, schema=self.SCHEMA)
+        assert [a.content for a in art.metadata] == [{"rows": 10, "columns": ["a"]}]
+
+    def test_inline_dollar_schema(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        stored = reg.add_metadata(art.id, {"rows": 1, "$schema": self.SCHEMA})
+        assert stored.content == {"rows": 1}
+        with pytest.raises(MetadataValidationError):
+            reg.add_metadata(art.id, {"$schema": self.SCHEMA})
+        assert len(art.metadata) == 1
+
+    def test_invalid_aspects(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        with pytest.raises(MetadataValidationError):
+            reg.add_metadata(art.id, ["not", "an", "object"])  # type: ignore[arg-type]
+        with pytest.raises(MetadataValidationError):
+            reg.add_metadata(art.id, {"a": 1}, schema={"type": "not-a-type"})
+        with pytest.raises(MetadataValidationError):
+            reg.add_metadata(art.id, {"big": "x" * (2 * 1024 * 1024)})
+        assert art.metadata == []
+        with pytest.raises(ArtifactNotFound):
+            reg.add_metadata("missing", {"a": 1})
+
+    def test_upload_metadata_validated_before_storing(self, reg: Registry, make_file: MakeFile) -> None:
+        with pytest.raises(MetadataValidationError):
+            reg.upload_file(make_file("a.csv", "a"), name="a", metadata={"rows": "x", "$schema": self.SCHEMA})
+        assert reg.count() == 0
+
+    def test_update_description_and_labels(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a", description="old", labels=["raw"])
+        updated = reg.update("a", description="cleaned")
+        assert (updated.description, updated.labels) == ("cleaned", ["raw"])
+        assert updated.modified >= art.modified
+        relabeled = reg.update(art.id, labels=["clean", "v2"])
+        assert (relabeled.description, relabeled.labels) == ("cleaned", ["clean", "v2"])
+        assert reg.get(art.id).labels == ["clean", "v2"]
+        assert reg.count(search="label:raw") == 0
+        assert reg.count(search="label:v2") == 1
+        assert reg.update(art.id, labels=[]).labels == []
+        assert reg.count(search="label:clean") == 0
+        with pytest.raises(InvalidName):
+            reg.update(art.id, labels=["bad\nlabel"])
+        with pytest.raises(InvalidName):
+            reg.update(art.id, labels="abc")  # type: ignore[arg-type]
+        assert reg.get(art.id).labels == []
+        with pytest.raises(ArtifactNotFound):
+            reg.update("missing", description="x")
+
+
+class DeleteContract(ContractFixtures):
+    """`delete` hides an artifact everywhere; `gc` reclaims only unreferenced blobs.
+
+    Example:
+        ```python
+        class TestMine(DeleteContract): ...
+        ```
+    """
+
+    __test__ = False
+
+    def test_delete_hides_everywhere(self, reg: Registry, make_file: MakeFile) -> None:
+        run = new_run_id()
+        keep = reg.upload_file(make_file("k.txt", "keep"), name="keep")
+        gone = reg.upload_file(make_file("g.txt", "gone"), name="gone", labels=["doomed"])
+        reg.attach(keep.id, run, "input")
+        reg.attach(gone.id, run, "output")
+        reg.delete("gone")
+        for ref in (gone.id, gone.urn, "gone", "gone:1", "gone:latest"):
+            with pytest.raises(ArtifactNotFound):
+                reg.get(ref)
+        assert [a.id for a in reg.list().data] == [keep.id]
+        assert reg.list().total == 1
+        assert reg.count() == 1 and reg.count(search="label:doomed") == 0
+        assert reg.ids() == [keep.id]
+        assert [a.id for a in reg.run_artifacts(run)] == [keep.id]
+        assert [a.id for a in reg.lineage(keep.id).artifacts] == [keep.id]
+        with pytest.raises(ArtifactNotFound):
+            b"".join(reg.read(gone.id))
+        with pytest.raises(ArtifactNotFound):
+            reg.delete(gone.id)
+        with pytest.raises(ArtifactNotFound):
+            reg.attach(gone.id, run, "input")
+
+    def test_version_numbers_are_never_reused(self, reg: Registry, make_file: MakeFile) -> None:
+        arts = [reg.upload_file(make_file("a.txt", str(i)), name="a") for i in range(3)]
+        arts[2].delete()
+        arts[1].delete()
+        assert reg.get("a").id == arts[0].id
+        assert reg.upload_file(make_file("a.txt", "new"), name="a").version == 4
+        arts[0].delete()
+        assert reg.get("a").version == 4
+        reg.delete("a")
+        with pytest.raises(ArtifactNotFound):
+            reg.get("a")
+        assert reg.upload_file(make_file("a.txt", "newer"), name="a").version == 5
+
+    def test_gc_reclaims_only_unreferenced_blobs(self, reg: Registry, make_file: MakeFile) -> None:
+        self.skip_unless("supports_gc")
+        shared, alone = payload(40_000, 11), payload(30_000, 12)
+        doomed_shared = reg.upload_file(make_file("s1.bin", shared), name="doomed-shared")
+        doomed_alone = reg.upload_file(make_file("a.bin", alone), name="doomed-alone")
+        survivor = reg.upload_file(make_file("s2.bin", shared), name="survivor")
+        assert reg.gc(grace_seconds=0).blobs_deleted == 0  # everything is referenced
+        doomed_shared.delete()
+        doomed_alone.delete()
+        preview = reg.gc(dry_run=True, grace_seconds=0)
+        assert preview.dry_run and (preview.blobs_deleted, preview.bytes_freed) == (1, len(alone))
+        report = reg.gc(grace_seconds=0)
+        assert not report.dry_run
+        assert (report.blobs_deleted, report.bytes_freed) == (1, len(alone))
+        assert b"".join(reg.get("survivor").as_stream()) == shared
+        assert reg.get(survivor.id).checksum == sha256(shared)
+        again = reg.gc(grace_seconds=0)
+        assert (again.blobs_deleted, again.bytes_freed) == (0, 0)
+        back = reg.upload_file(make_file("a2.bin", alone), name="back")  # the reclaimed content, re-uploaded
+        assert b"".join(back.as_stream()) == alone
+
+    def test_gc_grace_keeps_young_blobs(self, reg: Registry, make_file: MakeFile) -> None:
+        self.skip_unless("supports_gc")
+        reg.upload_file(make_file("x.bin", payload(1000, 5)), name="x").delete()
+        report = reg.gc(grace_seconds=3600)
+        assert report.blobs_deleted == 0 and report.blobs_kept_young == 1
+        assert reg.gc(grace_seconds=0).blobs_deleted == 1
+
+    def test_gc_keeps_directory_and_snapshot_blobs(self, reg: Registry, make_file: MakeFile,
+                                                   tmp_path: Path) -> None:
+        self.skip_unless("supports_gc")
+        root = tmp_path / "d"
+        (root / "s").mkdir(parents=True)
+        (root / "one.txt").write_bytes(b"one")
+        (root / "s" / "two.txt").write_bytes(b"two")
+        art = reg.upload_dir(root, name="d")
+        snap = reg.create_plugin_snapshot("plug", "1", [("plug.py", b"X = 1\n")])
+        assert reg.gc(grace_seconds=0).blobs_deleted == 0
+        assert b"".join(reg.read(art.id, path="s/two.txt")) == b"two"
+        assert reg.read_plugin_snapshot_file(snap.id, "plug.py") == b"X = 1\n"
+
+
+class SnapshotContract(ContractFixtures):
+    """Plugin snapshots: immutable, content-addressed, verified on read.
+
+    Example:
+        ```python
+        class TestMine(SnapshotContract): ...
+        ```
+    """
+
+    __test__ = False
+
+    FILES = [("my_plugin/__init__.py", b"from .core import *\n"), ("my_plugin/core.py", b"def f():\n    return 1\n")]
+
+    def test_create_get_read(self, reg: Registry) -> None:
+        snap = reg.create_plugin_snapshot("my_plugin", "1.0", self.FILES)
+        assert (snap.plugin_name, snap.version) == ("my_plugin", "1.0")
+        assert [(f.path, f.checksum, f.size) for f in snap.files] == [
+            (p, sha256(d), len(d)) for p, d in sorted(self.FILES)
+        ]
+        fetched = reg.get_plugin_snapshot(snap.id)
+        assert fetched.model_dump() == snap.model_dump()
+        for path, data in self.FILES:
+            assert reg.read_plugin_snapshot_file(snap.id, path) == data
+
+    def test_same_files_same_snapshot(self, reg: Registry) -> None:
+        first = reg.create_plugin_snapshot("my_plugin", "1.0", self.FILES)
+        again = reg.create_plugin_snapshot("my_plugin", "1.0", list(reversed(self.FILES)))
+        assert again.id == first.id and again.digest == first.digest
+        changed = reg.create_plugin_snapshot("my_plugin", "1.0", [*self.FILES[:1], ("my_plugin/core.py", b"2")])
+        assert changed.id != first.id and changed.digest != first.digest
+        assert reg.read_plugin_snapshot_file(first.id, "my_plugin/core.py") == self.FILES[1][1]
+
+    def test_snapshot_errors(self, reg: Registry) -> None:
+        snap = reg.create_plugin_snapshot("p", None, [("p.py", b"x")])
+        assert snap.version is None
+        with pytest.raises(ArtifactNotFound):
+            reg.get_plugin_snapshot("00000000-0000-0000-0000-000000000000")
+        with pytest.raises(ArtifactNotFound):
+            reg.read_plugin_snapshot_file(snap.id, "other.py")
+        with pytest.raises(InvalidArtifactInput):
+            reg.create_plugin_snapshot("p", None, [("../evil.py", b"x")])
+
+
+class AsyncContract(ContractFixtures):
+    """The ``a``-prefixed async twins of the registry and of `Artifact`.
+
+    Example:
+        ```python
+        class TestMine(AsyncContract): ...
+        ```
+    """
+
+    __test__ = False
+
+    async def test_async_twins(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
+        content = payload(100_000, 9)
+        art = await reg.aupload_file(make_file("a.bin", content), name="a", folder="/async")
+        assert isinstance(art, Artifact) and art.version == 1
+        assert (await reg.aget("/async/a:1")).id == art.id
+        page = await reg.alist(search="folder:/async")
+        assert [a.id for a in page.data] == [art.id]
+        assert await reg.acount() == 1
+        chunks = [chunk async for chunk in art.aas_stream()]
+        assert b"".join(chunks) == content
+        assert all(len(c) == art.stream_chunk_size() for c in chunks[:-1])
+        kept = await art.aas_local_file(tmp_path / "out" / "a.bin")
+        assert Path(kept).read_bytes() == content
+        with await art.aas_local_file() as temp:
+            assert temp.read_bytes() == content
+        assert not temp.exists()
+        with pytest.raises(ArtifactNotFound):
+            await reg.aget("missing")
+
+    async def test_concurrent_async_uploads(self, reg: Registry, make_file: MakeFile) -> None:
+        paths = [make_file(f"f{i}.txt", f"content {i}") for i in range(6)]
+        arts = await asyncio.gather(*(reg.aupload_file(p, name="same") for p in paths))
+        assert sorted(a.version for a in arts) == [1, 2, 3, 4, 5, 6]
+        for art in arts:
+            version_content = b"".join((await reg.aget(art.id)).as_stream())
+            assert version_content.startswith(b"content ")
+        assert await reg.acount() == 6
