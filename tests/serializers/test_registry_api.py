@@ -1,0 +1,57 @@
+"""Registry methods and async twins for objects; the step functions used by Prefect tasks."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+from prefect_artifacts import ArtifactKind, ArtifactRegistry
+from prefect_artifacts.serializers import (
+    deserialize_from,
+    fetch_object,
+    get_serializer,
+    load_serializer,
+    object_info,
+    serialize_to_dir,
+    snapshot_serializer,
+    upload_serialized,
+)
+
+
+async def test_async_twins(reg) -> None:
+    art = await reg.asave_object({"a": [1, 2]}, name="cfg", folder="/team", labels=["x"])
+    assert art.folder == "/team" and art.labels == ["x"]
+    assert await reg.aload_object("/team/cfg:latest") == {"a": [1, 2]}
+    reports = await reg.acheck_loadable()
+    assert [r.ok for r in reports] == [True]
+
+
+def test_block_delegates_and_upload_options_pass_through(reg) -> None:
+    block = ArtifactRegistry()
+    run_id = str(uuid.uuid4())
+    art = block.save_object("hello", name="greeting", runs=[(run_id, "output")], conflict_strategy="skip")
+    assert [link.run_id for link in art.runs] == [run_id]
+    assert block.save_object("other", name="greeting", conflict_strategy="skip").id == art.id
+    assert block.load_object("greeting") == "hello"
+    assert reg.run_artifacts(run_id)[0].id == art.id
+
+
+def test_step_functions_compose_like_save_and_load(reg, tmp_path) -> None:
+    cls = get_serializer("json")
+    snap = snapshot_serializer(reg, cls)
+    directory, relpath = serialize_to_dir({"k": "v"}, cls, {"indent": 1})
+    try:
+        art = upload_serialized(reg, directory, relpath, serializer=cls, snapshot=snap, name="stepwise",
+                                options={"indent": 1})
+    finally:
+        shutil.rmtree(directory)
+    assert art.kind is ArtifactKind.OBJECT and art.serializer.snapshot_id == snap.id
+    info = object_info(reg, "stepwise")
+    assert (info.serializer, info.path, info.options) == ("json", "data.json", {"indent": 1})
+    pinned = load_serializer(reg, info)
+    assert pinned is not cls and pinned.__module__.startswith("_prefect_artifacts_snapshots.")
+    path = fetch_object(reg, info, tmp_path)
+    assert path == tmp_path / "data.json" and path.read_text() == '{\n "k": "v"\n}'
+    assert deserialize_from(path, pinned, info.options) == {"k": "v"}
+    assert deserialize_from(path, art.serializer, registry=reg) == {"k": "v"}
+    assert deserialize_from(path, "json") == {"k": "v"}
