@@ -27,7 +27,7 @@ def prefect_harness() -> Iterator[str]:
         yield str(PREFECT_API_URL.value())
 
 
-def poll(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 20.0, every: float = 0.5) -> T:
+def _poll(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 20.0, every: float = 0.5) -> T:
     """Call ``fetch`` until ``ok(result)`` or the deadline; returns the last result."""
     deadline = time.monotonic() + timeout
     while True:
@@ -35,6 +35,12 @@ def poll(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 20.0,
         if ok(value) or time.monotonic() > deadline:
             return value
         time.sleep(every)
+
+
+@pytest.fixture
+def poll() -> Callable[..., Any]:
+    """``poll(fetch, ok, timeout=20)``: call ``fetch`` until ``ok(result)`` or the deadline."""
+    return _poll
 
 
 @pytest.fixture
