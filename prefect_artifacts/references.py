@@ -99,7 +99,7 @@ def probe(uri: str, max_objects: int = MAX_OBJECTS) -> list[ReferenceInfo]:
     uri = normalize_uri(uri)
     if _is_http(uri):
         return [_probe_http(uri)]
-    fs, path = open_filesystem(uri)
+    fs, path = open_filesystem(local_path(uri) if uri.startswith("file://") else uri)
     with storage_errors(f"reference {uri}"):
         if not fs.exists(path):
             raise StorageError(f"reference {uri} does not exist")
@@ -109,7 +109,8 @@ def probe(uri: str, max_objects: int = MAX_OBJECTS) -> list[ReferenceInfo]:
         if len(found) > max_objects:
             raise InvalidArtifactInput(f"{uri} holds {len(found)} objects, over the limit of {max_objects}")
         root = path.rstrip("/") + "/"
-        return [_probe_fs(fs, p, fs.unstrip_protocol(p), p[len(root):], info)
+        child = (lambda p: Path(p).as_uri()) if uri.startswith("file://") else fs.unstrip_protocol
+        return [_probe_fs(fs, p, child(p), p[len(root):], info)
                 for p, info in sorted(found.items())]
 
 
@@ -164,7 +165,7 @@ def read(uri: str, checksum: str | None, chunk_size: int = CHUNK_SIZE) -> Iterat
     if _is_http(uri):
         yield from _read_http(uri, checksum, chunk_size)
         return
-    fs, path = open_filesystem(uri)
+    fs, path = open_filesystem(local_path(uri) if uri.startswith("file://") else uri)
     with storage_errors(f"reference {uri}"):
         if checksum and checksum.startswith("etag:"):
             fs.invalidate_cache(path)  # a listing cached at probe time would hide a newer ETag

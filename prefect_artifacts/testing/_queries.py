@@ -220,6 +220,19 @@ class SearchContract(ContractFixtures):
                 failures.append(f"{query!r}: expected {sorted(expected)}, got {sorted(got[0])} total={got[1:]}")
         assert not failures, "\n".join(failures)
 
+    def test_search_values_are_literal(self, reg: Registry, make_file: MakeFile) -> None:
+        path = make_file("a.txt")
+        for name in ("a_b", "axb", "a.b", "abb"):
+            reg.upload_file(path, name=name, labels=["team:ml", "k=v"] if name == "a_b" else ["team-ml"])
+        assert _names(reg.list(search="name:a_b").data) == {"a_b"}
+        assert _names(reg.list(search="name:a.b").data) == {"a.b"}
+        assert _names(reg.list(search="name:a?b").data) == {"a_b", "axb", "a.b", "abb"}
+        assert _names(reg.list(search="name:a\\?b").data) == set()
+        assert _names(reg.list(search="label:team:ml").data) == {"a_b"}
+        assert _names(reg.list(search='label:"k=v"').data) == {"a_b"}
+        assert _names(reg.list(search="label:team?ml").data) == {"a_b", "axb", "a.b", "abb"}
+        assert reg.count(search="name:%") == 0
+
     def test_search_by_run(self, reg: Registry, corpus: dict[str, Any]) -> None:
         assert _names(reg.list(search=f"run:{corpus['run']}").data) == {"abc-one", "abc-two"}
         assert _names(reg.list(search=f"run:{corpus['run']} category:output").data) == {"abc-two"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -168,6 +169,16 @@ class StreamContract(ContractFixtures):
         with pytest.raises(UnsafePath):
             b"".join(reg.read(art.id, path="../a.txt"))
 
+    def test_unicode_and_spaces_in_paths(self, reg: Registry, make_tree: MakeTree, tmp_path: Path) -> None:
+        files = {"données/é t.txt": b"unicode", "名前.bin": b"cjk", "with space/a.txt": b"space"}
+        art = reg.upload_dir(make_tree("uni", files), name="uni")
+        assert [f.path for f in art.files] == sorted(files)
+        for path, data in files.items():
+            assert b"".join(reg.read(art.id, path=path)) == data
+        assert _tar_members(art.get_contents(output_dir=tmp_path)) == files
+        assert _zip_members(art.get_contents(file_type="zip", output_dir=tmp_path)) == files
+        assert art.get_contents(artifact_path="données/é t.txt", output_dir=tmp_path).read_bytes() == b"unicode"
+
     def test_files_listing(self, reg: Registry, make_tree: MakeTree) -> None:
         art = reg.upload_dir(make_tree("t", TREE), name="t")
         listed = reg.files("t")
@@ -176,7 +187,9 @@ class StreamContract(ContractFixtures):
             p: (len(c), sha256(c)) for p, c in TREE.items()
         }
         assert {f.path: f.mime_type for f in listed}["z.json"] == "application/json"
-        assert art.to_dict()["files"] == [f.model_dump(mode="json") for f in listed]
+        as_dict = json.loads(json.dumps(art.to_dict()))
+        assert as_dict["files"] == [f.model_dump(mode="json") for f in listed]
+        assert (as_dict["id"], as_dict["name"], as_dict["version"]) == (art.id, "t", 1)
 
 
 class ContentsContract(ContractFixtures):
@@ -313,6 +326,20 @@ class ReferenceContract(ContractFixtures):
         assert art.name == "plain.txt"
         assert art.files[0].uri == path.as_uri()
         assert b"".join(art.as_stream()) == b"plain"
+
+    def test_reference_with_spaces_and_percent_signs(self, reg: Registry, make_file: MakeFile,
+                                                      make_tree: MakeTree) -> None:
+        self.skip_unless("supports_file_references")
+        path = make_file("my file 100%.bin", "odd name")
+        by_uri = reg.add_reference(path.as_uri(), name="by-uri")
+        by_path = reg.add_reference(str(path), name="by-path")
+        for art in (by_uri, by_path):
+            assert art.files[0].uri == path.as_uri()
+            assert b"".join(art.as_stream()) == b"odd name"
+        root = make_tree("dir with space", {"a b%.txt": "x"})
+        folder = reg.add_reference(root.as_uri() + "/", name="folder")
+        assert [f.path for f in folder.files] == ["a b%.txt"]
+        assert b"".join(reg.read(folder.id, path="a b%.txt")) == b"x"
 
     def test_reference_to_a_folder(self, reg: Registry, make_tree: MakeTree, tmp_path: Path) -> None:
         self.skip_unless("supports_file_references")
