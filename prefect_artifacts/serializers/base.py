@@ -36,6 +36,10 @@ class Serializer:
     or folder it wrote; ``deserialize`` receives that path (absolute) and the same
     options, and must return a fully loaded object (the files are removed after).
 
+    The plugin snapshot of a serializer is its module's file when the module is
+    top-level, else every ``.py`` file of its package; a module that sets
+    ``__plugin_snapshot__ = "module"`` is captured alone.
+
     Example:
         ```python
         from prefect_artifacts.serializers import Serializer, register_serializer

@@ -1,7 +1,10 @@
 """Built-in serializers: json, text, bytes, numpy, pandas and the cloudpickle opt-in.
 
 numpy, pandas and cloudpickle serializers are registered only when the library is
-installed, and none of them imports it before it is used.
+installed, and none of them imports it before it is used. This module is
+self-contained (``__plugin_snapshot__ = "module"``): its plugin snapshot is this one
+file, which depends only on the stable `Serializer` / `register_serializer` /
+`SerializerError` API.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 from prefect_artifacts.errors import SerializerError
 
 from .base import Serializer, register_serializer
+
+__plugin_snapshot__ = "module"
 
 _OPT_IN = "serializer='cloudpickle' (explicit opt-in; load pickles only from sources you trust)"
 

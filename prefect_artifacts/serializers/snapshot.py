@@ -3,7 +3,10 @@
 A serializer defined in a top-level module is captured as that one file; one
 defined in a package is captured with every ``.py`` file of its package (sub-packages
 included), stored under the package's dotted path (``pkg/sub/mod.py``) so the
-loader can import them back under the same names. Captures are cached per module
+loader can import them back under the same names. A module inside a package that
+sets ``__plugin_snapshot__ = "module"`` declares itself self-contained and is
+captured alone (its imports of the package then resolve to the installed package;
+the built-ins do this, so their snapshot pins only ``builtins.py``). Captures are cached per module
 and the files' (mtime, size), and snapshots per registry and digest, so only the
 first use of a plugin pays for reading and storing its source.
 """
@@ -124,8 +127,9 @@ def _capture_module(module_name: str) -> _Capture:
         )
     spec = getattr(module, "__spec__", None)
     parent = (spec.parent if spec is not None else module.__package__) or ""
-    if not parent:
-        files = [(f"{module_name}.py", source_file)]
+    is_package = os.path.basename(source_file) == "__init__.py"
+    if not parent or (getattr(module, "__plugin_snapshot__", None) == "module" and not is_package):
+        files = [(module_name.replace(".", "/") + ".py", source_file)]
         dirs: list[str] = []
         plugin_name = module_name
     else:
@@ -137,8 +141,11 @@ def _capture_module(module_name: str) -> _Capture:
         with open(path, "rb") as f:
             contents.append((rel, f.read()))
     digest, manifest = snapshot_manifest(contents)
-    top = sys.modules.get(plugin_name) or module
-    version = getattr(top, "__version__", None)
+    version = None
+    for owner in (module_name, parent, module_name.partition(".")[0]):
+        version = getattr(sys.modules.get(owner), "__version__", None) if owner else None
+        if version is not None:
+            break
     return _Capture(tuple(stamps), plugin_name, str(version) if version is not None else None,
                     tuple(contents), digest, tuple(manifest))
 

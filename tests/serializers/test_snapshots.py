@@ -264,3 +264,18 @@ def test_capture_cost_first_use_and_later_uses(reg, plugins) -> None:
         print(f"\n{label}: first use {first * 1000:.2f} ms, later use {later * 1e6:.1f} µs")
         assert later < 0.002 and later < first
     assert figures["built-in package"][0] < 0.5
+
+
+def test_builtins_pin_only_their_own_module(reg) -> None:
+    import prefect_artifacts
+    from prefect_artifacts.serializers import Serializer
+
+    art = reg.save_object({"a": 1}, name="cfg")
+    snap = reg.get_plugin_snapshot(art.serializer.snapshot_id)
+    assert [f.path for f in snap.files] == ["prefect_artifacts/serializers/builtins.py"]
+    assert snap.version == prefect_artifacts.__version__
+    assert snap.plugin_name == "prefect_artifacts.serializers.builtins"
+    assert reg.load_object(art.id) == {"a": 1}
+    pinned = sys.modules[f"{mounted_snapshots()[snap.id].prefix}.prefect_artifacts.serializers.builtins"]
+    assert pinned.JsonSerializer is not get_serializer("json")
+    assert issubclass(pinned.JsonSerializer, Serializer)  # the stable base class is the installed one
