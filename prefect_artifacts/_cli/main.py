@@ -36,6 +36,7 @@ from prefect_artifacts._cli.output import (
 from prefect_artifacts._cli.progress import ByteProgress, file_progress, spinner
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import EXIT_VERIFY_FAILED, CliState, get_state, handle_errors
+from prefect_artifacts._cli.transfer import STDOUT
 from prefect_artifacts._cli.transfer import pull as pull_artifact
 from prefect_artifacts._cli.transfer import verify as verify_artifacts
 from prefect_artifacts.errors import InvalidArtifactInput
@@ -180,7 +181,7 @@ def pull(
     ref: Annotated[str, typer.Argument(
         metavar="REF", help="Artifact reference: id, urn, name, name:3, /folder/name:alias.")],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Target file or existing folder (default: current folder).")] = None,
+        "--output", "-o", help="Target file or existing folder (default: current folder); - for stdout.")] = None,
     path: Annotated[str | None, typer.Option(
         "--path", help="A file or sub-folder inside a directory artifact.")] = None,
     file_format: Annotated[BundleType | None, typer.Option(
@@ -200,12 +201,18 @@ def pull(
         ```
     """
     state = get_state(ctx)
+    if state.json and output == STDOUT:
+        raise InvalidArtifactInput("--json cannot be combined with --output - (stdout)")
     with ByteProgress(state.err, state.progress_enabled) as bar:
         result = pull_artifact(state.registry(), ref, bar, output, path, file_format, extract)
+    summary = f"{result.ref} -> {result.output} ({result.files} file(s), {human_size(result.bytes)})"
     if state.json:
         emit_json(vars(result))
+    elif output == STDOUT:
+        if state.progress_enabled:
+            state.err.print(summary)
     else:
-        state.out.print(f"{result.ref} -> {result.output} ({result.files} file(s), {human_size(result.bytes)})")
+        state.out.print(summary)
 
 
 @command("ls")

@@ -7,6 +7,7 @@ interrupted or corrupt download never leaves a partial file under its final name
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.errors import ArtifactError, ArtifactNotFound, InvalidOperation, UnsafePath
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
 from prefect_artifacts.registry.base import Registry
+
+#: ``--output -``: write the content to stdout.
+STDOUT = Path("-")
 
 
 @dataclass
@@ -39,11 +43,15 @@ class PullResult:
 def write_stream(chunks: Iterable[bytes], target: Path) -> int:
     """Write chunks to ``target`` atomically (``.part`` then rename); returns the byte count.
 
+    ``-`` streams to stdout instead (not atomic: a failure shows in the exit code).
+
     Example:
         ```python
         write_stream(reg.read("my-data"), Path("out.csv"))
         ```
     """
+    if target == STDOUT:
+        return _write_stdout(chunks)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     written = 0
@@ -55,6 +63,16 @@ def write_stream(chunks: Iterable[bytes], target: Path) -> int:
         os.replace(part, target)
     finally:
         part.unlink(missing_ok=True)
+    return written
+
+
+def _write_stdout(chunks: Iterable[bytes]) -> int:
+    stream = sys.stdout.buffer
+    written = 0
+    for chunk in chunks:
+        stream.write(chunk)
+        written += len(chunk)
+    stream.flush()
     return written
 
 
@@ -101,6 +119,8 @@ def pull(
     art = reg.get(ref)
     if extract and file_type is not None:
         raise InvalidOperation("--extract writes files: it takes no --format")
+    if extract and output == STDOUT:
+        raise InvalidOperation("--extract writes files: it cannot write to stdout ('-')")
     sub = safe_relpath(subpath, "--path") if subpath else None
     if not art.is_dir:
         if sub is not None or file_type is not None:

@@ -129,6 +129,8 @@ def test_search_filters_the_listing(cli, data: Path) -> None:
     assert sorted(refs) == ["alpha-1", "alpha-2"]
     table = cli("ls", "--search", "label:greek").stdout
     assert "/default/beta:1" in table and "alpha" not in table
+    cli("push", str(data / "hello.txt"), "--name", "elsewhere", "--folder", "/other")
+    assert [a["ref"] for a in _json(cli("--json", "ls", "--folder", "/other"))["data"]] == ["/other/elsewhere:1"]
 
 
 def test_paging_with_cursor_visits_every_artifact_once(cli, data: Path) -> None:
@@ -164,6 +166,9 @@ def test_pull_file_content_equal(cli, data: Path, tmp_path: Path) -> None:
     cli("pull", "rnd", "-o", str(out.parent))  # an existing folder: keeps the file name
     assert (out.parent / "random.bin").read_bytes() == out.read_bytes()
     assert [p.name for p in out.parent.iterdir() if p.name.endswith(".part")] == []
+    to_stdout = cli("pull", "rnd", "-o", "-")
+    assert to_stdout.stdout_bytes == (data / "random.bin").read_bytes()
+    cli("--json", "pull", "rnd", "-o", "-", code=2)
 
 
 @pytest.mark.parametrize("fmt", ["tar_gz", "zip"])
