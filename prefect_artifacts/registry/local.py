@@ -22,6 +22,7 @@ from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     ArtifactNotFound,
     BlobNotFound,
+    InvalidArtifactInput,
     InvalidOperation,
     SnapshotIntegrityError,
 )
@@ -251,7 +252,7 @@ class LocalRegistry(Registry):
     def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
         cat = parse_category(category)
         if not isinstance(run_id, str) or not run_id or len(run_id) > 64:
-            raise InvalidOperation(f"invalid run id {run_id!r}")
+            raise InvalidArtifactInput(f"invalid run id {run_id!r}: use 1-64 characters")
         return self.catalog.attach(self._id(ref), run_id, cat)
 
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102

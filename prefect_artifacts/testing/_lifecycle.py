@@ -86,6 +86,21 @@ class RunContract(ContractFixtures):
     def test_attach_to_missing_artifact(self, reg: Registry) -> None:
         with pytest.raises(ArtifactNotFound):
             reg.attach("no-such-artifact", new_run_id(), "input")
+        with pytest.raises(ArtifactNotFound):
+            reg.lineage("no-such-artifact")
+        with pytest.raises(ArtifactNotFound):
+            reg.files("no-such-artifact")
+        with pytest.raises(ArtifactNotFound):
+            reg.get_metadata("no-such-artifact")
+
+    def test_invalid_run_ids(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.txt"), name="a")
+        for run_id in ("", "x" * 65):
+            with pytest.raises(InvalidArtifactInput):
+                reg.attach(art.id, run_id, "input")
+        assert reg.get(art.id).runs == []
+        link = reg.attach(art.id, "any-run-name-1", "input")  # run ids need not be UUIDs
+        assert [a.id for a in reg.run_artifacts(link.run_id)] == [art.id]
 
     def test_lineage_through_runs(self, reg: Registry, make_file: MakeFile) -> None:
         prepare, train = new_run_id(), new_run_id()
@@ -356,6 +371,8 @@ class AsyncContract(ContractFixtures):
         page = await reg.alist(search="folder:/async")
         assert [a.id for a in page.data] == [art.id]
         assert await reg.acount() == 1
+        assert (await art.aopen()).read() == content
+        assert b"".join([chunk async for chunk in art.adownload_content()]) == content
         chunks = [chunk async for chunk in art.aas_stream()]
         assert b"".join(chunks) == content
         assert all(len(c) == art.stream_chunk_size() for c in chunks[:-1])

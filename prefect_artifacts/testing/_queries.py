@@ -159,7 +159,7 @@ class SearchContract(ContractFixtures):
                               metadata={"stage": "raw", "rows": 10, "ok": True})
         two = reg.upload_file(make_file("two.bin", payload(2000, 2)), name="abc-two", folder="/team/models",
                               labels=["prod"], description="a trained model",
-                              metadata={"stage": "prod", "rows": 500, "ok": False})
+                              metadata={"stage": "prod", "rows": 500, "ok": False, "nested": {"k": "deep"}})
         zeta = reg.upload_file(make_file("zeta.json", '{"zz": 1}'), name="zeta", folder="/other",
                                description="with space words")
         tree = reg.upload_dir(make_tree("tree", {"a.txt": "A"}), folder="/team/data", labels=["x"])
@@ -195,6 +195,8 @@ class SearchContract(ContractFixtures):
             ("meta.rows<=10", {"abc-one"}),
             ("meta.ok:true", {"abc-one"}),
             ("meta.missing:x", set()),
+            ("meta.nested.k:deep", {"abc-two"}),
+            ("meta.nested.k:d*", {"abc-two"}),
             ("category:input", {"abc-one"}),
             ("category:output", {"abc-two"}),
             ("name:zeta OR label:prod", {"zeta", "abc-two"}),

@@ -309,6 +309,8 @@ class ReferenceContract(ContractFixtures):
         assert art.original_path == path.as_uri()
         assert b"".join(reg.get("raw").as_stream()) == content
         assert b"".join(reg.read(art.id, start=10, end=20)) == content[10:20]
+        assert art.get_contents(output_dir=tmp_path / "got").read_bytes() == content
+        assert (tmp_path / "got" / "contents.bin").exists()
         path.write_bytes(content[:-1] + b"!")  # same size, different bytes
         with pytest.raises(ArtifactIntegrityError):
             b"".join(reg.get("raw").as_stream())

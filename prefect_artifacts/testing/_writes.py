@@ -207,6 +207,12 @@ class VersionContract(ContractFixtures):
             reg.set_alias(v1.id, "7")  # a version number is not an alias
         with pytest.raises(InvalidName):
             reg.set_alias(v1.id, "bad alias!")
+        reg.set_alias(v2.id, "staging")
+        reg.delete(v2.id)  # an alias dies with its version
+        with pytest.raises(ArtifactNotFound):
+            reg.get("data:staging")
+        with pytest.raises(ArtifactNotFound):
+            reg.set_alias("data:9", "production")
 
     def test_missing_references(self, reg: Registry, make_file: MakeFile) -> None:
         self._three_versions(reg, make_file)
