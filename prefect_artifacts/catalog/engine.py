@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,6 +55,9 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise InvalidArtifactInput(f"invalid catalog URL {url!r}: {exc}") from exc
+    if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg (3): use what is installed
+        found = [d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d) is not None]
+        parsed = parsed.set(drivername=f"postgresql+{found[0]}") if found else parsed
     try:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True)

@@ -306,7 +306,7 @@ class Compiler:
             return column.op("GLOB")(_like_to_glob(pattern))
         if case or self.dialect == "sqlite":  # SQLite LIKE is case-insensitive for ASCII
             return column.like(pattern, escape="\\")
-        return func.lower(column).like(func.lower(pattern), escape="\\")
+        return func.lower(column).like(pattern.lower(), escape="\\")  # matches the index expression
 
     def _text(self, column: Any, term: Term, case: bool = False, contains: bool = False) -> ColumnElement[bool]:
         if term.op not in (":", "=", "!="):

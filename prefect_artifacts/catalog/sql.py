@@ -144,6 +144,7 @@ class SqlCatalog:
             now = utcnow()
             missing = [p for p in parent_folders(folder) if p not in existing]
             conn.execute(insert(folders), [{"path": p, "created": now} for p in missing])
+            return  # cached only once seen committed: this transaction may still roll back
         self._known_folders.add(folder)
 
     def list_folders(self, prefix: str = "/") -> list[str]:
@@ -185,8 +186,8 @@ class SqlCatalog:
             except IntegrityError as exc:
                 if new.idempotency_key and "idempotency_key" in str(exc.orig):
                     continue  # a concurrent create with the same key won: return it
-                if "uq_artifacts_folder_name_version" in str(exc.orig) or "UNIQUE" in str(exc.orig):
-                    continue  # a concurrent writer took this version number: retry
+                if "unique" in str(exc.orig).lower():  # SQLite "UNIQUE constraint", PG "unique constraint"
+                    continue  # a concurrent writer took this version number or made the folder: retry
                 raise
         raise ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
 
@@ -197,6 +198,8 @@ class SqlCatalog:
             existing = conn.scalar(select(artifacts.c.id).where(artifacts.c.idempotency_key == new.idempotency_key))
             if existing:
                 return self._load(conn, existing, include_deleted=True), False
+        if self.dialect == "postgresql":  # writers of one name queue here instead of retrying on conflicts
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{new.folder}//{new.name}"))))
         self._ensure_folder(conn, new.folder, make_folder)
         same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
         live_latest, any_latest = conn.execute(

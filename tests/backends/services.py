@@ -1,0 +1,482 @@
+"""Real backing services for tests: a PostgreSQL server and a moto S3 server.
+
+Both run as local processes on 127.0.0.1 for the whole test session; each test gets
+its own database (``CREATE DATABASE … TEMPLATE template0``) or bucket. Reuse them
+from any conftest by importing the fixtures::
+
+    # tests/ is on sys.path under pytest (tests/ has no __init__.py)
+    from backends.services import (  # noqa: F401 - fixtures re-exported
+        moto_server, pg_registry, pg_server, postgres_url, s3_bucket, s3_options, s3_registry, s3_store_url,
+    )
+
+Nothing is mocked: the catalog talks to a real ``postgres`` through psycopg2 and the
+content store to a real HTTP S3 endpoint through s3fs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.registry.local import LocalRegistry
+
+S3_KEY = "testing"
+S3_SECRET = "testing"
+S3_REGION = "us-east-1"
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1.
+
+    Example:
+        ```python
+        port = free_port()
+        ```
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes] | None, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+# PostgreSQL ---------------------------------------------------------------------
+
+
+def find_postgres_bin() -> Path | None:
+    """Directory holding ``initdb``/``pg_ctl`` (newest /usr/lib/postgresql/*/bin, else PATH).
+
+    Example:
+        ```python
+        find_postgres_bin()  # PosixPath('/usr/lib/postgresql/15/bin')
+        ```
+    """
+    override = os.environ.get("PREFECT_ARTIFACTS_TEST_PG_BIN")
+    candidates = [override] if override else []
+
+    def version(path: str) -> tuple[int, ...]:
+        part = Path(path).parent.name
+        return tuple(int(p) for p in part.split(".") if p.isdigit()) or (0,)
+
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True)
+    candidates += sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)
+    on_path = shutil.which("initdb")
+    if on_path:
+        candidates.append(str(Path(on_path).parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    return None
+
+
+@dataclass
+class PostgresServer:
+    """A throw-away PostgreSQL cluster in a temporary directory.
+
+    As root the cluster runs as the ``postgres`` system user (``initdb`` refuses
+    root); the directory is owned by whoever runs the server. Auth is ``trust`` on
+    127.0.0.1 only, ``fsync=off``: fast, and good for tests only.
+
+    Example:
+        ```python
+        with PostgresServer.start() as pg:
+            url = pg.create_database()
+            SqlCatalog(url)
+        ```
+    """
+
+    bindir: Path
+    root: Path
+    port: int
+    user: str | None  # system user running the server (None: the current user)
+    superuser: str = "postgres"
+    _databases: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, bindir: Path | None = None, timeout: float = 60.0) -> PostgresServer:
+        """Create a cluster (``initdb``) and start the server on a free port.
+
+        Raises:
+            RuntimeError: no PostgreSQL binaries, or the server did not start.
+
+        Example:
+            ```python
+            pg = PostgresServer.start()
+            ```
+        """
+        bindir = bindir or find_postgres_bin()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        run_as = "postgres" if os.geteuid() == 0 else None
+        root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
+        if run_as:
+            entry = pwd.getpwnam(run_as)
+            os.chown(root, entry.pw_uid, entry.pw_gid)
+        server = cls(bindir, root, free_port(), run_as)
+        try:
+            # A non-C collation (as in production) so LIKE prefix scans need text_pattern_ops.
+            for locale in ("C.UTF-8", "C"):
+                try:
+                    server._run("initdb", "-D", str(root / "data"), "-U", server.superuser, "--auth=trust",
+                                "-E", "UTF8", f"--locale={locale}", "--no-sync")
+                    break
+                except RuntimeError:
+                    if locale == "C":
+                        raise
+                    shutil.rmtree(root / "data", ignore_errors=True)
+            (root / "sock").mkdir()
+            if run_as:
+                os.chown(root / "sock", entry.pw_uid, entry.pw_gid)
+            options = " ".join([
+                f"-p {server.port}", "-c listen_addresses=127.0.0.1", f"-k {root / 'sock'}",
+                "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+                "-c max_connections=300", "-c shared_buffers=64MB", "-c max_wal_size=1GB",
+            ])
+            server._run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "server.log"),
+                        "-o", options, "-w", "-t", str(int(timeout)), "start")
+            _wait_for_port(server.port, None, timeout, "postgres")
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)
+        return server
+
+    def _run(self, program: str, *args: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if self.user:
+            kwargs = {"user": self.user, "group": pwd.getpwnam(self.user).pw_gid, "extra_groups": []}
+        result = subprocess.run(
+            [str(self.bindir / program), *args], cwd=self.root, capture_output=True, text=True,
+            timeout=120, **kwargs,
+        )
+        if result.returncode != 0:
+            log = self.root / "server.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{tail}")
+
+    def url(self, database: str = "postgres", driver: str = "postgresql") -> str:
+        """SQLAlchemy URL of a database on this server.
+
+        Example:
+            ```python
+            pg.url("artifacts")  # "postgresql://postgres@127.0.0.1:5433/artifacts"
+            ```
+        """
+        return f"{driver}://{self.superuser}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self) -> Any:
+        """An autocommit psycopg2 connection to the ``postgres`` database (caller closes it).
+
+        Example:
+            ```python
+            with contextlib.closing(pg.admin()) as conn:
+                conn.cursor().execute("SELECT 1")
+            ```
+        """
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.superuser, dbname="postgres")
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, name: str | None = None, template: str = "template0") -> str:
+        """Create an empty database and return its SQLAlchemy URL.
+
+        Example:
+            ```python
+            url = pg.create_database()
+            ```
+        """
+        name = name or f"t_{uuid.uuid4().hex[:16]}"
+        conn = self.admin()
+        try:
+            conn.cursor().execute(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+        finally:
+            conn.close()
+        self._databases.append(name)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing whatever connections still use it.
+
+        Example:
+            ```python
+            pg.drop_database("t_abc")
+            ```
+        """
+        conn = self.admin()
+        try:
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the server (immediately) and delete its directory.
+
+        Example:
+            ```python
+            pg.stop()
+            ```
+        """
+        if not self.root.exists():
+            return
+        if (self.root / "data" / "postmaster.pid").exists():
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# S3 (moto) ----------------------------------------------------------------------
+
+
+@dataclass
+class MotoServer:
+    """A ``python -m moto.server`` subprocess: a real HTTP S3 endpoint on 127.0.0.1.
+
+    Example:
+        ```python
+        with MotoServer.start() as s3:
+            bucket = s3.make_bucket()
+            ContentStore(f"s3://{bucket}/blobs", s3.storage_options)
+        ```
+    """
+
+    process: subprocess.Popen[bytes]
+    endpoint_url: str
+
+    @classmethod
+    def start(cls, timeout: float = 60.0) -> MotoServer:
+        """Start moto on a free port and wait until it listens.
+
+        Example:
+            ```python
+            s3 = MotoServer.start()
+            ```
+        """
+        port = free_port()
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+               "AWS_DEFAULT_REGION": S3_REGION}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )
+        server = cls(process, f"http://127.0.0.1:{port}")
+        try:
+            _wait_for_port(port, process, timeout, "moto.server")
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)
+        return server
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/s3fs ``storage_options`` reaching this server (JSON-serializable).
+
+        Example:
+            ```python
+            ArtifactStorage(basepath="s3://b/p", storage_options=s3.storage_options)
+            ```
+        """
+        return {"key": S3_KEY, "secret": S3_SECRET, "endpoint_url": self.endpoint_url}
+
+    def filesystem(self) -> Any:
+        """An s3fs filesystem on this server, independent of the code under test's cache.
+
+        Example:
+            ```python
+            s3.filesystem().cat_file("bucket/key")
+            ```
+        """
+        import s3fs
+
+        return s3fs.S3FileSystem(skip_instance_cache=True, **self.storage_options)
+
+    def make_bucket(self, prefix: str = "t") -> str:
+        """Create an empty bucket with a unique name; returns the name.
+
+        Example:
+            ```python
+            bucket = s3.make_bucket()
+            ```
+        """
+        bucket = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(bucket)
+        return bucket
+
+    def stop(self) -> None:
+        """Terminate the server process.
+
+        Example:
+            ```python
+            s3.stop()
+            ```
+        """
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> MotoServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# pytest fixtures ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session (skips when no binaries exist).
+
+    Example:
+        ```python
+        def test_x(pg_server):
+            url = pg_server.create_database()
+        ```
+    """
+    if find_postgres_bin() is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, "
+                    "or set PREFECT_ARTIFACTS_TEST_PG_BIN)")
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database for this test (dropped afterwards).
+
+    Example:
+        ```python
+        def test_x(postgres_url):
+            SqlCatalog(postgres_url)
+        ```
+    """
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto S3 server for the whole session.
+
+    Example:
+        ```python
+        def test_x(moto_server):
+            moto_server.make_bucket()
+        ```
+    """
+    server = MotoServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_options(moto_server: MotoServer) -> dict[str, Any]:
+    """``storage_options`` for the session's moto server.
+
+    Example:
+        ```python
+        ContentStore(s3_store_url, s3_options)
+        ```
+    """
+    return moto_server.storage_options
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    """A fresh, empty bucket for this test.
+
+    Example:
+        ```python
+        def test_x(s3_bucket): ...
+        ```
+    """
+    return moto_server.make_bucket()
+
+
+@pytest.fixture
+def s3_store_url(s3_bucket: str) -> str:
+    """``s3://<fresh bucket>/artifacts``: a content-store URL for this test.
+
+    Example:
+        ```python
+        ContentStore(s3_store_url, s3_options)
+        ```
+    """
+    return f"s3://{s3_bucket}/artifacts"
+
+
+@pytest.fixture
+def pg_registry(tmp_path: Path, postgres_url: str) -> Iterator[LocalRegistry]:
+    """A LocalRegistry on a fresh PostgreSQL database and tmp local blobs.
+
+    Example:
+        ```python
+        def test_x(pg_registry):
+            pg_registry.count()
+        ```
+    """
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), postgres_url)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def s3_registry(tmp_path: Path, s3_store_url: str, s3_options: dict[str, Any]) -> Iterator[LocalRegistry]:
+    """A LocalRegistry on a tmp SQLite catalog and blobs in a fresh moto S3 bucket.
+
+    Example:
+        ```python
+        def test_x(s3_registry):
+            s3_registry.store.url  # "s3://t-…/artifacts"
+        ```
+    """
+    reg = LocalRegistry.from_urls(s3_store_url, sqlite_url(tmp_path / "catalog.sqlite"), storage_options=s3_options)
+    yield reg
+    reg.close()
