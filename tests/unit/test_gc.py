@@ -1,0 +1,180 @@
+"""Garbage collection: referenced blobs stay, old orphans go, young ones wait, dry runs change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.registry.local import LocalRegistry
+
+from .s3 import MotoS3
+
+HOUR = 3600.0
+
+
+def blobs(reg: LocalRegistry) -> set[str]:
+    reg.store.fs.invalidate_cache()
+    return {d for d, _, _ in reg.store.iter_blobs()}
+
+
+def age(reg: LocalRegistry, digest: str, seconds: float) -> None:
+    """Make a local blob look ``seconds`` old."""
+    past = time.time() - seconds
+    os.utime(reg.store.blob_path(digest), (past, past))
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_live_and_shared_blobs_are_never_deleted(registry: LocalRegistry, tmp_path: Path) -> None:
+    keep = registry.upload_file(write(tmp_path, "keep.txt", b"keep"), name="keep")
+    shared_a = registry.upload_file(write(tmp_path, "a.txt", b"shared"), name="a")
+    registry.upload_file(write(tmp_path, "b.txt", b"shared"), name="b")
+    gone = registry.upload_file(write(tmp_path, "gone.txt", b"gone"), name="gone")
+    gone.delete()
+    shared_a.delete()
+    for digest in blobs(registry):
+        age(registry, digest, 10 * HOUR)
+    report = registry.gc(grace_seconds=0)
+    assert blobs(registry) == {keep.checksum, shared_a.checksum}
+    assert (report.blobs_deleted, report.bytes_freed, report.artifacts_purged) == (1, 4, 2)
+    assert b"".join(registry.get("b").as_stream()) == b"shared"
+    assert b"".join(registry.get("keep").as_stream()) == b"keep"
+    assert registry.gc(grace_seconds=0).blobs_deleted == 0  # idempotent
+
+
+def test_directory_artifact_blobs_are_kept(registry: LocalRegistry, tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    (root / "s").mkdir(parents=True)
+    for i in range(5):
+        (root / "s" / f"{i}.bin").write_bytes(bytes([i]) * 100)
+    art = registry.upload_dir(root, name="d")
+    registry.gc(grace_seconds=0)
+    assert len(blobs(registry)) == 5
+    assert art.get_contents(output_dir=tmp_path / "o").stat().st_size > 0
+
+
+def test_plugin_snapshot_blobs_are_never_deleted(registry: LocalRegistry) -> None:
+    source = b"def serialize(obj, directory):\n    return 'x'\n"
+    snapshot = registry.create_plugin_snapshot("plug", "1.0", [("plug/__init__.py", source)])
+    digest = hashlib.sha256(source).hexdigest()
+    age(registry, digest, 10 * HOUR)
+    report = registry.gc(grace_seconds=0)
+    assert report.blobs_deleted == 0
+    assert digest in blobs(registry)
+    assert registry.read_plugin_snapshot_file(snapshot.id, "plug/__init__.py") == source
+
+
+def test_unreferenced_blobs_respect_the_grace_period(registry: LocalRegistry) -> None:
+    young = registry.store.put_bytes(b"young orphan").digest
+    old = registry.store.put_bytes(b"old orphan").digest
+    age(registry, old, 2 * HOUR)
+    report = registry.gc(grace_seconds=HOUR)
+    assert blobs(registry) == {young}
+    assert (report.blobs_deleted, report.blobs_kept_young, report.bytes_freed) == (1, 1, len(b"old orphan"))
+    assert registry.gc(grace_seconds=0).blobs_deleted == 1
+    assert blobs(registry) == set()
+
+
+def test_default_grace_comes_from_settings(registry: LocalRegistry) -> None:
+    registry.store.put_bytes(b"orphan")
+    assert registry.settings.gc_grace_seconds > 0
+    report = registry.gc()
+    assert (report.blobs_deleted, report.blobs_kept_young) == (0, 1)
+
+
+def test_reused_blob_is_rejuvenated(registry: LocalRegistry, tmp_path: Path) -> None:
+    """Re-uploading content whose artifact was deleted refreshes the blob: gc keeps it."""
+    art = registry.upload_file(write(tmp_path, "x.txt", b"again"), name="x")
+    art.delete()
+    age(registry, art.checksum, 2 * HOUR)  # type: ignore[arg-type]
+    registry.store.put_bytes(b"again")  # e.g. an upload in flight, not yet catalogued
+    report = registry.gc(grace_seconds=HOUR)
+    assert art.checksum in blobs(registry)
+    assert report.blobs_deleted == 0 and report.blobs_kept_young == 1
+
+
+def test_temp_files_are_collected_after_the_grace_period(registry: LocalRegistry) -> None:
+    registry.store.put_bytes(b"make the store exist")
+    tmp_dir = Path(registry.store.root) / "tmp"
+    tmp_dir.mkdir(exist_ok=True)
+    old, young = tmp_dir / f"{uuid.uuid4().hex}.part", tmp_dir / f"{uuid.uuid4().hex}.part"
+    old.write_bytes(b"old partial")
+    young.write_bytes(b"partial being written")
+    past = time.time() - 2 * HOUR
+    os.utime(old, (past, past))
+    report = registry.gc(grace_seconds=HOUR)
+    assert (report.temp_files_deleted, old.exists(), young.exists()) == (1, False, True)
+
+
+def test_dry_run_changes_nothing_and_predicts_the_real_run(registry: LocalRegistry, tmp_path: Path) -> None:
+    registry.upload_file(write(tmp_path, "k.txt", b"kept"), name="k")
+    gone = registry.upload_file(write(tmp_path, "g.txt", b"gone!"), name="g")
+    gone.delete()
+    orphan = registry.store.put_bytes(b"orphan").digest
+    tmp_dir = Path(registry.store.root) / "tmp"
+    tmp_dir.mkdir(exist_ok=True)
+    (tmp_dir / "x.part").write_bytes(b"p")
+    for digest in blobs(registry):
+        age(registry, digest, 2 * HOUR)
+    before = blobs(registry)
+    dry = registry.gc(dry_run=True, grace_seconds=0)
+    assert dry.dry_run and (dry.blobs_deleted, dry.bytes_freed, dry.temp_files_deleted) == (2, 11, 1)
+    assert blobs(registry) == before and (tmp_dir / "x.part").exists()
+    assert dry.artifacts_purged == 0
+    assert registry.catalog.referenced([gone.checksum]) == {gone.checksum}  # rows of the deleted one remain
+    real = registry.gc(grace_seconds=0)
+    assert (real.blobs_deleted, real.bytes_freed, real.temp_files_deleted) == (2, 11, 1)
+    assert orphan not in blobs(registry) and gone.checksum not in blobs(registry)
+
+
+@pytest.fixture(params=["memory", "s3"])
+def remote_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalRegistry]:
+    if request.param == "memory":
+        url, options = f"memory://gc-{uuid.uuid4().hex}", None
+    else:
+        server: MotoS3 = request.getfixturevalue("moto_s3")
+        url, options = f"s3://{server.make_bucket('gc')}/blobs", server.storage_options
+    reg = LocalRegistry.from_urls(url, sqlite_url(tmp_path / "c.sqlite"), storage_options=options)
+    yield reg
+    reg.close()
+
+
+def test_gc_on_remote_stores(remote_registry: LocalRegistry, tmp_path: Path) -> None:
+    reg = remote_registry
+    live = reg.upload_file(write(tmp_path, "live.txt", b"live"), name="live")
+    dead = reg.upload_file(write(tmp_path, "dead.txt", b"dead"), name="dead")
+    dead.delete()
+    young = reg.gc(grace_seconds=HOUR)
+    assert young.blobs_deleted == 0 and young.blobs_kept_young == 1
+    time.sleep(1.1)  # S3 LastModified has one-second resolution
+    report = reg.gc(grace_seconds=0)
+    assert report.blobs_deleted == 1
+    assert blobs(reg) == {live.checksum}
+    assert b"".join(reg.get("live").as_stream()) == b"live"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ContentStore.touch only refreshes local blobs: on memory:// and s3:// (same code path) a blob "
+    "deduplicated by an upload in flight keeps its old mtime, so gc can delete it before that upload is catalogued",
+)
+def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(tmp_path: Path) -> None:
+    reg = LocalRegistry.from_urls(f"memory://gc-{uuid.uuid4().hex}", sqlite_url(tmp_path / "c.sqlite"))
+    old = reg.upload_file(write(tmp_path, "x.txt", b"reused"), name="x")
+    old.delete()
+    time.sleep(1.1)
+    info = reg.store.put_bytes(b"reused")  # an upload in flight: deduplicated, not yet catalogued
+    assert not info.written
+    reg.gc(grace_seconds=1)
+    assert reg.store.exists(info.digest)
