@@ -279,3 +279,20 @@ def test_builtins_pin_only_their_own_module(reg) -> None:
     pinned = sys.modules[f"{mounted_snapshots()[snap.id].prefix}.prefect_artifacts.serializers.builtins"]
     assert pinned.JsonSerializer is not get_serializer("json")
     assert issubclass(pinned.JsonSerializer, Serializer)  # the stable base class is the installed one
+
+
+def test_resaving_with_a_pinned_class_pins_the_same_snapshot(reg, plugins) -> None:
+    from prefect_artifacts.serializers import load_serializer, object_info
+
+    module = plugins.unique()
+    name = f"tagged-{module}"
+    plugins.tagged_module(module, name, tag="v1")
+    plugins.load(module)
+    first = reg.save_object("a", name="obj", serializer=name)
+    plugins.tagged_module(module, name, tag="edited-v2")
+    plugins.load(module)
+    pinned = load_serializer(reg, object_info(reg, first.id))
+    again = reg.save_object("b", name="obj", serializer=pinned)
+    assert again.serializer.snapshot_id == first.serializer.snapshot_id
+    assert reg.load_object(again.id) == {"tag": "v1", "value": "b"}
+    assert reg.load_object(reg.save_object("c", name="obj", serializer=name).id)["tag"] == "edited-v2"
