@@ -92,12 +92,15 @@ def _select(art: Artifact, files: list[ArtifactFile], subpath: str | None) -> li
 
 
 def _inside(root: Path, relpath: str) -> Path:
-    target = root / safe_relpath(relpath, "artifact path")
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    if not parent.resolve().is_relative_to(root.resolve()) or target.is_symlink():
-        raise UnsafePath(f"{relpath!r} would be written outside {root}")
-    return target
+    """``root / relpath``, refusing any existing symlink along the way (checked before mkdir)."""
+    parts = safe_relpath(relpath, "artifact path").split("/")
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafePath(f"{relpath!r} would be written through the symlink {current} (outside {root})")
+    current.parent.mkdir(parents=True, exist_ok=True)
+    return current
 
 
 def pull(
@@ -144,10 +147,11 @@ def pull(
 
 def _extract(reg: Registry, art: Artifact, files: list[ArtifactFile], root: Path, bar: ByteProgress) -> PullResult:
     root.mkdir(parents=True, exist_ok=True)
+    targets = [_inside(root, f.path) for f in files]  # every path checked before any write
     written = 0
     with bar.shared(f"{art.ref} ({len(files)} files)", sum(f.size or 0 for f in files)) as track:
-        for f in files:
-            written += write_stream(track(reg.read(art.id, path=f.path)), _inside(root, f.path))
+        for f, target in zip(files, targets, strict=True):
+            written += write_stream(track(reg.read(art.id, path=f.path)), target)
     return PullResult(art.ref, str(root), "extract", len(files), written)
 
 

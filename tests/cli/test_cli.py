@@ -219,7 +219,13 @@ def test_extract_refuses_symlinked_folder_escaping_the_output(cli, data: Path, t
     outside.mkdir()
     (dest / "sub").symlink_to(outside, target_is_directory=True)
     result = cli("pull", "tree", "--extract", "-o", str(dest), code=2)
-    assert "outside" in result.stderr
+    assert "symlink" in result.stderr
+    assert list(outside.iterdir()) == []
+    assert not (dest / "a.txt").exists()  # refused before anything was written
+    (dest / "sub").unlink()
+    (dest / "sub").mkdir()
+    (dest / "sub" / "b.csv").symlink_to(outside / "victim.csv")
+    cli("pull", "tree", "--extract", "-o", str(dest), code=2)
     assert list(outside.iterdir()) == []
 
 
