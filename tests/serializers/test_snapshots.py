@@ -252,7 +252,7 @@ def test_capture_cost_first_use_and_later_uses(reg, plugins) -> None:
     builtin = get_serializer("json")
     clear_caches()
     figures = {}
-    for label, cls in (("module plugin", plugin), ("built-in package", builtin)):
+    for label, cls in (("module plugin", plugin), ("built-in module", builtin)):
         start = time.perf_counter()
         snapshot_serializer(reg, cls)
         first = time.perf_counter() - start
@@ -263,7 +263,7 @@ def test_capture_cost_first_use_and_later_uses(reg, plugins) -> None:
         figures[label] = (first, later)
         print(f"\n{label}: first use {first * 1000:.2f} ms, later use {later * 1e6:.1f} µs")
         assert later < 0.002 and later < first
-    assert figures["built-in package"][0] < 0.5
+    assert figures["built-in module"][0] < 0.5
 
 
 def test_builtins_pin_only_their_own_module(reg) -> None:
