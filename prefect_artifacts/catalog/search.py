@@ -193,7 +193,7 @@ class _Parser:
                 if rest.startswith(op):
                     value = rest[len(op):]
                     if not value:
-                        raise SearchSyntaxError(f"missing value after {match.group(0)}{op}", tok.pos)
+                        raise SearchSyntaxError(f"missing value after {match.group(0)}{op}", tok.pos + len(tok.text))
                     return Term(match.group(0).lower(), op, value, tok.pos)
         return Term(None, ":", tok.text, tok.pos)
 
