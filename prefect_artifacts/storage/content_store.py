@@ -200,6 +200,9 @@ class ContentStore:
         with storage_errors(f"checking blob {digest}"):
             if self.is_local:
                 return os.path.exists(path)
+            # A cached listing (e.g. from gc) may hold a blob another process has deleted since:
+            # trusting it would dedup new content against a missing blob.
+            self.fs.invalidate_cache(path)
             return bool(self.fs.exists(path))
 
     def size(self, digest: str) -> int:
