@@ -18,6 +18,7 @@ import importlib
 import os
 import sys
 import threading
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,31 @@ def _walk_package(pkg_dir: str, prefix: str) -> tuple[list[tuple[str, str]], lis
     return files, dirs
 
 
+def _warn_if_edited_since_import(module_name: str, module: Any, source_file: str) -> None:
+    """Warn when the source on disk differs from the one the running module was compiled from.
+
+    The bytecode cache written at import records the source's mtime and size; a
+    mismatch means the file changed after import, so the snapshot (the file on disk)
+    would not be the code that runs. Without a timestamp-based cache, nothing is said.
+    """
+    cached = getattr(getattr(module, "__spec__", None), "cached", None)
+    try:
+        with open(cached or "", "rb") as f:
+            header = f.read(16)
+        st = os.stat(source_file)
+    except OSError:
+        return
+    if len(header) < 16 or int.from_bytes(header[4:8], "little") != 0:
+        return
+    mtime, size = int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little")
+    if (mtime, size) != (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF):
+        warnings.warn(
+            f"the source of {module_name} ({source_file}) changed after it was imported: the plugin snapshot "
+            "holds the file on disk, not the code running now; reload the module before saving",
+            stacklevel=4,
+        )
+
+
 def _capture_module(module_name: str) -> _Capture:
     module = sys.modules.get(module_name)
     if module is None:
@@ -135,6 +161,7 @@ def _capture_module(module_name: str) -> _Capture:
     else:
         files, dirs = _walk_package(os.path.dirname(source_file), parent.replace(".", "/"))
         plugin_name = parent
+    _warn_if_edited_since_import(module_name, module, source_file)
     stamps = [_stamp(p) for _, p in files] + [_stamp(d) for d in dirs]
     contents = []
     for rel, path in files:

@@ -296,3 +296,15 @@ def test_resaving_with_a_pinned_class_pins_the_same_snapshot(reg, plugins) -> No
     assert again.serializer.snapshot_id == first.serializer.snapshot_id
     assert reg.load_object(again.id) == {"tag": "v1", "value": "b"}
     assert reg.load_object(reg.save_object("c", name="obj", serializer=name).id)["tag"] == "edited-v2"
+
+
+def test_source_edited_after_import_warns_when_captured(reg, plugins, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    module = plugins.unique()
+    name = f"tagged-{module}"
+    plugins.tagged_module(module, name, tag="v1")
+    plugins.load(module)  # writes __pycache__ with the v1 source's mtime and size
+    source = plugins.root / f"{module}.py"
+    source.write_text(source.read_text() + "\n# edited, not reloaded\n")  # keeps __pycache__
+    with pytest.warns(UserWarning, match="changed after it was imported"):
+        reg.save_object(1, name="obj", serializer=name)
