@@ -10,7 +10,8 @@ Example:
     ```
 """
 
-from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
+import typing as _typing
+
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
     AmbiguousReference,
@@ -51,7 +52,27 @@ from prefect_artifacts.models import (
 )
 from prefect_artifacts.registry import LocalRegistry, Registry
 
+if _typing.TYPE_CHECKING:
+    from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
+
 __version__ = "0.1.0"
+
+# The blocks import Prefect (seconds); load them on first use so the core stays light.
+_LAZY = {"ArtifactRegistry": "prefect_artifacts.blocks", "ArtifactStorage": "prefect_artifacts.blocks"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'prefect_artifacts' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "AmbiguousReference",
