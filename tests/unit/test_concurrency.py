@@ -1,0 +1,119 @@
+"""Concurrent writers: threads and processes on one catalog get distinct, consecutive versions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from prefect_artifacts.catalog.engine import head_revision, sqlite_url
+from prefect_artifacts.registry.local import LocalRegistry
+
+PER_WRITER = 8
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from prefect_artifacts.catalog.engine import create_catalog_engine, current_revision, migrate
+    from prefect_artifacts.registry.local import LocalRegistry
+    blobs, url, shared, own, go, n = sys.argv[1:7]
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.002)
+    engine = create_catalog_engine(url)
+    migrate(engine)  # both processes migrate the same fresh file at once
+    revision = current_revision(engine)
+    engine.dispose()
+    reg = LocalRegistry.from_urls(blobs, url, use_digest_cache=False)
+    versions = []
+    for i in range(int(n)):
+        path = shared if i % 2 else own
+        versions.append(reg.upload_file(path, name="same", folder="/c", conflict_strategy="new").version)
+    print(json.dumps({"revision": revision, "versions": versions}), flush=True)
+    """
+)
+
+
+def test_two_threads_get_distinct_consecutive_versions(registry: LocalRegistry, tmp_path: Path) -> None:
+    sources = []
+    for i in range(2):
+        path = tmp_path / f"src{i}.txt"
+        path.write_text(f"thread {i}")
+        sources.append(path)
+    versions: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def writer(i: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(PER_WRITER):
+                versions[i].append(registry.upload_file(sources[i], name="same", folder="/t").version)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(versions[0] + versions[1]) == list(range(1, 2 * PER_WRITER + 1))
+    assert all(v == sorted(v) for v in versions)  # each writer sees its versions grow
+    page = registry.list(folder="/t", page_length=100, sort_by="version")
+    assert [a.version for a in page.data] == list(range(1, 2 * PER_WRITER + 1))
+    assert registry.get("/t/same").version == 2 * PER_WRITER
+    contents = {a.version: b"".join(a.as_stream()) for a in page.data}
+    assert {contents[v] for v in versions[0]} == {b"thread 0"} and {contents[v] for v in versions[1]} == {b"thread 1"}
+
+
+def test_two_processes_migrate_and_upload_concurrently(tmp_path: Path) -> None:
+    blobs, url = str(tmp_path / "blobs"), sqlite_url(tmp_path / "fresh.sqlite")  # does not exist yet
+    shared = tmp_path / "shared.txt"
+    shared.write_text("identical content from both processes")
+    go = tmp_path / "go"
+    children = []
+    for i in range(2):
+        own = tmp_path / f"own{i}.txt"
+        own.write_text(f"process {i}")
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, blobs, url, str(shared), str(own), str(go), str(PER_WRITER)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        time.sleep(0.05)
+        go.touch()
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err[-3000:]
+            assert "IntegrityError" not in err and "Traceback" not in err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert [r["revision"] for r in results] == [head_revision()] * 2
+    everything = results[0]["versions"] + results[1]["versions"]
+    assert sorted(everything) == list(range(1, 2 * PER_WRITER + 1))
+    reg = LocalRegistry.from_urls(blobs, url, use_digest_cache=False)
+    try:
+        assert reg.count() == 2 * PER_WRITER
+        assert reg.get("/c/same").version == 2 * PER_WRITER
+        for art in reg.iter(folder="/c"):
+            assert b"".join(art.as_stream()) in (shared.read_bytes(), b"process 0", b"process 1")
+        assert len(list(reg.store.iter_blobs())) == 3  # the shared content is stored once
+        assert list(reg.store.iter_temp()) == []
+    finally:
+        reg.close()
