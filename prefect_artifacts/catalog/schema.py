@@ -150,3 +150,48 @@ plugin_snapshot_files = Table(
 
 #: Columns holding blob digests: garbage collection keeps every blob they name.
 BLOB_REFERENCES = (artifact_files.c.digest, plugin_snapshot_files.c.digest)
+
+# -- server authentication (migration 0003; queries in catalog/auth.py) ------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False),
+    Column("default_group_id", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created", UTCDateTime(), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", String(64), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("can_write", Boolean, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(128)),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("revoked", UTCDateTime()),
+)
+
+snapshot_grants = Table(
+    "snapshot_grants",
+    metadata,
+    Column("snapshot_id", String(36), ForeignKey("plugin_snapshots.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", String(64), primary_key=True),
+)

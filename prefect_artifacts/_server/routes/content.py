@@ -1,0 +1,128 @@
+"""Content routes: artifact downloads (ranges, bundles) and blob uploads.
+
+Stored content streams from the content store in bounded chunks; bundles are built
+as they stream. The server never reads a reference's URI on a client's behalf (that
+would let any writer read the server's disk or network): a reference answers
+``307`` with its URI and checksum in the body, and the client reads it itself.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from prefect_artifacts._paths import safe_relpath
+from prefect_artifacts._server.auth import current_principal
+from prefect_artifacts._server.schemas import BlobStored, ErrorBody, ReferenceRedirect
+from prefect_artifacts._server.state import ServerState, dump, server_state
+from prefect_artifacts._server.streams import RangeNotSatisfiable, parse_range, primed, store_body
+from prefect_artifacts.catalog.auth import Principal
+from prefect_artifacts.errors import ArtifactNotFound, InvalidOperation, PermissionDenied
+from prefect_artifacts.models import BundleType
+from prefect_artifacts.storage.content_store import check_digest
+
+router = APIRouter(tags=["content"])
+Caller = Depends(current_principal)
+State = Depends(server_state)
+STREAM_CHUNK = 1024 * 1024
+
+_CONTENT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The file's content, or a tar.gz/zip bundle with fileType."},
+    206: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The requested byte range (Content-Range)."},
+    307: {"model": ReferenceRedirect,
+          "description": "References: read them from their URIs (body: the file, or the bundle's files)."},
+    416: {"model": ErrorBody, "description": "The range lies outside the content."},
+}
+
+
+@router.get("/artifacts/{id}/contents", response_class=Response, responses=_CONTENT_RESPONSES)
+async def contents(
+    id: str,
+    request: Request,
+    path: str | None = Query(None, max_length=4096),
+    file_type: BundleType | None = Query(None, alias="fileType"),
+    principal: Principal = Caller,
+    state: ServerState = State,
+) -> Response:
+    """Download one file (``path`` inside a directory), honouring ``Range``, or a bundle."""
+    reader = state.reader(principal)
+    if file_type is not None:
+        return await _bundle(reader, id, file_type, path)
+    art, meta, digest = await run_in_threadpool(reader._file, id, path)
+    if digest is None:
+        return _redirect(ReferenceRedirect(artifact=art, files=[meta]), meta.uri)
+    size = meta.size or 0
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{meta.checksum}"', "X-Content-SHA256": meta.checksum or ""}
+    try:
+        span = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        return JSONResponse({"error": "RangeNotSatisfiable", "message": f"the content has {size} bytes"},
+                            status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    media = meta.mime_type or "application/octet-stream"
+    if span is None:
+        body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK)))
+        return StreamingResponse(body, media_type=media, headers={**headers, "Content-Length": str(size)})
+    start, end = span
+    body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, start, end)))
+    headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)})
+    return StreamingResponse(body, status_code=206, media_type=media, headers=headers)
+
+
+async def _bundle(reader: object, ref: str, file_type: BundleType, path: str | None) -> Response:
+    def open_bundle() -> Response:
+        art = reader.get(ref)  # type: ignore[attr-defined]
+        if not art.is_dir:
+            raise InvalidOperation(f"{art.ref} is a single file: it has no bundle")
+        prefix = safe_relpath(path, "artifact_path") if path else ""
+        rows = reader.catalog.file_digests(art.id, prefix)  # type: ignore[attr-defined]
+        if not rows:
+            raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
+        if any(digest is None for _meta, digest in rows):
+            return _redirect(ReferenceRedirect(artifact=art, files=[meta for meta, _digest in rows]), None)
+        chunks = primed(reader.bundle(art.id, file_type, prefix or None))  # type: ignore[attr-defined]
+        name = f"{art.name}{file_type.suffix}"
+        disposition = f"attachment; filename*=UTF-8''{quote(name)}"
+        return StreamingResponse(chunks, media_type=file_type.mime_type,
+                                 headers={"Content-Disposition": disposition})
+
+    return await run_in_threadpool(open_bundle)
+
+
+def _redirect(body: ReferenceRedirect, uri: str | None) -> Response:
+    headers = {"Location": quote(uri, safe=":/?#[]@!$&'()*+,;=%~")} if uri else {}
+    return JSONResponse(body.model_dump(mode="json", by_alias=True), status_code=307, headers=headers)
+
+
+@router.head("/blobs/{digest}", responses={404: {"description": "Not stored."}})
+def head_blob(digest: str, principal: Principal = Caller, state: ServerState = State) -> Response:
+    """Whether the server already has this content (clients skip uploading it)."""
+    check_digest(digest)
+    if not state.registry.store.exists(digest):
+        return Response(status_code=404)
+    return Response(status_code=200, headers={"X-Blob-Size": str(state.registry.store.size(digest))})
+
+
+@router.put(
+    "/blobs/{digest}", response_model=BlobStored,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def put_blob(
+    digest: str, request: Request, principal: Principal = Caller, state: ServerState = State
+) -> Response:
+    """Upload content under its SHA-256; refused (and nothing kept) if it hashes differently."""
+    check_digest(digest)
+    if principal.writable is not None and not principal.writable:
+        raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
+    store = state.registry.store
+    if await run_in_threadpool(store.exists, digest):
+        size = await run_in_threadpool(store.size, digest)
+        return dump(BlobStored(digest=digest, size=size, written=False))
+    info = await store_body(request, store, digest, state.limits.max_blob_bytes)
+    return dump(BlobStored(digest=info.digest, size=info.size, written=info.written),
+                status_code=201 if info.written else 200)

@@ -1,0 +1,446 @@
+"""Users, groups, memberships and API keys of a registry server (tables in `schema`).
+
+An API key is ``pa_<id>_<secret>``: 256 random bits shown once; only its SHA-256 is
+stored, so a leaked catalog does not leak usable keys. Each user has a default group
+(its own, unless given) that owns what it creates; memberships grant read or write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from prefect_artifacts.catalog.schema import (
+    api_keys,
+    artifacts,
+    groups,
+    memberships,
+    plugin_snapshots,
+    snapshot_grants,
+    users,
+)
+from prefect_artifacts.catalog.sql import DEFAULT_GROUP, utcnow
+from prefect_artifacts.errors import ArtifactConflict, ArtifactNotFound, InvalidName
+
+KEY_PREFIX = "pa_"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
+
+
+def validate_principal_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a valid user or group name, else raise `InvalidName`.
+
+    Example:
+        ```python
+        validate_principal_name("team-a", "group")
+        ```
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidName(f"invalid {what} {name!r}: use 1-64 letters, digits, '-', '_' or '.'")
+    return name
+
+
+def hash_key(secret: str) -> str:
+    """SHA-256 of an API key, the only form in which keys are stored.
+
+    Example:
+        ```python
+        hash_key("pa_abc_secret")
+        ```
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the server.
+
+    Example:
+        ```python
+        user = auth.create_user("alice")
+        user.default_group_id  # "alice"
+        ```
+    """
+
+    id: str
+    name: str
+    is_admin: bool
+    default_group_id: str
+    created: datetime
+    groups: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group and its members (user name → can write).
+
+    Example:
+        ```python
+        auth.create_group("team-a").id
+        ```
+    """
+
+    id: str
+    created: datetime
+    members: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key's public record (its secret is never stored).
+
+    Example:
+        ```python
+        [k.id for k in auth.list_keys("alice")]
+        ```
+    """
+
+    id: str
+    user_name: str
+    name: str | None
+    created: datetime
+    revoked: datetime | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: readable/writable group ids (None: every group).
+
+    Example:
+        ```python
+        principal.can_write("team-a")
+        ```
+    """
+
+    user_id: str | None
+    user_name: str
+    is_admin: bool
+    default_group: str
+    readable: frozenset[str] | None
+    writable: frozenset[str] | None
+
+    def can_read(self, group_id: str | None) -> bool:
+        """Whether this principal may read artifacts of ``group_id``.
+
+        Example:
+            ```python
+            principal.can_read("team-a")
+            ```
+        """
+        return self.readable is None or (group_id or DEFAULT_GROUP) in self.readable
+
+    def can_write(self, group_id: str | None) -> bool:
+        """Whether this principal may write artifacts of ``group_id``.
+
+        Example:
+            ```python
+            principal.can_write("team-a")
+            ```
+        """
+        return self.writable is None or (group_id or DEFAULT_GROUP) in self.writable
+
+
+#: The principal of a server run with ``--insecure-no-auth``: an admin in ``default``.
+ANONYMOUS_ADMIN = Principal(None, "anonymous", True, DEFAULT_GROUP, None, None)
+
+
+class AuthCatalog:
+    """Queries over the authentication tables, on the catalog's engine.
+
+    Example:
+        ```python
+        auth = AuthCatalog(registry.catalog.engine)
+        auth.create_user("alice")
+        key_id, secret = auth.create_key("alice")
+        auth.authenticate(secret).user_name  # "alice"
+        ```
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(write=True)
+            with conn.begin():
+                yield conn
+
+    # groups -----------------------------------------------------------------
+
+    def create_group(self, name: str) -> Group:
+        """Create a group (its id is its name).
+
+        Raises:
+            ArtifactConflict: the group exists.
+
+        Example:
+            ```python
+            auth.create_group("team-a")
+            ```
+        """
+        validate_principal_name(name, "group")
+        try:
+            with self._write() as conn:
+                self._insert_group(conn, name)
+        except IntegrityError as exc:
+            raise ArtifactConflict(f"group {name!r} already exists") from exc
+        return self.get_group(name)
+
+    @staticmethod
+    def _insert_group(conn: Connection, name: str) -> None:
+        conn.execute(insert(groups), {"id": name, "created": utcnow()})
+
+    def get_group(self, name: str) -> Group:
+        """A group and its members.
+
+        Raises:
+            ArtifactNotFound: no such group.
+
+        Example:
+            ```python
+            auth.get_group("team-a").members
+            ```
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(groups).where(groups.c.id == name)).first()
+            if row is None:
+                raise ArtifactNotFound(f"no group {name!r}")
+            members = conn.execute(
+                select(users.c.name, memberships.c.can_write)
+                .join(users, users.c.id == memberships.c.user_id)
+                .where(memberships.c.group_id == name)
+            )
+            return Group(row.id, row.created, {m.name: bool(m.can_write) for m in members})
+
+    def list_groups(self) -> list[Group]:
+        """Every group, sorted by id.
+
+        Example:
+            ```python
+            [g.id for g in auth.list_groups()]
+            ```
+        """
+        with self.engine.connect() as conn:
+            ids = list(conn.scalars(select(groups.c.id).order_by(groups.c.id)))
+        return [self.get_group(i) for i in ids]
+
+    def add_member(self, group: str, user: str, write: bool = False) -> None:
+        """Add a user to a group (or change its access), read-only unless ``write``.
+
+        Raises:
+            ArtifactNotFound: no such user or group.
+
+        Example:
+            ```python
+            auth.add_member("team-a", "alice", write=True)
+            ```
+        """
+        user_id = self.get_user(user).id
+        self.get_group(group)
+        with self._write() as conn:
+            key = and_(memberships.c.user_id == user_id, memberships.c.group_id == group)
+            if conn.execute(update(memberships).where(key).values(can_write=write)).rowcount == 0:
+                conn.execute(insert(memberships), {"user_id": user_id, "group_id": group, "can_write": write})
+
+    # users ------------------------------------------------------------------
+
+    def create_user(self, name: str, admin: bool = False, default_group: str | None = None) -> User:
+        """Create a user with write access to its default group.
+
+        The default group is ``default_group`` (created when missing) or a new group
+        named after the user.
+
+        Raises:
+            ArtifactConflict: the user exists.
+
+        Example:
+            ```python
+            auth.create_user("alice", default_group="team-a")
+            ```
+        """
+        validate_principal_name(name, "user name")
+        group = validate_principal_name(default_group or name, "group")
+        user_id = str(uuid.uuid4())
+        try:
+            with self._write() as conn:
+                if conn.scalar(select(groups.c.id).where(groups.c.id == group)) is None:
+                    self._insert_group(conn, group)
+                conn.execute(insert(users), {"id": user_id, "name": name, "is_admin": admin,
+                                             "default_group_id": group, "created": utcnow()})
+                conn.execute(insert(memberships), {"user_id": user_id, "group_id": group, "can_write": True})
+        except IntegrityError as exc:
+            raise ArtifactConflict(f"user {name!r} already exists") from exc
+        return self.get_user(name)
+
+    def get_user(self, name: str) -> User:
+        """A user by name, with its memberships (group → can write).
+
+        Raises:
+            ArtifactNotFound: no such user.
+
+        Example:
+            ```python
+            auth.get_user("alice").groups
+            ```
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+            if row is None:
+                raise ArtifactNotFound(f"no user {name!r}")
+            return self._user(conn, row)
+
+    @staticmethod
+    def _user(conn: Connection, row: object) -> User:
+        m = row._mapping  # type: ignore[attr-defined]
+        rows = conn.execute(select(memberships).where(memberships.c.user_id == m["id"]))
+        return User(m["id"], m["name"], bool(m["is_admin"]), m["default_group_id"], m["created"],
+                    {r.group_id: bool(r.can_write) for r in rows})
+
+    def list_users(self) -> list[User]:
+        """Every user, sorted by name.
+
+        Example:
+            ```python
+            [u.name for u in auth.list_users()]
+            ```
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).fetchall()
+            return [self._user(conn, r) for r in rows]
+
+    # keys -------------------------------------------------------------------
+
+    def create_key(self, user: str, name: str | None = None) -> tuple[str, str]:
+        """Create an API key for ``user``; returns ``(key id, secret)``. Show the secret once.
+
+        Example:
+            ```python
+            key_id, secret = auth.create_key("alice", name="laptop")
+            ```
+        """
+        user_id = self.get_user(user).id
+        key_id = secrets.token_hex(6)
+        secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        with self._write() as conn:
+            conn.execute(insert(api_keys), {"id": key_id, "user_id": user_id, "key_hash": hash_key(secret),
+                                            "name": name, "created": utcnow(), "revoked": None})
+        return key_id, secret
+
+    def revoke_key(self, key_id: str) -> None:
+        """Revoke an API key by id (from ``create_key`` or the key's ``pa_<id>_`` prefix).
+
+        Raises:
+            ArtifactNotFound: no such key.
+
+        Example:
+            ```python
+            auth.revoke_key(key_id)
+            ```
+        """
+        if key_id.startswith(KEY_PREFIX):
+            key_id = key_id[len(KEY_PREFIX):].split("_", 1)[0]
+        with self._write() as conn:
+            done = conn.execute(update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
+                                .values(revoked=utcnow()))
+            if done.rowcount == 0:
+                raise ArtifactNotFound(f"no active API key {key_id!r}")
+
+    def list_keys(self, user: str | None = None) -> list[ApiKey]:
+        """API keys (all, or one user's), oldest first; secrets are never listed.
+
+        Example:
+            ```python
+            auth.list_keys("alice")
+            ```
+        """
+        query = select(api_keys, users.c.name.label("user_name")).join(users, users.c.id == api_keys.c.user_id)
+        if user is not None:
+            query = query.where(users.c.name == user)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(api_keys.c.created))
+            return [ApiKey(r.id, r.user_name, r.name, r.created, r.revoked) for r in rows]
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal of a valid, unrevoked API key, else None.
+
+        Example:
+            ```python
+            auth.authenticate(request_key)
+            ```
+        """
+        if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users).join(api_keys, api_keys.c.user_id == users.c.id)
+                .where(api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked.is_(None))
+            ).first()
+            if row is None:
+                return None
+            user = self._user(conn, row)
+        if user.is_admin:
+            return Principal(user.id, user.name, True, user.default_group_id, None, None)
+        return Principal(user.id, user.name, False, user.default_group_id, frozenset(user.groups),
+                         frozenset(g for g, w in user.groups.items() if w))
+
+    # ownership queries the server needs -------------------------------------
+
+    def live_version_groups(self, folder: str, name: str) -> set[str]:
+        """Groups owning the live versions of ``folder/name``.
+
+        Example:
+            ```python
+            auth.live_version_groups("/team", "data")
+            ```
+        """
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(artifacts.c.group_id).distinct().where(
+                artifacts.c.folder == folder, artifacts.c.name == name, artifacts.c.deleted.is_(None))))
+
+    def grant_snapshot(self, snapshot_id: str, group_id: str) -> None:
+        """Let ``group_id`` read a plugin snapshot (its members registered the same code).
+
+        Example:
+            ```python
+            auth.grant_snapshot(snap.id, "team-b")
+            ```
+        """
+        with self._write() as conn:
+            exists = conn.scalar(select(snapshot_grants.c.group_id).where(
+                snapshot_grants.c.snapshot_id == snapshot_id, snapshot_grants.c.group_id == group_id))
+            if exists is None:
+                conn.execute(insert(snapshot_grants), {"snapshot_id": snapshot_id, "group_id": group_id})
+
+    def snapshot_groups(self, snapshot_id: str) -> set[str]:
+        """Groups that may read a plugin snapshot: its owner plus every grant.
+
+        Example:
+            ```python
+            auth.snapshot_groups(snap.id)
+            ```
+        """
+        with self.engine.connect() as conn:
+            owner = conn.scalars(select(plugin_snapshots.c.group_id).where(plugin_snapshots.c.id == snapshot_id))
+            granted = conn.scalars(select(snapshot_grants.c.group_id).where(
+                snapshot_grants.c.snapshot_id == snapshot_id))
+            return set(owner) | set(granted)
+
+    def has_users(self) -> bool:
+        """Whether any user exists.
+
+        Example:
+            ```python
+            auth.has_users()
+            ```
+        """
+        with self.engine.connect() as conn:
+            return conn.scalar(select(users.c.id).limit(1)) is not None

@@ -1,0 +1,468 @@
+"""`HttpRegistry`: the `Registry` interface over a prefect-artifacts server, with httpx.
+
+Uploads hash locally and send only the blobs the server lacks (``HEAD`` then
+``PUT``, streamed in bounded chunks); a create carries an ``Idempotency-Key`` reused
+across retries, so a retried create never makes two artifacts. Idempotent calls are
+retried with exponential backoff on connection errors and 5xx answers. Downloads
+stream, are verified end to end against the recorded SHA-256, and resume with a
+``Range`` request when a connection drops mid-stream. References are read by the
+client itself (the server answers ``307`` with their URIs). Server errors come back
+as the same exception classes the in-process registry raises.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from prefect_artifacts import references
+from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._paths import parse_ref, safe_relpath
+from prefect_artifacts.bundles import BundleEntry, stream_bundle
+from prefect_artifacts.errors import (
+    ERRORS_BY_NAME,
+    ArtifactError,
+    ArtifactIntegrityError,
+    ArtifactNotFound,
+    AuthenticationError,
+    InvalidArtifactInput,
+    PayloadTooLarge,
+    PermissionDenied,
+    StorageError,
+)
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactManifest,
+    Aspect,
+    BundleType,
+    ConflictStrategy,
+    GcReport,
+    Lineage,
+    Page,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+)
+from prefect_artifacts.registry.base import (
+    Registry,
+    parse_bundle_type,
+    parse_category,
+    snapshot_manifest,
+)
+from prefect_artifacts.settings import ArtifactSettings
+from prefect_artifacts.storage.content_store import BlobInfo
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
+
+#: Files up to this size are PUT directly (one round trip) instead of HEAD, then PUT.
+DIRECT_PUT = 256 * 1024
+UPLOAD_CHUNK = 1024 * 1024
+_FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: PermissionDenied, 404: ArtifactNotFound,
+             409: ArtifactError, 413: PayloadTooLarge, 414: PayloadTooLarge}
+_RETRY_STATUS = {500, 502, 503, 504}
+
+
+def error_from_response(response: httpx.Response) -> ArtifactError:
+    """The exception a server error response stands for (same class as in-process).
+
+    Example:
+        ```python
+        raise error_from_response(response)
+        ```
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    name = body.get("error")
+    message = str(body.get("message") or f"HTTP {response.status_code} from {response.request.url}")
+    cls = ERRORS_BY_NAME.get(name) if isinstance(name, str) else None
+    if cls is None:
+        cls = _FALLBACK.get(response.status_code, StorageError if response.status_code >= 500 else ArtifactError)
+    exc = cls.__new__(cls)
+    ArtifactError.__init__(exc, message)
+    if "position" in body:
+        exc.position = body["position"]  # type: ignore[attr-defined]
+    return exc
+
+
+class HttpRegistry(Registry):
+    """The registry served by a prefect-artifacts server.
+
+    Args:
+        api_url: base URL of the API, e.g. ``http://127.0.0.1:4300/api/v1``.
+        api_key: API key sent as ``Authorization: Bearer``.
+        settings: limits and defaults (read from the environment when None).
+        client: an ``httpx.Client`` to use (tests inject transports); closed by the
+            caller. Default: a pooled client owned by this registry.
+        retries: attempts after the first for idempotent calls.
+        backoff: first retry delay in seconds (doubles each time, with jitter).
+        timeout: seconds to wait for the server at each step of a request.
+        use_digest_cache: reuse digests of unchanged large files (default: settings).
+
+    Example:
+        ```python
+        reg = HttpRegistry("http://127.0.0.1:4300/api/v1", api_key="pa_…")
+        art = reg.upload_file("data.csv", name="my-data")
+        ```
+    """
+
+    def __init__(
+        self, api_url: str, api_key: str | None = None, settings: ArtifactSettings | None = None, *,
+        client: httpx.Client | None = None, retries: int = 4, backoff: float = 0.1, timeout: float = 300.0,
+        use_digest_cache: bool | None = None,
+    ) -> None:
+        super().__init__(settings, use_digest_cache)
+        self.api_url = api_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._owns_client = client is None
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=4.0),
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpRegistry({self.api_url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connections (when the client is this registry's own).
+
+        Example:
+            ```python
+            reg.close()
+            ```
+        """
+        if self._owns_client:
+            self.client.close()
+
+    # transport ------------------------------------------------------------------
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+
+    def _send(
+        self, method: str, path: str, *, idempotent: bool = True, stream: bool = False,
+        params: dict[str, Any] | None = None, json: Any = None, content: Any = None,
+        headers: dict[str, str] | None = None, allow: Sequence[int] = (),
+    ) -> httpx.Response:
+        """Send a request, retrying what is safe to retry; raise the server's error."""
+        url = f"{self.api_url}{path}"
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            body = content() if callable(content) else content
+            request = self.client.build_request(method, url, params=params, json=json, content=body,
+                                                headers={**self._headers, **(headers or {})})
+            try:
+                response = self.client.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if last:
+                    raise StorageError(f"cannot connect to {self.api_url}: {exc}") from exc
+                self._sleep(attempt)  # never sent: always safe to retry
+                continue
+            except httpx.TransportError as exc:
+                if last or not idempotent:
+                    raise StorageError(f"{method} {path} failed: {exc}") from exc
+                self._sleep(attempt)
+                continue
+            if response.status_code in _RETRY_STATUS and idempotent and not last:
+                response.close()
+                self._sleep(attempt)
+                continue
+            if response.status_code == 404 and method == "DELETE" and attempt > 0:
+                return response  # the first attempt deleted it before the connection dropped
+            if response.status_code >= 400 and response.status_code not in allow:
+                if stream:
+                    response.read()
+                    response.close()
+                raise error_from_response(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _artifact(self, data: dict[str, Any]) -> Artifact:
+        return Artifact.model_validate(data).bind(self)
+
+    def _ref_path(self, ref: str) -> str:
+        """``/artifacts/<ref>``: ids and folder-less refs go in the path; others are resolved."""
+        parsed = parse_ref(ref)
+        if parsed.id:
+            return f"/artifacts/{parsed.id}"
+        if "/" in ref:
+            return f"/artifacts/{self.get(ref).id}"
+        return f"/artifacts/{quote(ref.strip(), safe='')}"
+
+    # primitives -------------------------------------------------------------------
+
+    def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
+        if size <= DIRECT_PUT:
+            with open(path, "rb") as f:
+                data = f.read(DIRECT_PUT + 1)
+            return self._put_blob(digest or hashlib.sha256(data).hexdigest(), len(data), lambda: data)
+        if digest is None:
+            digest, size = hash_file(path, size_hint=size)
+        if self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200:
+            return BlobInfo(digest, size, written=False)
+        return self._put_blob(digest, size, lambda: _file_chunks(path))
+
+    def _put_blob(self, digest: str, size: int, body: Any) -> BlobInfo:
+        response = self._send("PUT", f"/blobs/{digest}", content=body,
+                              headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+        data = response.json()
+        return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
+
+    def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
+        key = manifest.idempotency_key or uuid.uuid4().hex
+        body = manifest.model_dump(mode="json", by_alias=True, exclude={"idempotency_key"})
+        body.update(conflictStrategy=strategy.value, makeFolder=make_folder)
+        data = self._json("POST", "/artifacts", json=body, headers={"Idempotency-Key": key})
+        files = [ArtifactFile.model_validate(f) for f in data["files"]]
+        return self._artifact(data["artifact"]).with_files(files)
+
+    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+        parsed = parse_ref(ref)
+        if parsed.id:
+            return self._artifact(self._json("GET", f"/artifacts/{parsed.id}"))
+        return self._artifact(self._json("GET", "/resolve", params={"ref": ref}))
+
+    def list(  # noqa: D102
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None, descending: bool = False,
+        search: str | None = None, group_id: str | None = None, folder: str | None = None,
+        cursor: str | None = None,
+    ) -> Page[Artifact]:
+        self._check_query(search)
+        data = self._json("GET", "/artifacts", params={
+            "index": index, "pageLength": page_length, "sortBy": sort_by, "descending": descending,
+            "search": search, "groupId": group_id, "folder": folder, "cursor": cursor,
+        })
+        return Page[Artifact](
+            data=[self._artifact(a) for a in data["data"]], total=data["totalNumResults"], index=data["index"],
+            page_length=data["pageLength"], is_complete=data["isComplete"], next_cursor=data.get("nextCursor"),
+        )
+
+    def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
+        self._check_query(search)
+        return int(self._json("GET", "/artifact-count", params={"search": search, "folder": folder,
+                                                                "groupId": group_id}))
+
+    def _check_query(self, search: str | None) -> None:
+        # Checked here too: an over-long query must not even be put in a URL.
+        if search and len(search) > self.settings.max_query_length:
+            raise PayloadTooLarge(f"search query longer than {self.settings.max_query_length} characters")
+
+    def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
+        return list(self._json("GET", "/artifact-ids", params={"count": count, "offset": offset}))
+
+    def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
+        return [ArtifactFile.model_validate(f) for f in self._json("GET", f"{self._ref_path(ref)}/files")]
+
+    def read(  # noqa: D102
+        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
+        start: int | None = None, end: int | None = None,
+    ) -> Iterator[bytes]:
+        url = f"{self._ref_path(ref)}/contents"
+        params = {"path": safe_relpath(path) if path is not None else None}
+        if start is not None and end is not None and end <= start:
+            return iter(())
+        response = self._open_content(url, params, start or 0, end)
+        if response.status_code == 307:
+            response.read()
+            response.close()
+            meta = ArtifactFile.model_validate(response.json()["files"][0])
+            return _read_reference(meta, chunk_size, start, end)
+        ranged = start is not None or end is not None
+        checksum = None if ranged else response.headers.get("x-content-sha256")
+        return _Download(self, url, params, response, chunk_size, start or 0, end, checksum)
+
+    def _open_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
+        headers = {}
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        response = self._send("GET", url, stream=True, params=params, headers=headers, allow=(416,))
+        if response.status_code == 416:  # a range starting at or past the end: no bytes
+            response.close()
+            return httpx.Response(206, content=b"", request=response.request)
+        return response
+
+    def bundle(  # noqa: D102
+        self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
+    ) -> Iterator[bytes]:
+        bundle_type = parse_bundle_type(file_type) or BundleType.TAR_GZ
+        url = f"{self._ref_path(ref)}/contents"
+        params = {"fileType": bundle_type.value, "path": artifact_path}
+        response = self._send("GET", url, stream=True, params=params)
+        if response.status_code == 307:  # holds references: build the bundle here
+            response.read()
+            response.close()
+            body = response.json()
+            art = Artifact.model_validate(body["artifact"])
+            files = [ArtifactFile.model_validate(f) for f in body["files"]]
+            entries = [BundleEntry(f.path, f.size or 0, self._opener(art.id, f)) for f in files]
+            return stream_bundle(entries, bundle_type, art.created)
+        return _Download(self, url, params, response, UPLOAD_CHUNK, 0, None, None, resumable=False)
+
+    def _opener(self, artifact_id: str, meta: ArtifactFile) -> Any:
+        if meta.uri is not None:
+            return lambda: references.read(meta.uri or "", meta.checksum)
+        return lambda: self.read(artifact_id, path=meta.path)
+
+    def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
+        cat = parse_category(category)
+        if not isinstance(run_id, str):  # the server checks the rest (length, …)
+            raise InvalidArtifactInput(f"invalid run id {run_id!r}: use 1-64 characters")
+        data = self._json("POST", f"{self._ref_path(ref)}/runs", json={"runId": run_id, "category": cat.value})
+        return RunLink.model_validate(data)
+
+    def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
+        cat = parse_category(category).value if category is not None else None
+        data = self._json("GET", f"/runs/{quote(str(run_id), safe='')}/artifacts", params={"category": cat})
+        return [self._artifact(a) for a in data]
+
+    def lineage(self, ref: str) -> Lineage:  # noqa: D102
+        graph = Lineage.model_validate(self._json("GET", f"{self._ref_path(ref)}/lineage"))
+        for art in graph.artifacts:
+            art.bind(self)
+        return graph
+
+    def add_metadata(  # noqa: D102
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        prepared = prepare_aspect(aspect, schema, policy)
+        body = {"aspect": prepared["content"], "schema": prepared["schema_name"], "policy": policy}
+        return Aspect.model_validate(self._json("POST", f"{self._ref_path(ref)}/aspects", json=body,
+                                                idempotent=False))
+
+    def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
+        return [Aspect.model_validate(a) for a in self._json("GET", f"{self._ref_path(ref)}/aspects")]
+
+    def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
+        body = {"description": description, "labels": self._check_labels(labels)}
+        return self._artifact(self._json("PATCH", self._ref_path(ref), json=body))
+
+    def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
+        return self._artifact(self._json("POST", f"{self._ref_path(ref)}/aliases", json={"alias": alias}))
+
+    def delete(self, ref: str) -> None:  # noqa: D102
+        self._send("DELETE", self._ref_path(ref))
+
+    def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:  # noqa: D102
+        data = self._json("POST", "/admin/gc", params={"dryRun": dry_run, "graceSeconds": grace_seconds})
+        return GcReport.model_validate(data)
+
+    def create_plugin_snapshot(  # noqa: D102
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+    ) -> PluginSnapshot:
+        digest, listed = snapshot_manifest(files)
+        for _path, data in files:
+            self._put_blob(hashlib.sha256(data).hexdigest(), len(data), lambda data=data: data)
+        body = {"pluginName": plugin_name, "version": version, "digest": digest,
+                "files": [f.model_dump(mode="json", by_alias=True) for f in listed]}
+        return PluginSnapshot.model_validate(self._json("POST", "/plugin-snapshots", json=body))
+
+    def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:  # noqa: D102
+        return PluginSnapshot.model_validate(self._json("GET", f"/plugin-snapshots/{quote(snapshot_id, safe='')}"))
+
+    def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
+        response = self._send("GET", f"/plugin-snapshots/{quote(snapshot_id, safe='')}/files", params={"path": path})
+        return response.content
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(UPLOAD_CHUNK):
+            yield chunk
+
+
+def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end: int | None) -> Iterator[bytes]:
+    from prefect_artifacts.registry.local import _slice
+
+    chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
+    return chunks if start is None and end is None else _slice(chunks, start or 0, end)
+
+
+class _Download(Iterator[bytes]):
+    """Chunks of a streamed download, verified and resumable.
+
+    With a ``checksum`` the last chunk is held back until the content matches it; a
+    dropped connection resumes with a ``Range`` request from the current position.
+    """
+
+    def __init__(
+        self, registry: HttpRegistry, url: str, params: dict[str, Any], response: httpx.Response,
+        chunk_size: int, start: int, end: int | None, checksum: str | None, resumable: bool = True,
+    ) -> None:
+        self._registry, self._url, self._params = registry, url, params
+        self._response: httpx.Response | None = response
+        self._chunk_size = chunk_size
+        self._position, self._end = start, end
+        self._hasher = hashlib.sha256() if checksum and len(checksum) == 64 else None
+        self._checksum = checksum
+        self._resumable = resumable
+        self._gen = self._chunks()
+
+    def __iter__(self) -> _Download:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._gen)
+
+    def close(self) -> None:
+        """Stop the download and release its connection."""
+        self._gen.close()
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    def __del__(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+    def _raw(self) -> Iterator[bytes]:
+        resumes = 0
+        while self._response is not None:
+            try:
+                for chunk in self._response.iter_bytes(self._chunk_size):
+                    self._position += len(chunk)
+                    yield chunk
+                self._response.close()
+                self._response = None
+            except httpx.TransportError as exc:
+                self._response.close()
+                self._response = None
+                if not self._resumable or resumes >= self._registry.retries:
+                    raise StorageError(f"download of {self._url} interrupted: {exc}") from exc
+                resumes += 1
+                self._registry._sleep(resumes - 1)
+                self._response = self._registry._open_content(self._url, self._params, self._position, self._end)
+
+    def _chunks(self) -> Iterator[bytes]:
+        held: bytes | None = None
+        for chunk in self._raw():
+            if self._hasher is None:
+                yield chunk
+                continue
+            self._hasher.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if self._hasher is not None and self._hasher.hexdigest() != self._checksum:
+            raise ArtifactIntegrityError(
+                f"downloaded content hashes to {self._hasher.hexdigest()}, not the recorded {self._checksum}"
+            )
+        if held is not None:
+            yield held
