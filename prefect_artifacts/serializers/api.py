@@ -66,6 +66,16 @@ class ObjectInfo(BaseModel):
     files: list[str] = Field(default_factory=list)
 
 
+def _scratch_root(registry: Registry) -> str | None:
+    """``$PREFECT_ARTIFACTS_HOME/scratch``: on disk (``/tmp`` may be RAM) and near the store."""
+    try:
+        root = Path(registry.settings.home) / "scratch"
+        root.mkdir(parents=True, exist_ok=True)
+        return str(root)
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def _fail(cls: type, step: str, exc: Exception) -> SerializerError:
     return SerializerError(f"serializer {getattr(cls, 'name', cls.__qualname__)!r} failed to {step}: "
                            f"{type(exc).__name__}: {exc}")
@@ -202,8 +212,9 @@ def save_object(
     cls = resolve_serializer(obj, serializer)
     opts = validate_options(cls, options)
     snap = snapshot_serializer(registry, cls)
-    directory, relpath = serialize_to_dir(obj, cls, opts)
+    scratch = Path(tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry)))
     try:
+        directory, relpath = serialize_to_dir(obj, cls, opts, scratch)
         return upload_serialized(
             registry, directory, relpath, serializer=cls, snapshot=snap, name=name, options=opts,
             python_type=f"{type(obj).__module__}.{type(obj).__qualname__}", folder=folder,
@@ -211,7 +222,7 @@ def save_object(
             **upload_options,
         )
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def object_info(registry: Registry, ref: str | Artifact) -> ObjectInfo:
@@ -335,5 +346,5 @@ def load_object(registry: Registry, ref: str | Artifact, use_current: bool = Fal
     """
     info = object_info(registry, ref)
     cls = load_serializer(registry, info, use_current)
-    with tempfile.TemporaryDirectory(prefix="prefect-artifacts-object-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="object-", dir=_scratch_root(registry)) as tmp:
         return deserialize_from(fetch_object(registry, info, tmp), cls, info.options)

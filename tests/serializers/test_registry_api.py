@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import uuid
 
-from prefect_artifacts import ArtifactKind, ArtifactRegistry
+import pytest
+
+from prefect_artifacts import ArtifactKind, ArtifactRegistry, SerializerError
 from prefect_artifacts.serializers import (
     deserialize_from,
     fetch_object,
@@ -55,3 +57,12 @@ def test_step_functions_compose_like_save_and_load(reg, tmp_path) -> None:
     assert deserialize_from(path, pinned, info.options) == {"k": "v"}
     assert deserialize_from(path, art.serializer, registry=reg) == {"k": "v"}
     assert deserialize_from(path, "json") == {"k": "v"}
+
+
+def test_scratch_files_are_removed_after_save_load_and_failures(reg, _isolated_home) -> None:
+    reg.save_object(b"x" * 1000, name="b")
+    assert reg.load_object("b") == b"x" * 1000
+    with pytest.raises(SerializerError):
+        reg.save_object({"bad": float("nan")}, name="nan")
+    scratch = _isolated_home / "scratch"
+    assert scratch.is_dir() and list(scratch.iterdir()) == []
