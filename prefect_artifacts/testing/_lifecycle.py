@@ -363,6 +363,7 @@ class AsyncContract(ContractFixtures):
 
     __test__ = False
 
+    @pytest.mark.asyncio
     async def test_async_twins(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
         content = payload(100_000, 9)
         art = await reg.aupload_file(make_file("a.bin", content), name="a", folder="/async")
@@ -384,6 +385,7 @@ class AsyncContract(ContractFixtures):
         with pytest.raises(ArtifactNotFound):
             await reg.aget("missing")
 
+    @pytest.mark.asyncio
     async def test_concurrent_async_uploads(self, reg: Registry, make_file: MakeFile) -> None:
         paths = [make_file(f"f{i}.txt", f"content {i}") for i in range(6)]
         arts = await asyncio.gather(*(reg.aupload_file(p, name="same") for p in paths))
