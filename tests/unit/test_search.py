@@ -76,7 +76,8 @@ def test_parse_quotes_and_escapes() -> None:
         ("OR a", 0, "OR needs a term"),
         ("AND a", 0, "AND needs a term"),
         ("NOT", 3, "ends where a term"),
-        ("name:", 0, "missing value"),
+        ("name:", 5, "missing value"),
+        ("kind:file size>", 15, "missing value"),
         ("a name>x", 2, "does not support"),
         ("version>x", 0, "integer"),
         ("meta.rows>many", 0, "number"),
@@ -96,13 +97,8 @@ def _at(year: int, month: int, day: int, hour: int = 12) -> datetime:
     return datetime(year, month, day, hour, tzinfo=timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    root = tmp_path_factory.mktemp("search")
-    settings = ArtifactSettings(home=root / "home")
-    reg = LocalRegistry.from_urls(
-        str(root / "blobs"), sqlite_url(root / "catalog.sqlite"), settings=settings, use_digest_cache=False
-    )
+def seed(reg: LocalRegistry, root: Path) -> None:
+    """Register the artifacts every query below runs against (reusable on other catalogs)."""
     src = root / "src"
     src.mkdir()
     (src / "data.csv").write_text("a,b\n1,2\n")
@@ -156,6 +152,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
         "ref": ref.id,  # type: ignore[attr-defined]
         "odd": odd.id,
     }
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    root = tmp_path_factory.mktemp("search")
+    settings = ArtifactSettings(home=root / "home")
+    reg = LocalRegistry.from_urls(
+        str(root / "blobs"), sqlite_url(root / "catalog.sqlite"), settings=settings, use_digest_cache=False
+    )
+    seed(reg, root)
     yield reg
     reg.close()
 
@@ -171,124 +177,124 @@ def found(reg: LocalRegistry, query: str) -> set[str]:
 ALL = {"data", "m1", "m2", "dir", "ref", "odd"}
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("", ALL),
-        # name: case-insensitive, wildcards, '_' and '%' literal
-        ("name:abc*", {"data", "m1", "m2", "dir"}),
-        ("name:ABC*", {"data", "m1", "m2", "dir"}),
-        ("name:abc_model", {"m1", "m2"}),
-        ("name:abc?model", {"m1", "m2"}),
-        ("name:abc_*", {"m1", "m2"}),  # '_' is not a LIKE wildcard
-        ("name:abc-data", {"data"}),
-        ("name:abc", set()),
-        ("name:*def", {"dir"}),
-        ('name:"odd name"', {"odd"}),
-        ("name:odd*name", {"odd"}),
-        ("name!=abc*", {"ref", "odd"}),
-        # folder: case-sensitive
-        ("folder:/team/data", {"data", "m1", "m2"}),
-        ("folder:/Team/Data", {"odd"}),
-        ("folder:/team*", {"data", "m1", "m2"}),
-        ("folder:/Team*", {"odd"}),
-        ("folder:/?eam/data", {"data", "m1", "m2"}),
-        ("folder:/other", {"dir", "ref"}),
-        # description: contains
-        ("description:customer", {"data"}),
-        ("description:MODEL", {"m1", "m2"}),
-        ("description:50%", {"dir"}),
-        ("description:a_b", {"odd"}),
-        (r"description:x\*y", {"odd"}),
-        ("description:x*y", set()),  # with a wildcard the pattern is anchored
-        ("description:*x*y", {"odd"}),
-        ("description:'model v2'", {"m2"}),
-        # labels, kind, mime, version, checksum
-        ("label:prod", {"data", "m1", "m2"}),
-        ("label:PROD", {"data", "m1", "m2"}),
-        ("label:pr*", {"data", "m1", "m2"}),
-        ("-label:prod", {"dir", "ref", "odd"}),
-        ("label:prod label:raw", {"data"}),
-        ("label:raw OR label:tmp", {"data", "dir"}),
-        ("label!=tmp", ALL - {"dir"}),
-        ("kind:file", {"data", "m1", "m2", "odd"}),
-        ("kind:directory", {"dir"}),
-        ("kind:reference", {"ref"}),
-        ("mime:text/csv", {"data", "odd"}),
-        ("mime:text/*", {"data", "odd", "ref"}),
-        ("version>1", {"m2"}),
-        ("version:1 name:abc_model", {"m1"}),
-        # bare words: name, description or label
-        ("customer", {"data"}),
-        ("v2", {"m2"}),
-        ("raw", {"data"}),
-        ("ABC", {"data", "m1", "m2", "dir"}),
-        ('"model v1"', {"m1"}),
-        # boolean structure
-        ("NOT kind:file", {"dir", "ref"}),
-        ("-kind:file -kind:directory", {"ref"}),
-        ("kind:file AND label:raw", {"data"}),
-        ("(kind:directory OR kind:reference) folder:/other", {"dir", "ref"}),
-        ("kind:directory OR kind:reference folder:/team/data", {"dir"}),
-        ("NOT (label:prod OR label:tmp)", {"ref", "odd"}),
-        # sizes with units
-        ("size>10MB", {"dir"}),
-        ("size>=1MB", {"m1", "m2", "dir"}),
-        ("size>1MB", {"m2", "dir"}),
-        ("size<1KiB", {"data", "ref"}),
-        ("size<=1KiB", {"data", "ref", "odd"}),
-        ("size:1024", {"odd"}),
-        ("size:1k", {"odd"}),
-        ("size>=3GiB", {"dir"}),
-        ("size>3GiB", set()),
-        ("size>1.5MB", {"m2", "dir"}),
-        ("size!=0", ALL - {"ref"}),
-        # dates (UTC days)
-        ("created>=2026-01-01", {"m2", "dir", "ref", "odd"}),
-        ("created<2026-01-01", {"data", "m1"}),
-        ("created:2025-12-31", {"m1"}),
-        ("created>2025-12-31", {"m2", "dir", "ref", "odd"}),
-        ("created<=2025-12-31", {"data", "m1"}),
-        ("created!=2026-03-02", ALL - {"ref", "odd"}),
-        ("created>=2026-03-02T12:30:00", {"odd"}),
-        ("created<2026-03-02T12:30:00Z", {"data", "m1", "m2", "dir", "ref"}),
-        ("created:2026-03-02T13:00:00+00:00", {"odd"}),
-        ("modified>=2026-01-01", ALL),
-        # runs
-        ("run:run-1", {"data", "m2"}),
-        ("run:run-1 category:output", {"m2"}),
-        ("category:code", {"m2"}),
-        ("category:input", {"data"}),
-        ("run:run-*", {"data", "m2"}),
-        ("-run:*", {"m1", "dir", "ref", "odd"}),
-        # metadata aspects
-        ("meta.owner:ann", {"data"}),
-        ("meta.owner:b*", {"m2"}),
-        ("meta.owner!=ann", ALL - {"data"}),
-        ("meta.rows>100", {"m2"}),
-        ("meta.rows>=10", {"data", "m2"}),
-        ("meta.rows:10", {"data"}),
-        ("meta.rows:many", {"ref"}),
-        ("meta.score<1", {"data"}),
-        ("meta.flags.clean:true", {"data"}),
-        ("meta.flags.clean:false", {"m2"}),
-        ("meta.tag:5", {"m2"}),
-        ("meta.missing:x", set()),
-    ],
-)
+RESULTS = [
+    ("", ALL),
+    # name: case-insensitive, wildcards, '_' and '%' literal
+    ("name:abc*", {"data", "m1", "m2", "dir"}),
+    ("name:ABC*", {"data", "m1", "m2", "dir"}),
+    ("name:abc_model", {"m1", "m2"}),
+    ("name:abc?model", {"m1", "m2"}),
+    ("name:abc_*", {"m1", "m2"}),  # '_' is not a LIKE wildcard
+    ("name:abc-data", {"data"}),
+    ("name:abc", set()),
+    ("name:*def", {"dir"}),
+    ('name:"odd name"', {"odd"}),
+    ("name:odd*name", {"odd"}),
+    ("name!=abc*", {"ref", "odd"}),
+    # folder: case-sensitive
+    ("folder:/team/data", {"data", "m1", "m2"}),
+    ("folder:/Team/Data", {"odd"}),
+    ("folder:/team*", {"data", "m1", "m2"}),
+    ("folder:/Team*", {"odd"}),
+    ("folder:/?eam/data", {"data", "m1", "m2"}),
+    ("folder:/other", {"dir", "ref"}),
+    # description: contains
+    ("description:customer", {"data"}),
+    ("description:MODEL", {"m1", "m2"}),
+    ("description:50%", {"dir"}),
+    ("description:a_b", {"odd"}),
+    (r"description:x\*y", {"odd"}),
+    ("description:x*y", set()),  # with a wildcard the pattern is anchored
+    ("description:*x*y", {"odd"}),
+    ("description:'model v2'", {"m2"}),
+    # labels, kind, mime, version, checksum
+    ("label:prod", {"data", "m1", "m2"}),
+    ("label:PROD", {"data", "m1", "m2"}),
+    ("label:pr*", {"data", "m1", "m2"}),
+    ("-label:prod", {"dir", "ref", "odd"}),
+    ("label:prod label:raw", {"data"}),
+    ("label:raw OR label:tmp", {"data", "dir"}),
+    ("label!=tmp", ALL - {"dir"}),
+    ("kind:file", {"data", "m1", "m2", "odd"}),
+    ("kind:directory", {"dir"}),
+    ("kind:reference", {"ref"}),
+    ("mime:text/csv", {"data", "odd"}),
+    ("mime:text/*", {"data", "odd", "ref"}),
+    ("version>1", {"m2"}),
+    ("version:1 name:abc_model", {"m1"}),
+    # bare words: name, description or label
+    ("customer", {"data"}),
+    ("v2", {"m2"}),
+    ("raw", {"data"}),
+    ("ABC", {"data", "m1", "m2", "dir"}),
+    ('"model v1"', {"m1"}),
+    # boolean structure
+    ("NOT kind:file", {"dir", "ref"}),
+    ("-kind:file -kind:directory", {"ref"}),
+    ("kind:file AND label:raw", {"data"}),
+    ("(kind:directory OR kind:reference) folder:/other", {"dir", "ref"}),
+    ("kind:directory OR kind:reference folder:/team/data", {"dir"}),
+    ("NOT (label:prod OR label:tmp)", {"ref", "odd"}),
+    # sizes with units
+    ("size>10MB", {"dir"}),
+    ("size>=1MB", {"m1", "m2", "dir"}),
+    ("size>1MB", {"m2", "dir"}),
+    ("size<1KiB", {"data", "ref"}),
+    ("size<=1KiB", {"data", "ref", "odd"}),
+    ("size:1024", {"odd"}),
+    ("size:1k", {"odd"}),
+    ("size>=3GiB", {"dir"}),
+    ("size>3GiB", set()),
+    ("size>1.5MB", {"m2", "dir"}),
+    ("size!=0", ALL - {"ref"}),
+    # dates (UTC days)
+    ("created>=2026-01-01", {"m2", "dir", "ref", "odd"}),
+    ("created<2026-01-01", {"data", "m1"}),
+    ("created:2025-12-31", {"m1"}),
+    ("created>2025-12-31", {"m2", "dir", "ref", "odd"}),
+    ("created<=2025-12-31", {"data", "m1"}),
+    ("created!=2026-03-02", ALL - {"ref", "odd"}),
+    ("created>=2026-03-02T12:30:00", {"odd"}),
+    ("created<2026-03-02T12:30:00Z", {"data", "m1", "m2", "dir", "ref"}),
+    ("created:2026-03-02T13:00:00+00:00", {"odd"}),
+    ("modified>=2026-01-01", ALL),
+    # runs
+    ("run:run-1", {"data", "m2"}),
+    ("run:run-1 category:output", {"m2"}),
+    ("category:code", {"m2"}),
+    ("category:input", {"data"}),
+    ("run:run-*", {"data", "m2"}),
+    ("-run:*", {"m1", "dir", "ref", "odd"}),
+    # metadata aspects
+    ("meta.owner:ann", {"data"}),
+    ("meta.owner:b*", {"m2"}),
+    ("meta.owner!=ann", ALL - {"data"}),
+    ("meta.rows>100", {"m2"}),
+    ("meta.rows>=10", {"data", "m2"}),
+    ("meta.rows:10", {"data"}),
+    ("meta.rows:many", {"ref"}),
+    ("meta.score<1", {"data"}),
+    ("meta.flags.clean:true", {"data"}),
+    ("meta.flags.clean:false", {"m2"}),
+    ("meta.tag:5", {"m2"}),
+    ("meta.missing:x", set()),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), RESULTS)
 def test_search_results(seeded: LocalRegistry, query: str, expected: set[str]) -> None:
     assert found(seeded, query) == expected
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("meta.rows<5", set()),  # "many" is not a number below 5
-        ("meta.owner:false", set()),  # strings are not booleans
-        ("meta.rows:false", set()),  # numbers are not booleans
-        ("meta.owner>0", set()),
-    ],
-)
+TYPED = [
+    ("meta.rows<5", set()),  # "many" is not a number below 5
+    ("meta.owner:false", set()),  # strings are not booleans
+    ("meta.rows:false", set()),  # numbers are not booleans
+    ("meta.owner>0", set()),
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), TYPED)
 def test_meta_typed_comparisons_ignore_other_json_types(seeded: LocalRegistry, query: str, expected: set[str]) -> None:
     assert found(seeded, query) == expected
 
