@@ -1,0 +1,208 @@
+"""Maintenance flows, their deployments and triggers, and the example pipeline."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow
+from prefect.exceptions import ParameterTypeError
+
+from prefect_artifacts import tasks as T
+from prefect_artifacts.errors import ArtifactIntegrityError
+
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
+sys.path.insert(0, str(FLOWS))
+
+import example_pipeline  # noqa: E402
+import retention as retention_mod  # noqa: E402
+import serve as serve_mod  # noqa: E402
+import verify as verify_mod  # noqa: E402
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _retention_scenario(tmp_path: Path, registry: Any) -> dict[str, str]:
+    """seed:1,2; run0 reads seed:1 → raw:1; raw:2, raw:3; run1 reads raw:1 → derived:1; solo:1,2; /other x2."""
+    ids: dict[str, str] = {}
+    for v in (1, 2):
+        ids[f"seed:{v}"] = registry.upload_file(_write(tmp_path, f"seed{v}", f"seed {v}"), name="seed",
+                                                folder="/ret").id
+
+    @flow
+    def make_raw() -> None:
+        T.download_artifact("/ret/seed:1", path=tmp_path / "dl-seed")
+        T.upload_file(_write(tmp_path, "raw1", "raw 1"), name="raw", folder="/ret")
+
+    @flow
+    def derive() -> None:
+        T.download_artifact("/ret/raw:1", path=tmp_path / "dl-raw")
+        T.upload_file(_write(tmp_path, "derived", "derived"), name="derived", folder="/ret/sub")
+
+    make_raw()
+    for v in (2, 3):
+        registry.upload_file(_write(tmp_path, f"raw{v}", f"raw {v}"), name="raw", folder="/ret")
+    derive()
+    for v in (1, 2):
+        registry.upload_file(_write(tmp_path, f"solo{v}", f"solo {v}"), name="solo", folder="/ret")
+        registry.upload_file(_write(tmp_path, f"other{v}", f"other {v}"), name="other", folder="/other")
+    return ids
+
+
+EXPECTED_DELETED = ["/ret/raw:2", "/ret/solo:1"]
+PARAMS = {"keep_last": 1, "keep_days": 0, "folder": "/ret", "gc_grace_seconds": 0}
+
+
+def _live(registry: Any) -> set[str]:
+    return {a.ref for a in registry.iter()}
+
+
+def test_retention_rules_dry_run_and_validation(tmp_path: Path, registry: Any) -> None:
+    _retention_scenario(tmp_path, registry)
+    before = _live(registry)
+    report = retention_mod.retention(**PARAMS, dry_run=True)
+    assert report["deleted"] == EXPECTED_DELETED
+    assert set(report["protected"]) == {"/ret/raw:1", "/ret/seed:1"}  # seed:1 transitively
+    assert _live(registry) == before and report["gc"]["dry_run"] is True
+    kept_all = retention_mod.retention(keep_last=1, keep_days=30, folder="/ret", dry_run=True)
+    assert kept_all["deleted"] == []  # everything is younger than 30 days
+    with pytest.raises(ParameterTypeError):
+        retention_mod.retention(keep_last=-1)
+    with pytest.raises(ParameterTypeError):
+        retention_mod.retention(keep_days="soon")
+
+
+async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path: Path, registry: Any) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.runner import Runner
+
+    _retention_scenario(tmp_path, registry)
+    blobs_before = len(list(registry.store.iter_blobs()))
+    before = _live(registry)
+    deployment_id = await (await retention_mod.retention.ato_deployment(name="test-retention")).apply()
+    flow_run = await run_deployment("artifact-retention/test-retention", parameters=PARAMS, timeout=0)
+    assert flow_run.deployment_id == deployment_id and flow_run.state.is_scheduled()
+    await Runner().execute_flow_run(flow_run.id)
+    async with get_client() as client:
+        done = await client.read_flow_run(flow_run.id)
+    assert done.state.is_completed(), done.state
+    assert before - _live(registry) == set(EXPECTED_DELETED)
+    assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique
+    assert registry.get("/ret/raw:1").version == 1 and registry.get("/other/other:1").version == 1
+
+
+async def test_event_trigger_starts_a_deployment_run(tmp_path: Path, poll: Any) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.events import DeploymentEventTrigger
+
+    trigger = DeploymentEventTrigger(
+        expect={"prefect-artifacts.artifact.created"},
+        match={"prefect.resource.id": "prefect-artifacts.artifact.*", "prefect-artifacts.folder": "/trigger"},
+        parameters={"folder": "{{ event.payload.folder }}", "dry_run": True},
+    )
+    deployment = await retention_mod.retention.ato_deployment(name="on-artifact", triggers=[trigger])
+    deployment_id = await deployment.apply()
+    data = _write(tmp_path, "t.txt", "trigger me")
+
+    @flow
+    async def producer() -> None:
+        await T.aupload_file(data, name="trigger-me", folder="/trigger")
+
+    await producer()
+
+    def runs() -> list[Any]:
+        with get_client(sync_client=True) as client:
+            return client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+
+    found = poll(runs, bool, timeout=30)
+    assert found, "no flow run created by the DeploymentEventTrigger"
+    assert found[0].parameters["folder"] == "/trigger" and found[0].parameters["dry_run"] is True
+
+
+def _corrupt(registry: Any, digest: str) -> None:
+    path = registry.store.blob_path(digest)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(b"X")
+
+
+def test_verify_flags_corrupt_artifacts_and_fails(tmp_path: Path, registry: Any) -> None:
+    good = registry.upload_file(_write(tmp_path, "good", "good content"), name="good")
+    bad = registry.upload_file(_write(tmp_path, "bad", "bad content"), name="bad", labels=["keep"])
+    twin = registry.upload_file(_write(tmp_path, "twin", "bad content"), name="bad-twin")  # same blob
+    tree = registry.upload_dir(_tree(tmp_path), name="tree")
+    report = verify_mod.verify()
+    assert report["corrupt"] == {} and report["blobs_checked"] == 4 and report["artifacts"] == 4
+    _corrupt(registry, bad.checksum)
+    with pytest.raises(ArtifactIntegrityError, match="2 corrupt"):
+        verify_mod.verify()
+    assert registry.get(bad.id).labels == ["keep", "corrupt"]
+    assert registry.get(twin.id).labels == ["corrupt"]
+    assert registry.get(good.id).labels == [] and registry.get(tree.id).labels == []
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "one.txt").write_text("one")
+    (root / "two.txt").write_text("two")
+    return root
+
+
+def test_serve_deployments_have_cron_schedules() -> None:
+    from prefect.client.orchestration import get_client
+
+    deployments = serve_mod.deployments(registry="prod", keep_last=7)
+    ids = [d.apply() for d in deployments]
+    with get_client(sync_client=True) as client:
+        applied = [client.read_deployment(i) for i in ids]
+    crons = {d.name: [s.schedule.cron for s in d.schedules] for d in applied}
+    assert crons == {"daily": [serve_mod.RETENTION_CRON], "weekly": [serve_mod.VERIFY_CRON]}
+    daily = next(d for d in applied if d.name == "daily")
+    assert daily.parameters == {"keep_last": 7, "keep_days": 30, "registry": "prod"}
+    assert daily.entrypoint.endswith("retention.py:retention")
+
+
+def test_prefect_yaml_declares_both_scheduled_deployments() -> None:
+    import yaml
+
+    spec = yaml.safe_load((FLOWS / "prefect.yaml").read_text())
+    by_name = {d["name"]: d for d in spec["deployments"]}
+    assert by_name["daily"]["entrypoint"] == "flows/retention.py:retention"
+    assert by_name["weekly"]["entrypoint"] == "flows/verify.py:verify"
+    assert by_name["daily"]["schedules"][0]["cron"] == serve_mod.RETENTION_CRON
+    assert by_name["weekly"]["schedules"][0]["cron"] == serve_mod.VERIFY_CRON
+    for d in by_name.values():
+        path, name = d["entrypoint"].split(":")
+        assert (FLOWS.parent / path).is_file() and f"def {name}(" in (FLOWS.parent / path).read_text()
+
+
+def test_example_pipeline_prints_lineage_back_to_raw(registry: Any, capsys: Any) -> None:
+    example_pipeline.main()
+    out = capsys.readouterr().out
+    assert "Registered by this pipeline" in out and "Lineage" in out
+    lines = out.split("Lineage", 1)[1].splitlines()[1:]
+    depth = {}
+    for line in lines:
+        for name in ("housing-report:1", "price-model:1", "housing-clean:1", "housing-raw:1"):
+            if f"/{name} " in line:
+                depth.setdefault(name, (len(line) - len(line.lstrip(" └─")) - 2) // 4)
+    assert depth["housing-report:1"] == 0 and lines[0].strip().startswith("/examples/housing/housing-report:1")
+    assert depth["housing-clean:1"] == 1 and depth["price-model:1"] == 1 and depth["housing-raw:1"] == 2
+    report = registry.get(f"{example_pipeline.FOLDER}/housing-report:latest")
+    graph = registry.lineage(report.id)
+    names = {a.name for a in graph.artifacts}
+    assert {"housing-raw", "housing-clean", "price-model", "example_pipeline.py"} <= names
+    assert registry.get(f"{example_pipeline.FOLDER}/price-model-checkpoints:1").file_count == 3
+    assert registry.load_object(f"{example_pipeline.FOLDER}/price-model:1")["trained_on"] > 400
+
