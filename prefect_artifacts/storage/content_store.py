@@ -394,6 +394,7 @@ class ContentStore:
                 sink.write(chunk)
             ```
         """
+        chunk_size = chunk_size if chunk_size > 0 else CHUNK_SIZE  # 0 would read nothing, -1 everything at once
         f = self._open(digest, block_size=max(chunk_size, 1 << 20))
         hasher = hashlib.sha256() if verify else None
         held: bytes | None = None
@@ -421,6 +422,7 @@ class ContentStore:
             header = b"".join(store.read_range(digest, 0, 16))
             ```
         """
+        chunk_size = chunk_size if chunk_size > 0 else CHUNK_SIZE
         f = self._open(digest, block_size=max(chunk_size, 1 << 16))
         with f, storage_errors(f"reading blob {digest}"):
             f.seek(start)

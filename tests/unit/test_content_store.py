@@ -196,6 +196,16 @@ def test_read_range(store: ContentStore, start: int, end: int | None) -> None:
     assert got == data[start:end]
 
 
+@pytest.mark.parametrize("chunk_size", [0, -1])
+def test_non_positive_chunk_sizes_stream_in_bounded_chunks(store: ContentStore, chunk_size: int) -> None:
+    data = pattern(CHUNK_SIZE + 100, 5) if store.is_local else pattern(3000, 5)
+    digest = store.put_stream([data]).digest
+    chunks = list(store.read(digest, chunk_size=chunk_size))
+    assert b"".join(chunks) == data  # an intact blob is never reported corrupt
+    assert max(map(len, chunks)) <= CHUNK_SIZE
+    assert b"".join(store.read_range(digest, 10, None, chunk_size=chunk_size)) == data[10:]
+
+
 def test_verify_detects_corruption(store: ContentStore) -> None:
     digest = store.put_bytes(pattern(5000)).digest
     assert store.verify(digest) is True
