@@ -164,6 +164,14 @@ class MetadataContract(ContractFixtures):
         assert aspects[0].id == first.id and aspects[0].id != aspects[1].id
         assert json.loads(json.dumps([a.content for a in reg.get_metadata("a")])) == [a.content for a in aspects]
 
+    def test_aspects_belong_to_one_version(self, reg: Registry, make_file: MakeFile) -> None:
+        v1 = reg.upload_file(make_file("a.csv", "1"), name="a", metadata={"rows": 1})
+        v2 = reg.upload_file(make_file("a.csv", "2"), name="a")
+        assert [a.content for a in v1.metadata] == [{"rows": 1}]
+        assert v2.metadata == []
+        assert reg.count(search="meta.rows:1") == 1
+        assert [a.id for a in reg.list(search="meta.rows:1").data] == [v1.id]
+
     def test_json_schema_enforced(self, reg: Registry, make_file: MakeFile) -> None:
         art = reg.upload_file(make_file("a.csv", "a"), name="a")
         ok = reg.add_metadata(art.id, {"rows": 10, "columns": ["a"]}, schema=self.SCHEMA)

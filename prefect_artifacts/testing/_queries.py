@@ -94,6 +94,15 @@ class ListContract(ContractFixtures):
         assert pages == 4, case
         assert walked == [a.id for a in whole], case
 
+    def test_modified_follows_changes(self, reg: Registry, seven: list[Artifact]) -> None:
+        reg.update(seven[0].id, description="touched")
+        reg.add_metadata(seven[1].id, {"touched": True})
+        order = [a.id for a in reg.list(sort_by="modified").data]
+        assert order[-2:] == [seven[0].id, seven[1].id]
+        assert [a.id for a in reg.list(sort_by="created").data] == [a.id for a in seven]
+        newest = reg.list(sort_by="modified", descending=True, page_length=1).data[0]
+        assert newest.id == seven[1].id and newest.modified > newest.created
+
     def test_iter_walks_everything(self, reg: Registry, seven: list[Artifact]) -> None:
         assert [a.id for a in reg.iter(page_length=2)] == [a.id for a in seven]
         assert [a.name for a in reg.iter(search="folder:/a", sort_by="name")] == ["alpha", "charlie", "foxtrot"]

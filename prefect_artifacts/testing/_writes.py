@@ -20,7 +20,7 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.models import ArtifactKind, ConflictStrategy
 from prefect_artifacts.registry.base import Registry
-from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, sha256
+from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, payload, sha256
 
 
 class UploadContract(ContractFixtures):
@@ -149,6 +149,21 @@ class UploadContract(ContractFixtures):
         with pytest.raises(InvalidArtifactInput):
             reg.upload_dir(tmp_path / "no-such-dir", name="x")
         assert reg.count() == 0
+
+    def test_changed_large_file_is_rehashed(self, reg: Registry, make_file: MakeFile) -> None:
+        first_content, second_content = payload(1_500_000, 1), payload(1_500_000, 2)
+        path = make_file("big.bin", first_content)
+        first = reg.upload_file(path, name="big")
+        same = reg.upload_file(path, name="big")  # unchanged: same content, next version
+        assert (same.version, same.checksum) == (2, first.checksum)
+        stat = path.stat()
+        with open(path, "r+b") as f:  # rewritten in place, same size, mtime put back
+            f.write(second_content)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        changed = reg.upload_file(path, name="big")
+        assert changed.checksum == sha256(second_content) != first.checksum
+        assert b"".join(reg.get("big:3").as_stream()) == second_content
+        assert b"".join(reg.get("big:1").as_stream()) == first_content
 
     def test_identical_content_is_deduplicated(self, reg: Registry, make_file: MakeFile) -> None:
         a = reg.upload_file(make_file("one.txt", "same bytes"), name="one")
