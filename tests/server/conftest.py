@@ -20,6 +20,7 @@ from prefect_artifacts._server.state import ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.settings import get_settings
 
 
 class LiveServer:
@@ -29,7 +30,8 @@ class LiveServer:
                  limits: Limits | None = None, **config: Any) -> None:
         self.registry = registry
         self.app = create_app(registry, auth=auth, limits=limits)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -78,7 +80,9 @@ def make_registry(root: Path) -> LocalRegistry:
         LocalRegistry.from_urls(str(template.parent / "blobs"), sqlite_url(template)).close()
         _TEMPLATE["catalog"] = template
     shutil.copyfile(_TEMPLATE["catalog"], root / "catalog.sqlite")
-    return LocalRegistry.from_urls(str(root / "blobs"), sqlite_url(root / "catalog.sqlite"))
+    # Not durable (no fsync): these tests check behaviour, and the machine is shared.
+    settings = get_settings().model_copy(update={"durable": False})
+    return LocalRegistry.from_urls(str(root / "blobs"), sqlite_url(root / "catalog.sqlite"), settings=settings)
 
 
 @pytest.fixture(scope="session")
