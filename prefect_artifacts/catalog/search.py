@@ -29,6 +29,9 @@ from prefect_artifacts.catalog.schema import artifact_labels, artifact_runs, art
 from prefect_artifacts.errors import SearchSyntaxError
 
 _OPS = (">=", "<=", "!=", ":", "=", ">", "<")
+#: Limits that keep any accepted query compilable (Python recursion, SQLite expression depth).
+MAX_DEPTH = 32
+MAX_TERMS = 200
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_\-]+)*")
 _UNITS = {
     "": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -130,6 +133,8 @@ class _Parser:
         self.query = query
         self.tokens = _tokenize(query)
         self.i = 0
+        self.depth = 0  # parentheses and NOTs open around the current term
+        self.terms = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -161,9 +166,18 @@ class _Parser:
         return nodes[0] if len(nodes) == 1 else BoolOp("and", nodes)
 
     def parse_unary(self) -> Any:
+        self.depth += 1
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Any:
         tok = self.peek()
         if tok is None:
             raise SearchSyntaxError("query ends where a term was expected", len(self.query))
+        if self.depth > MAX_DEPTH:  # deeper would overflow Python's stack or SQL's expression depth
+            raise SearchSyntaxError(f"query nests more than {MAX_DEPTH} parentheses or NOTs", tok.pos)
         if tok.kind == "LPAREN":
             self.i += 1
             node = self.parse_or()
@@ -186,6 +200,9 @@ class _Parser:
         return self._term(tok)
 
     def _term(self, tok: _Token) -> Term:
+        self.terms += 1
+        if self.terms > MAX_TERMS:  # SQLite refuses expression trees deeper than 1000
+            raise SearchSyntaxError(f"query has more than {MAX_TERMS} terms", tok.pos)
         match = _FIELD.match(tok.text)
         if match:
             rest = tok.text[match.end():]

@@ -329,3 +329,35 @@ def test_name_prefix_search_uses_the_nocase_index(seeded: LocalRegistry) -> None
             params = tuple(compiled.params[k] for k in compiled.positiontup or ())
             plan = " | ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params))
             assert "USING INDEX ix_artifacts_name_ci (name>? AND name<?)" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("query", "position", "message"),
+    [
+        ("(" * 400 + "a" + ")" * 400, 32, "nests more than 32"),
+        ("NOT " * 400 + "a", 128, "nests more than 32"),
+        ("x " + "(NOT " * 20 + "a" + ")" * 20, 2 + 16 * 5, "nests more than 32"),
+        (" ".join(["a"] * 1000), 400, "more than 200 terms"),
+        (" OR ".join(["kind:file"] * 300), 200 * 13, "more than 200 terms"),
+    ],
+)
+def test_pathological_queries_are_syntax_errors(seeded: LocalRegistry, query: str, position: int, message: str) -> None:
+    """Queries within the length limit never overflow Python's stack or SQLite's expression depth."""
+    with pytest.raises(SearchSyntaxError, match=message) as info:
+        seeded.count(query)
+    assert info.value.position == position
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "(" * 31 + "kind:file" + ")" * 31,
+        "NOT " * 30 + "kind:file",
+        " ".join(["a"] * 200),
+        " OR ".join(["kind:file"] * 200),
+        "(" * 30 + " ".join(["-zzz"] * 190) + ")" * 30,
+    ],
+)
+def test_queries_at_the_limits_run(seeded: LocalRegistry, query: str) -> None:
+    assert seeded.count(query) >= 0
+    assert len(seeded.list(search=query, page_length=100).data) == seeded.count(query)
