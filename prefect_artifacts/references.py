@@ -162,6 +162,7 @@ def read(uri: str, checksum: str | None, chunk_size: int = CHUNK_SIZE) -> Iterat
         data = b"".join(read(f.uri, f.checksum))
         ```
     """
+    chunk_size = chunk_size if chunk_size > 0 else CHUNK_SIZE  # 0 would read nothing, -1 everything at once
     if _is_http(uri):
         yield from _read_http(uri, checksum, chunk_size)
         return

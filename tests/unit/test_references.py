@@ -58,6 +58,14 @@ def test_file_reference_detects_changed_content(registry: LocalRegistry, tmp_pat
     assert art.open().read() == original
 
 
+@pytest.mark.parametrize("chunk_size", [0, -1])
+def test_reference_reads_with_non_positive_chunk_size(registry: LocalRegistry, tmp_path: Path, chunk_size: int) -> None:
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"intact content")
+    registry.add_reference(str(target), name="ref")
+    assert read_all(registry, "ref", chunk_size=chunk_size) == b"intact content"
+
+
 def test_file_reference_deleted_target(registry: LocalRegistry, tmp_path: Path) -> None:
     target = tmp_path / "gone.txt"
     target.write_text("x")
