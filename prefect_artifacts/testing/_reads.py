@@ -25,7 +25,8 @@ from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, payload, sha256
 
 KIB, MIB = 1024, 1024 * 1024
-TREE = {"a.txt": b"alpha", "sub/b.txt": b"beta", "sub/deep/c.bin": payload(3000, 7), "z.json": b'{"z": 1}'}
+TREE = {"a.txt": b"alpha", "empty.txt": b"", "sub/b.txt": b"beta", "sub/deep/c.bin": payload(3000, 7),
+        "z.json": b'{"z": 1}'}
 
 
 def _chunks(stream: Iterator[bytes]) -> list[bytes]:
@@ -146,6 +147,15 @@ class StreamContract(ContractFixtures):
         assert b"".join(reg.read(art.id, start=299_000)) == content[299_000:]
         assert b"".join(reg.read(art.id, end=1234)) == content[:1234]
         assert b"".join(reg.read(art.ref, chunk_size=4096)) == content
+
+    def test_empty_file_everywhere(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
+        art = reg.upload_file(make_file("empty.dat", b""), name="empty")
+        assert _chunks(art.as_stream()) in ([], [b""])
+        assert b"".join(reg.read(art.id, start=0, end=0)) == b""
+        assert art.open().read() == b""
+        with art.as_local_file() as path:
+            assert path.exists() and path.read_bytes() == b""
+        assert art.get_contents(output_dir=tmp_path).read_bytes() == b""
 
     def test_read_range_inside_directory(self, reg: Registry, make_tree: MakeTree) -> None:
         art = reg.upload_dir(make_tree("t", TREE), name="t")

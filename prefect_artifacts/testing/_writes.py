@@ -136,6 +136,17 @@ class UploadContract(ContractFixtures):
         art = reg.upload_dir(make_tree("plots", {"a.txt": "A"}))
         assert art.name == "plots"
         assert [f.path for f in art.files] == ["a.txt"]
+        assert art.kind is ArtifactKind.DIRECTORY and art.is_dir  # a folder of one file is still a folder
+        assert b"".join(art.as_stream(path="a.txt")) == b"A"
+
+    def test_directory_checksum_follows_content(self, reg: Registry, make_tree: MakeTree) -> None:
+        files = {"a.txt": "A", "s/b.txt": "B"}
+        first = reg.upload_dir(make_tree("one", files), name="d")
+        same = reg.upload_dir(make_tree("two", files), name="d")
+        assert same.checksum == first.checksum and same.version == 2
+        renamed = reg.upload_dir(make_tree("three", {"a.txt": "A", "s/c.txt": "B"}), name="d")
+        changed = reg.upload_dir(make_tree("four", {"a.txt": "A", "s/b.txt": "b"}), name="d")
+        assert len({first.checksum, renamed.checksum, changed.checksum}) == 3
 
     def test_upload_dir_without_files_is_refused(self, reg: Registry, make_tree: MakeTree) -> None:
         root = make_tree("hollow", {}, empty_dirs=["x", "y/z"])
