@@ -136,6 +136,12 @@ class HttpRegistry(Registry):
     def __repr__(self) -> str:
         return f"HttpRegistry({self.api_url!r})"
 
+    def __enter__(self) -> HttpRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the HTTP connections (when the client is this registry's own).
 
