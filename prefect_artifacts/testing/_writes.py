@@ -16,6 +16,7 @@ from prefect_artifacts.errors import (
     FolderNotFound,
     InvalidArtifactInput,
     InvalidName,
+    StorageError,
     UnsafePath,
 )
 from prefect_artifacts.models import ArtifactKind, ConflictStrategy
@@ -470,6 +471,28 @@ class DraftContract(ContractFixtures):
         assert made.folder == "/does/not/exist"
         assert reg.upload(draft, folder="/does/not/exist", make_folder=False).version == 2
         assert reg.upload(draft, folder="/does/not", make_folder=False).folder == "/does/not"
+
+    def test_failed_upload_leaves_no_artifact(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
+        vanished = make_file("vanished.txt", "soon gone")
+        draft = ArtifactDraft(name="half").add_file(make_file("kept.txt", payload(5000, 4)))
+        draft.add_file(vanished)
+        vanished.unlink()
+        with pytest.raises(InvalidArtifactInput):
+            reg.upload(draft)
+        assert reg.count() == 0
+        if self.supports_file_references:
+            broken = ArtifactDraft(name="half").add_file(make_file("stored.txt", payload(6000, 5)))
+            broken.add_reference((tmp_path / "no-such-file.bin").as_uri())
+            with pytest.raises((StorageError, ArtifactNotFound)):
+                reg.upload(broken)
+            assert reg.count() == 0
+        with pytest.raises(ArtifactNotFound):
+            reg.get("half")
+        if self.supports_gc:  # whatever was stored before the failure is an orphan for gc
+            reg.gc(grace_seconds=0)
+        retry = reg.upload(ArtifactDraft(name="half").add_file(make_file("kept.txt", payload(5000, 4))))
+        assert retry.version == 1
+        assert b"".join(retry.as_stream()) == payload(5000, 4)
 
     def test_draft_metadata_and_mime(self, reg: Registry, make_file: MakeFile) -> None:
         draft = ArtifactDraft(name="m", metadata={"k": "v"}, mime_type="text/x-special")
