@@ -32,7 +32,13 @@ class ListContract(ContractFixtures):
 
     @pytest.fixture
     def seven(self, reg: Registry, make_file: MakeFile, make_tree: MakeTree) -> list[Artifact]:
-        """Seven artifacts, created in this order, with distinct names, sizes and folders."""
+        """Seven artifacts, created in this order, with distinct names, sizes and folders.
+
+        Example:
+            ```python
+            def test_x(self, reg, seven): assert reg.count() == len(seven)
+            ```
+        """
         specs = [("delta", 300, "/b"), ("alpha", 10, "/a"), ("golf", 7000, "/c"), ("charlie", 1, "/a"),
                  ("echo", 50, "/b"), ("bravo", 2000, "/c")]
         arts = [reg.upload_file(make_file(f"{n}.bin", payload(size, i)), name=n, folder=folder)
@@ -161,7 +167,13 @@ class SearchContract(ContractFixtures):
 
     @pytest.fixture
     def corpus(self, reg: Registry, make_file: MakeFile, make_tree: MakeTree) -> dict[str, Any]:
-        """Four artifacts with known names, folders, labels, sizes, metadata and runs."""
+        """Four artifacts with known names, folders, labels, sizes, metadata and runs.
+
+        Example:
+            ```python
+            def test_x(self, reg, corpus): reg.list(search=f"run:{corpus['run']}")
+            ```
+        """
         run = new_run_id()
         one = reg.upload_file(make_file("one.csv", "a,b\n1,2\n"), name="abc-one", folder="/team/data",
                               labels=["raw", "x"], description="first dataset",

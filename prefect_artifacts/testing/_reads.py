@@ -70,7 +70,13 @@ class StreamContract(ContractFixtures):
 
     @pytest.fixture
     def big(self, reg: Registry, make_file: MakeFile) -> tuple[Artifact, bytes]:
-        """A 300,000-byte file artifact: its default chunk is 30,000 bytes."""
+        """A 300,000-byte file artifact: its default chunk is 30,000 bytes.
+
+        Example:
+            ```python
+            def test_x(self, big): art, content = big
+            ```
+        """
         content = payload(300_000, 1)
         return reg.upload_file(make_file("big.bin", content), name="big"), content
 
@@ -215,7 +221,13 @@ class ContentsContract(ContractFixtures):
 
     @pytest.fixture
     def tree_art(self, reg: Registry, make_tree: MakeTree) -> Artifact:
-        """A directory artifact holding `TREE`."""
+        """A directory artifact holding `TREE`.
+
+        Example:
+            ```python
+            def test_x(self, tree_art): tree_art.get_contents(file_type="zip")
+            ```
+        """
         return reg.upload_dir(make_tree("t", TREE), name="t")
 
     def test_file_artifact(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
