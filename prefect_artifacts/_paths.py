@@ -67,8 +67,8 @@ def validate_alias(alias: str) -> str:
         validate_alias("production")
         ```
     """
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or _VERSION.match(alias):
-        raise InvalidName(f"invalid alias {alias!r}: start with a letter, no version numbers")
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or _VERSION.match(alias) or alias == "latest":
+        raise InvalidName(f"invalid alias {alias!r}: start with a letter, no version numbers, not 'latest'")
     return alias
 
 
@@ -202,7 +202,7 @@ def parse_ref(ref: str) -> ParsedRef:
     match = _VERSION.match(tag)
     if match:
         return ParsedRef(folder=folder, name=name, version=int(match.group(1)))
-    return ParsedRef(folder=folder, name=name, alias=validate_alias(tag))
+    return ParsedRef(folder=folder, name=name, alias=tag if tag == "latest" else validate_alias(tag))
 
 
 def posix_join(*parts: str) -> str:

@@ -181,6 +181,8 @@ class LocalRegistry(Registry):
         cursor: str | None = None,
     ) -> Page[Artifact]:
         self._check_page_length(page_length, search)
+        if index < 0:
+            raise InvalidArtifactInput(f"index must be >= 0, not {index}")
         data, total, next_cursor = self.catalog.list(
             index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
             group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids,
@@ -196,6 +198,8 @@ class LocalRegistry(Registry):
         return self.catalog.count(search, folder, group_id, self.group_ids)
 
     def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
+        if offset < 0 or (count is not None and count < 0):
+            raise InvalidArtifactInput(f"count and offset must be >= 0, not {count}, {offset}")
         return self.catalog.ids(count, offset, self.group_ids)
 
     def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
@@ -216,6 +220,8 @@ class LocalRegistry(Registry):
         self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
         start: int | None = None, end: int | None = None,
     ) -> Iterator[bytes]:
+        if (start is not None and start < 0) or (end is not None and end < (start or 0)):
+            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: need 0 <= start <= end")
         _art, meta, digest = self._file(ref, path)
         return self._open_content(meta, digest, chunk_size, start, end)
 

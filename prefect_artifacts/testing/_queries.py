@@ -130,6 +130,8 @@ class ListContract(ContractFixtures):
                 reg.list(page_length=page_length)
         with pytest.raises(PayloadTooLarge):
             reg.list(search="name:" + "x" * 100_000)
+        with pytest.raises(InvalidArtifactInput):
+            reg.list(index=-1)
 
     def test_count(self, reg: Registry, seven: list[Artifact]) -> None:
         assert reg.count() == 7
@@ -146,6 +148,10 @@ class ListContract(ContractFixtures):
         assert reg.ids(offset=5) == all_ids[5:]
         assert reg.ids(count=2, offset=3) == all_ids[3:5]
         assert reg.ids(count=10, offset=7) == []
+        assert reg.ids(count=0) == []
+        for count, offset in ((None, -1), (-1, 0)):
+            with pytest.raises(InvalidArtifactInput):
+                reg.ids(count=count, offset=offset)
 
     def test_empty_registry(self, reg: Registry) -> None:
         page = reg.list()

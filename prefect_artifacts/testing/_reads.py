@@ -153,6 +153,11 @@ class StreamContract(ContractFixtures):
         assert b"".join(reg.read(art.id, start=299_000)) == content[299_000:]
         assert b"".join(reg.read(art.id, end=1234)) == content[:1234]
         assert b"".join(reg.read(art.ref, chunk_size=4096)) == content
+        assert b"".join(reg.read(art.id, start=299_995, end=400_000)) == content[299_995:]
+        assert b"".join(reg.read(art.id, start=400_000)) == b""
+        for start, end in ((-1, None), (-5, 10), (10, 5), (None, -1)):
+            with pytest.raises(InvalidArtifactInput):
+                b"".join(reg.read(art.id, start=start, end=end))
 
     def test_empty_file_everywhere(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
         art = reg.upload_file(make_file("empty.dat", b""), name="empty")

@@ -234,6 +234,9 @@ class VersionContract(ContractFixtures):
             reg.set_alias(v1.id, "7")  # a version number is not an alias
         with pytest.raises(InvalidName):
             reg.set_alias(v1.id, "bad alias!")
+        with pytest.raises(InvalidName):
+            reg.set_alias(v1.id, "latest")  # reserved: always the newest live version
+        assert reg.get("data:latest").version == 3
         reg.set_alias(v2.id, "staging")
         reg.delete(v2.id)  # an alias dies with its version
         with pytest.raises(ArtifactNotFound):
