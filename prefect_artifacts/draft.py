@@ -170,6 +170,7 @@ def walk_dir(root: str) -> list[tuple[str, str]]:
         ```
     """
     real_root = os.path.realpath(root)
+    prefix = real_root.rstrip(os.sep) + os.sep  # scandir paths all start with it (cheaper than relpath)
     found: list[tuple[str, str]] = []
     stack = [real_root]
     while stack:
@@ -185,7 +186,7 @@ def walk_dir(root: str) -> list[tuple[str, str]]:
                 if entry.is_dir():
                     stack.append(entry.path)
                 elif entry.is_file():
-                    rel = os.path.relpath(entry.path, real_root).replace(os.sep, "/")
+                    rel = entry.path[len(prefix):].replace(os.sep, "/")
                     found.append((safe_relpath(rel), entry.path))
     found.sort()
     return found

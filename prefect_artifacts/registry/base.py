@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -474,11 +475,21 @@ class Registry(ABC):
                        progress: Callable[[int], None] | None = None) -> builtins.list[ManifestFile]:
         batch = len(entries) > 1
         stored: builtins.list[ManifestFile] = []
-        for entry in entries:
-            if entry.local is not None:
-                stored.append(self._store_entry(entry, sync=not batch))
-                if progress is not None:
-                    progress(stored[-1].size or 0)
+        local = [e for e in entries if e.local is not None]
+        # Many files: store slices of them from a few threads (file syscalls and hashing release the GIL).
+        pool = ThreadPoolExecutor(4, thread_name_prefix="prefect-artifacts-put") if len(local) > 64 else None
+        try:
+            results = (pool.map(lambda part: [self._store_entry(e, sync=False) for e in part],
+                                [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
+                       else ([self._store_entry(e, sync=not batch)] for e in local))
+            for part in results:
+                for info in part:
+                    stored.append(info)
+                    if progress is not None:
+                        progress(info.size or 0)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         if batch and stored:
             self._flush_blobs()
         by_path = {f.path: f for f in stored}
