@@ -162,12 +162,10 @@ def test_creates_need_write_access_to_the_target_group(world: World, tmp_path: P
 
 
 def test_client_raises_the_same_exceptions(world: World, tmp_path: Path) -> None:
-    with HttpRegistry(world.server.url, api_key=world.keys["wrong"]) as reg:
-        with pytest.raises(AuthenticationError):
-            reg.list()
-    with HttpRegistry(world.server.url) as reg:
-        with pytest.raises(AuthenticationError):
-            reg.get(world.art_id)
+    with HttpRegistry(world.server.url, api_key=world.keys["wrong"]) as reg, pytest.raises(AuthenticationError):
+        reg.list()
+    with HttpRegistry(world.server.url) as reg, pytest.raises(AuthenticationError):
+        reg.get(world.art_id)
     with world.client("carol") as reg:
         with pytest.raises(ArtifactNotFound):
             reg.get(world.art_id)

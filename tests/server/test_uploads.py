@@ -1,0 +1,154 @@
+"""Blob uploads: verified against the announced digest and Content-Length; a truncated,
+mismatching or oversized upload is refused and leaves nothing behind; clients send
+only what the server lacks."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prefect_artifacts._server import Limits, NoAuth
+from prefect_artifacts.errors import BlobNotFound, PayloadTooLarge
+from prefect_artifacts.registry.http import HttpRegistry, error_from_response
+from tests.server.conftest import LiveServer
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _nothing_stored(server: LiveServer, digest: str, timeout: float = 10.0) -> bool:
+    """True once the blob is absent and no temporary upload file is left (polls: the
+    server notices a dropped connection asynchronously)."""
+    store = server.registry.store
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not store.exists(digest) and not list(store.iter_temp()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _raw_put(server: LiveServer, digest: str, declared: int, body: bytes, close: str) -> bytes:
+    """PUT ``body`` announcing ``declared`` bytes over a raw socket, then half- or fully close."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    head = (f"PUT /api/v1/blobs/{digest} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\r\n").encode()
+    sock.sendall(head + body)
+    time.sleep(0.2)  # let the server start storing what it received
+    answer = b""
+    if close == "half":
+        sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            answer = sock.recv(65536)
+    sock.close()
+    return answer
+
+
+@pytest.mark.parametrize("close", ["half", "full"])
+def test_truncated_upload_is_rejected_and_leaves_nothing(open_server: LiveServer, close: str) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    digest = _sha(data)
+    answer = _raw_put(open_server, digest, len(data), data[: len(data) // 2], close)
+    assert not answer.startswith(b"HTTP/1.1 2"), answer[:200]
+    assert _nothing_stored(open_server, digest)
+    # the same upload, complete, is then accepted
+    response = httpx.put(f"{open_server.url}/blobs/{digest}", content=data)
+    assert response.status_code == 201 and response.json() == {"digest": digest, "size": len(data), "written": True}
+    assert b"".join(open_server.registry.store.read(digest)) == data
+
+
+def test_wrong_digest_is_rejected_and_leaves_nothing(open_server: LiveServer) -> None:
+    data, announced = b"the real content" * 1000, _sha(b"something else")
+    response = httpx.put(f"{open_server.url}/blobs/{announced}", content=data)
+    assert response.status_code == 409
+    assert response.json()["error"] == "ArtifactIntegrityError"
+    assert _nothing_stored(open_server, announced) and _nothing_stored(open_server, _sha(data))
+
+
+def test_malformed_digest_is_a_400(open_server: LiveServer) -> None:
+    for bad in ("abc", "G" * 64, "0" * 63):
+        for method in ("PUT", "HEAD"):
+            body = b"x" if method == "PUT" else None
+            response = httpx.request(method, f"{open_server.url}/blobs/{bad}", content=body)
+            assert response.status_code == 400, (method, bad)
+
+
+def test_blob_size_limit(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(auth=NoAuth(), limits=Limits(max_blob_bytes=1000))
+    data = b"y" * 2000
+    declared = httpx.put(f"{server.url}/blobs/{_sha(data)}", content=data)
+    assert declared.status_code == 413 and declared.json()["error"] == "PayloadTooLarge"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while streaming
+        yield data[:600]
+        yield data[600:]
+
+    streamed = httpx.put(f"{server.url}/blobs/{_sha(data)}", content=chunked())
+    assert streamed.status_code == 413
+    assert _nothing_stored(server, _sha(data))
+    small = b"z" * 1000
+    assert httpx.put(f"{server.url}/blobs/{_sha(small)}", content=small).status_code == 201
+    with HttpRegistry(server.url) as reg, pytest.raises(PayloadTooLarge):
+        path = Path(server.registry.store.root).parent / "big.bin"
+        path.write_bytes(b"q" * 300_000)
+        reg.upload_file(path, name="big")
+
+
+def test_head_and_skipping_blobs_the_server_has(open_server: LiveServer, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 2048  # 512 KiB: above the direct-PUT size, so HEAD first
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    digest = _sha(data)
+    assert httpx.head(f"{open_server.url}/blobs/{digest}").status_code == 404
+    seen: list[tuple[str, str]] = []
+    client = httpx.Client(event_hooks={"request": [lambda r: seen.append((r.method, r.url.path))]})
+    with HttpRegistry(open_server.url, client=client, use_digest_cache=False) as reg:
+        first = reg.upload_file(path, name="a")
+        assert ("PUT", f"/api/v1/blobs/{digest}") in seen
+        seen.clear()
+        second = reg.upload_file(path, name="b")
+        assert ("HEAD", f"/api/v1/blobs/{digest}") in seen
+        assert not any(method == "PUT" for method, _ in seen), seen  # the server had it
+        assert first.checksum == second.checksum == digest
+        assert second.open().read() == data
+    client.close()
+    head = httpx.head(f"{open_server.url}/blobs/{digest}")
+    assert head.status_code == 200 and head.headers["x-blob-size"] == str(len(data))
+
+
+def test_create_refuses_blobs_that_were_not_uploaded(open_server: LiveServer) -> None:
+    missing = _sha(b"never uploaded")
+    body = {"folder": "/default", "name": "ghost", "kind": "file", "files": [
+        {"path": "ghost.bin", "size": 14, "checksum": missing, "digest": missing}]}
+    response = httpx.post(f"{open_server.url}/artifacts", json=body)
+    assert response.status_code == 404 and response.json()["error"] == "BlobNotFound"
+    lying = {**body, "files": [{**body["files"][0], "checksum": _sha(b"other")}]}
+    assert httpx.post(f"{open_server.url}/artifacts", json=lying).status_code == 400
+    assert open_server.registry.count() == 0
+    assert isinstance(error_from_response(response), BlobNotFound)  # what the client raises
+
+
+def test_upload_throughput_over_loopback(open_server: LiveServer, tmp_path: Path) -> None:
+    """Not a benchmark (that is bench/'s job): a sanity floor, and a figure for the log."""
+    paths = []
+    for i in range(60):
+        path = tmp_path / f"f{i}.txt"
+        path.write_text(f"small file {i}")
+        paths.append(path)
+    with HttpRegistry(open_server.url) as reg:
+        reg.upload_file(paths[0], name="warm-up")
+        start = time.perf_counter()
+        for path in paths:
+            reg.upload_file(path, name=path.stem)
+        rate = len(paths) / (time.perf_counter() - start)
+    print(f"\n{rate:.0f} small uploads/s through the server (one client, shared machine)")
+    assert open_server.registry.count() == len(paths) + 1
+    assert rate > 5
