@@ -282,6 +282,8 @@ class HttpRegistry(Registry):
     ) -> Iterator[bytes]:
         url = f"{self._ref_path(ref)}/contents"
         params = {"path": safe_relpath(path) if path is not None else None}
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
         if start is not None and end is not None and end <= start:
             return iter(())
         response = self._open_content(url, params, start or 0, end)

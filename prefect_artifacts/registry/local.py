@@ -220,8 +220,8 @@ class LocalRegistry(Registry):
         self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
         start: int | None = None, end: int | None = None,
     ) -> Iterator[bytes]:
-        if (start is not None and start < 0) or (end is not None and end < (start or 0)):
-            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: need 0 <= start <= end")
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
         _art, meta, digest = self._file(ref, path)
         return self._open_content(meta, digest, chunk_size, start, end)
 
