@@ -23,7 +23,7 @@ from prefect_artifacts._server.routes import artifacts, content, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
-from prefect_artifacts.errors import HTTP_STATUS, ArtifactError, PayloadTooLarge, SearchSyntaxError
+from prefect_artifacts.errors import HTTP_STATUS, ArtifactError, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
 
 API_PREFIX = "/api/v1"
@@ -112,20 +112,29 @@ class LimitsMiddleware:
             return
         limit = self.limits.max_request_bytes
         length = dict(scope.get("headers", ())).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            await error_response("PayloadTooLarge", f"request body over {limit} bytes", 413)(scope, receive, send)
+        if length is not None and length.isdigit():
+            if int(length) > limit:
+                await error_response("PayloadTooLarge", f"request body over {limit} bytes", 413)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the HTTP layer enforces Content-Length
             return
+        # No Content-Length (chunked): read the (JSON) body here, up to the limit, then replay it.
+        messages: list[Message] = []
         received = 0
-
-        async def limited() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
+            messages.append(message)
             received += len(message.get("body", b""))
             if received > limit:
-                raise PayloadTooLarge(f"request body over {limit} bytes")
-            return message
+                await error_response("PayloadTooLarge", f"request body over {limit} bytes", 413)(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(

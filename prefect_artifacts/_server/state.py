@@ -105,8 +105,8 @@ class ServerState:
                 self.check_write(principal, group)
 
 
-def server_state(request: Request) -> ServerState:
-    """FastAPI dependency: the `ServerState` of the app.
+async def server_state(request: Request) -> ServerState:
+    """FastAPI dependency: the `ServerState` of the app (async: no worker-thread hop).
 
     Example:
         ```python

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._paths import normalize_folder, validate_labels, validate_name
@@ -193,9 +193,10 @@ def lineage(id: str, principal: Principal = Caller, state: ServerState = State) 
     return dump(state.reader(principal).lineage(id))
 
 
-@router.get("/runs/{run_id}/artifacts", response_model=list[Artifact])
+@router.get("/runs/{runId}/artifacts", response_model=list[Artifact])
 def run_artifacts(
-    run_id: str, category: RunCategory | None = None, principal: Principal = Caller, state: ServerState = State
+    run_id: str = Path(alias="runId"), category: RunCategory | None = None,
+    principal: Principal = Caller, state: ServerState = State,
 ) -> Response:
     """Artifacts associated with a flow run, optionally of one category."""
     return dump(state.reader(principal).run_artifacts(run_id, category))
