@@ -19,6 +19,8 @@ from prefect_artifacts.errors import (
 from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
+from .s3 import MotoS3
+
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -62,9 +64,16 @@ def test_put_bytes_stores_identical_content_once(store: ContentStore) -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, SMALL_FILE - 1, SMALL_FILE, SMALL_FILE + 1, CHUNK_SIZE + 5])
-def test_put_file_small_and_large(store: ContentStore, tmp_path: Path, size: int) -> None:
-    if size > SMALL_FILE + 1 and store.url.startswith("s3://"):
-        size = 3 * SMALL_FILE + 5  # keep moto round-trips short; still the large-file path
+def test_put_file_small_and_large(lean_store: ContentStore, tmp_path: Path, size: int) -> None:
+    check_put_file(lean_store, tmp_path, size)
+
+
+@pytest.mark.parametrize("size", [1, SMALL_FILE + 1])
+def test_put_file_small_and_large_on_s3(moto_s3: MotoS3, tmp_path: Path, size: int) -> None:
+    check_put_file(ContentStore(f"s3://{moto_s3.make_bucket()}/store", moto_s3.storage_options), tmp_path, size)
+
+
+def check_put_file(store: ContentStore, tmp_path: Path, size: int) -> None:
     data = pattern(size, size)
     src = tmp_path / "src.bin"
     src.write_bytes(data)
@@ -77,7 +86,8 @@ def test_put_file_small_and_large(store: ContentStore, tmp_path: Path, size: int
     assert list(store.iter_temp()) == []
 
 
-def test_put_file_with_known_digest_copies_nothing(store: ContentStore, tmp_path: Path) -> None:
+def test_put_file_with_known_digest_copies_nothing(lean_store: ContentStore, tmp_path: Path) -> None:
+    store = lean_store
     src = tmp_path / "a.bin"
     src.write_bytes(b"abc" * 1000)
     info = store.put_file(src)
@@ -85,7 +95,8 @@ def test_put_file_with_known_digest_copies_nothing(store: ContentStore, tmp_path
     assert (again.digest, again.size, again.written) == (info.digest, 3000, False)
 
 
-def test_put_file_missing_source_is_invalid_input(store: ContentStore, tmp_path: Path) -> None:
+def test_put_file_missing_source_is_invalid_input(lean_store: ContentStore, tmp_path: Path) -> None:
+    store = lean_store
     with pytest.raises(InvalidArtifactInput):
         store.put_file(tmp_path / "nope.bin")
     assert stored_files(store) == []
@@ -118,7 +129,9 @@ def test_put_stream_over_max_size_leaves_nothing(store: ContentStore) -> None:
     assert info.size == 10_000
 
 
-def test_put_stream_source_failure_leaves_nothing(store: ContentStore) -> None:
+def test_put_stream_source_failure_leaves_nothing(lean_store: ContentStore) -> None:
+    store = lean_store
+
     def chunks():
         yield b"x" * 100_000
         raise RuntimeError("source broke")
@@ -128,7 +141,8 @@ def test_put_stream_source_failure_leaves_nothing(store: ContentStore) -> None:
     assert stored_files(store) == []
 
 
-def test_put_stream_rejects_malformed_expected_digest(store: ContentStore) -> None:
+def test_put_stream_rejects_malformed_expected_digest(lean_store: ContentStore) -> None:
+    store = lean_store
     with pytest.raises(InvalidArtifactInput):
         store.put_stream([b"x"], expected_digest="ABC")
     assert stored_files(store) == []
@@ -154,7 +168,8 @@ def test_read_of_corrupted_blob_raises_and_withholds_last_chunk(store: ContentSt
     assert len(raw) == len(data) and raw != data
 
 
-def test_read_single_chunk_corruption_yields_nothing(store: ContentStore) -> None:
+def test_read_single_chunk_corruption_yields_nothing(lean_store: ContentStore) -> None:
+    store = lean_store
     digest = store.put_bytes(b"0123456789").digest
     corrupt(store, digest, 0)
     received = []
@@ -176,7 +191,8 @@ def test_download_of_corrupted_blob_leaves_no_file(store: ContentStore, tmp_path
     assert os.listdir(out.parent) == []
 
 
-def test_download_and_read_of_missing_blob(store: ContentStore, tmp_path: Path) -> None:
+def test_download_and_read_of_missing_blob(lean_store: ContentStore, tmp_path: Path) -> None:
+    store = lean_store
     missing = "0" * 64
     with pytest.raises(BlobNotFound):
         list(store.read(missing))
@@ -189,7 +205,8 @@ def test_download_and_read_of_missing_blob(store: ContentStore, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("start", "end"), [(0, 16), (10, None), (1000, 1000), (99_990, 200_000), (5, 70_001), (200_000, None)]
 )
-def test_read_range(store: ContentStore, start: int, end: int | None) -> None:
+def test_read_range(lean_store: ContentStore, start: int, end: int | None) -> None:
+    store = lean_store
     data = pattern(100_000, 1)
     digest = store.put_bytes(data).digest
     got = b"".join(store.read_range(digest, start, end, chunk_size=4096))
@@ -197,7 +214,8 @@ def test_read_range(store: ContentStore, start: int, end: int | None) -> None:
 
 
 @pytest.mark.parametrize("chunk_size", [0, -1])
-def test_non_positive_chunk_sizes_stream_in_bounded_chunks(store: ContentStore, chunk_size: int) -> None:
+def test_non_positive_chunk_sizes_stream_in_bounded_chunks(lean_store: ContentStore, chunk_size: int) -> None:
+    store = lean_store
     data = pattern(CHUNK_SIZE + 100, 5) if store.is_local else pattern(3000, 5)
     digest = store.put_stream([data]).digest
     chunks = list(store.read(digest, chunk_size=chunk_size))
@@ -232,7 +250,8 @@ def test_iter_blobs_and_iter_temp(store: ContentStore) -> None:
     assert {d for d, _, _ in store.iter_blobs()} == set(listed)  # temp files are never blobs
 
 
-def test_delete_blob(store: ContentStore) -> None:
+def test_delete_blob(lean_store: ContentStore) -> None:
+    store = lean_store
     digest = store.put_bytes(b"bye").digest
     store.delete(digest)
     store.fs.invalidate_cache()
