@@ -118,7 +118,8 @@ def _zip(entries: Iterable[BundleEntry], stamp: float) -> Iterator[bytes]:
             info = zipfile.ZipInfo(safe_relpath(entry.path, "archive entry"), date_time=date_time)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with archive.open(info, "w", force_zip64=entry.size > 2**31) as member:
+            info.file_size = entry.size  # zipfile picks zip64 when this (or its compressed size) may pass 2 GiB
+            with archive.open(info, "w") as member:
                 written = 0
                 for chunk in entry.open():
                     written += len(chunk)

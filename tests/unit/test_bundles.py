@@ -162,3 +162,23 @@ def test_source_error_propagates(kind: BundleType) -> None:
 
     with pytest.raises(ArtifactIntegrityError, match="corrupt"):
         b"".join(stream_bundle([BundleEntry("x", 6, broken)], kind))
+
+
+@pytest.mark.parametrize("size", [100_001, 99_990, 200_000])
+def test_zip_switches_to_zip64_near_the_limit(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Scaled down: with ZIP64_LIMIT at 100 kB, entries (or their deflated form) past it need zip64.
+
+    99,990 incompressible bytes deflate to slightly more than they are: only the declared
+    size tells zipfile in time, since the header is written before the data.
+    """
+    data = _random_block()[:size]
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 100_000)
+    archive = b"".join(stream_bundle([entry("small.txt", b"s"), entry("big.bin", data)], BundleType.ZIP))
+    monkeypatch.undo()
+    assert extract(BundleType.ZIP, archive) == {"small.txt": b"s", "big.bin": data}
+
+
+def test_long_and_deep_entry_paths_round_trip() -> None:
+    deep = "/".join(f"level{i:02d}" for i in range(40)) + "/" + "n" * 200 + ".txt"
+    for kind in (BundleType.TAR_GZ, BundleType.ZIP):
+        assert extract(kind, b"".join(stream_bundle([entry(deep, b"deep")], kind))) == {deep: b"deep"}
