@@ -52,7 +52,9 @@ def test_two_threads_get_distinct_consecutive_versions(registry: LocalRegistry, 
         try:
             barrier.wait()
             for _ in range(PER_WRITER):
-                versions[i].append(registry.upload_file(sources[i], name="same", folder="/t").version)
+                versions[i].append(
+                    registry.upload_file(sources[i], name="same", folder="/t", conflict_strategy="new").version
+                )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
