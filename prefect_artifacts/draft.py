@@ -25,6 +25,7 @@ class DraftEntry:
     local: str | None = None
     uri: str | None = None
     ref_dir: bool = False
+    move: bool = False
 
 
 class ArtifactDraft:
@@ -57,10 +58,15 @@ class ArtifactDraft:
         self.labels = validate_labels(labels)
         self.metadata = metadata
         self.mime_type = mime_type
-        self._sources: list[tuple[str, str, str]] = []  # (kind, source, in-artifact path)
+        self._sources: list[tuple[str, str, str, bool]] = []  # (kind, source, in-artifact path, move)
 
-    def add_file(self, file_path: str | os.PathLike[str], obj_path: str | None = None) -> ArtifactDraft:
+    def add_file(
+        self, file_path: str | os.PathLike[str], obj_path: str | None = None, move: bool = False
+    ) -> ArtifactDraft:
         """Add a local file; returns the draft.
+
+        With ``move=True`` the registry may take the file over instead of copying it
+        (the file is gone afterwards): for scratch files the caller owns.
 
         Raises:
             InvalidArtifactInput: the path is not a readable file.
@@ -74,13 +80,16 @@ class ArtifactDraft:
         path = os.fspath(file_path)
         if not os.path.isfile(path):
             raise InvalidArtifactInput(f"{path!r} is not a file")
-        self._sources.append(("file", path, object_path(obj_path, os.path.basename(path))))
+        self._sources.append(("file", path, object_path(obj_path, os.path.basename(path)), move))
         return self
 
-    def add_dir(self, dir_path: str | os.PathLike[str], obj_path: str | None = None) -> ArtifactDraft:
+    def add_dir(
+        self, dir_path: str | os.PathLike[str], obj_path: str | None = None, move: bool = False
+    ) -> ArtifactDraft:
         """Add every file under a local directory; returns the draft.
 
-        Symlinks that resolve outside the directory are refused.
+        Symlinks that resolve outside the directory are refused. ``move=True`` lets
+        the registry take the files over instead of copying them.
 
         Example:
             ```python
@@ -91,7 +100,7 @@ class ArtifactDraft:
         if not os.path.isdir(path):
             raise InvalidArtifactInput(f"{path!r} is not a directory")
         name = os.path.basename(os.path.normpath(os.path.abspath(path)))
-        self._sources.append(("dir", path, dir_prefix(obj_path, name)))
+        self._sources.append(("dir", path, dir_prefix(obj_path, name), move))
         return self
 
     def add_reference(self, uri: str, obj_path: str | None = None) -> ArtifactDraft:
@@ -104,7 +113,7 @@ class ArtifactDraft:
         """
         uri = normalize_uri(uri)
         target = "" if obj_path in ("", ".") else object_path(obj_path, basename(uri))
-        self._sources.append(("ref", uri, target))
+        self._sources.append(("ref", uri, target, False))
         return self
 
     @property
@@ -145,11 +154,12 @@ class ArtifactDraft:
         if not self._sources:
             raise InvalidArtifactInput(f"draft {self.name!r} is empty: add a file, directory or reference")
         out: list[DraftEntry] = []
-        for kind, source, target in self._sources:
+        for kind, source, target, move in self._sources:
             if kind == "file":
-                out.append(DraftEntry(target, local=source))
+                out.append(DraftEntry(target, local=source, move=move))
             elif kind == "dir":
-                out.extend(DraftEntry(posix_join(target, rel), local=full) for rel, full in walk_dir(source))
+                out.extend(DraftEntry(posix_join(target, rel), local=full, move=move)
+                           for rel, full in walk_dir(source))
             else:
                 out.append(DraftEntry(target, uri=source, ref_dir=not target))
         if not out:

@@ -142,6 +142,14 @@ class Registry(ABC):
     def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
         """Store one local file's content (``digest`` is a trusted hint, or None)."""
 
+    def _adopt_file(self, path: str, size: int, sync: bool) -> BlobInfo:
+        """Store a file the caller gives up (``move=True``); default: copy it."""
+        return self._put_file(path, size, None, sync)
+
+    def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
+        """Place one verified, read-only file at ``target`` for internal readers; default: download."""
+        self.download(ref, target, artifact_path=artifact_path)
+
     def _flush_blobs(self) -> None:  # noqa: B027 - optional hook
         """Make blobs stored with ``sync=False`` durable before cataloguing them."""
 
@@ -513,15 +521,18 @@ class Registry(ABC):
             st = os.stat(path)
         except OSError as exc:
             raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
-        cache = self._digest_cache if st.st_size > SMALL_FILE else None
-        hint = cache.get(path, st) if cache else None
-        info = self._put_file(path, st.st_size, hint, sync)
-        if cache and hint is None:
-            cache.put(path, st, info.digest)
         name = entry.path.rsplit("/", 1)[-1]
         mime = detect_mime(name)
         if mime in ("application/octet-stream", "text/plain") and st.st_size:
             mime = detect_mime(name, read_head(path))
+        if entry.move:
+            info = self._adopt_file(path, st.st_size, sync)
+        else:
+            cache = self._digest_cache if st.st_size > SMALL_FILE else None
+            hint = cache.get(path, st) if cache else None
+            info = self._put_file(path, st.st_size, hint, sync)
+            if cache and hint is None:
+                cache.put(path, st, info.digest)
         return ManifestFile(path=entry.path, size=info.size, checksum=info.digest, mime_type=mime,
                             digest=info.digest)
 

@@ -146,6 +146,14 @@ class LocalRegistry(Registry):
     def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
         return self.store.put_file(path, digest, sync=sync)
 
+    def _adopt_file(self, path: str, size: int, sync: bool) -> BlobInfo:
+        return self.store.adopt_file(path, sync=sync)
+
+    def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
+        _art, _meta, digest = self._file(ref, artifact_path)
+        if digest is None or not self.store.link_verified(digest, target):
+            super()._materialize(ref, target, artifact_path)
+
     def _flush_blobs(self) -> None:
         self.store.flush()
 

@@ -166,10 +166,11 @@ def upload_serialized(
         )
     draft = ArtifactDraft(name=name, description=description, labels=list(labels), metadata=metadata,
                           mime_type=None if target.is_dir() else getattr(serializer, "mime_type", None))
+    # The serializer's output is scratch the registry owns: moved into the store, not copied.
     if target.is_dir():
-        draft.add_dir(target, obj_path="" if path == "." else path)
+        draft.add_dir(target, obj_path="" if path == "." else path, move=True)
     else:
-        draft.add_file(target, obj_path=path)
+        draft.add_file(target, obj_path=path, move=True)
     aspect = {
         "$schema": OBJECT_ASPECT,
         "serializer": serializer_name(serializer),
@@ -290,11 +291,9 @@ def fetch_object(registry: Registry, info: ObjectInfo, directory: str | os.PathL
         ```
     """
     directory = Path(directory)
-    if info.is_dir:
-        for rel in info.files:
-            registry.download(info.artifact_id, directory / safe_relpath(rel), artifact_path=rel)
-    else:
-        registry.download(info.artifact_id, directory / safe_relpath(info.files[0]))
+    # Verified, read-only copies (hard links to local blobs when possible, else downloads).
+    for rel in info.files:
+        registry._materialize(info.artifact_id, directory / safe_relpath(rel), rel if info.is_dir else None)
     return directory if info.path == "." else directory / safe_relpath(info.path)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import hashlib
 import os
 import re
@@ -256,6 +257,71 @@ class ContentStore:
                 return self.put_bytes(src.read(SMALL_FILE + 1), sync=sync)
             return self._put(src, size_hint=size, sync=sync)
 
+    def adopt_file(self, path: str | os.PathLike[str], sync: bool = True) -> BlobInfo:
+        """Take over a local file the caller gives up: hash it, then rename it into place.
+
+        On a local store on the same filesystem this costs one hash and no copy; the
+        source file is gone afterwards. Elsewhere it is copied, then removed.
+
+        Example:
+            ```python
+            info = store.adopt_file("scratch/model.npy")
+            ```
+        """
+        path = os.fspath(path)
+        if not self.is_local or os.path.islink(path):
+            info = self.put_file(path, sync=sync)
+            os.unlink(path)
+            return info
+        with storage_errors(f"adopting {path}"):
+            with open(path, "rb", buffering=0) as src:
+                if self.durable and sync:
+                    os.fsync(src.fileno())
+                digest, size = copy_hashing(src, None, size_hint=os.fstat(src.fileno()).st_size)
+            final = self.blob_path(digest)
+            folder = final.rsplit("/", 1)[0]
+            if self.exists(digest):
+                self.touch(digest)
+                os.unlink(path)
+                return BlobInfo(digest, size, written=False)
+            self._makedirs(folder)
+            os.chmod(path, 0o444)
+            try:
+                os.rename(path, final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.chmod(path, 0o644)
+                info = self.put_file(path, digest, sync=sync)
+                os.unlink(path)
+                return info
+            if self.durable and sync:
+                _fsync_dir(folder)
+            return BlobInfo(digest, size, written=True)
+
+    def link_verified(self, digest: str, dest: str | os.PathLike[str]) -> bool:
+        """Verify a local blob and hard-link it at ``dest`` (read-only use only).
+
+        Returns False (nothing done) when the store is not local or the link is not
+        possible, e.g. across filesystems. Raises `ArtifactIntegrityError` if corrupt.
+
+        Example:
+            ```python
+            store.link_verified(digest, scratch / "model.npy") or store.download(digest, ...)
+            ```
+        """
+        if not self.is_local:
+            return False
+        if not self.verify(digest):
+            raise ArtifactIntegrityError(f"blob {digest} is corrupt")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(self.blob_path(digest), dest)
+        except OSError:
+            return False
+        return True
+
     def put_bytes(self, data: bytes, sync: bool = True) -> BlobInfo:
         """Store a small in-memory payload (skips the write when already stored).
 
@@ -325,7 +391,7 @@ class ContentStore:
         if not self.is_local:
             with self.fs.open(tmp, "wb") as dst:
                 return copy_hashing(src, dst.write, size_hint=size_hint, max_size=max_size)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # blobs are immutable
         try:
             result = copy_hashing(
                 src, lambda view: os.write(fd, view), size_hint=size_hint, max_size=max_size
@@ -350,11 +416,7 @@ class ContentStore:
                 return True
             os.replace(tmp, final)
             if self.durable and sync:
-                dir_fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+                _fsync_dir(folder)
             return True
 
     def _discard(self, path: str) -> None:
@@ -531,6 +593,14 @@ class ContentStore:
             ```
         """
         self._discard(path)
+
+
+def _fsync_dir(folder: str) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _syncfs(path: str) -> None:
