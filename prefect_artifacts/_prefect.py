@@ -11,6 +11,7 @@ import inspect
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,17 +140,28 @@ def table_rows(registry: Registry, run_id: str) -> list[dict[str, Any]]:
 class TablePublisher:
     """Publishes each flow run's table artifact from one background thread.
 
-    Creating a Prefect artifact costs a server round trip (tens of ms); doing it
-    after every task call would dominate small writes. Requests are coalesced per
-    run: the first one publishes at once, and requests arriving while it is in
-    flight produce one more publish with everything registered so far. `flush`
-    waits until every requested table is out (called at exit and by tests).
+    Creating a Prefect artifact costs a server round trip (≈10 ms, far more on a busy
+    server) and re-reads the run's artifacts; doing it after every task call would
+    dominate small writes. So requests are debounced per run: the first one publishes
+    at once, later ones at most every `min_interval` seconds, and the last state is
+    always published (trailing edge) — a table lags the run by at most `min_interval`.
+    `flush` publishes everything pending now and waits (called at exit and by tests).
+
+    Example:
+        ```python
+        PUBLISHER.request(reg, current_run())
+        PUBLISHER.flush()
+        ```
     """
+
+    min_interval = 2.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pending: dict[str, tuple[Registry, str]] = {}
+        self._pending: dict[str, tuple[Registry, str, float]] = {}  # run id -> (registry, key, due)
+        self._last: dict[str, float] = {}  # run id -> monotonic time of its last publish
         self._busy = False
+        self._urgent = 0
         self._thread: threading.Thread | None = None
         self._atexit = False
 
@@ -164,7 +176,9 @@ class TablePublisher:
         if run.flow_run_id is None:
             return
         with self._cond:
-            self._pending[run.flow_run_id] = (registry, table_key(run.flow_name))
+            if run.flow_run_id not in self._pending:
+                due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
+                self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due)
             if not self._atexit:
                 # Registered on first use, after an ephemeral Prefect server started, so
                 # it runs before that server's own exit handler stops it.
@@ -176,7 +190,7 @@ class TablePublisher:
             self._cond.notify_all()
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every requested table is published; False on timeout.
+        """Publish every pending table now and wait; False on timeout.
 
         Example:
             ```python
@@ -184,16 +198,37 @@ class TablePublisher:
             ```
         """
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            finally:
+                self._urgent -= 1
+
+    def _next(self) -> tuple[str, Registry, str] | None:
+        """Under the lock: wait for a due request and take it (None after 60 s idle)."""
+        idle_until = time.monotonic() + 60
+        while True:
+            now_ = time.monotonic()
+            if self._pending:
+                run_id, (registry, key, due) = min(self._pending.items(), key=lambda item: item[1][2])
+                if due <= now_ or self._urgent:
+                    del self._pending[run_id]
+                    return run_id, registry, key
+                self._cond.wait(due - now_)
+                continue
+            if now_ >= idle_until:
+                return None
+            self._cond.wait(idle_until - now_)
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._cond.wait_for(lambda: bool(self._pending), timeout=60):
+                taken = self._next()
+                if taken is None:
                     self._thread = None
                     return
-                run_id, (registry, key) = next(iter(self._pending.items()))
-                del self._pending[run_id]
+                run_id, registry, key = taken
                 self._busy = True
             try:
                 publish_table(registry, run_id, key)
@@ -202,6 +237,10 @@ class TablePublisher:
             finally:
                 with self._cond:
                     self._busy = False
+                    now_ = time.monotonic()
+                    self._last[run_id] = now_
+                    for old in [r for r, t in self._last.items() if now_ - t > 3600]:
+                        del self._last[old]
                     self._cond.notify_all()
 
 

@@ -83,7 +83,7 @@ _TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": Fal
 
 # -- which registry ------------------------------------------------------------------
 
-_cache: dict[tuple[str, ...], ArtifactRegistry] = {}
+_cache: dict[tuple[Any, ...], ArtifactRegistry] = {}
 _cache_lock = threading.Lock()
 
 
@@ -113,20 +113,21 @@ def resolve_registry(registry: RegistryArg = None) -> Registry:
         raise InvalidArtifactInput(
             f"registry must be an ArtifactRegistry block, a block name or None, not {type(registry).__name__}"
         )
-    settings = get_settings()
-    name = registry or settings.registry_block
-    if name:
-        from prefect.settings import PREFECT_API_URL
+    # Settings come from PREFECT_ARTIFACTS_* variables only: key the cache on them
+    # (parsing the settings on every task call would cost milliseconds).
+    from prefect.settings import PREFECT_API_URL
 
-        key = ("block", name, str(PREFECT_API_URL.value() or ""))
-    else:
-        key = ("embedded", settings.model_dump_json())
+    env = tuple(sorted((k.upper(), v) for k, v in os.environ.items() if k.upper().startswith("PREFECT_ARTIFACTS_")))
+    key = (registry, str(PREFECT_API_URL.value() or ""), env)
     with _cache_lock:
         block = _cache.get(key)
     if block is None:
+        name = registry or get_settings().registry_block
         block = _load_block(name) if name else ArtifactRegistry()
         block.get_registry()  # build (and fail) before caching
         with _cache_lock:
+            if len(_cache) >= 64:  # environments come and go (tests): keep the newest
+                _cache.pop(next(iter(_cache)))
             block = _cache.setdefault(key, block)
     return block.get_registry()
 

@@ -1,0 +1,143 @@
+"""Prefect-side overhead: a flow calling the `save_object` task N times vs a plain @task.
+
+    .venv/bin/python bench/bench_prefect.py [--n 200] [--repeat 3]
+
+One `prefect_test_harness` (heartbeat disabled), a fresh embedded registry
+(SQLite + local blobs, durable writes) per flow run. Flows measured, each N calls:
+
+- plain:        a @task returning the object (Prefect's own cost per task run);
+- save_object:  `prefect_artifacts.tasks.save_object` (serialize, snapshot-pinned
+                object artifact, run association, event, table refresh request);
+- artifact_task: an `@artifact_task` returning the object;
+- link:         `create_link_artifact` per call inside a flow (Prefect's own artifact);
+- the save_object flow again with PREFECT_ARTIFACTS_DURABLE=false (no fsync), and the
+  registry's save_object alone, without Prefect, for reference.
+
+The table artifact is published in the background (coalesced); the time to drain it
+after the flow ends is reported separately ("table flush"). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_link_artifact  # noqa: E402
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from prefect_artifacts import tasks as T  # noqa: E402
+from prefect_artifacts._prefect import PUBLISHER  # noqa: E402
+
+
+def _obj(i: int) -> dict:
+    return {"i": i, "name": f"item-{i}", "values": [i * 0.5, i * 1.5, i * 2.5]}
+
+
+@task
+def plain(obj: dict) -> dict:
+    return obj
+
+
+@T.artifact_task(name="bench-at", folder="/bench")
+def via_artifact_task(obj: dict) -> dict:
+    return obj
+
+
+@flow
+def flow_plain(n: int) -> None:
+    for i in range(n):
+        plain(_obj(i))
+
+
+@flow
+def flow_save(n: int) -> None:
+    for i in range(n):
+        T.save_object(_obj(i), name=f"bench-{i % 20}", folder="/bench")
+
+
+@flow
+def flow_artifact_task(n: int) -> None:
+    for i in range(n):
+        via_artifact_task(_obj(i))
+
+
+@flow
+def flow_link(n: int) -> None:
+    for i in range(n):
+        create_link_artifact(f"https://example.com/{i}", link_text=f"item {i}", key="bench-link")
+
+
+def _fresh_home() -> None:
+    os.environ["PREFECT_ARTIFACTS_HOME"] = tempfile.mkdtemp(prefix="bench-prefect-")
+
+
+def registry_only(n: int) -> None:
+    """The registry call alone, no Prefect task or flow (for reference)."""
+    reg = T.resolve_registry()
+    for i in range(n):
+        reg.save_object(_obj(i), name=f"bench-{i % 20}", folder="/bench")
+
+
+def _time(fn, n: int, durable: bool = True) -> tuple[float, float]:
+    _fresh_home()
+    os.environ["PREFECT_ARTIFACTS_DURABLE"] = "true" if durable else "false"
+    start = time.perf_counter()
+    fn(n)
+    wall = time.perf_counter() - start
+    start = time.perf_counter()
+    PUBLISHER.flush(60)
+    os.environ.pop("PREFECT_ARTIFACTS_DURABLE")
+    return wall, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    n = args.n
+    flows = {"plain @task": (flow_plain, True), "save_object task": (flow_save, True),
+             "save_object task, durable=false": (flow_save, False),
+             "@artifact_task": (flow_artifact_task, True), "create_link_artifact": (flow_link, True),
+             "registry.save_object alone (no Prefect)": (registry_only, True)}
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in flows}
+    with prefect_test_harness(server_startup_timeout=120), \
+            temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        for fn, durable in flows.values():  # warm-up (imports, first-run costs, serializer snapshot)
+            _time(fn, 5, durable)
+        for _ in range(args.repeat):  # interleaved so machine load hits every flow alike
+            for label, (fn, durable) in flows.items():
+                results[label].append(_time(fn, n, durable))
+    wall = {k: statistics.median(w for w, _ in v) for k, v in results.items()}
+    flush = {k: statistics.median(f for _, f in v) for k, v in results.items()}
+    base = wall["plain @task"]
+    link_per_call = wall["create_link_artifact"] / n
+    print(f"\n### Prefect-side overhead, {n} calls per flow, median of {args.repeat} "
+          f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)\n")
+    print("| flow | wall (s) | per call (ms) | ratio vs plain @task | overhead/artifact (ms) "
+          "| overhead vs create_link_artifact/call | table flush after flow (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label in flows:
+        over = (wall[label] - base) / n * 1000
+        plain_row = label in ("plain @task", "create_link_artifact") or "alone" in label
+        vs_link = "" if plain_row else f"{over / (link_per_call * 1000):.2f}x"
+        print(f"| {label} | {wall[label]:.2f} | {wall[label] / n * 1000:.1f} | {wall[label] / base:.2f}x | "
+              f"{over:.1f} | {vs_link} | {flush[label]:.2f} |")
+    print(f"\ncreate_link_artifact alone: {link_per_call * 1000:.1f} ms/call. Target: save_object flow "
+          f"≤ 2x the plain flow → {'met' if wall['save_object task'] <= 2 * base else 'NOT met'} "
+          f"({wall['save_object task'] / base:.2f}x).")
+    print(f"\n(registry homes under {Path(tempfile.gettempdir())}/bench-prefect-*)")
+
+
+if __name__ == "__main__":
+    main()
