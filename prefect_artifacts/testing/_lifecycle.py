@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from prefect_artifacts.errors import (
+    ArtifactConflict,
     ArtifactNotFound,
     InvalidArtifactInput,
     InvalidName,
@@ -402,3 +403,20 @@ class AsyncContract(ContractFixtures):
             version_content = b"".join((await reg.aget(art.id)).as_stream())
             assert version_content.startswith(b"content ")
         assert await reg.acount() == 6
+
+    @pytest.mark.asyncio
+    async def test_concurrent_conflict_strategies(self, reg: Registry, make_file: MakeFile) -> None:
+        paths = [make_file(f"c{i}.txt", f"racer {i}") for i in range(5)]
+        results = await asyncio.gather(
+            *(reg.aupload_file(p, name="race", conflict_strategy="error") for p in paths), return_exceptions=True
+        )
+        winners = [r for r in results if isinstance(r, Artifact)]
+        losers = [r for r in results if not isinstance(r, Artifact)]
+        assert len(winners) == 1 and winners[0].version == 1
+        assert all(isinstance(e, ArtifactConflict) for e in losers), losers
+        skipped = await asyncio.gather(*(reg.aupload_file(p, name="race", conflict_strategy="skip") for p in paths))
+        assert {a.id for a in skipped} == {winners[0].id}
+        fresh = await asyncio.gather(*(reg.aupload_file(p, name="calm", conflict_strategy="skip") for p in paths))
+        assert len({a.id for a in fresh}) == 1, "concurrent skips of a new name must agree on one artifact"
+        assert await reg.acount() == 2
+
