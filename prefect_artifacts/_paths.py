@@ -118,6 +118,11 @@ def safe_relpath(path: str, what: str = "path") -> str:
     """
     if not isinstance(path, str) or not path or "\x00" in path:
         raise UnsafePath(f"invalid {what} {path!r}")
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # an undecodable file name (surrogate escapes) cannot be catalogued
+            raise UnsafePath(f"{what} {path!r} is not valid UTF-8") from None
     if "\\" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise UnsafePath(f"{what} {path!r} must be relative and '/'-separated")
     parts = [p for p in path.split("/") if p not in ("", ".")]

@@ -161,7 +161,7 @@ def test_safe_relpath_accepts(path: str, expected: str) -> None:
     assert safe_relpath(path) == expected
 
 
-@pytest.mark.parametrize("path", [*TRAVERSAL, None, b"a"])
+@pytest.mark.parametrize("path", [*TRAVERSAL, None, b"a", "\udcff.txt", "a/\udcfe"])
 def test_safe_relpath_rejects(path: object) -> None:
     with pytest.raises(UnsafePath):
         safe_relpath(path)  # type: ignore[arg-type]

@@ -106,6 +106,20 @@ def test_file_names_with_backslashes_are_refused(registry: LocalRegistry, tmp_pa
     assert_untouched(registry)
 
 
+def test_undecodable_file_names_are_refused_before_storing(registry: LocalRegistry, tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "ok.txt").write_text("ok")
+    undecodable = os.path.join(os.fsencode(root), b"\xff\xfe.txt")
+    with open(undecodable, "wb") as f:
+        f.write(b"x")
+    with pytest.raises(UnsafePath, match="UTF-8"):
+        registry.upload_dir(root, name="tree")
+    with pytest.raises(UnsafePath, match="UTF-8"):
+        registry.upload_file(os.fsdecode(undecodable))
+    assert_untouched(registry)
+
+
 @pytest.fixture
 def tree_artifact(registry: LocalRegistry, tmp_path: Path) -> Artifact:
     root = tmp_path / "tree"
