@@ -22,7 +22,7 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.models import Artifact, ArtifactKind, BundleType
 from prefect_artifacts.registry.base import Registry
-from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, payload, sha256
+from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, payload, sha256, tree_bytes
 
 KIB, MIB = 1024, 1024 * 1024
 TREE = {"a.txt": b"alpha", "empty.txt": b"", "sub/b.txt": b"beta", "sub/deep/c.bin": payload(3000, 7),
@@ -269,6 +269,9 @@ class ContentsContract(ContractFixtures):
         members = _tar_members(out)
         _safe_member_names(list(members))
         assert members == TREE
+        with tarfile.open(out, "r:gz") as tar:  # what a user does with the bundle
+            tar.extractall(tmp_path / "extracted", filter="data")
+        assert tree_bytes(tmp_path / "extracted") == TREE
 
     def test_directory_zip(self, tree_art: Artifact, tmp_path: Path) -> None:
         out = tree_art.get_contents(file_type="zip", output_dir=tmp_path, file_stem="bundle")
@@ -276,6 +279,9 @@ class ContentsContract(ContractFixtures):
         members = _zip_members(out)
         _safe_member_names(list(members))
         assert members == TREE
+        with zipfile.ZipFile(out) as archive:
+            archive.extractall(tmp_path / "unzipped")
+        assert tree_bytes(tmp_path / "unzipped") == TREE
         assert _tar_members(tree_art.get_contents(file_type=BundleType.TAR_GZ, output_dir=tmp_path)) == TREE
 
     def test_bundle_stream(self, reg: Registry, tree_art: Artifact) -> None:
