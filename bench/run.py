@@ -253,13 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     main_doc = mem_doc = None
     try:
         workloads = [w for w in ("large", "small", "dir", "catalog") if w in chosen]
-        if workloads:
-            systems = ",".join(FLOORS[w] for w in workloads) + ",pa_*"
+        for w in workloads:  # one harness run per workload: a finished workload survives a later failure
+            systems = FLOORS[w] + ",pa_*"
             if args.no_prefect or args.quick:
                 systems = systems.replace(",prefect_link_artifact", "")
-            main_doc = run_harness(peers, ["--workloads", ",".join(workloads), "--systems", systems, *sizes, *common,
-                                           "--data-dir", str(data / "main"),
-                                           "--out", str(out.with_suffix(".main.json"))])
+            part = run_harness(peers, ["--workloads", w, "--systems", systems, *sizes, *common,
+                                       "--data-dir", str(data / w), "--out", str(out.with_suffix(f".{w}.json"))])
+            if main_doc is None:
+                main_doc = {**part, "argv": [part["argv"]], "total_s": part["total_s"]}
+            else:
+                main_doc["results"] += part["results"]
+                main_doc["argv"].append(part["argv"])
+                main_doc["total_s"] += part["total_s"]
+                main_doc["manifest"].update(part["manifest"])
         if "memory" in chosen:
             mem_doc = run_harness(peers, ["--workloads", "large", "--large-mib", str(mem_mib), "--systems",
                                           "copy_sha256_1pass,pa_upload_file,pa_as_local_file",
@@ -275,12 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "targets": rows, "main": main_doc, "memory": mem_doc}
     out.write_text(json.dumps(doc, indent=1, default=str))
-    for part in ("main", "memory"):
+    for part in ("large", "small", "dir", "catalog", "memory"):
         out.with_suffix(f".{part}.json").unlink(missing_ok=True)
     md = ["## Targets (issue 2)", "", render_targets(rows), ""]
     for title, d in (("Main run", main_doc), ("Memory run", mem_doc)):
         if d:
-            md += [f"## {title}: `peers.py {' '.join(d['argv'])}`", "", f"environment: {json.dumps(d['environment'])}",
+            argvs = d["argv"] if isinstance(d["argv"][0], list) else [d["argv"]]
+            md += [f"## {title}", "", *(f"- `peers.py {' '.join(a)}`" for a in argvs), "",
+                   f"environment: {json.dumps(d['environment'])}",
                    f"packages: {json.dumps(d['packages'])}", "", peers.render_markdown(d), ""]
     md_path = out.with_suffix(".md")
     md_path.write_text("\n".join(md))
