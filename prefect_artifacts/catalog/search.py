@@ -131,6 +131,11 @@ def _tokenize(query: str) -> list[_Token]:
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
+        if not query.isascii():
+            try:
+                query.encode("utf-8")
+            except UnicodeEncodeError as exc:  # lone surrogates cannot reach the database
+                raise SearchSyntaxError("the query is not valid UTF-8", exc.start) from None
         self.tokens = _tokenize(query)
         self.i = 0
         self.depth = 0  # parentheses and NOTs open around the current term
@@ -188,6 +193,10 @@ class _Parser:
             return node
         if tok.kind == "RPAREN":
             raise SearchSyntaxError("unbalanced ')'", tok.pos)
+        after = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
+        if not tok.quoted and tok.text == "-" and after and after.kind == "LPAREN" and after.pos == tok.pos + 1:
+            self.i += 1  # "-(a OR b)" negates the group, like "NOT (a OR b)"
+            return Not(self.parse_unary())
         if not tok.quoted and tok.text in ("NOT", "AND", "OR"):
             if tok.text != "NOT":
                 raise SearchSyntaxError(f"{tok.text} needs a term before it", tok.pos)
@@ -333,6 +342,8 @@ class Compiler:
             value = f"*{value}*"
         pattern, wild = _like_pattern(value)
         cond = self._like(column, pattern, case) if wild or not case else column == value
+        if column.nullable:  # false, not NULL, for a missing value: so NOT and != keep that row
+            cond = and_(column.is_not(None), cond)
         return not_(cond) if term.op == "!=" else cond
 
     def _label(self, term: Term) -> ColumnElement[bool]:
@@ -413,9 +424,12 @@ def _like_to_glob(pattern: str) -> str:
 
 def _integer(term: Term) -> int:
     try:
-        return int(term.value)
+        value = int(term.value)
     except ValueError:
         raise SearchSyntaxError(f"{term.field} needs an integer, not {term.value!r}", term.pos) from None
+    if not -(2**63) <= value < 2**63:  # beyond what SQL integers hold
+        raise SearchSyntaxError(f"{term.field} value {term.value!r} is out of range", term.pos)
+    return value
 
 
 def _number(term: Term) -> float:
@@ -430,7 +444,10 @@ def _size(term: Term) -> int:
     unit = match.group(2).upper() if match else None
     if not match or unit not in _UNITS:
         raise SearchSyntaxError(f"invalid size {term.value!r} (e.g. 10MB, 2GiB, 4096)", term.pos)
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = float(match.group(1)) * _UNITS[unit]
+    if not size < 2**63:  # beyond what SQL integers hold (or infinite)
+        raise SearchSyntaxError(f"size {term.value!r} is out of range", term.pos)
+    return int(size)
 
 
 def _date_range(term: Term) -> tuple[datetime, datetime]:
@@ -441,13 +458,12 @@ def _date_range(term: Term) -> tuple[datetime, datetime]:
             start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
             return start, start + timedelta(days=1)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+        return moment, moment + timedelta(microseconds=1)
+    except (ValueError, OverflowError):  # OverflowError: the range ends past year 9999
         raise SearchSyntaxError(
             f"invalid date {value!r} (use 2026-01-31 or 2026-01-31T12:00:00)", term.pos
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment, moment + timedelta(microseconds=1)
 
 
 def compile_search(query: str | None, dialect: str) -> ColumnElement[bool]:

@@ -81,11 +81,22 @@ def test_parse_quotes_and_escapes() -> None:
         ("a name>x", 2, "does not support"),
         ("version>x", 0, "integer"),
         ("meta.rows>many", 0, "number"),
+        ("kind:file size>" + "9" * 25, 10, "out of range"),
+        ("size>" + "9" * 400, 0, "out of range"),
+        ("size>9000000PiB", 0, "invalid size"),
+        ("size<=10000000TB", 0, "out of range"),
+        ("version>" + "9" * 30, 0, "out of range"),
+        ("created:9999-12-31", 0, "invalid date"),
+        ("a created<9999-12-31T23:59:59.999999", 2, "invalid date"),
+        ("created>=0001-01-01T00:00:00+01:00", 0, "invalid date"),
+        ("a \udcff", 2, "not valid UTF-8"),
     ],
 )
-def test_malformed_queries_name_their_position(query: str, position: int, message: str) -> None:
+def test_malformed_queries_name_their_position(seeded: LocalRegistry, query: str, position: int, message: str) -> None:
     with pytest.raises(SearchSyntaxError, match=re.escape(message)) as info:
         compile_search(query, "sqlite")
+    with pytest.raises(SearchSyntaxError):  # and through the registry, before any SQL runs
+        seeded.count(query)
     assert info.value.position == position
     assert f"position {position}" in str(info.value)
 
