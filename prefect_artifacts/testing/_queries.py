@@ -232,6 +232,12 @@ class SearchContract(ContractFixtures):
             ("label:x -kind:directory", {"abc-one"}),
             ("label:x AND kind:directory", {"tree"}),
             ("(name:zeta OR name:tree) kind:file", {"zeta"}),
+            ("-description:trained", {"abc-one", "zeta", "tree"}),  # no description is "not trained"
+            ("description!=trained", {"abc-one", "zeta", "tree"}),
+            ("NOT trained", {"abc-one", "zeta", "tree"}),
+            ("-(name:abc* OR label:x)", {"zeta"}),
+            ("NOT (name:abc* OR label:x)", {"zeta"}),
+            ("-mime:text/csv", {"abc-two", "zeta", "tree"}),
             ("trained", {"abc-two"}),
             ("abc", {"abc-one", "abc-two"}),
             ("prod", {"abc-two"}),
