@@ -269,6 +269,10 @@ RESULTS = [
     ("created<2026-03-02T12:30:00Z", {"data", "m1", "m2", "dir", "ref"}),
     ("created:2026-03-02T13:00:00+00:00", {"odd"}),
     ("modified>=2026-01-01", ALL),
+    ("created>=0001-01-01", ALL),
+    ("created<9999-12-30", ALL),
+    ("created>=2026-03-02T13:30:00+01:00", {"odd"}),
+    ("created<2026-03-02T13:30:00+01:00", ALL - {"odd"}),
     # runs
     ("run:run-1", {"data", "m2"}),
     ("run:run-1 category:output", {"m2"}),
