@@ -25,6 +25,9 @@ def prefect_harness() -> Iterator[str]:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield str(PREFECT_API_URL.value())
+        from prefect_artifacts._prefect import PUBLISHER
+
+        PUBLISHER.flush(30)  # pending table publishes go out while the server is still up
 
 
 def _poll(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 20.0, every: float = 0.5) -> T:

@@ -166,6 +166,20 @@ async def test_async_artifact_task(registry: Any) -> None:
     assert art.labels == ["stats"] and registry.load_object(art.id) == {"n": 3, "mean": 2.0}
 
 
+def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(registry: Any) -> None:
+    @flow
+    def job() -> tuple[list[list[int]], list[int], str]:
+        mapped = [f.result() for f in plain_rows.map([1, 2, 3])]
+        submitted = plain_rows.with_options(retries=1).submit(4).result()
+        return mapped, submitted, str(runtime_flow_run.id)
+
+    mapped, submitted, run_id = job()
+    assert mapped == [[0], [0, 1], [0, 1, 2]] and submitted == [0, 1, 2, 3]
+    outputs = registry.run_artifacts(run_id, "output")
+    assert len(outputs) == 4 and {a.name for a in outputs} == {"plain_rows"}
+    assert sorted(registry.load_object(a.id) for a in outputs) == sorted([*mapped, submitted])
+
+
 def test_artifact_task_retry_before_return_registers_once(registry: Any) -> None:
     attempts: list[int] = []
 
