@@ -41,6 +41,7 @@ from prefect_artifacts.storage.hashing import CHUNK_SIZE, ReadInto, copy_hashing
 
 SMALL_FILE = 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})  # atomic PUT, no directories
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
@@ -153,6 +154,8 @@ class ContentStore:
         self.root = root.rstrip("/")
         self.durable = durable
         self.is_local = isinstance(self.fs, LocalFileSystem)
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
+        self.is_object_store = bool(_OBJECT_STORES.intersection(protocols))
         self._made_dirs: set[str] = set()
 
     # paths --------------------------------------------------------------------
@@ -180,7 +183,8 @@ class ContentStore:
 
     def _makedirs(self, path: str) -> None:
         if path not in self._made_dirs:
-            self.fs.makedirs(path, exist_ok=True)
+            if not self.is_object_store:  # object stores have no directories to make
+                self.fs.makedirs(path, exist_ok=True)
             self._made_dirs.add(path)
 
     def _temp_path(self) -> str:
@@ -334,6 +338,10 @@ class ContentStore:
         if self.exists(digest):
             self.touch(digest)
             return BlobInfo(digest, len(data), written=False)
+        if self.is_object_store:  # one PUT is atomic there: skip the temp object, copy and delete
+            with storage_errors(f"storing blob {digest}"):
+                self.fs.pipe_file(self.blob_path(digest), data)
+            return BlobInfo(digest, len(data), written=True)
         return self._put(_IterReader([data]), size_hint=len(data), sync=sync)
 
     def flush(self) -> None:
