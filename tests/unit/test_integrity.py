@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound
+from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.models import Artifact
 from prefect_artifacts.registry.local import LocalRegistry
 
@@ -113,3 +115,23 @@ def test_ranges_are_served_unverified(registry: LocalRegistry, big: Artifact) ->
     flip(registry, big.checksum or "", 10)
     part = b"".join(registry.read(big.id, start=8, end=12))
     assert len(part) == 4 and part != (bytes(range(256)) * 1)[8:12]
+
+
+def test_write_failure_mid_blob_leaves_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
+    """A disk that fills up (here: RLIMIT_FSIZE, writes fail with EFBIG) fails the upload cleanly."""
+    data = os.urandom(1 << 20) * 5
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, hard))
+    try:
+        with pytest.raises(StorageError):
+            registry.upload_file(src, name="big")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert registry.count() == 0
+    assert list(registry.store.iter_temp()) == [] and list(registry.store.iter_blobs()) == []
+    art = registry.upload_file(src, name="big")  # room again: the retry works
+    assert b"".join(art.as_stream()) == data
