@@ -474,6 +474,16 @@ class DraftContract(ContractFixtures):
         assert made.folder == "/does/not/exist"
         assert reg.upload(draft, folder="/does/not/exist", make_folder=False).version == 2
         assert reg.upload(draft, folder="/does/not", make_folder=False).folder == "/does/not"
+        with pytest.raises(FolderNotFound):
+            reg.upload_file(make_file("b.txt"), name="b", folder="/elsewhere", make_folder=False)
+        with pytest.raises(FolderNotFound):
+            reg.upload_dir(make_file("d/c.txt").parent, name="d", folder="/elsewhere", make_folder=False)
+
+    def test_default_folder_always_exists(self, reg: Registry, make_file: MakeFile) -> None:
+        draft = ArtifactDraft(name="a").add_file(make_file("a.txt"))
+        art = reg.upload(draft, make_folder=False)  # fresh registry: the default folder needs no make_folder
+        assert art.folder == self.default_folder
+        assert reg.upload_file(make_file("b.txt"), name="b", make_folder=False).folder == self.default_folder
 
     def test_failed_upload_leaves_no_artifact(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
         vanished = make_file("vanished.txt", "soon gone")
