@@ -154,6 +154,8 @@ class UploadContract(ContractFixtures):
         with pytest.raises(InvalidArtifactInput):
             reg.upload_dir(root, name="hollow")
         assert reg.count() == 0
+        mixed = ArtifactDraft(name="mixed").add_dir(root).add_file(_write(root.parent / "note.txt", b"n"))
+        assert [f.path for f in reg.upload(mixed).files] == ["note.txt"]  # empty folders add nothing
 
     def test_upload_missing_file_is_refused(self, reg: Registry, tmp_path: Path) -> None:
         with pytest.raises(InvalidArtifactInput):
@@ -551,3 +553,8 @@ class NameContract(ContractFixtures):
         with pytest.raises(InvalidArtifactInput):
             reg.upload_file(make_file("a.txt"), name="a", folder="/ok/bad:part")
         assert reg.count() == 0
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
