@@ -17,7 +17,7 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
-from prefect_artifacts.testing._base import ContractFixtures, MakeFile, new_run_id, payload, sha256
+from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, new_run_id, payload, sha256
 
 
 class RunContract(ContractFixtures):
@@ -296,6 +296,28 @@ class DeleteContract(ContractFixtures):
         assert (again.blobs_deleted, again.bytes_freed) == (0, 0)
         back = reg.upload_file(make_file("a2.bin", alone), name="back")  # the reclaimed content, re-uploaded
         assert b"".join(back.as_stream()) == alone
+
+    def test_gc_reclaims_a_deleted_directory(self, reg: Registry, make_tree: MakeTree) -> None:
+        self.skip_unless("supports_gc")
+        files = {"a.bin": payload(1000, 21), "s/b.bin": payload(2000, 22), "s/c.bin": payload(3000, 23),
+                 "dup.bin": payload(1000, 21)}  # same bytes as a.bin: one blob
+        art = reg.upload_dir(make_tree("d", files), name="d")
+        reg.add_metadata(art.id, {"k": 1})
+        art.delete()
+        with pytest.raises(ArtifactNotFound):
+            reg.get_metadata(art.id)
+        report = reg.gc(grace_seconds=0)
+        assert (report.blobs_deleted, report.bytes_freed) == (3, 6000)
+
+    def test_gc_never_touches_referenced_sources(self, reg: Registry, make_file: MakeFile) -> None:
+        self.skip_unless("supports_gc")
+        self.skip_unless("supports_file_references")
+        source = make_file("precious.bin", payload(4000, 30))
+        art = reg.add_reference(source.as_uri(), name="precious")
+        art.delete()
+        report = reg.gc(grace_seconds=0)
+        assert report.blobs_deleted == 0
+        assert source.read_bytes() == payload(4000, 30)
 
     def test_gc_grace_keeps_young_blobs(self, reg: Registry, make_file: MakeFile) -> None:
         self.skip_unless("supports_gc")
