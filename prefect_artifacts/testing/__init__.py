@@ -1,6 +1,9 @@
 """Test helpers shipped with prefect-artifacts: the `Registry` contract suite.
 
-A backend runs the whole suite by subclassing `RegistryContract` (see its docstring).
+A backend runs the whole suite by subclassing `RegistryContract` (see its docstring),
+or a part of it through one of the part classes (`UploadContract`, `SearchContract`,
+…). The suite needs pytest and pytest-asyncio (its async tests are marked
+``@pytest.mark.asyncio``, so ``asyncio_mode`` may be ``strict`` or ``auto``).
 Importing this package asks pytest to rewrite the suite's asserts, so failures show
 the compared values.
 
@@ -10,7 +13,11 @@ Example:
 
     class TestMyRegistry(RegistryContract):
         __test__ = True
-        ...
+        supports_gc = False          # capability hooks: see ContractFixtures
+
+        @pytest.fixture
+        def registry(self, tmp_path):
+            ...                      # an empty registry, fresh for each test
     ```
 """
 
@@ -26,6 +33,43 @@ pytest.register_assert_rewrite(
 )
 
 from prefect_artifacts.testing._base import ContractFixtures, new_run_id, payload, sha256  # noqa: E402
+from prefect_artifacts.testing._lifecycle import (  # noqa: E402
+    AsyncContract,
+    DeleteContract,
+    MetadataContract,
+    RunContract,
+    SnapshotContract,
+)
+from prefect_artifacts.testing._queries import ListContract, SearchContract  # noqa: E402
+from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract  # noqa: E402
+from prefect_artifacts.testing._writes import (  # noqa: E402
+    ConflictContract,
+    DraftContract,
+    NameContract,
+    UploadContract,
+    VersionContract,
+)
 from prefect_artifacts.testing.contract import RegistryContract  # noqa: E402
 
-__all__ = ["ContractFixtures", "RegistryContract", "new_run_id", "payload", "sha256"]
+__all__ = [
+    "AsyncContract",
+    "ConflictContract",
+    "ContentsContract",
+    "ContractFixtures",
+    "DeleteContract",
+    "DraftContract",
+    "ListContract",
+    "MetadataContract",
+    "NameContract",
+    "ReferenceContract",
+    "RegistryContract",
+    "RunContract",
+    "SearchContract",
+    "SnapshotContract",
+    "StreamContract",
+    "UploadContract",
+    "VersionContract",
+    "new_run_id",
+    "payload",
+    "sha256",
+]
