@@ -51,6 +51,18 @@ def part_files(tmp_dir: Path) -> list[Path]:
         return []
 
 
+def growing_parts(tmp_dir: Path) -> list[Path]:
+    """Partial blobs that already hold bytes (a file may vanish between listing and stat)."""
+    found = []
+    for path in part_files(tmp_dir):
+        try:
+            if path.stat().st_size > 0:
+                found.append(path)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 @pytest.mark.slow
 def test_killed_upload_leaves_no_artifact_and_retry_succeeds(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
@@ -64,7 +76,7 @@ def test_killed_upload_leaves_no_artifact_and_retry_succeeds(tmp_path: Path) -> 
         deadline = time.monotonic() + 60
         parts: list[Path] = []
         while time.monotonic() < deadline and child.poll() is None:
-            parts = [p for p in part_files(blobs / "tmp") if p.exists() and p.stat().st_size > 0]
+            parts = growing_parts(blobs / "tmp")
             if parts:
                 break
             time.sleep(0.001)
