@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -132,6 +134,18 @@ class UploadContract(ContractFixtures):
             assert f.checksum == sha256(expected[f.path])
             assert f.size == len(expected[f.path])
             assert b"".join(reg.read(art.id, path=f.path)) == expected[f.path]
+
+    def test_upload_dir_many_files(self, reg: Registry, make_tree: MakeTree) -> None:
+        files = {f"part{i % 3}/f{i:03d}.txt": f"file {i % 140}".encode() for i in range(150)}  # 10 duplicates
+        art = reg.upload_dir(make_tree("many", files), name="many")
+        listed = reg.files(art.id)
+        assert [f.path for f in listed] == sorted(files)
+        assert {f.path: f.checksum for f in listed} == {p: sha256(c) for p, c in files.items()}
+        assert art.size == sum(len(c) for c in files.values())
+        for path in ("part0/f000.txt", "part1/f070.txt", "part2/f149.txt"):
+            assert b"".join(reg.read(art.id, path=path)) == files[path]
+        with zipfile.ZipFile(io.BytesIO(b"".join(reg.bundle(art.id, "zip")))) as archive:
+            assert {i.filename: archive.read(i) for i in archive.infolist()} == files
 
     def test_upload_dir_name_defaults_to_folder_name(self, reg: Registry, make_tree: MakeTree) -> None:
         art = reg.upload_dir(make_tree("plots", {"a.txt": "A"}))
