@@ -351,6 +351,14 @@ class ConflictContract(ContractFixtures):
         reg.delete(v3.id)
         assert reg.upload_file(make_file("a.txt", "4"), name="a", folder="/f").version == 4
 
+    def test_only_live_versions_conflict(self, reg: Registry, make_file: MakeFile) -> None:
+        reg.upload_file(make_file("a.txt", "1"), name="a").delete()
+        again = reg.upload_file(make_file("a.txt", "2"), name="a", conflict_strategy="error")
+        assert again.version == 2
+        again.delete()
+        skipped = reg.upload_file(make_file("a.txt", "3"), name="a", conflict_strategy="skip")
+        assert skipped.version == 3 and b"".join(skipped.as_stream()) == b"3"
+
     def test_invalid_strategy(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(InvalidArtifactInput):
             reg.upload_file(make_file("a.txt"), name="a", conflict_strategy="overwrite")
