@@ -191,9 +191,9 @@ def test_large_bundle_streams_with_flat_server_memory(tmp_path: Path) -> None:
         root = tmp_path / "big"
         root.mkdir()
         block = os.urandom(4 * 1024 * 1024)  # incompressible: the archive is as large as the data
-        for i in range(32):  # 128 MiB of files (one blob: content is stored once)
+        for i in range(24):  # 96 MiB of files (one blob: content is stored once)
             (root / f"part-{i:02d}.bin").write_bytes(block)
-        total = 32 * len(block)
+        total = 24 * len(block)
         with HttpRegistry(url) as reg:
             art = reg.upload_dir(root, name="big")
             assert art.size == total
@@ -212,7 +212,7 @@ def test_large_bundle_streams_with_flat_server_memory(tmp_path: Path) -> None:
         print(f"\nbundle of {total >> 20} MiB streamed ({received >> 20} MiB tar.gz); "
               f"server RSS {before >> 20} MiB before, peak growth {growth >> 20} MiB")
         assert received > total  # incompressible: nothing was skipped
-        assert growth < 64 * 1024 * 1024
+        assert growth < total // 2
     finally:
         proc.terminate()
         proc.wait(30)

@@ -1,0 +1,94 @@
+"""`prefect-artifacts users|groups|keys` administration and `server start`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from prefect_artifacts._cli.main import app
+from prefect_artifacts.errors import AuthenticationError, PermissionDenied
+from prefect_artifacts.registry.http import HttpRegistry
+
+runner = CliRunner()
+
+
+def cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, (args, result.output)
+    return result.stdout
+
+
+def test_users_groups_and_keys(_isolated_home: Path) -> None:
+    assert "created user alice (default group team-a)" in cli("users", "create", "alice", "--group", "team-a")
+    cli("users", "create", "bob")
+    cli("users", "create", "alice", code=4)  # conflict
+    cli("users", "create", "bad/name", code=2)
+    cli("groups", "create", "shared")
+    cli("groups", "add-member", "shared", "bob", "--write")
+    cli("groups", "add-member", "team-a", "bob")
+    cli("groups", "add-member", "nope", "bob", code=3)
+    users = {u["name"]: u for u in json.loads(cli("--json", "users", "list"))}
+    assert users["alice"]["groups"] == {"team-a": True}
+    assert users["bob"]["groups"] == {"bob": True, "shared": True, "team-a": False}
+    groups = {g["id"]: g["members"] for g in json.loads(cli("--json", "groups", "list"))}
+    assert groups == {"bob": {"bob": True}, "shared": {"bob": True}, "team-a": {"alice": True, "bob": False}}
+    secret = cli("keys", "create", "alice").strip()
+    assert secret.startswith("pa_") and len(secret) > 40
+    listed = json.loads(cli("--json", "keys", "list", "alice"))
+    assert len(listed) == 1 and listed[0]["revoked"] is None and secret not in json.dumps(listed)
+    cli("keys", "revoke", listed[0]["id"])
+    assert json.loads(cli("--json", "keys", "list"))[0]["revoked"] is not None
+    cli("keys", "revoke", listed[0]["id"], code=3)
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path) -> None:
+    cli("users", "create", "alice", "--group", "team-a")
+    cli("users", "create", "root", "--admin")
+    alice = json.loads(cli("--json", "keys", "create", "alice"))["key"]
+    root = cli("keys", "create", "root").strip()
+    port = _free_port()
+    script = Path(sys.executable).with_name("prefect-artifacts")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "prefect_artifacts._cli.main"]
+    env = {**os.environ, "PREFECT_ARTIFACTS_HOME": str(_isolated_home)}
+    proc = subprocess.Popen([*command, "server", "start", "--port", str(port), "--log-level", "warning"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{url}/health").json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert health["auth"] is True
+        (tmp_path / "a.txt").write_text("served")
+        with HttpRegistry(url, api_key=alice) as reg:
+            art = reg.upload_file(tmp_path / "a.txt", name="a")
+            assert art.group_id == "team-a" and art.open().read() == b"served"
+            with pytest.raises(PermissionDenied):
+                reg.gc()
+        with HttpRegistry(url, api_key=root) as reg:
+            assert reg.gc(dry_run=True).dry_run
+            assert reg.count() == 1
+        with HttpRegistry(url) as reg, pytest.raises(AuthenticationError):
+            reg.count()
+    finally:
+        proc.terminate()
+        proc.wait(30)
