@@ -14,7 +14,7 @@ from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.content_store import ContentStore
 
-from .s3 import MotoS3, moto_s3, s3_bucket  # noqa: F401 - fixtures re-exported for this directory
+from .s3 import MotoS3, moto_s3, moto_s3_env, s3_bucket  # noqa: F401 - fixtures re-exported for this directory
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,13 @@
 """A real S3 endpoint for tests: a ``moto.server`` subprocess on 127.0.0.1.
 
-Reusable outside ``tests/unit``: import `MotoS3` (or the `moto_s3` / `s3_bucket`
-fixtures via ``pytest_plugins = ["tests.unit.s3"]``). Credentials are the dummy
-``testing`` pair; the endpoint is exported as ``AWS_ENDPOINT_URL_S3`` so clients
-built without storage options (e.g. ``s3://`` references) reach moto too.
+Reusable outside ``tests/unit``: import `MotoS3`, or the `moto_s3`, `moto_s3_env` and
+`s3_bucket` fixtures into a conftest. Credentials are the dummy ``testing`` pair;
+`moto_s3_env` also exports the endpoint as ``AWS_ENDPOINT_URL_S3`` for one test, so
+clients built without storage options (e.g. ``s3://`` references) reach moto too.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -153,7 +152,7 @@ class MotoS3:
 
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[MotoS3]:
-    """One moto S3 server for the test session, with its AWS variables exported.
+    """One moto S3 server for the test session (clients reach it through `storage_options`).
 
     Example:
         ```python
@@ -162,17 +161,31 @@ def moto_s3() -> Iterator[MotoS3]:
         ```
     """
     server = MotoS3.start()
-    saved = {k: os.environ.get(k) for k in server.env}
-    os.environ.update(server.env)
     try:
         yield server
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
+
+
+@pytest.fixture
+def moto_s3_env(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoS3]:
+    """The moto server, also reachable by clients built without options (``AWS_*`` variables).
+
+    s3fs instances cached meanwhile are dropped afterwards, so no later test reaches moto by accident.
+
+    Example:
+        ```python
+        def test_x(moto_s3_env):
+            reg.add_reference(f"s3://{moto_s3_env.make_bucket()}/key")
+        ```
+    """
+    import s3fs
+
+    for key, value in moto_s3.env.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield moto_s3
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture

@@ -201,7 +201,8 @@ def test_http_reference_vanished_is_storage_error(registry: LocalRegistry, site:
 # s3:// (moto) --------------------------------------------------------------------------
 
 
-def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry, moto_s3: MotoS3) -> None:
+def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry, moto_s3_env: MotoS3) -> None:
+    moto_s3 = moto_s3_env
     bucket = moto_s3.make_bucket("refs")
     writer = moto_s3.filesystem()
     writer.pipe(f"{bucket}/raw/key.parquet", BODY)
@@ -215,7 +216,8 @@ def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry
         read_all(registry, "raw")
 
 
-def test_s3_prefix_reference(registry: LocalRegistry, moto_s3: MotoS3) -> None:
+def test_s3_prefix_reference(registry: LocalRegistry, moto_s3_env: MotoS3) -> None:
+    moto_s3 = moto_s3_env
     bucket = moto_s3.make_bucket("refs")
     writer = moto_s3.filesystem()
     writer.pipe({f"{bucket}/p/a.txt": b"a", f"{bucket}/p/sub/b.txt": b"bb"})
