@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
@@ -160,4 +160,5 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
         sqlite_url("/tmp/c.sqlite")  # "sqlite:////tmp/c.sqlite"
         ```
     """
-    return f"sqlite:///{Path(path).expanduser().resolve()}"
+    # Escaped: a '?', '#' or '%' in the path must not start a query string or be decoded.
+    return URL.create("sqlite", database=str(Path(path).expanduser().resolve())).render_as_string(hide_password=False)

@@ -105,3 +105,26 @@ def test_bad_catalog_urls() -> None:
         create_catalog_engine("not a url")
     with pytest.raises(MissingStorageBackend, match="nosuchdb"):
         create_catalog_engine("nosuchdb://x/y")
+
+
+@pytest.mark.parametrize("folder", ["plain", "with space", "odd#?%20@&=;chars", "ünï"])
+def test_sqlite_url_round_trips_any_path(tmp_path: Path, folder: str) -> None:
+    target = tmp_path / folder / "catalog.sqlite"
+    url = sqlite_url(target)
+    engine = create_catalog_engine(url)
+    assert engine.url.database == str(target)
+    migrate(engine)
+    engine.dispose()
+    assert target.is_file() and sorted(p.name for p in tmp_path.iterdir()) == [folder]
+
+
+def test_embedded_registry_under_a_home_with_url_characters(tmp_path: Path) -> None:
+    home = tmp_path / "h?x=1#frag %41"
+    reg = LocalRegistry.embedded(home)
+    try:
+        (tmp_path / "f.txt").write_text("x")
+        assert reg.upload_file(tmp_path / "f.txt", name="f").version == 1
+    finally:
+        reg.close()
+    assert (home / "catalog.sqlite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", home.name]
