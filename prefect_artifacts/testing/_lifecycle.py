@@ -219,6 +219,10 @@ class MetadataContract(ContractFixtures):
         assert reg.count(search="label:raw") == 0
         assert reg.count(search="label:v2") == 1
         assert reg.update(art.id, labels=[]).labels == []
+        long_text = "naïve ☃ — line\n" * 500
+        assert reg.update(art.id, description=long_text).description == long_text
+        assert reg.get(art.id).description == long_text
+        assert reg.count(search="description:☃") == 1
         assert reg.count(search="label:clean") == 0
         with pytest.raises(InvalidName):
             reg.update(art.id, labels=["bad\nlabel"])
