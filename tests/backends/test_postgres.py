@@ -79,11 +79,13 @@ def test_upgrade_from_first_revision_keeps_data(postgres_url: str) -> None:
 
 
 _MIGRATE_SCRIPT = """
-import sys, time
+import pathlib, sys, time
 from prefect_artifacts.catalog.engine import create_catalog_engine, migrate
-url, start = sys.argv[1], float(sys.argv[2])
+url, ready, go = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
 engine = create_catalog_engine(url)
-time.sleep(max(0.0, start - time.time()))
+ready.touch()
+while not go.exists():
+    time.sleep(0.002)
 migrate(engine)
 engine.dispose()
 print("ok")
@@ -93,9 +95,15 @@ print("ok")
 def test_concurrent_migrate_from_two_processes(postgres_url: str, tmp_path: Path) -> None:
     script = tmp_path / "migrate.py"
     script.write_text(_MIGRATE_SCRIPT)
-    start = time.time() + 4.0  # both interpreters are up by then and race on the empty database
-    procs = [subprocess.Popen([sys.executable, str(script), postgres_url, str(start)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, str(script), postgres_url, str(r), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in ready]
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready):  # both interpreters up: release them together on the empty database
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "migrators did not start"
+        time.sleep(0.01)
+    go.touch()
     results = [p.communicate(timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
