@@ -37,6 +37,8 @@ def validate_name(name: str, what: str = "artifact name") -> str:
             f"invalid {what} {name!r}: use 1-128 letters, digits, '-', '_', '.' or spaces, "
             "starting with a letter, digit or '_' (no '/' or ':')"
         )
+    if what == "artifact name" and _is_uuid(name):
+        raise InvalidName(f"invalid artifact name {name!r}: a UUID would read as an artifact id")
     return name
 
 
@@ -162,6 +164,14 @@ def dir_prefix(obj_path: str | None, basename: str) -> str:
     return object_path(obj_path, basename)
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class ParsedRef:
     """An artifact reference taken apart.
@@ -200,8 +210,10 @@ def parse_ref(ref: str) -> ParsedRef:
     if "/" in ref:
         folder_part, _, ref = ref.rpartition("/")
         folder = normalize_folder(folder_part or "/")
-    name, _, tag = ref.partition(":")
+    name, colon, tag = ref.partition(":")
     validate_name(name)
+    if colon and not tag:
+        raise InvalidName(f"invalid artifact reference {ref!r}: nothing after ':'")
     if not tag:
         return ParsedRef(folder=folder, name=name, alias="latest")
     match = _VERSION.match(tag)

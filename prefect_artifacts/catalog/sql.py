@@ -70,20 +70,25 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+def _encode_cursor(sort_by: str, descending: bool, value: Any, last_id: str) -> str:
+    value = value.isoformat() if isinstance(value, datetime) else value
+    raw = json.dumps([sort_by, descending, value, last_id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort_by: str) -> tuple[Any, str]:
+def _decode_cursor(cursor: str, sort_by: str, descending: bool) -> tuple[Any, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, last_id = json.loads(raw)
+        key, desc, value, last_id = json.loads(raw)
         if sort_by in ("created", "modified") and value is not None:
             value = datetime.fromisoformat(value)
-        return value, str(last_id)
     except (ValueError, TypeError) as exc:
         raise InvalidArtifactInput(f"invalid paging cursor {cursor!r}") from exc
+    if (key, desc) != (sort_by, descending):
+        raise InvalidArtifactInput(
+            f"this cursor pages sort_by={key!r} descending={desc}: repeat the same sort to use it"
+        )
+    return value, str(last_id)
 
 
 class SqlCatalog:
@@ -425,10 +430,12 @@ class SqlCatalog:
         column = SORTABLE.get(key)
         if column is None:
             raise InvalidArtifactInput(f"cannot sort by {sort_by!r}: use one of {', '.join(SORTABLE)}")
+        if key == "size":  # references may have no size: page them as -1
+            column = func.coalesce(artifacts.c.size, -1)
         where = self._filters(search, folder, group_id, group_ids)
         query = select(artifacts).where(*where)
         if cursor:
-            value, last_id = _decode_cursor(cursor, key)
+            value, last_id = _decode_cursor(cursor, key, descending)
             after = tuple_(column, artifacts.c.id)
             query = query.where(after < (value, last_id) if descending else after > (value, last_id))
         order = (column.desc(), artifacts.c.id.desc()) if descending else (column, artifacts.c.id)
@@ -442,7 +449,10 @@ class SqlCatalog:
             rows = rows[:page_length]
             runs = self._runs_for(conn, [r.id for r in rows])
         data = [self._to_artifact(r, runs[r.id]) for r in rows]
-        next_cursor = _encode_cursor((getattr(rows[-1], key), rows[-1].id)) if more and rows else None
+        next_cursor = None
+        if more and rows:
+            last = getattr(rows[-1], key)
+            next_cursor = _encode_cursor(key, descending, -1 if last is None and key == "size" else last, rows[-1].id)
         return data, total, next_cursor
 
     def count(self, search: str | None = None, folder: str | None = None,

@@ -723,6 +723,7 @@ class Registry(ABC):
             target: Path = TemporaryLocalFile(tmp_name)
         else:
             target = Path(path)
+            _check_destination(target)
         try:
             self._download_to(ref, target, chunk_size, artifact_path)
         except BaseException:
@@ -732,7 +733,6 @@ class Registry(ABC):
         return target
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             with open(part, "wb") as out:
@@ -765,6 +765,8 @@ class Registry(ABC):
         validate_name(file_stem, "file_stem")
         art = self.get(ref)
         out_dir = Path(output_dir) if output_dir is not None else Path.cwd()
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InvalidArtifactInput(f"output_dir {str(out_dir)!r} is not a folder")
         if not art.is_dir:
             if bundle_type is not None or artifact_path is not None:
                 raise InvalidOperation(
@@ -813,6 +815,15 @@ def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, builtins
     listed = [SnapshotFile(path=p, checksum=hashlib.sha256(d).hexdigest(), size=len(d)) for p, d in entries]
     digest = hashlib.sha256("".join(f"{f.path}\0{f.checksum}\n" for f in listed).encode()).hexdigest()
     return digest, listed
+
+
+def _check_destination(target: Path) -> None:
+    if target.is_dir():
+        raise InvalidArtifactInput(f"destination {str(target)!r} is a folder: give a file path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InvalidArtifactInput(f"cannot create the folder of {str(target)!r}: {exc}") from exc
 
 
 def _default_name(path: str) -> str:
