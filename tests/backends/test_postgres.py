@@ -201,6 +201,8 @@ def test_meta_search_uses_json_on_postgres(pg_registry: LocalRegistry, tmp_path:
     pg_registry.upload_file(f, name="b", metadata={"rows": 3, "owner": "bob", "ok": False,
                                                    "stats": {"mean": 7}})
     pg_registry.upload_file(f, name="c")
+    # values of other JSON types under the same keys must neither match nor break the casts on PostgreSQL
+    pg_registry.upload_file(f, name="d", metadata={"rows": "n/a", "ok": "maybe", "stats": {"mean": "high"}})
     a.add_metadata({"extra": "late"})
     assert _names(pg_registry.list(search="meta.rows>5")) == ["a"]
     assert _names(pg_registry.list(search="meta.rows<=10")) == ["a", "b"]
@@ -212,6 +214,9 @@ def test_meta_search_uses_json_on_postgres(pg_registry: LocalRegistry, tmp_path:
     assert _names(pg_registry.list(search="meta.stats.mean>2")) == ["b"]
     assert _names(pg_registry.list(search="meta.extra:late")) == ["a"]
     assert _names(pg_registry.list(search="meta.missing:x")) == []
+    assert _names(pg_registry.list(search="meta.rows:n/a")) == ["d"]
+    assert _names(pg_registry.list(search="meta.ok:maybe")) == ["d"]
+    assert _names(pg_registry.list(search="meta.stats.mean>=0")) == ["a", "b"]
     with pytest.raises(SearchSyntaxError):
         pg_registry.list(search="meta.rows>many")
 

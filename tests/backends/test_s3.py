@@ -277,3 +277,38 @@ async def test_block_async_twins_on_s3_and_postgres(s3_bucket: str, s3_options: 
         assert [a.id for a in page.data] == [art.id]
     finally:
         block.get_registry().close()
+
+
+# references to objects in another bucket (no copy) ----------------------------------------
+
+
+@pytest.fixture
+def s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Default AWS credentials/endpoint pointing at moto, for URIs opened without storage options."""
+    import s3fs
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": moto_server.endpoint_url,
+                       "AWS_ENDPOINT_URL": moto_server.endpoint_url}.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()  # an instance cached under other settings must not answer
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_s3_reference_is_not_copied_and_change_is_detected(s3_env: None, s3_registry: LocalRegistry,
+                                                           moto_server: MotoServer, s3_store_url: str) -> None:
+    other = moto_server.make_bucket("raw")
+    fs = moto_server.filesystem()
+    fs.pipe_file(f"{other}/data/key.parquet", b"PAR1 original")
+    fs.pipe_file(f"{other}/data/part/b.bin", b"second object")
+    art = s3_registry.add_reference(f"s3://{other}/data/key.parquet", name="raw")
+    assert art.kind.value == "reference" and art.size == len(b"PAR1 original")
+    assert _keys(moto_server, s3_store_url) == []  # nothing copied into the store
+    assert s3_registry.get("raw").open().read() == b"PAR1 original"
+    folder = s3_registry.add_reference(f"s3://{other}/data/", name="raw-folder")
+    assert sorted(f.path for f in folder.files) == ["key.parquet", "part/b.bin"]
+    assert b"".join(s3_registry.read("raw-folder", path="part/b.bin")) == b"second object"
+    fs.pipe_file(f"{other}/data/key.parquet", b"PAR1 changed!")
+    with pytest.raises(ArtifactIntegrityError):
+        s3_registry.get("raw").open()
