@@ -57,6 +57,11 @@ def normalize_uri(uri: str) -> str:
         raise InvalidArtifactInput(f"invalid reference URI {uri!r}")
     if "://" not in uri:
         return Path(uri).expanduser().resolve().as_uri()
+    if urlsplit(uri).password:
+        raise InvalidArtifactInput(
+            "reference URIs must not carry credentials (user:password@): every reader would see "
+            "them; give credentials through storage options or the environment instead"
+        )
     return uri
 
 

@@ -45,6 +45,7 @@ class _Token:
     text: str
     pos: int
     quoted: bool = False
+    bare: bool = False  # quoted as a whole: a bare word even if it contains ':'
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _tokenize(query: str) -> list[_Token]:
                 else:
                     text.append(query[i])
                     i += 1
-            tokens.append(_Token("WORD", "".join(text), start, quoted))
+            tokens.append(_Token("WORD", "".join(text), start, quoted, bare=query[start] in "\"'"))
     return tokens
 
 
@@ -212,7 +213,7 @@ class _Parser:
         self.terms += 1
         if self.terms > MAX_TERMS:  # SQLite refuses expression trees deeper than 1000
             raise SearchSyntaxError(f"query has more than {MAX_TERMS} terms", tok.pos)
-        match = _FIELD.match(tok.text)
+        match = None if tok.bare else _FIELD.match(tok.text)
         if match:
             rest = tok.text[match.end():]
             for op in _OPS:
