@@ -266,6 +266,29 @@ def test_concurrent_writers_get_distinct_versions(pg_registry: LocalRegistry, tm
     assert pg_registry.count("name:shared") == threads * per_thread
 
 
+def test_concurrent_writers_create_the_same_new_folder(pg_registry: LocalRegistry, tmp_path: Path) -> None:
+    threads = 6
+    f = _file(tmp_path, "x.txt", b"x")
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            pg_registry.upload_file(f, name=f"item-{i}", folder="/brand/new/folder")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert errors == []
+    assert pg_registry.count("folder:/brand/new/folder") == threads
+    assert pg_registry.catalog.list_folders("/brand") == ["/brand", "/brand/new", "/brand/new/folder"]
+
+
 def test_error_strategy_conflicts_on_postgres(pg_registry: LocalRegistry, tmp_path: Path) -> None:
     f = _file(tmp_path, "x.txt", b"x")
     pg_registry.upload_file(f, name="once")
