@@ -87,7 +87,7 @@ def clean_rows(raw_csv: Path, out: Path) -> dict[str, Any]:
 @flow(name="transform")
 def transform(work: Path) -> Artifact:
     log_code(folder=FOLDER)
-    raw_csv = download_artifact(f"{FOLDER}/housing-raw:latest", path=work / "download")
+    raw_csv = download_artifact(f"{FOLDER}/housing-raw:latest", path=f"{work}/download/")
     counts = clean_rows(raw_csv, work / "housing_clean.csv")
     return upload_file(work / "housing_clean.csv", name="housing-clean", folder=FOLDER, labels=["clean"],
                        metadata=counts, description="Complete rows only.")
@@ -143,7 +143,7 @@ def _fit(xs: list[list[float]], ys: list[float]) -> list[float]:
 @flow(name="train")
 def train(work: Path) -> dict[str, Any]:
     log_code(folder=FOLDER)
-    clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=work / "train-input")
+    clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=f"{work}/train-input/")
     model = fit_model(clean_csv, work / "checkpoints")
     upload_dir(work / "checkpoints", name="price-model-checkpoints", folder=FOLDER, labels=["model"])
     return model
@@ -153,7 +153,7 @@ def train(work: Path) -> dict[str, Any]:
 def report(work: Path) -> Artifact:
     log_code(folder=FOLDER)
     model = load_object(f"{FOLDER}/price-model:latest")
-    clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=work / "report-input")
+    clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=f"{work}/report-input/")
     xs, ys = _read_xy(clean_csv)
     preds = [sum(w * x for w, x in zip(model["weights"], row, strict=True)) for row in xs]
     residuals = [y - p for y, p in zip(ys, preds, strict=True)]

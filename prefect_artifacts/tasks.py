@@ -498,7 +498,7 @@ def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,
                 target = Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / filename
             else:
                 target = Path(path)
-                if target.is_dir():
+                if target.is_dir() or str(path).endswith(("/", os.sep)):
                     target = target / filename
             return Path(reg.download(art.id, target, artifact_path=source))
         prefix = (artifact_path or "").strip("/")
@@ -521,7 +521,8 @@ def download_artifact(
 ) -> Path:
     """Download an artifact's verified content; records it as an ``input`` of the flow run.
 
-    A file goes to ``path`` (a file path, or into ``path`` when it is a directory); a
+    A file goes to ``path`` (a file path, or into ``path`` when it is a directory or
+    ends with ``/``); a
     directory artifact is recreated under ``path``; ``file_type`` (``tar_gz``/``zip``)
     writes one bundle into ``path`` instead. ``path=None`` uses a new temporary folder.
 

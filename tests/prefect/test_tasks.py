@@ -47,11 +47,12 @@ def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, reg
         loaded = T.load_object("/t/model:latest")
         local = T.download_artifact("/t/seed:latest", path=tmp_path / "out")
         tree = T.download_artifact("/t/plots:latest", path=tmp_path / "tree")
+        into = T.download_artifact("/t/seed:latest", path=f"{tmp_path}/into/")
         listed = T.list_artifacts(folder="/t")
         link = T.attach_artifact("/t/ref:1", category="input")
         code = T.log_code()
         return {"run": runtime_flow_run.id, "arts": (a, d, r, o, code), "loaded": loaded, "local": local,
-                "tree": tree, "listed": listed, "link": link}
+                "tree": tree, "into": into, "listed": listed, "link": link}
 
     out = job()
     run_id = out["run"]
@@ -62,6 +63,7 @@ def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, reg
     assert out["loaded"] == {"w": [1, 2]}
     assert Path(out["local"]).read_text() == data.read_text()
     assert (Path(out["tree"]) / "sub" / "b.txt").read_text() == "bb"
+    assert out["into"] == tmp_path / "into" / "data.csv" and out["into"].read_text() == data.read_text()
     assert {a.name for a in out["listed"]} >= {"raw", "plots", "ref", "model", "seed"}
     assert out["link"].run_id == run_id and out["link"].category.value == "input"
     for art in out["arts"]:
