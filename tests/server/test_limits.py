@@ -109,3 +109,12 @@ def test_openapi_is_published(open_server: LiveServer) -> None:
         assert methods <= set(paths[path]), path
     page = spec["components"]["schemas"]["ArtifactPage"]["properties"]
     assert {"index", "pageLength", "totalNumResults", "isComplete", "nextCursor", "data"} <= set(page)
+
+
+def test_column_limits_are_a_400_on_every_catalog(open_server: LiveServer) -> None:
+    for field, value in (("mimeType", "x" * 300), ("checksum", "c" * 200)):
+        response = httpx.post(f"{open_server.url}/artifacts", json={**_manifest("m"), field: value})
+        assert response.status_code == 400 and field in response.json()["message"], field
+    runs = httpx.post(f"{open_server.url}/artifacts", json={**_manifest("r"), "runs": [["r" * 65, "input"]]})
+    assert runs.status_code == 400 and "runId" in runs.json()["message"]
+    assert open_server.registry.count() == 0

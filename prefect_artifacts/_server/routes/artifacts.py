@@ -47,6 +47,7 @@ def _manifest(body: CreateArtifactRequest, group: str, key: str | None, principa
         if not isinstance(aspect.get("content"), dict):
             raise MetadataValidationError("each aspect needs a 'content' object")
         aspects.append(prepare_aspect(aspect["content"], aspect.get("schema_name"), aspect.get("policy")))
+    _check_lengths(body)
     for f in body.files:
         if f.uri is None and f.checksum not in (None, f.digest):
             raise InvalidArtifactInput(f"{f.path!r}: checksum must equal the digest of its stored content")
@@ -57,6 +58,20 @@ def _manifest(body: CreateArtifactRequest, group: str, key: str | None, principa
     # Keys are per user: another user's key never returns (or blocks) your create.
     scoped_key = f"{principal.user_id or '-'}:{key}" if key else None
     return ArtifactManifest(**fields, aspects=aspects, group_id=group, idempotency_key=scoped_key)
+
+
+def _check_lengths(body: CreateArtifactRequest) -> None:
+    """Column limits of the catalog (PostgreSQL enforces them; say so with a 400, not a 500)."""
+    limits = [("mimeType", body.mime_type, 255), ("checksum", body.checksum, 160)]
+    for f in body.files:
+        limits += [("files.path", f.path, 4096), ("files.mimeType", f.mime_type, 255),
+                   ("files.checksum", f.checksum, 160)]
+    limits += [("runs.runId", run_id, 64) for run_id, _category in body.runs]
+    for field, value, limit in limits:
+        if value is not None and len(value) > limit:
+            raise InvalidArtifactInput(f"{field} is longer than {limit} characters")
+    if any(not run_id for run_id, _category in body.runs):
+        raise InvalidArtifactInput("runs.runId must not be empty")
 
 
 @router.post("/artifacts", status_code=201, response_model=CreatedArtifact,
