@@ -92,7 +92,7 @@ class UpdateArtifactRequest(_Body):
         ```
     """
 
-    description: str | None = Field(default=None, max_length=100_000)
+    description: str | None = None
     labels: list[str] | None = None
 
 
@@ -120,7 +120,7 @@ class AspectRequest(_Body):
 
     aspect: dict[str, Any]
     schema_: str | dict[str, Any] | None = Field(default=None, alias="schema")
-    policy: str | None = Field(default=None, max_length=1024)
+    policy: str | None = None
 
 
 class AliasRequest(_Body):

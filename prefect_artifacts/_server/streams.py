@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
 
@@ -9,10 +10,12 @@ import anyio.from_thread
 import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 
-from prefect_artifacts.errors import InvalidArtifactInput, PayloadTooLarge
+from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, PayloadTooLarge
 from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
 
 _BATCH = 1024 * 1024
+#: Bodies up to this size are read whole and stored in one write.
+SMALL_BODY = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -53,6 +56,8 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
     if expected is not None and max_size is not None and expected > max_size:
         raise PayloadTooLarge(f"blob of {expected} bytes exceeds the limit of {max_size} bytes")
     stream = request.stream().__aiter__()
+    if expected is not None and expected <= SMALL_BODY:
+        return await _store_small(stream, store, digest, expected)
 
     def chunks() -> Iterator[bytes]:
         received = 0
@@ -65,6 +70,17 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
     return await anyio.to_thread.run_sync(
         lambda: store.put_stream(chunks(), expected_digest=digest, max_size=max_size)
     )
+
+
+async def _store_small(stream: AsyncIterator[bytes], store: ContentStore, digest: str, expected: int) -> BlobInfo:
+    """Small bodies are read whole (bounded by ``SMALL_BODY``), checked, then stored at once."""
+    data = await _next_batch(stream) or b""
+    if len(data) != expected:
+        raise InvalidArtifactInput(f"upload truncated: received {len(data)} of {expected} bytes")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise ArtifactIntegrityError(f"content digest {actual} does not match the announced {digest}")
+    return await anyio.to_thread.run_sync(store.put_bytes, data)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

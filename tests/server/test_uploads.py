@@ -52,9 +52,9 @@ def _raw_put(server: LiveServer, digest: str, declared: int, body: bytes, close:
     return answer
 
 
-@pytest.mark.parametrize("close", ["half", "full"])
-def test_truncated_upload_is_rejected_and_leaves_nothing(open_server: LiveServer, close: str) -> None:
-    data = bytes(range(256)) * 4096  # 1 MiB
+@pytest.mark.parametrize(("close", "size"), [("half", 1 << 20), ("full", 1 << 20), ("half", 100_000)])
+def test_truncated_upload_is_rejected_and_leaves_nothing(open_server: LiveServer, close: str, size: int) -> None:
+    data = (bytes(range(256)) * 4096)[:size]  # streamed (1 MiB) or read whole (small)
     digest = _sha(data)
     answer = _raw_put(open_server, digest, len(data), data[: len(data) // 2], close)
     assert not answer.startswith(b"HTTP/1.1 2"), answer[:200]
@@ -65,8 +65,9 @@ def test_truncated_upload_is_rejected_and_leaves_nothing(open_server: LiveServer
     assert b"".join(open_server.registry.store.read(digest)) == data
 
 
-def test_wrong_digest_is_rejected_and_leaves_nothing(open_server: LiveServer) -> None:
-    data, announced = b"the real content" * 1000, _sha(b"something else")
+@pytest.mark.parametrize("repeat", [1000, 100_000])  # read whole, streamed
+def test_wrong_digest_is_rejected_and_leaves_nothing(open_server: LiveServer, repeat: int) -> None:
+    data, announced = b"the real content" * repeat, _sha(b"something else")
     response = httpx.put(f"{open_server.url}/blobs/{announced}", content=data)
     assert response.status_code == 409
     assert response.json()["error"] == "ArtifactIntegrityError"
