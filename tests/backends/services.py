@@ -137,9 +137,14 @@ class PostgresServer:
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
         run_as = "postgres" if os.geteuid() == 0 else None
+        if run_as:
+            try:
+                entry = pwd.getpwnam(run_as)
+            except KeyError:
+                raise RuntimeError("as root, PostgreSQL needs the 'postgres' system user "
+                                   "(created by apt-get install postgresql)") from None
         root = Path(tempfile.mkdtemp(prefix="pa-pg-"))
         if run_as:
-            entry = pwd.getpwnam(run_as)
             os.chown(root, entry.pw_uid, entry.pw_gid)
         server = cls(bindir, root, free_port(), run_as)
         try:
