@@ -76,6 +76,17 @@ def _encode_cursor(sort_by: str, descending: bool, value: Any, last_id: str) -> 
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _check_lengths(new: ArtifactManifest) -> None:
+    """Column limits, the same on every dialect (PostgreSQL would raise a DataError, SQLite store the value)."""
+    values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160)]
+    for f in new.files:
+        values += [("file path", f.path, 4096), ("file mime type", f.mime_type, 255),
+                   ("file checksum", f.checksum, 160)]
+    for what, value, limit in values:
+        if value is not None and len(value) > limit:
+            raise InvalidArtifactInput(f"{what} is longer than {limit} characters: {value[:60]!r}…")
+
+
 def _decode_cursor(cursor: str, sort_by: str, descending: bool) -> tuple[Any, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -184,6 +195,7 @@ class SqlCatalog:
             art, created = catalog.create(new, ConflictStrategy.SKIP, make_folder=True)
             ```
         """
+        _check_lengths(new)
         for _attempt in range(10):
             try:
                 with self._write() as conn:

@@ -13,10 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from prefect_artifacts.catalog.engine import create_catalog_engine, current_revision, head_revision, migrate
+from prefect_artifacts import ArtifactDraft
+from prefect_artifacts.catalog.engine import (
+    create_catalog_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    sqlite_url,
+)
 from prefect_artifacts.catalog.schema import artifacts, metadata
 from prefect_artifacts.catalog.search import compile_search
-from prefect_artifacts.errors import ArtifactConflict, SearchSyntaxError
+from prefect_artifacts.errors import ArtifactConflict, InvalidArtifactInput, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
 
 from .services import PostgresServer
@@ -434,3 +441,24 @@ def _databases(pg_server: PostgresServer) -> set[str]:
         return {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_column_limits_are_input_errors_on_every_dialect(dialect: str, request: pytest.FixtureRequest,
+                                                         tmp_path: Path) -> None:
+    """PostgreSQL enforces varchar lengths that SQLite ignores: both must refuse the same way."""
+    url = request.getfixturevalue("postgres_catalog_url") if dialect == "postgresql" else sqlite_url(
+        tmp_path / "c.sqlite")
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
+    try:
+        f = _file(tmp_path, "x.txt", b"x")
+        with pytest.raises(InvalidArtifactInput, match="mime type"):
+            reg.upload_file(f, name="a", mime_type="text/" + "x" * 300)
+        with pytest.raises(InvalidArtifactInput, match="folder"):
+            reg.upload_file(f, name="b", folder="/" + "/".join(["f" * 50] * 22))
+        with pytest.raises(InvalidArtifactInput, match="file path"):
+            reg.upload(ArtifactDraft(name="c").add_file(str(f), obj_path="/".join(["p" * 200] * 25) + "/"))
+        assert reg.count() == 0 and reg.catalog.list_folders("/") == []
+        assert reg.upload_file(f, name="ok", mime_type="text/" + "x" * 250).mime_type == "text/" + "x" * 250
+    finally:
+        reg.close()
