@@ -161,6 +161,7 @@ class TablePublisher:
         self._pending: dict[str, tuple[Registry, str, float]] = {}  # run id -> (registry, key, due)
         self._last: dict[str, float] = {}  # run id -> monotonic time of its last publish
         self._busy = False
+        self._busy_run: str | None = None
         self._urgent = 0
         self._thread: threading.Thread | None = None
         self._atexit = False
@@ -205,6 +206,30 @@ class TablePublisher:
             finally:
                 self._urgent -= 1
 
+    def publish_now(self, run_id: str) -> bool:
+        """Publish a run's pending table in this thread (the flow-run end hook); False if none.
+
+        Example:
+            ```python
+            PUBLISHER.publish_now(flow_run_id)
+            ```
+        """
+        with self._cond:
+            # An older snapshot of this run in flight must not land after the final one.
+            self._cond.wait_for(lambda: self._busy_run != run_id, timeout=30)
+            item = self._pending.pop(run_id, None)
+        if item is None:
+            return False
+        registry, key, _due = item
+        try:
+            publish_table(registry, run_id, key)
+        except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+            logger.warning("could not publish the artifact table of flow run %s: %s", run_id, exc)
+        with self._cond:
+            self._last[run_id] = time.monotonic()
+            self._cond.notify_all()
+        return True
+
     def _next(self) -> tuple[str, Registry, str] | None:
         """Under the lock: wait for a due request and take it (None after 60 s idle)."""
         idle_until = time.monotonic() + 60
@@ -230,6 +255,7 @@ class TablePublisher:
                     return
                 run_id, registry, key = taken
                 self._busy = True
+                self._busy_run = run_id
             try:
                 publish_table(registry, run_id, key)
             except Exception as exc:  # noqa: BLE001 - visibility is best-effort
@@ -237,6 +263,7 @@ class TablePublisher:
             finally:
                 with self._cond:
                     self._busy = False
+                    self._busy_run = None
                     now_ = time.monotonic()
                     self._last[run_id] = now_
                     for old in [r for r, t in self._last.items() if now_ - t > 3600]:
@@ -285,6 +312,44 @@ def announce(registry: Registry, art: Artifact, category: RunCategory | str | No
         except Exception as exc:  # noqa: BLE001 - visibility is best-effort
             logger.warning("could not emit %s for %s: %s", EVENT_CREATED, art.ref, exc)
     PUBLISHER.request(registry, run)
+    _hook_flow_end()
+
+
+_HOOKED = "_prefect_artifacts_table_hook"
+
+
+def publish_artifact_table(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow-run end hook: publish the run's final table artifact.
+
+    Example:
+        ```python
+        @flow(on_completion=[publish_artifact_table])
+        def etl(): ...
+        ```
+    """
+    PUBLISHER.publish_now(str(flow_run.id))
+
+
+def _hook_flow_end() -> None:
+    """Make the running flow publish its final table when the run ends (once per Flow object).
+
+    The hooks are read from the flow object when the run finishes, so adding ours
+    during the run works; the table is then complete before the flow run returns.
+    """
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    flow = getattr(ctx, "flow", None) if ctx is not None else None
+    if flow is None or getattr(flow, _HOOKED, False):
+        return
+    for attr in ("on_completion_hooks", "on_failure_hooks", "on_cancellation_hooks", "on_crashed_hooks"):
+        hooks = getattr(flow, attr, None)
+        if isinstance(hooks, list):
+            hooks.append(publish_artifact_table)
+    try:
+        setattr(flow, _HOOKED, True)
+    except Exception:  # noqa: BLE001 - a frozen flow object: the debounced publisher still runs
+        logger.debug("could not mark flow %r as hooked", flow)
 
 
 def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo) -> Any:
