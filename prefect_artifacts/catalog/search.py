@@ -301,6 +301,8 @@ class Compiler:
             select(artifacts).where(Compiler("sqlite").compile("kind:file"))
             ```
         """
+        if query and "\x00" in query:  # no catalog text holds NUL (PostgreSQL cannot even bind it)
+            raise SearchSyntaxError("NUL character in query", query.index("\x00"))
         tree = parse(query or "")
         return true() if tree is None else self._node(tree)
 

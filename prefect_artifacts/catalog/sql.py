@@ -78,13 +78,20 @@ def _encode_cursor(sort_by: str, descending: bool, value: Any, last_id: str) -> 
 
 def _check_lengths(new: ArtifactManifest) -> None:
     """Column limits, the same on every dialect (PostgreSQL would raise a DataError, SQLite store the value)."""
-    values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160)]
+    values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160),
+              ("description", new.description, None), ("original path", new.original_path, None)]
     for f in new.files:
         values += [("file path", f.path, 4096), ("file mime type", f.mime_type, 255),
-                   ("file checksum", f.checksum, 160)]
+                   ("file checksum", f.checksum, 160), ("file uri", f.uri, None)]
     for what, value, limit in values:
-        if value is not None and len(value) > limit:
-            raise InvalidArtifactInput(f"{what} is longer than {limit} characters: {value[:60]!r}…")
+        _check_text(what, value, limit)
+
+
+def _check_text(what: str, value: str | None, limit: int | None = None) -> None:
+    if value is not None and limit is not None and len(value) > limit:
+        raise InvalidArtifactInput(f"{what} is longer than {limit} characters: {value[:60]!r}…")
+    if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise InvalidArtifactInput(f"{what} contains a NUL character: {value[:60]!r}")
 
 
 def _decode_cursor(cursor: str, sort_by: str, descending: bool) -> tuple[Any, str]:
@@ -626,6 +633,7 @@ class SqlCatalog:
             self._load(conn, artifact_id)
             values: dict[str, Any] = {"modified": utcnow()}
             if description is not None:
+                _check_text("description", description)
                 values["description"] = description
             if labels is not None:
                 values["labels"] = labels

@@ -462,3 +462,27 @@ def test_column_limits_are_input_errors_on_every_dialect(dialect: str, request: 
         assert reg.upload_file(f, name="ok", mime_type="text/" + "x" * 250).mime_type == "text/" + "x" * 250
     finally:
         reg.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_nul_characters_are_input_errors_on_every_dialect(dialect: str, request: pytest.FixtureRequest,
+                                                          tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold NUL (psycopg2 raised a bare ValueError): refused alike everywhere."""
+    url = request.getfixturevalue("postgres_catalog_url") if dialect == "postgresql" else sqlite_url(
+        tmp_path / "c.sqlite")
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
+    try:
+        f = _file(tmp_path, "x.txt", b"x")
+        with pytest.raises(InvalidArtifactInput, match="description"):
+            reg.upload_file(f, name="a", description="before\x00after")
+        with pytest.raises(InvalidArtifactInput, match="mime type"):
+            reg.upload_file(f, name="b", mime_type="text/a\x00b")
+        art = reg.upload_file(f, name="c", description="clean")
+        with pytest.raises(InvalidArtifactInput, match="description"):
+            reg.update(art.id, description="x\x00y")
+        with pytest.raises(SearchSyntaxError) as info:
+            reg.list(search="name:c\x00d")
+        assert info.value.position == 6
+        assert [a.description for a in reg.list().data] == ["clean"]
+    finally:
+        reg.close()
