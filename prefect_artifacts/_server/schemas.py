@@ -50,6 +50,10 @@ class CreateArtifactRequest(ArtifactManifest):
 
     conflict_strategy: ConflictStrategy = ConflictStrategy.NEW
     make_folder: bool = True
+    blobs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Small file contents sent inline: SHA-256 → base64 (instead of PUT /blobs).",
+    )
 
 
 class CreatedArtifact(_Body):

@@ -12,9 +12,11 @@ as the same exception classes the in-process registry raises.
 
 from __future__ import annotations
 
+import base64
 import builtins
 import hashlib
 import random
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -64,6 +66,10 @@ from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 
 #: Files up to this size are PUT directly (one round trip) instead of HEAD, then PUT.
 DIRECT_PUT = 256 * 1024
+#: Files up to this size travel inside the create request (no request of their own)...
+INLINE_MAX = 64 * 1024
+#: ...up to this many bytes per create.
+INLINE_TOTAL = 1024 * 1024
 UPLOAD_CHUNK = 1024 * 1024
 _FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: PermissionDenied, 404: ArtifactNotFound,
              409: ArtifactError, 413: PayloadTooLarge, 414: PayloadTooLarge}
@@ -127,6 +133,7 @@ class HttpRegistry(Registry):
         self.retries = retries
         self.backoff = backoff
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._inline = threading.local()  # small blobs waiting for this thread's next create
         self._owns_client = client is None
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -214,11 +221,23 @@ class HttpRegistry(Registry):
 
     # primitives -------------------------------------------------------------------
 
+    def _pending(self) -> dict[str, bytes]:
+        pending: dict[str, bytes] | None = getattr(self._inline, "blobs", None)
+        if pending is None:
+            pending = self._inline.blobs = {}
+        return pending
+
     def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
         if size <= DIRECT_PUT:
             with open(path, "rb") as f:
                 data = f.read(DIRECT_PUT + 1)
-            return self._put_blob(digest or hashlib.sha256(data).hexdigest(), len(data), lambda: data)
+            digest = digest or hashlib.sha256(data).hexdigest()
+            pending = self._pending()
+            # sync: a single-file upload, stored and created by this thread (batches may use a pool)
+            if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
+                pending[digest] = data  # sent with the create: one request per small upload
+                return BlobInfo(digest, len(data), written=False)
+            return self._put_blob(digest, len(data), lambda: data)
         if digest is None:
             digest, size = hash_file(path, size_hint=size)
         if self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200:
@@ -235,6 +254,11 @@ class HttpRegistry(Registry):
         key = manifest.idempotency_key or uuid.uuid4().hex
         body = manifest.model_dump(mode="json", by_alias=True, exclude={"idempotency_key"})
         body.update(conflictStrategy=strategy.value, makeFolder=make_folder)
+        pending = self._pending()
+        inline = {f.digest: pending[f.digest] for f in manifest.files if f.digest in pending}
+        pending.clear()
+        if inline:
+            body["blobs"] = {d: base64.b64encode(data).decode() for d, data in inline.items()}
         data = self._json("POST", "/artifacts", json=body, headers={"Idempotency-Key": key})
         files = [ArtifactFile.model_validate(f) for f in data["files"]]
         return self._artifact(data["artifact"]).with_files(files)

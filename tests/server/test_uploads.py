@@ -153,3 +153,29 @@ def test_upload_throughput_over_loopback(open_server: LiveServer, tmp_path: Path
     print(f"\n{rate:.0f} small uploads/s through the server (one client, shared machine)")
     assert open_server.registry.count() == len(paths) + 1
     assert rate > 5
+
+
+def test_small_files_travel_inside_the_create(open_server: LiveServer, tmp_path: Path) -> None:
+    import base64
+
+    path = tmp_path / "small.txt"
+    path.write_text("small enough to go inline")
+    seen: list[str] = []
+    client = httpx.Client(event_hooks={"request": [lambda r: seen.append(f"{r.method} {r.url.path}")]})
+    with HttpRegistry(open_server.url, client=client) as reg:
+        art = reg.upload_file(path, name="small")
+        assert seen == ["POST /api/v1/artifacts"]  # one request per small upload
+        assert art.open().read() == path.read_bytes()
+    client.close()
+    data = b"inline content"
+    body = {"folder": "/default", "name": "x", "kind": "file",
+            "files": [{"path": "x.txt", "size": len(data), "checksum": _sha(data), "digest": _sha(data)}]}
+    forged = {**body, "blobs": {_sha(data): base64.b64encode(b"other content").decode()}}
+    response = httpx.post(f"{open_server.url}/artifacts", json=forged)
+    assert response.status_code == 409 and response.json()["error"] == "ArtifactIntegrityError"
+    stray = {**body, "blobs": {_sha(b"zz"): base64.b64encode(b"zz").decode()}}
+    assert httpx.post(f"{open_server.url}/artifacts", json=stray).status_code == 400
+    assert _nothing_stored(open_server, _sha(data)) and _nothing_stored(open_server, _sha(b"zz"))
+    assert open_server.registry.count() == 1
+    ok = {**body, "blobs": {_sha(data): base64.b64encode(data).decode()}}
+    assert httpx.post(f"{open_server.url}/artifacts", json=ok).status_code == 201

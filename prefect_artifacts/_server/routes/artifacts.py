@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -20,7 +22,7 @@ from prefect_artifacts._server.schemas import (
 )
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts.catalog.auth import Principal
-from prefect_artifacts.errors import InvalidArtifactInput, MetadataValidationError
+from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, MetadataValidationError
 from prefect_artifacts.models import (
     Artifact,
     ArtifactFile,
@@ -38,7 +40,8 @@ State = Depends(server_state)
 
 def _manifest(body: CreateArtifactRequest, group: str, key: str | None, principal: Principal) -> ArtifactManifest:
     """Re-validate what a client sent: names, folder, labels, aspects, checksums."""
-    fields = body.model_dump(exclude={"conflict_strategy", "make_folder", "aspects", "idempotency_key", "group_id"})
+    fields = body.model_dump(exclude={"conflict_strategy", "make_folder", "aspects", "idempotency_key", "group_id",
+                                      "blobs"})
     fields["folder"] = normalize_folder(body.folder)
     validate_name(body.name)
     fields["labels"] = validate_labels(body.labels)
@@ -58,6 +61,22 @@ def _manifest(body: CreateArtifactRequest, group: str, key: str | None, principa
     # Keys are per user: another user's key never returns (or blocks) your create.
     scoped_key = f"{principal.user_id or '-'}:{key}" if key else None
     return ArtifactManifest(**fields, aspects=aspects, group_id=group, idempotency_key=scoped_key)
+
+
+def _store_inline(state: ServerState, body: CreateArtifactRequest, manifest: ArtifactManifest) -> None:
+    """Store small contents sent inside the create, each verified against its digest."""
+    wanted = {f.digest for f in manifest.files if f.uri is None}
+    for digest, encoded in body.blobs.items():
+        if digest not in wanted:
+            raise InvalidArtifactInput(f"inline blob {digest[:16]}… is not a file of this artifact")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:
+            raise InvalidArtifactInput(f"inline blob {digest[:16]}… is not valid base64") from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise ArtifactIntegrityError(f"inline content digest {actual} does not match the announced {digest}")
+        state.registry.store.put_bytes(data)
 
 
 def _check_lengths(body: CreateArtifactRequest) -> None:
@@ -90,6 +109,7 @@ def create_artifact(
     state.check_write(principal, group)
     manifest = _manifest(body, group, idempotency_key, principal)
     state.check_name(principal, manifest.folder, manifest.name, body.conflict_strategy)
+    _store_inline(state, body, manifest)
     art, created = state.registry.create(manifest, body.conflict_strategy, body.make_folder)
     if not principal.can_read(art.group_id):  # a concurrent create by another group won the name
         state.check_name(principal, manifest.folder, manifest.name, body.conflict_strategy)
