@@ -57,10 +57,12 @@ def error_response(name: str, message: str, status: int, position: int | None = 
 async def _artifact_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ArtifactError)
     status = HTTP_STATUS.get(type(exc), exc.status_code)
-    if status >= 500:
+    message = exc.message
+    if status >= 500:  # server-side failures: details (paths, hosts) go to the log only
         logger.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        message = "the server's storage or catalog failed (see the server log)"
     position = exc.position if isinstance(exc, SearchSyntaxError) else None
-    return error_response(type(exc).__name__, exc.message, status, position)
+    return error_response(type(exc).__name__, message, status, position)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
