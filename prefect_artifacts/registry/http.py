@@ -309,6 +309,7 @@ class HttpRegistry(Registry):
         if (start is not None and start < 0) or (end is not None and end < 0):
             raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
         if start is not None and end is not None and end <= start:
+            self._open_content(url, params, 0, None).close()  # still raise for a missing file
             return iter(())
         response = self._open_content(url, params, start or 0, end)
         if response.status_code == 307:

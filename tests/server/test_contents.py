@@ -216,3 +216,11 @@ def test_large_bundle_streams_with_flat_server_memory(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_empty_ranges_still_check_the_file(reg: HttpRegistry, blob_art: str) -> None:
+    from prefect_artifacts.errors import ArtifactNotFound
+
+    assert b"".join(reg.read(blob_art, start=5, end=5)) == b""
+    with pytest.raises(ArtifactNotFound):
+        reg.read(blob_art, path="missing.bin", start=5, end=5)
