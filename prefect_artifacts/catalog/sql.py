@@ -233,8 +233,10 @@ class SqlCatalog:
             ).where(same_name)
         ).one()
         if live_latest is not None:
-            if strategy is ConflictStrategy.SKIP:
+            if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
                 existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
+                for run_id, category in new.runs:
+                    self._insert_run(conn, existing, run_id, category)
                 return self._load(conn, existing), False
             if strategy is ConflictStrategy.ERROR:
                 raise ArtifactConflict(

@@ -449,8 +449,10 @@ class Registry(ABC):
         if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
             existing = self._latest_or_none(folder, draft.name)
             if existing is not None:
-                if strategy is ConflictStrategy.SKIP:
-                    return existing
+                if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
+                    for run_id, category in links:
+                        self.attach(existing.id, run_id, category)
+                    return self.get(existing.id) if links else existing
                 raise ArtifactConflict(f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})")
         entries = draft.entries()
         files = self._store_entries(entries, progress)

@@ -316,6 +316,14 @@ class ConflictContract(ContractFixtures):
         assert b"".join(reg.get("/f/a").as_stream()) == b"original"
         self._no_orphans(reg)
 
+    def test_skip_keeps_the_callers_run_links(self, reg: Registry, make_file: MakeFile) -> None:
+        first = reg.upload_file(make_file("a.txt", "original"), name="a", folder="/f")
+        again = reg.upload_file(make_file("a.txt", "original"), name="a", folder="/f",
+                                conflict_strategy="skip", runs=[("run-skip", "output")])
+        assert again.id == first.id
+        assert [(r.run_id, r.category.value) for r in again.runs] == [("run-skip", "output")]
+        assert [a.id for a in reg.run_artifacts("run-skip")] == [first.id]
+
     def test_skip_without_existing_creates(self, reg: Registry, make_file: MakeFile) -> None:
         art = reg.upload_file(make_file("a.txt"), name="a", conflict_strategy=ConflictStrategy.SKIP)
         assert art.version == 1 and reg.count() == 1
