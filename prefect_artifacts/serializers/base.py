@@ -339,6 +339,23 @@ def serializer_name(cls: type) -> str:
     return name
 
 
+_VALIDATORS: dict[tuple[type, str], Any] = {}
+
+
+def _options_validator(cls: type, schema: dict[str, Any]) -> Any:
+    """A checked validator for a serializer's options schema, built once per schema."""
+    key = (cls, json.dumps(schema, sort_keys=True, default=str))
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        try:
+            validator_cls.check_schema(schema)
+        except SchemaError as exc:
+            raise SerializerError(f"serializer {cls.name!r} has an invalid options_schema: {exc.message}") from exc
+        validator = _VALIDATORS[key] = validator_cls(schema)
+    return validator
+
+
 def validate_options(cls: type, options: dict[str, Any] | None) -> dict[str, Any]:
     """Check options against the serializer's JSON Schema; return them as a plain dict.
 
@@ -362,12 +379,7 @@ def validate_options(cls: type, options: dict[str, Any] | None) -> dict[str, Any
     schema = getattr(cls, "options_schema", None)
     if schema is None:
         return opts
-    validator_cls = jsonschema.validators.validator_for(schema)
-    try:
-        validator_cls.check_schema(schema)
-    except SchemaError as exc:
-        raise SerializerError(f"serializer {cls.name!r} has an invalid options_schema: {exc.message}") from exc
-    errors = sorted(validator_cls(schema).iter_errors(opts), key=lambda e: list(e.absolute_path))
+    errors = sorted(_options_validator(cls, schema).iter_errors(opts), key=lambda e: list(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(options)"
         raise SerializerError(f"invalid options for serializer {cls.name!r} at {where}: {errors[0].message}")
