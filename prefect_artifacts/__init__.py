@@ -50,7 +50,8 @@ from prefect_artifacts.models import (
     RunLink,
     SerializerRef,
 )
-from prefect_artifacts.registry import LocalRegistry, Registry
+from prefect_artifacts.registry import HttpRegistry, LocalRegistry, Registry
+from prefect_artifacts.serializers import Serializer, register_serializer
 
 if _typing.TYPE_CHECKING:
     from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
@@ -93,6 +94,7 @@ __all__ = [
     "ConflictStrategy",
     "FolderNotFound",
     "GcReport",
+    "HttpRegistry",
     "InvalidArtifactInput",
     "InvalidName",
     "InvalidOperation",
@@ -108,9 +110,11 @@ __all__ = [
     "RunCategory",
     "RunLink",
     "SearchSyntaxError",
+    "Serializer",
     "SerializerError",
     "SerializerRef",
     "SnapshotIntegrityError",
     "StorageError",
     "UnsafePath",
+    "register_serializer",
 ]

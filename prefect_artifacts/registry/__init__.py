@@ -1,6 +1,7 @@
 """Registries: the `Registry` interface and its in-process implementation."""
 
 from prefect_artifacts.registry.base import Registry
+from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
 
-__all__ = ["LocalRegistry", "Registry"]
+__all__ = ["HttpRegistry", "LocalRegistry", "Registry"]
