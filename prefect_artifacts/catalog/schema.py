@@ -92,7 +92,7 @@ artifact_files = Table(
     metadata,
     Column("artifact_id", String(36), ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(4096), primary_key=True),
-    Column("size", BigInteger),
+    Column("size", BigInteger, index=True),
     Column("checksum", String(160)),
     Column("mime_type", String(255)),
     Column("uri", Text),

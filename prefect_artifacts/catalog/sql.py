@@ -705,6 +705,19 @@ class SqlCatalog:
                          .values(file_count=0))
             return purged
 
+    def has_file_of_size(self, size: int) -> bool:
+        """Whether any catalogued stored file has exactly ``size`` bytes (an index probe).
+
+        Example:
+            ```python
+            catalog.has_file_of_size(1 << 30)
+            ```
+        """
+        with self._read() as conn:
+            query = select(artifact_files.c.size).where(artifact_files.c.size == size,
+                                                        artifact_files.c.digest.is_not(None)).limit(1)
+            return conn.execute(query).first() is not None
+
     def referenced(self, digests: Sequence[str], live_only: bool = False) -> set[str]:
         """Which of ``digests`` catalogued files still reference (``live_only``: of live artifacts).
 

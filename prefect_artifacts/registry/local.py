@@ -48,8 +48,8 @@ from prefect_artifacts.registry.base import (
     snapshot_manifest,
 )
 from prefect_artifacts.settings import ArtifactSettings, get_settings
-from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
-from prefect_artifacts.storage.hashing import CHUNK_SIZE
+from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 
 
 class LocalRegistry(Registry):
@@ -144,6 +144,13 @@ class LocalRegistry(Registry):
     # primitives -----------------------------------------------------------------
 
     def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
+        if digest is None and size > SMALL_FILE and self.catalog.has_file_of_size(size):
+            # Probably stored already (same size catalogued): one read-only hash pass may
+            # spare the copy. New content is copied and hashed again in one pass.
+            known, _ = hash_file(path, size_hint=size)
+            if self.store.exists(known):
+                self.store.touch(known)
+                return BlobInfo(known, size, written=False)
         return self.store.put_file(path, digest, sync=sync)
 
     def _adopt_file(self, path: str, size: int, sync: bool) -> BlobInfo:
