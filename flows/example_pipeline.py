@@ -199,7 +199,7 @@ def _print_lineage(report_art: Artifact) -> None:
         code_refs = ", ".join((by_id.get(c) or reg.get(c)).ref.rsplit("/", 1)[-1] for c in code)
         print(f"  {'    ' * depth}{'└─ ' if depth else ''}{label(art_id)}"
               + (f"  written with code {code_refs}" if code_refs else ""))
-        for up in data:
+        for up in sorted(data, key=lambda a: (by_id.get(a) or reg.get(a)).ref):  # stable order
             if up not in seen:
                 show(up, depth + 1, seen | {up})
 
