@@ -16,8 +16,9 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
@@ -55,6 +56,16 @@ from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
+E = TypeVar("E", bound=Enum)
+
+
+def _parse_enum(kind: type[E], value: object, what: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in kind)
+        raise InvalidArtifactInput(f"invalid {what} {value!r}: use one of {allowed}") from None
+
 
 def parse_category(category: RunCategory | str) -> RunCategory:
     """Validate a run category (input, output or code).
@@ -64,12 +75,7 @@ def parse_category(category: RunCategory | str) -> RunCategory:
         parse_category("input")  # RunCategory.INPUT
         ```
     """
-    try:
-        return RunCategory(category)
-    except ValueError:
-        raise InvalidArtifactInput(
-            f"invalid category {category!r}: use 'input', 'output' or 'code'"
-        ) from None
+    return _parse_enum(RunCategory, category, "category")
 
 
 def parse_strategy(strategy: ConflictStrategy | str) -> ConflictStrategy:
@@ -80,28 +86,18 @@ def parse_strategy(strategy: ConflictStrategy | str) -> ConflictStrategy:
         parse_strategy("skip")  # ConflictStrategy.SKIP
         ```
     """
-    try:
-        return ConflictStrategy(strategy)
-    except ValueError:
-        raise InvalidArtifactInput(
-            f"invalid conflict_strategy {strategy!r}: use 'skip', 'error', 'new' or 'replace'"
-        ) from None
+    return _parse_enum(ConflictStrategy, strategy, "conflict_strategy")
 
 
 def parse_bundle_type(file_type: BundleType | str | None) -> BundleType | None:
-    """Validate a bundle type (tar_gz or zip).
+    """Validate a bundle type (tar_gz or zip); None stays None.
 
     Example:
         ```python
         parse_bundle_type("zip")  # BundleType.ZIP
         ```
     """
-    if file_type is None:
-        return None
-    try:
-        return BundleType(file_type)
-    except ValueError:
-        raise InvalidArtifactInput(f"invalid file_type {file_type!r}: use 'tar_gz' or 'zip'") from None
+    return None if file_type is None else _parse_enum(BundleType, file_type, "file_type")
 
 
 def manifest_checksum(files: Sequence[ManifestFile | ArtifactFile]) -> str:

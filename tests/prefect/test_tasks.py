@@ -319,6 +319,6 @@ def test_bad_inputs_fail_the_task_with_a_clear_error(tmp_path: Path, registry: A
 
     _fails_cleanly(registry, SerializerError, "yaml-ish", returns)
     registry.upload_file(data, name="exists")
-    with pytest.raises(InvalidArtifactInput, match="use 'input', 'output' or 'code'"):
+    with pytest.raises(InvalidArtifactInput, match="'input', 'output', 'code'"):
         flow(lambda: T.attach_artifact("exists", category="lineage"))()
     assert registry.get("exists").runs == []
