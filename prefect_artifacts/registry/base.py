@@ -127,6 +127,9 @@ class Registry(ABC):
         ```
     """
 
+    #: Threads storing the files of a multi-file upload (backends over a network raise it).
+    store_workers = 1
+
     def __init__(self, settings: ArtifactSettings | None = None, use_digest_cache: bool | None = None) -> None:
         self.settings = settings or get_settings()
         enabled = self.settings.digest_cache if use_digest_cache is None else use_digest_cache
@@ -482,8 +485,11 @@ class Registry(ABC):
         batch = len(entries) > 1
         stored: builtins.list[ManifestFile] = []
         local = [e for e in entries if e.local is not None]
-        # Many files: store slices of them from a few threads (file syscalls and hashing release the GIL).
-        pool = ThreadPoolExecutor(4, thread_name_prefix="prefect-artifacts-put") if len(local) > 64 else None
+        # Many files over a network: store slices of them from a few threads. Local disks
+        # are faster sequentially (measured 1.1-1.3 s vs 2.4-3.7 s for 10k files of 1 KiB).
+        workers = self.store_workers
+        pool = (ThreadPoolExecutor(workers, thread_name_prefix="prefect-artifacts-put")
+                if workers > 1 and len(local) > 64 else None)
         try:
             results = (pool.map(lambda part: [self._store_entry(e, sync=False) for e in part],
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool

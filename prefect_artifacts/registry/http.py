@@ -38,6 +38,7 @@ from prefect_artifacts.errors import (
     InvalidArtifactInput,
     PayloadTooLarge,
     PermissionDenied,
+    SnapshotIntegrityError,
     StorageError,
 )
 from prefect_artifacts.models import (
@@ -122,6 +123,8 @@ class HttpRegistry(Registry):
         art = reg.upload_file("data.csv", name="my-data")
         ```
     """
+
+    store_workers = 4  # blob uploads are network-bound: overlap them
 
     def __init__(
         self, api_url: str, api_key: str | None = None, settings: ArtifactSettings | None = None, *,
@@ -411,7 +414,12 @@ class HttpRegistry(Registry):
         return PluginSnapshot.model_validate(self._json("GET", f"/plugin-snapshots/{quote(snapshot_id, safe='')}"))
 
     def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
+        entry = next((f for f in self.get_plugin_snapshot(snapshot_id).files if f.path == path), None)
+        if entry is None:
+            raise ArtifactNotFound(f"plugin snapshot {snapshot_id} has no file {path!r}")
         response = self._send("GET", f"/plugin-snapshots/{quote(snapshot_id, safe='')}/files", params={"path": path})
+        if hashlib.sha256(response.content).hexdigest() != entry.checksum:  # verified here too, not only by loaders
+            raise SnapshotIntegrityError(f"plugin snapshot {snapshot_id} file {path!r} does not match its SHA-256")
         return response.content
 
 
