@@ -362,6 +362,18 @@ class MotoServer:
         return server
 
     @property
+    def env(self) -> dict[str, str]:
+        """``AWS_*`` variables that point clients built without options at this server.
+
+        Example:
+            ```python
+            monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.env["AWS_ENDPOINT_URL_S3"])
+            ```
+        """
+        return {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_DEFAULT_REGION": S3_REGION,
+                "AWS_ENDPOINT_URL_S3": self.endpoint_url, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    @property
     def storage_options(self) -> dict[str, Any]:
         """fsspec/s3fs ``storage_options`` reaching this server (JSON-serializable).
 
