@@ -49,9 +49,21 @@ from prefect_artifacts._paths import normalize_folder
 from prefect_artifacts._prefect import RunInfo, announce, current_run, flow_source_files, is_new, now
 from prefect_artifacts.blocks import ArtifactRegistry
 from prefect_artifacts.draft import ArtifactDraft
-from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput
+from prefect_artifacts.errors import (
+    ArtifactConflict,
+    ArtifactIntegrityError,
+    ArtifactNotFound,
+    AuthenticationError,
+    InvalidArtifactInput,
+    MissingStorageBackend,
+    PermissionDenied,
+    SerializerError,
+    SnapshotIntegrityError,
+)
 from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, RunCategory, RunLink
 from prefect_artifacts.registry.base import Registry, manifest_checksum, parse_category
+from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
+from prefect_artifacts.serializers.snapshot import snapshot_serializer
 from prefect_artifacts.settings import get_settings
 
 __all__ = [
@@ -68,6 +80,7 @@ __all__ = [
     "aupload_dir",
     "aupload_file",
     "download_artifact",
+    "is_transient",
     "list_artifacts",
     "load_object",
     "log_code",
@@ -241,6 +254,77 @@ def _save_object_call(obj: Any, name: str | None, serializer: str | None, folder
     return write
 
 
+# -- serializer tasks: run names that show the pinned code, retries on transient errors ------
+
+_PERMANENT = (InvalidArtifactInput, ArtifactNotFound, ArtifactConflict, ArtifactIntegrityError,
+              AuthenticationError, PermissionDenied, MissingStorageBackend, SnapshotIntegrityError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed serializer task is worth retrying: storage, network or OS trouble.
+
+    Bad input, missing artifacts, integrity and permission errors fail at once; a
+    serializer's failure is retried only when an ``OSError`` (network, disk) caused it.
+
+    Example:
+        ```python
+        is_transient(StorageError("connection reset"))          # True
+        is_transient(SerializerError("no serializer for Foo"))  # False
+        ```
+    """
+    if isinstance(exc, _PERMANENT):
+        return False
+    if isinstance(exc, SerializerError):
+        return isinstance(exc.__cause__, (OSError, TimeoutError))
+    return isinstance(exc, (OSError, TimeoutError))
+
+
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - classified, not handled
+        return is_transient(exc)
+    return False
+
+
+def _pinned_name(task_name: str, pin: Callable[[], tuple[str, str]]) -> str:
+    # A name must never fail the run: errors surface in the task body instead.
+    try:
+        serializer, snapshot_id = pin()
+    except Exception:  # noqa: BLE001
+        return task_name
+    return f"{task_name}[{serializer}@{snapshot_id[:8]}]"
+
+
+def _save_run_name(task_name: str) -> Callable[..., str]:
+    def name(parameters: dict[str, Any]) -> str:
+        def pin() -> tuple[str, str]:
+            cls = resolve_serializer(parameters["obj"], parameters.get("serializer"))
+            return serializer_name(cls), snapshot_serializer(resolve_registry(parameters.get("registry")), cls).id
+
+        return _pinned_name(task_name, pin)
+
+    return name
+
+
+def _load_run_name(task_name: str) -> Callable[..., str]:
+    def name(parameters: dict[str, Any]) -> str:
+        def pin() -> tuple[str, str]:
+            pinned = resolve_registry(parameters.get("registry")).get(parameters["ref"]).serializer
+            if pinned is None:  # not an object artifact: the task body raises the clear error
+                raise LookupError(parameters["ref"])
+            return pinned.task_name, pinned.snapshot_id
+
+        return _pinned_name(task_name, pin)
+
+    return name
+
+
+def _serializer_task(name: str, run_name: Callable[[str], Callable[..., str]]) -> dict[str, Any]:
+    return {"name": name, "task_run_name": run_name(name), "retries": 2, "retry_delay_seconds": [1, 5],
+            "retry_condition_fn": _retry_transient, **_TASK_OPTIONS}
+
+
 # -- writes ------------------------------------------------------------------------------
 
 
@@ -386,7 +470,7 @@ async def aadd_reference(
         conflict_strategy=conflict_strategy, runs=runs))
 
 
-@task(name="save_object", **_TASK_OPTIONS)
+@task(**_serializer_task("save_object", _save_run_name))
 def save_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -418,10 +502,11 @@ def save_object(
         ```
     """
     return _write(registry, _save_object_call(obj, name, serializer, folder, description, labels, metadata,
-                                              conflict_strategy, options=serializer_options))
+                                              conflict_strategy, idempotency_key(current_run()),
+                                              serializer_options))
 
 
-@task(name="asave_object", **_TASK_OPTIONS)
+@task(**_serializer_task("asave_object", _save_run_name))
 async def asave_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -436,7 +521,8 @@ async def asave_object(
         ```
     """
     return await _awrite(registry, _save_object_call(obj, name, serializer, folder, description, labels,
-                                                     metadata, conflict_strategy, options=serializer_options))
+                                                     metadata, conflict_strategy, idempotency_key(current_run()),
+                                                     serializer_options))
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -452,7 +538,7 @@ def _load_object(use_current: bool) -> Callable[[Registry, Artifact], Any]:
     return read
 
 
-@task(name="load_object", **_TASK_OPTIONS)
+@task(**_serializer_task("load_object", _load_run_name))
 def load_object(ref: str, use_current: bool = False, registry: RegistryArg = None) -> Any:
     """Load an object artifact with its pinned serializer snapshot; records it as an ``input``.
 
@@ -471,7 +557,7 @@ def load_object(ref: str, use_current: bool = False, registry: RegistryArg = Non
     return _read(registry, ref, _load_object(use_current))
 
 
-@task(name="aload_object", **_TASK_OPTIONS)
+@task(**_serializer_task("aload_object", _load_run_name))
 async def aload_object(ref: str, use_current: bool = False, registry: RegistryArg = None) -> Any:
     """Async twin of `load_object`.
 

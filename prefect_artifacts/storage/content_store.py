@@ -37,7 +37,7 @@ from prefect_artifacts.errors import (
     MissingStorageBackend,
     StorageError,
 )
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, ReadInto, copy_hashing
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, WORKER_POOL, ReadInto, copy_hashing
 
 SMALL_FILE = 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -279,9 +279,13 @@ class ContentStore:
             return info
         with storage_errors(f"adopting {path}"):
             with open(path, "rb", buffering=0) as src:
-                if self.durable and sync:
-                    os.fsync(src.fileno())
-                digest, size = copy_hashing(src, None, size_hint=os.fstat(src.fileno()).st_size)
+                # The disk flushes the fresh pages while the CPU hashes them.
+                flushed = WORKER_POOL.submit(os.fsync, src.fileno()) if self.durable and sync else None
+                try:
+                    digest, size = copy_hashing(src, None, size_hint=os.fstat(src.fileno()).st_size)
+                finally:
+                    if flushed is not None:
+                        flushed.result()
             final = self.blob_path(digest)
             folder = final.rsplit("/", 1)[0]
             if self.exists(digest):

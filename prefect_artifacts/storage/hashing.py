@@ -16,7 +16,8 @@ from prefect_artifacts.errors import PayloadTooLarge
 
 CHUNK_SIZE = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
-_HASHER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prefect-artifacts-sha256")
+#: Threads for hashing and flushing beside the caller's I/O (both release the GIL).
+WORKER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prefect-artifacts-sha256")
 
 
 class ReadInto(Protocol):
@@ -81,7 +82,7 @@ def copy_hashing(
             if len(buffers) == 1 or n < _SMALL:
                 digest.update(view)
             else:
-                pending = _HASHER.submit(digest.update, view)
+                pending = WORKER_POOL.submit(digest.update, view)
             if write is not None:
                 write_all(write, view)
             i += 1
