@@ -154,7 +154,7 @@ class TablePublisher:
         ```
     """
 
-    min_interval = 2.0
+    min_interval = 5.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()

@@ -63,7 +63,7 @@ from prefect_artifacts.errors import (
 from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, RunCategory, RunLink
 from prefect_artifacts.registry.base import Registry, manifest_checksum, parse_category
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
-from prefect_artifacts.serializers.snapshot import snapshot_serializer
+from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import get_settings
 
 __all__ = [
@@ -300,7 +300,8 @@ def _save_run_name(task_name: str) -> Callable[..., str]:
     def name(parameters: dict[str, Any]) -> str:
         def pin() -> tuple[str, str]:
             cls = resolve_serializer(parameters["obj"], parameters.get("serializer"))
-            return serializer_name(cls), snapshot_serializer(resolve_registry(parameters.get("registry")), cls).id
+            reg = resolve_registry(parameters.get("registry"))
+            return serializer_name(cls), (known_snapshot(reg, cls) or snapshot_serializer(reg, cls)).id
 
         return _pinned_name(task_name, pin)
 

@@ -203,22 +203,27 @@ class SqlCatalog:
             ```
         """
         _check_lengths(new)
+        # A ``new`` create inserts unconditionally, so a used key shows as a unique
+        # violation (rare: a retry) instead of costing every create a lookup.
+        look_up_key = strategy is not ConflictStrategy.NEW
         for _attempt in range(10):
             try:
                 with self._write() as conn:
-                    return self._create(conn, new, strategy, make_folder)
+                    return self._create(conn, new, strategy, make_folder, look_up_key)
             except IntegrityError as exc:
                 if new.idempotency_key and "idempotency_key" in str(exc.orig):
-                    continue  # a concurrent create with the same key won: return it
+                    look_up_key = True  # this key was used (maybe concurrently): return that artifact
+                    continue
                 if "unique" in str(exc.orig).lower():  # SQLite "UNIQUE constraint", PG "unique constraint"
                     continue  # a concurrent writer took this version number or made the folder: retry
                 raise
         raise ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
 
     def _create(
-        self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool
+        self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool,
+        look_up_key: bool,
     ) -> tuple[Artifact, bool]:
-        if new.idempotency_key:
+        if new.idempotency_key and look_up_key:
             existing = conn.scalar(select(artifacts.c.id).where(artifacts.c.idempotency_key == new.idempotency_key))
             if existing:
                 return self._load(conn, existing, include_deleted=True), False
@@ -226,12 +231,19 @@ class SqlCatalog:
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{new.folder}//{new.name}"))))
         self._ensure_folder(conn, new.folder, make_folder)
         same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
-        live_latest, any_latest = conn.execute(
-            select(
-                func.max(artifacts.c.version).filter(artifacts.c.deleted.is_(None)),
-                func.max(artifacts.c.version),
-            ).where(same_name)
-        ).one()
+        next_version: Any
+        if strategy is ConflictStrategy.NEW:  # allocated by the INSERT itself: one statement less
+            live_latest = None
+            next_version = (select(func.coalesce(func.max(artifacts.c.version), 0) + 1)
+                            .where(same_name).scalar_subquery())
+        else:
+            live_latest, any_latest = conn.execute(
+                select(
+                    func.max(artifacts.c.version).filter(artifacts.c.deleted.is_(None)),
+                    func.max(artifacts.c.version),
+                ).where(same_name)
+            ).one()
+            next_version = (any_latest or 0) + 1
         if live_latest is not None:
             if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
                 existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
@@ -247,7 +259,7 @@ class SqlCatalog:
         now = utcnow()
         row = {
             "id": str(uuid.uuid4()), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
-            "name": new.name, "version": (any_latest or 0) + 1, "kind": new.kind.value,
+            "name": new.name, "version": next_version, "kind": new.kind.value,
             "is_dir": new.is_dir, "file_count": len(new.files), "description": new.description,
             "labels": new.labels, "mime_type": new.mime_type, "size": new.size,
             "checksum": new.checksum, "original_path": new.original_path,
@@ -255,14 +267,21 @@ class SqlCatalog:
             "serializer_task": new.serializer.task_name if new.serializer else None,
             "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
         }
-        conn.execute(insert(artifacts), row)
+        if isinstance(next_version, int):
+            conn.execute(insert(artifacts), row)
+        else:
+            row["version"] = conn.execute(insert(artifacts).values(row).returning(artifacts.c.version)).scalar_one()
         if new.labels:
             conn.execute(insert(artifact_labels), [{"artifact_id": row["id"], "label": lb} for lb in new.labels])
         if new.files:
             conn.execute(insert(artifact_files), [{"artifact_id": row["id"], **f.model_dump()} for f in new.files])
         for aspect in new.aspects:
             self._insert_aspect(conn, row["id"], aspect["content"], aspect.get("schema_name"), aspect.get("policy"))
-        runs = [self._insert_run(conn, row["id"], run_id, cat) for run_id, cat in new.runs]
+        # A new row has no links yet: insert them in one statement, without lookups.
+        runs = [RunLink(run_id=run_id, category=cat, created=now) for run_id, cat in dict.fromkeys(new.runs)]
+        if runs:
+            conn.execute(insert(artifact_runs), [{"artifact_id": row["id"], "run_id": r.run_id,
+                                                  "category": r.category.value, "created": now} for r in runs])
         art = self._to_artifact(row, runs)
         art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
                                      mime_type=f.mime_type, uri=f.uri) for f in new.files])

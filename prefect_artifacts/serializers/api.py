@@ -18,10 +18,14 @@ obj = deserialize_from(path, cls, info.options)
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +70,62 @@ class ObjectInfo(BaseModel):
     files: list[str] = Field(default_factory=list)
 
 
+_roots: dict[str, str | None] = {}
+_idle: dict[tuple[int, str | None], Path] = {}  # (thread, root) -> an empty scratch dir to reuse
+_idle_lock = threading.Lock()
+
+
 def _scratch_root(registry: Registry) -> str | None:
     """``$PREFECT_ARTIFACTS_HOME/scratch``: on disk (``/tmp`` may be RAM) and near the store."""
+    home = str(getattr(getattr(registry, "settings", None), "home", ""))
+    if home not in _roots:
+        try:
+            root = Path(home) / "scratch"
+            root.mkdir(parents=True, exist_ok=True)
+            _roots[home] = str(root)
+        except (OSError, TypeError):
+            _roots[home] = None
+    return _roots[home]
+
+
+@contextmanager
+def _scratch(registry: Registry) -> Iterator[Path]:
+    """An empty directory for one serializer call, reused by the thread's next call.
+
+    A save leaves it empty (its files are moved into the store), so the next one skips
+    creating and removing a directory; anything left behind, or an error, removes it.
+    """
+    root = _scratch_root(registry)
+    key = (threading.get_ident(), root)
+    with _idle_lock:
+        path = _idle.pop(key, None)
+    if path is None or not path.is_dir():
+        try:
+            path = Path(tempfile.mkdtemp(prefix="object-", dir=root))
+        except FileNotFoundError:  # the scratch root was removed since: make it again
+            _roots.clear()
+            path = Path(tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry)))
     try:
-        root = Path(registry.settings.home) / "scratch"
-        root.mkdir(parents=True, exist_ok=True)
-        return str(root)
-    except (OSError, AttributeError, TypeError):
-        return None
+        yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    with os.scandir(path) as entries:
+        empty = next(entries, None) is None
+    if not empty:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    with _idle_lock:
+        _idle[key] = path
+
+
+@atexit.register
+def _remove_idle_scratch() -> None:
+    with _idle_lock:
+        for path in _idle.values():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        _idle.clear()
 
 
 def _fail(cls: type, step: str, exc: Exception) -> SerializerError:
@@ -124,17 +176,21 @@ def serialize_to_dir(
     dest = Path(tempfile.mkdtemp(prefix="prefect-artifacts-object-")) if created else Path(directory)
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        try:
-            written = cls().serialize(obj, dest, **opts)
-        except SerializerError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
-            raise _fail(cls, "serialize", exc) from exc
-        return dest, _output_path(dest, written, serializer_name(cls))
+        return dest, _serialize_into(obj, cls, opts, dest)
     except BaseException:
         if created:
             shutil.rmtree(dest, ignore_errors=True)
         raise
+
+
+def _serialize_into(obj: Any, cls: type, opts: dict[str, Any], dest: Path) -> str:
+    try:
+        written = cls().serialize(obj, dest, **opts)
+    except SerializerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise _fail(cls, "serialize", exc) from exc
+    return _output_path(dest, written, serializer_name(cls))
 
 
 def upload_serialized(
@@ -213,17 +269,14 @@ def save_object(
     cls = resolve_serializer(obj, serializer)
     opts = validate_options(cls, options)
     snap = snapshot_serializer(registry, cls)
-    scratch = Path(tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry)))
-    try:
-        directory, relpath = serialize_to_dir(obj, cls, opts, scratch)
+    with _scratch(registry) as scratch:
+        relpath = _serialize_into(obj, cls, opts, scratch)
         return upload_serialized(
-            registry, directory, relpath, serializer=cls, snapshot=snap, name=name, options=opts,
+            registry, scratch, relpath, serializer=cls, snapshot=snap, name=name, options=opts,
             python_type=f"{type(obj).__module__}.{type(obj).__qualname__}", folder=folder,
             description=description, labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
             **upload_options,
         )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def object_info(registry: Registry, ref: str | Artifact) -> ObjectInfo:

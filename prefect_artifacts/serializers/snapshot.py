@@ -211,6 +211,24 @@ def capture_source(serializer: type) -> PluginSource:
                         cached.digest, cached.manifest)
 
 
+def known_snapshot(registry: Registry, serializer: type) -> PluginSnapshot | None:
+    """The snapshot this process last pinned for ``serializer`` in ``registry``, if any.
+
+    A cache lookup only (no file checks, no registry call): for labels such as task run
+    names. Saving goes through `snapshot_serializer`, which re-checks the source.
+
+    Example:
+        ```python
+        snap = known_snapshot(reg, cls) or snapshot_serializer(reg, cls)
+        ```
+    """
+    key = (serializer.__module__, getattr(sys.modules.get(serializer.__module__), "__file__", None) or "")
+    with _lock:
+        cached = _captures.get(key)
+        per_registry = _snapshots.get(registry) if cached is not None else None
+    return per_registry.get(cached.digest) if per_registry is not None and cached is not None else None
+
+
 def snapshot_serializer(registry: Registry, serializer: type) -> PluginSnapshot:
     """Store (idempotently) the snapshot of a serializer's plugin; cached per registry.
 

@@ -273,25 +273,39 @@ class ContentStore:
             ```
         """
         path = os.fspath(path)
-        if not self.is_local or os.path.islink(path):
+        # A symlink is stored as a copy of its target (renaming it would store the link).
+        nofollow = getattr(os, "O_NOFOLLOW", None)
+        fd = -1
+        if self.is_local and (nofollow is not None or not os.path.islink(path)):
+            try:
+                fd = os.open(path, os.O_RDONLY | (nofollow or 0))
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror or exc}") from exc
+        if fd < 0:
             info = self.put_file(path, sync=sync)
             os.unlink(path)
             return info
+        durable = self.durable and sync
         with storage_errors(f"adopting {path}"):
-            with open(path, "rb", buffering=0) as src:
-                # The disk flushes the fresh pages while the CPU hashes them.
-                flushed = WORKER_POOL.submit(os.fsync, src.fileno()) if self.durable and sync else None
+            with open(fd, "rb", buffering=0) as src:
+                size = os.fstat(src.fileno()).st_size
+                # A large file is flushed by the disk while the CPU hashes it; a small one
+                # is hashed first, and flushed only if the store lacks it (no thread hop).
+                flushed = WORKER_POOL.submit(os.fsync, src.fileno()) if durable and size > SMALL_FILE else None
                 try:
-                    digest, size = copy_hashing(src, None, size_hint=os.fstat(src.fileno()).st_size)
+                    digest, size = copy_hashing(src, None, size_hint=size)
                 finally:
                     if flushed is not None:
                         flushed.result()
-            final = self.blob_path(digest)
-            folder = final.rsplit("/", 1)[0]
-            if self.exists(digest):
-                self.touch(digest)
-                os.unlink(path)
-                return BlobInfo(digest, size, written=False)
+                final = self.blob_path(digest)
+                folder = final.rsplit("/", 1)[0]
+                if self.exists(digest):
+                    self.touch(digest)
+                    os.unlink(path)
+                    return BlobInfo(digest, size, written=False)
+                if durable and flushed is None:
+                    os.fsync(src.fileno())
             self._makedirs(folder)
             os.chmod(path, 0o444)
             try:
@@ -303,7 +317,7 @@ class ContentStore:
                 info = self.put_file(path, digest, sync=sync)
                 os.unlink(path)
                 return info
-            if self.durable and sync:
+            if durable:
                 _fsync_dir(folder)
             return BlobInfo(digest, size, written=True)
 

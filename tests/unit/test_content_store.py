@@ -102,6 +102,40 @@ def test_put_file_missing_source_is_invalid_input(lean_store: ContentStore, tmp_
     assert stored_files(store) == []
 
 
+@pytest.mark.parametrize("size", [10, SMALL_FILE + 1])
+def test_adopt_file_moves_the_file_in_and_dedups_the_second_copy(store: ContentStore, tmp_path: Path,
+                                                                  size: int) -> None:
+    data = pattern(size, seed=3)
+    first, second = tmp_path / "first.bin", tmp_path / "second.bin"
+    first.write_bytes(data)
+    second.write_bytes(data)
+    a, b = store.adopt_file(first), store.adopt_file(second)
+    assert (a.digest, a.size, a.written) == (sha(data), size, True)
+    assert (b.digest, b.written) == (sha(data), False)
+    assert not first.exists() and not second.exists()  # both given up: one moved in, one dropped
+    assert b"".join(store.read(a.digest)) == data
+    if store.is_local:
+        assert (os.stat(store.blob_path(a.digest)).st_mode & 0o777) == 0o444
+
+
+def test_adopt_file_stores_a_symlink_as_a_copy_of_its_target(lean_store: ContentStore, tmp_path: Path) -> None:
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"kept by its owner")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    info = lean_store.adopt_file(link)
+    assert info.digest == sha(b"kept by its owner")
+    assert not link.exists() and target.read_bytes() == b"kept by its owner"  # the target stays
+    if lean_store.is_local:
+        assert not os.path.islink(lean_store.blob_path(info.digest))
+
+
+def test_adopt_file_missing_source_is_invalid_input(lean_store: ContentStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArtifactInput, match="missing.bin"):
+        lean_store.adopt_file(tmp_path / "missing.bin")
+    assert stored_files(lean_store) == []
+
+
 def test_put_stream_dedups_and_checks_expected_digest(store: ContentStore) -> None:
     chunks = [b"a" * 1000, b"b" * 70_000, b"", b"c"]
     data = b"".join(chunks)
