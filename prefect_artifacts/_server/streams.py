@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +16,7 @@ from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInpu
 from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
 
 _BATCH = 1024 * 1024
+_BUFFERED = 8  # batches between the event loop and the writer thread
 #: Bodies up to this size are read whole and stored in one write.
 SMALL_BODY = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -58,18 +61,46 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
     stream = request.stream().__aiter__()
     if expected is not None and expected <= SMALL_BODY:
         return await _store_small(stream, store, digest, expected)
+    # The event loop keeps receiving while the writer thread hashes and writes: a few
+    # batches buffered between them bound the memory, and neither waits on the other.
+    send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=_BUFFERED)
+    failure: list[BaseException] = []
+
+    async def pump() -> None:
+        async with send:
+            try:
+                while (batch := await _next_batch(stream)) is not None:
+                    await send.send(batch)
+            except anyio.BrokenResourceError:  # the writer gave up (bad digest, too large)
+                pass
+            except Exception as exc:  # noqa: BLE001 - handed to the writer, raised there
+                failure.append(exc)
 
     def chunks() -> Iterator[bytes]:
         received = 0
-        while (batch := anyio.from_thread.run(_next_batch, stream)) is not None:
+        while True:
+            try:
+                batch = anyio.from_thread.run(receive.receive)
+            except anyio.EndOfStream:
+                break
             received += len(batch)
             yield batch
+        if failure:
+            raise failure[0]
         if expected is not None and received != expected:
             raise InvalidArtifactInput(f"upload truncated: received {received} of {expected} bytes")
 
-    return await anyio.to_thread.run_sync(
-        lambda: store.put_stream(chunks(), expected_digest=digest, max_size=max_size)
-    )
+    def write() -> BlobInfo:
+        with receive:
+            return store.put_stream(chunks(), expected_digest=digest, max_size=max_size)
+
+    pumping = asyncio.ensure_future(pump())
+    try:
+        return await anyio.to_thread.run_sync(write)
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumping
 
 
 async def _store_small(stream: AsyncIterator[bytes], store: ContentStore, digest: str, expected: int) -> BlobInfo:

@@ -54,7 +54,7 @@ from prefect_artifacts.references import basename, probe
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
-from prefect_artifacts.storage.hashing import CHUNK_SIZE
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, write_behind
 
 E = TypeVar("E", bound=Enum)
 
@@ -741,8 +741,7 @@ class Registry(ABC):
         try:
             with open(part, "wb") as out:
                 size = chunk_size if chunk_size > 0 else CHUNK_SIZE
-                for chunk in self.read(ref, path=artifact_path, chunk_size=size):
-                    out.write(chunk)
+                write_behind(self.read(ref, path=artifact_path, chunk_size=size), out.write)
             os.replace(part, target)
         finally:
             part.unlink(missing_ok=True)

@@ -63,7 +63,7 @@ from prefect_artifacts.registry.base import (
 )
 from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.content_store import BlobInfo
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, PipelinedHash, hash_file, rechunk
 
 #: Files up to this size are PUT directly (one round trip) instead of HEAD, then PUT.
 DIRECT_PUT = 256 * 1024
@@ -451,7 +451,7 @@ class _Download(Iterator[bytes]):
         self._response: httpx.Response | None = response
         self._chunk_size = chunk_size
         self._position, self._end = start, end
-        self._hasher = hashlib.sha256() if checksum and len(checksum) == 64 else None
+        self._hasher = PipelinedHash() if checksum and len(checksum) == 64 else None
         self._checksum = checksum
         self._resumable = resumable
         self._gen = self._chunks()
@@ -477,7 +477,7 @@ class _Download(Iterator[bytes]):
         resumes = 0
         while self._response is not None:
             try:
-                for chunk in self._response.iter_bytes(self._chunk_size):
+                for chunk in rechunk(self._response.iter_bytes(), self._chunk_size):
                     self._position += len(chunk)
                     yield chunk
                 self._response.close()

@@ -8,7 +8,7 @@ as the hash alone instead of hash + copy. Two buffers bound the memory to two ch
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -90,6 +90,93 @@ def copy_hashing(
         if pending is not None:
             pending.result()
     return digest.hexdigest(), total
+
+
+def rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Join small pieces (e.g. 64 KiB socket reads) into chunks of exactly ``size`` bytes (the last shorter).
+
+    One copy per byte, where a ``BytesIO`` re-chunker makes two.
+
+    Example:
+        ```python
+        list(rechunk([b"ab", b"cde", b"f"], 4))  # [b"abcd", b"ef"]
+        ```
+    """
+    held: list[bytes] = []
+    total = 0
+    for piece in pieces:
+        while piece:
+            take = min(len(piece), size - total)
+            held.append(piece if take == len(piece) else piece[:take])
+            piece = piece[take:] if take < len(piece) else b""
+            total += take
+            if total == size:
+                yield held[0] if len(held) == 1 else b"".join(held)
+                held, total = [], 0
+    if total:
+        yield b"".join(held)
+
+
+class PipelinedHash:
+    """SHA-256 fed in order, large chunks hashed on a worker thread while the caller goes on.
+
+    Example:
+        ```python
+        h = PipelinedHash()
+        for chunk in chunks:
+            h.update(chunk)
+        h.hexdigest()
+        ```
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._pending: Future[None] | None = None
+
+    def update(self, data: bytes) -> None:
+        """Add ``data`` after everything added before (waits for the previous large chunk)."""
+        self._wait()
+        if len(data) >= _SMALL:
+            self._pending = WORKER_POOL.submit(self._digest.update, data)
+        else:
+            self._digest.update(data)
+
+    def hexdigest(self) -> str:
+        """The digest of everything added (waits for pending work)."""
+        self._wait()
+        return self._digest.hexdigest()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+
+def write_behind(chunks: Iterable[bytes], write: Callable[[bytes], Any]) -> None:
+    """Write each chunk on a worker thread while the next one is produced (one write in flight).
+
+    Example:
+        ```python
+        with open("copy.bin", "wb") as out:
+            write_behind(reg.read("data"), out.write)
+        ```
+    """
+    pending: Future[Any] | None = None
+    try:
+        for chunk in chunks:
+            if pending is not None:
+                pending.result()
+                pending = None
+            if len(chunk) >= _SMALL:
+                pending = WORKER_POOL.submit(write, chunk)
+            else:
+                write(chunk)
+    except BaseException:
+        if pending is not None:  # let the write finish before the caller closes the file
+            pending.exception()
+        raise
+    if pending is not None:
+        pending.result()
 
 
 def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:

@@ -1,10 +1,12 @@
-"""copy_hashing around chunk boundaries, max_size, and the digest cache."""
+"""copy_hashing around chunk boundaries, max_size, the digest cache, and the download pipeline helpers."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from prefect_artifacts.errors import PayloadTooLarge
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import SMALL_FILE
 from prefect_artifacts.storage.digest_cache import DigestCache
-from prefect_artifacts.storage.hashing import _SMALL, copy_hashing, hash_file
+from prefect_artifacts.storage.hashing import _SMALL, PipelinedHash, copy_hashing, hash_file, rechunk, write_behind
 
 CHUNK = 64 * 1024
 
@@ -180,3 +182,45 @@ def test_digest_cache_setting_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     reg.upload_file(big, name="big")
     assert not (Path(os.environ["PREFECT_ARTIFACTS_HOME"]) / "digests.sqlite").exists()
     reg.close()
+
+
+@pytest.mark.parametrize("pieces", [[], [b""], [b"ab", b"cde", b"f"], [b"x" * 10], [b"a", b"bcdefghij", b"k" * 9]])
+def test_rechunk_gives_exact_chunks_of_the_same_bytes(pieces: list[bytes]) -> None:
+    chunks = list(rechunk(iter(pieces), 4))
+    assert b"".join(chunks) == b"".join(pieces)
+    assert all(len(c) == 4 for c in chunks[:-1]) and all(0 < len(c) <= 4 for c in chunks)
+
+
+def test_pipelined_hash_matches_sha256_over_mixed_chunk_sizes() -> None:
+    parts = [os.urandom(n) for n in (10, 3 * 1024 * 1024, 5, 2 * 1024 * 1024 + 7, 0, 100)]
+    h = PipelinedHash()
+    for part in parts:
+        h.update(part)
+    assert h.hexdigest() == hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def test_write_behind_writes_in_order_and_surfaces_errors() -> None:
+    big = [os.urandom(2 * 1024 * 1024) for _ in range(3)]
+    out = io.BytesIO()
+    write_behind(iter([b"head", *big, b"tail"]), out.write)
+    assert out.getvalue() == b"head" + b"".join(big) + b"tail"
+
+    def failing_write(data: bytes) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_behind(iter(big), failing_write)
+
+    written: list[int] = []
+
+    def slow_write(data: bytes) -> None:
+        time.sleep(0.05)
+        written.append(len(data))
+
+    def broken() -> Iterator[bytes]:
+        yield big[0]
+        raise ValueError("source failed")
+
+    with pytest.raises(ValueError, match="source failed"):
+        write_behind(broken(), slow_write)
+    assert written == [len(big[0])]  # the pending write finished before the error left

@@ -1,0 +1,71 @@
+"""The HTTP floor for bench_server.py: uvicorn (httptools) + httpx on loopback, no storage, no hashing.
+
+``PUT`` drains the request body; ``GET`` streams a file in 1 MiB pieces. Run as
+``python bench/bare_http.py PORT FILE``; `measure` times one upload and one download
+of FILE through it with a plain ``httpx.Client``, as HttpRegistry would send them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+def make_app(path: str) -> Any:
+    """An ASGI app: drain PUT bodies, stream ``path`` on GET."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] == "PUT":
+            size = 0
+            while True:
+                message = await receive()
+                size += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": str(size).encode()})
+            return
+        length = Path(path).stat().st_size
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(length).encode())]})
+        with open(path, "rb") as fh:
+            while piece := fh.read(MIB):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while piece := fh.read(MIB):
+            yield piece
+
+
+def measure(url: str, path: Path) -> tuple[float, float]:
+    """Seconds for one streamed upload (PUT) and one download (GET, body discarded) of ``path``."""
+    import httpx
+
+    with httpx.Client(timeout=120) as client:
+        t = time.perf_counter()
+        client.put(url, content=_pieces(path)).raise_for_status()
+        up = time.perf_counter() - t
+        t = time.perf_counter()
+        with client.stream("GET", url) as response:
+            for _ in response.iter_bytes():
+                pass
+        return up, time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(make_app(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), log_level="error",
+                http="httptools")
