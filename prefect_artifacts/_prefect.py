@@ -391,14 +391,17 @@ def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo
 def is_new(art: Artifact, started: datetime) -> bool:
     """Whether a write created ``art`` (rather than returning an existing version).
 
-    ``skip`` strategies and reused idempotency keys return a version created before
-    the call started.
+    The registry's own answer when it gave one (``skip`` strategies and reused
+    idempotency keys return an existing version); otherwise whether the version was
+    created after the call started.
 
     Example:
         ```python
         is_new(art, started)
         ```
     """
+    if art._just_created is not None:  # no clock comparison across machines
+        return art._just_created
     created = art.created if art.created.tzinfo else art.created.replace(tzinfo=timezone.utc)
     return created >= started
 

@@ -386,6 +386,9 @@ class Artifact(_Model):
 
     _registry: Registry | None = PrivateAttr(default=None)
     _files: builtins.list[ArtifactFile] | None = PrivateAttr(default=None)
+    # Set by the create that returned this object: True if it made the version, False if
+    # it returned an existing one (skip, a reused idempotency key); None when unknown.
+    _just_created: bool | None = PrivateAttr(default=None)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -64,7 +64,7 @@ from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, R
 from prefect_artifacts.registry.base import Registry, manifest_checksum, parse_category
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
-from prefect_artifacts.settings import get_settings
+from prefect_artifacts.settings import ArtifactSettings, get_settings
 
 __all__ = [
     "aadd_reference",
@@ -97,6 +97,7 @@ _TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": Fal
 # -- which registry ------------------------------------------------------------------
 
 _cache: dict[tuple[Any, ...], ArtifactRegistry] = {}
+_SETTING_VARIABLES = tuple(f"PREFECT_ARTIFACTS_{name.upper()}" for name in ArtifactSettings.model_fields)
 _cache_lock = threading.Lock()
 
 
@@ -130,7 +131,7 @@ def resolve_registry(registry: RegistryArg = None) -> Registry:
     # (parsing the settings on every task call would cost milliseconds).
     from prefect.settings import PREFECT_API_URL
 
-    env = tuple(sorted((k.upper(), v) for k, v in os.environ.items() if k.upper().startswith("PREFECT_ARTIFACTS_")))
+    env = tuple(map(os.environ.get, _SETTING_VARIABLES))
     key = (registry, str(PREFECT_API_URL.value() or ""), env)
     with _cache_lock:
         block = _cache.get(key)

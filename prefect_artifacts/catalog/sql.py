@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._paths import ParsedRef, parent_folders
@@ -107,6 +107,19 @@ def _decode_cursor(cursor: str, sort_by: str, descending: bool) -> tuple[Any, st
             f"this cursor pages sort_by={key!r} descending={desc}: repeat the same sort to use it"
         )
     return value, str(last_id)
+
+
+
+#: Insert a row as the next version of its name, in one statement (built once: constructing
+#: and caching a statement per create costs more than executing it).
+_INSERT_NEXT_VERSION = (
+    insert(artifacts)
+    .values({**{c.name: bindparam(c.name) for c in artifacts.c if c.name != "version"},
+             "version": select(func.coalesce(func.max(artifacts.c.version), 0) + 1)
+             .where(artifacts.c.folder == bindparam("folder"), artifacts.c.name == bindparam("name"))
+             .scalar_subquery()})
+    .returning(artifacts.c.version)
+)
 
 
 class SqlCatalog:
@@ -231,11 +244,9 @@ class SqlCatalog:
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{new.folder}//{new.name}"))))
         self._ensure_folder(conn, new.folder, make_folder)
         same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
-        next_version: Any
-        if strategy is ConflictStrategy.NEW:  # allocated by the INSERT itself: one statement less
+        next_version: int | None = None  # None: allocated by the INSERT itself (one statement less)
+        if strategy is ConflictStrategy.NEW:
             live_latest = None
-            next_version = (select(func.coalesce(func.max(artifacts.c.version), 0) + 1)
-                            .where(same_name).scalar_subquery())
         else:
             live_latest, any_latest = conn.execute(
                 select(
@@ -267,10 +278,11 @@ class SqlCatalog:
             "serializer_task": new.serializer.task_name if new.serializer else None,
             "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
         }
-        if isinstance(next_version, int):
-            conn.execute(insert(artifacts), row)
+        if next_version is None:
+            params = {k: v for k, v in row.items() if k != "version"}
+            row["version"] = conn.execute(_INSERT_NEXT_VERSION, params).scalar_one()
         else:
-            row["version"] = conn.execute(insert(artifacts).values(row).returning(artifacts.c.version)).scalar_one()
+            conn.execute(insert(artifacts), row)
         if new.labels:
             conn.execute(insert(artifact_labels), [{"artifact_id": row["id"], "label": lb} for lb in new.labels])
         if new.files:

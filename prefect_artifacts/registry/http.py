@@ -264,7 +264,9 @@ class HttpRegistry(Registry):
             body["blobs"] = {d: base64.b64encode(data).decode() for d, data in inline.items()}
         data = self._json("POST", "/artifacts", json=body, headers={"Idempotency-Key": key})
         files = [ArtifactFile.model_validate(f) for f in data["files"]]
-        return self._artifact(data["artifact"]).with_files(files)
+        art = self._artifact(data["artifact"]).with_files(files)
+        art._just_created = bool(data.get("created"))
+        return art
 
     def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
         parsed = parse_ref(ref)

@@ -165,7 +165,8 @@ class LocalRegistry(Registry):
         self.store.flush()
 
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
-        art, _created = self.catalog.create(manifest, strategy, make_folder)
+        art, created = self.catalog.create(manifest, strategy, make_folder)
+        art._just_created = created
         return self._bind(art)
 
     def create(self, manifest: ArtifactManifest, conflict_strategy: ConflictStrategy | str = "new",

@@ -367,6 +367,16 @@ class ConflictContract(ContractFixtures):
         skipped = reg.upload_file(make_file("a.txt", "3"), name="a", conflict_strategy="skip")
         assert skipped.version == 3 and b"".join(skipped.as_stream()) == b"3"
 
+    def test_a_reused_idempotency_key_returns_the_first_version(self, reg: Registry, make_file: MakeFile) -> None:
+        from prefect_artifacts._prefect import is_new, now
+
+        started = now()
+        first = reg.upload_file(make_file("a.txt", "1"), name="a", idempotency_key="job-7")
+        again = reg.upload_file(make_file("a.txt", "2"), name="a", idempotency_key="job-7")
+        assert again.id == first.id and again.version == 1 and reg.count() == 1
+        assert b"".join(again.as_stream()) == b"1"
+        assert is_new(first, started) and not is_new(again, started)  # one created event, not two
+
     def test_invalid_strategy(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(InvalidArtifactInput):
             reg.upload_file(make_file("a.txt"), name="a", conflict_strategy="overwrite")
