@@ -77,7 +77,9 @@ _idle_lock = threading.Lock()
 
 def _scratch_root(registry: Registry) -> str | None:
     """``$PREFECT_ARTIFACTS_HOME/scratch``: on disk (``/tmp`` may be RAM) and near the store."""
-    home = str(getattr(getattr(registry, "settings", None), "home", ""))
+    home = str(getattr(getattr(registry, "settings", None), "home", "") or "")
+    if not home:
+        return None  # the system temp folder
     if home not in _roots:
         try:
             root = Path(home) / "scratch"
