@@ -22,7 +22,8 @@ WORKER = textwrap.dedent(
     """
     import hashlib, json, os, sys, time
     import numpy as np
-    case, work, mb, pretouch_factor = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    case, work, bench_dir = sys.argv[1], sys.argv[2], sys.argv[5]
+    mb, pretouch_factor = int(sys.argv[3]), float(sys.argv[4])
     os.environ["PREFECT_ARTIFACTS_HOME"] = os.path.join(work, "home")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     from prefect_artifacts.registry.local import LocalRegistry
@@ -33,21 +34,16 @@ WORKER = textwrap.dedent(
             return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
     def pretouch(nbytes):
-        # As ../shared/bench/peers.py, make the kernel's free pages hot: on this VM fresh
-        # page-cache pages cost ~3 ms/MiB of system time unless a file just freed them
-        # (touching anonymous memory alone does not help the page cache), so write and
-        # delete a file of that size on the same disk, then touch anonymous memory.
-        scratch = os.path.join(work, "pretouch")
-        with open(scratch, "wb", buffering=0) as f:
-            block = bytes(8 << 20)
-            for _ in range(-(-nbytes // len(block))):
-                f.write(block)
-        os.unlink(scratch)
+        # Hot page-cache pages (bench/pagecache.py), then hot anonymous memory, as
+        # ../shared/bench/peers.py does; VmHWM is reset: the touch is not the operation's.
+        sys.path.insert(0, bench_dir)
+        from pagecache import pretouch as pretouch_page_cache
+        pretouch_page_cache(work, nbytes)
         buf = bytearray(nbytes)
         buf[::4096] = b"\x01" * len(range(0, nbytes, 4096))
         del buf
         with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM: the touch is not the operation's memory
+            f.write("5")
 
     def sha256(path):
         h = hashlib.sha256()
@@ -131,7 +127,8 @@ CASES = ("floor_save", "save_object", "prefect_result_save", "floor_load", "load
 
 def run(case: str, work: Path, mb: int, pretouch: float = 0.0) -> dict[str, float]:
     """Run one measurement in a fresh process and return its JSON record."""
-    proc = subprocess.run([sys.executable, "-c", WORKER, case, str(work), str(mb), str(pretouch)],
+    proc = subprocess.run([sys.executable, "-c", WORKER, case, str(work), str(mb), str(pretouch),
+                           str(Path(__file__).resolve().parent)],
                           capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{case} failed:\n{proc.stderr[-3000:]}")

@@ -47,6 +47,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from pagecache import pretouch
+
 HERE = Path(__file__).resolve().parent
 MIB = 1024 * 1024
 PAGE = 50
@@ -187,21 +189,6 @@ def warm(path: Path) -> None:
     with open(path, "rb", buffering=0) as fh:
         while fh.read(8 * MIB):
             pass
-
-
-def pretouch(work: Path, nbytes: int) -> None:
-    """Make the kernel's free pages hot before a timed transfer (see bench_objects.py).
-
-    On this VM a fresh page-cache page costs ~3 ms/MiB of system time unless a file
-    freed it just before; writing and deleting a file of the size the operation will
-    write gives every system, in every round, the same start.
-    """
-    scratch = work / "pretouch.bin"
-    block = bytes(8 * MIB)
-    with open(scratch, "wb", buffering=0) as fh:
-        for _ in range(-(-nbytes // len(block))):
-            fh.write(block)
-    scratch.unlink()
 
 
 def bare_http_floor(big: Path) -> tuple[float, float]:
