@@ -295,6 +295,9 @@ class Lineage(_Model):
 class GcReport(_Model):
     """What a garbage collection removed (or would remove, when ``dry_run``).
 
+    ``temp_files_deleted`` counts partial writes older than the grace period: temporary
+    files, and on S3 the multipart uploads a dead writer left (aborted).
+
     Example:
         ```python
         report = reg.gc(dry_run=True)

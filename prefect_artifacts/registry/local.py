@@ -333,6 +333,11 @@ class LocalRegistry(Registry):
                 if not dry_run:
                     self.store.remove_temp(path)
                 report.temp_files_deleted += 1
+        for key, upload_id, started in self.store.iter_unfinished_uploads():  # S3 parts of dead writers
+            if started <= cutoff:
+                if not dry_run:
+                    self.store.abort_upload(key, upload_id)
+                report.temp_files_deleted += 1
         return report
 
     def create_plugin_snapshot(  # noqa: D102

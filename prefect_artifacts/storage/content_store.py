@@ -156,6 +156,7 @@ class ContentStore:
         self.is_local = isinstance(self.fs, LocalFileSystem)
         protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
         self.is_object_store = bool(_OBJECT_STORES.intersection(protocols))
+        self._is_s3 = bool({"s3", "s3a"}.intersection(protocols))
         self._made_dirs: set[str] = set()
 
     # paths --------------------------------------------------------------------
@@ -619,6 +620,43 @@ class ContentStore:
             ```
         """
         self._discard(path)
+
+    def iter_unfinished_uploads(self) -> Iterator[tuple[str, str, float]]:
+        """Yield (key, upload id, start time) of S3 multipart uploads left under ``tmp/``.
+
+        A writer that died mid-way through a large object leaves its parts on S3,
+        invisible to listings and billed until aborted. Other stores yield nothing.
+
+        Example:
+            ```python
+            for key, upload_id, started in store.iter_unfinished_uploads():
+                store.abort_upload(key, upload_id)
+            ```
+        """
+        if not self._is_s3:
+            return
+        bucket, _, prefix = f"{self.root}/tmp/".partition("/")
+        markers: dict[str, str] = {}
+        while True:
+            with storage_errors("listing unfinished uploads"):
+                page = self.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix, **markers)
+            for upload in page.get("Uploads", []):
+                yield upload["Key"], upload["UploadId"], _mtime({"created": upload.get("Initiated")})
+            if not page.get("IsTruncated"):
+                return
+            markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort one unfinished S3 multipart upload (its parts are deleted).
+
+        Example:
+            ```python
+            store.abort_upload(key, upload_id)
+            ```
+        """
+        bucket = self.root.partition("/")[0]
+        with storage_errors(f"aborting upload {key}"):
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
 
 
 def _fsync_dir(folder: str) -> None:
