@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -443,46 +444,44 @@ def _databases(pg_server: PostgresServer) -> set[str]:
         conn.close()
 
 
-@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
-def test_column_limits_are_input_errors_on_every_dialect(dialect: str, request: pytest.FixtureRequest,
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_dialect_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A local registry on a PostgreSQL catalog, then on a SQLite one."""
+    url = (request.getfixturevalue("postgres_catalog_url") if request.param == "postgresql"
+           else sqlite_url(tmp_path / "c.sqlite"))
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
+    yield reg
+    reg.close()
+
+
+def test_column_limits_are_input_errors_on_every_dialect(any_dialect_registry: LocalRegistry,
                                                          tmp_path: Path) -> None:
     """PostgreSQL enforces varchar lengths that SQLite ignores: both must refuse the same way."""
-    url = request.getfixturevalue("postgres_catalog_url") if dialect == "postgresql" else sqlite_url(
-        tmp_path / "c.sqlite")
-    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
-    try:
-        f = _file(tmp_path, "x.txt", b"x")
-        with pytest.raises(InvalidArtifactInput, match="mime type"):
-            reg.upload_file(f, name="a", mime_type="text/" + "x" * 300)
-        with pytest.raises(InvalidArtifactInput, match="folder"):
-            reg.upload_file(f, name="b", folder="/" + "/".join(["f" * 50] * 22))
-        with pytest.raises(InvalidArtifactInput, match="file path"):
-            reg.upload(ArtifactDraft(name="c").add_file(str(f), obj_path="/".join(["p" * 200] * 25) + "/"))
-        assert reg.count() == 0 and reg.catalog.list_folders("/") == []
-        assert reg.upload_file(f, name="ok", mime_type="text/" + "x" * 250).mime_type == "text/" + "x" * 250
-    finally:
-        reg.close()
+    reg = any_dialect_registry
+    f = _file(tmp_path, "x.txt", b"x")
+    with pytest.raises(InvalidArtifactInput, match="mime type"):
+        reg.upload_file(f, name="a", mime_type="text/" + "x" * 300)
+    with pytest.raises(InvalidArtifactInput, match="folder"):
+        reg.upload_file(f, name="b", folder="/" + "/".join(["f" * 50] * 22))
+    with pytest.raises(InvalidArtifactInput, match="file path"):
+        reg.upload(ArtifactDraft(name="c").add_file(str(f), obj_path="/".join(["p" * 200] * 25) + "/"))
+    assert reg.count() == 0 and reg.catalog.list_folders("/") == []
+    assert reg.upload_file(f, name="ok", mime_type="text/" + "x" * 250).mime_type == "text/" + "x" * 250
 
 
-@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
-def test_nul_characters_are_input_errors_on_every_dialect(dialect: str, request: pytest.FixtureRequest,
+def test_nul_characters_are_input_errors_on_every_dialect(any_dialect_registry: LocalRegistry,
                                                           tmp_path: Path) -> None:
     """PostgreSQL text cannot hold NUL (psycopg2 raised a bare ValueError): refused alike everywhere."""
-    url = request.getfixturevalue("postgres_catalog_url") if dialect == "postgresql" else sqlite_url(
-        tmp_path / "c.sqlite")
-    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
-    try:
-        f = _file(tmp_path, "x.txt", b"x")
-        with pytest.raises(InvalidArtifactInput, match="description"):
-            reg.upload_file(f, name="a", description="before\x00after")
-        with pytest.raises(InvalidArtifactInput, match="mime type"):
-            reg.upload_file(f, name="b", mime_type="text/a\x00b")
-        art = reg.upload_file(f, name="c", description="clean")
-        with pytest.raises(InvalidArtifactInput, match="description"):
-            reg.update(art.id, description="x\x00y")
-        with pytest.raises(SearchSyntaxError) as info:
-            reg.list(search="name:c\x00d")
-        assert info.value.position == 6
-        assert [a.description for a in reg.list().data] == ["clean"]
-    finally:
-        reg.close()
+    reg = any_dialect_registry
+    f = _file(tmp_path, "x.txt", b"x")
+    with pytest.raises(InvalidArtifactInput, match="description"):
+        reg.upload_file(f, name="a", description="before\x00after")
+    with pytest.raises(InvalidArtifactInput, match="mime type"):
+        reg.upload_file(f, name="b", mime_type="text/a\x00b")
+    art = reg.upload_file(f, name="c", description="clean")
+    with pytest.raises(InvalidArtifactInput, match="description"):
+        reg.update(art.id, description="x\x00y")
+    with pytest.raises(SearchSyntaxError) as info:
+        reg.list(search="name:c\x00d")
+    assert info.value.position == 6
+    assert [a.description for a in reg.list().data] == ["clean"]
