@@ -11,14 +11,14 @@ import hashlib
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from prefect_artifacts.catalog.engine import write_transaction
 from prefect_artifacts.catalog.schema import (
     api_keys,
     artifacts,
@@ -167,12 +167,8 @@ class AuthCatalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(write=True)
-            with conn.begin():
-                yield conn
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self.engine)
 
     # groups -----------------------------------------------------------------
 

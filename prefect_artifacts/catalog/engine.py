@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -44,6 +44,22 @@ def _sqlite_begin(conn: Any) -> None:
     # Writers take the lock up front, so two writers never deadlock on an upgrade.
     immediate = conn.get_execution_options().get("write", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
+
+    Example:
+        ```python
+        with write_transaction(engine) as conn:
+            conn.execute(insert(folders), {"path": "/a", "created": now})
+        ```
+    """
+    with engine.connect() as conn:
+        conn.execution_options(write=True)  # read by _sqlite_begin
+        with conn.begin():
+            yield conn
 
 
 def create_catalog_engine(url: str, durable: bool = True) -> Engine:

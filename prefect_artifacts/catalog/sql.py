@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._paths import ParsedRef, parent_folders
-from prefect_artifacts.catalog.engine import create_catalog_engine, migrate
+from prefect_artifacts.catalog.engine import create_catalog_engine, migrate, write_transaction
 from prefect_artifacts.catalog.schema import (
     BLOB_REFERENCES,
     aliases,
@@ -156,12 +156,8 @@ class SqlCatalog:
         """
         self.engine.dispose()
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(write=True)
-            with conn.begin():
-                yield conn
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self.engine)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
