@@ -17,7 +17,7 @@ from prefect_artifacts.errors import PayloadTooLarge
 CHUNK_SIZE = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
 #: Threads for hashing and flushing beside the caller's I/O (both release the GIL).
-WORKER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prefect-artifacts-sha256")
+WORKER_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prefect-artifacts-io")
 
 
 class ReadInto(Protocol):
