@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, parent_folders
 from prefect_artifacts.catalog.engine import create_catalog_engine, migrate, write_transaction
+from prefect_artifacts.catalog.prepared import PreparedInsert
 from prefect_artifacts.catalog.schema import (
     BLOB_REFERENCES,
     aliases,
@@ -76,8 +79,16 @@ def _encode_cursor(sort_by: str, descending: bool, value: Any, last_id: str) -> 
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _check_lengths(new: ArtifactManifest) -> None:
-    """Column limits, the same on every dialect (PostgreSQL would raise a DataError, SQLite store the value)."""
+def _check_manifest(new: ArtifactManifest) -> None:
+    """Column limits, the same on every dialect (PostgreSQL would raise a DataError, SQLite store the value).
+
+    Also one row per file path: a repeated path would otherwise surface as a unique
+    violation, which `SqlCatalog.create` takes for a concurrent writer.
+    """
+    paths = [f.path for f in new.files]
+    if len(set(paths)) != len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        raise InvalidArtifactInput(f"file path {twice!r} appears more than once in the manifest")
     values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160),
               ("description", new.description, None), ("original path", new.original_path, None)]
     for f in new.files:
@@ -122,6 +133,60 @@ _INSERT_NEXT_VERSION = (
 )
 
 
+def _without_version(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "version"}
+
+
+def _new_rows(
+    new: ArtifactManifest, version: int | None,
+) -> tuple[dict[str, Any], list[tuple[Table, list[dict[str, Any]]]], list[RunLink]]:
+    """The rows of a new artifact: its own, its children's (per table), its run links."""
+    now = utcnow()
+    row = {
+        "id": new_id(), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
+        "name": new.name, "version": version, "kind": new.kind.value,
+        "is_dir": new.is_dir, "file_count": len(new.files), "description": new.description,
+        "labels": new.labels, "mime_type": new.mime_type, "size": new.size,
+        "checksum": new.checksum, "original_path": new.original_path,
+        "serializer_snapshot_id": new.serializer.snapshot_id if new.serializer else None,
+        "serializer_task": new.serializer.task_name if new.serializer else None,
+        "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
+    }
+    runs = [RunLink(run_id=run_id, category=cat, created=now) for run_id, cat in dict.fromkeys(new.runs)]
+    children = [
+        (artifact_labels, [{"artifact_id": row["id"], "label": lb} for lb in new.labels]),
+        (artifact_files, [{"artifact_id": row["id"], **f.model_dump()} for f in new.files]),
+        (aspects, [_aspect_row(row["id"], a["content"], a.get("schema_name"), a.get("policy"), now)
+                   for a in new.aspects]),
+        # A new row has no links yet: insert them without lookups.
+        (artifact_runs, [{"artifact_id": row["id"], "run_id": r.run_id, "category": r.category.value,
+                          "created": now} for r in runs]),
+    ]
+    return row, [(table, rows) for table, rows in children if rows], runs
+
+
+def _aspect_row(artifact_id: str, content: dict[str, Any], schema_name: str | None, policy: str | None,
+                created: datetime) -> dict[str, Any]:
+    return {"id": new_id(), "artifact_id": artifact_id, "schema_name": schema_name,
+            "content": content, "policy": policy, "created": created}
+
+
+def _created(row: dict[str, Any], runs: list[RunLink], new: ArtifactManifest) -> Artifact:
+    art = SqlCatalog._to_artifact(row, runs)
+    art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
+                                 mime_type=f.mime_type, uri=f.uri) for f in new.files])
+    return art
+
+
+class _PreparedCreate:
+    """The statements of a ``new`` create, prepared for the SQLite DB-API cursor."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.next_version = PreparedInsert(_INSERT_NEXT_VERSION, artifacts, dialect)
+        self.inserts = {t.name: PreparedInsert(insert(t), t, dialect)
+                        for t in (artifact_labels, artifact_files, aspects, artifact_runs)}
+
+
 class SqlCatalog:
     """The artifact catalog in a SQL database.
 
@@ -145,6 +210,8 @@ class SqlCatalog:
         except OperationalError as exc:
             raise StorageError(f"cannot open catalog {url!r}: {exc.orig}") from exc
         self._known_folders: set[str] = set()
+        # SQLite's hot path skips SQLAlchemy's execution layer (see catalog.prepared).
+        self._prepared = _PreparedCreate(self.engine.dialect) if self.dialect == "sqlite" else None
 
     def close(self) -> None:
         """Release the database connections.
@@ -211,10 +278,15 @@ class SqlCatalog:
             art, created = catalog.create(new, ConflictStrategy.SKIP, make_folder=True)
             ```
         """
-        _check_lengths(new)
+        _check_manifest(new)
         # A ``new`` create inserts unconditionally, so a used key shows as a unique
         # violation (rare: a retry) instead of costing every create a lookup.
         look_up_key = strategy is not ConflictStrategy.NEW
+        if not look_up_key and self._prepared is not None and new.folder in self._known_folders:
+            made = self._create_prepared(new)
+            if made is not None:
+                return made
+            look_up_key = bool(new.idempotency_key)  # the general path sorts the conflict out
         for _attempt in range(10):
             try:
                 with self._write() as conn:
@@ -239,11 +311,9 @@ class SqlCatalog:
         if self.dialect == "postgresql":  # writers of one name queue here instead of retrying on conflicts
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{new.folder}//{new.name}"))))
         self._ensure_folder(conn, new.folder, make_folder)
-        same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
         next_version: int | None = None  # None: allocated by the INSERT itself (one statement less)
-        if strategy is ConflictStrategy.NEW:
-            live_latest = None
-        else:
+        if strategy is not ConflictStrategy.NEW:
+            same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
             live_latest, any_latest = conn.execute(
                 select(
                     func.max(artifacts.c.version).filter(artifacts.c.deleted.is_(None)),
@@ -251,49 +321,54 @@ class SqlCatalog:
                 ).where(same_name)
             ).one()
             next_version = (any_latest or 0) + 1
-        if live_latest is not None:
-            if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
-                existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
-                for run_id, category in new.runs:
-                    self._insert_run(conn, existing, run_id, category)
-                return self._load(conn, existing), False
-            if strategy is ConflictStrategy.ERROR:
-                raise ArtifactConflict(
-                    f"{new.folder.rstrip('/')}/{new.name} already exists (latest version {live_latest})"
-                )
-            if strategy is ConflictStrategy.REPLACE:
-                self._soft_delete(conn, same_name)
-        now = utcnow()
-        row = {
-            "id": str(uuid.uuid4()), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
-            "name": new.name, "version": next_version, "kind": new.kind.value,
-            "is_dir": new.is_dir, "file_count": len(new.files), "description": new.description,
-            "labels": new.labels, "mime_type": new.mime_type, "size": new.size,
-            "checksum": new.checksum, "original_path": new.original_path,
-            "serializer_snapshot_id": new.serializer.snapshot_id if new.serializer else None,
-            "serializer_task": new.serializer.task_name if new.serializer else None,
-            "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
-        }
+            if live_latest is not None:
+                if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
+                    existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
+                    for run_id, category in new.runs:
+                        self._insert_run(conn, existing, run_id, category)
+                    return self._load(conn, existing), False
+                if strategy is ConflictStrategy.ERROR:
+                    raise ArtifactConflict(
+                        f"{new.folder.rstrip('/')}/{new.name} already exists (latest version {live_latest})"
+                    )
+                if strategy is ConflictStrategy.REPLACE:
+                    self._soft_delete(conn, same_name)
+        row, children, runs = _new_rows(new, next_version)
         if next_version is None:
-            params = {k: v for k, v in row.items() if k != "version"}
-            row["version"] = conn.execute(_INSERT_NEXT_VERSION, params).scalar_one()
+            row["version"] = conn.execute(_INSERT_NEXT_VERSION, _without_version(row)).scalar_one()
         else:
             conn.execute(insert(artifacts), row)
-        if new.labels:
-            conn.execute(insert(artifact_labels), [{"artifact_id": row["id"], "label": lb} for lb in new.labels])
-        if new.files:
-            conn.execute(insert(artifact_files), [{"artifact_id": row["id"], **f.model_dump()} for f in new.files])
-        for aspect in new.aspects:
-            self._insert_aspect(conn, row["id"], aspect["content"], aspect.get("schema_name"), aspect.get("policy"))
-        # A new row has no links yet: insert them in one statement, without lookups.
-        runs = [RunLink(run_id=run_id, category=cat, created=now) for run_id, cat in dict.fromkeys(new.runs)]
-        if runs:
-            conn.execute(insert(artifact_runs), [{"artifact_id": row["id"], "run_id": r.run_id,
-                                                  "category": r.category.value, "created": now} for r in runs])
-        art = self._to_artifact(row, runs)
-        art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
-                                     mime_type=f.mime_type, uri=f.uri) for f in new.files])
-        return art, True
+        for table, rows in children:
+            conn.execute(insert(table), rows)
+        return _created(row, runs, new), True
+
+    def _create_prepared(self, new: ArtifactManifest) -> tuple[Artifact, bool] | None:
+        """A ``new`` version on SQLite through the DB-API cursor; None on a unique violation."""
+        prepared = self._prepared
+        assert prepared is not None
+        row, children, runs = _new_rows(new, None)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                row["version"] = cursor.execute(
+                    prepared.next_version.sql, prepared.next_version.params(_without_version(row))
+                ).fetchone()[0]
+                for table, rows in children:
+                    ins = prepared.inserts[table.name]
+                    cursor.executemany(ins.sql, ins.many(rows))
+                cursor.execute("COMMIT")
+            finally:
+                if raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+                    cursor.execute("ROLLBACK")
+        except sqlite3.IntegrityError:
+            return None  # a used idempotency key or a concurrent version number
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write to catalog {self.url!r}: {exc}") from exc
+        finally:
+            raw.close()
+        return _created(row, runs, new), True
 
     # reads --------------------------------------------------------------------
 
@@ -612,11 +687,9 @@ class SqlCatalog:
 
     def _insert_aspect(self, conn: Connection, artifact_id: str, content: dict[str, Any],
                        schema_name: str | None, policy: str | None) -> Aspect:
-        aspect = Aspect(id=str(uuid.uuid4()), schema_name=schema_name, content=content, policy=policy,
-                        created=utcnow())
-        conn.execute(insert(aspects), {"id": aspect.id, "artifact_id": artifact_id, "schema_name": schema_name,
-                                       "content": content, "policy": policy, "created": aspect.created})
-        return aspect
+        row = _aspect_row(artifact_id, content, schema_name, policy, utcnow())
+        conn.execute(insert(aspects), row)
+        return Aspect(id=row["id"], schema_name=schema_name, content=content, policy=policy, created=row["created"])
 
     def add_aspect(self, artifact_id: str, content: dict[str, Any], schema_name: str | None,
                    policy: str | None) -> Aspect:
@@ -783,7 +856,7 @@ class SqlCatalog:
                     existing = conn.scalar(select(plugin_snapshots.c.id).where(plugin_snapshots.c.digest == digest))
                     if existing:
                         return self._snapshot(conn, existing)
-                    snapshot_id, now = str(uuid.uuid4()), utcnow()
+                    snapshot_id, now = new_id(), utcnow()
                     conn.execute(insert(plugin_snapshots), {
                         "id": snapshot_id, "plugin_name": plugin_name, "version": version, "digest": digest,
                         "group_id": group_id or DEFAULT_GROUP, "created": now})
