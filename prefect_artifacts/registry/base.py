@@ -12,7 +12,6 @@ import functools
 import hashlib
 import os
 import tempfile
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._ids import new_uuid
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
@@ -737,7 +737,7 @@ class Registry(ABC):
         return target
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
-        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        part = target.with_name(f".{target.name}.{new_uuid().hex[:8]}.part")
         try:
             with open(part, "wb") as out:
                 size = chunk_size if chunk_size > 0 else CHUNK_SIZE
@@ -785,7 +785,7 @@ class Registry(ABC):
         bundle_type = bundle_type or BundleType.TAR_GZ
         target = out_dir / (file_stem + bundle_type.suffix)
         out_dir.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        part = target.with_name(f".{target.name}.{new_uuid().hex[:8]}.part")
         try:
             with open(part, "wb") as out:
                 for chunk in self.bundle(art.id, bundle_type, sub):

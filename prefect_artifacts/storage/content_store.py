@@ -19,7 +19,6 @@ import errno
 import hashlib
 import os
 import re
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from prefect_artifacts._ids import new_uuid
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     BlobNotFound,
@@ -190,7 +190,7 @@ class ContentStore:
 
     def _temp_path(self) -> str:
         self._makedirs(f"{self.root}/tmp")
-        return f"{self.root}/tmp/{uuid.uuid4().hex}.part"
+        return f"{self.root}/tmp/{new_uuid().hex}.part"
 
     # queries ------------------------------------------------------------------
 
@@ -535,7 +535,7 @@ class ContentStore:
         """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp = dest.with_name(f".{dest.name}.{new_uuid().hex[:8]}.part")
         try:
             with self._open(digest) as src, open(tmp, "wb", buffering=0) as out, storage_errors(
                 f"reading blob {digest}"
