@@ -18,7 +18,10 @@ after the flow ends is reported separately ("table flush"). Before each measured
 the harness server gets ``--settle`` seconds to finish recording the previous flow's
 task-run events (it persists them every 5 s): a flow started while the server was still
 writing ~600 events of the previous one waited up to 14 s in its own flow-run creation,
-which measured the previous flow, not this one. Prints a markdown table.
+which measured the previous flow, not this one. A fixed pause was not enough once the
+server's backlog grew over a run (flows then varied 1-8 s), so the harness waits until
+the server subprocess has used no CPU for half a second (at most ``--settle`` s).
+Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -92,8 +95,34 @@ def registry_only(n: int) -> None:
         reg.save_object(_obj(i), name=f"bench-{i % 20}", folder="/bench")
 
 
+def _children_cpu() -> float:
+    """CPU seconds used so far by this process's children (the harness server), from /proc."""
+    total, me, tick = 0.0, os.getpid(), os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _wait_quiet(limit: float) -> float:
+    """Wait until the harness server idles (< 4 % CPU over 0.5 s); returns the seconds waited."""
+    start = time.monotonic()
+    used = _children_cpu()
+    while time.monotonic() - start < limit:
+        time.sleep(0.5)
+        now = _children_cpu()
+        if now - used < 0.02:
+            break
+        used = now
+    return time.monotonic() - start
+
+
 def _time(fn, n: int, durable: bool = True, settle: float = 0.0) -> tuple[float, float]:
-    time.sleep(settle)
+    _wait_quiet(settle)
     _fresh_home()
     os.environ["PREFECT_ARTIFACTS_DURABLE"] = "true" if durable else "false"
     start = time.perf_counter()
@@ -109,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=7.0, help="idle seconds before each measured flow")
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="at most this many seconds waiting for the harness server to idle before each flow")
     parser.add_argument("--only", default="", help="comma-separated flow labels to run (default: all)")
     args = parser.parse_args(argv)
     n = args.n
@@ -131,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     flush = {k: statistics.median(f for _, f in v) for k, v in results.items()}
     base = wall["plain @task"]
     link_per_call = wall.get("create_link_artifact", float("nan")) / n
-    print(f"\n### Prefect-side overhead, {n} calls per flow, median of {args.repeat}, settle {args.settle:g} s "
+    print(f"\n### Prefect-side overhead, {n} calls per flow, median of {args.repeat}, server idle before each "
           f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)\n")
     print("| flow | wall (s) | per call (ms) | ratio vs plain @task | overhead/artifact (ms) "
           "| overhead vs create_link_artifact/call | table flush after flow (s) |")
@@ -142,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         vs_link = "" if plain_row else f"{over / (link_per_call * 1000):.2f}x"
         print(f"| {label} | {wall[label]:.2f} | {wall[label] / n * 1000:.1f} | {wall[label] / base:.2f}x | "
               f"{over:.1f} | {vs_link} | {flush[label]:.2f} |")
+    print("\nPer round (s): " + "; ".join(
+        f"{label}: " + ", ".join(f"{w:.2f}" for w, _ in results[label]) for label in flows))
     print(f"\ncreate_link_artifact alone: {link_per_call * 1000:.1f} ms/call. Target: save_object flow "
           f"≤ 2x the plain flow → {'met' if wall.get('save_object task', 0) <= 2 * base else 'NOT met'} "
           f"({wall.get('save_object task', float('nan')) / base:.2f}x).")
