@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -62,17 +63,20 @@ def start(
         "--insecure-no-auth", help="No API keys: every caller is an admin. Local single-user use only.")] = False,
     max_blob_bytes: Annotated[int | None, typer.Option(help="Largest accepted blob upload.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes sharing the port and the catalog (one per core is a good start).")] = 1,
 ) -> None:
     """Start the registry server (REST API under /api/v1, OpenAPI at /openapi.json).
 
     Example:
         ```bash
-        prefect-artifacts server start --port 4300
+        prefect-artifacts server start --port 4300 --workers 2
         ```
     """
     import uvicorn
 
     from prefect_artifacts._server import Limits, NoAuth, create_app
+    from prefect_artifacts._server.app import SERVER_OPTIONS_VARIABLE, app_from_environment
     from prefect_artifacts.registry.local import LocalRegistry
 
     _use_home(ctx)
@@ -84,10 +88,19 @@ def start(
     elif not AuthCatalog(registry.catalog.engine).has_users():
         err.print("no users yet: create one with `prefect-artifacts users create NAME --admin`, "
                   "then `prefect-artifacts keys create NAME`")
+    err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1"
+              + (f" with {workers} processes" if workers > 1 else ""))
+    options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": 30}
+    if workers > 1:  # each process builds its own app from these settings (see app_from_environment)
+        registry.close()
+        os.environ[SERVER_OPTIONS_VARIABLE] = json.dumps(
+            {"insecure_no_auth": insecure_no_auth, "max_blob_bytes": max_blob_bytes})
+        uvicorn.run(f"{app_from_environment.__module__}:{app_from_environment.__name__}", factory=True,
+                    workers=workers, **options)
+        return
     app = create_app(registry, auth=auth, limits=Limits(max_blob_bytes=max_blob_bytes))
-    err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1")
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
+        uvicorn.run(app, **options)
     finally:
         registry.close()
 

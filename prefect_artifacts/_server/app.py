@@ -8,7 +8,9 @@ never to the response).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_artifacts import __version__
-from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator
+from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator, NoAuth
 from prefect_artifacts._server.routes import artifacts, content, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState
@@ -174,3 +176,26 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(LimitsMiddleware, limits=limits)
     return app
+
+
+#: Set by ``prefect-artifacts server start --workers N`` for its worker processes (JSON).
+SERVER_OPTIONS_VARIABLE = "PREFECT_ARTIFACTS_SERVER_OPTIONS"
+
+
+def app_from_environment() -> FastAPI:
+    """The server app of one worker process: registry from the settings, options from the CLI.
+
+    uvicorn's multi-process mode imports the app in every worker, so the options of
+    ``server start`` travel in `SERVER_OPTIONS_VARIABLE`; the registry comes from the
+    ``PREFECT_ARTIFACTS_*`` settings like everywhere else. Workers share the catalog
+    (SQLite in WAL mode, or PostgreSQL) and the content store.
+
+    Example:
+        ```bash
+        uvicorn --factory prefect_artifacts._server.app:app_from_environment --workers 2
+        ```
+    """
+    options = json.loads(os.environ.get(SERVER_OPTIONS_VARIABLE) or "{}")
+    registry = LocalRegistry.from_urls()
+    return create_app(registry, auth=NoAuth() if options.get("insecure_no_auth") else None,
+                      limits=Limits(max_blob_bytes=options.get("max_blob_bytes")))

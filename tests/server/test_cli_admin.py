@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -56,7 +57,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path, workers: int) -> None:
     cli("users", "create", "alice", "--group", "team-a")
     cli("users", "create", "root", "--admin")
     alice = json.loads(cli("--json", "keys", "create", "alice"))["key"]
@@ -65,8 +67,8 @@ def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path)
     script = Path(sys.executable).with_name("prefect-artifacts")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "prefect_artifacts._cli.main"]
     env = {**os.environ, "PREFECT_ARTIFACTS_HOME": str(_isolated_home)}
-    proc = subprocess.Popen([*command, "server", "start", "--port", str(port), "--log-level", "warning"],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*command, "server", "start", "--port", str(port), "--log-level", "warning",
+                             "--workers", str(workers)], env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
         deadline = time.monotonic() + 60
@@ -89,6 +91,42 @@ def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path)
             assert reg.count() == 1
         with HttpRegistry(url) as reg, pytest.raises(AuthenticationError):
             reg.count()
+        if workers > 1:
+            assert len(_worker_processes(proc.pid)) == workers
+            _concurrent_versions(url, alice, tmp_path)
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """Children of ``pid`` serving requests (uvicorn's workers), from /proc."""
+    out = []
+    for child in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
+            out.append(int(child))
+    return out
+
+
+def _concurrent_versions(url: str, key: str, tmp_path: Path) -> None:
+    """Four clients writing one name through several server processes: every version once."""
+    sources = []
+    for i in range(40):
+        sources.append(tmp_path / f"s{i}.txt")
+        sources[-1].write_text(f"content {i}")
+
+    def upload(part: list[Path]) -> list[int]:
+        with HttpRegistry(url, api_key=key) as reg:
+            return [reg.upload_file(p, name="shared", folder="/w").version for p in part]
+
+    with ThreadPoolExecutor(4) as pool:
+        versions = [v for part in pool.map(upload, [sources[i::4] for i in range(4)]) for v in part]
+    assert sorted(versions) == list(range(1, 41))
+    with HttpRegistry(url, api_key=key) as reg:
+        stored = {reg.get(f"/w/shared:{v}").open().read() for v in range(1, 41)}
+    assert stored == {f"content {i}".encode() for i in range(40)}
