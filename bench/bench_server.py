@@ -91,10 +91,17 @@ def proc_status(pid: int) -> dict[str, float]:
 
 
 def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (all its threads) from ``/proc/<pid>/stat``."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of ``pid`` and its child processes (``--workers``), from ``/proc``."""
+    total = 0.0
+    for other in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{other}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(other) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 class RssSampler:
@@ -128,7 +135,7 @@ class RssSampler:
 class Server:
     """``prefect-artifacts server start --insecure-no-auth`` as a subprocess on a free loopback port."""
 
-    def __init__(self, home: Path, durable: bool | None = None) -> None:
+    def __init__(self, home: Path, durable: bool | None = None, workers: int = 1) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -138,7 +145,7 @@ class Server:
             env["PREFECT_ARTIFACTS_DURABLE"] = "true" if durable else "false"
         exe = Path(sys.executable).parent / "prefect-artifacts"
         self.cmd = [str(exe), "server", "start", "--insecure-no-auth", "--host", "127.0.0.1",
-                    "--port", str(self.port), "--log-level", "warning"]
+                    "--port", str(self.port), "--log-level", "warning", "--workers", str(workers)]
         home.mkdir(parents=True, exist_ok=True)
         self.log_path = home.parent / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -291,7 +298,7 @@ def case_small(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     configs = [("durable", True)] + ([("durable=false", False)] if not args.no_nondurable else [])
     for label, durable in configs:
         base = work / f"small-{label}"
-        server = Server(base / "server-home", durable=None if durable else False)
+        server = Server(base / "server-home", durable=None if durable else False, workers=args.server_workers)
         emb = embedded(base / "emb-home", durable=durable)
         one = client(server.url, base / "client")
         rows: dict[str, list[float]] = {"embedded": [], "server_1": [], "server_4": []}
@@ -591,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-n", type=int, default=1000)
     ap.add_argument("--small-kib", type=int, default=4)
     ap.add_argument("--clients", type=int, default=4, help="concurrent client processes (default %(default)s)")
+    ap.add_argument("--server-workers", type=int, default=1, help="server processes in the small case (--workers)")
     ap.add_argument("--no-nondurable", action="store_true", help="skip the durable=false (info) small run")
     ap.add_argument("--large-mib", type=int, default=1024)
     ap.add_argument("--memory-mib", type=int, default=None, help="default: 2 × --large-mib")
@@ -622,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Registry server (issue 5)", "",
         f"Run {started:%Y-%m-%d %H:%M}–{ended:%H:%M} UTC; load average at start "
         f"{' / '.join(f'{x:.2f}' for x in load_before)}, `uptime` at the end: `{uptime}`.",
-        "Server: `prefect-artifacts server start --insecure-no-auth` subprocess on 127.0.0.1 (uvicorn, httptools), "
+        f"Server: `prefect-artifacts server start --insecure-no-auth --workers {args.server_workers}` (small case; "
+        "one process elsewhere) subprocess on 127.0.0.1 (uvicorn, httptools), "
         "a fresh home in a temp dir, `PREFECT_ARTIFACTS_DURABLE` unset (durable=true, as shipped) unless a row "
         "says otherwise; clients are `HttpRegistry` with the digest cache off.", "", table, ""])
     print("\n" + section)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -95,14 +96,38 @@ def start(
         registry.close()
         os.environ[SERVER_OPTIONS_VARIABLE] = json.dumps(
             {"insecure_no_auth": insecure_no_auth, "max_blob_bytes": max_blob_bytes})
-        uvicorn.run(f"{app_from_environment.__module__}:{app_from_environment.__name__}", factory=True,
-                    workers=workers, **options)
+        _run_workers(uvicorn.Config(f"{app_from_environment.__module__}:{app_from_environment.__name__}",
+                                    factory=True, workers=workers, **options))
         return
     app = create_app(registry, auth=auth, limits=Limits(max_blob_bytes=max_blob_bytes))
     try:
         uvicorn.run(app, **options)
     finally:
         registry.close()
+
+
+def _run_workers(config: Any) -> None:
+    """Run uvicorn's multi-process supervisor on a listening socket marked as TCP.
+
+    uvicorn binds it with ``proto=0`` (Kludex/uvicorn#3149), so asyncio never sets
+    ``TCP_NODELAY`` on accepted connections and every keep-alive response waits ~40 ms
+    for the client's delayed ACK (measured: 45 ms per request instead of 2).
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[tcp_listener(config)]).run()
+
+
+def tcp_listener(config: Any) -> socket.socket:
+    """The listening socket of a uvicorn config, with ``proto=IPPROTO_TCP`` so asyncio sets ``TCP_NODELAY``.
+
+    Example:
+        ```python
+        sock = tcp_listener(uvicorn.Config("app:app", port=4300))
+        ```
+    """
+    bound = config.bind_socket()
+    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
 
 
 @users_app.command("create")

@@ -130,3 +130,35 @@ def _concurrent_versions(url: str, key: str, tmp_path: Path) -> None:
     with HttpRegistry(url, api_key=key) as reg:
         stored = {reg.get(f"/w/shared:{v}").open().read() for v in range(1, 41)}
     assert stored == {f"content {i}".encode() for i in range(40)}
+
+
+def test_the_workers_listener_gets_tcp_nodelay_connections() -> None:
+    """uvicorn binds --workers sockets with proto 0, so asyncio skipped TCP_NODELAY (40 ms per response)."""
+    import asyncio
+
+    import uvicorn
+
+    from prefect_artifacts._cli.server import tcp_listener
+
+    listener = tcp_listener(uvicorn.Config("x:y", host="127.0.0.1", port=0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def serve_once() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        async with server:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(100):
+                if accepted:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(serve_once())
+    assert listener.proto == socket.IPPROTO_TCP and accepted == [1]
