@@ -4,6 +4,7 @@ Layout under the base URL::
 
     sha256/ab/abcdef…   one blob per distinct content, named by its SHA-256
     tmp/<uuid>.part     blobs being written; renamed into place once complete
+    tmp/lease-<digest>  object stores: a reused blob's "touch" (gc keeps it for the grace period)
 
 A blob is visible only once complete: it is written to ``tmp/`` while hashed, then
 renamed (local disks: ``os.replace`` after ``fsync``; other filesystems: ``mv``).
@@ -223,7 +224,12 @@ class ContentStore:
             return int(self.fs.size(self.blob_path(digest)))
 
     def touch(self, digest: str) -> None:
-        """Refresh a reused blob's mtime so garbage collection sees it as young.
+        """Mark a reused blob as young, so garbage collection leaves it for the grace period.
+
+        A local blob gets a fresh mtime. An object store cannot change an object's
+        modification time, so an empty ``tmp/lease-<digest>`` marker is written instead;
+        `blob_mtime` counts it, and garbage collection removes it with the other stale
+        temporary files.
 
         Example:
             ```python
@@ -233,6 +239,12 @@ class ContentStore:
         if self.is_local:
             with contextlib.suppress(FileNotFoundError):
                 os.utime(self.blob_path(digest))
+            return
+        with storage_errors(f"leasing blob {digest}"):
+            self.fs.pipe_file(self._lease_path(digest), b"")
+
+    def _lease_path(self, digest: str) -> str:
+        return f"{self.root}/tmp/lease-{digest}"
 
     # writes -------------------------------------------------------------------
 
@@ -596,7 +608,7 @@ class ContentStore:
             yield path, _mtime(info)
 
     def blob_mtime(self, digest: str) -> float:
-        """Modification time of a blob (0 when unknown or missing).
+        """Modification time of a blob, or of its lease when newer (0 when unknown or missing).
 
         Example:
             ```python
@@ -606,9 +618,15 @@ class ContentStore:
         try:
             if self.is_local:
                 return os.stat(self.blob_path(digest)).st_mtime
-            return _mtime(self.fs.info(self.blob_path(digest)))
+            mtime = _mtime(self.fs.info(self.blob_path(digest)))
         except (FileNotFoundError, OSError):
             return 0.0
+        lease = self._lease_path(digest)
+        self.fs.invalidate_cache(lease)  # another process may have written it since we listed tmp/
+        try:
+            return max(mtime, _mtime(self.fs.info(lease)))
+        except (FileNotFoundError, OSError):
+            return mtime
 
     def remove_temp(self, path: str) -> None:
         """Delete one partial write (garbage collection).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -123,6 +124,19 @@ def test_head_and_skipping_blobs_the_server_has(open_server: LiveServer, tmp_pat
     client.close()
     head = httpx.head(f"{open_server.url}/blobs/{digest}")
     assert head.status_code == 200 and head.headers["x-blob-size"] == str(len(data))
+
+
+def test_head_keeps_an_unreferenced_blob_from_gc_until_the_create(open_server: LiveServer, tmp_path: Path) -> None:
+    data = b"reused" * 100_000
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    with HttpRegistry(open_server.url, use_digest_cache=False) as reg:
+        reg.upload_file(path, name="old").delete()
+        blob = open_server.registry.store.blob_path(_sha(data))
+        os.utime(blob, (time.time() - 3600, time.time() - 3600))  # an hour old, referenced by nothing
+        assert httpx.head(f"{open_server.url}/blobs/{_sha(data)}").status_code == 200  # a client will reuse it
+        assert reg.gc(grace_seconds=600).blobs_deleted == 0
+        assert reg.upload_file(path, name="new").open().read() == data
 
 
 def test_create_refuses_blobs_that_were_not_uploaded(open_server: LiveServer) -> None:

@@ -190,17 +190,21 @@ def test_gc_aborts_multipart_uploads_a_dead_writer_left_on_s3(moto_s3: MotoS3, t
         reg.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ContentStore.touch only refreshes local blobs: on memory:// and s3:// (same code path) a blob "
-    "deduplicated by an upload in flight keeps its old mtime, so gc can delete it before that upload is catalogued",
-)
-def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(tmp_path: Path) -> None:
-    reg = LocalRegistry.from_urls(f"memory://gc-{uuid.uuid4().hex}", sqlite_url(tmp_path / "c.sqlite"))
+def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(
+    remote_registry: LocalRegistry, tmp_path: Path,
+) -> None:
+    """Object stores cannot refresh an object's mtime: a reused blob is leased in tmp/ instead."""
+    reg = remote_registry
     old = reg.upload_file(write(tmp_path, "x.txt", b"reused"), name="x")
     old.delete()
-    time.sleep(1.1)
+    time.sleep(2.1)  # older than the grace period below (S3 LastModified has one-second resolution)
     info = reg.store.put_bytes(b"reused")  # an upload in flight: deduplicated, not yet catalogued
     assert not info.written
-    reg.gc(grace_seconds=1)
-    assert reg.store.exists(info.digest)
+    report = reg.gc(grace_seconds=2)
+    assert report.blobs_deleted == 0 and reg.store.exists(info.digest)
+    assert b"".join(reg.upload_file(write(tmp_path, "y.txt", b"reused"), name="y").as_stream()) == b"reused"
+    reg.delete("y")
+    time.sleep(2.1)  # the lease expires with the grace period: then the blob and the lease go
+    report = reg.gc(grace_seconds=2)
+    assert report.blobs_deleted == 1 and report.temp_files_deleted >= 1
+    assert not reg.store.exists(info.digest) and list(reg.store.iter_temp()) == []

@@ -100,10 +100,15 @@ def _redirect(body: ReferenceRedirect, uri: str | None) -> Response:
 
 @router.head("/blobs/{digest}", responses={404: {"description": "Not stored."}})
 def head_blob(digest: str, principal: Principal = Caller, state: ServerState = State) -> Response:
-    """Whether the server already has this content (clients skip uploading it)."""
+    """Whether the server already has this content (clients skip uploading it).
+
+    A found blob is touched: the client is about to reference it, so garbage collection
+    must treat it as young even if no artifact holds it now.
+    """
     check_digest(digest)
     if not state.registry.store.exists(digest):
         return Response(status_code=404)
+    state.registry.store.touch(digest)
     return Response(status_code=200, headers={"X-Blob-Size": str(state.registry.store.size(digest))})
 
 
