@@ -191,8 +191,8 @@ def app_from_environment() -> FastAPI:
     (SQLite in WAL mode, or PostgreSQL) and the content store.
 
     Example:
-        ```bash
-        uvicorn --factory prefect_artifacts._server.app:app_from_environment --workers 2
+        ```python
+        app = app_from_environment()  # in a worker process started by `server start --workers 2`
         ```
     """
     options = json.loads(os.environ.get(SERVER_OPTIONS_VARIABLE) or "{}")
