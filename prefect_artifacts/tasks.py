@@ -197,10 +197,27 @@ async def _awrite(registry: RegistryArg, write: Callable[..., Artifact],
     return art
 
 
+# The load_object run name resolves the artifact to show its pinned serializer; the task
+# body, next on the same thread, takes that artifact instead of asking the registry again.
+_resolved_for_body = threading.local()
+
+
+def _remember_resolved(reg: Registry, ref: str, art: Artifact) -> None:
+    _resolved_for_body.entry = (id(reg), ref, art)
+
+
+def _resolved(reg: Registry, ref: str) -> Artifact:
+    entry = getattr(_resolved_for_body, "entry", None)
+    _resolved_for_body.entry = None
+    if entry is not None and entry[0] == id(reg) and entry[1] == ref:
+        return entry[2]
+    return reg.get(ref)
+
+
 def _read_core(registry: RegistryArg, run: RunInfo, ref: str,
                read: Callable[[Registry, Artifact], T]) -> tuple[Registry, Artifact, T]:
     reg = resolve_registry(registry)
-    art = reg.get(ref)
+    art = _resolved(reg, ref)
     value = read(reg, art)
     if run.flow_run_id:
         art.runs.append(reg.attach(art.id, run.flow_run_id, RunCategory.INPUT))
@@ -312,7 +329,10 @@ def _save_run_name(task_name: str) -> Callable[..., str]:
 def _load_run_name(task_name: str) -> Callable[..., str]:
     def name(parameters: dict[str, Any]) -> str:
         def pin() -> tuple[str, str]:
-            pinned = resolve_registry(parameters.get("registry")).get(parameters["ref"]).serializer
+            reg = resolve_registry(parameters.get("registry"))
+            art = reg.get(parameters["ref"])
+            _remember_resolved(reg, parameters["ref"], art)
+            pinned = art.serializer
             if pinned is None:  # not an object artifact: the task body raises the clear error
                 raise LookupError(parameters["ref"])
             return pinned.task_name, pinned.snapshot_id

@@ -75,6 +75,22 @@ def test_run_names_show_serializer_and_snapshot_and_a_transient_failure_is_retri
     assert [a.version for a in registry.iter(search="name:flaky")] == [1]  # the retry made no second artifact
 
 
+def test_load_object_asks_the_registry_once_for_its_name_and_its_body(
+    registry: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry.save_object({"a": 1}, name="once", serializer="flaky-test", folder="/st")
+    asked: list[str] = []
+    get = type(registry).get
+    monkeypatch.setattr(type(registry), "get", lambda self, ref: (asked.append(ref), get(self, ref))[1])
+
+    @flow
+    def job() -> Any:
+        return T.load_object("/st/once:latest")
+
+    assert job()["run"].startswith("load_object[flaky-test@")  # the name resolved it (pinned serializer)...
+    assert asked.count("/st/once:latest") == 1  # ...and the body used that, not a second lookup
+
+
 def test_shipped_tasks_retry_twice_with_backoff() -> None:
     for task in (T.save_object, T.asave_object, T.load_object, T.aload_object):
         assert task.retries == 2 and task.retry_delay_seconds == [1, 5], task.name
