@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import itertools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -328,7 +329,7 @@ class LocalRegistry(Registry):
                 self.store.delete(digest)
             report.blobs_deleted += 1
             report.bytes_freed += size
-        for path, mtime in self.store.iter_temp():
+        for path, mtime in itertools.chain(self.store.iter_temp(), self.store.iter_leases()):
             if mtime <= cutoff:
                 if not dry_run:
                     self.store.remove_temp(path)

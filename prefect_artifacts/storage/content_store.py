@@ -4,7 +4,7 @@ Layout under the base URL::
 
     sha256/ab/abcdef…   one blob per distinct content, named by its SHA-256
     tmp/<uuid>.part     blobs being written; renamed into place once complete
-    tmp/lease-<digest>  object stores: a reused blob's "touch" (gc keeps it for the grace period)
+    leases/<digest>     object stores: a reused blob's "touch" (gc keeps it for the grace period)
 
 A blob is visible only once complete: it is written to ``tmp/`` while hashed, then
 renamed (local disks: ``os.replace`` after ``fsync``; other filesystems: ``mv``).
@@ -228,8 +228,8 @@ class ContentStore:
 
         A local blob gets a fresh mtime. An object store cannot change an object's
         modification time, so an empty ``tmp/lease-<digest>`` marker is written instead;
-        `blob_mtime` counts it, and garbage collection removes it with the other stale
-        temporary files.
+        `blob_mtime` counts it, and garbage collection removes it once stale
+        (`iter_leases`).
 
         Example:
             ```python
@@ -244,7 +244,7 @@ class ContentStore:
             self.fs.pipe_file(self._lease_path(digest), b"")
 
     def _lease_path(self, digest: str) -> str:
-        return f"{self.root}/tmp/lease-{digest}"
+        return f"{self.root}/leases/{digest}"
 
     # writes -------------------------------------------------------------------
 
@@ -600,10 +600,23 @@ class ContentStore:
             list(store.iter_temp())
             ```
         """
-        with storage_errors("listing temporary files"):
-            if not self.fs.exists(f"{self.root}/tmp"):
+        return self._iter_files("tmp", "listing temporary files")
+
+    def iter_leases(self) -> Iterator[tuple[str, float]]:
+        """Yield (path, mtime) of the leases `touch` wrote for reused blobs on object stores.
+
+        Example:
+            ```python
+            stale = [path for path, mtime in store.iter_leases() if mtime < cutoff]
+            ```
+        """
+        return self._iter_files("leases", "listing blob leases")
+
+    def _iter_files(self, folder: str, doing: str) -> Iterator[tuple[str, float]]:
+        with storage_errors(doing):
+            if not self.fs.exists(f"{self.root}/{folder}"):
                 return
-            found = self.fs.find(f"{self.root}/tmp", detail=True)
+            found = self.fs.find(f"{self.root}/{folder}", detail=True)
         for path, info in found.items():
             yield path, _mtime(info)
 
@@ -629,7 +642,7 @@ class ContentStore:
             return mtime
 
     def remove_temp(self, path: str) -> None:
-        """Delete one partial write (garbage collection).
+        """Delete one partial write or stale lease (garbage collection).
 
         Example:
             ```python

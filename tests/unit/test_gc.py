@@ -193,7 +193,7 @@ def test_gc_aborts_multipart_uploads_a_dead_writer_left_on_s3(moto_s3: MotoS3, t
 def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(
     remote_registry: LocalRegistry, tmp_path: Path,
 ) -> None:
-    """Object stores cannot refresh an object's mtime: a reused blob is leased in tmp/ instead."""
+    """Object stores cannot refresh an object's mtime: a reused blob gets a lease instead."""
     reg = remote_registry
     old = reg.upload_file(write(tmp_path, "x.txt", b"reused"), name="x")
     old.delete()
@@ -207,4 +207,4 @@ def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(
     time.sleep(2.1)  # the lease expires with the grace period: then the blob and the lease go
     report = reg.gc(grace_seconds=2)
     assert report.blobs_deleted == 1 and report.temp_files_deleted >= 1
-    assert not reg.store.exists(info.digest) and list(reg.store.iter_temp()) == []
+    assert not reg.store.exists(info.digest) and list(reg.store.iter_leases()) == []
