@@ -198,42 +198,42 @@ async def _awrite(registry: RegistryArg, write: Callable[..., Artifact],
 
 
 # The load_object run name resolves the artifact to show its pinned serializer; the task
-# body, next on the same thread, takes that artifact instead of asking the registry again.
-_resolved_for_body = threading.local()
+# body, which Prefect runs next on the same thread, takes it instead of asking again.
+_pinned_by_name = threading.local()
 
 
-def _remember_resolved(reg: Registry, ref: str, art: Artifact) -> None:
-    _resolved_for_body.entry = (id(reg), ref, art)
+def _pin_for_body(reg: Registry, ref: str, art: Artifact) -> None:
+    _pinned_by_name.entry = (id(reg), ref, art)
 
 
-def _resolved(reg: Registry, ref: str) -> Artifact:
-    entry = getattr(_resolved_for_body, "entry", None)
-    _resolved_for_body.entry = None
-    if entry is not None and entry[0] == id(reg) and entry[1] == ref:
-        return entry[2]
-    return reg.get(ref)
+def _take_pinned(ref: str) -> tuple[int, Artifact] | None:
+    entry = getattr(_pinned_by_name, "entry", None)
+    _pinned_by_name.entry = None
+    return (entry[0], entry[2]) if entry is not None and entry[1] == ref else None
 
 
-def _read_core(registry: RegistryArg, run: RunInfo, ref: str,
-               read: Callable[[Registry, Artifact], T]) -> tuple[Registry, Artifact, T]:
+def _read_core(registry: RegistryArg, run: RunInfo, ref: str, read: Callable[[Registry, Artifact], T],
+               pinned: tuple[int, Artifact] | None = None) -> tuple[Registry, Artifact, T]:
     reg = resolve_registry(registry)
-    art = _resolved(reg, ref)
+    art = pinned[1] if pinned is not None and pinned[0] == id(reg) else reg.get(ref)
     value = read(reg, art)
     if run.flow_run_id:
         art.runs.append(reg.attach(art.id, run.flow_run_id, RunCategory.INPUT))
     return reg, art, value
 
 
-def _read(registry: RegistryArg, ref: str, read: Callable[[Registry, Artifact], T]) -> T:
+def _read(registry: RegistryArg, ref: str, read: Callable[[Registry, Artifact], T], pinned: bool = False) -> T:
     run = current_run()
-    reg, art, value = _read_core(registry, run, ref, read)
+    reg, art, value = _read_core(registry, run, ref, read, _take_pinned(ref) if pinned else None)
     announce(reg, art, RunCategory.INPUT, run, new=False)
     return value
 
 
-async def _aread(registry: RegistryArg, ref: str, read: Callable[[Registry, Artifact], T]) -> T:
+async def _aread(registry: RegistryArg, ref: str, read: Callable[[Registry, Artifact], T],
+                 pinned: bool = False) -> T:
     run = current_run()
-    reg, art, value = await run_in_thread(_read_core, registry, run, ref, read)
+    taken = _take_pinned(ref) if pinned else None
+    reg, art, value = await run_in_thread(_read_core, registry, run, ref, read, taken)
     announce(reg, art, RunCategory.INPUT, run, new=False)
     return value
 
@@ -331,7 +331,7 @@ def _load_run_name(task_name: str) -> Callable[..., str]:
         def pin() -> tuple[str, str]:
             reg = resolve_registry(parameters.get("registry"))
             art = reg.get(parameters["ref"])
-            _remember_resolved(reg, parameters["ref"], art)
+            _pin_for_body(reg, parameters["ref"], art)
             pinned = art.serializer
             if pinned is None:  # not an object artifact: the task body raises the clear error
                 raise LookupError(parameters["ref"])
@@ -576,7 +576,7 @@ def load_object(ref: str, use_current: bool = False, registry: RegistryArg = Non
             model = load_object("/models/model:latest")
         ```
     """
-    return _read(registry, ref, _load_object(use_current))
+    return _read(registry, ref, _load_object(use_current), pinned=True)
 
 
 @task(**_serializer_task("aload_object", _load_run_name))
@@ -588,7 +588,7 @@ async def aload_object(ref: str, use_current: bool = False, registry: RegistryAr
         model = await aload_object("model:latest")
         ```
     """
-    return await _aread(registry, ref, _load_object(use_current))
+    return await _aread(registry, ref, _load_object(use_current), pinned=True)
 
 
 def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,

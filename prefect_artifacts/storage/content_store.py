@@ -227,7 +227,7 @@ class ContentStore:
         """Mark a reused blob as young, so garbage collection leaves it for the grace period.
 
         A local blob gets a fresh mtime. An object store cannot change an object's
-        modification time, so an empty ``tmp/lease-<digest>`` marker is written instead;
+        modification time, so an empty ``leases/<digest>`` marker is written instead;
         `blob_mtime` counts it, and garbage collection removes it once stale
         (`iter_leases`).
 
@@ -635,7 +635,7 @@ class ContentStore:
         except (FileNotFoundError, OSError):
             return 0.0
         lease = self._lease_path(digest)
-        self.fs.invalidate_cache(lease)  # another process may have written it since we listed tmp/
+        self.fs.invalidate_cache(lease)  # another process may have written it since we listed leases/
         try:
             return max(mtime, _mtime(self.fs.info(lease)))
         except (FileNotFoundError, OSError):
