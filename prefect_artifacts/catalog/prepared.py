@@ -1,4 +1,4 @@
-"""INSERTs compiled once and run on the DB-API cursor: the hot path of a new SQLite artifact.
+"""INSERTs compiled once and run on the DB-API cursor: the hot path of a new artifact.
 
 SQLAlchemy's execution layer (statement-cache lookup, parameter construction, result
 wrapping, events) costs several times what a small SQLite INSERT does, and creating an
@@ -23,7 +23,7 @@ class PreparedInsert:
     Args:
         statement: the SQLAlchemy insert (may carry subqueries and ``RETURNING``).
         table: the table inserted into; its columns' types convert the parameters.
-        dialect: the engine's dialect (must accept ``paramstyle="named"``).
+        dialect: the engine's dialect; parameters are passed by name (``:name`` or ``%(name)s``).
 
     Example:
         ```python
@@ -33,7 +33,8 @@ class PreparedInsert:
     """
 
     def __init__(self, statement: Insert, table: Table, dialect: Dialect) -> None:
-        named = type(dialect)(paramstyle="named")  # same dialect, parameters by name
+        by_name = dialect.paramstyle in ("named", "pyformat")
+        named = dialect if by_name else type(dialect)(paramstyle="named")  # sqlite3 also takes :name
         compiled = statement.compile(dialect=named)
         self.sql = str(compiled)
         # Values SQLAlchemy bound itself (literals such as the ``+ 1`` of a subquery).

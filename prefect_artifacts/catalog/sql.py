@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -179,12 +178,27 @@ def _created(row: dict[str, Any], runs: list[RunLink], new: ArtifactManifest) ->
 
 
 class _PreparedCreate:
-    """The statements of a ``new`` create, prepared for the SQLite DB-API cursor."""
+    """The statements of a ``new`` create, prepared for the DB-API cursor of one dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.next_version = PreparedInsert(_INSERT_NEXT_VERSION, artifacts, dialect)
         self.inserts = {t.name: PreparedInsert(insert(t), t, dialect)
                         for t in (artifact_labels, artifact_files, aspects, artifact_runs)}
+        self.errors = dialect.loaded_dbapi
+        # SQLite takes the write lock up front (see engine._sqlite_begin); PostgreSQL starts a
+        # transaction by itself, and writers of one name queue on an advisory lock instead.
+        self.begin = ("BEGIN IMMEDIATE" if dialect.name == "sqlite"
+                      else "SELECT pg_advisory_xact_lock(hashtext(%(name_key)s))")
+
+    def write(self, cursor: Any, new: ArtifactManifest, row: dict[str, Any],
+              children: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+        """Insert the rows inside the caller's transaction; fills in ``row["version"]``."""
+        cursor.execute(self.begin, {"name_key": f"{new.folder}//{new.name}"})
+        cursor.execute(self.next_version.sql, self.next_version.params(_without_version(row)))
+        row["version"] = cursor.fetchone()[0]
+        for table, rows in children:
+            ins = self.inserts[table.name]
+            cursor.executemany(ins.sql, ins.many(rows))
 
 
 class SqlCatalog:
@@ -210,8 +224,8 @@ class SqlCatalog:
         except OperationalError as exc:
             raise StorageError(f"cannot open catalog {url!r}: {exc.orig}") from exc
         self._known_folders: set[str] = set()
-        # SQLite's hot path skips SQLAlchemy's execution layer (see catalog.prepared).
-        self._prepared = _PreparedCreate(self.engine.dialect) if self.dialect == "sqlite" else None
+        # The hot path skips SQLAlchemy's execution layer (see catalog.prepared).
+        self._prepared = _PreparedCreate(self.engine.dialect)
 
     def close(self) -> None:
         """Release the database connections.
@@ -282,7 +296,7 @@ class SqlCatalog:
         # A ``new`` create inserts unconditionally, so a used key shows as a unique
         # violation (rare: a retry) instead of costing every create a lookup.
         look_up_key = strategy is not ConflictStrategy.NEW
-        if not look_up_key and self._prepared is not None and new.folder in self._known_folders:
+        if not look_up_key and new.folder in self._known_folders:
             made = self._create_prepared(new)
             if made is not None:
                 return made
@@ -343,29 +357,21 @@ class SqlCatalog:
         return _created(row, runs, new), True
 
     def _create_prepared(self, new: ArtifactManifest) -> tuple[Artifact, bool] | None:
-        """A ``new`` version on SQLite through the DB-API cursor; None on a unique violation."""
+        """A ``new`` version through the DB-API cursor; None on a unique violation."""
         prepared = self._prepared
-        assert prepared is not None
         row, children, runs = _new_rows(new, None)
         raw = self.engine.raw_connection()
         try:
-            cursor = raw.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
             try:
-                row["version"] = cursor.execute(
-                    prepared.next_version.sql, prepared.next_version.params(_without_version(row))
-                ).fetchone()[0]
-                for table, rows in children:
-                    ins = prepared.inserts[table.name]
-                    cursor.executemany(ins.sql, ins.many(rows))
-                cursor.execute("COMMIT")
-            finally:
-                if raw.driver_connection.in_transaction:  # type: ignore[union-attr]
-                    cursor.execute("ROLLBACK")
-        except sqlite3.IntegrityError:
+                prepared.write(raw.cursor(), new, row, children)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+        except prepared.errors.IntegrityError:
             return None  # a used idempotency key or a concurrent version number
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot write to catalog {self.url!r}: {exc}") from exc
+        except prepared.errors.Error as exc:
+            raise StorageError(f"cannot write to catalog {self.engine.url!r}: {exc}") from exc
         finally:
             raw.close()
         return _created(row, runs, new), True

@@ -1,13 +1,16 @@
-"""The SQLite create path on the DB-API cursor writes what SQLAlchemy would, and rolls back cleanly."""
+"""A new artifact's rows go through the DB-API cursor: stored exactly as SQLAlchemy stores them.
+
+Runs on SQLite and PostgreSQL, and covers the rollback and the fall-back to the general
+path (a used idempotency key).
+"""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from prefect_artifacts.catalog import sql as catalog_sql
 from prefect_artifacts.catalog.engine import sqlite_url, write_transaction
@@ -21,6 +24,8 @@ from prefect_artifacts.models import (
     RunCategory,
     SerializerRef,
 )
+
+from .services import PostgresServer
 
 TABLES = ("artifacts", "artifact_labels", "artifact_files", "aspects", "artifact_runs")
 
@@ -42,52 +47,70 @@ def _manifest(**overrides: object) -> ArtifactManifest:
     return ArtifactManifest(**fields)  # type: ignore[arg-type]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes fresh, migrated catalog databases of one dialect."""
+    made: list[str] = []
+
+    def make() -> str:
+        if request.param == "sqlite":
+            made.append(sqlite_url(tmp_path / f"c{len(made)}.sqlite"))
+            return made[-1]
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        made.append(server.create_catalog_database())
+        return made[-1]
+
+    yield make
+    if request.param == "postgresql":
+        for url in made:
+            request.getfixturevalue("pg_server").drop_database(url.rsplit("/", 1)[1])
+
+
 @pytest.fixture
-def catalog(tmp_path: Path, migrated_catalog: Path) -> SqlCatalog:
-    shutil.copyfile(migrated_catalog, tmp_path / "catalog.sqlite")
-    cat = SqlCatalog(sqlite_url(tmp_path / "catalog.sqlite"))
+def catalog(catalog_url: Callable[[], str]) -> Iterator[SqlCatalog]:
+    cat = SqlCatalog(catalog_url())
     cat.create(_manifest(name="first", idempotency_key=None), ConflictStrategy.NEW, make_folder=True)
     cat.create(_manifest(name="second", idempotency_key=None), ConflictStrategy.NEW, make_folder=True)
     assert "/ml" in cat._known_folders  # later creates in /ml take the prepared path
-    return cat
+    yield cat
+    cat.close()
 
 
-def _stored(path: Path, artifact_id: str) -> dict[str, list[tuple[object, ...]]]:
-    # The driver's own view: the stored representation of every value, not SQLAlchemy's.
-    with sqlite3.connect(path) as conn:
-        out = {"artifacts": conn.execute("SELECT * FROM artifacts WHERE id = ?", (artifact_id,)).fetchall()}
-        for table in TABLES[1:]:
-            out[table] = sorted(conn.execute(f"SELECT * FROM {table} WHERE artifact_id = ?", (artifact_id,)))
+def _stored(engine: Engine, artifact_id: str) -> dict[str, list[tuple[object, ...]]]:
+    # The driver's own rows (exec_driver_sql applies no SQLAlchemy types): what is stored.
+    out = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            column = "id" if table == "artifacts" else "artifact_id"
+            rows = conn.exec_driver_sql(f"SELECT * FROM {table} WHERE {column} = '{artifact_id}'")
+            out[table] = sorted(tuple(r) for r in rows)
     return out
 
 
-def test_prepared_rows_are_stored_exactly_as_sqlalchemy_stores_them(tmp_path: Path, migrated_catalog: Path) -> None:
+def test_prepared_rows_are_stored_exactly_as_sqlalchemy_stores_them(catalog_url: Callable[[], str]) -> None:
     row, children, _runs = catalog_sql._new_rows(_manifest(), version=1)
     stored = []
     for which in ("sqlalchemy", "prepared"):
-        path = tmp_path / f"{which}.sqlite"
-        shutil.copyfile(migrated_catalog, path)
-        cat = SqlCatalog(sqlite_url(path))
-        assert cat._prepared is not None
+        cat = SqlCatalog(catalog_url())
         if which == "sqlalchemy":
             with write_transaction(cat.engine) as conn:
                 conn.execute(insert(catalog_sql.artifacts), row)
                 for table, rows in children:
                     conn.execute(insert(table), rows)
         else:
-            prepared = cat._prepared
             own = catalog_sql.PreparedInsert(insert(catalog_sql.artifacts), catalog_sql.artifacts, cat.engine.dialect)
             raw = cat.engine.raw_connection()
             cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            if cat.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
             cur.execute(own.sql, own.params(row))
             for table, rows in children:
-                ins = prepared.inserts[table.name]
+                ins = cat._prepared.inserts[table.name]
                 cur.executemany(ins.sql, ins.many(rows))
-            cur.execute("COMMIT")
+            raw.commit()
             raw.close()
+        stored.append(_stored(cat.engine, row["id"]))
         cat.close()
-        stored.append(_stored(path, row["id"]))
     assert stored[0] == stored[1]
     assert all(stored[0][t] for t in TABLES)  # every table got rows: the comparison compared something
 
@@ -119,8 +142,8 @@ def test_a_failed_prepared_create_leaves_no_row(catalog: SqlCatalog) -> None:
     with pytest.raises(TypeError):  # fails after the artifact's own INSERT ran
         catalog.create(broken, ConflictStrategy.NEW, make_folder=False)
     assert catalog.count(folder="/ml") == 2
-    with sqlite3.connect(catalog.engine.url.database) as conn:
-        assert conn.execute("SELECT count(*) FROM artifact_files").fetchone()[0] == 4  # the fixture's two × 2
+    with catalog.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM artifact_files").scalar() == 4  # the fixture's 2 × 2
     made, _ = catalog.create(_manifest(idempotency_key=None), ConflictStrategy.NEW, make_folder=False)
     assert made.version == 1  # the connection went back to the pool usable, outside any transaction
 
