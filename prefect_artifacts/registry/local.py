@@ -243,12 +243,12 @@ class LocalRegistry(Registry):
         return self._open_content(meta, digest, chunk_size, start, end)
 
     def _open_content(self, meta: ArtifactFile, digest: str | None, chunk_size: int = CHUNK_SIZE,
-                      start: int | None = None, end: int | None = None) -> Iterator[bytes]:
+                      start: int | None = None, end: int | None = None, verify: bool = True) -> Iterator[bytes]:
         if digest is None:
             chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
             return chunks if start is None and end is None else _slice(chunks, start or 0, end)
         if start is None and end is None:
-            return self.store.read(digest, chunk_size)
+            return self.store.read(digest, chunk_size, verify=verify)
         return self.store.read_range(digest, start or 0, end, chunk_size)
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:

@@ -106,6 +106,25 @@ def test_corruption_is_detected_end_to_end(open_server: LiveServer, reg: HttpReg
     assert not target.exists()
 
 
+def test_large_downloads_are_verified_by_the_client_that_asks_to(open_server: LiveServer, reg: HttpRegistry,
+                                                                 tmp_path: Path) -> None:
+    data = bytes(range(256)) * 40_000  # 10 MB: above the size the server leaves to verifying clients
+    (tmp_path / "big.bin").write_bytes(data)
+    art = reg.upload_file(tmp_path / "big.bin", name="big")
+    _corrupt(open_server, art.checksum or "")
+    url = f"{open_server.url}/artifacts/{art.id}/contents"
+    with pytest.raises(httpx.HTTPError):  # a plain client: the server hashes and aborts the stream
+        httpx.get(url)
+    served = httpx.get(url, headers={"X-Client-Verifies": "sha256"})  # the server streams without hashing...
+    assert served.status_code == 200 and len(served.content) == len(data) and served.content != data
+    assert served.headers["x-content-sha256"] == art.checksum  # ...and names the digest the client checks
+    with pytest.raises(ArtifactIntegrityError):  # HttpRegistry asks, and checks
+        b"".join(art.as_stream())
+    with pytest.raises(ArtifactIntegrityError):
+        art.as_local_file(tmp_path / "out.bin")
+    assert not (tmp_path / "out.bin").exists()
+
+
 def test_references_are_read_by_the_client(open_server: LiveServer, reg: HttpRegistry, tmp_path: Path) -> None:
     folder = tmp_path / "refs"
     (folder / "sub").mkdir(parents=True)

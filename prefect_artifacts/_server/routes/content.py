@@ -28,6 +28,11 @@ router = APIRouter(tags=["content"])
 Caller = Depends(current_principal)
 State = Depends(server_state)
 STREAM_CHUNK = 1024 * 1024
+#: A client that sends ``X-Client-Verifies: sha256`` checks ``X-Content-SHA256`` itself: content
+#: this large then streams without the server hashing it too (small content stays verified
+#: here, so corruption is a clean 409 before the response starts).
+CLIENT_VERIFIES = "x-client-verifies"
+CLIENT_VERIFIED_MIN = 4 * STREAM_CHUNK
 
 _CONTENT_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -65,7 +70,10 @@ async def contents(
                             status_code=416, headers={"Content-Range": f"bytes */{size}"})
     media = meta.mime_type or "application/octet-stream"
     if span is None:
-        body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK)))
+        client_verifies = request.headers.get(CLIENT_VERIFIES, "").lower() == "sha256" and meta.checksum == digest
+        verify = not client_verifies or size < CLIENT_VERIFIED_MIN
+        body = await run_in_threadpool(
+            lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, verify=verify)))
         return StreamingResponse(body, media_type=media, headers={**headers, "Content-Length": str(size)})
     start, end = span
     body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, start, end)))
