@@ -84,10 +84,11 @@ def _check_manifest(new: ArtifactManifest) -> None:
     Also one row per file path: a repeated path would otherwise surface as a unique
     violation, which `SqlCatalog.create` takes for a concurrent writer.
     """
-    paths = [f.path for f in new.files]
-    if len(set(paths)) != len(paths):
-        twice = next(p for p in paths if paths.count(p) > 1)
-        raise InvalidArtifactInput(f"file path {twice!r} appears more than once in the manifest")
+    seen: set[str] = set()
+    for f in new.files:
+        if f.path in seen:
+            raise InvalidArtifactInput(f"file path {f.path!r} appears more than once in the manifest")
+        seen.add(f.path)
     values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160),
               ("description", new.description, None), ("original path", new.original_path, None)]
     for f in new.files:
