@@ -203,19 +203,19 @@ _pinned_by_name = threading.local()
 
 
 def _pin_for_body(reg: Registry, ref: str, art: Artifact) -> None:
-    _pinned_by_name.entry = (id(reg), ref, art)
+    _pinned_by_name.entry = (reg, ref, art)
 
 
-def _take_pinned(ref: str) -> tuple[int, Artifact] | None:
+def _take_pinned(ref: str) -> tuple[Registry, Artifact] | None:
     entry = getattr(_pinned_by_name, "entry", None)
     _pinned_by_name.entry = None
     return (entry[0], entry[2]) if entry is not None and entry[1] == ref else None
 
 
 def _read_core(registry: RegistryArg, run: RunInfo, ref: str, read: Callable[[Registry, Artifact], T],
-               pinned: tuple[int, Artifact] | None = None) -> tuple[Registry, Artifact, T]:
+               pinned: tuple[Registry, Artifact] | None = None) -> tuple[Registry, Artifact, T]:
     reg = resolve_registry(registry)
-    art = pinned[1] if pinned is not None and pinned[0] == id(reg) else reg.get(ref)
+    art = pinned[1] if pinned is not None and pinned[0] is reg else reg.get(ref)
     value = read(reg, art)
     if run.flow_run_id:
         art.runs.append(reg.attach(art.id, run.flow_run_id, RunCategory.INPUT))
