@@ -18,12 +18,9 @@ obj = deserialize_from(path, cls, info.options)
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,8 +68,6 @@ class ObjectInfo(BaseModel):
 
 
 _roots: dict[str, str | None] = {}
-_idle: dict[tuple[int, str | None], Path] = {}  # (thread, root) -> an empty scratch dir to reuse
-_idle_lock = threading.Lock()
 
 
 def _scratch_root(registry: Registry) -> str | None:
@@ -92,42 +87,26 @@ def _scratch_root(registry: Registry) -> str | None:
 
 @contextmanager
 def _scratch(registry: Registry) -> Iterator[Path]:
-    """An empty directory for one serializer call, reused by the thread's next call.
+    """A new empty directory for one serializer call, removed afterwards.
 
-    A save leaves it empty (its files are moved into the store), so the next one skips
-    creating and removing a directory; anything left behind, or an error, removes it.
+    A save moves the serializer's files into the store, so ``rmdir`` both checks that
+    nothing was left behind and removes the directory: two system calls per save
+    (each one a GIL hand-off inside a busy flow), where a tree walk takes six or more.
     """
-    root = _scratch_root(registry)
-    key = (threading.get_ident(), root)
-    with _idle_lock:
-        path = _idle.pop(key, None)
-    if path is None or not path.is_dir():
-        try:
-            path = Path(tempfile.mkdtemp(prefix="object-", dir=root))
-        except FileNotFoundError:  # the scratch root was removed since: make it again
-            _roots.clear()
-            path = Path(tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry)))
     try:
-        yield path
+        path = tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry))
+    except FileNotFoundError:  # the scratch root was removed since: make it again
+        _roots.clear()
+        path = tempfile.mkdtemp(prefix="object-", dir=_scratch_root(registry))
+    try:
+        yield Path(path)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
-    with os.scandir(path) as entries:
-        empty = next(entries, None) is None
-    if not empty:
+    try:
+        os.rmdir(path)
+    except OSError:  # the serializer left other files: remove them too
         shutil.rmtree(path, ignore_errors=True)
-        return
-    with _idle_lock:
-        _idle[key] = path
-
-
-@atexit.register
-def _remove_idle_scratch() -> None:
-    with _idle_lock:
-        for path in _idle.values():
-            with contextlib.suppress(OSError):
-                path.rmdir()
-        _idle.clear()
 
 
 def _fail(cls: type, step: str, exc: Exception) -> SerializerError:
@@ -222,10 +201,11 @@ def upload_serialized(
             f"snapshot {snapshot.id} ({snapshot.digest}) does not hold the current source of serializer "
             f"{serializer_name(serializer)!r} ({source.digest})"
         )
+    is_dir = target.is_dir()
     draft = ArtifactDraft(name=name, description=description, labels=list(labels), metadata=metadata,
-                          mime_type=None if target.is_dir() else getattr(serializer, "mime_type", None))
+                          mime_type=None if is_dir else getattr(serializer, "mime_type", None))
     # The serializer's output is scratch the registry owns: moved into the store, not copied.
-    if target.is_dir():
+    if is_dir:
         draft.add_dir(target, obj_path="" if path == "." else path, move=True)
     else:
         draft.add_file(target, obj_path=path, move=True)

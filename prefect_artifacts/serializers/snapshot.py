@@ -8,7 +8,8 @@ sets ``__plugin_snapshot__ = "module"`` declares itself self-contained and is
 captured alone (its imports of the package then resolve to the installed package;
 the built-ins do this, so their snapshot pins only ``builtins.py``). Captures are cached per module
 and the files' (mtime, size), and snapshots per registry and digest, so only the
-first use of a plugin pays for reading and storing its source.
+first use of a plugin pays for reading and storing its source; the files are looked at
+again when the class changes (a reload) or a second after the last look.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import importlib
 import os
 import sys
 import threading
+import time
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -72,6 +74,11 @@ class _Capture:
 _lock = threading.Lock()
 _captures: dict[tuple[str, str], _Capture] = {}
 _snapshots: weakref.WeakKeyDictionary[Any, dict[str, PluginSnapshot]] = weakref.WeakKeyDictionary()
+# (module, file) -> (class, monotonic time) of the last check of a capture's stamps. A
+# save checks twice (snapshot, then upload); a reload makes a new class, checked at once.
+_checked: dict[tuple[str, str], tuple[type, float]] = {}
+#: Seconds a capture stays trusted for the same class without looking at its files again.
+RECHECK_SECONDS = 1.0
 
 
 def _stamp(path: str) -> tuple[str, int, int]:
@@ -200,12 +207,18 @@ def capture_source(serializer: type) -> PluginSource:
         return mounted_source(serializer)
     file_key = getattr(sys.modules.get(module_name), "__file__", None) or ""
     key = (module_name, file_key)
+    now = time.monotonic()
     with _lock:
         cached = _captures.get(key)
-    if cached is None or not _still_valid(cached):
+        last = _checked.get(key)
+    fresh = last is not None and last[0] is serializer and now - last[1] < RECHECK_SECONDS
+    if cached is None or not (fresh or _still_valid(cached)):
         cached = _capture_module(module_name)
         with _lock:
             _captures[key] = cached
+    if not fresh:
+        with _lock:
+            _checked[key] = (serializer, now)
     version = cached.version or getattr(serializer, "version", None)
     return PluginSource(cached.plugin_name, version, module_name, serializer.__qualname__, cached.files,
                         cached.digest, cached.manifest)
@@ -268,4 +281,5 @@ def clear_caches() -> None:
     """
     with _lock:
         _captures.clear()
+        _checked.clear()
         _snapshots.clear()

@@ -66,3 +66,32 @@ def test_scratch_files_are_removed_after_save_load_and_failures(reg, _isolated_h
         reg.save_object({"bad": float("nan")}, name="nan")
     scratch = _isolated_home / "scratch"
     assert scratch.is_dir() and list(scratch.iterdir()) == []
+
+
+def test_scratch_left_behind_by_a_serializer_is_removed(reg, plugins, _isolated_home) -> None:
+    module = plugins.unique()
+    plugins.write(f"{module}.py", f"""
+        from prefect_artifacts.serializers import Serializer, register_serializer
+
+
+        @register_serializer
+        class Messy(Serializer):
+            name = "messy-{module}"
+            types = ()
+            auto = False
+
+            def serialize(self, obj, directory, **options):
+                (directory / "work" / "deep").mkdir(parents=True)
+                (directory / "work" / "deep" / "tmp.bin").write_bytes(b"scratch")
+                (directory / "out.txt").write_text(obj)
+                return "out.txt"
+
+            def deserialize(self, path, **options):
+                return path.read_text()
+    """)
+    plugins.serializers.append(f"messy-{module}")
+    plugins.load(module)
+    art = reg.save_object("kept", name="messy", serializer=f"messy-{module}")
+    assert [f.path for f in art.files] == ["out.txt"] and reg.load_object(art.id) == "kept"
+    assert list((_isolated_home / "scratch").iterdir()) == []  # the stray folder went too
+
