@@ -141,9 +141,9 @@ class Registry(ABC):
     def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
         """Store one local file's content (``digest`` is a trusted hint, or None)."""
 
-    def _adopt_file(self, path: str, size: int, sync: bool) -> BlobInfo:
+    def _adopt_file(self, path: str, sync: bool) -> BlobInfo:
         """Store a file the caller gives up (``move=True``); default: copy it."""
-        return self._put_file(path, size, None, sync)
+        return self._put_file(path, _file_size(path), None, sync)
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
         """Place one verified, read-only file at ``target`` for internal readers; default: download."""
@@ -521,16 +521,17 @@ class Registry(ABC):
 
     def _store_entry(self, entry: DraftEntry, sync: bool) -> ManifestFile:
         path = entry.local or ""
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+        # A moved (scratch) file is not stat'ed here: the store learns its size from the open file.
+        st = None if entry.move else _stat(path)
         name = entry.path.rsplit("/", 1)[-1]
         mime = detect_mime(name)
-        if mime in ("application/octet-stream", "text/plain") and st.st_size:
-            mime = detect_mime(name, read_head(path))
-        if entry.move:
-            info = self._adopt_file(path, st.st_size, sync)
+        if mime in ("application/octet-stream", "text/plain") and (st is None or st.st_size):
+            try:
+                mime = detect_mime(name, read_head(path))
+            except OSError as exc:
+                raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+        if st is None:
+            info = self._adopt_file(path, sync)
         else:
             cache = self._digest_cache if st.st_size > SMALL_FILE else None
             hint = cache.get(path, st) if cache else None
@@ -818,6 +819,17 @@ def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, builtins
     listed = [SnapshotFile(path=p, checksum=hashlib.sha256(d).hexdigest(), size=len(d)) for p, d in entries]
     digest = hashlib.sha256("".join(f"{f.path}\0{f.checksum}\n" for f in listed).encode()).hexdigest()
     return digest, listed
+
+
+def _stat(path: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+
+
+def _file_size(path: str) -> int:
+    return _stat(path).st_size
 
 
 def _check_destination(target: Path) -> None:

@@ -154,7 +154,7 @@ class LocalRegistry(Registry):
                 return BlobInfo(known, size, written=False)
         return self.store.put_file(path, digest, sync=sync)
 
-    def _adopt_file(self, path: str, size: int, sync: bool) -> BlobInfo:
+    def _adopt_file(self, path: str, sync: bool) -> BlobInfo:
         return self.store.adopt_file(path, sync=sync)
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:

@@ -184,10 +184,33 @@ class ContentStore:
         return self.fs.unstrip_protocol(self.blob_path(digest))
 
     def _makedirs(self, path: str) -> None:
-        if path not in self._made_dirs:
-            if not self.is_object_store:  # object stores have no directories to make
-                self.fs.makedirs(path, exist_ok=True)
-            self._made_dirs.add(path)
+        if path in self._made_dirs:
+            return
+        if self.is_local and path.startswith(f"{self.root}/sha256/"):
+            self._make_blob_folders()
+            return
+        if not self.is_object_store:  # object stores have no directories to make
+            self.fs.makedirs(path, exist_ok=True)
+        self._made_dirs.add(path)
+
+    def _make_blob_folders(self) -> None:
+        """Make all 256 ``sha256/xx`` folders of a local store at once, durably.
+
+        Then storing a blob never makes a folder (a stat and a mkdir saved on most writes
+        to a young store), and a blob's durability never hangs on a new folder's entry in
+        ``sha256/``, which renaming the blob and syncing its own folder would not flush.
+        """
+        base = f"{self.root}/sha256"
+        made = not os.path.isdir(base)
+        os.makedirs(base, exist_ok=True)
+        for i in range(256):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(f"{base}/{i:02x}")
+                made = True
+        if made and self.durable:
+            _fsync_dir(base)
+            _fsync_dir(self.root)
+        self._made_dirs.update(f"{base}/{i:02x}" for i in range(256))
 
     def _temp_path(self) -> str:
         self._makedirs(f"{self.root}/tmp")
@@ -301,16 +324,23 @@ class ContentStore:
             return info
         durable = self.durable and sync
         with storage_errors(f"adopting {path}"):
-            with open(fd, "rb", buffering=0) as src:
-                size = os.fstat(src.fileno()).st_size
-                # A large file is flushed by the disk while the CPU hashes it; a small one
-                # is hashed first, and flushed only if the store lacks it (no thread hop).
-                flushed = WORKER_POOL.submit(os.fsync, src.fileno()) if durable and size > SMALL_FILE else None
-                try:
-                    digest, size = copy_hashing(src, None, size_hint=size)
-                finally:
-                    if flushed is not None:
-                        flushed.result()
+            try:
+                size = os.fstat(fd).st_size
+                # A small file is read and hashed in one call (a short read of a regular file
+                # is its end), then flushed only if the store lacks it; a large one is flushed
+                # by the disk while the CPU hashes it.
+                flushed = None
+                if size <= SMALL_FILE and len(data := os.read(fd, size + 1)) <= size:
+                    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                else:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    flushed = WORKER_POOL.submit(os.fsync, fd) if durable else None
+                    try:
+                        with open(fd, "rb", buffering=0, closefd=False) as src:
+                            digest, size = copy_hashing(src, None, size_hint=size)
+                    finally:
+                        if flushed is not None:
+                            flushed.result()
                 final = self.blob_path(digest)
                 folder = final.rsplit("/", 1)[0]
                 if self.exists(digest):
@@ -318,7 +348,9 @@ class ContentStore:
                     os.unlink(path)
                     return BlobInfo(digest, size, written=False)
                 if durable and flushed is None:
-                    os.fsync(src.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             self._makedirs(folder)
             os.chmod(path, 0o444)
             try:

@@ -102,7 +102,7 @@ def test_put_file_missing_source_is_invalid_input(lean_store: ContentStore, tmp_
     assert stored_files(store) == []
 
 
-@pytest.mark.parametrize("size", [10, SMALL_FILE + 1])
+@pytest.mark.parametrize("size", [0, 10, SMALL_FILE, SMALL_FILE + 1])
 def test_adopt_file_moves_the_file_in_and_dedups_the_second_copy(store: ContentStore, tmp_path: Path,
                                                                   size: int) -> None:
     data = pattern(size, seed=3)
@@ -116,6 +116,23 @@ def test_adopt_file_moves_the_file_in_and_dedups_the_second_copy(store: ContentS
     assert b"".join(store.read(a.digest)) == data
     if store.is_local:
         assert (os.stat(store.blob_path(a.digest)).st_mode & 0o777) == 0o444
+
+
+def test_a_local_store_makes_all_blob_folders_with_its_first_blob(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    (root / "sha256" / "ab").mkdir(parents=True)  # a store made by an older version: some folders exist
+    (root / "sha256" / "ab" / "keep").write_bytes(b"x")
+    store = ContentStore(str(root))
+    info = store.put_bytes(b"first")
+    assert sorted(p.name for p in (root / "sha256").iterdir()) == [f"{i:02x}" for i in range(256)]
+    assert (root / "sha256" / "ab" / "keep").read_bytes() == b"x"
+    assert b"".join(store.read(info.digest)) == b"first"
+    assert store.adopt_file(_written(tmp_path / "second.bin", b"second")).written
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_adopt_file_stores_a_symlink_as_a_copy_of_its_target(lean_store: ContentStore, tmp_path: Path) -> None:
