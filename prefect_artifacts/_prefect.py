@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from prefect_artifacts._ids import new_uuid
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
 
@@ -177,9 +178,10 @@ class TablePublisher:
         if run.flow_run_id is None:
             return
         with self._cond:
-            if run.flow_run_id not in self._pending:
-                due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
-                self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due)
+            if run.flow_run_id in self._pending:
+                return  # already due at its time: waking the thread again would only cost a GIL hand-off
+            due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
+            self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due)
             if not self._atexit:
                 # Registered on first use, after an ephemeral Prefect server started, so
                 # it runs before that server's own exit handler stops it.
@@ -385,7 +387,8 @@ def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo
         "mime_type": art.mime_type, "labels": list(art.labels), "category": cat,
         "original_path": art.original_path, "flow_run_id": run.flow_run_id,
     }
-    return emit_event(EVENT_CREATED, resource=resource, related=related or None, payload=payload)
+    # Our own id: Prefect's default uuid4 reads os.urandom, a GIL hand-off inside a busy flow.
+    return emit_event(EVENT_CREATED, resource=resource, related=related or None, payload=payload, id=new_uuid())
 
 
 def is_new(art: Artifact, started: datetime) -> bool:
