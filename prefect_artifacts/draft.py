@@ -13,7 +13,7 @@ from prefect_artifacts.references import basename, normalize_uri
 
 @dataclass(frozen=True)
 class DraftEntry:
-    """One resolved file of a draft: a local file to store or a URI to reference.
+    """One resolved file of a draft: a local file or in-memory bytes to store, or a URI to reference.
 
     Example:
         ```python
@@ -26,6 +26,7 @@ class DraftEntry:
     uri: str | None = None
     ref_dir: bool = False
     move: bool = False
+    data: bytes | None = None
 
 
 class ArtifactDraft:
@@ -58,7 +59,7 @@ class ArtifactDraft:
         self.labels = validate_labels(labels)
         self.metadata = metadata
         self.mime_type = mime_type
-        self._sources: list[tuple[str, str, str, bool]] = []  # (kind, source, in-artifact path, move)
+        self._sources: list[tuple[str, Any, str, bool]] = []  # (kind, source, in-artifact path, move)
 
     def add_file(
         self, file_path: str | os.PathLike[str], obj_path: str | None = None, move: bool = False
@@ -81,6 +82,26 @@ class ArtifactDraft:
         if not os.path.isfile(path):
             raise InvalidArtifactInput(f"{path!r} is not a file")
         self._sources.append(("file", path, object_path(obj_path, os.path.basename(path)), move))
+        return self
+
+    def add_bytes(self, data: bytes | bytearray | memoryview, obj_path: str) -> ArtifactDraft:
+        """Add in-memory content as the file ``obj_path``, without a temporary file; returns the draft.
+
+        Meant for small payloads (a config, metrics, a serialized object): the bytes are
+        held by the draft until `Registry.upload` stores them.
+
+        Raises:
+            UnsafePath: ``obj_path`` escapes the artifact root.
+            InvalidArtifactInput: ``obj_path`` names a folder, not a file.
+
+        Example:
+            ```python
+            draft.add_bytes(b'{"lr": 0.1}', "params.json")
+            ```
+        """
+        if not obj_path or obj_path in (".", "./") or obj_path.endswith("/"):
+            raise InvalidArtifactInput(f"add_bytes needs a file name, not {obj_path!r}")
+        self._sources.append(("bytes", bytes(data), safe_relpath(obj_path), False))
         return self
 
     def add_dir(
@@ -128,16 +149,15 @@ class ArtifactDraft:
         return not self._sources
 
     def single_kind(self) -> str | None:
-        """'file' or 'ref' when the draft is one plain file or one URI, else None.
+        """'file' or 'ref' when the draft is one plain file (or bytes) or one URI, else None.
 
         Example:
             ```python
             ArtifactDraft(name="x").add_file("a.txt").single_kind()  # "file"
             ```
         """
-        if len(self._sources) == 1 and self._sources[0][0] in ("file", "ref"):
-            return self._sources[0][0]
-        return None
+        kind = self._sources[0][0] if len(self._sources) == 1 else None
+        return "file" if kind == "bytes" else kind if kind in ("file", "ref") else None
 
     def entries(self) -> list[DraftEntry]:
         """Resolve the draft into its files (walking directories now), sorted by path.
@@ -157,6 +177,8 @@ class ArtifactDraft:
         for kind, source, target, move in self._sources:
             if kind == "file":
                 out.append(DraftEntry(target, local=source, move=move))
+            elif kind == "bytes":
+                out.append(DraftEntry(target, data=source))
             elif kind == "dir":
                 out.extend(DraftEntry(posix_join(target, rel), local=full, move=move)
                            for rel, full in walk_dir(source))

@@ -234,18 +234,21 @@ class HttpRegistry(Registry):
         if size <= DIRECT_PUT:
             with open(path, "rb") as f:
                 data = f.read(DIRECT_PUT + 1)
-            digest = digest or hashlib.sha256(data).hexdigest()
-            pending = self._pending()
-            # sync: a single-file upload, stored and created by this thread (batches may use a pool)
-            if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
-                pending[digest] = data  # sent with the create: one request per small upload
-                return BlobInfo(digest, len(data), written=False)
-            return self._put_blob(digest, len(data), lambda: data)
+            return self._put_data(data, sync, digest)
         if digest is None:
             digest, size = hash_file(path, size_hint=size)
         if self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200:
             return BlobInfo(digest, size, written=False)
         return self._put_blob(digest, size, lambda: _file_chunks(path))
+
+    def _put_data(self, data: bytes, sync: bool, digest: str | None = None) -> BlobInfo:
+        digest = digest or hashlib.sha256(data).hexdigest()
+        pending = self._pending()
+        # sync: a single-file upload, stored and created by this thread (batches may use a pool)
+        if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
+            pending[digest] = data  # sent with the create: one request per small upload
+            return BlobInfo(digest, len(data), written=False)
+        return self._put_blob(digest, len(data), lambda: data)
 
     def _put_blob(self, digest: str, size: int, body: Any) -> BlobInfo:
         response = self._send("PUT", f"/blobs/{digest}", content=body,

@@ -157,6 +157,9 @@ class LocalRegistry(Registry):
     def _adopt_file(self, path: str, sync: bool) -> BlobInfo:
         return self.store.adopt_file(path, sync=sync)
 
+    def _put_data(self, data: bytes, sync: bool) -> BlobInfo:
+        return self.store.put_bytes(data, sync=sync)
+
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
         _art, _meta, digest = self._file(ref, artifact_path)
         if digest is None or not self.store.link_verified(digest, target):

@@ -164,6 +164,27 @@ def serialize_to_dir(
         raise
 
 
+def _serialize_bytes(obj: Any, cls: type, opts: dict[str, Any]) -> tuple[str, bytes] | None:
+    name = serializer_name(cls)
+    method = getattr(cls, "serialize_bytes", None)
+    try:
+        out = method(cls(), obj, **opts) if method is not None else None
+    except SerializerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise _fail(cls, "serialize", exc) from exc
+    if out is None:
+        return None
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], str)
+            and isinstance(out[1], (bytes, bytearray, memoryview))):
+        raise SerializerError(f"serializer {name!r}: serialize_bytes must return (relative path, bytes) or None")
+    try:
+        relpath = safe_relpath(out[0], "serializer output")
+    except UnsafePath as exc:
+        raise SerializerError(f"serializer {name!r} returned an unsafe path: {exc}") from exc
+    return relpath, bytes(out[1])
+
+
 def _serialize_into(obj: Any, cls: type, opts: dict[str, Any], dest: Path) -> str:
     try:
         written = cls().serialize(obj, dest, **opts)
@@ -195,12 +216,6 @@ def upload_serialized(
     """
     directory = Path(directory)
     target = directory / path if path != "." else directory
-    source = capture_source(serializer)
-    if source.digest != snapshot.digest:
-        raise SerializerError(
-            f"snapshot {snapshot.id} ({snapshot.digest}) does not hold the current source of serializer "
-            f"{serializer_name(serializer)!r} ({source.digest})"
-        )
     is_dir = target.is_dir()
     draft = ArtifactDraft(name=name, description=description, labels=list(labels), metadata=metadata,
                           mime_type=None if is_dir else getattr(serializer, "mime_type", None))
@@ -209,6 +224,23 @@ def upload_serialized(
         draft.add_dir(target, obj_path="" if path == "." else path, move=True)
     else:
         draft.add_file(target, obj_path=path, move=True)
+    return _upload_object(registry, draft, path, serializer=serializer, snapshot=snapshot, options=options,
+                          python_type=python_type, folder=folder, conflict_strategy=conflict_strategy,
+                          **upload_options)
+
+
+def _upload_object(
+    registry: Registry, draft: ArtifactDraft, path: str, *, serializer: type, snapshot: PluginSnapshot,
+    options: dict[str, Any] | None, python_type: str | None, folder: str | None,
+    conflict_strategy: ConflictStrategy | str, **upload_options: Any,
+) -> Artifact:
+    """Upload a draft of a serializer's output as an object artifact pinned to ``snapshot``."""
+    source = capture_source(serializer)
+    if source.digest != snapshot.digest:
+        raise SerializerError(
+            f"snapshot {snapshot.id} ({snapshot.digest}) does not hold the current source of serializer "
+            f"{serializer_name(serializer)!r} ({source.digest})"
+        )
     aspect = {
         "$schema": OBJECT_ASPECT,
         "serializer": serializer_name(serializer),
@@ -251,14 +283,19 @@ def save_object(
     cls = resolve_serializer(obj, serializer)
     opts = validate_options(cls, options)
     snap = snapshot_serializer(registry, cls)
+    upload_options.update(serializer=cls, snapshot=snap, options=opts, folder=folder,
+                          python_type=f"{type(obj).__module__}.{type(obj).__qualname__}",
+                          conflict_strategy=conflict_strategy)
+    in_memory = _serialize_bytes(obj, cls, opts)
+    if in_memory is not None:  # one small file: stored from memory, no scratch directory
+        relpath, data = in_memory
+        draft = ArtifactDraft(name=name, description=description, labels=list(labels), metadata=metadata,
+                              mime_type=getattr(cls, "mime_type", None))
+        return _upload_object(registry, draft.add_bytes(data, relpath), relpath, **upload_options)
     with _scratch(registry) as scratch:
         relpath = _serialize_into(obj, cls, opts, scratch)
-        return upload_serialized(
-            registry, scratch, relpath, serializer=cls, snapshot=snap, name=name, options=opts,
-            python_type=f"{type(obj).__module__}.{type(obj).__qualname__}", folder=folder,
-            description=description, labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
-            **upload_options,
-        )
+        return upload_serialized(registry, scratch, relpath, name=name, description=description, labels=labels,
+                                 metadata=metadata, **upload_options)
 
 
 def object_info(registry: Registry, ref: str | Artifact) -> ObjectInfo:

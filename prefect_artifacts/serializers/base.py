@@ -78,6 +78,21 @@ class Serializer:
         """
         raise NotImplementedError
 
+    def serialize_bytes(self, obj: Any, **options: Any) -> tuple[str, bytes] | None:
+        """Optionally, the one file ``serialize`` would write, as (relative path, content).
+
+        A serializer whose output is one small file built in memory anyway may return
+        it here: `save_object` then stores the bytes without a scratch file. None (the
+        default) means "call ``serialize``". ``deserialize`` still reads a file, so the
+        content must be exactly what ``serialize`` writes.
+
+        Example:
+            ```python
+            JsonSerializer().serialize_bytes({"a": 1})  # ("data.json", b'{"a": 1}')
+            ```
+        """
+        return None
+
     def deserialize(self, path: Path, **options: Any) -> Any:
         """Read back the object that ``serialize`` wrote at ``path``.
 

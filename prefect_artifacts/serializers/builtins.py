@@ -23,6 +23,7 @@ from .base import Serializer, register_serializer
 
 __plugin_snapshot__ = "module"
 
+_IN_MEMORY = 1024 * 1024  # bytes payloads up to this size skip the scratch file (serialize_bytes)
 _OPT_IN = "serializer='cloudpickle' (explicit opt-in; load pickles only from sources you trust)"
 
 
@@ -106,13 +107,13 @@ class JsonSerializer(Serializer):
         "additionalProperties": False,
     }
 
-    def serialize(self, obj: Any, directory: Path, indent: int | None = None, sort_keys: bool = False,
-                  **options: Any) -> str:
-        """Write ``data.json`` (strict JSON).
+    def serialize_bytes(self, obj: Any, indent: int | None = None, sort_keys: bool = False,
+                        **options: Any) -> tuple[str, bytes]:
+        """``data.json`` (strict JSON) as bytes.
 
         Example:
             ```python
-            JsonSerializer().serialize([1, 2], Path(tmp))  # "data.json"
+            JsonSerializer().serialize_bytes([1, 2])  # ("data.json", b"[1, 2]")
             ```
         """
         _check_json(obj)
@@ -120,8 +121,19 @@ class JsonSerializer(Serializer):
             text = json.dumps(obj, allow_nan=False, ensure_ascii=False, indent=indent, sort_keys=sort_keys)
         except (TypeError, ValueError) as exc:  # e.g. a circular reference
             raise SerializerError(f"json cannot store this object: {exc}; use {_OPT_IN}") from exc
-        _write(directory / "data.json", text.encode("utf-8"))
-        return "data.json"
+        return "data.json", text.encode("utf-8")
+
+    def serialize(self, obj: Any, directory: Path, **options: Any) -> str:
+        """Write ``data.json`` (strict JSON).
+
+        Example:
+            ```python
+            JsonSerializer().serialize([1, 2], Path(tmp))  # "data.json"
+            ```
+        """
+        name, data = self.serialize_bytes(obj, **options)
+        _write(directory / name, data)
+        return name
 
     def deserialize(self, path: Path, **options: Any) -> Any:
         """Parse the JSON file.
@@ -204,6 +216,16 @@ class BytesSerializer(Serializer):
     mime_type = "application/octet-stream"
     version = "1"
 
+    def serialize_bytes(self, obj: Any, **options: Any) -> tuple[str, bytes] | None:
+        """Small payloads as they are (None above 1 MiB: ``serialize`` writes those without a copy).
+
+        Example:
+            ```python
+            BytesSerializer().serialize_bytes(b"x")  # ("data.bin", b"x")
+            ```
+        """
+        return (self._name(obj), bytes(obj)) if len(obj) <= _IN_MEMORY else None
+
     def serialize(self, obj: Any, directory: Path, **options: Any) -> str:
         """Write ``data.bin`` (``data.bytearray.bin`` for a bytearray).
 
@@ -212,9 +234,13 @@ class BytesSerializer(Serializer):
             BytesSerializer().serialize(b"x", Path(tmp))  # "data.bin"
             ```
         """
-        name = "data.bytearray.bin" if isinstance(obj, bytearray) else "data.bin"
+        name = self._name(obj)
         _write(directory / name, obj)
         return name
+
+    @staticmethod
+    def _name(obj: Any) -> str:
+        return "data.bytearray.bin" if isinstance(obj, bytearray) else "data.bin"
 
     def deserialize(self, path: Path, **options: Any) -> Any:
         """Read the bytes back.

@@ -446,6 +446,24 @@ class DraftContract(ContractFixtures):
         assert (art.folder, art.description, art.labels) == ("/team", "mixed", ["x"])
         assert b"".join(reg.read(art.id, path="b/plots/p.txt")) == b"p"
 
+    def test_draft_with_bytes_from_memory(self, reg: Registry, make_file: MakeFile) -> None:
+        one = reg.upload(ArtifactDraft(name="params").add_bytes(b'{"lr": 0.1}', "cfg/params.json"))
+        assert one.kind is ArtifactKind.FILE and [f.path for f in one.files] == ["cfg/params.json"]
+        assert (one.size, one.checksum) == (11, sha256(b'{"lr": 0.1}'))
+        assert one.files[0].mime_type == "application/json"
+        assert b"".join(one.as_stream()) == b'{"lr": 0.1}'
+        draft = ArtifactDraft(name="mixed").add_bytes(bytearray(b"%PDF-1.7 x"), "report")
+        draft.add_file(make_file("a.txt", "A"))
+        art = reg.upload(draft)
+        assert art.is_dir and [(f.path, f.mime_type) for f in art.files] == [
+            ("a.txt", "text/plain"), ("report", "application/pdf")]  # sniffed from the bytes
+        assert b"".join(reg.read(art.id, path="report")) == b"%PDF-1.7 x"
+
+    @pytest.mark.parametrize("obj_path", ["", ".", "dir/", "../x", "/abs"])
+    def test_add_bytes_needs_a_safe_file_name(self, obj_path: str) -> None:
+        with pytest.raises((InvalidArtifactInput, UnsafePath)):
+            ArtifactDraft(name="x").add_bytes(b"data", obj_path)
+
     def test_single_file_draft_is_a_file_artifact(self, reg: Registry, make_file: MakeFile) -> None:
         art = reg.upload(ArtifactDraft(name="one").add_file(make_file("a.txt", "A"), obj_path="sub/"))
         assert art.kind is ArtifactKind.FILE and not art.is_dir

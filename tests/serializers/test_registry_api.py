@@ -95,3 +95,49 @@ def test_scratch_left_behind_by_a_serializer_is_removed(reg, plugins, _isolated_
     assert [f.path for f in art.files] == ["out.txt"] and reg.load_object(art.id) == "kept"
     assert list((_isolated_home / "scratch").iterdir()) == []  # the stray folder went too
 
+
+@pytest.mark.parametrize("obj", [{"a": [1, 2], "é": None}, b"\x00raw", bytearray(b"ba"), b"x" * (1024 * 1024 + 1)])
+def test_in_memory_and_file_serialization_store_the_same_content(reg, obj) -> None:
+    art = reg.save_object(obj, name="same")
+    directory, relpath = serialize_to_dir(obj)
+    try:
+        assert [f.path for f in art.files] == [relpath]
+        assert b"".join(reg.read(art.id)) == (directory / relpath).read_bytes()
+    finally:
+        shutil.rmtree(directory)
+    assert reg.load_object(art.id) == obj and type(reg.load_object(art.id)) is type(obj)
+
+
+@pytest.mark.parametrize(("returned", "message"), [
+    ("('x.bin', 'not bytes')", "must return"),
+    ("'x.bin'", "must return"),
+    ("('../escape.bin', b'x')", "unsafe path"),
+    ("1 / 0", "ZeroDivisionError"),
+])
+def test_bad_serialize_bytes_is_a_clear_error_and_stores_nothing(reg, plugins, returned, message) -> None:
+    module = plugins.unique()
+    plugins.write(f"{module}.py", f"""
+        from prefect_artifacts.serializers import Serializer, register_serializer
+
+
+        @register_serializer
+        class Bad(Serializer):
+            name = "bad-{module}"
+            types = ()
+            auto = False
+
+            def serialize_bytes(self, obj, **options):
+                return {returned}
+
+            def serialize(self, obj, directory, **options):
+                raise AssertionError("not reached")
+
+            def deserialize(self, path, **options):
+                return path.read_bytes()
+    """)
+    plugins.serializers.append(f"bad-{module}")
+    plugins.load(module)
+    with pytest.raises(SerializerError, match=message):
+        reg.save_object("x", name="bad", serializer=f"bad-{module}")
+    assert reg.count() == 0
+
