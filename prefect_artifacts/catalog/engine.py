@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,16 +30,34 @@ def _sqlite_pragmas(durable: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        _enable_wal(cursor)
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
         # The default 2 MiB page cache re-reads a 100k-artifact catalog's rows from the OS on every
         # search (a syscall per row lookup); 32 MiB keeps a search's working set (grows on demand).
         cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
 
     return on_connect
+
+
+def _enable_wal(cursor: Any, patience: float = 60.0) -> None:
+    """Switch a database to WAL, waiting out other processes that hold it.
+
+    SQLite answers "database is locked" at once, without its busy handler, when the
+    switch would have to wait for another connection (two processes opening a new
+    catalog at the same moment): retry until ``patience`` runs out.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from prefect_artifacts.catalog.engine import head_revision, sqlite_url
+import pytest
+
+from prefect_artifacts.catalog.engine import _enable_wal, head_revision, sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
 
 PER_WRITER = 8
@@ -119,3 +122,19 @@ def test_two_processes_migrate_and_upload_concurrently(tmp_path: Path) -> None:
         assert list(reg.store.iter_temp()) == []
     finally:
         reg.close()
+
+
+def test_switching_to_wal_waits_for_a_connection_holding_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # what a second process opening a new catalog can meet
+    cursor = sqlite3.connect(path, timeout=0, isolation_level=None).cursor()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        cursor.execute("PRAGMA journal_mode=WAL")  # SQLite itself does not wait
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _enable_wal(cursor, patience=0.2)  # gives up once its patience runs out
+    threading.Timer(0.3, holder.rollback).start()
+    _enable_wal(cursor)
+    assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
