@@ -533,27 +533,29 @@ class Registry(ABC):
         name = entry.path.rsplit("/", 1)[-1]
         mime = detect_mime(name)
         generic = mime in ("application/octet-stream", "text/plain")
-        if entry.data is not None:
-            info = self._put_data(entry.data, sync)
-            mime = detect_mime(name, entry.data[:512]) if generic else mime
-            return ManifestFile(path=entry.path, size=info.size, checksum=info.digest, mime_type=mime,
-                                digest=info.digest)
         path = entry.local or ""
-        # A moved (scratch) file is not stat'ed here: the store learns its size from the open file.
-        st = None if entry.move else _stat(path)
-        if generic and (st is None or st.st_size):
-            try:
-                mime = detect_mime(name, read_head(path))
-            except OSError as exc:
-                raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
-        if st is None:
-            info = self._adopt_file(path, sync)
+        data, st = entry.data, None
+        if data is None and not entry.move:  # a moved (scratch) file: the store learns its size itself
+            st = _stat(path)
+            if st.st_size <= SMALL_FILE:
+                data = _read_small(path)  # read once: sniffed and stored from memory
+        if data is not None:
+            info = self._put_data(data, sync)
+            mime = detect_mime(name, data[:512]) if generic else mime
         else:
-            cache = self._digest_cache if st.st_size > SMALL_FILE else None
-            hint = cache.get(path, st) if cache else None
-            info = self._put_file(path, st.st_size, hint, sync)
-            if cache and hint is None:
-                cache.put(path, st, info.digest)
+            if generic and (st is None or st.st_size):
+                try:
+                    mime = detect_mime(name, read_head(path))
+                except OSError as exc:
+                    raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+            if st is None:
+                info = self._adopt_file(path, sync)
+            else:
+                cache = self._digest_cache if st.st_size > SMALL_FILE else None
+                hint = cache.get(path, st) if cache else None
+                info = self._put_file(path, st.st_size, hint, sync)
+                if cache and hint is None:
+                    cache.put(path, st, info.digest)
         return ManifestFile(path=entry.path, size=info.size, checksum=info.digest, mime_type=mime,
                             digest=info.digest)
 
@@ -846,6 +848,16 @@ def _stat(path: str) -> os.stat_result:
 
 def _file_size(path: str) -> int:
     return _stat(path).st_size
+
+
+def _read_small(path: str) -> bytes | None:
+    """A small file's content, or None if it has grown past `SMALL_FILE` since its stat."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            data = f.read(SMALL_FILE + 1)
+    except OSError as exc:
+        raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror}") from exc
+    return data if len(data) <= SMALL_FILE else None
 
 
 def _check_destination(target: Path) -> None:

@@ -237,12 +237,17 @@ class HttpRegistry(Registry):
             return self._put_data(data, sync, digest)
         if digest is None:
             digest, size = hash_file(path, size_hint=size)
-        if self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200:
+        if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
         return self._put_blob(digest, size, lambda: _file_chunks(path))
 
+    def _server_has(self, digest: str) -> bool:
+        return self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200
+
     def _put_data(self, data: bytes, sync: bool, digest: str | None = None) -> BlobInfo:
         digest = digest or hashlib.sha256(data).hexdigest()
+        if len(data) > DIRECT_PUT and self._server_has(digest):  # worth a round trip to skip
+            return BlobInfo(digest, len(data), written=False)
         pending = self._pending()
         # sync: a single-file upload, stored and created by this thread (batches may use a pool)
         if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
