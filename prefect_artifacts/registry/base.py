@@ -145,15 +145,9 @@ class Registry(ABC):
         """Store a file the caller gives up (``move=True``); default: copy it."""
         return self._put_file(path, _file_size(path), None, sync)
 
+    @abstractmethod
     def _put_data(self, data: bytes, sync: bool) -> BlobInfo:
-        """Store in-memory bytes (`ArtifactDraft.add_bytes`); default: through a temporary file."""
-        fd, tmp = _mkstemp()
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return self._put_file(tmp, len(data), hashlib.sha256(data).hexdigest(), sync)
-        finally:
-            os.unlink(tmp)
+        """Store in-memory content (a small file read once, or `ArtifactDraft.add_bytes`)."""
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
         """Place one verified, read-only file at ``target`` for internal readers; default: download."""

@@ -415,9 +415,9 @@ class ContentStore:
         tmp = self._temp_path()
         final = self.blob_path(digest)
         folder = final.rsplit("/", 1)[0]
-        self._makedirs(folder)
         durable = self.durable and sync
         with storage_errors(f"storing blob {digest}"):
+            self._makedirs(folder)
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o444)
                 try:

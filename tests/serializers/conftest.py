@@ -71,6 +71,18 @@ class PluginDir:
         self.serializers.append(serializer)
         return self.write(f"{module}.py", PLUGIN_TEMPLATE.format(name=serializer, tag=tag))
 
+    def serializer(self, methods: str) -> str:
+        """Write and load a module registering a serializer with these methods; its name."""
+        module = self.unique()
+        name = f"test-{module}"
+        body = textwrap.indent(textwrap.dedent(methods).strip("\n"), "    ")
+        self.write(f"{module}.py", "from prefect_artifacts.serializers import Serializer, register_serializer\n\n\n"
+                   f"@register_serializer\nclass Plugin(Serializer):\n    name = {name!r}\n    types = ()\n"
+                   f"    auto = False\n\n{body}\n")
+        self.serializers.append(name)
+        self.load(module)
+        return name
+
     def load(self, module: str):  # noqa: ANN201
         self.modules.append(module)
         if module in sys.modules:

@@ -69,29 +69,17 @@ def test_scratch_files_are_removed_after_save_load_and_failures(reg, _isolated_h
 
 
 def test_scratch_left_behind_by_a_serializer_is_removed(reg, plugins, _isolated_home) -> None:
-    module = plugins.unique()
-    plugins.write(f"{module}.py", f"""
-        from prefect_artifacts.serializers import Serializer, register_serializer
+    name = plugins.serializer("""
+        def serialize(self, obj, directory, **options):
+            (directory / "work" / "deep").mkdir(parents=True)
+            (directory / "work" / "deep" / "tmp.bin").write_bytes(b"scratch")
+            (directory / "out.txt").write_text(obj)
+            return "out.txt"
 
-
-        @register_serializer
-        class Messy(Serializer):
-            name = "messy-{module}"
-            types = ()
-            auto = False
-
-            def serialize(self, obj, directory, **options):
-                (directory / "work" / "deep").mkdir(parents=True)
-                (directory / "work" / "deep" / "tmp.bin").write_bytes(b"scratch")
-                (directory / "out.txt").write_text(obj)
-                return "out.txt"
-
-            def deserialize(self, path, **options):
-                return path.read_text()
+        def deserialize(self, path, **options):
+            return path.read_text()
     """)
-    plugins.serializers.append(f"messy-{module}")
-    plugins.load(module)
-    art = reg.save_object("kept", name="messy", serializer=f"messy-{module}")
+    art = reg.save_object("kept", name="messy", serializer=name)
     assert [f.path for f in art.files] == ["out.txt"] and reg.load_object(art.id) == "kept"
     assert list((_isolated_home / "scratch").iterdir()) == []  # the stray folder went too
 
@@ -115,29 +103,16 @@ def test_in_memory_and_file_serialization_store_the_same_content(reg, obj) -> No
     ("1 / 0", "ZeroDivisionError"),
 ])
 def test_bad_serialize_bytes_is_a_clear_error_and_stores_nothing(reg, plugins, returned, message) -> None:
-    module = plugins.unique()
-    plugins.write(f"{module}.py", f"""
-        from prefect_artifacts.serializers import Serializer, register_serializer
+    name = plugins.serializer(f"""
+        def serialize_bytes(self, obj, **options):
+            return {returned}
 
+        def serialize(self, obj, directory, **options):
+            raise AssertionError("not reached")
 
-        @register_serializer
-        class Bad(Serializer):
-            name = "bad-{module}"
-            types = ()
-            auto = False
-
-            def serialize_bytes(self, obj, **options):
-                return {returned}
-
-            def serialize(self, obj, directory, **options):
-                raise AssertionError("not reached")
-
-            def deserialize(self, path, **options):
-                return path.read_bytes()
+        def deserialize(self, path, **options):
+            return path.read_bytes()
     """)
-    plugins.serializers.append(f"bad-{module}")
-    plugins.load(module)
     with pytest.raises(SerializerError, match=message):
-        reg.save_object("x", name="bad", serializer=f"bad-{module}")
+        reg.save_object("x", name="bad", serializer=name)
     assert reg.count() == 0
-
