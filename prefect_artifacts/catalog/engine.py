@@ -6,9 +6,10 @@ import fcntl
 import importlib.util
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,64 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _WriterGate:
+    """Writers of one SQLite file take turns here, threads and processes, before ``BEGIN IMMEDIATE``.
+
+    SQLite's busy handler makes a blocked writer sleep 1, 2, 5, 10… ms between tries, so
+    concurrent writers (a server's request threads, its worker processes, parallel flow
+    runs on one machine) lost milliseconds per write. A thread lock, then an ``flock`` on
+    ``<catalog>.write-lock``, hand the turn over as soon as the writer before commits.
+    """
+
+    def __init__(self, lock_path: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._path = lock_path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._path is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:  # a read-only folder: SQLite's own locking still keeps writers apart
+                self._path = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._path is not None and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+
+_gates: dict[str, _WriterGate] = {}
+_gates_guard = threading.Lock()
+os.register_at_fork(after_in_child=_gates.clear)  # a child must not share its parent's lock
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """The turn of one writer of a SQLite catalog (see `_WriterGate`); PostgreSQL queues writers itself.
+
+    Example:
+        ```python
+        with writer_lock(engine):
+            ...  # BEGIN IMMEDIATE ... COMMIT
+        ```
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    database = engine.url.database or ""
+    gate = _gates.get(database)
+    if gate is None:
+        memory = database in ("", ":memory:") or database.startswith("file::memory:")
+        with _gates_guard:
+            gate = _gates.setdefault(database, _WriterGate(None if memory else f"{database}.write-lock"))
+    return gate
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
@@ -76,7 +135,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.execute(insert(folders), {"path": "/a", "created": now})
         ```
     """
-    with engine.connect() as conn:
+    with engine.connect() as conn, writer_lock(engine):
         conn.execution_options(write=True)  # read by _sqlite_begin
         with conn.begin():
             yield conn

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, parent_folders
-from prefect_artifacts.catalog.engine import create_catalog_engine, migrate, write_transaction
+from prefect_artifacts.catalog.engine import create_catalog_engine, migrate, write_transaction, writer_lock
 from prefect_artifacts.catalog.prepared import PreparedInsert
 from prefect_artifacts.catalog.schema import (
     BLOB_REFERENCES,
@@ -364,8 +364,9 @@ class SqlCatalog:
         raw = self.engine.raw_connection()
         try:
             try:
-                prepared.write(raw.cursor(), new, row, children)
-                raw.commit()
+                with writer_lock(self.engine):
+                    prepared.write(raw.cursor(), new, row, children)
+                    raw.commit()
             except BaseException:
                 raw.rollback()
                 raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.catalog.engine import _enable_wal, head_revision, sqlite_url
+from prefect_artifacts.catalog.engine import _enable_wal, create_catalog_engine, head_revision, sqlite_url, writer_lock
 from prefect_artifacts.registry.local import LocalRegistry
 
 PER_WRITER = 8
@@ -137,4 +137,24 @@ def test_switching_to_wal_waits_for_a_connection_holding_the_database(tmp_path: 
     threading.Timer(0.3, holder.rollback).start()
     _enable_wal(cursor)
     assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_writers_of_one_catalog_take_turns_across_processes(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "c.sqlite")
+    engine = create_catalog_engine(url)
+    assert writer_lock(engine) is writer_lock(create_catalog_engine(url))  # one gate per file
+    marker = tmp_path / "child-wrote"
+    child_code = textwrap.dedent(f"""
+        from pathlib import Path
+        from prefect_artifacts.catalog.engine import create_catalog_engine, writer_lock
+        print("ready", flush=True)
+        with writer_lock(create_catalog_engine({url!r})):
+            Path({str(marker)!r}).write_text("in")
+    """)
+    with writer_lock(engine):
+        child = subprocess.Popen([sys.executable, "-c", child_code], stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        assert not marker.exists()  # the child waits for this process's turn to end
+    assert child.wait(timeout=60) == 0 and marker.read_text() == "in"
 
