@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend
+from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, StorageError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -67,31 +67,61 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: Seconds a writer waits for its turn before `StorageError` (SQLite's own busy timeout is the same).
+WRITER_PATIENCE = 60.0
+
+
 class _WriterGate:
     """Writers of one SQLite file take turns here, threads and processes, before ``BEGIN IMMEDIATE``.
 
-    SQLite's busy handler makes a blocked writer sleep 1, 2, 5, 10… ms between tries, so
-    concurrent writers (a server's request threads, its worker processes, parallel flow
-    runs on one machine) lost milliseconds per write. A thread lock, then an ``flock`` on
-    ``<catalog>.write-lock``, hand the turn over as soon as the writer before commits.
+    SQLite's busy handler makes a blocked writer sleep 1, 2, 5, 10… up to 100 ms between
+    tries, so concurrent writers (a server's request threads, its worker processes,
+    parallel flow runs on one machine) lost milliseconds per write. Threads of one process
+    queue on a lock, handed over the moment the writer before commits; processes then take
+    an ``flock`` on ``<catalog>.write-lock``, polled every half millisecond. A writer that
+    waits longer than `WRITER_PATIENCE` gets a `StorageError` instead of hanging behind a
+    stuck one.
     """
 
-    def __init__(self, lock_path: str | None) -> None:
+    def __init__(self, database: str, lock_path: str | None) -> None:
+        self._database = database
         self._lock = threading.RLock()
         self._depth = 0
         self._path = lock_path
         self._fd: int | None = None
 
+    def _busy(self) -> StorageError:
+        return StorageError(f"catalog {self._database!r} is busy: another writer has held it for "
+                            f"{WRITER_PATIENCE:g} s")
+
     def __enter__(self) -> None:
-        self._lock.acquire()
+        deadline = time.monotonic() + WRITER_PATIENCE
+        if not self._lock.acquire(timeout=WRITER_PATIENCE):
+            raise self._busy()
         self._depth += 1
         if self._depth == 1 and self._path is not None:
             try:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except OSError:  # a read-only folder: SQLite's own locking still keeps writers apart
-                self._path = None
+                self._lock_file(deadline)
+            except BaseException:
+                self._depth -= 1
+                self._lock.release()
+                raise
+
+    def _lock_file(self, deadline: float) -> None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path or "", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError:  # a read-only folder: SQLite's own locking still keeps writers apart
+            self._path = None
+            return
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise self._busy() from None
+                time.sleep(0.0005)
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
@@ -121,7 +151,7 @@ def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     if gate is None:
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         with _gates_guard:
-            gate = _gates.setdefault(database, _WriterGate(None if memory else f"{database}.write-lock"))
+            gate = _gates.setdefault(database, _WriterGate(database, None if memory else f"{database}.write-lock"))
     return gate
 
 

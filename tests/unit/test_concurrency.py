@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from prefect_artifacts.catalog import engine as catalog_engine
 from prefect_artifacts.catalog.engine import _enable_wal, create_catalog_engine, head_revision, sqlite_url, writer_lock
+from prefect_artifacts.errors import StorageError
 from prefect_artifacts.registry.local import LocalRegistry
 
 PER_WRITER = 8
@@ -157,4 +159,41 @@ def test_writers_of_one_catalog_take_turns_across_processes(tmp_path: Path) -> N
         time.sleep(1.0)
         assert not marker.exists()  # the child waits for this process's turn to end
     assert child.wait(timeout=60) == 0 and marker.read_text() == "in"
+
+
+def test_a_stuck_writer_makes_the_others_fail_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_engine, "WRITER_PATIENCE", 0.3)
+    url = sqlite_url(tmp_path / "c.sqlite")
+    engine = create_catalog_engine(url)
+    entered, leave = threading.Event(), threading.Event()
+
+    def stuck() -> None:
+        with writer_lock(engine):
+            entered.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=stuck)
+    holder.start()
+    entered.wait(10)
+    with pytest.raises(StorageError, match="busy"), writer_lock(engine):  # another thread of this process
+        pass
+    leave.set()
+    holder.join(10)
+    child_code = textwrap.dedent(f"""
+        import sys
+        from prefect_artifacts.catalog.engine import create_catalog_engine, writer_lock
+        with writer_lock(create_catalog_engine({url!r})):
+            print("holding", flush=True)
+            sys.stdin.readline()
+    """)
+    child = subprocess.Popen([sys.executable, "-c", child_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        with pytest.raises(StorageError, match="busy"), writer_lock(engine):  # another process
+            pass
+    finally:
+        child.communicate("go\n", timeout=60)
+    with writer_lock(engine):  # the turn is free again, and the failed waits left nothing held
+        pass
 
