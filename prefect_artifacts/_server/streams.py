@@ -22,7 +22,8 @@ SMALL_BODY = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-async def _next_batch(chunks: AsyncIterator[bytes]) -> bytes | None:
+async def _next_pieces(chunks: AsyncIterator[bytes]) -> list[bytes]:
+    """About ``_BATCH`` bytes of the body as received (no copy); empty at the end."""
     parts: list[bytes] = []
     size = 0
     while size < _BATCH:
@@ -35,14 +36,15 @@ async def _next_batch(chunks: AsyncIterator[bytes]) -> bytes | None:
         if chunk:
             parts.append(chunk)
             size += len(chunk)
-    return b"".join(parts) if parts else None
+    return parts
 
 
 async def store_body(request: Request, store: ContentStore, digest: str, max_size: int | None) -> BlobInfo:
     """Stream a request body into the store, verified against ``digest`` and Content-Length.
 
-    The body is read on the event loop in batches of about 1 MiB and written by a
-    worker thread; a short, long or mismatching body leaves nothing behind.
+    The body is read on the event loop and handed, as received (no copy), to a worker
+    thread that writes and hashes it; a short, long or mismatching body leaves nothing
+    behind.
 
     Raises:
         InvalidArtifactInput: the body is shorter or longer than its Content-Length.
@@ -63,13 +65,13 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
         return await _store_small(stream, store, digest, expected)
     # The event loop keeps receiving while the writer thread hashes and writes: a few
     # batches buffered between them bound the memory, and neither waits on the other.
-    send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=_BUFFERED)
+    send, receive = anyio.create_memory_object_stream[list[bytes]](max_buffer_size=_BUFFERED)
     failure: list[BaseException] = []
 
     async def pump() -> None:
         async with send:
             try:
-                while (batch := await _next_batch(stream)) is not None:
+                while batch := await _next_pieces(stream):
                     await send.send(batch)
             except anyio.BrokenResourceError:  # the writer gave up (bad digest, too large)
                 pass
@@ -83,8 +85,9 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
                 batch = anyio.from_thread.run(receive.receive)
             except anyio.EndOfStream:
                 break
-            received += len(batch)
-            yield batch
+            for piece in batch:
+                received += len(piece)
+                yield piece
         if failure:
             raise failure[0]
         if expected is not None and received != expected:
@@ -105,7 +108,7 @@ async def store_body(request: Request, store: ContentStore, digest: str, max_siz
 
 async def _store_small(stream: AsyncIterator[bytes], store: ContentStore, digest: str, expected: int) -> BlobInfo:
     """Small bodies are read whole (bounded by ``SMALL_BODY``), checked, then stored at once."""
-    data = await _next_batch(stream) or b""
+    data = b"".join(await _next_pieces(stream))
     if len(data) != expected:
         raise InvalidArtifactInput(f"upload truncated: received {len(data)} of {expected} bytes")
     actual = hashlib.sha256(data).hexdigest()

@@ -18,9 +18,10 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,12 +39,14 @@ from prefect_artifacts.errors import (
     MissingStorageBackend,
     StorageError,
 )
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, WORKER_POOL, ReadInto, copy_hashing
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, WORKER_POOL, ReadInto, copy_chunks_hashing, copy_hashing
 
 SMALL_FILE = 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})  # atomic PUT, no directories
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+#: Fills a temp file given its ``write(view)`` and ``writev(batch)``; returns (sha256, size).
+_Fill = Callable[[Callable[[memoryview], Any], Callable[[list[bytes]], Any]], tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,7 @@ class ContentStore:
             size = os.fstat(src.fileno()).st_size
             if size <= SMALL_FILE:
                 return self.put_bytes(src.read(SMALL_FILE + 1), sync=sync)
-            return self._put(src, size_hint=size, sync=sync)
+            return self._put_reader(src, size_hint=size, sync=sync)
 
     def adopt_file(self, path: str | os.PathLike[str], sync: bool = True) -> BlobInfo:
         """Take over a local file the caller gives up: hash it, then rename it into place.
@@ -408,7 +411,7 @@ class ContentStore:
         if self.is_local:
             self._write_local(data, digest, sync)
             return BlobInfo(digest, len(data), written=True)
-        return self._put(_IterReader([data]), size_hint=len(data), sync=sync)
+        return self._put_reader(io.BytesIO(data), size_hint=len(data), sync=sync)
 
     def _write_local(self, data: bytes, digest: str, sync: bool) -> None:
         """Write hashed bytes to a temp file and rename it into place: bare system calls only."""
@@ -465,16 +468,27 @@ class ContentStore:
         """
         if expected_digest is not None:
             check_digest(expected_digest)
-        return self._put(_IterReader(chunks), expected_digest=expected_digest, max_size=max_size)
 
-    def _put(
-        self, src: ReadInto, *, size_hint: int | None = None, expected_digest: str | None = None,
-        max_size: int | None = None, sync: bool = True,
+        def fill(write: Callable[[memoryview], Any], writev: Callable[[list[bytes]], Any]) -> tuple[str, int]:
+            # the chunks are the caller's own bytes: written and hashed as they are, no copy
+            return copy_chunks_hashing(chunks, writev, max_size=max_size)
+
+        return self._put(fill, expected_digest=expected_digest)
+
+    def _put_reader(
+        self, src: ReadInto, *, size_hint: int | None = None, max_size: int | None = None, sync: bool = True
     ) -> BlobInfo:
+        def fill(write: Callable[[memoryview], Any], writev: Callable[[list[bytes]], Any]) -> tuple[str, int]:
+            return copy_hashing(src, write, size_hint=size_hint, max_size=max_size)
+
+        return self._put(fill, sync=sync)
+
+    def _put(self, fill: _Fill, *, expected_digest: str | None = None, sync: bool = True) -> BlobInfo:
+        """Fill a temp file (``fill`` gets a write and a writev), check it, move it into place."""
         tmp = self._temp_path()
         try:
             with storage_errors("writing blob"):
-                digest, size = self._write_temp(src, tmp, size_hint, max_size, sync)
+                digest, size = self._write_temp(fill, tmp, sync)
             if expected_digest is not None and digest != expected_digest:
                 raise ArtifactIntegrityError(
                     f"content digest {digest} does not match the announced {expected_digest}"
@@ -484,17 +498,13 @@ class ContentStore:
             self._discard(tmp)
             raise
 
-    def _write_temp(
-        self, src: ReadInto, tmp: str, size_hint: int | None, max_size: int | None, sync: bool
-    ) -> tuple[str, int]:
+    def _write_temp(self, fill: _Fill, tmp: str, sync: bool) -> tuple[str, int]:
         if not self.is_local:
             with self.fs.open(tmp, "wb") as dst:
-                return copy_hashing(src, dst.write, size_hint=size_hint, max_size=max_size)
+                return fill(dst.write, lambda batch: [dst.write(piece) for piece in batch])
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # blobs are immutable
         try:
-            result = copy_hashing(
-                src, lambda view: os.write(fd, view), size_hint=size_hint, max_size=max_size
-            )
+            result = fill(lambda view: os.write(fd, view), lambda batch: _writev_all(fd, batch))
             if self.durable and sync:
                 os.fsync(fd)
             return result
@@ -773,26 +783,12 @@ def _syncfs(path: str) -> None:
     os.sync()
 
 
-class _IterReader:
-    """Adapts an iterable of byte chunks to ``readinto``."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = memoryview(b"")
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            if not self._pending:
-                try:
-                    self._pending = memoryview(next(self._chunks))
-                except StopIteration:
-                    break
-                continue
-            n = min(len(view) - filled, len(self._pending))
-            view[filled : filled + n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            filled += n
-        return filled
-
+def _writev_all(fd: int, batch: list[bytes]) -> None:
+    """``os.writev`` until the whole batch is written (a write may be short)."""
+    views = [memoryview(piece) for piece in batch]
+    while views:
+        written = os.writev(fd, views[:1024])  # IOV_MAX
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]

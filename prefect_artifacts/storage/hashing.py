@@ -92,6 +92,71 @@ def copy_hashing(
     return digest.hexdigest(), total
 
 
+def copy_chunks_hashing(
+    chunks: Iterable[bytes],
+    write: Callable[[list[bytes]], Any],
+    *,
+    batch_size: int = CHUNK_SIZE,
+    max_size: int | None = None,
+) -> tuple[str, int]:
+    """Write and hash an iterable of byte chunks without copying them; return (sha256, size).
+
+    Chunks are grouped into batches of about ``batch_size``; ``write`` gets each batch
+    as a list (``os.writev`` takes it whole). Batches are hashed on one worker thread and
+    written on another, in order, while the caller produces the next one: three stages
+    in parallel where `copy_hashing` runs two, and the chunks are never copied into a
+    buffer. At most two batches are in flight, so memory stays bounded.
+
+    Example:
+        ```python
+        fd = os.open("blob.part", os.O_WRONLY | os.O_CREAT)
+        digest, size = copy_chunks_hashing(request_pieces, lambda batch: os.writev(fd, batch))
+        ```
+    """
+    digest = hashlib.sha256()
+    hashing: Future[None] | None = None
+    writing: Future[Any] | None = None
+    total = 0
+
+    def hash_batch(batch: list[bytes]) -> None:
+        for piece in batch:
+            digest.update(piece)
+
+    try:
+        for batch in _batches(chunks, batch_size):
+            total += sum(map(len, batch))
+            if max_size is not None and total > max_size:
+                raise PayloadTooLarge(f"content exceeds the limit of {max_size} bytes")
+            if hashing is not None:
+                hashing.result()
+            hashing = WORKER_POOL.submit(hash_batch, batch)
+            if writing is not None:
+                writing.result()
+            writing = WORKER_POOL.submit(write, batch)
+    finally:  # never return (or raise) while a write may still touch the caller's file
+        for future in (hashing, writing):
+            if future is not None:
+                future.exception()
+    for future in (hashing, writing):
+        if future is not None:
+            future.result()
+    return digest.hexdigest(), total
+
+
+def _batches(chunks: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        if chunk:
+            batch.append(chunk)
+            held += len(chunk)
+        if held >= size:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
+
+
 def rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Join small pieces (e.g. 64 KiB socket reads) into chunks of exactly ``size`` bytes (the last shorter).
 

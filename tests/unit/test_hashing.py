@@ -14,9 +14,17 @@ import pytest
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.errors import PayloadTooLarge
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.storage.content_store import SMALL_FILE
+from prefect_artifacts.storage.content_store import SMALL_FILE, _writev_all
 from prefect_artifacts.storage.digest_cache import DigestCache
-from prefect_artifacts.storage.hashing import _SMALL, PipelinedHash, copy_hashing, hash_file, rechunk, write_behind
+from prefect_artifacts.storage.hashing import (
+    _SMALL,
+    PipelinedHash,
+    copy_chunks_hashing,
+    copy_hashing,
+    hash_file,
+    rechunk,
+    write_behind,
+)
 
 CHUNK = 64 * 1024
 
@@ -224,3 +232,52 @@ def test_write_behind_writes_in_order_and_surfaces_errors() -> None:
     with pytest.raises(ValueError, match="source failed"):
         write_behind(broken(), slow_write)
     assert written == [len(big[0])]  # the pending write finished before the error left
+
+
+@pytest.mark.parametrize("pieces", [[], [b""], [b"ab", b"", b"cde", b"f"], [b"x" * 10], [b"a" * 3, b"b" * 4, b"c" * 9]])
+def test_copy_chunks_hashing_batches_the_same_bytes_in_order(pieces: list[bytes]) -> None:
+    batches: list[list[bytes]] = []
+    digest, size = copy_chunks_hashing(iter(pieces), batches.append, batch_size=4)
+    data = b"".join(pieces)
+    assert (digest, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert b"".join(b"".join(batch) for batch in batches) == data
+    assert all(batch for batch in batches) and all(sum(map(len, batch)) >= 4 for batch in batches[:-1])
+    # the very objects given, empty ones dropped: nothing is copied
+    assert [id(piece) for batch in batches for piece in batch] == [id(p) for p in pieces if p]
+
+
+def test_copy_chunks_hashing_max_size_and_errors_wait_for_pending_writes() -> None:
+    piece = os.urandom(1024 * 1024)
+    with pytest.raises(PayloadTooLarge, match="limit of 2500000"):
+        copy_chunks_hashing(iter([piece] * 3), lambda batch: None, batch_size=piece.__len__(), max_size=2_500_000)
+    assert copy_chunks_hashing(iter([piece] * 2), lambda batch: None, max_size=2 * len(piece))[1] == 2 * len(piece)
+
+    written: list[int] = []
+
+    def slow_write(batch: list[bytes]) -> None:
+        time.sleep(0.05)
+        written.append(len(batch))
+
+    def broken() -> Iterator[bytes]:
+        yield piece
+        raise ValueError("source failed")
+
+    with pytest.raises(ValueError, match="source failed"):
+        copy_chunks_hashing(broken(), slow_write, batch_size=len(piece))
+    assert written == [1]  # the pending write finished before the error left
+
+    def failing_write(batch: list[bytes]) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        copy_chunks_hashing(iter([piece] * 3), failing_write, batch_size=len(piece))
+
+
+def test_writev_all_writes_more_pieces_than_one_call_takes(tmp_path: Path) -> None:
+    pieces = [os.urandom(n % 97 + 1) for n in range(2500)]  # over IOV_MAX (1024) pieces
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    try:
+        _writev_all(fd, pieces)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"".join(pieces)
