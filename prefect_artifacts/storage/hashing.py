@@ -8,6 +8,7 @@ as the hash alone instead of hash + copy. Two buffers bound the memory to two ch
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -39,6 +40,23 @@ def write_all(write: Callable[[memoryview], int | None], view: memoryview) -> No
         if n is None:  # buffered writers write everything or raise
             return
         view = view[n:]
+
+
+def writev_all(fd: int, batch: list[bytes]) -> None:
+    """``os.writev`` until every byte of ``batch`` is written (a write may be short).
+
+    Example:
+        ```python
+        writev_all(fd, [b"head", b"body"])
+        ```
+    """
+    views = [memoryview(piece) for piece in batch]
+    while views:
+        written = os.writev(fd, views[:1024])  # IOV_MAX
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
 
 
 def copy_hashing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from prefect_artifacts.errors import (
     MissingStorageBackend,
     PayloadTooLarge,
 )
-from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore
+from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore, _sync_file_range, _TempFile
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
 from .s3 import MotoS3
@@ -190,6 +191,34 @@ def test_put_stream_source_failure_leaves_nothing(lean_store: ContentStore) -> N
     with pytest.raises(RuntimeError, match="source broke"):
         store.put_stream(chunks())
     assert stored_files(store) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sync_file_range is Linux-only")
+def test_large_durable_writes_start_their_writeback_at_once(tmp_path: Path) -> None:
+    assert _sync_file_range is not None  # loaded from libc on Linux
+    fd = os.open(tmp_path / "blob.part", os.O_WRONLY | os.O_CREAT)
+    try:
+        out = _TempFile(fd, writeback=True)
+        assert out.writeback
+        first, rest = pattern(SMALL_FILE + 5), [pattern(SMALL_FILE, 1), b"", pattern(7, 2)]
+        view = memoryview(first)
+        while view:
+            view = view[out.write(view):]
+        out.writev(rest)
+        assert out.offset == len(first) + sum(map(len, rest))  # ranges handed to the kernel follow the file
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "blob.part").read_bytes() == first + b"".join(rest)
+    assert not _TempFile(-1, writeback=False).writeback
+
+
+def test_put_stream_of_many_pieces_stores_them_in_order(store: ContentStore) -> None:
+    pieces = [pattern(64 * 1024 + i, seed=i) for i in range(3 * CHUNK_SIZE // (64 * 1024))]  # > 3 batches
+    data = b"".join(pieces)
+    info = store.put_stream(iter(pieces), expected_digest=sha(data))
+    assert (info.digest, info.size, info.written) == (sha(data), len(data), True)
+    assert b"".join(store.read(info.digest)) == data
 
 
 def test_put_stream_rejects_malformed_expected_digest(lean_store: ContentStore) -> None:

@@ -14,7 +14,7 @@ import pytest
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.errors import PayloadTooLarge
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.storage.content_store import SMALL_FILE, _writev_all
+from prefect_artifacts.storage.content_store import SMALL_FILE
 from prefect_artifacts.storage.digest_cache import DigestCache
 from prefect_artifacts.storage.hashing import (
     _SMALL,
@@ -24,6 +24,7 @@ from prefect_artifacts.storage.hashing import (
     hash_file,
     rechunk,
     write_behind,
+    writev_all,
 )
 
 CHUNK = 64 * 1024
@@ -277,7 +278,7 @@ def test_writev_all_writes_more_pieces_than_one_call_takes(tmp_path: Path) -> No
     pieces = [os.urandom(n % 97 + 1) for n in range(2500)]  # over IOV_MAX (1024) pieces
     fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
     try:
-        _writev_all(fd, pieces)
+        writev_all(fd, pieces)
     finally:
         os.close(fd)
     assert (tmp_path / "out").read_bytes() == b"".join(pieces)
