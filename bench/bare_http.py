@@ -49,19 +49,29 @@ def _pieces(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-def measure(url: str, path: Path) -> tuple[float, float]:
-    """Seconds for one streamed upload (PUT) and one download (GET, body discarded) of ``path``."""
+def measure(url: str, path: Path, server_cpu: Any = None) -> dict[str, float]:
+    """One streamed upload (PUT) and one download (GET, body discarded) of ``path``.
+
+    Returns seconds (``up_s``, ``down_s``) and CPU seconds of this process
+    (``up_client_cpu_s``, ...) and, given ``server_cpu()`` (the server's CPU seconds so
+    far), of the server (``up_server_cpu_s``, ...).
+    """
     import httpx
 
+    out: dict[str, float] = {}
     with httpx.Client(timeout=120) as client:
-        t = time.perf_counter()
-        client.put(url, content=_pieces(path)).raise_for_status()
-        up = time.perf_counter() - t
-        t = time.perf_counter()
-        with client.stream("GET", url) as response:
-            for _ in response.iter_bytes():
-                pass
-        return up, time.perf_counter() - t
+        for op in ("up", "down"):
+            s0, c0, t = server_cpu() if server_cpu else 0.0, time.process_time(), time.perf_counter()
+            if op == "up":
+                client.put(url, content=_pieces(path)).raise_for_status()
+            else:
+                with client.stream("GET", url) as response:
+                    for _ in response.iter_bytes():
+                        pass
+            out[f"{op}_s"] = time.perf_counter() - t
+            out[f"{op}_client_cpu_s"] = time.process_time() - c0
+            out[f"{op}_server_cpu_s"] = server_cpu() - s0 if server_cpu else float("nan")
+    return out
 
 
 if __name__ == "__main__":

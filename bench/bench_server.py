@@ -198,8 +198,8 @@ def warm(path: Path) -> None:
             pass
 
 
-def bare_http_floor(big: Path) -> tuple[float, float]:
-    """Upload and download seconds of ``big`` through bare uvicorn + httpx (`bare_http.py`)."""
+def bare_http_floor(big: Path) -> dict[str, float]:
+    """Upload and download of ``big`` through bare uvicorn + httpx (`bare_http.py`): seconds and CPU."""
     import httpx
     from bare_http import measure
 
@@ -218,10 +218,39 @@ def bare_http_floor(big: Path) -> tuple[float, float]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        return measure(url, big)
+        return measure(url, big, server_cpu=lambda: proc_cpu(proc.pid))
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def cpu_floor_parts(big: Path, work: Path) -> dict[str, float]:
+    """CPU seconds of the work every HTTP transfer of ``big`` must do beside moving bytes.
+
+    One SHA-256 pass over the (cached) file, and writing its bytes into a fresh file
+    (new page-cache pages, as the server's upload and the client's download do).
+    """
+    import hashlib
+
+    c0 = time.process_time()
+    digest = hashlib.sha256()
+    with open(big, "rb", buffering=0) as fh:
+        while piece := fh.read(8 * MIB):
+            digest.update(piece)
+    hash_cpu = time.process_time() - c0
+    piece = os.urandom(8 * MIB)
+    pretouch(work, 2 * big.stat().st_size)
+    target = work / "floor-write.bin"
+    c0 = time.process_time()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        for _ in range(max(1, big.stat().st_size // len(piece))):
+            os.write(fd, piece)
+    finally:
+        os.close(fd)
+    write_cpu = time.process_time() - c0
+    target.unlink()
+    return {"floor_hash_cpu_s": hash_cpu, "floor_write_cpu_s": write_cpu}
 
 
 def make_file(path: Path, mib: int) -> Path:
@@ -379,7 +408,10 @@ def _transfer_round(big: Path, work: Path, tag: str, server_first: bool, sample:
             target.unlink()
         out["server_hwm_mib"] = proc_status(server.pid)["VmHWM"]
         pretouch(work, 2 * big.stat().st_size)
-        out["bare_upload_s"], out["bare_download_s"] = bare_http_floor(big)
+        bare = bare_http_floor(big)
+        out["bare_upload_s"], out["bare_download_s"] = bare["up_s"], bare["down_s"]
+        out.update({f"bare_{k}": v for k, v in bare.items() if "cpu" in k})
+        out.update(cpu_floor_parts(big, work))
         assert arts["server"].checksum == arts["embedded"].checksum
     finally:
         cli.close()
@@ -555,6 +587,18 @@ def render(res: dict[str, Any], args: argparse.Namespace, command: str) -> str:
                   f"{_cell(large['bare_download_s'], ' s')} | – | embedded ÷ floor: "
                   f"{large['embedded_upload_s']['median'] / large['bare_upload_s']['median']:.2f}× / "
                   f"{large['embedded_download_s']['median'] / large['bare_download_s']['median']:.2f}× | info | – |")
+        # The least wall time 2 cores allow for the CPU work each HTTP transfer must do:
+        # upload = client hash (digest to announce / dedup) + server hash (verify) + server
+        # write + moving the bytes (bare client + server CPU); download = client hash
+        # (verify) + client write + moving the bytes. fsync and waits come on top.
+        h, w = large["floor_hash_cpu_s"]["median"], large["floor_write_cpu_s"]["median"]
+        cores = os.cpu_count() or 2
+        for op, key, need in (("upload", "up", 2 * h + w), ("download", "down", h + w)):
+            moved = large[f"bare_{key}_client_cpu_s"]["median"] + large[f"bare_{key}_server_cpu_s"]["median"]
+            floor, base = (need + moved) / cores, large[f"embedded_{op}_s"]["median"]
+            md.append(f"| 2 | (info) CPU floor, {op}: (hash {h:.2f} s × {2 if key == 'up' else 1} + write {w:.2f} s "
+                      f"+ bare HTTP {moved:.2f} s) ÷ {cores} cores | ≥ {floor:.2f} s | {base:.3g} s | "
+                      f"≥ {floor / base:.2f}× | info | – |")
         for op in ("upload", "download"):
             md.append(f"| 2 | (info) CPU s, {op}: embedded {_cell(large[f'embedded_{op}_caller_cpu_s'])}; through the "
                       f"server: client {_cell(large[f'server_{op}_caller_cpu_s'])} + server "
