@@ -799,7 +799,7 @@ class _TempFile:
         self._written(sum(map(len, batch)))
 
     def _written(self, n: int) -> None:
-        if self.writeback and n >= SMALL_FILE and _sync_file_range is not None:
+        if self.writeback and n >= SMALL_FILE:
             _sync_file_range(self.fd, self.offset, n, _SYNC_FILE_RANGE_WRITE)  # advisory: fsync still decides
         self.offset += n
 

@@ -120,15 +120,16 @@ def copy_chunks_hashing(
     """Write and hash an iterable of byte chunks without copying them; return (sha256, size).
 
     Chunks are grouped into batches of about ``batch_size``; ``write`` gets each batch
-    as a list (``os.writev`` takes it whole). Batches are hashed on one worker thread and
+    as a list (`writev_all` takes it whole). Batches are hashed on one worker thread and
     written on another, in order, while the caller produces the next one: three stages
-    in parallel where `copy_hashing` runs two, and the chunks are never copied into a
-    buffer. At most two batches are in flight, so memory stays bounded.
+    in parallel where `copy_hashing` runs two, and ``bytes`` chunks are never copied
+    (mutable ones are, since their producer may refill them). At most two batches are
+    in flight, so memory stays bounded.
 
     Example:
         ```python
         fd = os.open("blob.part", os.O_WRONLY | os.O_CREAT)
-        digest, size = copy_chunks_hashing(request_pieces, lambda batch: os.writev(fd, batch))
+        digest, size = copy_chunks_hashing(request_pieces, lambda batch: writev_all(fd, batch))
         ```
     """
     digest = hashlib.sha256()
@@ -166,7 +167,9 @@ def _batches(chunks: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     held = 0
     for chunk in chunks:
         if chunk:
-            batch.append(chunk)
+            # bytes are kept as they are; a bytearray or memoryview may be refilled by
+            # its producer while this batch still waits for its write: copy those
+            batch.append(chunk if type(chunk) is bytes else bytes(chunk))
             held += len(chunk)
         if held >= size:
             yield batch

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,20 @@ def test_put_stream_of_many_pieces_stores_them_in_order(store: ContentStore) -> 
     info = store.put_stream(iter(pieces), expected_digest=sha(data))
     assert (info.digest, info.size, info.written) == (sha(data), len(data), True)
     assert b"".join(store.read(info.digest)) == data
+
+
+def test_put_stream_from_a_refilled_buffer_stores_every_chunk_as_it_was(store: ContentStore) -> None:
+    parts = [pattern(CHUNK_SIZE // 2 + 1, seed=i) for i in range(5)]
+    buffer = bytearray(len(parts[0]))
+
+    def refilled() -> Iterator[bytearray]:
+        for part in parts:  # one buffer, refilled for each chunk (like readinto)
+            buffer[:] = part
+            yield buffer
+
+    data = b"".join(parts)
+    assert store.put_stream(refilled(), expected_digest=sha(data)).size == len(data)
+    assert b"".join(store.read(sha(data))) == data
 
 
 def test_put_stream_rejects_malformed_expected_digest(lean_store: ContentStore) -> None:
