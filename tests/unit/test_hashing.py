@@ -250,7 +250,7 @@ def test_copy_chunks_hashing_batches_the_same_bytes_in_order(pieces: list[bytes]
 def test_copy_chunks_hashing_max_size_and_errors_wait_for_pending_writes() -> None:
     piece = os.urandom(1024 * 1024)
     with pytest.raises(PayloadTooLarge, match="limit of 2500000"):
-        copy_chunks_hashing(iter([piece] * 3), lambda batch: None, batch_size=piece.__len__(), max_size=2_500_000)
+        copy_chunks_hashing(iter([piece] * 3), lambda batch: None, batch_size=len(piece), max_size=2_500_000)
     assert copy_chunks_hashing(iter([piece] * 2), lambda batch: None, max_size=2 * len(piece))[1] == 2 * len(piece)
 
     written: list[int] = []
