@@ -511,7 +511,7 @@ class ContentStore:
                 return fill(dst.write, lambda batch: [dst.write(piece) for piece in batch])
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)  # blobs are immutable
         try:
-            out = _TempFile(fd, writeback=self.durable and sync)
+            out = _TempFile(fd, writeback=self.durable)
             result = fill(out.write, out.writev)
             if self.durable and sync:
                 os.fsync(fd)
@@ -780,8 +780,9 @@ class _TempFile:
     """A blob's temp file; with ``writeback``, each large write starts going to disk at once.
 
     ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` (Linux) queues the written range for the
-    disk without waiting, so the final ``fsync`` of a large blob waits for its last
-    pieces instead of the whole file: the flush overlaps receiving and hashing.
+    disk without waiting, so the final ``fsync`` of a large blob (or the ``syncfs`` that
+    makes a batch of ``sync=False`` blobs durable) waits for the last pieces instead of
+    everything: the flush overlaps reading, receiving and hashing.
     """
 
     def __init__(self, fd: int, writeback: bool) -> None:
