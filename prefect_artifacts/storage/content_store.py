@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
 import io
 import os
@@ -45,6 +46,7 @@ from prefect_artifacts.storage.hashing import (
     ReadInto,
     copy_chunks_hashing,
     copy_hashing,
+    write_all,
     writev_all,
 )
 
@@ -431,9 +433,7 @@ class ContentStore:
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o444)
                 try:
-                    view = memoryview(data).cast("B")
-                    while view:
-                        view = view[os.write(fd, view):]
+                    write_all(functools.partial(os.write, fd), memoryview(data).cast("B"))
                     if durable:
                         os.fsync(fd)
                 finally:
@@ -482,11 +482,9 @@ class ContentStore:
 
         return self._put(fill, expected_digest=expected_digest)
 
-    def _put_reader(
-        self, src: ReadInto, *, size_hint: int | None = None, max_size: int | None = None, sync: bool = True
-    ) -> BlobInfo:
+    def _put_reader(self, src: ReadInto, *, size_hint: int | None = None, sync: bool = True) -> BlobInfo:
         def fill(write: Callable[[memoryview], Any], writev: Callable[[list[bytes]], Any]) -> tuple[str, int]:
-            return copy_hashing(src, write, size_hint=size_hint, max_size=max_size)
+            return copy_hashing(src, write, size_hint=size_hint)
 
         return self._put(fill, sync=sync)
 
