@@ -1,14 +1,26 @@
-# One-step set-up: every target installs what it needs into .venv first.
+# One-step set-up: every target installs what it needs into a virtualenv first.
+# Installs are pinned by constraints/*.txt (made by `make lock`), so a run is reproducible:
+# .venv has the newest versions pyproject.toml allows, .venv-oldest the oldest supported Prefect.
 PYTHON ?= python3
 VENV ?= .venv
+OLDEST ?= .venv-oldest
 PY := $(VENV)/bin/python
+PYTEST := -m pytest -q -p no:cacheprovider
+# The tests that talk to Prefect: run again on the oldest supported Prefect.
+PREFECT_TESTS := tests/prefect tests/server/test_block.py
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-newest test-oldest lint bench lock clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints/newest.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -c constraints/newest.txt -e ".[test]"
+	touch $@
+
+$(OLDEST)/.installed: pyproject.toml constraints/oldest.txt
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q -c constraints/oldest.txt -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -16,8 +28,13 @@ setup: $(VENV)/.installed
 run: setup  ## the example pipeline on the embedded registry
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
-test: setup  ## the whole test suite, slow tests included
-	$(PY) -m pytest -q -p no:cacheprovider
+test: test-oldest test-newest  ## the whole suite on the newest stack, the Prefect tests on the oldest
+
+test-newest: setup
+	$(PY) $(PYTEST)
+
+test-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python $(PYTEST) $(PREFECT_TESTS)
 
 lint: setup
 	$(VENV)/bin/ruff check prefect_artifacts tests flows bench
@@ -26,5 +43,14 @@ bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/run.py
 
+# Re-resolve both constraint files from pyproject.toml in throw-away virtualenvs.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q -e ".[test]"
+	.lock-venv/bin/pip freeze --exclude-editable > constraints/newest.txt
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install -q -e ".[test]" \
+		"prefect==$$(sed -n 's/.*"prefect>=\([0-9.]*\).*/\1/p' pyproject.toml)"
+	.lock-venv/bin/pip freeze --exclude-editable > constraints/oldest.txt
+	rm -rf .lock-venv
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from prefect import flow
 from prefect.exceptions import ParameterTypeError
+from prefect.settings import PREFECT_API_URL
 
 from prefect_artifacts import tasks as T
 from prefect_artifacts.errors import ArtifactIntegrityError
@@ -60,6 +62,14 @@ EXPECTED_DELETED = ["/ret/raw:2", "/ret/solo:1"]
 PARAMS = {"keep_last": 1, "keep_days": 0, "folder": "/ret", "gc_grace_seconds": 0}
 
 
+def _execute_flow_run(flow_run_id: Any) -> None:
+    """Run a scheduled flow run to its end through Prefect's public CLI, as a worker's process would."""
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    done = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "execute", str(flow_run_id)],
+                          env=env, cwd=FLOWS.parent, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+
 def _live(registry: Any) -> set[str]:
     return {a.ref for a in registry.iter()}
 
@@ -82,7 +92,6 @@ def test_retention_rules_dry_run_and_validation(tmp_path: Path, registry: Any) -
 async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path: Path, registry: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.runner import Runner
 
     _retention_scenario(tmp_path, registry)
     blobs_before = len(list(registry.store.iter_blobs()))
@@ -90,7 +99,7 @@ async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path:
     deployment_id = await (await retention_mod.retention.ato_deployment(name="test-retention")).apply()
     flow_run = await run_deployment("artifact-retention/test-retention", parameters=PARAMS, timeout=0)
     assert flow_run.deployment_id == deployment_id and flow_run.state.is_scheduled()
-    await Runner().execute_flow_run(flow_run.id)
+    _execute_flow_run(flow_run.id)
     async with get_client() as client:
         done = await client.read_flow_run(flow_run.id)
     assert done.state.is_completed(), done.state
