@@ -20,7 +20,8 @@ from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 
 _DOCS = "https://github.com/prefect-artifacts/prefect-artifacts#readme"
-_LOGO = "https://images.ctfassets.net/gm98wzqotmnx/08yCE6xpJMX9Kjl5VArDS/c2ede674c20f90b9b6edeab71feffac9/prefect-200x200.png?h=250"
+# No `_logo_url`: Prefect takes only an http(s) URL, and a hot-linked image breaks on
+# servers without internet access; the UI shows its own block icon instead.
 
 
 class ArtifactStorage(Block):
@@ -37,15 +38,16 @@ class ArtifactStorage(Block):
 
     _block_type_name = "Artifact Storage"
     _block_type_slug = "artifact-storage"
-    _logo_url = _LOGO
     _documentation_url = _DOCS
 
     basepath: str | None = Field(
         default=None,
+        title="Base path",
         description="fsspec URL or local path of the content store; default $PREFECT_ARTIFACTS_HOME/blobs.",
     )
     storage_options: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
+        title="Storage options",
         description="Options for the fsspec filesystem (credentials, endpoint_url, ...).",
     )
 
@@ -83,19 +85,21 @@ class ArtifactRegistry(Block):
 
     _block_type_name = "Artifact Registry"
     _block_type_slug = "artifact-registry"
-    _logo_url = _LOGO
     _documentation_url = _DOCS
 
     storage: ArtifactStorage | None = Field(
-        default=None, description="Where artifact content is stored (in-process registry only)."
+        default=None, title="Storage",
+        description="Where artifact content is stored (in-process registry only); default: local blobs in the home.",
     )
     catalog_url: SecretStr | None = Field(
-        default=None, description="SQLAlchemy URL of the catalog database (in-process registry only)."
+        default=None, title="Catalog URL",
+        description="SQLAlchemy URL of the catalog database (in-process registry only); default: SQLite in the home.",
     )
     api_url: str | None = Field(
-        default=None, description="URL of a prefect-artifacts server, e.g. http://host:4300/api/v1."
+        default=None, title="API URL",
+        description="URL of a prefect-artifacts server, e.g. http://host:4300/api/v1; set it to use the server.",
     )
-    api_key: SecretStr | None = Field(default=None, description="API key for the server.")
+    api_key: SecretStr | None = Field(default=None, title="API key", description="API key for the server.")
 
     _registry: Registry | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)

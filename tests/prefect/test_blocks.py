@@ -132,3 +132,31 @@ def test_block_register_cli_registers_both_types(prefect_harness: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = " ".join((proc.stdout + proc.stderr).split())
     assert "Successfully registered 2 blocks" in text, text
+
+
+TITLES = {
+    ArtifactStorage: {"basepath": "Base path", "storage_options": "Storage options"},
+    ArtifactRegistry: {"storage": "Storage", "catalog_url": "Catalog URL", "api_url": "API URL", "api_key": "API key"},
+}
+
+
+@pytest.mark.parametrize("block_class", [ArtifactStorage, ArtifactRegistry])
+def test_every_field_has_a_title_and_description_and_no_hot_linked_logo(block_class: type[Block]) -> None:
+    properties = block_class.model_json_schema()["properties"]
+    assert {field: spec.get("title") for field, spec in properties.items()} == TITLES[block_class]
+    assert all(spec.get("description") for spec in properties.values()), properties
+    assert block_class._logo_url is None  # the UI falls back to its own icon, online or not
+
+
+def test_the_collection_entry_point_defines_both_block_types() -> None:
+    from importlib.metadata import entry_points
+
+    code = ("from importlib.metadata import entry_points\n"
+            "from prefect.blocks.core import Block\n"
+            "[ep.load() for ep in entry_points(group='prefect.collections') if ep.name == 'prefect_artifacts']\n"
+            "from prefect.utilities.dispatch import get_registry_for_type\n"
+            "print(sorted(k for k in get_registry_for_type(Block) if k.startswith('artifact-')))\n")
+    (ep,) = [ep for ep in entry_points(group="prefect.collections") if ep.name == "prefect_artifacts"]
+    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[-2] == "['artifact-registry', 'artifact-storage']", (ep.value, proc.stdout)
