@@ -16,6 +16,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from prefect_artifacts.registry.base import SYNC_METHODS, Registry
 from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.registry.spec import RegistrySpec, open_registry, remember_registry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 
@@ -102,10 +103,16 @@ class ArtifactRegistry(Block):
     api_key: SecretStr | None = Field(default=None, title="API key", description="API key for the server.")
 
     _registry: Registry | None = PrivateAttr(default=None)
+    # After unpickling: the registry the block had built, opened again on first use.
+    _spec: RegistrySpec | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def get_registry(self) -> Registry:
         """The registry this block describes (built once, then reused).
+
+        A block pickled after it built its registry carries that registry's `RegistrySpec`
+        (not the registry): the other process opens the same configuration once per
+        process, whatever its own environment says.
 
         Example:
             ```python
@@ -114,8 +121,27 @@ class ArtifactRegistry(Block):
         """
         with self._lock:
             if self._registry is None:
-                self._registry = self._build()
+                if self._spec is not None:
+                    self._registry = open_registry(self._spec)
+                else:
+                    self._registry = self._build()
+                    remember_registry(self._registry)  # artifacts unpickled here bind to it
             return self._registry
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.pop("_lock", None)
+        registry = private.get("_registry")
+        private["_registry"] = None
+        if registry is not None:
+            private["_spec"] = remember_registry(registry)
+        state["__pydantic_private__"] = private
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._lock = threading.Lock()
 
     def _build(self) -> Registry:
         settings = get_settings()

@@ -23,6 +23,7 @@ from prefect_artifacts.errors import InvalidOperation
 if TYPE_CHECKING:
     from prefect_artifacts._localfile import TemporaryLocalFile
     from prefect_artifacts.registry.base import Registry
+    from prefect_artifacts.registry.spec import RegistrySpec
 
 URN_PREFIX = "urn:prefect-artifacts:artifact:"
 
@@ -388,6 +389,8 @@ class Artifact(_Model):
     serializer: SerializerRef | None = None
 
     _registry: Registry | None = PrivateAttr(default=None)
+    # After unpickling: how to open the registry again; opened on first use (open_registry).
+    _registry_spec: RegistrySpec | None = PrivateAttr(default=None)
     _files: builtins.list[ArtifactFile] | None = PrivateAttr(default=None)
     # Set by the create that returned this object: True if it made the version, False if
     # it returned an existing one (skip, a reused idempotency key); None when unknown.
@@ -453,8 +456,26 @@ class Artifact(_Model):
 
     def _reg(self) -> Registry:
         if self._registry is None:
-            raise InvalidOperation("this Artifact is not bound to a registry")
+            if self._registry_spec is None:
+                raise InvalidOperation("this Artifact is not bound to a registry")
+            from prefect_artifacts.registry.spec import open_registry
+
+            self._registry = open_registry(self._registry_spec)
         return self._registry
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # The registry (connections, locks, thread-locals) travels as its picklable spec; the
+        # other process opens it on first use, one registry per spec per process.
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        registry = private.get("_registry")
+        if registry is not None:
+            from prefect_artifacts.registry.spec import remember_registry
+
+            private["_registry"] = None
+            private["_registry_spec"] = remember_registry(registry)  # None: unbound over there
+        state["__pydantic_private__"] = private
+        return state
 
     def _single_file(self) -> ArtifactFile:
         if self.is_dir:
@@ -738,3 +759,6 @@ class Artifact(_Model):
 
 
 Lineage.model_rebuild()
+# Parametrized at module level, pydantic registers the class here as ``Page[Artifact]``, so
+# plain pickle finds it by name (a listing crosses process boundaries as a task result).
+_ARTIFACT_PAGE = Page[Artifact]

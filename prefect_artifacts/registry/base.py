@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
@@ -55,6 +55,9 @@ from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, write_behind
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.spec import RegistrySpec
 
 E = TypeVar("E", bound=Enum)
 
@@ -134,6 +137,32 @@ class Registry(ABC):
         self.settings = settings or get_settings()
         enabled = self.settings.digest_cache if use_digest_cache is None else use_digest_cache
         self._digest_cache = DigestCache(self.settings.home / "digests.sqlite") if enabled else None
+
+    # -- crossing process boundaries ----------------------------------------------
+
+    def spec(self) -> RegistrySpec:
+        """A picklable description that opens this registry again, in any process.
+
+        Raises:
+            NotImplementedError: this kind of registry can not be described.
+
+        Example:
+            ```python
+            spec = reg.spec()
+            other = open_registry(spec)   # in a child process: the same store and catalog
+            ```
+        """
+        raise NotImplementedError(f"{type(self).__name__} can not be opened again in another process")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A registry pickles as its spec; unpickling opens it once per process (open_registry),
+        # and in this process gives back this very registry.
+        from prefect_artifacts.registry.spec import open_registry, remember_registry
+
+        spec = remember_registry(self)
+        if spec is None:
+            raise TypeError(f"cannot pickle {type(self).__name__}: it can not be described by a RegistrySpec")
+        return open_registry, (spec,)
 
     # -- primitives every backend implements ------------------------------------
 

@@ -61,6 +61,7 @@ from prefect_artifacts.registry.base import (
     parse_category,
     snapshot_manifest,
 )
+from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.content_store import BlobInfo
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, PipelinedHash, hash_file, rechunk
@@ -135,6 +136,8 @@ class HttpRegistry(Registry):
         self.api_url = api_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
+        self._api_key = api_key
+        self._timeout = timeout
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._inline = threading.local()  # small blobs waiting for this thread's next create
         self._owns_client = client is None
@@ -145,6 +148,19 @@ class HttpRegistry(Registry):
 
     def __repr__(self) -> str:
         return f"HttpRegistry({self.api_url!r})"
+
+    def spec(self) -> RegistrySpec:
+        """A picklable description: API URL and key, retry policy, settings (not an injected client).
+
+        Example:
+            ```python
+            spec = reg.spec()   # RegistrySpec(kind='http', api_url=..., api_key='**********')
+            ```
+        """
+        return RegistrySpec(
+            "http", self.settings, api_url=self.api_url, api_key=self._api_key, retries=self.retries,
+            backoff=self.backoff, timeout=self._timeout, use_digest_cache=self._digest_cache is not None,
+        )
 
     def __enter__(self) -> HttpRegistry:
         return self
@@ -160,6 +176,7 @@ class HttpRegistry(Registry):
             reg.close()
             ```
         """
+        forget_registry(self)
         if self._owns_client:
             self.client.close()
 

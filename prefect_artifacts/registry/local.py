@@ -48,6 +48,7 @@ from prefect_artifacts.registry.base import (
     parse_strategy,
     snapshot_manifest,
 )
+from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
@@ -126,6 +127,20 @@ class LocalRegistry(Registry):
         scoped._digest_cache = self._digest_cache
         return scoped
 
+    def spec(self) -> RegistrySpec:
+        """A picklable description: store URL and options, catalog URL, settings, groups.
+
+        Example:
+            ```python
+            spec = reg.spec()   # RegistrySpec(kind='local', storage_url=..., catalog_url=...)
+            ```
+        """
+        return RegistrySpec(
+            "local", self.settings, storage_url=self.store.url, storage_options=self.store.storage_options,
+            catalog_url=self.catalog.url, durable=self.store.durable, group_ids=self.group_ids,
+            use_digest_cache=self._digest_cache is not None,
+        )
+
     def close(self) -> None:
         """Release the catalog's connections.
 
@@ -134,6 +149,7 @@ class LocalRegistry(Registry):
             reg.close()
             ```
         """
+        forget_registry(self)
         self.catalog.close()
 
     def _bind(self, art: Artifact) -> Artifact:

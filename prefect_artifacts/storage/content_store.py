@@ -163,6 +163,7 @@ class ContentStore:
         self, url: str, storage_options: dict[str, Any] | None = None, durable: bool = True
     ) -> None:
         self.url = str(url)
+        self.storage_options = dict(storage_options or {})  # kept to open the store again elsewhere
         self.fs, root = open_filesystem(self.url, storage_options)
         self.root = root.rstrip("/")
         self.durable = durable
