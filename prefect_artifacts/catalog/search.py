@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, true
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, not_, or_, true
 from sqlalchemy import case as sql_case
 
 from prefect_artifacts.catalog.schema import artifact_labels, artifact_runs, artifacts, aspects
@@ -396,6 +396,8 @@ class Compiler:
         if term.op in (":", "=", "!="):
             pattern, wild = _like_pattern(term.value)
             text = element.as_string()
+            if self.dialect == "sqlite":  # SQLAlchemy 2.0 leaves JSON_EXTRACT's number a number: 1 != '1'
+                text = cast(text, String)
             cond: ColumnElement[bool] = self._like(text, pattern) if wild else text == term.value
             if term.value.lower() in ("true", "false") and self.dialect == "sqlite":  # SQLite extracts true as 1
                 cond = or_(cond, self._json_type(keys) == term.value.lower())
