@@ -15,6 +15,14 @@ from prefect.settings import PREFECT_API_URL
 
 from prefect_artifacts import tasks as T
 from prefect_artifacts.errors import ArtifactIntegrityError
+from tests.prefect.flow_scenarios import (
+    EXPECTED_DELETED,
+    RETENTION_PARAMS,
+    corrupt_blob,
+    live_refs,
+    retention_scenario,
+    write_file,
+)
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 sys.path.insert(0, str(FLOWS))
@@ -25,43 +33,6 @@ import serve as serve_mod  # noqa: E402
 import verify as verify_mod  # noqa: E402
 
 
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def _retention_scenario(tmp_path: Path, registry: Any) -> dict[str, str]:
-    """seed:1,2; run0 reads seed:1 → raw:1; raw:2, raw:3; run1 reads raw:1 → derived:1; solo:1,2; /other x2."""
-    ids: dict[str, str] = {}
-    for v in (1, 2):
-        ids[f"seed:{v}"] = registry.upload_file(_write(tmp_path, f"seed{v}", f"seed {v}"), name="seed",
-                                                folder="/ret").id
-
-    @flow
-    def make_raw() -> None:
-        T.download_artifact("/ret/seed:1", path=tmp_path / "dl-seed")
-        T.upload_file(_write(tmp_path, "raw1", "raw 1"), name="raw", folder="/ret")
-
-    @flow
-    def derive() -> None:
-        T.download_artifact("/ret/raw:1", path=tmp_path / "dl-raw")
-        T.upload_file(_write(tmp_path, "derived", "derived"), name="derived", folder="/ret/sub")
-
-    make_raw()
-    for v in (2, 3):
-        registry.upload_file(_write(tmp_path, f"raw{v}", f"raw {v}"), name="raw", folder="/ret")
-    derive()
-    for v in (1, 2):
-        registry.upload_file(_write(tmp_path, f"solo{v}", f"solo {v}"), name="solo", folder="/ret")
-        registry.upload_file(_write(tmp_path, f"other{v}", f"other {v}"), name="other", folder="/other")
-    return ids
-
-
-EXPECTED_DELETED = ["/ret/raw:2", "/ret/solo:1"]
-PARAMS = {"keep_last": 1, "keep_days": 0, "folder": "/ret", "gc_grace_seconds": 0}
-
-
 def _execute_flow_run(flow_run_id: Any) -> None:
     """Run a scheduled flow run to its end through Prefect's public CLI, as a worker's process would."""
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
@@ -70,17 +41,13 @@ def _execute_flow_run(flow_run_id: Any) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
-def _live(registry: Any) -> set[str]:
-    return {a.ref for a in registry.iter()}
-
-
 def test_retention_rules_dry_run_and_validation(tmp_path: Path, registry: Any) -> None:
-    _retention_scenario(tmp_path, registry)
-    before = _live(registry)
-    report = retention_mod.retention(**PARAMS, dry_run=True)
+    retention_scenario(tmp_path, registry)
+    before = live_refs(registry)
+    report = retention_mod.retention(**RETENTION_PARAMS, dry_run=True)
     assert report["deleted"] == EXPECTED_DELETED
     assert set(report["protected"]) == {"/ret/raw:1", "/ret/seed:1"}  # seed:1 transitively
-    assert _live(registry) == before and report["gc"]["dry_run"] is True
+    assert live_refs(registry) == before and report["gc"]["dry_run"] is True
     kept_all = retention_mod.retention(keep_last=1, keep_days=30, folder="/ret", dry_run=True)
     assert kept_all["deleted"] == []  # everything is younger than 30 days
     with pytest.raises(ParameterTypeError):
@@ -93,17 +60,17 @@ async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    _retention_scenario(tmp_path, registry)
+    retention_scenario(tmp_path, registry)
     blobs_before = len(list(registry.store.iter_blobs()))
-    before = _live(registry)
+    before = live_refs(registry)
     deployment_id = await (await retention_mod.retention.ato_deployment(name="test-retention")).apply()
-    flow_run = await run_deployment("artifact-retention/test-retention", parameters=PARAMS, timeout=0)
+    flow_run = await run_deployment("artifact-retention/test-retention", parameters=RETENTION_PARAMS, timeout=0)
     assert flow_run.deployment_id == deployment_id and flow_run.state.is_scheduled()
     _execute_flow_run(flow_run.id)
     async with get_client() as client:
         done = await client.read_flow_run(flow_run.id)
     assert done.state.is_completed(), done.state
-    assert before - _live(registry) == set(EXPECTED_DELETED)
+    assert before - live_refs(registry) == set(EXPECTED_DELETED)
     assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique
     assert registry.get("/ret/raw:1").version == 1 and registry.get("/other/other:1").version == 1
 
@@ -120,7 +87,7 @@ async def test_event_trigger_starts_a_deployment_run(tmp_path: Path, poll: Any) 
     )
     deployment = await retention_mod.retention.ato_deployment(name="on-artifact", triggers=[trigger])
     deployment_id = await deployment.apply()
-    data = _write(tmp_path, "t.txt", "trigger me")
+    data = write_file(tmp_path, "t.txt", "trigger me")
 
     @flow
     async def producer() -> None:
@@ -138,21 +105,14 @@ async def test_event_trigger_starts_a_deployment_run(tmp_path: Path, poll: Any) 
     assert found[0].parameters["folder"] == "/trigger" and found[0].parameters["dry_run"] is True
 
 
-def _corrupt(registry: Any, digest: str) -> None:
-    path = registry.store.blob_path(digest)
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as f:
-        f.write(b"X")
-
-
 def test_verify_flags_corrupt_artifacts_and_fails(tmp_path: Path, registry: Any) -> None:
-    good = registry.upload_file(_write(tmp_path, "good", "good content"), name="good")
-    bad = registry.upload_file(_write(tmp_path, "bad", "bad content"), name="bad", labels=["keep"])
-    twin = registry.upload_file(_write(tmp_path, "twin", "bad content"), name="bad-twin")  # same blob
+    good = registry.upload_file(write_file(tmp_path, "good", "good content"), name="good")
+    bad = registry.upload_file(write_file(tmp_path, "bad", "bad content"), name="bad", labels=["keep"])
+    twin = registry.upload_file(write_file(tmp_path, "twin", "bad content"), name="bad-twin")  # same blob
     tree = registry.upload_dir(_tree(tmp_path), name="tree")
     report = verify_mod.verify()
     assert report["corrupt"] == {} and report["blobs_checked"] == 4 and report["artifacts"] == 4
-    _corrupt(registry, bad.checksum)
+    corrupt_blob(registry, bad.checksum)
     with pytest.raises(ArtifactIntegrityError, match="2 corrupt"):
         verify_mod.verify()
     assert registry.get(bad.id).labels == ["keep", "corrupt"]
@@ -176,10 +136,35 @@ def test_serve_deployments_have_cron_schedules() -> None:
     with get_client(sync_client=True) as client:
         applied = [client.read_deployment(i) for i in ids]
     crons = {d.name: [s.schedule.cron for s in d.schedules] for d in applied}
-    assert crons == {"daily": [serve_mod.RETENTION_CRON], "weekly": [serve_mod.VERIFY_CRON]}
-    daily = next(d for d in applied if d.name == "daily")
+    assert crons == {"daily-served": [serve_mod.RETENTION_CRON], "weekly-served": [serve_mod.VERIFY_CRON]}
+    daily = next(d for d in applied if d.name == "daily-served")
     assert daily.parameters == {"keep_last": 7, "keep_days": 30, "registry": "prod"}
     assert daily.entrypoint.endswith("retention.py:retention")
+
+
+def test_serve_every_replaces_the_crons_with_an_interval() -> None:
+    from datetime import timedelta
+
+    deployments = serve_mod.deployments(every=5, retention_cron="1 2 * * *")
+    intervals = {d.name: [s.schedule.interval for s in d.schedules] for d in deployments}
+    assert intervals == {"daily-served": [timedelta(seconds=5)], "weekly-served": [timedelta(seconds=5)]}
+    with pytest.raises(ValueError, match="positive"):
+        serve_mod.deployments(every=0)
+    with pytest.raises(SystemExit):
+        serve_mod.main(["--every", "-1"])
+
+
+def test_served_and_prefect_yaml_deployments_have_distinct_names() -> None:
+    """Serving must not overwrite the work-pool deployments (same flow + same name = same deployment)."""
+    import yaml
+
+    flows_by_entrypoint = {"flows/retention.py:retention": retention_mod.retention.name,
+                           "flows/verify.py:verify": verify_mod.verify.name}
+    spec = yaml.safe_load((FLOWS / "prefect.yaml").read_text())
+    from_yaml = {(flows_by_entrypoint[d["entrypoint"]], d["name"]) for d in spec["deployments"]}
+    served = {(d.flow_name, d.name) for d in serve_mod.deployments()}
+    assert len(from_yaml) == 2 and len(served) == 2
+    assert from_yaml.isdisjoint(served), from_yaml & served
 
 
 def test_prefect_yaml_declares_both_scheduled_deployments() -> None:
