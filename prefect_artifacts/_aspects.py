@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
+from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_error
 from prefect_artifacts.errors import MetadataValidationError
 
 MAX_ASPECT_BYTES = 1024 * 1024
@@ -20,7 +18,8 @@ def prepare_aspect(
 
     The schema is ``schema`` or else ``aspect["$schema"]``. A dict is a JSON Schema
     that the aspect must satisfy (it is not stored in the content); a string is
-    recorded as the schema's name.
+    recorded as the schema's name. Validation is safe for untrusted schemas: linear-time
+    patterns, no reference outside the schema (see `prefect_artifacts._jsonschema`).
 
     Raises:
         MetadataValidationError: not a JSON object, too large, an invalid schema, or
@@ -46,14 +45,12 @@ def prepare_aspect(
             raise MetadataValidationError(f"schema must be a name or a JSON Schema, not {schema!r}")
         return {"content": content, "schema_name": schema, "policy": policy}
     content.pop("$schema", None)
-    validator_cls = jsonschema.validators.validator_for(schema)
     try:
-        validator_cls.check_schema(schema)
-    except SchemaError as exc:
-        raise MetadataValidationError(f"invalid JSON Schema: {exc.message}") from exc
-    errors = sorted(validator_cls(schema).iter_errors(content), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
-        raise MetadataValidationError(f"aspect violates its schema at {where}: {errors[0].message}")
+        validator = compile_schema(schema)
+    except SchemaProblem as exc:
+        raise MetadataValidationError(str(exc)) from None
+    error = first_error(validator, content)
+    if error:
+        raise MetadataValidationError(f"aspect violates its schema at {error}")
     name = schema.get("$id") or schema.get("title") or "inline-json-schema"
     return {"content": content, "schema_name": str(name), "policy": policy}

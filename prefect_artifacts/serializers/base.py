@@ -11,9 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
+from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_error
 from prefect_artifacts.errors import SerializerError
 
 #: Entry-point group through which installed distributions ship serializers.
@@ -362,12 +360,10 @@ def _options_validator(cls: type, schema: dict[str, Any]) -> Any:
     key = (cls, json.dumps(schema, sort_keys=True, default=str))
     validator = _VALIDATORS.get(key)
     if validator is None:
-        validator_cls = jsonschema.validators.validator_for(schema)
         try:
-            validator_cls.check_schema(schema)
-        except SchemaError as exc:
-            raise SerializerError(f"serializer {cls.name!r} has an invalid options_schema: {exc.message}") from exc
-        validator = _VALIDATORS[key] = validator_cls(schema)
+            validator = _VALIDATORS[key] = compile_schema(schema)
+        except SchemaProblem as exc:
+            raise SerializerError(f"serializer {cls.name!r} has an invalid options_schema: {exc}") from None
     return validator
 
 
@@ -394,10 +390,9 @@ def validate_options(cls: type, options: dict[str, Any] | None) -> dict[str, Any
     schema = getattr(cls, "options_schema", None)
     if schema is None:
         return opts
-    errors = sorted(_options_validator(cls, schema).iter_errors(opts), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(options)"
-        raise SerializerError(f"invalid options for serializer {cls.name!r} at {where}: {errors[0].message}")
+    error = first_error(_options_validator(cls, schema), opts)
+    if error:
+        raise SerializerError(f"invalid options for serializer {cls.name!r} at {error}")
     return opts
 
 

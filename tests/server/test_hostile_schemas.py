@@ -1,0 +1,170 @@
+"""User-supplied JSON Schemas cost bounded CPU and never make the server read a file or URL.
+
+Each case would hang (catastrophic backtracking) or reach outside the schema before
+the validator ran on a linear-time regex engine with retrieval refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._server import NoAuth
+from prefect_artifacts.errors import MetadataValidationError
+from prefect_artifacts.registry.http import HttpRegistry
+from tests.server.conftest import LiveServer
+
+# Classic exponential patterns, each with an input that makes a backtracking engine explode.
+CATASTROPHIC = [
+    ("^(a+)+$", "a" * 40 + "!"),
+    ("^(a|aa)+$", "a" * 60 + "!"),
+    ("^(a|a?)+$", "a" * 40 + "!"),
+    ("^(\\w+\\s?)*$", "word " * 20 + "!"),
+    ("^(.*a){25}$", "a" * 30 + "b"),
+    ("^([a-zA-Z0-9]+)*@x$", "a" * 50),
+]
+
+
+@pytest.fixture
+def counting_http_server() -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server that records every path it is asked for."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.append(self.path)
+            body = b'{"type": "object"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("pattern", "text"), CATASTROPHIC)
+def test_catastrophic_patterns_finish_at_once(pattern: str, text: str) -> None:
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": pattern}}}
+    started = time.monotonic()
+    with pytest.raises(MetadataValidationError, match="does not match"):
+        prepare_aspect({"s": text}, schema)
+    # Backtracking takes minutes to years on these inputs; linear time takes microseconds.
+    assert time.monotonic() - started < 2
+    huge = {"s": text[:-1] * (500_000 // len(text))}
+    started = time.monotonic()
+    with contextlib.suppress(MetadataValidationError):
+        prepare_aspect(huge, schema)
+    assert time.monotonic() - started < 2
+
+
+def test_pattern_properties_and_property_names_run_in_linear_time() -> None:
+    schema = {"type": "object", "patternProperties": {"^(a+)+$": {"type": "integer"}},
+              "propertyNames": {"pattern": "^(a|aa)+$"}}
+    started = time.monotonic()
+    with pytest.raises(MetadataValidationError, match="does not match"):
+        prepare_aspect({"a" * 50 + "!": 1}, schema)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)b", "(?!x)y", "(?<=a)b", "(a)\\1"])
+def test_patterns_needing_backtracking_are_refused_by_name(pattern: str) -> None:
+    with pytest.raises(MetadataValidationError, match="unsupported regular expression at properties/s/pattern"):
+        prepare_aspect({"s": "b"}, {"properties": {"s": {"pattern": pattern}}})
+
+
+def test_references_stay_inside_the_schema(counting_http_server: tuple[str, list[str]], tmp_path: Path) -> None:
+    url, seen = counting_http_server
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"type": "string", "description": "TOP-SECRET-CONTENT"}')
+    outside = [
+        {"$ref": f"{url}/evil.json"},
+        {"$ref": secret.as_uri()},
+        {"$id": f"{url}/root.json", "$ref": "evil.json"},  # relative to the schema's $id
+        {"$id": f"{url}/root.json", "properties": {"a": {"$ref": "other.json#/x"}}},
+        {"$dynamicRef": f"{url}/dyn.json#meta"},
+        {"$schema": f"{url}/meta.json"},
+        {"allOf": [{"$ref": f"{url}/deep.json"}]},
+    ]
+    for schema in outside:
+        with pytest.raises(MetadataValidationError) as caught:
+            prepare_aspect({"a": 1}, schema)
+        assert "TOP-SECRET-CONTENT" not in str(caught.value)
+        assert "only references inside the schema" in str(caught.value) or "meta-schema" in str(caught.value)
+    assert seen == []  # nothing was fetched
+    inside = {"$id": f"{url}/root.json", "$defs": {"n": {"type": "integer", "minimum": 0}},
+              "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"$ref": f"{url}/root.json#/$defs/n"}}}
+    assert prepare_aspect({"a": 1, "b": 2}, inside)["content"] == {"a": 1, "b": 2}
+    with pytest.raises(MetadataValidationError, match="minimum"):
+        prepare_aspect({"a": -1}, inside)
+    assert seen == []
+
+
+def test_unique_items_on_a_large_array_is_not_quadratic() -> None:
+    items = [{"k": i, "v": [i, str(i)]} for i in range(20_000)]
+    started = time.monotonic()
+    assert prepare_aspect({"items": items}, {"properties": {"items": {"uniqueItems": True}}})
+    assert time.monotonic() - started < 2  # a pairwise comparison would be 2*10^8 dict compares
+
+
+def test_oversized_schema_is_refused() -> None:
+    schema = {"enum": ["x" * 1000] * 1200}
+    with pytest.raises(MetadataValidationError, match="over the limit"):
+        prepare_aspect({"a": 1}, schema)
+
+
+def test_a_hostile_schema_does_not_stall_the_server(start_server: Callable[..., LiveServer], tmp_path: Path,
+                                                    counting_http_server: tuple[str, list[str]]) -> None:
+    server = start_server(auth=NoAuth())
+    data = tmp_path / "a.txt"
+    data.write_text("a")
+    with HttpRegistry(server.url) as reg:
+        art = reg.upload_file(data, name="a")
+    url, seen = counting_http_server
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def probe_health() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                assert client.get(f"{server.url}/health").status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.01)
+
+    prober = threading.Thread(target=probe_health, daemon=True)
+    prober.start()
+    try:
+        with httpx.Client(timeout=30) as client:
+            for pattern, text in CATASTROPHIC:
+                body = {"aspect": {"s": text}, "schema": {"type": "object",
+                                                          "properties": {"s": {"type": "string", "pattern": pattern}}}}
+                answer = client.post(f"{server.url}/artifacts/{art.id}/aspects", json=body)
+                assert answer.status_code == 400 and answer.json()["error"] == "MetadataValidationError", answer.text
+            for schema in ({"$ref": f"{url}/evil.json"}, {"$ref": (tmp_path / "a.txt").as_uri()}):
+                answer = client.post(f"{server.url}/artifacts/{art.id}/aspects", json={"aspect": {}, "schema": schema})
+                assert answer.status_code == 400, answer.text
+                assert "only references inside the schema" in answer.json()["message"]
+    finally:
+        stop.set()
+        prober.join(30)
+    assert seen == []
+    assert latencies and max(latencies) < 1.0, max(latencies)
+    assert server.registry.get_metadata(art.id) == []
