@@ -66,6 +66,12 @@ def start(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     workers: Annotated[int, typer.Option(
         min=1, help="Server processes sharing the port and the catalog (one per core is a good start).")] = 1,
+    header_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a client has to send a request's line and headers.")] = 30.0,
+    body_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Longest pause (seconds) allowed while a client sends a request body.")] = 60.0,
+    max_header_bytes: Annotated[int, typer.Option(
+        min=1024, help="Largest request head (request line plus headers); larger ones get 431.")] = 32 * 1024,
 ) -> None:
     """Start the registry server (REST API under /api/v1, OpenAPI at /openapi.json).
 
@@ -78,6 +84,7 @@ def start(
 
     from prefect_artifacts._server import Limits, NoAuth, create_app
     from prefect_artifacts._server.app import SERVER_OPTIONS_VARIABLE, app_from_environment
+    from prefect_artifacts._server.protocol import ConnectionLimits, server_config
     from prefect_artifacts.registry.local import LocalRegistry
 
     _use_home(ctx)
@@ -92,16 +99,17 @@ def start(
     err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1"
               + (f" with {workers} processes" if workers > 1 else ""))
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": 30}
+    connections = ConnectionLimits(header_timeout, body_timeout, max_header_bytes)
     if workers > 1:  # each process builds its own app from these settings (see app_from_environment)
         registry.close()
         os.environ[SERVER_OPTIONS_VARIABLE] = json.dumps(
             {"insecure_no_auth": insecure_no_auth, "max_blob_bytes": max_blob_bytes})
-        _run_workers(uvicorn.Config(f"{app_from_environment.__module__}:{app_from_environment.__name__}",
-                                    factory=True, workers=workers, **options))
+        _run_workers(server_config(f"{app_from_environment.__module__}:{app_from_environment.__name__}",
+                                   connections, factory=True, workers=workers, **options))
         return
     app = create_app(registry, auth=auth, limits=Limits(max_blob_bytes=max_blob_bytes))
     try:
-        uvicorn.run(app, **options)
+        uvicorn.Server(server_config(app, connections, **options)).run()
     finally:
         registry.close()
 

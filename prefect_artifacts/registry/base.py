@@ -103,6 +103,27 @@ def parse_bundle_type(file_type: BundleType | str | None) -> BundleType | None:
     return None if file_type is None else _parse_enum(BundleType, file_type, "file_type")
 
 
+#: Largest index, offset or count a listing accepts: every SQL engine and JSON client
+#: holds it exactly (a larger one would overflow the database's 64-bit OFFSET).
+MAX_POSITION = 2**53 - 1
+
+
+def check_position(what: str, value: int) -> int:
+    """Return ``value`` if it is a valid listing position (0 to `MAX_POSITION`).
+
+    Raises:
+        InvalidArtifactInput: a negative or too large value, named by ``what``.
+
+    Example:
+        ```python
+        check_position("offset", 20)  # 20
+        ```
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_POSITION:
+        raise InvalidArtifactInput(f"{what} must be an integer from 0 to {MAX_POSITION}, not {value!r}")
+    return value
+
+
 def manifest_checksum(files: Sequence[ManifestFile | ArtifactFile]) -> str:
     """Checksum of a multi-file artifact: SHA-256 over its sorted (path, size, checksum).
 

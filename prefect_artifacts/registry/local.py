@@ -43,6 +43,7 @@ from prefect_artifacts.models import (
 )
 from prefect_artifacts.registry.base import (
     Registry,
+    check_position,
     parse_bundle_type,
     parse_category,
     parse_strategy,
@@ -217,8 +218,7 @@ class LocalRegistry(Registry):
         cursor: str | None = None,
     ) -> Page[Artifact]:
         self._check_page_length(page_length, search)
-        if index < 0:
-            raise InvalidArtifactInput(f"index must be >= 0, not {index}")
+        check_position("index", index)
         data, total, next_cursor = self.catalog.list(
             index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
             group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids,
@@ -234,8 +234,9 @@ class LocalRegistry(Registry):
         return self.catalog.count(search, folder, group_id, self.group_ids)
 
     def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
-        if offset < 0 or (count is not None and count < 0):
-            raise InvalidArtifactInput(f"count and offset must be >= 0, not {count}, {offset}")
+        check_position("offset", offset)
+        if count is not None:
+            check_position("count", count)
         return self.catalog.ids(count, offset, self.group_ids)
 
     def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102

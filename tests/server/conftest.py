@@ -16,6 +16,7 @@ import uvicorn
 
 from prefect_artifacts._server import Limits, NoAuth, create_app
 from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator
+from prefect_artifacts._server.protocol import server_config
 from prefect_artifacts._server.state import ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.catalog.engine import sqlite_url
@@ -35,7 +36,9 @@ class LiveServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        cfg = uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_keep_alive=30, **config)
+        connections = config.pop("connections", None)
+        cfg = server_config(self.app, connections, log_level="warning", access_log=False, timeout_keep_alive=30,
+                            **config)
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
