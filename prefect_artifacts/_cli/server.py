@@ -276,7 +276,7 @@ def revoke_key(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="K
         prefect-artifacts keys revoke 3f2a9c1b7d04
         ```
     """
-    _auth(ctx, catalog_url).revoke_key(key_id)
+    key_id = _auth(ctx, catalog_url).revoke_key(key_id)  # the id only: a pasted secret is never echoed
     if get_state(ctx).json:
         emit_json({"id": key_id, "revoked": True})
         return

@@ -331,8 +331,8 @@ class AuthCatalog:
                                             "name": name, "created": utcnow(), "revoked": None})
         return key_id, secret
 
-    def revoke_key(self, key_id: str) -> None:
-        """Revoke an API key by id (from ``create_key`` or the key's ``pa_<id>_`` prefix).
+    def revoke_key(self, key_id: str) -> str:
+        """Revoke an API key by id (from ``create_key`` or the key's ``pa_<id>_`` prefix); returns the id.
 
         Raises:
             ArtifactNotFound: no such key.
@@ -349,6 +349,7 @@ class AuthCatalog:
                                 .values(revoked=utcnow()))
             if done.rowcount == 0:
                 raise ArtifactNotFound(f"no active API key {key_id!r}")
+        return key_id
 
     def list_keys(self, user: str | None = None) -> list[ApiKey]:
         """API keys (all, or one user's), oldest first; secrets are never listed.

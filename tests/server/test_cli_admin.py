@@ -49,6 +49,10 @@ def test_users_groups_and_keys(_isolated_home: Path) -> None:
     cli("keys", "revoke", listed[0]["id"])
     assert json.loads(cli("--json", "keys", "list"))[0]["revoked"] is not None
     cli("keys", "revoke", listed[0]["id"], code=3)
+    pasted = cli("keys", "create", "bob").strip()  # revoked by the secret itself: only its id is printed
+    said = cli("keys", "revoke", pasted) + cli("--json", "keys", "revoke", cli("keys", "create", "bob").strip())
+    assert pasted not in said and "_" + pasted.rsplit("_", 1)[1] not in said
+    assert said.startswith(f"revoked key {pasted.split('_')[1]}\n")
 
 
 def _free_port() -> int:
