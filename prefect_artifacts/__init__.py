@@ -10,7 +10,13 @@ Example:
     ```
 """
 
+import os as _os
 import typing as _typing
+
+# The ephemeral Prefect server a local flow run starts sends no telemetry unless asked
+# to: offline, its attempt logs "ERROR | prefect.server.services.telemetry - Failed to
+# send telemetry" into every run's output. Set PREFECT_SERVER_ANALYTICS_ENABLED=true to opt in.
+_os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
@@ -32,7 +38,9 @@ from prefect_artifacts.errors import (
     SearchSyntaxError,
     SerializerError,
     SnapshotIntegrityError,
+    StorageCorrupted,
     StorageError,
+    StorageFull,
     UnsafePath,
 )
 from prefect_artifacts.models import (
@@ -114,7 +122,9 @@ __all__ = [
     "SerializerError",
     "SerializerRef",
     "SnapshotIntegrityError",
+    "StorageCorrupted",
     "StorageError",
+    "StorageFull",
     "UnsafePath",
     "register_serializer",
 ]

@@ -193,8 +193,9 @@ def walk_dir(root: str) -> list[tuple[str, str]]:
     """(relative '/'-path, absolute path) of every file under ``root``, sorted.
 
     Symlinked files inside ``root`` are followed; a symlink resolving outside it
-    raises `UnsafePath`; symlinked folders inside it are skipped (their files are
-    reached through their real path, and loops are impossible).
+    raises `UnsafePath`, a broken or looping one `InvalidArtifactInput`; symlinked
+    folders inside it are skipped (their files are reached through their real path, and
+    loops are impossible).
 
     Example:
         ```python
@@ -215,6 +216,8 @@ def walk_dir(root: str) -> list[tuple[str, str]]:
                         raise UnsafePath(f"symlink {entry.path!r} points outside {root!r} (to {target!r})")
                     if os.path.isdir(target):
                         continue
+                    if not os.path.isfile(target):
+                        raise InvalidArtifactInput(f"symlink {entry.path!r} is broken or loops: it names no file")
                 if entry.is_dir():
                     stack.append(entry.path)
                 elif entry.is_file():

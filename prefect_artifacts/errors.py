@@ -212,6 +212,34 @@ class StorageError(ArtifactError, OSError):
     status_code = 502
 
 
+class StorageFull(StorageError):
+    """The content store or the catalog has no space left (or its quota is used up).
+
+    Not transient: clients do not retry it; free space, then try again.
+
+    Example:
+        ```python
+        reg.upload_file("big.bin", name="big")  # on a full disk: StorageFull
+        ```
+    """
+
+    status_code = 507
+
+
+class StorageCorrupted(StorageError):
+    """The catalog's database file (or another store file) is damaged and cannot be read.
+
+    Not transient: restore the file from a backup.
+
+    Example:
+        ```python
+        LocalRegistry.from_urls(catalog_url="sqlite:///overwritten.sqlite")  # StorageCorrupted
+        ```
+    """
+
+    status_code = 500
+
+
 class MissingStorageBackend(StorageError):
     """The storage URL's protocol needs a package that is not installed.
 

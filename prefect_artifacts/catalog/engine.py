@@ -22,7 +22,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, StorageError
+from prefect_artifacts.errors import (
+    InvalidArtifactInput,
+    MissingStorageBackend,
+    StorageCorrupted,
+    StorageError,
+    StorageFull,
+)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -171,6 +177,44 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded", "could not extend file")
+_CORRUPT = ("file is not a database", "database disk image is malformed", "file is encrypted or is not a database")
+
+
+def catalog_error(exc: BaseException, where: str) -> StorageError | None:
+    """The error-tree exception for a database driver error, or None to leave it as is.
+
+    Integrity violations stay the driver's (the catalog turns them into conflicts
+    itself); a full disk is `StorageFull`, a damaged file `StorageCorrupted`, anything
+    else operational (locked, unreachable, read-only) `StorageError`. The driver error
+    is chained as the cause.
+
+    Example:
+        ```python
+        catalog_error(sqlite3.OperationalError("database or disk is full"), "catalog.sqlite")  # StorageFull
+        ```
+    """
+    name = type(exc).__name__
+    if name == "IntegrityError" or not isinstance(exc, Exception):
+        return None
+    text = str(exc).lower()
+    pgcode = getattr(exc, "pgcode", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
+    if pgcode == "53100" or any(marker in text for marker in _FULL):
+        return StorageFull(f"catalog {where}: no space left ({exc})".strip())
+    if any(marker in text for marker in _CORRUPT):
+        return StorageCorrupted(f"catalog {where} is damaged: {exc}")
+    if name in ("OperationalError", "DatabaseError", "InterfaceError", "InternalError"):
+        return StorageError(f"catalog {where}: {exc}")
+    return None
+
+
+def _translate_errors(where: str) -> Any:
+    def handle_error(context: Any) -> StorageError | None:
+        return catalog_error(context.original_exception, where)
+
+    return handle_error
+
+
 def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     """Create an engine for a SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
 
@@ -186,9 +230,12 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg (3): use what is installed
         found = [d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d) is not None]
         parsed = parsed.set(drivername=f"postgresql+{found[0]}") if found else parsed
+    where = parsed.render_as_string(hide_password=True)
     try:
         if parsed.get_backend_name() != "sqlite":
-            return create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True)
+            event.listen(engine, "handle_error", _translate_errors(where))
+            return engine
         database = parsed.database or ""
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         if not memory:
@@ -206,6 +253,7 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
         raise MissingStorageBackend(f"database driver for {url!r} is not installed: {exc}") from exc
     event.listen(engine, "connect", _sqlite_pragmas(durable))
     event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "handle_error", _translate_errors(where))
     return engine
 
 

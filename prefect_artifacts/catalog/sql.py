@@ -15,7 +15,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, parent_folders
-from prefect_artifacts.catalog.engine import create_catalog_engine, migrate, write_transaction, writer_lock
+from prefect_artifacts.catalog.engine import (
+    catalog_error,
+    create_catalog_engine,
+    migrate,
+    write_transaction,
+    writer_lock,
+)
 from prefect_artifacts.catalog.prepared import PreparedInsert
 from prefect_artifacts.catalog.schema import (
     BLOB_REFERENCES,
@@ -372,8 +378,9 @@ class SqlCatalog:
                 raise
         except prepared.errors.IntegrityError:
             return None  # a used idempotency key or a concurrent version number
-        except prepared.errors.Error as exc:
-            raise StorageError(f"cannot write to catalog {self.engine.url!r}: {exc}") from exc
+        except prepared.errors.Error as exc:  # the raw DB-API path: translated as the engine's events do
+            raise catalog_error(exc, repr(self.engine.url)) or StorageError(f"catalog {self.engine.url!r}: {exc}") \
+                from exc
         finally:
             raw.close()
         return _created(row, runs, new), True

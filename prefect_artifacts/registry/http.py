@@ -75,7 +75,9 @@ INLINE_TOTAL = 1024 * 1024
 UPLOAD_CHUNK = 1024 * 1024
 _FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: PermissionDenied, 404: ArtifactNotFound,
              409: ArtifactError, 413: PayloadTooLarge, 414: PayloadTooLarge}
-_RETRY_STATUS = {500, 502, 503, 504}
+# Transient answers only: a gateway or storage hiccup, an overloaded server. Not 500 (a bug or a
+# damaged catalog does not heal in a second), not 507 (a full disk), not any 4xx.
+_RETRY_STATUS = {502, 503, 504}
 
 
 def error_from_response(response: httpx.Response) -> ArtifactError:
@@ -256,7 +258,7 @@ class HttpRegistry(Registry):
             digest, size = hash_file(path, size_hint=size)
         if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
-        return self._put_blob(digest, size, lambda: _file_chunks(path))
+        return self._put_blob(digest, size, lambda: _file_chunks(path, size))
 
     def _server_has(self, digest: str) -> bool:
         return self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200
@@ -452,9 +454,19 @@ class HttpRegistry(Registry):
         return response.content
 
 
-def _file_chunks(path: str) -> Iterator[bytes]:
+def _file_chunks(path: str, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of ``path`` (what was hashed), however the file changes meanwhile.
+
+    Bytes appended after hashing are not sent; changed bytes make the server refuse the
+    digest; a file that shrank is refused here (the request cannot be completed).
+    """
+    left = size
     with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(UPLOAD_CHUNK):
+        while left:
+            chunk = f.read(min(UPLOAD_CHUNK, left))
+            if not chunk:
+                raise InvalidArtifactInput(f"{path!r} shrank while it was being sent: {size - left} of {size} bytes")
+            left -= len(chunk)
             yield chunk
 
 

@@ -39,6 +39,7 @@ from prefect_artifacts.errors import (
     InvalidArtifactInput,
     MissingStorageBackend,
     StorageError,
+    StorageFull,
 )
 from prefect_artifacts.storage.hashing import (
     CHUNK_SIZE,
@@ -140,6 +141,8 @@ def storage_errors(what: str) -> Iterator[None]:
     except FileNotFoundError as exc:
         raise BlobNotFound(f"{what}: not found ({exc})") from exc
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(f"{what}: no space left ({exc})") from exc
         raise StorageError(f"{what}: {exc}") from exc
 
 
