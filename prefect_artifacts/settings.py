@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,11 @@ class ArtifactSettings(BaseSettings):
         default=3600.0, description="Unreferenced blobs younger than this are never collected."
     )
     max_page_length: int = Field(default=1000, description="Largest page a list call returns.")
+    index_key: SecretStr | None = Field(
+        default=None,
+        description="Secret that authenticates the chunk indexes stored next to blobs (range reads check"
+        " chunks against them); the same on every process sharing a store. Unset: a public checksum.",
+    )
     max_query_length: int = Field(default=4096, description="Longest accepted search query.")
 
 

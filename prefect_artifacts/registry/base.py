@@ -282,10 +282,12 @@ class Registry(ABC):
     ) -> Iterator[bytes]:
         """Stream one file's content, verified against its checksum.
 
-        ``start``/``end`` select a byte range ``[start, end)`` (not verifiable).
+        ``start``/``end`` select a byte range ``[start, end)``, verified too: the chunks of
+        the blob's chunk index that it touches are checked before any of their bytes is
+        returned (a reference is read to its end and checked against its checksum).
 
         Raises:
-            ArtifactIntegrityError: the content does not match its checksum.
+            ArtifactIntegrityError: the content (or a chunk a range touches) does not match.
             InvalidOperation: no ``path`` for a directory artifact.
 
         Example:

@@ -413,12 +413,21 @@ def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
 
 
 def _slice(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:
+    """Bytes ``[start, end)`` of a reference read, which only its whole checksum verifies.
+
+    So the read goes on to the end, where the check is made, and the range's last piece
+    waits for it.
+    """
     position = 0
+    held: bytes | None = None
     for chunk in chunks:
         lo, hi = position, position + len(chunk)
         position = hi
-        if hi <= start:
+        if hi <= start or (end is not None and lo >= end):
             continue
-        if end is not None and lo >= end:
-            break
-        yield chunk[max(0, start - lo): (len(chunk) if end is None else min(len(chunk), end - lo))]
+        piece = chunk[max(0, start - lo): (len(chunk) if end is None else min(len(chunk), end - lo))]
+        if held is not None:
+            yield held
+        held = piece
+    if held is not None:
+        yield held

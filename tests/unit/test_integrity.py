@@ -110,11 +110,13 @@ def test_missing_blob_is_blob_not_found(registry: LocalRegistry, big: Artifact, 
     assert not (tmp_path / "x.bin").exists()
 
 
-def test_ranges_are_served_unverified(registry: LocalRegistry, big: Artifact) -> None:
-    """A byte range has no digest of its own: it is served as stored (documented behaviour)."""
+def test_ranges_are_verified_chunk_by_chunk(registry: LocalRegistry, big: Artifact) -> None:
+    """A byte range is checked against the blob's chunk index: the corrupt chunk is refused, others are served."""
     flip(registry, big.checksum or "", 10)
-    part = b"".join(registry.read(big.id, start=8, end=12))
-    assert len(part) == 4 and part != (bytes(range(256)) * 1)[8:12]
+    with pytest.raises(ArtifactIntegrityError, match="chunk index"):
+        b"".join(registry.read(big.id, start=8, end=12))
+    data = (bytes(range(256)) * (SIZE // 256 + 1))[:SIZE]
+    assert b"".join(registry.read(big.id, start=SIZE - 100)) == data[-100:]  # the last chunk is intact
 
 
 def test_write_failure_mid_blob_leaves_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
