@@ -3,7 +3,8 @@
 ``server start`` runs the REST server (uvicorn) over the registry configured by the
 environment (``PREFECT_ARTIFACTS_STORAGE_URL``, ``PREFECT_ARTIFACTS_CATALOG_URL`` or
 the embedded home). ``users``, ``groups`` and ``keys`` administer the server's
-catalog directly (run them where the catalog is reachable).
+catalog directly where it is reachable, or through the server's REST API from any
+machine when ``--api-url`` (``PREFECT_ARTIFACTS_API_URL``) and an admin's key are set.
 
 Example:
     ```bash
@@ -19,13 +20,16 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from prefect_artifacts._cli.output import emit_json, timestamp
 from prefect_artifacts._cli.state import get_state, handle_errors
 from prefect_artifacts.catalog.auth import AuthCatalog
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.http_admin import HttpAdmin
 
 server_app = typer.Typer(help="Run the prefect-artifacts registry server.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage the users of a registry server.", no_args_is_help=True)
@@ -43,7 +47,13 @@ def _use_home(ctx: typer.Context) -> None:
         os.environ["PREFECT_ARTIFACTS_HOME"] = str(Path(home).expanduser().absolute())
 
 
-def _auth(ctx: typer.Context, catalog_url: str | None) -> AuthCatalog:
+def _auth(ctx: typer.Context, catalog_url: str | None) -> AuthCatalog | HttpAdmin:
+    """The server's catalog (``--catalog-url`` or the home), or its REST API with ``--api-url`` and an admin key."""
+    state = get_state(ctx)
+    if catalog_url is None and state.api_url:
+        from prefect_artifacts.registry.http_admin import HttpAdmin
+
+        return HttpAdmin(state.api_url, api_key=state.api_key)
     from prefect_artifacts.catalog.engine import sqlite_url
     from prefect_artifacts.catalog.sql import SqlCatalog
     from prefect_artifacts.settings import get_settings
@@ -240,6 +250,28 @@ def add_member(
         emit_json({"group": group, "user": user, "write": write})
         return
     typer.echo(f"{user} can now {'read and write' if write else 'read'} {group}")
+
+
+@groups_app.command("remove-member")
+@handle_errors
+def remove_member(
+    ctx: typer.Context,
+    group: Annotated[str, typer.Argument(help="Group name.")],
+    user: Annotated[str, typer.Argument(help="User name.")],
+    catalog_url: CatalogUrl = None,
+) -> None:
+    """Take a user out of a group.
+
+    Example:
+        ```bash
+        prefect-artifacts groups remove-member team-a bob
+        ```
+    """
+    _auth(ctx, catalog_url).remove_member(group, user)
+    if get_state(ctx).json:
+        emit_json({"group": group, "user": user, "removed": True})
+        return
+    typer.echo(f"removed {user} from {group}")
 
 
 @keys_app.command("create")

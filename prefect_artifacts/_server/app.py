@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_artifacts import __version__
 from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator, NoAuth
-from prefect_artifacts._server.routes import artifacts, content, system
+from prefect_artifacts._server.routes import admin, artifacts, content, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
@@ -168,7 +168,7 @@ def create_app(
         description="Tracked, versioned, content-addressed artifacts for Prefect flows.",
     )
     app.state.server = ServerState(registry, auth or ApiKeyAuth(auth_catalog), auth_catalog, limits)
-    for module in (artifacts, content, system):
+    for module in (artifacts, content, system, admin):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     app.add_exception_handler(ArtifactError, _artifact_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

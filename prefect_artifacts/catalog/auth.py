@@ -29,9 +29,20 @@ from prefect_artifacts.catalog.schema import (
     users,
 )
 from prefect_artifacts.catalog.sql import DEFAULT_GROUP, utcnow
-from prefect_artifacts.errors import ArtifactConflict, ArtifactNotFound, InvalidName
+from prefect_artifacts.errors import ArtifactConflict, ArtifactNotFound, InvalidName, PermissionDenied
 
 KEY_PREFIX = "pa_"
+
+
+def key_id_of(key_or_id: str) -> str:
+    """The id of an API key given as its id or as the key itself (``pa_<id>_<secret>``).
+
+    Example:
+        ```python
+        key_id_of("pa_3f2a9c1b7d04_s3cr3t")  # "3f2a9c1b7d04"
+        ```
+    """
+    return key_or_id[len(KEY_PREFIX):].split("_", 1)[0] if key_or_id.startswith(KEY_PREFIX) else key_or_id
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
@@ -247,6 +258,37 @@ class AuthCatalog:
             if conn.execute(update(memberships).where(key).values(can_write=write)).rowcount == 0:
                 conn.execute(insert(memberships), {"user_id": user_id, "group_id": group, "can_write": write})
 
+    def remove_member(self, group: str, user: str) -> None:
+        """Take a user out of a group (its default group included: it then reads nothing there).
+
+        Raises:
+            ArtifactNotFound: no such user, group or membership.
+
+        Example:
+            ```python
+            auth.remove_member("team-a", "bob")
+            ```
+        """
+        user_id = self.get_user(user).id
+        self.get_group(group)
+        with self._write() as conn:
+            key = and_(memberships.c.user_id == user_id, memberships.c.group_id == group)
+            if conn.execute(delete(memberships).where(key)).rowcount == 0:
+                raise ArtifactNotFound(f"{user!r} is not a member of {group!r}")
+
+    @staticmethod
+    def require_admin(principal: Principal) -> None:
+        """Raise `PermissionDenied` unless ``principal`` may administer users, groups and keys.
+
+        Example:
+            ```python
+            AuthCatalog.require_admin(principal)
+            ```
+        """
+        if not principal.is_admin:
+            raise PermissionDenied(f"user {principal.user_name!r} is not an admin: only admins manage users, "
+                                   "groups and keys")
+
     # users ------------------------------------------------------------------
 
     def create_user(self, name: str, admin: bool = False, default_group: str | None = None) -> User:
@@ -342,8 +384,7 @@ class AuthCatalog:
             auth.revoke_key(key_id)
             ```
         """
-        if key_id.startswith(KEY_PREFIX):
-            key_id = key_id[len(KEY_PREFIX):].split("_", 1)[0]
+        key_id = key_id_of(key_id)
         with self._write() as conn:
             done = conn.execute(update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
                                 .values(revoked=utcnow()))
