@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from alembic import command
 from alembic.config import Config
@@ -31,6 +33,7 @@ from prefect_artifacts.errors import (
 )
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_URL_UNSAFE = re.compile(r"[?#%]")
 
 
 def _sqlite_pragmas(durable: bool) -> Any:
@@ -152,7 +155,7 @@ def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     """
     if engine.dialect.name != "sqlite":
         return nullcontext()
-    database = engine.url.database or ""
+    database = sqlite_file(engine.url)
     gate = _gates.get(database)
     if gate is None:
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -236,7 +239,7 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
             engine = create_engine(parsed, pool_pre_ping=True)
             event.listen(engine, "handle_error", _translate_errors(where))
             return engine
-        database = parsed.database or ""
+        database = sqlite_file(parsed)
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         if not memory:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +292,7 @@ def current_revision(engine: Engine) -> str | None:
 
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    database = engine.url.database or ""
+    database = sqlite_file(engine.url)
     if engine.dialect.name == "sqlite" and database and ":memory:" not in database:
         with open(f"{database}.migrate-lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -333,5 +336,23 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
         sqlite_url("/tmp/c.sqlite")  # "sqlite:////tmp/c.sqlite"
         ```
     """
-    # Escaped: a '?', '#' or '%' in the path must not start a query string or be decoded.
-    return URL.create("sqlite", database=str(Path(path).expanduser().resolve())).render_as_string(hide_password=False)
+    database = str(Path(path).expanduser().resolve())
+    if not _URL_UNSAFE.search(database):
+        return f"sqlite:///{database}"
+    # SQLAlchemy 2.0 cuts a database path at '?' and never decodes it: such a path travels as a
+    # SQLite URI filename, which SQLite itself percent-decodes.
+    return f"sqlite:///file:{quote(database, safe='/')}?uri=true"
+
+
+def sqlite_file(url: URL) -> str:
+    """The file path of a SQLite URL (decoding the URI form `sqlite_url` uses for odd paths).
+
+    Example:
+        ```python
+        sqlite_file(make_url(sqlite_url("/tmp/odd?name/c.sqlite")))  # "/tmp/odd?name/c.sqlite"
+        ```
+    """
+    database = url.database or ""
+    if url.query.get("uri") == "true" and database.startswith("file:") and not database.startswith("file::memory:"):
+        return unquote(database[len("file:"):].split("?", 1)[0])
+    return database

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from prefect_artifacts.catalog.engine import create_catalog_engine, current_revision, head_revision, migrate, sqlite_url
+from prefect_artifacts.catalog.engine import (
+    create_catalog_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    sqlite_file,
+    sqlite_url,
+)
 from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
@@ -112,7 +119,7 @@ def test_sqlite_url_round_trips_any_path(tmp_path: Path, folder: str) -> None:
     target = tmp_path / folder / "catalog.sqlite"
     url = sqlite_url(target)
     engine = create_catalog_engine(url)
-    assert engine.url.database == str(target)
+    assert sqlite_file(engine.url) == str(target)
     migrate(engine)
     engine.dispose()
     assert target.is_file() and sorted(p.name for p in tmp_path.iterdir()) == [folder]
