@@ -185,6 +185,31 @@ class BlobStored(_Body):
     written: bool
 
 
+class ChunkEntries(_Body):
+    """The chunk index entries that verify a byte range of one stored file (``GET …/chunks``).
+
+    The file (blob ``digest``, ``size`` bytes) is cut into chunks of ``chunkSize`` bytes;
+    ``values[k]`` (hex) is the entry of chunk ``first + k``. Kind ``sha256-state``: the
+    SHA-256 chaining value of the file's digest after that chunk (the last chunk's entry
+    is the digest itself, and the chunk before the first needed one is included as its
+    starting value); kind ``sha256``: the chunk's own SHA-256. A client fetches whole
+    chunks and checks them before using any byte.
+
+    Example:
+        ```python
+        {"digest": "ab…", "size": 5242880, "chunkSize": 1048576, "kind": "sha256-state",
+         "first": 1, "values": ["6a09…", "bb67…"]}
+        ```
+    """
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    chunk_size: int = Field(gt=0)
+    kind: str
+    first: int = Field(ge=0)
+    values: list[str]
+
+
 class Health(_Body):
     """Server liveness and mode.
 

@@ -6,8 +6,11 @@ across retries, so a retried create never makes two artifacts. Idempotent calls 
 retried with exponential backoff on connection errors and 5xx answers. Downloads
 stream, are verified end to end against the recorded SHA-256, and resume with a
 ``Range`` request when a connection drops mid-stream. References are read by the
-client itself (the server answers ``307`` with their URIs). Server errors come back
-as the same exception classes the in-process registry raises.
+client itself (the server answers ``307`` with their URIs). A byte range is verified
+too: the client asks ``GET …/chunks`` for the chunk index entries of the range, fetches
+the whole chunks it touches and checks each before handing out any of its bytes
+(resumed ranges included). Server errors come back as the same exception classes the
+in-process registry raises.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 from urllib.parse import quote
 
@@ -63,8 +68,9 @@ from prefect_artifacts.registry.base import (
 )
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings
+from prefect_artifacts.storage.chunk_index import ChunkIndex, InvalidChunkIndex
 from prefect_artifacts.storage.content_store import BlobInfo
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, PipelinedHash, hash_file, rechunk
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, WORKER_POOL, PipelinedHash, hash_file, rechunk
 
 #: Files up to this size are PUT directly (one round trip) instead of HEAD, then PUT.
 DIRECT_PUT = 256 * 1024
@@ -336,22 +342,48 @@ class HttpRegistry(Registry):
         self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
         start: int | None = None, end: int | None = None,
     ) -> Iterator[bytes]:
-        url = f"{self._ref_path(ref)}/contents"
+        base = self._ref_path(ref)
+        url = f"{base}/contents"
         params = {"path": safe_relpath(path) if path is not None else None}
         if (start is not None and start < 0) or (end is not None and end < 0):
             raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
-        if start is not None and end is not None and end <= start:
-            self._open_content(url, params, 0, None).close()  # still raise for a missing file
-            return iter(())
-        response = self._open_content(url, params, start or 0, end)
+        if start is not None or end is not None:
+            return self._read_range(ref, base, params, chunk_size, start or 0, end)
+        response = self._open_content(url, params, 0, None)
         if response.status_code == 307:
             response.read()
             response.close()
             meta = ArtifactFile.model_validate(response.json()["files"][0])
             return _read_reference(meta, chunk_size, start, end)
-        ranged = start is not None or end is not None
-        checksum = None if ranged else response.headers.get("x-content-sha256")
-        return _Download(self, url, params, response, chunk_size, start or 0, end, checksum)
+        return _Download(self, url, params, response, chunk_size, 0, None, response.headers.get("x-content-sha256"))
+
+    def _read_range(self, ref: str, base: str, params: dict[str, Any], chunk_size: int, start: int,
+                    end: int | None) -> Iterator[bytes]:
+        """Bytes ``[start, end)``: the whole chunks they touch, each checked against the chunk index."""
+        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end}, allow=(307,))
+        if response.status_code == 307:  # a reference: read by this client, checked against its checksum
+            meta = ArtifactFile.model_validate(response.json()["files"][0])
+            return _read_reference(meta, chunk_size, start, end)
+        try:
+            index = ChunkIndex.from_json(response.json())
+        except (InvalidChunkIndex, ValueError) as exc:
+            raise ArtifactIntegrityError(f"the server sent an unusable chunk index for {base}: {exc}") from exc
+        stop = index.size if end is None else min(end, index.size)
+        if start >= stop:
+            return iter(())
+        if not index.checkable():  # sha256-state without OpenSSL here: verify the whole file instead
+            from prefect_artifacts.registry.local import _slice
+
+            return _slice(self.read(ref, params["path"], chunk_size), start, stop)
+        first, last = index.chunks_for(start, stop)
+        low, high = index.span(first)[0], index.span(last)[1]
+        url = f"{base}/contents"
+        response = self._open_content(url, params, low, high)
+        served = response.headers.get("x-content-sha256")
+        if served != index.digest:
+            response.close()
+            raise ArtifactIntegrityError(f"{url} serves content {served}, but its chunk index is of {index.digest}")
+        return _Download(self, url, params, response, chunk_size, start, stop, None, index=index, origin=low)
 
     def _open_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
         headers = {}
@@ -364,6 +396,15 @@ class HttpRegistry(Registry):
             response.close()
             return httpx.Response(206, content=b"", request=response.request)
         return response
+
+    def _chunk_entries(self, url: str, params: dict[str, Any], start: int, end: int | None) -> ChunkIndex:
+        """The chunk index entries that check bytes ``[start, end)`` of a ``…/contents`` URL."""
+        base = url.removesuffix("/contents")
+        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end})
+        try:
+            return ChunkIndex.from_json(response.json())
+        except (InvalidChunkIndex, ValueError) as exc:
+            raise ArtifactIntegrityError(f"the server sent an unusable chunk index for {base}: {exc}") from exc
 
     def bundle(  # noqa: D102
         self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
@@ -480,21 +521,29 @@ def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end:
 class _Download(Iterator[bytes]):
     """Chunks of a streamed download, verified and resumable.
 
-    With a ``checksum`` the last chunk is held back until the content matches it; a
-    dropped connection resumes with a ``Range`` request from the current position.
+    With a ``checksum`` (a whole file) the last chunk is held back until the content
+    matches it. With a chunk ``index`` (a range: the response starts at a chunk
+    boundary, ``origin``) every chunk is checked before any of its bytes is yielded, and
+    only bytes of ``[start, end)`` are. A dropped connection resumes with a ``Range``
+    request from the start of the chunk holding the next byte to yield, and that part
+    is checked chunk by chunk (a whole file fetches the chunk index it needs first): a
+    chunk the server refuses is then the first of the request, a clean ``409``.
     """
 
     def __init__(
         self, registry: HttpRegistry, url: str, params: dict[str, Any], response: httpx.Response,
         chunk_size: int, start: int, end: int | None, checksum: str | None, resumable: bool = True,
+        index: ChunkIndex | None = None, origin: int | None = None,
     ) -> None:
         self._registry, self._url, self._params = registry, url, params
         self._response: httpx.Response | None = response
-        self._chunk_size = chunk_size
-        self._position, self._end = start, end
+        self._chunk_size = chunk_size if chunk_size > 0 else CHUNK_SIZE
+        self._position, self._end = start, end  # the next byte to yield; the end of the window
+        self._origin = start if origin is None else origin  # where the current response starts
         self._hasher = PipelinedHash() if checksum and len(checksum) == 64 else None
         self._checksum = checksum
         self._resumable = resumable
+        self._index = index
         self._gen = self._chunks()
 
     def __iter__(self) -> _Download:
@@ -514,13 +563,17 @@ class _Download(Iterator[bytes]):
         if self._response is not None:
             self._response.close()
 
-    def _raw(self) -> Iterator[bytes]:
+    def _pieces(self) -> Iterator[bytes]:
+        """The window's bytes in order, across resumes; checked chunk by chunk once an index is known."""
         resumes = 0
         while self._response is not None:
             try:
-                for chunk in rechunk(self._response.iter_bytes(), self._chunk_size):
-                    self._position += len(chunk)
-                    yield chunk
+                if self._index is None:
+                    for chunk in rechunk(self._response.iter_bytes(), self._chunk_size):
+                        self._position += len(chunk)
+                        yield chunk
+                else:
+                    yield from self._checked(self._response, self._index)
                 self._response.close()
                 self._response = None
             except httpx.TransportError as exc:
@@ -530,11 +583,83 @@ class _Download(Iterator[bytes]):
                     raise StorageError(f"download of {self._url} interrupted: {exc}") from exc
                 resumes += 1
                 self._registry._sleep(resumes - 1)
-                self._response = self._registry._open_content(self._url, self._params, self._position, self._end)
+                self._resume()
+
+    def _resume(self) -> None:
+        """Ask again from the start of the chunk holding the next byte to yield."""
+        if self._index is None:
+            self._index = self._registry._chunk_entries(self._url, self._params, self._position, self._end)
+            if self._checksum and self._index.digest != self._checksum:
+                raise ArtifactIntegrityError(
+                    f"{self._url} has a chunk index of {self._index.digest}, not of the recorded {self._checksum}"
+                )
+        index = self._index  # covers every later position: resumes only move forward
+        stop = index.size if self._end is None else min(self._end, index.size)
+        if self._position >= stop:
+            return
+        self._origin = index.span(self._position // index.chunk_size)[0]
+        last = index.chunks_for(self._position, stop)[1]
+        response = self._registry._open_content(self._url, self._params, self._origin, index.span(last)[1])
+        served = response.headers.get("x-content-sha256")
+        if served != index.digest:
+            response.close()
+            raise ArtifactIntegrityError(
+                f"{self._url} serves content {served}, but its chunk index is of {index.digest}"
+            )
+        self._response = response
+
+    def _checked(self, response: httpx.Response, index: ChunkIndex) -> Iterator[bytes]:
+        """The response (from ``origin``, a chunk boundary) cut into whole chunks, each checked.
+
+        No byte of a chunk is yielded before its check; two chunks are checked at once on workers.
+        """
+        stop = index.size if self._end is None else min(self._end, index.size)
+        number = self._origin // index.chunk_size
+        last = index.chunks_for(self._position, stop)[1] if self._position < stop else number - 1
+        parts: list[bytes] = []
+        have = 0
+        pending: deque[tuple[int, bytes, Future[None]]] = deque()
+        try:
+            for piece in rechunk(response.iter_bytes(), index.chunk_size):
+                view = memoryview(piece)
+                while view:
+                    if number > last:
+                        raise ArtifactIntegrityError(f"{self._url} sent more bytes than the range asked for")
+                    low, high = index.span(number)
+                    take = view[:high - low - have]
+                    parts.append(piece if len(take) == len(piece) else bytes(take))
+                    have += len(take)
+                    view = view[len(take):]
+                    if have == high - low:
+                        data = parts[0] if len(parts) == 1 else b"".join(parts)
+                        pending.append((number, data, WORKER_POOL.submit(index.check, number, data)))
+                        number, parts, have = number + 1, [], 0
+                        while len(pending) >= 2:
+                            yield from self._window_of(index, *pending.popleft(), stop)
+        except httpx.TransportError:
+            while pending:  # whole chunks that arrived before the drop: the resume starts after them
+                yield from self._window_of(index, *pending.popleft(), stop)
+            raise
+        while pending:
+            yield from self._window_of(index, *pending.popleft(), stop)
+        if number <= last:
+            raise ArtifactIntegrityError(f"{self._url} ended before chunk {number} of the range was complete")
+
+    def _window_of(self, index: ChunkIndex, number: int, data: bytes, check: Future[None],
+                   stop: int) -> Iterator[bytes]:
+        check.result()
+        low = index.span(number)[0]
+        a, b = max(self._position, low) - low, min(stop, low + len(data)) - low
+        view = memoryview(data)
+        for offset in range(a, b, self._chunk_size):
+            upto = min(b, offset + self._chunk_size)
+            piece = data if (offset, upto) == (0, len(data)) else bytes(view[offset:upto])
+            self._position = low + upto
+            yield piece
 
     def _chunks(self) -> Iterator[bytes]:
         held: bytes | None = None
-        for chunk in self._raw():
+        for chunk in self._pieces():
             if self._hasher is None:
                 yield chunk
                 continue

@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts._server.auth import current_principal
-from prefect_artifacts._server.schemas import BlobStored, ErrorBody, ReferenceRedirect
+from prefect_artifacts._server.schemas import BlobStored, ChunkEntries, ErrorBody, ReferenceRedirect
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts._server.streams import RangeNotSatisfiable, parse_range, primed, store_body
 from prefect_artifacts.catalog.auth import Principal
 from prefect_artifacts.errors import ArtifactNotFound, InvalidOperation, PermissionDenied
 from prefect_artifacts.models import BundleType
+from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import check_digest
 
 router = APIRouter(tags=["content"])
@@ -54,7 +55,13 @@ async def contents(
     principal: Principal = Caller,
     state: ServerState = State,
 ) -> Response:
-    """Download one file (``path`` inside a directory), honouring ``Range``, or a bundle."""
+    """Download one file (``path`` inside a directory), honouring ``Range``, or a bundle.
+
+    Every byte is verified: a whole file against its SHA-256 (by the server, or by a
+    client that sends ``X-Client-Verifies: sha256``), a range chunk by chunk against the
+    blob's chunk index (``GET …/chunks`` gives clients the same entries). A corrupt first
+    chunk is a ``409``; a later one aborts the connection before any of its bytes is sent.
+    """
     reader = state.reader(principal)
     if file_type is not None:
         return await _bundle(reader, id, file_type, path)
@@ -79,6 +86,34 @@ async def contents(
     body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, start, end)))
     headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)})
     return StreamingResponse(body, status_code=206, media_type=media, headers=headers)
+
+
+@router.get(
+    "/artifacts/{id}/chunks", response_model=ChunkEntries,
+    responses={307: {"model": ReferenceRedirect, "description": "A reference: it has no chunk index."}},
+)
+async def chunks(
+    id: str,
+    path: str | None = Query(None, max_length=4096),
+    start: int = Query(0, ge=0, le=2**62, description="First byte of the range to verify."),
+    end: int | None = Query(None, ge=0, le=2**62, description="End (exclusive) of the range; default: the end."),
+    principal: Principal = Caller,
+    state: ServerState = State,
+) -> Response:
+    """The chunk index entries a client needs to verify bytes ``[start, end)`` of one file.
+
+    Readable by whoever can read the artifact. The server checks its stored index first
+    (a missing or tampered one is rebuilt from a full verified read of the blob).
+    """
+    reader = state.reader(principal)
+    art, meta, digest = await run_in_threadpool(reader._file, id, path)
+    if digest is None:
+        return _redirect(ReferenceRedirect(artifact=art, files=[meta]), meta.uri)
+    index = await run_in_threadpool(reader.store.chunk_index, digest)
+    stop = index.size if end is None else min(end, index.size)
+    part = index.covering(*index.chunks_for(start, stop)) if start < stop else ChunkIndex(
+        index.digest, index.size, index.chunk_size, index.kind, ())
+    return JSONResponse(part.to_json())
 
 
 async def _bundle(reader: object, ref: str, file_type: BundleType, path: str | None) -> Response:
