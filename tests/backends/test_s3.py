@@ -72,8 +72,11 @@ def test_large_file_streams_in_chunks_and_dedups(store: ContentStore, tmp_path: 
     again = store.put_file(src)
     assert again.digest == first.digest and not again.written
     assert store.put_stream(iter([data[:1000], data[1000:]])).written is False
-    # one blob; the dedups left a lease that keeps gc off it for the grace period
-    assert _keys(moto_server, s3_store_url) == [f"leases/{first.digest}", f"sha256/{first.digest[:2]}/{first.digest}"]
+    # one blob and its chunk index; the dedups left a lease that keeps gc off it for the grace period
+    blob = f"sha256/{first.digest[:2]}/{first.digest}"
+    assert _keys(moto_server, s3_store_url) == [f"leases/{first.digest}", blob, f"{blob}.chunks"]
+    assert b"".join(ContentStore(s3_store_url, store.storage_options).read_range(first.digest, 1_048_570, 1_048_590)) \
+        == data[1_048_570:1_048_590]  # a range across a chunk boundary, checked against the stored index
 
 
 def test_read_range(store: ContentStore) -> None:
