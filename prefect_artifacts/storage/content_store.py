@@ -31,9 +31,8 @@ import logging
 import os
 import re
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -1064,29 +1063,33 @@ def _read_exactly(f: Any, size: int) -> bytes:
 def _verified_chunks(f: Any, index: ChunkIndex, first: int, last: int) -> Iterator[tuple[int, bytes]]:
     """Read chunks ``first`` … ``last`` whole and yield (number, bytes) once each is checked.
 
-    Two chunks are checked at once on worker threads (hashing releases the GIL) while the
-    next one is read; a range of one chunk is checked inline. At most three chunks are held.
+    Chunks go in pairs: a worker thread checks the first while this thread reads and
+    checks the second (hashing releases the GIL), so two cores share the hashing with one
+    hand-off per pair; a lone last chunk is checked here. At most two chunks are held.
     """
     f.seek(first * index.chunk_size)
-    if first == last:
-        low, high = index.span(first)
-        data = _read_exactly(f, high - low)
-        index.check(first, data)
-        yield first, data
-        return
-    pending: deque[tuple[int, bytes, Future[None]]] = deque()
-    for number in range(first, last + 1):
+    number = first
+    while number <= last:
         low, high = index.span(number)
         data = _read_exactly(f, high - low)
-        pending.append((number, data, WORKER_POOL.submit(index.check, number, data)))
-        if len(pending) == 2:
-            done, checked, future = pending.popleft()
-            future.result()
-            yield done, checked
-    while pending:
-        done, checked, future = pending.popleft()
-        future.result()
-        yield done, checked
+        if number == last:
+            index.check(number, data)
+            yield number, data
+            return
+        checking = WORKER_POOL.submit(index.check, number, data)
+        low, high = index.span(number + 1)
+        second = _read_exactly(f, high - low)
+        failure: ArtifactIntegrityError | None = None
+        try:
+            index.check(number + 1, second)
+        except ArtifactIntegrityError as exc:
+            failure = exc
+        checking.result()  # the earlier chunk's verdict comes first
+        yield number, data
+        if failure is not None:
+            raise failure
+        yield number + 1, second
+        number += 2
 
 
 def _fsync_dir(folder: str) -> None:
