@@ -2,8 +2,9 @@
 """Embedded ``upload_dir`` of a folder of large files (a sharded checkpoint) against ``cp -r`` + ``sync``.
 
 Both copy the same cached folder into a fresh target with the page cache pre-touched
-(`pagecache.pretouch`), after the previous target was deleted and synced, and end with the data on disk: ``cp -r`` then ``sync -f`` on the
-target, the registry with its shipped durable writes. Rounds alternate which goes first.
+(`pagecache.pretouch`), after the previous target was deleted and synced, and end with
+the data on disk: ``cp -r`` then ``sync -f`` on the target, the registry with its
+shipped durable writes. Rounds alternate which goes first.
 
 Usage:
     .venv/bin/python bench/bench_shards.py                     # 4 x 256 MiB, 6 rounds

@@ -33,11 +33,13 @@ def open_registry(ctx: Any, *, durable: bool = True, digest_cache: bool = True, 
 
 
 def store_usage(reg: Any) -> tuple[int, int]:
-    """(number of blobs, bytes) in the registry's content store, temp files included."""
+    """(number of blobs, bytes) in the registry's content store, temp files included, chunk indexes not."""
     n = size = 0
     root = reg.store.root
     for dirpath, _dirs, files in os.walk(root):
         for fn in files:
+            if fn.endswith(".chunks"):  # a blob's chunk index sidecar (32 bytes per MiB)
+                continue
             n += 1
             size += os.stat(os.path.join(dirpath, fn)).st_size
     return n, size
