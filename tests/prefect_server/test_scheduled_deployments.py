@@ -1,0 +1,173 @@
+"""Scheduled maintenance runs on a real server: flows/prefect.yaml under a worker, and flows/serve.py.
+
+Each deployment gets an interval of a few seconds next to its cron, so the server's
+scheduler (not the test) creates the run; the test waits for it to finish, pauses the
+deployment, and checks what the flow did to the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from tests.prefect.flow_scenarios import (
+    EXPECTED_DELETED,
+    EXPECTED_DELETED_ANY_FOLDER,
+    RETENTION_PARAMS,
+    corrupt_blob,
+    live_refs,
+    retention_scenario,
+    write_file,
+)
+from tests.prefect_server.conftest import FLOWS, PREFECT_YAML, ROOT, WORK_POOL
+
+if TYPE_CHECKING:
+    from tests.prefect_server.conftest import Child, PrefectServer
+
+pytestmark = pytest.mark.slow
+
+INTERVAL = 5  # seconds between scheduled runs
+RUN_TIMEOUT = 120  # deploy, scheduler loop, worker poll, flow-run process start, the flow itself
+SPEC = {d["name"]: d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]}
+FLOW_NAMES = {"flows/retention.py:retention": "artifact-retention", "flows/verify.py:verify": "artifact-verify"}
+
+
+def _deploy_from_yaml(server: PrefectServer, name: str, *options: str) -> Any:
+    """``prefect deploy --prefect-file flows/prefect.yaml --name <name> <options>``, as a user runs it."""
+    from prefect.client.orchestration import get_client
+
+    server.cli("--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML.relative_to(ROOT)), "--name", name,
+               *options)
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(f"{FLOW_NAMES[SPEC[name]['entrypoint']]}/{name}")
+
+
+def _assert_from_yaml(deployment: Any, name: str, parameters: dict[str, Any]) -> None:
+    spec = SPEC[name]
+    assert deployment.entrypoint == spec["entrypoint"]
+    assert deployment.work_pool_name == WORK_POOL == spec["work_pool"]["name"]
+    assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    assert deployment.parameters == {**spec["parameters"], **parameters}
+    assert sorted(deployment.tags) == sorted(spec["tags"])
+    schedules = [s.schedule for s in deployment.schedules]
+    assert [s.cron for s in schedules if hasattr(s, "cron")] == [spec["schedules"][0]["cron"]]
+    assert [s.interval for s in schedules if hasattr(s, "interval")] == [timedelta(seconds=INTERVAL)]
+
+
+def _assert_scheduled_run_by_worker(run: Any, worker: Child) -> None:
+    assert run.auto_scheduled, f"flow run {run.id} was not created by the server's scheduler"
+    assert run.work_pool_name == WORK_POOL
+    assert str(run.id) in worker.log.read_text(), f"the worker did not run {run.id}:\n{worker.tail()}"
+
+
+def test_yaml_daily_retention_runs_on_schedule_under_the_worker(
+    prefect_server: PrefectServer, process_worker: Child, registry: Any, tmp_path: Path,
+) -> None:
+    retention_scenario(tmp_path, registry)
+    before = live_refs(registry)
+    blobs_before = len(list(registry.store.iter_blobs()))
+    deployment = _deploy_from_yaml(prefect_server, "daily", "--interval", str(INTERVAL),
+                                   "--params", json.dumps(RETENTION_PARAMS))
+    try:
+        _assert_from_yaml(deployment, "daily", RETENTION_PARAMS)
+        run = prefect_server.run_once_on_schedule(deployment.id, RUN_TIMEOUT, "daily retention from prefect.yaml")
+    finally:
+        prefect_server.stop_deployment(deployment.id)
+    assert run.state.is_completed(), f"{run.state!r}\n{prefect_server.logs()}"
+    _assert_scheduled_run_by_worker(run, process_worker)
+    assert live_refs(registry) == before - set(EXPECTED_DELETED)
+    assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique, gc grace 0
+
+
+def test_yaml_weekly_verify_labels_corrupt_artifacts_under_the_worker(
+    prefect_server: PrefectServer, process_worker: Child, registry: Any, tmp_path: Path,
+) -> None:
+    good = registry.upload_file(write_file(tmp_path, "good", "good weekly content"), name="good", folder="/verify")
+    bad = registry.upload_file(write_file(tmp_path, "bad", "bad weekly content"), name="bad", folder="/verify",
+                               labels=["keep"])
+    twin = registry.upload_file(write_file(tmp_path, "twin", "bad weekly content"), name="bad-twin",
+                                folder="/verify")  # the same blob as bad
+    corrupt_blob(registry, bad.checksum)
+    deployment = _deploy_from_yaml(prefect_server, "weekly", "--interval", str(INTERVAL))
+    try:
+        _assert_from_yaml(deployment, "weekly", {})
+        run = prefect_server.run_once_on_schedule(deployment.id, RUN_TIMEOUT, "weekly verify from prefect.yaml")
+    finally:
+        prefect_server.stop_deployment(deployment.id)
+    assert run.state.is_failed(), f"{run.state!r}\n{prefect_server.logs()}"
+    assert "2 corrupt artifact(s)" in (run.state.message or ""), run.state.message
+    _assert_scheduled_run_by_worker(run, process_worker)
+    assert registry.get(bad.id).labels == ["keep", "corrupt"]
+    assert registry.get(twin.id).labels == ["corrupt"]
+    assert registry.get(good.id).labels == []
+
+
+def test_served_retention_runs_on_schedule_and_leaves_the_yaml_deployment_alone(
+    prefect_server: PrefectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from prefect_artifacts.tasks import resolve_registry
+
+    sys.path.insert(0, str(FLOWS))
+    import serve
+
+    with get_client(sync_client=True) as client:
+        try:
+            yaml_daily = client.read_deployment_by_name("artifact-retention/daily")
+        except ObjectNotFound:  # this test alone: deploy it (cron only, no run during the test)
+            yaml_daily = _deploy_from_yaml(prefect_server, "daily")
+
+    home = prefect_server.root / "serve-home"  # serve's own registry: retention over all its folders
+    monkeypatch.setenv("PREFECT_ARTIFACTS_HOME", str(home))
+    registry = resolve_registry()
+    retention_scenario(tmp_path, registry)
+    before = live_refs(registry)
+    blobs_before = len(list(registry.store.iter_blobs()))
+    served = prefect_server.spawn(
+        "serve", [sys.executable, "flows/serve.py", "--every", str(INTERVAL), "--keep-last", "1", "--keep-days", "0"],
+        env=prefect_server.env(home, PREFECT_ARTIFACTS_GC_GRACE_SECONDS="0"))
+    names = {"artifact-retention": serve.RETENTION_DEPLOYMENT, "artifact-verify": serve.VERIFY_DEPLOYMENT}
+
+    def served_deployments() -> dict[str, Any]:
+        assert served.alive(), f"flows/serve.py exited:\n{served.tail()}"
+        with get_client(sync_client=True) as client:
+            found = {}
+            for flow_name, name in names.items():
+                with contextlib.suppress(ObjectNotFound):
+                    found[name] = client.read_deployment_by_name(f"{flow_name}/{name}")
+            return found
+
+    deployments: dict[str, Any] = {}
+    try:
+        deployments = prefect_server.wait_for(served_deployments, lambda found: len(found) == 2, 90,
+                                              "flows/serve.py registering its deployments")
+        with get_client(sync_client=True) as client:  # only retention runs here (verify could race its gc)
+            client.pause_deployment(deployments[serve.VERIFY_DEPLOYMENT].id)
+        retention_deployment = deployments[serve.RETENTION_DEPLOYMENT]
+        run = prefect_server.run_once_on_schedule(retention_deployment.id, RUN_TIMEOUT, "served retention")
+    finally:
+        for deployment in deployments.values():
+            prefect_server.stop_deployment(deployment.id)
+        served.stop()
+    assert run.state.is_completed(), f"{run.state!r}\n{prefect_server.logs()}"
+    assert run.auto_scheduled and run.work_pool_name is None
+    assert retention_deployment.parameters == {"keep_last": 1, "keep_days": 0}
+    assert [s.schedule.interval for s in retention_deployment.schedules] == [timedelta(seconds=INTERVAL)]
+    assert live_refs(registry) == before - set(EXPECTED_DELETED_ANY_FOLDER)
+    assert len(list(registry.store.iter_blobs())) == blobs_before - 3
+
+    # Serving did not overwrite prefect.yaml's deployment of the same flow.
+    with get_client(sync_client=True) as client:
+        daily_now = client.read_deployment_by_name("artifact-retention/daily")
+    assert retention_deployment.id != daily_now.id == yaml_daily.id
+    assert daily_now.work_pool_name == WORK_POOL and daily_now.pull_steps == yaml_daily.pull_steps
+    assert daily_now.entrypoint == SPEC["daily"]["entrypoint"]
