@@ -360,7 +360,14 @@ class HttpRegistry(Registry):
     def _read_range(self, ref: str, base: str, params: dict[str, Any], chunk_size: int, start: int,
                     end: int | None) -> Iterator[bytes]:
         """Bytes ``[start, end)``: the whole chunks they touch, each checked against the chunk index."""
-        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end}, allow=(307,))
+        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end},
+                              allow=(307, 404))
+        if response.status_code == 404:
+            if not _no_such_route(response):
+                raise error_from_response(response)
+            from prefect_artifacts.registry.local import _slice  # a server without chunk indexes:
+
+            return _slice(self.read(ref, params["path"], chunk_size), start, end)  # the whole file, checked
         if response.status_code == 307:  # a reference: read by this client, checked against its checksum
             meta = ArtifactFile.model_validate(response.json()["files"][0])
             return _read_reference(meta, chunk_size, start, end)
@@ -397,10 +404,17 @@ class HttpRegistry(Registry):
             return httpx.Response(206, content=b"", request=response.request)
         return response
 
-    def _chunk_entries(self, url: str, params: dict[str, Any], start: int, end: int | None) -> ChunkIndex:
-        """The chunk index entries that check bytes ``[start, end)`` of a ``…/contents`` URL."""
+    def _chunk_entries(self, url: str, params: dict[str, Any], start: int, end: int | None) -> ChunkIndex | None:
+        """The chunk index entries that check bytes ``[start, end)`` of a ``…/contents`` URL.
+
+        None from a server that predates chunk indexes.
+        """
         base = url.removesuffix("/contents")
-        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end})
+        response = self._send("GET", f"{base}/chunks", params={**params, "start": start, "end": end}, allow=(404,))
+        if response.status_code == 404:
+            if _no_such_route(response):
+                return None
+            raise error_from_response(response)
         try:
             return ChunkIndex.from_json(response.json())
         except (InvalidChunkIndex, ValueError) as exc:
@@ -493,6 +507,15 @@ class HttpRegistry(Registry):
         if hashlib.sha256(response.content).hexdigest() != entry.checksum:  # verified here too, not only by loaders
             raise SnapshotIntegrityError(f"plugin snapshot {snapshot_id} file {path!r} does not match its SHA-256")
         return response.content
+
+
+def _no_such_route(response: httpx.Response) -> bool:
+    """Whether a 404 is the server not knowing the route (not a missing artifact)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return not isinstance(body, dict) or body.get("error") in (None, "NotFound")
 
 
 def _file_chunks(path: str, size: int) -> Iterator[bytes]:
@@ -589,6 +612,9 @@ class _Download(Iterator[bytes]):
         """Ask again from the start of the chunk holding the next byte to yield."""
         if self._index is None:
             self._index = self._registry._chunk_entries(self._url, self._params, self._position, self._end)
+            if self._index is None:  # a server without chunk indexes: the whole checksum still decides
+                self._response = self._registry._open_content(self._url, self._params, self._position, self._end)
+                return
             if self._checksum and self._index.digest != self._checksum:
                 raise ArtifactIntegrityError(
                     f"{self._url} has a chunk index of {self._index.digest}, not of the recorded {self._checksum}"

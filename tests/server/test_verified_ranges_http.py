@@ -33,13 +33,15 @@ class TamperingProxy:
     """Forwards TCP both ways; each request matching ``marker`` takes the next action, if any.
 
     An action flips the body byte at ``flip_at`` or cuts the connection after ``cut_after``
-    body bytes of that request's answer.
+    body bytes of that request's answer. Requests for a path containing ``unknown`` get
+    the ``404`` a server without that route answers (an older server).
     """
 
     upstream: int
     marker: bytes = b"/contents"
     actions: list[dict[str, int]] = field(default_factory=list)
     requests: list[bytes] = field(default_factory=list)
+    unknown: bytes | None = None
 
     def __post_init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -67,6 +69,11 @@ class TamperingProxy:
                 line = data.split(b"\r\n", 1)[0]
                 if line.split(b" ")[0] in (b"GET", b"PUT", b"POST", b"HEAD"):
                     self.requests.append(line)
+                    if self.unknown is not None and self.unknown in line:
+                        body = b'{"error":"NotFound","message":"Not Found"}'
+                        client.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+                                       b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                        break
                     # a new request on this connection: a fresh answer to parse
                     action = self.actions.pop(0) if self.marker in line and self.actions else None
                     state.update(action=action, head=b"", body=-1)
@@ -223,7 +230,7 @@ def test_server_aborts_a_started_range_before_sending_a_corrupt_chunk(open_serve
 
 
 def test_client_catches_a_byte_flipped_in_transit(art_id: str, proxy: TamperingProxy) -> None:
-    proxy.actions.append({"flip_at": C + 3})  # intact from the server, altered in chunk 1 (the client asks whole chunks)
+    proxy.actions.append({"flip_at": C + 3})  # intact from the server, altered in chunk 1 (whole chunks are asked)
     with HttpRegistry(proxy.url, backoff=0.01) as reg:
         got = bytearray()
         with pytest.raises(ArtifactIntegrityError):
@@ -278,3 +285,14 @@ def test_reference_ranges_are_read_and_checked_by_the_client(reg: HttpRegistry, 
     target.write_bytes(DATA[1:50_001])  # same size, other bytes
     with pytest.raises(ArtifactIntegrityError):
         b"".join(reg.read(art.id, start=10, end=20))
+
+
+def test_a_server_without_chunk_indexes_still_gets_checked_reads(art_id: str, proxy: TamperingProxy) -> None:
+    proxy.unknown = b"/chunks"  # an older server: no such route
+    proxy.actions.append({"cut_after": C // 2})
+    with HttpRegistry(proxy.url, backoff=0.01) as reg:
+        assert b"".join(reg.read(art_id, start=C - 3, end=C + 3)) == DATA[C - 3:C + 3]  # the whole file, checked
+        assert b"".join(reg.read(art_id, chunk_size=65536)) == DATA  # resumed as before: the whole checksum decides
+        assert sum(b"/chunks" in r for r in proxy.requests) == 2 and sum(b"/contents" in r for r in proxy.requests) == 3
+        with pytest.raises(ArtifactNotFound):
+            reg.read("missing", start=1, end=2)
