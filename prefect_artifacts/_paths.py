@@ -8,11 +8,13 @@ is refused in one place.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from prefect_artifacts.errors import InvalidName, UnsafePath
+from prefect_artifacts.errors import InvalidArtifactInput, InvalidName, UnsafePath
 from prefect_artifacts.models import URN_PREFIX
 
 # The character set of artifact names users know (letters, digits, - _ . space),
@@ -138,6 +140,48 @@ def safe_relpath(path: str, what: str = "path") -> str:
     if ".." in parts:
         raise UnsafePath(f"{what} {path!r} escapes its root with '..'")
     return "/".join(parts)
+
+
+def check_tree(paths: Iterable[str]) -> list[str]:
+    """Normalize an artifact's file paths and refuse a tree that cannot be extracted faithfully.
+
+    Each path goes through `safe_relpath` (``./same`` is ``same``). Refused: the same
+    path twice, a path that is both a file and a folder (``a`` next to ``a/b``), and
+    paths differing only in letter case or Unicode normalization (``A.txt`` and
+    ``a.txt``, NFC and NFD ``é``), which overwrite each other when a bundle is
+    extracted on macOS or Windows.
+
+    Raises:
+        UnsafePath: a path escapes its root.
+        InvalidArtifactInput: the paths collide; the message names them.
+
+    Example:
+        ```python
+        check_tree(["b.txt", "./a/x"])   # ["b.txt", "a/x"]
+        check_tree(["same", "./same"])   # raises InvalidArtifactInput
+        ```
+    """
+    out = [safe_relpath(p, "file path") for p in paths]
+    seen: dict[str, str] = {}
+    for path in out:
+        key = _fold(path)
+        other = seen.get(key)
+        if other is not None:
+            same = "appears twice" if other == path else f"and {other!r} differ only in case or Unicode form"
+            raise InvalidArtifactInput(f"file path {path!r} {same}: each file needs its own path")
+        seen[key] = path
+    for path in out:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            clash = seen.get(_fold("/".join(parts[:i])))
+            if clash is not None:
+                raise InvalidArtifactInput(f"{clash!r} is both a file and a folder (of {path!r})")
+    return out
+
+
+def _fold(path: str) -> str:
+    """The form two paths share when a case-insensitive, normalizing filesystem mixes them up."""
+    return path.casefold() if path.isascii() else unicodedata.normalize("NFC", path).casefold()
 
 
 def object_path(obj_path: str | None, basename: str) -> str:

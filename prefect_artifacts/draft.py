@@ -6,7 +6,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from prefect_artifacts._paths import dir_prefix, object_path, posix_join, safe_relpath, validate_labels, validate_name
+from prefect_artifacts._paths import (
+    check_tree,
+    dir_prefix,
+    object_path,
+    posix_join,
+    safe_relpath,
+    validate_labels,
+    validate_name,
+)
 from prefect_artifacts.errors import InvalidArtifactInput, UnsafePath
 from prefect_artifacts.references import basename, normalize_uri
 
@@ -229,14 +237,6 @@ def walk_dir(root: str) -> list[tuple[str, str]]:
 
 def _check_unique(entries: list[DraftEntry]) -> list[DraftEntry]:
     entries.sort(key=lambda e: e.path)
-    paths = {e.path for e in entries}
-    if len(paths) != len(entries):
-        dupes = sorted({e.path for e in entries if sum(1 for x in entries if x.path == e.path) > 1})
-        raise InvalidArtifactInput(f"several sources map to the same path: {', '.join(dupes[:5])}")
-    for e in entries:
-        parts = e.path.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in paths:
-                raise InvalidArtifactInput(f"{'/'.join(parts[:i])!r} is both a file and a folder")
+    check_tree(e.path for e in entries if e.path)  # a folder reference (no path yet) is checked once probed
     return entries
 

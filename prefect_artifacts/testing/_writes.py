@@ -481,6 +481,27 @@ class DraftContract(ContractFixtures):
             reg.upload(clash)
         assert reg.count() == 0
 
+    @pytest.mark.parametrize(("first", "second"), [
+        ("same", "./same"), ("A.txt", "a.txt"), ("dir/File.bin", "DIR/file.bin"),
+        ("caf\u00e9.txt", "cafe\u0301.txt"),  # NFC and NFD: one name on macOS
+    ])
+    def test_paths_that_would_collide_when_extracted_are_refused(self, reg: Registry, first: str,
+                                                                 second: str) -> None:
+        draft = ArtifactDraft(name="clash").add_bytes(b"1", first).add_bytes(b"2", second)
+        with pytest.raises(InvalidArtifactInput, match="each file needs its own path|both a file and a folder"):
+            reg.upload(draft)
+        assert reg.count() == 0
+
+    def test_a_reference_folder_cannot_overlap_the_drafts_files(self, reg: Registry, make_file: MakeFile,
+                                                                make_tree: MakeTree) -> None:
+        self.skip_unless("supports_file_references")
+        root = make_tree("refs", {"x.txt": "referenced", "sub/y.txt": "y"})
+        draft = ArtifactDraft(name="overlap").add_reference(root.as_uri() + "/", obj_path="")
+        draft.add_file(make_file("x.txt", "stored"), obj_path="X.txt")  # expands next to the reference's x.txt
+        with pytest.raises(InvalidArtifactInput, match="differ only in case"):
+            reg.upload(draft)
+        assert reg.count() == 0
+
     def test_empty_draft_is_refused(self, reg: Registry) -> None:
         with pytest.raises(InvalidArtifactInput):
             reg.upload(ArtifactDraft(name="nothing"))
