@@ -1,4 +1,9 @@
-"""What every route shares: the registry, the authenticator, limits and access checks."""
+"""What every route shares: the registry, the authenticator and limits.
+
+Routes authenticate, translate HTTP into one call on the registry as the caller sees
+it (`ServerState.registry_for`), and translate the result back: every rule about what
+a caller may do lives in the registry.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,6 @@ from fastapi.responses import JSONResponse
 
 from prefect_artifacts._server.auth import Authenticator
 from prefect_artifacts.catalog.auth import AuthCatalog, Principal
-from prefect_artifacts.errors import ArtifactConflict, PermissionDenied
-from prefect_artifacts.models import Artifact, ConflictStrategy
 from prefect_artifacts.registry.local import LocalRegistry
 
 
@@ -42,7 +45,7 @@ class ServerState:
     Example:
         ```python
         state: ServerState = request.app.state.server
-        state.reader(principal).list()
+        state.registry_for(principal).list()
         ```
     """
 
@@ -51,58 +54,18 @@ class ServerState:
     auth_catalog: AuthCatalog
     limits: Limits = field(default_factory=Limits)
 
-    def reader(self, principal: Principal) -> LocalRegistry:
-        """The registry limited to the groups ``principal`` may read.
+    def registry_for(self, principal: Principal) -> LocalRegistry:
+        """The registry as ``principal`` sees it: its groups' artifacts, its rights (`LocalRegistry.for_principal`).
 
         Example:
             ```python
-            state.reader(principal).get(ref)
+            state.registry_for(principal).get(ref)
             ```
         """
-        if principal.readable is None:
-            return self.registry
-        return self.registry.scoped(sorted(principal.readable))
+        return self.registry.for_principal(principal)
 
-    def check_write(self, principal: Principal, group_id: str | None) -> None:
-        """Raise `PermissionDenied` unless ``principal`` may write ``group_id``.
-
-        Example:
-            ```python
-            state.check_write(principal, art.group_id)
-            ```
-        """
-        if not principal.can_write(group_id):
-            raise PermissionDenied(f"user {principal.user_name!r} may not write to group {group_id!r}")
-
-    def writable(self, principal: Principal, ref: str) -> Artifact:
-        """Resolve ``ref`` as the caller sees it (404 if unreadable), then require write access.
-
-        Example:
-            ```python
-            art = state.writable(principal, ref)
-            ```
-        """
-        art = self.reader(principal).get(ref)
-        self.check_write(principal, art.group_id)
-        return art
-
-    def check_name(self, principal: Principal, folder: str, name: str, strategy: ConflictStrategy) -> None:
-        """Refuse a skip/replace/error create that would touch another group's versions.
-
-        Example:
-            ```python
-            state.check_name(principal, "/team", "data", ConflictStrategy.REPLACE)
-            ```
-        """
-        if principal.writable is None or strategy is ConflictStrategy.NEW:
-            return
-        owners = self.auth_catalog.live_version_groups(folder, name)
-        unreadable = [g for g in owners if not principal.can_read(g)]
-        if unreadable:
-            raise ArtifactConflict(f"{folder.rstrip('/')}/{name} is used by a group you cannot read")
-        if strategy is ConflictStrategy.REPLACE:
-            for group in owners:
-                self.check_write(principal, group)
+    #: The name the download routes use.
+    reader = registry_for
 
 
 async def server_state(request: Request) -> ServerState:

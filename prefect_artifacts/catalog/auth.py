@@ -11,17 +11,21 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from prefect_artifacts.catalog.engine import write_transaction
 from prefect_artifacts.catalog.schema import (
     api_keys,
+    artifact_files,
+    artifact_labels,
     artifacts,
+    blob_uploads,
     groups,
     memberships,
     plugin_snapshots,
@@ -43,6 +47,9 @@ def key_id_of(key_or_id: str) -> str:
         ```
     """
     return key_or_id[len(KEY_PREFIX):].split("_", 1)[0] if key_or_id.startswith(KEY_PREFIX) else key_or_id
+#: Labels that quarantine an artifact's content: nobody comes to possess a blob through it
+#: (``corrupt`` is what the verify flow sets on content that no longer matches its checksum).
+QUARANTINE_LABELS = ("corrupt", "quarantined")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
@@ -157,6 +164,17 @@ class Principal:
             ```
         """
         return self.writable is None or (group_id or DEFAULT_GROUP) in self.writable
+
+    @property
+    def uploader(self) -> str:
+        """Whose uploads these are: the user's id (``~name`` for a user without one, e.g. anonymous).
+
+        Example:
+            ```python
+            auth.record_upload(principal.uploader, digest)
+            ```
+        """
+        return self.user_id or f"~{self.user_name}"
 
 
 #: The principal of a server run with ``--insecure-no-auth``: an admin in ``default``.
@@ -430,19 +448,68 @@ class AuthCatalog:
         return Principal(user.id, user.name, False, user.default_group_id, frozenset(user.groups),
                          frozenset(g for g, w in user.groups.items() if w))
 
-    # ownership queries the server needs -------------------------------------
+    # possession: who may build artifacts from which blobs -------------------
 
-    def live_version_groups(self, folder: str, name: str) -> set[str]:
-        """Groups owning the live versions of ``folder/name``.
+    def record_upload(self, uploader: str, digest: str) -> None:
+        """Note that ``uploader`` just sent (verified) content ``digest``.
 
         Example:
             ```python
-            auth.live_version_groups("/team", "data")
+            auth.record_upload(principal.uploader, digest)
             ```
         """
+        key = and_(blob_uploads.c.digest == digest, blob_uploads.c.uploader == uploader)
+        try:
+            with self._write() as conn:
+                if conn.execute(update(blob_uploads).where(key).values(uploaded=utcnow())).rowcount == 0:
+                    conn.execute(insert(blob_uploads), {"digest": digest, "uploader": uploader, "uploaded": utcnow()})
+        except IntegrityError:
+            pass  # the same upload, recorded concurrently
+
+    def possessed(self, digests: Iterable[str], uploader: str, readable: frozenset[str] | None,
+                  since: datetime) -> set[str]:
+        """Which of ``digests`` a caller possesses (knowing a digest is not enough).
+
+        A blob is possessed through a live artifact the caller can read (``readable``:
+        its groups, None for every group) that carries no `QUARANTINE_LABELS` label, or
+        because ``uploader`` uploaded it at or after ``since``.
+
+        Example:
+            ```python
+            auth.possessed([d1, d2], principal.uploader, principal.readable, utcnow() - timedelta(hours=1))
+            ```
+        """
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        quarantined = select(artifact_labels.c.artifact_id).where(
+            artifact_labels.c.artifact_id == artifacts.c.id, artifact_labels.c.label.in_(QUARANTINE_LABELS))
         with self.engine.connect() as conn:
-            return set(conn.scalars(select(artifacts.c.group_id).distinct().where(
-                artifacts.c.folder == folder, artifacts.c.name == name, artifacts.c.deleted.is_(None))))
+            for i in range(0, len(wanted), 500):
+                batch = wanted[i:i + 500]
+                held = (select(artifact_files.c.digest).distinct()
+                        .join(artifacts, artifacts.c.id == artifact_files.c.artifact_id)
+                        .where(artifact_files.c.digest.in_(batch), artifacts.c.deleted.is_(None),
+                               ~quarantined.exists()))
+                if readable is not None:
+                    held = held.where(artifacts.c.group_id.in_(sorted(readable)))
+                found |= set(conn.scalars(held))
+                found |= set(conn.scalars(select(blob_uploads.c.digest).where(
+                    blob_uploads.c.digest.in_(batch), blob_uploads.c.uploader == uploader,
+                    blob_uploads.c.uploaded >= since)))
+        return found
+
+    def prune_uploads(self, before: datetime) -> int:
+        """Forget uploads older than ``before`` (garbage collection may have taken their blobs).
+
+        Example:
+            ```python
+            auth.prune_uploads(utcnow() - timedelta(hours=1))
+            ```
+        """
+        with self._write() as conn:
+            return conn.execute(delete(blob_uploads).where(blob_uploads.c.uploaded < before)).rowcount or 0
+
+    # plugin snapshots --------------------------------------------------------
 
     def grant_snapshot(self, snapshot_id: str, group_id: str) -> None:
         """Let ``group_id`` read a plugin snapshot (its members registered the same code).

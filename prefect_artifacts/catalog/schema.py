@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 
 
@@ -45,6 +47,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+def max_length(column: Column[Any]) -> int | None:
+    """The longest value a text column holds (None: unbounded): the one source of column limits.
+
+    Example:
+        ```python
+        max_length(artifacts.c.mime_type)  # 255
+        ```
+    """
+    return getattr(column.type, "length", None)
+
+
 metadata = MetaData()
 
 folders = Table(
@@ -52,7 +65,11 @@ folders = Table(
     metadata,
     Column("path", String(1024), primary_key=True),
     Column("created", UTCDateTime(), nullable=False),
+    # The group whose writers create names in the folder (migration 0006); NULL: the root "/".
+    Column("group_id", String(64)),
 )
+# Folders are told apart case-insensitively: "/Team-A" cannot shadow "/team-a".
+Index("ix_folders_path_ci", func.lower(folders.c.path))
 
 artifacts = Table(
     "artifacts",
@@ -146,6 +163,16 @@ plugin_snapshot_files = Table(
     Column("path", String(1024), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("digest", String(64), nullable=False, index=True),
+)
+
+#: Who uploaded which blob, and when (migration 0007): an upload lets its user build
+#: artifacts from the blob while garbage collection would still keep it unreferenced.
+blob_uploads = Table(
+    "blob_uploads",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("uploader", String(128), primary_key=True),
+    Column("uploaded", UTCDateTime(), nullable=False, index=True),
 )
 
 #: Columns holding blob digests: garbage collection keeps every blob they name.

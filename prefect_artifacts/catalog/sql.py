@@ -7,14 +7,14 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._ids import new_id
-from prefect_artifacts._paths import ParsedRef, parent_folders
+from prefect_artifacts._paths import ParsedRef
 from prefect_artifacts.catalog.engine import (
     catalog_error,
     create_catalog_engine,
@@ -22,6 +22,7 @@ from prefect_artifacts.catalog.engine import (
     write_transaction,
     writer_lock,
 )
+from prefect_artifacts.catalog.folders import artifact_group, prepare_folder
 from prefect_artifacts.catalog.prepared import PreparedInsert
 from prefect_artifacts.catalog.schema import (
     BLOB_REFERENCES,
@@ -32,6 +33,7 @@ from prefect_artifacts.catalog.schema import (
     artifacts,
     aspects,
     folders,
+    max_length,
     plugin_snapshot_files,
     plugin_snapshots,
 )
@@ -40,8 +42,8 @@ from prefect_artifacts.errors import (
     AmbiguousReference,
     ArtifactConflict,
     ArtifactNotFound,
-    FolderNotFound,
     InvalidArtifactInput,
+    PermissionDenied,
     StorageError,
 )
 from prefect_artifacts.models import (
@@ -58,6 +60,9 @@ from prefect_artifacts.models import (
     SerializerRef,
     SnapshotFile,
 )
+
+if TYPE_CHECKING:
+    from prefect_artifacts.catalog.auth import Principal
 
 SORTABLE = {
     "name": artifacts.c.name, "created": artifacts.c.created, "modified": artifacts.c.modified,
@@ -95,13 +100,33 @@ def _check_manifest(new: ArtifactManifest) -> None:
         if f.path in seen:
             raise InvalidArtifactInput(f"file path {f.path!r} appears more than once in the manifest")
         seen.add(f.path)
-    values = [("folder", new.folder, 1024), ("mime type", new.mime_type, 255), ("checksum", new.checksum, 160),
-              ("description", new.description, None), ("original path", new.original_path, None)]
+    art, file = artifacts.c, artifact_files.c
+    values = [("folder", new.folder, art.folder), ("mime type", new.mime_type, art.mime_type),
+              ("checksum", new.checksum, art.checksum), ("description", new.description, art.description),
+              ("original path", new.original_path, art.original_path),
+              ("idempotency key", new.idempotency_key, art.idempotency_key)]
     for f in new.files:
-        values += [("file path", f.path, 4096), ("file mime type", f.mime_type, 255),
-                   ("file checksum", f.checksum, 160), ("file uri", f.uri, None)]
-    for what, value, limit in values:
-        _check_text(what, value, limit)
+        values += [("file path", f.path, file.path), ("file mime type", f.mime_type, file.mime_type),
+                   ("file checksum", f.checksum, file.checksum), ("file uri", f.uri, file.uri)]
+    for what, value, column in values:
+        _check_text(what, value, max_length(column))
+    for run_id, _category in new.runs:
+        check_run_id(run_id)
+
+
+def check_run_id(run_id: object) -> str:
+    """Return ``run_id`` if the catalog can hold it (1 to the column's length, no NUL), else raise.
+
+    Example:
+        ```python
+        check_run_id("5f0c6a4e-0000-4000-8000-000000000001")
+        ```
+    """
+    limit = max_length(artifact_runs.c.run_id)
+    if not isinstance(run_id, str) or not run_id or (limit is not None and len(run_id) > limit):
+        raise InvalidArtifactInput(f"invalid run id {run_id!r}: use 1-{limit} characters")
+    _check_text("run id", run_id)
+    return run_id
 
 
 def _check_text(what: str, value: str | None, limit: int | None = None) -> None:
@@ -230,7 +255,7 @@ class SqlCatalog:
             migrate(self.engine)
         except OperationalError as exc:
             raise StorageError(f"cannot open catalog {url!r}: {exc.orig}") from exc
-        self._known_folders: set[str] = set()
+        self._known_folders: dict[str, str] = {}  # committed folders and their owners
         # The hot path skips SQLAlchemy's execution layer (see catalog.prepared).
         self._prepared = _PreparedCreate(self.engine.dialect)
 
@@ -254,18 +279,28 @@ class SqlCatalog:
 
     # folders ------------------------------------------------------------------
 
-    def _ensure_folder(self, conn: Connection, folder: str, make: bool) -> None:
-        if folder in self._known_folders:
+    def _prepare_folder(self, conn: Connection, new: ArtifactManifest, make: bool, writer: Principal | None) -> str:
+        """Check (and make) the folder of ``new``; returns the artifact's group (rules: `catalog.folders`)."""
+        owner = self._known_folders.get(new.folder)
+        if owner is not None:
+            return artifact_group(new.folder, owner, new.group_id, writer, DEFAULT_GROUP)
+        group, owner = prepare_folder(conn, new.folder, make, new.group_id, writer, DEFAULT_GROUP, utcnow())
+        if owner is not None:  # cached only once seen committed: a new folder's transaction may roll back
+            self._known_folders[new.folder] = owner
+        return group
+
+    @staticmethod
+    def _check_name_owners(conn: Connection, same_name: Any, name: str, strategy: ConflictStrategy,
+                           writer: Principal | None) -> None:
+        """Refuse skip/error/replace on a name whose live versions the caller cannot read (or replace)."""
+        if writer is None or writer.is_admin:
             return
-        existing = set(conn.scalars(select(folders.c.path).where(folders.c.path.in_(parent_folders(folder)))))
-        if folder not in existing:
-            if not make:
-                raise FolderNotFound(f"folder {folder!r} does not exist (pass make_folder=True)")
-            now = utcnow()
-            missing = [p for p in parent_folders(folder) if p not in existing]
-            conn.execute(insert(folders), [{"path": p, "created": now} for p in missing])
-            return  # cached only once seen committed: this transaction may still roll back
-        self._known_folders.add(folder)
+        owners = set(conn.scalars(select(artifacts.c.group_id).distinct().where(same_name,
+                                                                               artifacts.c.deleted.is_(None))))
+        if any(not writer.can_read(g) for g in owners):  # only an admin mixes groups in one folder
+            raise ArtifactConflict(f"{name} is used by a group you cannot read")
+        if strategy is ConflictStrategy.REPLACE and any(not writer.can_write(g) for g in owners):
+            raise PermissionDenied(f"user {writer.user_name!r} may not replace {name}: its versions are read-only")
 
     def list_folders(self, prefix: str = "/") -> list[str]:
         """All folders under ``prefix`` (inclusive), sorted.
@@ -283,16 +318,19 @@ class SqlCatalog:
     # create -------------------------------------------------------------------
 
     def create(
-        self, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool
+        self, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool, writer: Principal | None = None,
     ) -> tuple[Artifact, bool]:
         """Insert a new version under the conflict strategy; returns (artifact, created).
 
         With ``skip`` (an existing live version) or an already-used idempotency key the
-        existing artifact is returned with ``created=False``.
+        existing artifact is returned with ``created=False``. With a ``writer``, the
+        folder rules of `catalog.folders` apply and the artifact's group is resolved
+        there (``new.group_id`` is a request); without one, it defaults to the folder's.
 
         Raises:
             FolderNotFound: the folder is missing and ``make_folder`` is false.
             ArtifactConflict: ``error`` and the name exists.
+            PermissionDenied: ``writer`` may not create names in the folder.
 
         Example:
             ```python
@@ -303,15 +341,17 @@ class SqlCatalog:
         # A ``new`` create inserts unconditionally, so a used key shows as a unique
         # violation (rare: a retry) instead of costing every create a lookup.
         look_up_key = strategy is not ConflictStrategy.NEW
-        if not look_up_key and new.folder in self._known_folders:
-            made = self._create_prepared(new)
+        owner = self._known_folders.get(new.folder)
+        if not look_up_key and owner is not None:
+            group = artifact_group(new.folder, owner, new.group_id, writer, DEFAULT_GROUP)
+            made = self._create_prepared(new.model_copy(update={"group_id": group}))
             if made is not None:
                 return made
             look_up_key = bool(new.idempotency_key)  # the general path sorts the conflict out
         for _attempt in range(10):
             try:
                 with self._write() as conn:
-                    return self._create(conn, new, strategy, make_folder, look_up_key)
+                    return self._create(conn, new, strategy, make_folder, look_up_key, writer)
             except IntegrityError as exc:
                 if new.idempotency_key and "idempotency_key" in str(exc.orig):
                     look_up_key = True  # this key was used (maybe concurrently): return that artifact
@@ -323,7 +363,7 @@ class SqlCatalog:
 
     def _create(
         self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool,
-        look_up_key: bool,
+        look_up_key: bool, writer: Principal | None,
     ) -> tuple[Artifact, bool]:
         if new.idempotency_key and look_up_key:
             existing = conn.scalar(select(artifacts.c.id).where(artifacts.c.idempotency_key == new.idempotency_key))
@@ -331,10 +371,11 @@ class SqlCatalog:
                 return self._load(conn, existing, include_deleted=True), False
         if self.dialect == "postgresql":  # writers of one name queue here instead of retrying on conflicts
             conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"{new.folder}//{new.name}"))))
-        self._ensure_folder(conn, new.folder, make_folder)
+        new = new.model_copy(update={"group_id": self._prepare_folder(conn, new, make_folder, writer)})
         next_version: int | None = None  # None: allocated by the INSERT itself (one statement less)
         if strategy is not ConflictStrategy.NEW:
             same_name = and_(artifacts.c.folder == new.folder, artifacts.c.name == new.name)
+            self._check_name_owners(conn, same_name, f"{new.folder.rstrip('/')}/{new.name}", strategy, writer)
             live_latest, any_latest = conn.execute(
                 select(
                     func.max(artifacts.c.version).filter(artifacts.c.deleted.is_(None)),

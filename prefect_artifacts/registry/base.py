@@ -51,6 +51,8 @@ from prefect_artifacts.models import (
     SnapshotFile,
 )
 from prefect_artifacts.references import basename, probe
+from prefect_artifacts.registry.manifest import artifact_checksum, artifact_size
+from prefect_artifacts.registry.manifest import manifest_checksum as manifest_checksum  # re-exported
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
@@ -122,20 +124,6 @@ def check_position(what: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_POSITION:
         raise InvalidArtifactInput(f"{what} must be an integer from 0 to {MAX_POSITION}, not {value!r}")
     return value
-
-
-def manifest_checksum(files: Sequence[ManifestFile | ArtifactFile]) -> str:
-    """Checksum of a multi-file artifact: SHA-256 over its sorted (path, size, checksum).
-
-    Example:
-        ```python
-        manifest_checksum(art.files)
-        ```
-    """
-    digest = hashlib.sha256()
-    for f in sorted(files, key=lambda f: f.path):
-        digest.update(f"{f.path}\0{f.size}\0{f.checksum}\n".encode())
-    return digest.hexdigest()
 
 
 class Registry(ABC):
@@ -521,8 +509,7 @@ class Registry(ABC):
         manifest = ArtifactManifest(
             folder=folder, name=draft.name, kind=kind, files=files, is_dir=is_dir,
             description=draft.description, labels=draft.labels, mime_type=mime,
-            size=sum(f.size or 0 for f in files),
-            checksum=manifest_checksum(files) if is_dir else files[0].checksum,
+            size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
             original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
             aspects=aspects, runs=links,
         )

@@ -1,6 +1,14 @@
 """`LocalRegistry`: the in-process registry, a SQL catalog plus a content store.
 
-It holds every business rule; the REST server is a thin layer over it.
+It holds every business rule; the REST server is a thin layer over it. A registry
+seen by a caller (`LocalRegistry.for_principal`) enforces the rules of a shared
+server in process: reads see the caller's groups only, writes need write access,
+folders belong to groups (`prefect_artifacts.catalog.folders`), and an artifact is
+built only from blobs the caller possesses: content it can read through a live,
+unquarantined artifact, or content it uploaded itself within the garbage-collection
+grace period (``gc_grace_seconds``, the time an unreferenced upload is kept anyway).
+Knowing a digest is not possessing its content; uploading the bytes again is (they are
+verified and stored once).
 """
 
 from __future__ import annotations
@@ -9,7 +17,8 @@ import builtins
 import hashlib
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +26,16 @@ from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
+from prefect_artifacts.catalog.auth import AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
-from prefect_artifacts.catalog.sql import SqlCatalog
+from prefect_artifacts.catalog.sql import SqlCatalog, check_run_id, utcnow
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     ArtifactNotFound,
     BlobNotFound,
     InvalidArtifactInput,
     InvalidOperation,
+    PermissionDenied,
     SnapshotIntegrityError,
 )
 from prefect_artifacts.models import (
@@ -49,10 +60,11 @@ from prefect_artifacts.registry.base import (
     parse_strategy,
     snapshot_manifest,
 )
+from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings, get_settings
-from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
+from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore, check_digest
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, copy_chunks_hashing, hash_file
 
 
 class LocalRegistry(Registry):
@@ -63,8 +75,8 @@ class LocalRegistry(Registry):
         catalog: where artifacts are catalogued.
         settings: limits and defaults (read from the environment when None).
         use_digest_cache: reuse digests of unchanged large files (default: settings).
-        group_ids: when set, only artifacts of these groups are visible (the server
-            passes the caller's groups).
+        group_ids: when set, only artifacts of these groups are visible.
+        principal: the caller whose rules apply (see `for_principal`); None: none.
 
     Example:
         ```python
@@ -76,11 +88,16 @@ class LocalRegistry(Registry):
     def __init__(
         self, store: ContentStore, catalog: SqlCatalog, settings: ArtifactSettings | None = None,
         use_digest_cache: bool | None = None, group_ids: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         super().__init__(settings, use_digest_cache)
         self.store = store
         self.catalog = catalog
+        self.principal = principal
+        if group_ids is None and principal is not None and principal.readable is not None:
+            group_ids = sorted(principal.readable)
         self.group_ids = list(group_ids) if group_ids is not None else None
+        self._access = AuthCatalog(catalog.engine)
 
     @classmethod
     def from_urls(
@@ -128,6 +145,24 @@ class LocalRegistry(Registry):
         scoped._digest_cache = self._digest_cache
         return scoped
 
+    def for_principal(self, principal: Principal) -> LocalRegistry:
+        """The same registry as ``principal`` sees it: the rules of a shared server, in process.
+
+        Reads see the principal's groups only (others' artifacts are not found); writes
+        need write access to the artifact's group (`PermissionDenied`); creates follow
+        the folder rules of `prefect_artifacts.catalog.folders` and use only blobs the
+        principal possesses (see the module docstring); garbage collection is for admins.
+
+        Example:
+            ```python
+            principal = AuthCatalog(reg.catalog.engine).authenticate(api_key)
+            reg.for_principal(principal).upload_file("data.csv", name="data", folder="/team-a")
+            ```
+        """
+        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, principal=principal)
+        scoped._digest_cache = self._digest_cache
+        return scoped
+
     def spec(self) -> RegistrySpec:
         """A picklable description: store URL and options, catalog URL, settings, groups.
 
@@ -136,6 +171,8 @@ class LocalRegistry(Registry):
             spec = reg.spec()   # RegistrySpec(kind='local', storage_url=..., catalog_url=...)
             ```
         """
+        if self.principal is not None:
+            raise NotImplementedError("a registry seen by a principal is not reopened elsewhere (its rules would go)")
         return RegistrySpec(
             "local", self.settings, storage_url=self.store.url, storage_options=self.store.storage_options,
             catalog_url=self.catalog.url, durable=self.store.durable, group_ids=self.group_ids,
@@ -158,6 +195,76 @@ class LocalRegistry(Registry):
 
     def _id(self, ref: str) -> str:
         return self.catalog.resolve(parse_ref(ref), self.group_ids)
+
+    def _writable_id(self, ref: str) -> str:
+        """The id of ``ref`` as the caller sees it (not found if unreadable), if it may write it."""
+        principal = self.principal
+        if principal is None or principal.writable is None:
+            return self._id(ref)
+        art = self.get(ref)
+        if not principal.can_write(art.group_id):
+            raise PermissionDenied(f"user {principal.user_name!r} may not write to group {art.group_id!r}")
+        return art.id
+
+    # possession -------------------------------------------------------------------
+
+    def _possessed(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` the caller may build artifacts from (all of them without a principal)."""
+        wanted = set(digests)
+        if self.principal is None or not wanted:
+            return wanted
+        since = utcnow() - timedelta(seconds=self.settings.gc_grace_seconds)
+        return self._access.possessed(wanted, self.principal.uploader, self.principal.readable, since)
+
+    def _record_upload(self, digest: str) -> None:
+        if self.principal is not None:
+            self._access.record_upload(self.principal.uploader, digest)
+
+    def usable_blob(self, digest: str) -> int | None:
+        """The size of blob ``digest`` if the caller may build artifacts from it, else None.
+
+        None both when the blob is not stored and when the caller does not possess it
+        (see the module docstring), so the answer reveals nothing about other groups'
+        content. A usable blob is touched: garbage collection keeps it for the grace
+        period, as the caller is about to reference it.
+
+        Raises:
+            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest.
+
+        Example:
+            ```python
+            if reg.usable_blob(digest) is None:
+                upload_the_bytes()
+            ```
+        """
+        check_digest(digest)
+        if digest not in self._possessed([digest]) or not self.store.exists(digest):
+            return None
+        self.store.touch(digest)
+        return self.store.size(digest)
+
+    def receive_blob(self, digest: str) -> BlobReceiver:
+        """Where an upload of ``digest`` goes: verified, stored once, recorded as the caller's.
+
+        The receiver's ``usable`` is the blob's size when the caller may already use the
+        blob (the bytes need not be sent), else None; then its ``put_stream`` or
+        ``put_bytes`` takes the bytes.
+
+        Raises:
+            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest.
+            PermissionDenied: the caller may not write to any group.
+
+        Example:
+            ```python
+            receiver = reg.receive_blob(digest)
+            if receiver.usable is None:
+                receiver.put_stream(chunks, expected_digest=digest)
+            ```
+        """
+        principal = self.principal
+        if principal is not None and principal.writable is not None and not principal.writable:
+            raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
+        return BlobReceiver(self, self.usable_blob(digest))
 
     # primitives -----------------------------------------------------------------
 
@@ -186,28 +293,71 @@ class LocalRegistry(Registry):
         self.store.flush()
 
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
-        art, created = self.catalog.create(manifest, strategy, make_folder)
+        # upload() stored every blob from the caller's own files just now and measured them.
+        art, created = self.catalog.create(self._keyed(seal_manifest(manifest, None)), strategy, make_folder,
+                                           self.principal)
         art._just_created = created
         return self._bind(art)
 
     def create(self, manifest: ArtifactManifest, conflict_strategy: ConflictStrategy | str = "new",
-               make_folder: bool = False) -> tuple[Artifact, bool]:
-        """Catalog a manifest whose blobs are already stored (the server's create).
+               make_folder: bool = False, blobs: Mapping[str, bytes] | None = None) -> tuple[Artifact, bool]:
+        """Catalog a manifest whose blobs are stored already, or sent along (the server's create).
+
+        Everything derivable is derived and every claim checked (`seal_manifest`); each
+        stored file's blob must be one the caller possesses (see the module docstring),
+        or be in ``blobs``: small contents sent with the create (digest → bytes), which
+        are verified, stored and count as the caller's uploads.
 
         Raises:
-            BlobNotFound: a file's blob is not in the store.
+            BlobNotFound: a file's blob is not stored, or not the caller's to use (the same answer).
+            InvalidArtifactInput: the manifest contradicts its content or itself.
+            ArtifactIntegrityError: a sent blob does not hash to its digest.
+            PermissionDenied: the caller may not create names in the folder or group.
 
         Example:
             ```python
             art, created = reg.create(manifest, "new", make_folder=True)
             ```
         """
-        for f in manifest.files:
-            safe_relpath(f.path)
-            if f.uri is None and (f.digest is None or not self.store.exists(f.digest)):
-                raise BlobNotFound(f"content of {f.path!r} ({f.digest}) has not been uploaded")
-        art, created = self.catalog.create(manifest, parse_strategy(conflict_strategy), make_folder)
+        strategy = parse_strategy(conflict_strategy)
+        principal = self.principal
+        if principal is not None and manifest.group_id is not None and not principal.can_write(manifest.group_id):
+            raise PermissionDenied(f"user {principal.user_name!r} may not write to group {manifest.group_id!r}")
+        sent = self._store_sent(manifest, blobs or {})
+        claimed = {f.digest for f in manifest.files if f.uri is None and isinstance(f.digest, str)} - sent
+        usable = sent | self._possessed(claimed)
+
+        def blob_size(digest: str) -> int:
+            if digest not in usable:
+                raise BlobNotFound(f"content {digest} has not been uploaded")
+            try:
+                return self.store.size(digest)
+            except BlobNotFound:
+                raise BlobNotFound(f"content {digest} has not been uploaded") from None
+
+        sealed = self._keyed(seal_manifest(manifest, blob_size))
+        art, created = self.catalog.create(sealed, strategy, make_folder, principal)
         return self._bind(art), created
+
+    def _store_sent(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes]) -> set[str]:
+        """Verify and store small contents sent with a create; their digests."""
+        wanted = {f.digest for f in manifest.files if f.uri is None}
+        for digest, data in blobs.items():
+            if digest not in wanted:
+                raise InvalidArtifactInput(f"sent content {str(digest)[:16]}… is not a file of this artifact")
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != digest:
+                raise ArtifactIntegrityError(f"sent content digest {actual} does not match the announced {digest}")
+        for data in blobs.values():
+            self.store.put_bytes(data)
+        return set(blobs)
+
+    def _keyed(self, manifest: ArtifactManifest) -> ArtifactManifest:
+        """Idempotency keys are per user: another user's key never returns (or blocks) a create."""
+        key, principal = manifest.idempotency_key, self.principal
+        if key is None or principal is None:
+            return manifest
+        return manifest.model_copy(update={"idempotency_key": f"{principal.user_id or '-'}:{key}"})
 
     def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
         return self._bind(self.catalog.get(self._id(ref)))
@@ -294,9 +444,7 @@ class LocalRegistry(Registry):
 
     def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
         cat = parse_category(category)
-        if not isinstance(run_id, str) or not run_id or len(run_id) > 64:
-            raise InvalidArtifactInput(f"invalid run id {run_id!r}: use 1-64 characters")
-        return self.catalog.attach(self._id(ref), run_id, cat)
+        return self.catalog.attach(self._writable_id(ref), check_run_id(run_id), cat)
 
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
         cat = parse_category(category) if category is not None else None
@@ -312,28 +460,32 @@ class LocalRegistry(Registry):
         policy: str | None = None,
     ) -> Aspect:
         prepared = prepare_aspect(aspect, schema, policy)
-        return self.catalog.add_aspect(self._id(ref), prepared["content"], prepared["schema_name"], policy)
+        return self.catalog.add_aspect(self._writable_id(ref), prepared["content"], prepared["schema_name"], policy)
 
     def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
         return self.catalog.aspects(self._id(ref))
 
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
-        return self._bind(self.catalog.update(self._id(ref), description, self._check_labels(labels)))
+        return self._bind(self.catalog.update(self._writable_id(ref), description, self._check_labels(labels)))
 
     def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
-        artifact_id = self._id(ref)
+        artifact_id = self._writable_id(ref)
         self.catalog.set_alias(artifact_id, validate_alias(alias))
         return self.get(artifact_id)
 
     def delete(self, ref: str) -> None:  # noqa: D102
-        self.catalog.delete(self._id(ref))
+        self.catalog.delete(self._writable_id(ref))
 
     def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:  # noqa: D102
+        if self.principal is not None and not self.principal.is_admin:
+            raise PermissionDenied("only admins may run garbage collection")
         grace = self.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
         cutoff = time.time() - grace
         report = GcReport(dry_run=dry_run)
         if not dry_run:
             report.artifacts_purged = self.catalog.purge_deleted()
+            # Uploads older than the grace period no longer make their blobs the uploader's.
+            self._access.prune_uploads(utcnow() - timedelta(seconds=grace))
         blobs = builtins.list(self.store.iter_blobs())
         referenced = self.catalog.referenced([d for d, _, _ in blobs], live_only=dry_run)
         for digest, size, mtime in blobs:
@@ -365,37 +517,67 @@ class LocalRegistry(Registry):
         self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
     ) -> PluginSnapshot:
         digest, listed = snapshot_manifest(files)
+        group = self._snapshot_group(None)
         for _path, data in files:
             self.store.put_bytes(data)
-        group = self.group_ids[0] if self.group_ids else None
-        return self.catalog.create_snapshot(plugin_name, version, digest, listed, group)
+        return self._catalog_snapshot(plugin_name, version, digest, listed, group)
 
     def register_plugin_snapshot(self, plugin_name: str, version: str | None, digest: str,
-                                 files: Sequence[Any]) -> PluginSnapshot:
-        """Catalog a snapshot whose file blobs are already stored (the server's create).
+                                 files: Sequence[Any], group_id: str | None = None) -> PluginSnapshot:
+        """Catalog a snapshot whose file blobs are stored already (the server's create).
+
+        Each file's blob must be one the caller possesses (see the module docstring).
+        The snapshot's group (``group_id``, default: the caller's) may read it; the same
+        code registered by another group gives the same snapshot, readable by both.
 
         Raises:
-            SnapshotIntegrityError: the digest does not match the file list, or a blob is missing.
+            SnapshotIntegrityError: the digest does not match the file list, or a file's
+                blob is not stored or not the caller's to use (the same answer).
+            PermissionDenied: the caller may not write to the group.
 
         Example:
             ```python
             reg.register_plugin_snapshot("json", "1", digest, snapshot_files)
             ```
         """
+        group = self._snapshot_group(group_id)
         listed = sorted(files, key=lambda f: f.path)
         expected = hashlib.sha256("".join(f"{safe_relpath(f.path)}\0{f.checksum}\n" for f in listed).encode())
         if expected.hexdigest() != digest:
             raise SnapshotIntegrityError(f"snapshot digest {digest} does not match its file list")
+        usable = self._possessed(f.checksum for f in listed)
         for f in listed:
-            if not self.store.exists(f.checksum):
+            if f.checksum not in usable or not self.store.exists(f.checksum):
                 raise SnapshotIntegrityError(f"snapshot file {f.path!r} ({f.checksum}) has not been uploaded")
-        group = self.group_ids[0] if self.group_ids else None
-        return self.catalog.create_snapshot(plugin_name, version, digest, listed, group)
+        return self._catalog_snapshot(plugin_name, version, digest, listed, group)
+
+    def _snapshot_group(self, group_id: str | None) -> str | None:
+        principal = self.principal
+        if principal is None:
+            return group_id
+        group = group_id or principal.default_group
+        if not principal.can_write(group):
+            raise PermissionDenied(f"user {principal.user_name!r} may not write to group {group!r}")
+        return group
+
+    def _catalog_snapshot(self, plugin_name: str, version: str | None, digest: str,
+                          files: Sequence[Any], group: str | None) -> PluginSnapshot:
+        snapshot = self.catalog.create_snapshot(plugin_name, version, digest, files, group)
+        if self.principal is not None and group is not None:
+            self._access.grant_snapshot(snapshot.id, group)  # the same code from another group: both read it
+        return snapshot
+
+    def _readable_snapshot(self, snapshot_id: str) -> None:
+        readable = self.principal.readable if self.principal is not None else None
+        if readable is not None and not self._access.snapshot_groups(snapshot_id) & readable:
+            raise ArtifactNotFound(f"no plugin snapshot with id {snapshot_id}")
 
     def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:  # noqa: D102
+        self._readable_snapshot(snapshot_id)
         return self.catalog.get_snapshot(snapshot_id)
 
     def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
+        self._readable_snapshot(snapshot_id)
         snapshot = self.catalog.get_snapshot(snapshot_id)
         entry = next((f for f in snapshot.files if f.path == path), None)
         if entry is None:
@@ -406,6 +588,64 @@ class LocalRegistry(Registry):
             raise SnapshotIntegrityError(
                 f"plugin snapshot {snapshot_id} file {path!r} is tampered or missing: {exc}"
             ) from exc
+
+
+class BlobReceiver:
+    """Takes one upload for `LocalRegistry.receive_blob`: verifies it, stores it once, records it.
+
+    Content already stored (for another group, say) is hashed as it arrives and not
+    written again; either way the upload makes the blob the caller's to use.
+
+    Attributes:
+        usable: the blob's size when the caller may use it already (no bytes needed), else None.
+
+    Example:
+        ```python
+        receiver = reg.receive_blob(digest)
+        info = receiver.put_stream(iter([data]), expected_digest=digest)
+        ```
+    """
+
+    def __init__(self, registry: LocalRegistry, usable: int | None) -> None:
+        self._registry = registry
+        self.usable = usable
+
+    def put_stream(self, chunks: Iterable[bytes], expected_digest: str | None = None,
+                   max_size: int | None = None) -> BlobInfo:
+        """Store bytes from an iterable, refused (nothing kept) if they hash differently.
+
+        Raises:
+            ArtifactIntegrityError: the content does not hash to ``expected_digest``.
+            PayloadTooLarge: the content exceeds ``max_size``.
+
+        Example:
+            ```python
+            receiver.put_stream(request_chunks, expected_digest=digest, max_size=2**30)
+            ```
+        """
+        store = self._registry.store
+        if expected_digest is not None and store.exists(expected_digest):
+            digest, size = copy_chunks_hashing(chunks, lambda _batch: None, max_size=max_size)  # hashed, not kept
+            if digest != expected_digest:
+                raise ArtifactIntegrityError(f"content digest {digest} does not match the announced {expected_digest}")
+            store.touch(digest)
+            info = BlobInfo(digest, size, written=False)
+        else:
+            info = store.put_stream(chunks, expected_digest=expected_digest, max_size=max_size)
+        self._registry._record_upload(info.digest)
+        return info
+
+    def put_bytes(self, data: bytes, sync: bool = True) -> BlobInfo:
+        """Store a small payload the caller has checked against its digest.
+
+        Example:
+            ```python
+            receiver.put_bytes(b"hello")
+            ```
+        """
+        info = self._registry.store.put_bytes(data, sync=sync)
+        self._registry._record_upload(info.digest)
+        return info
 
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:

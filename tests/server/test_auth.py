@@ -16,7 +16,6 @@ import pytest
 from prefect_artifacts._server import ApiKeyAuth
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.errors import (
-    ArtifactConflict,
     ArtifactNotFound,
     AuthenticationError,
     PermissionDenied,
@@ -154,13 +153,13 @@ def test_creates_need_write_access_to_the_target_group(world: World, tmp_path: P
     (tmp_path / "y.txt").write_text("y")
     for who in ("bob", "carol"):
         with world.client(who) as reg:
-            art = reg.upload_file(tmp_path / "y.txt", name=f"own-{who}")  # own default group: fine
+            art = reg.upload_file(tmp_path / "y.txt", name=f"own-{who}", folder=f"/{who}")  # own group: fine
             assert art.group_id == f"team-{who[0]}"
-            body = {"folder": "/default", "name": "into-a", "kind": "file", "files": [], "groupId": "team-a"}
+            body = {"folder": f"/{who}", "name": "into-a", "kind": "file", "files": [], "groupId": "team-a"}
             response = world.call(who, "POST", "/artifacts", json=body)
             assert response.status_code == 403 and response.json()["error"] == "PermissionDenied"
     with world.client("alice") as reg:
-        assert reg.upload_file(tmp_path / "y.txt", name="by-alice").group_id == "team-a"
+        assert reg.upload_file(tmp_path / "y.txt", name="by-alice", folder="/alice").group_id == "team-a"
 
 
 def test_client_raises_the_same_exceptions(world: World, tmp_path: Path) -> None:
@@ -193,16 +192,16 @@ def test_client_raises_the_same_exceptions(world: World, tmp_path: Path) -> None
 
 
 def test_other_groups_names_cannot_be_replaced_or_skipped_into(world: World, tmp_path: Path) -> None:
+    # /shared is team-a's folder: nobody else creates names in it, with any strategy
+    # (a new version of team-a's name used to go to team-c: see tests/server/test_trust.py).
     (tmp_path / "x.txt").write_text("carol's")
     with world.client("carol") as reg:
-        for strategy in ("replace", "skip"):
-            with pytest.raises(ArtifactConflict):
+        for strategy in ("replace", "skip", "error", "new"):
+            with pytest.raises(PermissionDenied):
                 reg.upload_file(tmp_path / "x.txt", name="x", folder="/shared", conflict_strategy=strategy)
-        mine = reg.upload_file(tmp_path / "x.txt", name="x", folder="/shared", conflict_strategy="new")
-        assert (mine.version, mine.group_id) == (2, "team-c")
-    with world.client("bob") as reg:  # can read team-a but not write it: replace is refused
+    with world.client("bob") as reg:  # can read team-a but not write it: refused too
         (tmp_path / "b.txt").write_text("bob")
-        with pytest.raises((PermissionDenied, ArtifactConflict)):
+        with pytest.raises(PermissionDenied):
             reg.upload_file(tmp_path / "b.txt", name="x", folder="/shared", conflict_strategy="replace")
     with world.client("alice") as reg:
         assert reg.get(world.art_id).open().read() == b"secret data"  # untouched
@@ -214,7 +213,7 @@ def test_idempotency_keys_are_per_user(world: World, tmp_path: Path) -> None:
         first = alice.upload_file(tmp_path / "k.txt", name="k", idempotency_key="same-key")
         again = alice.upload_file(tmp_path / "k.txt", name="k", idempotency_key="same-key")
         assert again.id == first.id
-        other = carol.upload_file(tmp_path / "k.txt", name="k2", idempotency_key="same-key")
+        other = carol.upload_file(tmp_path / "k.txt", name="k2", folder="/carol", idempotency_key="same-key")
         assert other.id != first.id and other.group_id == "team-c"
 
 

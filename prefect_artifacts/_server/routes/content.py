@@ -20,10 +20,9 @@ from prefect_artifacts._server.schemas import BlobStored, ChunkEntries, ErrorBod
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts._server.streams import RangeNotSatisfiable, parse_range, primed, store_body
 from prefect_artifacts.catalog.auth import Principal
-from prefect_artifacts.errors import ArtifactNotFound, InvalidOperation, PermissionDenied
+from prefect_artifacts.errors import ArtifactNotFound, InvalidOperation
 from prefect_artifacts.models import BundleType
 from prefect_artifacts.storage.chunk_index import ChunkIndex
-from prefect_artifacts.storage.content_store import check_digest
 
 router = APIRouter(tags=["content"])
 Caller = Depends(current_principal)
@@ -143,16 +142,16 @@ def _redirect(body: ReferenceRedirect, uri: str | None) -> Response:
 
 @router.head("/blobs/{digest}", responses={404: {"description": "Not stored."}})
 def head_blob(digest: str, principal: Principal = Caller, state: ServerState = State) -> Response:
-    """Whether the server already has this content (clients skip uploading it).
+    """Whether the caller may reference this content without sending it (clients skip uploading it).
 
-    A found blob is touched: the client is about to reference it, so garbage collection
-    must treat it as young even if no artifact holds it now.
+    ``404`` unless the caller possesses the blob: it can read an artifact holding it, or
+    uploaded it recently (`LocalRegistry.usable_blob`); so the answer says nothing about
+    other groups' content. A usable blob is kept young for garbage collection.
     """
-    check_digest(digest)
-    if not state.registry.store.exists(digest):
+    size = state.registry_for(principal).usable_blob(digest)
+    if size is None:
         return Response(status_code=404)
-    state.registry.store.touch(digest)
-    return Response(status_code=200, headers={"X-Blob-Size": str(state.registry.store.size(digest))})
+    return Response(status_code=200, headers={"X-Blob-Size": str(size)})
 
 
 @router.put(
@@ -163,14 +162,14 @@ def head_blob(digest: str, principal: Principal = Caller, state: ServerState = S
 async def put_blob(
     digest: str, request: Request, principal: Principal = Caller, state: ServerState = State
 ) -> Response:
-    """Upload content under its SHA-256; refused (and nothing kept) if it hashes differently."""
-    check_digest(digest)
-    if principal.writable is not None and not principal.writable:
-        raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
-    store = state.registry.store
-    if await run_in_threadpool(store.exists, digest):
-        size = await run_in_threadpool(store.size, digest)
-        return dump(BlobStored(digest=digest, size=size, written=False))
-    info = await store_body(request, store, digest, state.limits.max_blob_bytes)
+    """Upload content under its SHA-256; refused (and nothing kept) if it hashes differently.
+
+    Content stored already is verified as it arrives and not written again; the upload
+    lets the caller reference it (`LocalRegistry.receive_blob`).
+    """
+    receiver = await run_in_threadpool(state.registry_for(principal).receive_blob, digest)
+    if receiver.usable is not None:
+        return dump(BlobStored(digest=digest, size=receiver.usable, written=False))
+    info = await store_body(request, receiver, digest, state.limits.max_blob_bytes)  # type: ignore[arg-type]
     return dump(BlobStored(digest=info.digest, size=info.size, written=info.written),
                 status_code=201 if info.written else 200)

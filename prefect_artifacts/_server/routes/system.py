@@ -9,7 +9,6 @@ from prefect_artifacts._server.auth import current_principal
 from prefect_artifacts._server.schemas import Health, SnapshotRequest, Whoami
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts.catalog.auth import Principal
-from prefect_artifacts.errors import ArtifactNotFound, PermissionDenied
 from prefect_artifacts.models import GcReport, PluginSnapshot
 
 router = APIRouter()
@@ -23,26 +22,15 @@ def create_snapshot(body: SnapshotRequest, principal: Principal = Caller, state:
 
     The same code gives the same snapshot; the caller's group may then read it.
     """
-    group = body.group_id or principal.default_group
-    state.check_write(principal, group)
-    scoped = state.registry.scoped([group])
-    snapshot = scoped.register_plugin_snapshot(body.plugin_name, body.version, body.digest, body.files)
-    state.auth_catalog.grant_snapshot(snapshot.id, group)
+    snapshot = state.registry_for(principal).register_plugin_snapshot(
+        body.plugin_name, body.version, body.digest, body.files, body.group_id)
     return dump(snapshot, status_code=201)
-
-
-def _readable_snapshot(state: ServerState, principal: Principal, snapshot_id: str) -> None:
-    if principal.readable is None:
-        return
-    if not state.auth_catalog.snapshot_groups(snapshot_id) & principal.readable:
-        raise ArtifactNotFound(f"no plugin snapshot with id {snapshot_id}")
 
 
 @router.get("/plugin-snapshots/{id}", response_model=PluginSnapshot, tags=["plugin snapshots"])
 def get_snapshot(id: str, principal: Principal = Caller, state: ServerState = State) -> Response:
     """A plugin snapshot and its file list."""
-    _readable_snapshot(state, principal, id)
-    return dump(state.registry.get_plugin_snapshot(id))
+    return dump(state.registry_for(principal).get_plugin_snapshot(id))
 
 
 @router.get(
@@ -53,8 +41,7 @@ def snapshot_file(
     id: str, path: str = Query(max_length=1024), principal: Principal = Caller, state: ServerState = State
 ) -> Response:
     """One source file of a snapshot, verified against its recorded SHA-256."""
-    _readable_snapshot(state, principal, id)
-    data = state.registry.read_plugin_snapshot_file(id, path)
+    data = state.registry_for(principal).read_plugin_snapshot_file(id, path)
     return Response(data, media_type="application/octet-stream")
 
 
@@ -84,6 +71,4 @@ def gc(
     state: ServerState = State,
 ) -> Response:
     """Garbage-collect unreferenced blobs (admins only)."""
-    if not principal.is_admin:
-        raise PermissionDenied("only admins may run garbage collection")
-    return dump(state.registry.gc(dry_run=dry_run, grace_seconds=grace_seconds))
+    return dump(state.registry_for(principal).gc(dry_run=dry_run, grace_seconds=grace_seconds))
