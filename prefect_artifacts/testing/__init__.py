@@ -2,7 +2,8 @@
 
 A backend runs the whole suite by subclassing `RegistryContract` (see its docstring),
 or a part of it through one of the part classes (`UploadContract`, `SearchContract`,
-…). The suite needs pytest and pytest-asyncio (its async tests are marked
+…); a backend that sees callers (users in groups) also runs `TenancyContract`. The
+suite needs pytest and pytest-asyncio (its async tests are marked
 ``@pytest.mark.asyncio``, so ``asyncio_mode`` may be ``strict`` or ``auto``).
 Importing this package asks pytest to rewrite the suite's asserts, so failures show
 the compared values.
@@ -29,6 +30,7 @@ pytest.register_assert_rewrite(
     "prefect_artifacts.testing._reads",
     "prefect_artifacts.testing._queries",
     "prefect_artifacts.testing._lifecycle",
+    "prefect_artifacts.testing._tenancy",
     "prefect_artifacts.testing.contract",
 )
 
@@ -42,6 +44,7 @@ from prefect_artifacts.testing._lifecycle import (  # noqa: E402
 )
 from prefect_artifacts.testing._queries import ListContract, SearchContract  # noqa: E402
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract  # noqa: E402
+from prefect_artifacts.testing._tenancy import TenancyContract  # noqa: E402
 from prefect_artifacts.testing._writes import (  # noqa: E402
     ConflictContract,
     DraftContract,
@@ -67,6 +70,7 @@ __all__ = [
     "SearchContract",
     "SnapshotContract",
     "StreamContract",
+    "TenancyContract",
     "UploadContract",
     "VersionContract",
     "new_run_id",

@@ -10,7 +10,8 @@ import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.testing import RegistryContract
+from prefect_artifacts.testing import RegistryContract, TenancyContract
+from tests.registry.test_local import tenant_registries
 
 
 class TestPostgresLocalRegistry(RegistryContract):
@@ -23,6 +24,18 @@ class TestPostgresLocalRegistry(RegistryContract):
         reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), postgres_shared_catalog_url)
         assert reg.catalog.dialect == "postgresql"
         yield reg
+        reg.close()
+
+
+class TestPostgresTenancy(TenancyContract):
+    """The shared-server rules on a PostgreSQL catalog (look-alike folders, ownership, possession)."""
+
+    __test__ = True
+
+    @pytest.fixture
+    def tenants(self, tmp_path: Path, postgres_shared_catalog_url: str) -> Iterator[dict[str, LocalRegistry]]:
+        reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), postgres_shared_catalog_url)
+        yield tenant_registries(reg)
         reg.close()
 
 

@@ -86,6 +86,21 @@ def test_upgrade_from_first_revision_keeps_data(postgres_url: str) -> None:
         engine.dispose()
 
 
+def test_upgrade_gives_folders_to_their_oldest_groups_on_postgres(postgres_url: str) -> None:
+    from tests.unit.test_migrations import build_catalog_at_0005, check_folder_owners
+
+    engine = create_catalog_engine(postgres_url)
+    try:
+        build_catalog_at_0005(engine)
+        migrate(engine)
+        check_folder_owners(engine)
+        with engine.connect() as conn:
+            indexdef = conn.scalar(text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_folders_path_ci'"))
+        assert "lower((path)::text)" in indexdef
+    finally:
+        engine.dispose()
+
+
 _MIGRATE_SCRIPT = """
 import pathlib, sys, time
 from prefect_artifacts.catalog.engine import create_catalog_engine, migrate

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
 
+from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.catalog.engine import (
     create_catalog_engine,
     current_revision,
@@ -17,7 +19,7 @@ from prefect_artifacts.catalog.engine import (
     sqlite_file,
     sqlite_url,
 )
-from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend
+from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, PermissionDenied
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
 
@@ -135,3 +137,56 @@ def test_embedded_registry_under_a_home_with_url_characters(tmp_path: Path) -> N
         reg.close()
     assert (home / "catalog.sqlite").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", home.name]
+
+
+# Folders of a catalog at 0005 and the artifacts in them: (folder, group, created).
+_FOLDERS_0005 = ["/", "/team-a", "/team-a/models", "/shared", "/empty"]
+_ARTIFACTS_0005 = [("/shared", "team-b", datetime(2025, 1, 1)), ("/team-a/models", "team-a", datetime(2025, 1, 2)),
+                   ("/shared", "team-a", datetime(2025, 1, 3))]
+
+
+def build_catalog_at_0005(engine: Any) -> None:
+    """A catalog at revision 0005 with folders and artifacts of two groups (no owners yet)."""
+    migrate(engine, "0005")
+    with engine.begin() as conn:
+        for path in _FOLDERS_0005:
+            conn.execute(text("INSERT INTO folders (path, created) VALUES (:p, :c)"),
+                         {"p": path, "c": datetime(2025, 1, 1)})
+        for i, (folder, group, created) in enumerate(_ARTIFACTS_0005):
+            conn.execute(text(
+                "INSERT INTO artifacts (id, group_id, folder, name, version, kind, is_dir, file_count, labels,"
+                " created, modified) VALUES (:id, :g, :f, :n, 1, 'file', :d, 0, '[]', :c, :c)"),
+                {"id": f"00000000-0000-4000-8000-00000000000{i}", "g": group, "f": folder, "n": f"a{i}",
+                 "d": False, "c": created})
+
+
+def check_folder_owners(engine: Any) -> None:
+    """After the upgrade: each folder is its oldest artifact's group (in it or below it)."""
+    with engine.connect() as conn:
+        owners = dict(conn.execute(text("SELECT path, group_id FROM folders")).all())
+        assert conn.execute(text("SELECT count(*) FROM blob_uploads")).scalar() == 0
+    assert owners == {"/": None, "/team-a": "team-a", "/team-a/models": "team-a", "/shared": "team-b",
+                      "/empty": None}
+
+
+def test_upgrade_gives_folders_to_the_group_of_their_oldest_artifact(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.sqlite")
+    engine = create_catalog_engine(url)
+    build_catalog_at_0005(engine)
+    migrate(engine)
+    check_folder_owners(engine)
+    engine.dispose()
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url, use_digest_cache=False)
+    try:
+        (tmp_path / "x.txt").write_text("x")
+        auth = AuthCatalog(reg.catalog.engine)
+        auth.create_user("bea", default_group="team-b")
+        bea = reg.for_principal(auth.authenticate(auth.create_key("bea")[1]))  # type: ignore[arg-type]
+        assert bea.upload_file(tmp_path / "x.txt", name="x", folder="/shared").group_id == "team-b"
+        assert bea.upload_file(tmp_path / "x.txt", name="x", folder="/empty/sub").group_id == "team-b"  # claimed
+        with pytest.raises(PermissionDenied):
+            bea.upload_file(tmp_path / "x.txt", name="x", folder="/team-a/models")
+        with reg.catalog.engine.connect() as conn:
+            assert conn.execute(text("SELECT group_id FROM folders WHERE path = '/empty'")).scalar() == "team-b"
+    finally:
+        reg.close()
