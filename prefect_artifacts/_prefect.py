@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from prefect_artifacts._ids import new_uuid
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
 
@@ -300,14 +299,32 @@ PUBLISHER = TablePublisher()
 
 
 def announce(registry: Registry, art: Artifact, category: RunCategory | str | None, run: RunInfo,
-             new: bool) -> None:
-    """Make a task call visible: emit ``artifact.created`` for a new artifact, refresh the table.
+             new: bool, action: str | None = None, note: str | None = None) -> None:
+    """Make a task call visible: a log line, ``artifact.created`` if it made ``art``, the table.
+
+    Args:
+        registry: the registry the call used.
+        art: the artifact it registered, read or attached.
+        category: its run category (``output``, ``input``, ``code``).
+        run: the run the call belongs to.
+        new: the call produced ``art``: a new version, or the version its own idempotency
+            key recorded (an earlier attempt that committed, then failed). The event's id
+            is derived from the artifact id (`created_event_id`), so emitting again for
+            the same artifact is dropped by Prefect's server: one event per artifact.
+        action: the verb of the INFO line logged to the run logger (``Registered``,
+            ``Loaded``…); None logs nothing.
+        note: appended to that line (after a space).
 
     Example:
         ```python
-        announce(reg, art, "output", current_run(), new=True)
+        announce(reg, art, "output", current_run(), new=True, action="Registered")
         ```
     """
+    if action:
+        try:
+            log_artifact(action, art, note)
+        except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+            logger.debug("could not log %s %s: %s", action, art.ref, exc)
     if new:
         try:
             emit_created(art, category, run)
@@ -315,6 +332,107 @@ def announce(registry: Registry, art: Artifact, category: RunCategory | str | No
             logger.warning("could not emit %s for %s: %s", EVENT_CREATED, art.ref, exc)
     PUBLISHER.request(registry, run)
     _hook_flow_end()
+
+
+def format_size(size: int | None) -> str:
+    """A byte count for people: ``812 B``, ``1.2 MiB``.
+
+    Example:
+        ```python
+        format_size(1_258_291)  # "1.2 MiB"
+        ```
+    """
+    if size is None:
+        return "size unknown"
+    if size < 1024:
+        return f"{size} B"
+    value, units = size / 1024, ["KiB", "MiB", "GiB", "TiB"]
+    while value >= 1024 and len(units) > 1:
+        value, units = value / 1024, units[1:]
+    return f"{value:.1f} {units[0]}"
+
+
+def short_digest(checksum: str | None) -> str:
+    """A checksum shortened for a log line: ``sha256:1a2b3c4d``, ``etag:9f8e7d6c``.
+
+    Example:
+        ```python
+        short_digest("1a2b3c4d" + "0" * 56)  # "sha256:1a2b3c4d"
+        ```
+    """
+    if not checksum:
+        return "no checksum"
+    kind, sep, value = checksum.partition(":")
+    if sep:
+        return f"{kind}:{value.strip(chr(34))[:8]}"
+    return f"sha256:{checksum[:8]}" if len(checksum) == 64 else checksum[:8]
+
+
+def describe(art: Artifact) -> str:
+    """An artifact as a log line shows it: ``/team/data:3 (1.2 MiB, sha256:1a2b3c4d)``.
+
+    Example:
+        ```python
+        describe(art)
+        ```
+    """
+    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({format_size(art.size)}, {short_digest(art.checksum)})"
+
+
+def run_logger() -> Any:
+    """Prefect's run logger inside a flow run (its lines go to the run's logs), else ours.
+
+    A task called outside any flow run logs to ``prefect_artifacts.prefect`` instead:
+    Prefect's API logger would warn that there is no flow run to attach the line to.
+
+    Example:
+        ```python
+        run_logger().info("Registered %s", describe(art))
+        ```
+    """
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    task_ctx = TaskRunContext.get()
+    if FlowRunContext.get() is not None or (task_ctx is not None and task_ctx.task_run.flow_run_id):
+        from prefect.logging import get_run_logger
+
+        try:
+            return get_run_logger()
+        except Exception:  # noqa: BLE001 - no usable run context: fall back to ours
+            return logger
+    return logger
+
+
+def log_artifact(action: str, art: Artifact, note: str | None = None) -> None:
+    """One INFO line for a task call's artifact: ``Registered /team/data:3 (1.2 MiB, sha256:1a2b3c4d)``.
+
+    Example:
+        ```python
+        log_artifact("Loaded", art)
+        ```
+    """
+    line = f"{action} {describe(art)}"
+    run_logger().info(f"{line} {note}" if note else line)
+
+
+def created_event_id(artifact_id: str) -> Any:
+    """The id of an artifact's ``artifact.created`` event: the same for every emission.
+
+    A UUID5 of the artifact id, so a call that emits it again (a retry whose first
+    attempt committed the write, and maybe its event, before failing) sends an event
+    Prefect's server already stored, and drops (events are unique by id).
+
+    Example:
+        ```python
+        created_event_id(art.id)  # UUID('…'), always the same for this artifact
+        ```
+    """
+    import uuid
+
+    return uuid.uuid5(uuid.UUID(_EVENT_NAMESPACE), f"{EVENT_CREATED}:{artifact_id}")
+
+
+_EVENT_NAMESPACE = "6f1c63e2-8b8a-5d0e-9a57-0c2b8d1f4a11"  # fixed forever: event ids must not change
 
 
 _HOOKED = "_prefect_artifacts_table_hook"
@@ -358,7 +476,8 @@ def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo
     """Emit ``prefect-artifacts.artifact.created`` with the artifact as resource.
 
     Inside a run Prefect adds the flow run (and task run) as related resources; a
-    known flow run id outside its context is added explicitly.
+    known flow run id outside its context is added explicitly. The event id is
+    `created_event_id` of the artifact: emitting twice stores one event.
 
     Example:
         ```python
@@ -387,8 +506,10 @@ def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo
         "mime_type": art.mime_type, "labels": list(art.labels), "category": cat,
         "original_path": art.original_path, "flow_run_id": run.flow_run_id,
     }
-    # Our own id: Prefect's default uuid4 reads os.urandom, a GIL hand-off inside a busy flow.
-    return emit_event(EVENT_CREATED, resource=resource, related=related or None, payload=payload, id=new_uuid())
+    # A deterministic id: one event per artifact, however often a retried call emits it (and
+    # no os.urandom read, which Prefect's default uuid4 would cost, a GIL hand-off in a busy flow).
+    return emit_event(EVENT_CREATED, resource=resource, related=related or None, payload=payload,
+                      id=created_event_id(art.id))
 
 
 def is_new(art: Artifact, started: datetime) -> bool:

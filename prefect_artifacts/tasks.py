@@ -8,8 +8,11 @@ the write: writes as ``output``, reads (`load_object`, `download_artifact`) as
 ``input``, `log_code` as ``code``. Outside a flow run they work without association.
 
 Each flow run that registers or reads artifacts gets a Prefect table artifact
-(key ``artifacts-<flow name>``) listing them, and each new artifact emits the event
-``prefect-artifacts.artifact.created``.
+(key ``artifacts-<flow name>``) listing them, each call logs one INFO line to the run
+logs (``Registered /etl/raw:1 (1.2 MiB, sha256:1a2b3c4d)``), and each artifact a call
+produced emits the event ``prefect-artifacts.artifact.created`` once. Writes are keyed
+by the call (`idempotency_key`): task retries and flow-run retries register once. Every
+task retries twice on transient I/O errors (`is_transient`).
 
 Example:
     ```python
@@ -39,7 +42,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -61,7 +64,8 @@ from prefect_artifacts.errors import (
     SnapshotIntegrityError,
 )
 from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, RunCategory, RunLink
-from prefect_artifacts.registry.base import Registry, manifest_checksum, parse_category
+from prefect_artifacts.references import basename
+from prefect_artifacts.registry.base import Registry, _default_name, manifest_checksum, parse_category, parse_strategy
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -162,38 +166,99 @@ def _load_block(name: str) -> ArtifactRegistry:
 # -- shared implementation (sync, runs in a worker thread for the async twins) ----------
 
 
-def _links(run: RunInfo, category: RunCategory) -> list[tuple[str, RunCategory]]:
+Links = list[tuple[str, RunCategory]]
+#: How a task call writes: (registry, run links, conflict strategy, idempotency key) -> artifact.
+Make = Callable[[Registry, Links, ConflictStrategy, str | None], Artifact]
+#: What a task call registers: (registry, run links, idempotency key) -> (artifact, made by this call).
+Produce = Callable[[Registry, Links, str | None], tuple[Artifact, bool]]
+
+
+class _Write(NamedTuple):
+    """A task call's write: how it registers, and what it is (part of its idempotency key)."""
+
+    produce: Produce
+    target: str  # "<registry method>|<folder>|<name>|<source>"
+
+
+def _links(run: RunInfo, category: RunCategory) -> Links:
     return [(run.flow_run_id, category)] if run.flow_run_id else []
 
 
-def _write_core(
-    registry: RegistryArg, run: RunInfo, category: RunCategory,
-    write: Callable[[Registry, list[tuple[str, RunCategory]]], Artifact],
-) -> tuple[Registry, Artifact, bool]:
+def _linked(art: Artifact, links: Links) -> bool:
+    return any((link.run_id, link.category) in links for link in art.runs)
+
+
+def _latest_or_none(reg: Registry, folder: str | None, name: str) -> Artifact | None:
+    target = normalize_folder(folder, reg.settings.default_folder)
+    try:
+        return reg.get(f"{target.rstrip('/')}/{name}:latest")
+    except ArtifactNotFound:
+        return None
+
+
+def _keyed(make: Make, strategy: ConflictStrategy | str, folder: str | None, name: str, target: str) -> _Write:
+    """A write under the call's idempotency key: it registers once, and knows if it made the artifact.
+
+    Under ``new``, ``error`` and ``replace`` a write returns an existing version only for
+    a used key, so whatever it returns is this call's. ``skip`` may return somebody
+    else's latest version: a latest version not yet linked to this run as this category
+    is someone else's (skipped to, without the key, as before); otherwise the key is
+    tried under ``error`` first (it returns this call's recorded version, or makes one),
+    and an `ArtifactConflict` means the latest is someone else's after all.
+    """
+    parsed = parse_strategy(strategy)
+
+    def produce(reg: Registry, links: Links, key: str | None) -> tuple[Artifact, bool]:
+        started = now()
+        if key is None or parsed is not ConflictStrategy.SKIP:
+            art = make(reg, links, parsed, key)
+            return art, key is not None or is_new(art, started)
+        latest = _latest_or_none(reg, folder, name)
+        if latest is None or _linked(latest, links):
+            try:
+                return make(reg, links, ConflictStrategy.ERROR, key), True
+            except ArtifactConflict:
+                pass  # the live latest version is not this call's: skip to it
+        art = make(reg, links, ConflictStrategy.SKIP, None)
+        return art, is_new(art, started)
+
+    return _Write(produce, target)
+
+
+def _write_core(registry: RegistryArg, run: RunInfo, category: RunCategory, produce: Produce,
+                key: str | None) -> tuple[Registry, Artifact, bool, bool]:
+    """Resolve the registry and write; returns (registry, artifact, made by this call, made just now)."""
     reg = resolve_registry(registry)
     started = now()
-    art = write(reg, _links(run, category))
+    art, made = produce(reg, _links(run, category), key)
     if run.flow_run_id and not any(
         link.run_id == run.flow_run_id and link.category is category for link in art.runs
     ):
         # ``skip`` returned an existing version: it is still this run's output.
         art.runs.append(reg.attach(art.id, run.flow_run_id, category))
-    return reg, art, is_new(art, started)
+    return reg, art, made, is_new(art, started)
 
 
-def _write(registry: RegistryArg, write: Callable[..., Artifact],
-           category: RunCategory = RunCategory.OUTPUT) -> Artifact:
+def _announce_write(reg: Registry, art: Artifact, category: RunCategory, run: RunInfo, made: bool,
+                    fresh: bool) -> None:
+    note = "(recorded by an earlier attempt of this call)" if made and not fresh else None
+    announce(reg, art, category, run, made, "Registered" if made else "Reused", note)
+
+
+def _write(registry: RegistryArg, write: _Write, category: RunCategory = RunCategory.OUTPUT) -> Artifact:
     run = current_run()
-    reg, art, new = _write_core(registry, run, category, write)
-    announce(reg, art, category, run, new)
+    key = idempotency_key(run, write.target)
+    reg, art, made, fresh = _write_core(registry, run, category, write.produce, key)
+    _announce_write(reg, art, category, run, made, fresh)
     return art
 
 
-async def _awrite(registry: RegistryArg, write: Callable[..., Artifact],
+async def _awrite(registry: RegistryArg, write: _Write,
                   category: RunCategory = RunCategory.OUTPUT) -> Artifact:
     run = current_run()
-    reg, art, new = await run_in_thread(_write_core, registry, run, category, write)
-    announce(reg, art, category, run, new)
+    key = idempotency_key(run, write.target)  # read here: the task run context is this thread's
+    reg, art, made, fresh = await run_in_thread(_write_core, registry, run, category, write.produce, key)
+    _announce_write(reg, art, category, run, made, fresh)
     return art
 
 
@@ -225,7 +290,7 @@ def _read_core(registry: RegistryArg, run: RunInfo, ref: str, read: Callable[[Re
 def _read(registry: RegistryArg, ref: str, read: Callable[[Registry, Artifact], T], pinned: bool = False) -> T:
     run = current_run()
     reg, art, value = _read_core(registry, run, ref, read, _take_pinned(ref) if pinned else None)
-    announce(reg, art, RunCategory.INPUT, run, new=False)
+    announce(reg, art, RunCategory.INPUT, run, new=False, action="Loaded")
     return value
 
 
@@ -234,7 +299,7 @@ async def _aread(registry: RegistryArg, ref: str, read: Callable[[Registry, Arti
     run = current_run()
     taken = _take_pinned(ref) if pinned else None
     reg, art, value = await run_in_thread(_read_core, registry, run, ref, read, taken)
-    announce(reg, art, RunCategory.INPUT, run, new=False)
+    announce(reg, art, RunCategory.INPUT, run, new=False, action="Loaded")
     return value
 
 
@@ -253,65 +318,111 @@ def _options(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _save_object_call(obj: Any, name: str | None, serializer: str | None, folder: str | None,
+def _save_object_call(obj: Any, name: str, serializer: str | None, folder: str | None,
                       description: str | None, labels: Sequence[str], metadata: dict[str, Any] | None,
-                      conflict_strategy: ConflictStrategy | str, idempotency_key: str | None = None,
-                      options: dict[str, Any] | None = None) -> Callable[..., Artifact]:
-    def write(reg: Registry, runs: list[tuple[str, RunCategory]]) -> Artifact:
+                      conflict_strategy: ConflictStrategy | str,
+                      options: dict[str, Any] | None = None) -> _Write:
+    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
         save = getattr(reg, "save_object", None)
         if save is None:
             raise NotImplementedError(f"{type(reg).__name__} has no save_object")
         kwargs = _options(serializer=serializer, folder=folder, description=description,
-                          metadata=metadata, idempotency_key=idempotency_key, options=options)
+                          metadata=metadata, idempotency_key=key, options=options)
         if labels:
             kwargs["labels"] = list(labels)
-        if str(getattr(conflict_strategy, "value", conflict_strategy)) != "new":
-            kwargs["conflict_strategy"] = conflict_strategy
+        if strategy is not ConflictStrategy.NEW:
+            kwargs["conflict_strategy"] = strategy
         return save(obj, name=name, runs=runs, **kwargs)
 
-    return write
+    return _keyed(make, conflict_strategy, folder, name, f"save_object|{folder or ''}|{name}")
 
 
-# -- serializer tasks: run names that show the pinned code, retries on transient errors ------
+def _file_call(method: str, source: str, name: str, folder: str | None, conflict_strategy: ConflictStrategy | str,
+               **fields: Any) -> _Write:
+    """`upload_file`, `upload_dir` or `add_reference` of the registry, as a keyed write."""
+
+    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+        options = {"idempotency_key": key} if key is not None else {}
+        return getattr(reg, method)(source, name=name, folder=folder, conflict_strategy=strategy, runs=runs,
+                                    **fields, **options)
+
+    origin = source if method == "add_reference" else os.path.abspath(source)
+    return _keyed(make, conflict_strategy, folder, name, f"{method}|{folder or ''}|{name}|{origin}")
+
+
+# -- every I/O task: run names that show the artifact, retries on transient errors -----------
 
 _PERMANENT = (InvalidArtifactInput, ArtifactNotFound, ArtifactConflict, ArtifactIntegrityError,
               AuthenticationError, PermissionDenied, MissingStorageBackend, SnapshotIntegrityError)
+# OS errors about the caller's own paths: retrying can not make a missing input file appear.
+_PERMANENT_OS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def _transient_os(exc: BaseException | None) -> bool:
+    return isinstance(exc, (OSError, TimeoutError)) and not isinstance(exc, _PERMANENT_OS)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failed serializer task is worth retrying: storage, network or OS trouble.
+    """Whether a failed task is worth retrying: storage, network or OS trouble.
 
-    Bad input, missing artifacts, integrity and permission errors fail at once; a
-    serializer's failure is retried only when an ``OSError`` (network, disk) caused it.
+    Bad input (a missing local file included), missing artifacts, conflicts, integrity
+    and permission errors fail at once; a serializer's failure is retried only when an
+    ``OSError`` (network, disk) caused it. `StorageError` (the registry's I/O errors, a
+    lost connection to a registry server among them) is transient.
 
     Example:
         ```python
         is_transient(StorageError("connection reset"))          # True
         is_transient(SerializerError("no serializer for Foo"))  # False
+        is_transient(FileNotFoundError("data.csv"))             # False
         ```
     """
     if isinstance(exc, _PERMANENT):
         return False
     if isinstance(exc, SerializerError):
-        return isinstance(exc.__cause__, (OSError, TimeoutError))
-    return isinstance(exc, (OSError, TimeoutError))
+        return _transient_os(exc.__cause__)
+    return _transient_os(exc)
 
 
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    # The engine hands a task's exception over as the failed state's data. (``state.result()``
+    # would return a coroutine instead of raising it in an async task's event loop.)
+    data = getattr(state, "data", None)
+    if isinstance(data, BaseException):
+        return is_transient(data)
     try:
-        state.result()
+        result = state.result()
     except Exception as exc:  # noqa: BLE001 - classified, not handled
         return is_transient(exc)
+    if inspect.iscoroutine(result):
+        result.close()
     return False
 
 
-def _pinned_name(task_name: str, pin: Callable[[], tuple[str, str]]) -> str:
+def _bracketed(task_name: str, *parts: str | None) -> str:
+    shown = [p if len(p) <= 80 else p[:77] + "..." for p in parts if p]
+    return f"{task_name}[{', '.join(shown)}]" if shown else task_name
+
+
+def _run_name(task_name: str, label: Callable[[dict[str, Any]], str | None]) -> Callable[..., str]:
+    """A task run name showing what the call works on: ``upload_file[my-data]``."""
+
+    def name(parameters: dict[str, Any]) -> str:
+        try:  # a name must never fail the run: errors surface in the task body instead
+            return _bracketed(task_name, label(parameters))
+        except Exception:  # noqa: BLE001
+            return task_name
+
+    return name
+
+
+def _pinned_name(task_name: str, label: str | None, pin: Callable[[], tuple[str, str]]) -> str:
     # A name must never fail the run: errors surface in the task body instead.
     try:
         serializer, snapshot_id = pin()
     except Exception:  # noqa: BLE001
-        return task_name
-    return f"{task_name}[{serializer}@{snapshot_id[:8]}]"
+        return _bracketed(task_name, label)
+    return _bracketed(task_name, label, f"{serializer}@{snapshot_id[:8]}")
 
 
 def _save_run_name(task_name: str) -> Callable[..., str]:
@@ -321,7 +432,7 @@ def _save_run_name(task_name: str) -> Callable[..., str]:
             reg = resolve_registry(parameters.get("registry"))
             return serializer_name(cls), (known_snapshot(reg, cls) or snapshot_serializer(reg, cls)).id
 
-        return _pinned_name(task_name, pin)
+        return _pinned_name(task_name, _text(parameters.get("name")), pin)
 
     return name
 
@@ -337,20 +448,61 @@ def _load_run_name(task_name: str) -> Callable[..., str]:
                 raise LookupError(parameters["ref"])
             return pinned.task_name, pinned.snapshot_id
 
-        return _pinned_name(task_name, pin)
+        return _pinned_name(task_name, _text(parameters.get("ref")), pin)
 
     return name
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _path_label(parameters: dict[str, Any]) -> str | None:
+    """The artifact name an ``upload_file``/``upload_dir`` call registers."""
+    return _text(parameters.get("name")) or _default_name(os.fspath(parameters["path"]))
+
+
+def _reference_label(parameters: dict[str, Any]) -> str | None:
+    return _text(parameters.get("name")) or _default_name(basename(parameters["uri"]))
+
+
+def _ref_label(parameters: dict[str, Any]) -> str | None:
+    return _text(parameters.get("ref"))
+
+
+def _list_label(parameters: dict[str, Any]) -> str | None:
+    return _text(parameters.get("search")) or _text(parameters.get("folder"))
+
+
+def _code_label(parameters: dict[str, Any]) -> str | None:
+    if _text(parameters.get("name")):
+        return parameters["name"]
+    paths = parameters.get("paths")
+    if paths is None:
+        files = flow_source_files(current_run())
+        return files[0].name if files else None
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return _code_name(current_run(), [Path(p) for p in given]) if given else None
+
+
+_RETRY_TRANSIENT: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [1, 5],
+                                    "retry_condition_fn": _retry_transient}
+
+
+def _io_task(name: str, label: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
+    """``@task`` options of a shipped task: a run name showing ``label``, two retries on transient errors."""
+    return {"name": name, "task_run_name": _run_name(name, label), **_RETRY_TRANSIENT, **_TASK_OPTIONS}
+
+
 def _serializer_task(name: str, run_name: Callable[[str], Callable[..., str]]) -> dict[str, Any]:
-    return {"name": name, "task_run_name": run_name(name), "retries": 2, "retry_delay_seconds": [1, 5],
-            "retry_condition_fn": _retry_transient, **_TASK_OPTIONS}
+    """``@task`` options of `save_object`/`load_object`: the run name also shows the pinned serializer."""
+    return {"name": name, "task_run_name": run_name(name), **_RETRY_TRANSIENT, **_TASK_OPTIONS}
 
 
 # -- writes ------------------------------------------------------------------------------
 
 
-@task(name="upload_file", **_TASK_OPTIONS)
+@task(**_io_task("upload_file", _path_label))
 def upload_file(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -384,12 +536,12 @@ def upload_file(
         ```
     """
     local = _existing_path(path, want_dir=False)
-    return _write(registry, lambda reg, runs: reg.upload_file(
-        local, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        mime_type=mime_type, conflict_strategy=conflict_strategy, runs=runs))
+    return _write(registry, _file_call(
+        "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
+        description=description, labels=labels, metadata=metadata, mime_type=mime_type))
 
 
-@task(name="aupload_file", **_TASK_OPTIONS)
+@task(**_io_task("aupload_file", _path_label))
 async def aupload_file(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -404,12 +556,12 @@ async def aupload_file(
         ```
     """
     local = _existing_path(path, want_dir=False)
-    return await _awrite(registry, lambda reg, runs: reg.upload_file(
-        local, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        mime_type=mime_type, conflict_strategy=conflict_strategy, runs=runs))
+    return await _awrite(registry, _file_call(
+        "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
+        description=description, labels=labels, metadata=metadata, mime_type=mime_type))
 
 
-@task(name="upload_dir", **_TASK_OPTIONS)
+@task(**_io_task("upload_dir", _path_label))
 def upload_dir(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -430,12 +582,12 @@ def upload_dir(
         ```
     """
     local = _existing_path(path, want_dir=True)
-    return _write(registry, lambda reg, runs: reg.upload_dir(
-        local, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        conflict_strategy=conflict_strategy, runs=runs))
+    return _write(registry, _file_call(
+        "upload_dir", local, name if name is not None else _default_name(local), folder, conflict_strategy,
+        description=description, labels=labels, metadata=metadata))
 
 
-@task(name="aupload_dir", **_TASK_OPTIONS)
+@task(**_io_task("aupload_dir", _path_label))
 async def aupload_dir(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -449,12 +601,12 @@ async def aupload_dir(
         ```
     """
     local = _existing_path(path, want_dir=True)
-    return await _awrite(registry, lambda reg, runs: reg.upload_dir(
-        local, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        conflict_strategy=conflict_strategy, runs=runs))
+    return await _awrite(registry, _file_call(
+        "upload_dir", local, name if name is not None else _default_name(local), folder, conflict_strategy,
+        description=description, labels=labels, metadata=metadata))
 
 
-@task(name="add_reference", **_TASK_OPTIONS)
+@task(**_io_task("add_reference", _reference_label))
 def add_reference(
     uri: str, name: str | None = None, folder: str | None = None, description: str | None = None,
     labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -469,12 +621,12 @@ def add_reference(
             add_reference("s3://lake/events/2026-01-01.parquet", name="events", folder="/lake")
         ```
     """
-    return _write(registry, lambda reg, runs: reg.add_reference(
-        uri, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        conflict_strategy=conflict_strategy, runs=runs))
+    return _write(registry, _file_call(
+        "add_reference", uri, name if name is not None else _default_name(basename(uri)), folder,
+        conflict_strategy, description=description, labels=labels, metadata=metadata))
 
 
-@task(name="aadd_reference", **_TASK_OPTIONS)
+@task(**_io_task("aadd_reference", _reference_label))
 async def aadd_reference(
     uri: str, name: str | None = None, folder: str | None = None, description: str | None = None,
     labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
@@ -487,9 +639,9 @@ async def aadd_reference(
         art = await aadd_reference("s3://lake/events.parquet", name="events")
         ```
     """
-    return await _awrite(registry, lambda reg, runs: reg.add_reference(
-        uri, name=name, folder=folder, description=description, labels=labels, metadata=metadata,
-        conflict_strategy=conflict_strategy, runs=runs))
+    return await _awrite(registry, _file_call(
+        "add_reference", uri, name if name is not None else _default_name(basename(uri)), folder,
+        conflict_strategy, description=description, labels=labels, metadata=metadata))
 
 
 @task(**_serializer_task("save_object", _save_run_name))
@@ -524,8 +676,7 @@ def save_object(
         ```
     """
     return _write(registry, _save_object_call(obj, name, serializer, folder, description, labels, metadata,
-                                              conflict_strategy, idempotency_key(current_run()),
-                                              serializer_options))
+                                              conflict_strategy, serializer_options))
 
 
 @task(**_serializer_task("asave_object", _save_run_name))
@@ -543,8 +694,7 @@ async def asave_object(
         ```
     """
     return await _awrite(registry, _save_object_call(obj, name, serializer, folder, description, labels,
-                                                     metadata, conflict_strategy, idempotency_key(current_run()),
-                                                     serializer_options))
+                                                     metadata, conflict_strategy, serializer_options))
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -622,7 +772,7 @@ def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,
     return read
 
 
-@task(name="download_artifact", **_TASK_OPTIONS)
+@task(**_io_task("download_artifact", _ref_label))
 def download_artifact(
     ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
     file_type: str | None = None, registry: RegistryArg = None,
@@ -654,7 +804,7 @@ def download_artifact(
     return _read(registry, ref, _download(path, artifact_path, file_type))
 
 
-@task(name="adownload_artifact", **_TASK_OPTIONS)
+@task(**_io_task("adownload_artifact", _ref_label))
 async def adownload_artifact(
     ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
     file_type: str | None = None, registry: RegistryArg = None,
@@ -678,7 +828,7 @@ def _list(registry: RegistryArg, search: str | None, folder: str | None, sort_by
                                           page_length=max(1, min(limit, 200))), limit))
 
 
-@task(name="list_artifacts", **_TASK_OPTIONS)
+@task(**_io_task("list_artifacts", _list_label))
 def list_artifacts(
     search: str | None = None, folder: str | None = None, sort_by: str | None = None,
     descending: bool = False, limit: int = 100, registry: RegistryArg = None,
@@ -695,7 +845,7 @@ def list_artifacts(
     return _list(registry, search, folder, sort_by, descending, limit)
 
 
-@task(name="alist_artifacts", **_TASK_OPTIONS)
+@task(**_io_task("alist_artifacts", _list_label))
 async def alist_artifacts(
     search: str | None = None, folder: str | None = None, sort_by: str | None = None,
     descending: bool = False, limit: int = 100, registry: RegistryArg = None,
@@ -724,7 +874,7 @@ def _attach_run(run: RunInfo, run_id: str | None) -> RunInfo:
     return run if run_id is None or str(run_id) == run.flow_run_id else RunInfo(flow_run_id=None)
 
 
-@task(name="attach_artifact", **_TASK_OPTIONS)
+@task(**_io_task("attach_artifact", _ref_label))
 def attach_artifact(ref: str, category: RunCategory | str = RunCategory.INPUT, run_id: str | None = None,
                     registry: RegistryArg = None) -> RunLink:
     """Associate an existing artifact with the current flow run (or ``run_id``).
@@ -748,11 +898,12 @@ def attach_artifact(ref: str, category: RunCategory | str = RunCategory.INPUT, r
     cat = parse_category(category)
     run = current_run()
     reg, art, link = _attach_core(registry, run, ref, cat, run_id)
-    announce(reg, art, cat, _attach_run(run, run_id), new=False)
+    announce(reg, art, cat, _attach_run(run, run_id), new=False, action="Attached",
+             note=f"as {cat.value} of flow run {link.run_id}")
     return link
 
 
-@task(name="aattach_artifact", **_TASK_OPTIONS)
+@task(**_io_task("aattach_artifact", _ref_label))
 async def aattach_artifact(ref: str, category: RunCategory | str = RunCategory.INPUT, run_id: str | None = None,
                            registry: RegistryArg = None) -> RunLink:
     """Async twin of `attach_artifact`.
@@ -765,7 +916,8 @@ async def aattach_artifact(ref: str, category: RunCategory | str = RunCategory.I
     cat = parse_category(category)
     run = current_run()
     reg, art, link = await run_in_thread(_attach_core, registry, run, ref, cat, run_id)
-    announce(reg, art, cat, _attach_run(run, run_id), new=False)
+    announce(reg, art, cat, _attach_run(run, run_id), new=False, action="Attached",
+             note=f"as {cat.value} of flow run {link.run_id}")
     return link
 
 
@@ -788,7 +940,7 @@ def _code_name(run: RunInfo, files: list[Path]) -> str:
 
 def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None, run: RunInfo,
                     name: str | None, folder: str | None, description: str | None,
-                    labels: Sequence[str]) -> Callable[[Registry, list[tuple[str, RunCategory]]], Artifact]:
+                    labels: Sequence[str]) -> _Write:
     if paths is None:
         files = flow_source_files(run)
         if not files:
@@ -802,30 +954,39 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
     root = Path(os.path.commonpath([str(f.parent) for f in files]))
     relative = [f.relative_to(root).as_posix() for f in files]
 
-    def write(reg: Registry, runs: list[tuple[str, RunCategory]]) -> Artifact:
+    def upload(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+        draft = ArtifactDraft(name=art_name, description=description, labels=list(labels))
+        for rel, f in zip(relative, files, strict=True):
+            draft.add_file(str(f), obj_path=rel if len(files) > 1 else None)
+        options = {"idempotency_key": key} if key is not None else {}
+        return reg.upload(draft, folder=folder, make_folder=True, conflict_strategy=strategy, runs=runs,
+                          original_path=str(files[0] if len(files) == 1 else root), **options)
+
+    def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
         # Unchanged code is the same artifact version: associate it instead of adding one.
         if len(files) == 1:
             checksum = _sha256(files[0])
         else:
             checksum = manifest_checksum([ManifestFile(path=r, size=f.stat().st_size, checksum=_sha256(f))
                                           for r, f in zip(relative, files, strict=True)])
-        target_folder = normalize_folder(folder, reg.settings.default_folder)
-        try:
-            latest = reg.get(f"{target_folder.rstrip('/')}/{art_name}:latest")
-        except ArtifactNotFound:
-            latest = None
+        latest = _latest_or_none(reg, folder, art_name)
         if latest is not None and latest.checksum == checksum and latest.is_dir == (len(files) > 1):
-            return latest  # _write_core attaches it as code
-        draft = ArtifactDraft(name=art_name, description=description, labels=list(labels))
-        for rel, f in zip(relative, files, strict=True):
-            draft.add_file(str(f), obj_path=rel if len(files) > 1 else None)
-        return reg.upload(draft, folder=folder, make_folder=True, runs=runs,
-                          original_path=str(files[0] if len(files) == 1 else root))
+            if key is None or not _linked(latest, runs):
+                return latest, False  # _write_core attaches it as code
+            # Linked to this run already: maybe this call's own version, committed by an
+            # earlier attempt. Its key says so (the content is stored: nothing is copied).
+            try:
+                return upload(reg, runs, ConflictStrategy.ERROR, key), True
+            except ArtifactConflict:
+                return latest, False
+        started = now()
+        art = upload(reg, runs, ConflictStrategy.NEW, key)
+        return art, key is not None or is_new(art, started)
 
-    return write
+    return _Write(produce, f"log_code|{folder or ''}|{art_name}|{'|'.join(map(str, files))}")
 
 
-@task(name="log_code", **_TASK_OPTIONS)
+@task(**_io_task("log_code", _code_label))
 def log_code(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None, name: str | None = None,
     folder: str | None = None, description: str | None = None, labels: Sequence[str] = (),
@@ -856,7 +1017,7 @@ def log_code(
     return _write(registry, _log_code_write(paths, run, name, folder, description, labels), RunCategory.CODE)
 
 
-@task(name="alog_code", **_TASK_OPTIONS)
+@task(**_io_task("alog_code", _code_label))
 async def alog_code(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None, name: str | None = None,
     folder: str | None = None, description: str | None = None, labels: Sequence[str] = (),
@@ -879,17 +1040,73 @@ async def alog_code(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def idempotency_key(run: RunInfo) -> str | None:
-    """Key making a task run register its return value once, across retries.
+_calls_lock = threading.Lock()
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+def _call_number(flow_ctx: Any, task_run_id: str, signature: str) -> int:
+    """This task run's number among the calls with its signature in this flow-run attempt.
+
+    Counted in Prefect's per-attempt counter dict (a flow-run retry counts from 0
+    again) and fixed per task run (a task retry keeps its number).
+    """
+    counters = flow_ctx.task_run_dynamic_keys
+    mine = f"prefect-artifacts:run:{task_run_id}"
+    with _calls_lock:
+        if mine not in counters:
+            slot = f"prefect-artifacts:call:{signature}"
+            counters[slot] = int(counters.get(slot, -1)) + 1
+            counters[mine] = counters[slot]
+        return int(counters[mine])
+
+
+def idempotency_key(run: RunInfo, target: str = "") -> str | None:
+    """The key that makes a task call register its artifact once, across task and flow-run retries.
+
+    Inside a flow run it names the *call*, from what is the same in every attempt of
+    the flow run: the flow run id, the task (Prefect's ``task_key``), the call's
+    arguments (Prefect's inputs hash, the ``registry`` argument left out), the call's
+    number among identical calls (same task, same arguments) in this attempt, and
+    ``target``, what the write is (its folder, name and source). Prefect's own
+    ``dynamic_key`` can not serve: local task runs get a random one. A task retry (the
+    same task run) and a flow-run retry (new task runs, numbered again from 0) both find
+    the artifact the call's first committed attempt recorded, and return it: the first
+    committed write wins, even if the retry's content differs.
+
+    Identical calls running concurrently (``.map``/``.submit`` with equal arguments)
+    are numbered in the order they start; being identical, they may swap keys on a
+    flow-run retry. A task run in another process (a process pool, a Dask worker) can
+    not be numbered: its key is its task run's (retries of the task, not of the flow
+    run, find it). Outside a flow run the key is the task run's, as before; outside a
+    task run there is none.
 
     Example:
         ```python
-        idempotency_key(current_run())  # "prefect-task-run:<flow run id>:<task run id>"
+        idempotency_key(current_run(), "upload_file|/data|raw|/tmp/raw.csv")  # "prefect-call:<flow run id>:<hex>"
         ```
     """
     if run.task_run_id is None:
         return None
-    return f"prefect-task-run:{run.flow_run_id or '-'}:{run.task_run_id}"
+    if not run.flow_run_id:
+        return f"prefect-task-run:-:{run.task_run_id}"
+    from prefect.context import FlowRunContext, TaskRunContext
+    from prefect.utilities.hashing import hash_objects
+
+    task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
+    numbered = (
+        task_ctx is not None and str(task_ctx.task_run.id) == run.task_run_id
+        and flow_ctx is not None and not flow_ctx.detached and flow_ctx.flow_run is not None
+        and str(flow_ctx.flow_run.id) == run.flow_run_id
+    )
+    if not numbered:
+        return f"prefect-task-run:{run.flow_run_id}:{_digest(run.task_run_id, target)}"
+    arguments = {k: v for k, v in (task_ctx.parameters or {}).items() if k != "registry"}  # type: ignore[union-attr]
+    signature = f"{task_ctx.task_run.task_key}:{hash_objects(arguments) or 'unhashable'}"  # type: ignore[union-attr]
+    number = _call_number(flow_ctx, run.task_run_id, signature)
+    return f"prefect-call:{run.flow_run_id}:{_digest(signature, number, target)}"  # 82 characters (at most 100)
 
 
 @overload
@@ -914,9 +1131,10 @@ def artifact_task(
     """A drop-in for ``@task`` that registers the return value as an ``output`` artifact.
 
     The value is saved with ``registry.save_object`` (serializer chosen by type unless
-    given) and returned unchanged. A task run registers once: retries and re-executions
-    of the same task run reuse an idempotency key made of the flow and task run ids.
-    Works with or without parentheses, on sync and async functions.
+    given) and returned unchanged. A call registers once: task retries and flow-run
+    retries reuse its idempotency key (see `idempotency_key`), so they return the
+    version the first committed attempt recorded. Works with or without parentheses,
+    on sync and async functions.
 
     Args:
         name: artifact name (default: the function name). The Prefect task's own name
@@ -927,7 +1145,8 @@ def artifact_task(
         description: artifact description (default: the function's docstring summary).
         metadata: a first metadata aspect.
         registry: block, block name or None (see `resolve_registry`).
-        task_name: the Prefect task name.
+        task_name: the Prefect task name; its runs are named ``<task_name>[<name>]``
+            unless ``task_run_name`` is given.
         serializer_options: options for the serializer.
         **task_kwargs: any other ``@task`` keyword (``retries``, ``tags``, ``cache_policy``, …).
 
@@ -948,18 +1167,18 @@ def artifact_task(
         doc = (inspect.getdoc(fn) or "").strip().split("\n\n", 1)[0] or None
         art_description = description if description is not None else doc
 
-        def register(run: RunInfo, value: Any) -> tuple[Registry, Artifact, bool]:
-            write = _save_object_call(value, art_name, serializer, folder, art_description, labels, metadata,
-                                      ConflictStrategy.NEW, idempotency_key(run), serializer_options)
-            return _write_core(registry, run, RunCategory.OUTPUT, write)
+        def output(value: Any) -> _Write:
+            return _save_object_call(value, art_name, serializer, folder, art_description, labels, metadata,
+                                     ConflictStrategy.NEW, serializer_options)
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)
-                run = current_run()
-                reg, art, new = await run_in_thread(register, run, value)
-                announce(reg, art, RunCategory.OUTPUT, run, new)
+                run, write = current_run(), output(value)
+                reg, art, made, fresh = await run_in_thread(_write_core, registry, run, RunCategory.OUTPUT,
+                                                            write.produce, idempotency_key(run, write.target))
+                _announce_write(reg, art, RunCategory.OUTPUT, run, made, fresh)
                 return value
 
             wrapper: Callable[..., Any] = async_wrapper
@@ -967,14 +1186,16 @@ def artifact_task(
             @functools.wraps(fn)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
-                run = current_run()
-                reg, art, new = register(run, value)
-                announce(reg, art, RunCategory.OUTPUT, run, new)
+                run, write = current_run(), output(value)
+                reg, art, made, fresh = _write_core(registry, run, RunCategory.OUTPUT, write.produce,
+                                                    idempotency_key(run, write.target))
+                _announce_write(reg, art, RunCategory.OUTPUT, run, made, fresh)
                 return value
 
             wrapper = sync_wrapper
         options = dict(task_kwargs)
         options.setdefault("name", task_name or fn.__name__)
+        options.setdefault("task_run_name", _bracketed(options["name"], art_name))  # "summarize[stats]"
         return task(**options)(wrapper)
 
     if __fn is not None:

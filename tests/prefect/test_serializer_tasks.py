@@ -70,8 +70,8 @@ def test_run_names_show_serializer_and_snapshot_and_a_transient_failure_is_retri
 
     art, loaded = job()
     pin = f"flaky-test@{art.serializer.snapshot_id[:8]}"
-    assert calls == [(f"save_object[{pin}]", 1), (f"save_object[{pin}]", 2)]
-    assert loaded == {"value": {"a": 1}, "run": f"load_object[{pin}]"}
+    assert calls == [(f"save_object[flaky, {pin}]", 1), (f"save_object[flaky, {pin}]", 2)]
+    assert loaded == {"value": {"a": 1}, "run": f"load_object[/st/flaky:latest, {pin}]"}
     assert [a.version for a in registry.iter(search="name:flaky")] == [1]  # the retry made no second artifact
 
 
@@ -87,7 +87,8 @@ def test_load_object_asks_the_registry_once_for_its_name_and_its_body(
     def job() -> Any:
         return T.load_object("/st/once:latest")
 
-    assert job()["run"].startswith("load_object[flaky-test@")  # the name resolved it (pinned serializer)...
+    # The name resolved it (the pinned serializer)...
+    assert job()["run"].startswith("load_object[/st/once:latest, flaky-test@")
     assert asked.count("/st/once:latest") == 1  # ...and the body used that, not a second lookup
 
 
@@ -143,5 +144,5 @@ async def test_async_twins_are_named_too(registry: Any) -> None:
 
     art, loaded = await ajob()
     pin = f"flaky-test@{art.serializer.snapshot_id[:8]}"
-    assert calls == [(f"asave_object[{pin}]", 1)]
-    assert loaded["run"] == f"aload_object[{pin}]"
+    assert calls == [(f"asave_object[aflaky, {pin}]", 1)]
+    assert loaded["run"] == f"aload_object[/st/aflaky:latest, {pin}]"

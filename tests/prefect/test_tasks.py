@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect import flow
@@ -12,9 +18,12 @@ from prefect.runtime import flow_run as runtime_flow_run
 
 from prefect_artifacts import ArtifactRegistry, ArtifactStorage
 from prefect_artifacts import tasks as T
-from prefect_artifacts._prefect import EVENT_CREATED, table_key
+from prefect_artifacts._prefect import EVENT_CREATED, format_size, short_digest, table_key
 from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, SerializerError
 from prefect_artifacts.registry.local import LocalRegistry
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+FAST = {"retry_delay_seconds": 0}  # the shipped delays are [1, 5] s
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -322,3 +331,180 @@ def test_bad_inputs_fail_the_task_with_a_clear_error(tmp_path: Path, registry: A
     with pytest.raises(InvalidArtifactInput, match="'input', 'output', 'code'"):
         flow(lambda: T.attach_artifact("exists", category="lineage"))()
     assert registry.get("exists").runs == []
+
+
+# -- what a Prefect user sees: log lines, run names, retries, a quiet example ---------------------
+
+
+def _task_runs(run_id: str, poll: Callable[..., Any], count: int) -> list[Any]:
+    """The flow run's task runs as Prefect's API shows them (recorded from events: polled)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    def read() -> list[Any]:
+        with get_client(sync_client=True) as client:
+            return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])))
+
+    return poll(read, lambda runs: len(runs) >= count and all(r.state and r.state.is_final() for r in runs),
+                timeout=30)
+
+
+def _shown(art: Any) -> str:
+    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({format_size(art.size)}, {short_digest(art.checksum)})"
+
+
+def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
+    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    data, folder = _files(tmp_path)
+
+    @flow
+    def job() -> str:
+        T.upload_file(data, name="raw", folder="/log")
+        T.upload_dir(folder, name="plots", folder="/log")
+        T.save_object({"a": 1}, name="obj", folder="/log")
+        T.upload_file(data, name="raw", folder="/log", conflict_strategy="skip")  # the existing version
+        T.load_object("/log/obj:latest")
+        T.download_artifact("/log/raw:latest", path=tmp_path / "dl")
+        T.attach_artifact("/log/plots:1", category="input")
+        T.list_artifacts(folder="/log")  # reads no artifact: no line
+        return str(runtime_flow_run.id)
+
+    run_id = job()
+    raw, plots, obj = (registry.get(f"/log/{n}:1") for n in ("raw", "plots", "obj"))
+    assert re.fullmatch(r"/log/raw:1 \(\d+ B, sha256:[0-9a-f]{8}\)", _shown(raw)), _shown(raw)
+    expected = sorted([
+        f"Registered {_shown(raw)}", f"Registered {_shown(plots)}", f"Registered {_shown(obj)}",
+        f"Reused {_shown(raw)}", f"Loaded {_shown(obj)}", f"Loaded {_shown(raw)}",
+        f"Attached {_shown(plots)} as input of flow run {run_id}",
+    ])
+
+    def ours() -> list[str]:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(run_id)])))
+        return sorted(log.message for log in logs if log.message.split(" ", 1)[0] in
+                      {"Registered", "Reused", "Loaded", "Attached"} and log.level == 20)
+
+    assert poll(ours, lambda lines: len(lines) >= len(expected), timeout=30) == expected
+
+
+def test_task_run_names_carry_the_artifact(tmp_path: Path, registry: Any, poll: Callable[..., Any]) -> None:
+    data, folder = _files(tmp_path)
+
+    @T.artifact_task(name="made", folder="/names")
+    def produce() -> list[int]:
+        return [1]
+
+    @flow
+    def job() -> str:
+        T.upload_file(data, folder="/names")  # named after the file
+        T.upload_dir(folder, name="plots", folder="/names")
+        T.add_reference(data.as_uri(), name="ref", folder="/names")
+        T.save_object({"a": 1}, name="obj", folder="/names", serializer="json")
+        T.load_object("/names/obj:latest")
+        T.download_artifact("/names/data.csv:latest", path=tmp_path / "dl")
+        T.list_artifacts(folder="/names")
+        T.attach_artifact("/names/ref:1")
+        T.log_code()
+        produce()
+        return str(runtime_flow_run.id)
+
+    run_id = job()
+    pin = f"json@{registry.get('/names/obj:1').serializer.snapshot_id[:8]}"
+    names = sorted(r.name for r in _task_runs(run_id, poll, 10))
+    assert names == sorted([
+        "upload_file[data.csv]", "upload_dir[plots]", "add_reference[ref]", f"save_object[obj, {pin}]",
+        f"load_object[/names/obj:latest, {pin}]", "download_artifact[/names/data.csv:latest]",
+        "list_artifacts[/names]", "attach_artifact[/names/ref:1]", "log_code[test_tasks.py]", "produce[made]",
+    ])
+
+
+IO_TASKS = [T.upload_file, T.aupload_file, T.upload_dir, T.aupload_dir, T.add_reference, T.aadd_reference,
+            T.save_object, T.asave_object, T.load_object, T.aload_object, T.download_artifact,
+            T.adownload_artifact, T.list_artifacts, T.alist_artifacts, T.attach_artifact, T.aattach_artifact,
+            T.log_code, T.alog_code]
+
+
+def test_every_io_task_retries_transient_errors_twice_with_backoff() -> None:
+    for task in IO_TASKS:
+        assert task.retries == 2 and task.retry_delay_seconds == [1, 5], task.name
+        assert task.retry_condition_fn is T._retry_transient, task.name
+    assert T.is_transient(ConnectionResetError("reset")) and T.is_transient(TimeoutError())
+    assert not T.is_transient(FileNotFoundError("data.csv")) and not T.is_transient(PermissionError("denied"))
+
+
+class FlakyReads(LocalRegistry):
+    """The embedded registry whose chosen reads fail once, like a network blip."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail: set[str] = set()  # refs whose next get fails; "list" for the next list
+        self.failed: list[str] = []
+
+    def _blip(self, what: str) -> None:
+        if what in self.fail:
+            self.fail.discard(what)
+            self.failed.append(what)
+            raise ConnectionResetError(f"connection reset while reading {what}")
+
+    def get(self, ref: str) -> Any:
+        self._blip(ref)
+        return super().get(ref)
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        self._blip("list")
+        return super().list(*args, **kwargs)
+
+
+async def test_transient_read_failures_are_retried_and_bad_input_is_not(
+    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+) -> None:
+    data, _ = _files(tmp_path)
+    registry.upload_file(data, name="raw", folder="/retry")
+    flaky = FlakyReads.from_urls()
+    flaky.fail = {"/retry/raw:latest", "list", "/retry/raw:1", "/retry/raw"}
+
+    @flow
+    async def reads() -> tuple[Any, Any, Any, Any]:
+        local = T.download_artifact.with_options(**FAST)("/retry/raw:latest", path=tmp_path / "dl", registry=flaky)
+        listed = T.list_artifacts.with_options(**FAST)(folder="/retry", registry=flaky)
+        link = T.attach_artifact.with_options(**FAST)("/retry/raw:1", registry=flaky)
+        alink = await T.aattach_artifact.with_options(**FAST)("/retry/raw", category="code", registry=flaky)
+        return local, listed, link, alink
+
+    local, listed, link, alink = await reads()
+    assert sorted(flaky.failed) == sorted(["/retry/raw:latest", "list", "/retry/raw:1", "/retry/raw"])
+    assert Path(local).read_text() == data.read_text() and [a.name for a in listed] == ["raw"]
+    assert link.category.value == "input" and alink.category.value == "code"
+
+    @flow
+    def missing() -> None:
+        T.upload_file(tmp_path / "nope.csv", name="nope")
+
+    state = missing(return_state=True)
+    assert state.is_failed()
+    runs = _task_runs(str(state.state_details.flow_run_id), poll, 1)
+    assert [(r.name, r.run_count) for r in runs] == [("upload_file[nope]", 1)]  # not retried
+
+
+def test_readme_flow_example_runs_without_errors_or_exit_noise(tmp_path: Path) -> None:
+    """The README's Prefect example, as a user runs it: no telemetry ERROR, no 'Still processing items'."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    example = next(b for b in blocks if "def demo()" in b)
+    (tmp_path / "demo.py").write_text(example)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT")}  # not the harness's settings
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_ARTIFACTS_HOME=str(tmp_path / "artifacts"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")  # a new database on a busy machine
+    result = subprocess.run([sys.executable, "demo.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=400)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "{'n': 4, 'mean': 2.5}" in result.stdout
+    assert "Task run 'upload_file[data]' - Registered /demo/data:1 (7 B, sha256:" in output, output[-4000:]
+    assert "Task run 'load_object[/demo/stats:latest, json@" in output
+    noise = [line for line in output.splitlines()
+             if "| ERROR" in line or "Traceback" in line or "Still processing items" in line]
+    assert noise == [], output[-4000:]
