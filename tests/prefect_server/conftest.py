@@ -2,11 +2,13 @@
 
 `prefect_test_harness` runs no services, so a scheduler that never creates a run (Prefect
 3.9.0 on SQLAlchemy 2.1) goes unnoticed there. These tests start the server as a user
-does, with a temporary PREFECT_HOME and SQLite database, a 2 s scheduler loop and the UI
-off, then drive it with real workers, ``prefect deploy`` and ``flows/serve.py``
-subprocesses. Every child process gets this server's PREFECT_API_URL and an explicit
-PREFECT_ARTIFACTS_HOME; the tests (autouse fixture below) use the worker's home, so
-test, worker and flow runs read and write one embedded registry.
+does, with a temporary PREFECT_HOME and SQLite database, the UI off, a 2 s scheduler loop
+and one future run per schedule (PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS and
+_MAX_RUNS: the same names in Prefect 3.8 and 3.9), then drive it with a real worker,
+``prefect deploy`` and ``flows/serve.py`` subprocesses. Every child process gets this
+server's PREFECT_API_URL and an explicit PREFECT_ARTIFACTS_HOME; the tests (autouse
+fixture below) use the worker's home, so test, worker and flow runs read and write one
+embedded registry.
 
 Every process started here runs in its own process group and is stopped, with its
 descendants (flow-run processes), when the session ends, whether tests passed or not.
@@ -207,11 +209,17 @@ class PrefectServer:
         """Call ``fetch`` every 0.5 s until ``ok(result)``; past ``timeout`` fail with every process's log tail."""
         deadline = time.monotonic() + timeout
         while True:
-            value = fetch()
-            if ok(value):
-                return value
+            try:
+                value = fetch()
+            except AssertionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a busy server may answer 5xx once: poll on
+                value = exc  # type: ignore[assignment]
+            else:
+                if ok(value):
+                    return value
             if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not within {timeout:.0f}s; last seen: {value!r}\n{self.logs()}")
+                pytest.fail(f"{what}: not within {timeout:.0f}s; last seen: {repr(value)[:3000]}\n{self.logs()}")
             time.sleep(0.5)
 
     # Flow runs of a deployment, through this process's client (pointed at this server).
@@ -336,8 +344,8 @@ def prefect_server(request: pytest.FixtureRequest) -> Iterator[PrefectServer]:
 
 
 @pytest.fixture(scope="session")
-def process_worker(prefect_server: PrefectServer) -> Child:
-    """flows/prefect.yaml's ``process`` work pool, with ``prefect worker start`` polling it."""
+def work_pool(prefect_server: PrefectServer) -> str:
+    """flows/prefect.yaml's work pool, of type ``process`` (``prefect deploy`` needs it to exist)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.workers.process import ProcessWorker
@@ -345,17 +353,25 @@ def process_worker(prefect_server: PrefectServer) -> Child:
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process",
                                                base_job_template=ProcessWorker.get_default_base_job_template()))
+    return WORK_POOL
+
+
+@pytest.fixture(scope="session")
+def process_worker(prefect_server: PrefectServer, work_pool: str) -> Child:
+    """``prefect worker start --type process`` polling flows/prefect.yaml's work pool."""
+    from prefect.client.orchestration import get_client
+
     work_dir = prefect_server.root / "worker"
     work_dir.mkdir()
-    worker = prefect_server.spawn("worker", [sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOL,
+    worker = prefect_server.spawn("worker", [sys.executable, "-m", "prefect", "worker", "start", "--pool", work_pool,
                                              "--type", "process", "--name", "test-worker"], cwd=work_dir)
 
     def workers() -> list[Any]:
         assert worker.alive(), f"worker exited:\n{worker.tail()}"
         with get_client(sync_client=True) as client:
-            return client.read_workers_for_work_pool(WORK_POOL)
+            return client.read_workers_for_work_pool(work_pool)
 
-    prefect_server.wait_for(workers, bool, 90, f"a worker polling work pool {WORK_POOL!r}")
+    prefect_server.wait_for(workers, bool, 90, f"a worker polling work pool {work_pool!r}")
     return worker
 
 

@@ -41,7 +41,8 @@ def test_artifact_created_event_runs_the_deployment_with_the_payload(
     from prefect.client.orchestration import get_client
     from prefect.events import DeploymentEventTrigger
 
-    sys.path.insert(0, str(FLOWS))
+    if str(FLOWS) not in sys.path:
+        sys.path.insert(0, str(FLOWS))
     import retention
 
     folder = "/on-artifact"
@@ -83,5 +84,6 @@ def test_artifact_created_event_runs_the_deployment_with_the_payload(
         assert str(run.id) in process_worker.log.read_text(), "the worker did not run it"
     finally:
         with get_client(sync_client=True) as client:
+            client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
             client.delete_deployment(deployment_id)
     assert registry.get(f"{folder}/produced:latest").id == produced.id  # a dry run deletes nothing

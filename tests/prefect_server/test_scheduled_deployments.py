@@ -61,8 +61,15 @@ def _assert_from_yaml(deployment: Any, name: str, parameters: dict[str, Any]) ->
     assert [s.interval for s in schedules if hasattr(s, "interval")] == [timedelta(seconds=INTERVAL)]
 
 
-def _assert_scheduled_run_by_worker(run: Any, worker: Child) -> None:
+def _assert_created_by_the_interval_schedule(run: Any, deployment: Any) -> None:
+    """The server's scheduler made the run, from the short interval schedule (not the cron, nor the test)."""
+    interval = [s.id for s in deployment.schedules if hasattr(s.schedule, "interval")]
     assert run.auto_scheduled, f"flow run {run.id} was not created by the server's scheduler"
+    assert run.created_by is not None and run.created_by.type == "SCHEDULE" and [run.created_by.id] == interval
+
+
+def _assert_scheduled_run_by_worker(run: Any, deployment: Any, worker: Child) -> None:
+    _assert_created_by_the_interval_schedule(run, deployment)
     assert run.work_pool_name == WORK_POOL
     assert str(run.id) in worker.log.read_text(), f"the worker did not run {run.id}:\n{worker.tail()}"
 
@@ -81,8 +88,8 @@ def test_yaml_daily_retention_runs_on_schedule_under_the_worker(
     finally:
         prefect_server.stop_deployment(deployment.id)
     assert run.state.is_completed(), f"{run.state!r}\n{prefect_server.logs()}"
-    _assert_scheduled_run_by_worker(run, process_worker)
-    assert live_refs(registry) == before - set(EXPECTED_DELETED)
+    _assert_scheduled_run_by_worker(run, deployment, process_worker)
+    assert live_refs(registry) == before - set(EXPECTED_DELETED), prefect_server.logs()
     assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique, gc grace 0
 
 
@@ -103,28 +110,30 @@ def test_yaml_weekly_verify_labels_corrupt_artifacts_under_the_worker(
         prefect_server.stop_deployment(deployment.id)
     assert run.state.is_failed(), f"{run.state!r}\n{prefect_server.logs()}"
     assert "2 corrupt artifact(s)" in (run.state.message or ""), run.state.message
-    _assert_scheduled_run_by_worker(run, process_worker)
-    assert registry.get(bad.id).labels == ["keep", "corrupt"]
+    _assert_scheduled_run_by_worker(run, deployment, process_worker)
+    assert registry.get(bad.id).labels == ["keep", "corrupt"], prefect_server.logs()
     assert registry.get(twin.id).labels == ["corrupt"]
     assert registry.get(good.id).labels == []
 
 
 def test_served_retention_runs_on_schedule_and_leaves_the_yaml_deployment_alone(
-    prefect_server: PrefectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    prefect_server: PrefectServer, work_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     from prefect_artifacts.tasks import resolve_registry
 
-    sys.path.insert(0, str(FLOWS))
+    if str(FLOWS) not in sys.path:
+        sys.path.insert(0, str(FLOWS))
     import serve
 
     with get_client(sync_client=True) as client:
         try:
             yaml_daily = client.read_deployment_by_name("artifact-retention/daily")
-        except ObjectNotFound:  # this test alone: deploy it (cron only, no run during the test)
+        except ObjectNotFound:  # this test alone: deploy it, paused (no run of it here)
             yaml_daily = _deploy_from_yaml(prefect_server, "daily")
+            client.pause_deployment(yaml_daily.id)
 
     home = prefect_server.root / "serve-home"  # serve's own registry: retention over all its folders
     monkeypatch.setenv("PREFECT_ARTIFACTS_HOME", str(home))
@@ -159,10 +168,11 @@ def test_served_retention_runs_on_schedule_and_leaves_the_yaml_deployment_alone(
             prefect_server.stop_deployment(deployment.id)
         served.stop()
     assert run.state.is_completed(), f"{run.state!r}\n{prefect_server.logs()}"
-    assert run.auto_scheduled and run.work_pool_name is None
+    _assert_created_by_the_interval_schedule(run, retention_deployment)
+    assert run.work_pool_name is None
     assert retention_deployment.parameters == {"keep_last": 1, "keep_days": 0}
     assert [s.schedule.interval for s in retention_deployment.schedules] == [timedelta(seconds=INTERVAL)]
-    assert live_refs(registry) == before - set(EXPECTED_DELETED_ANY_FOLDER)
+    assert live_refs(registry) == before - set(EXPECTED_DELETED_ANY_FOLDER), prefect_server.logs()
     assert len(list(registry.store.iter_blobs())) == blobs_before - 3
 
     # Serving did not overwrite prefect.yaml's deployment of the same flow.
