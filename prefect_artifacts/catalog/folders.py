@@ -17,9 +17,10 @@ For a caller with a `Principal` that is not an admin:
 Folders are told apart case-insensitively: ``/Team-A`` is refused next to ``/team-a``
 (with the same `PermissionDenied` for a caller who cannot write that folder). Folder
 and artifact names are ASCII (see `prefect_artifacts._paths`), so Unicode look-alikes
-cannot be written at all. A folder without an owner (the root, or an old folder with no
-artifact) is claimed by the first artifact created in or below it. Admins, and
-callers without a principal (the embedded registry), pass every check.
+cannot be written at all. A folder without an owner (an old folder with no artifact;
+never the root) is claimed by the first artifact created in or below it. Admins, and
+callers without a principal (the embedded registry), pass every permission check; the
+one-spelling rule holds for everyone.
 """
 
 from __future__ import annotations

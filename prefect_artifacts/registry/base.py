@@ -476,6 +476,9 @@ class Registry(ABC):
             FolderNotFound: the folder is missing and ``make_folder`` is false.
             ArtifactConflict: ``conflict_strategy="error"`` and the name exists.
             UnsafePath: a path escapes its root.
+            InvalidArtifactInput: two paths collide (``same``/``./same``, ``a``/``a/b``,
+                case or Unicode variants), or the manifest contradicts its content.
+            PermissionDenied: on a shared registry, the folder is another group's.
 
         Example:
             ```python

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ class LocalRegistry(Registry):
         wanted = set(digests)
         if self.principal is None or not wanted:
             return wanted
-        since = utcnow() - timedelta(seconds=self.settings.gc_grace_seconds)
+        since = _ago(self.settings.gc_grace_seconds)
         return self._access.possessed(wanted, self.principal.uploader, self.principal.readable, since)
 
     def _record_upload(self, digest: str) -> None:
@@ -306,7 +306,8 @@ class LocalRegistry(Registry):
         Everything derivable is derived and every claim checked (`seal_manifest`); each
         stored file's blob must be one the caller possesses (see the module docstring),
         or be in ``blobs``: small contents sent with the create (digest → bytes), which
-        are verified, stored and count as the caller's uploads.
+        are verified and stored, and count as uploaded for this create (afterwards the
+        new artifact gives possession; a refused create needs them sent again).
 
         Raises:
             BlobNotFound: a file's blob is not stored, or not the caller's to use (the same answer).
@@ -485,7 +486,7 @@ class LocalRegistry(Registry):
         if not dry_run:
             report.artifacts_purged = self.catalog.purge_deleted()
             # Uploads older than the grace period no longer make their blobs the uploader's.
-            self._access.prune_uploads(utcnow() - timedelta(seconds=grace))
+            self._access.prune_uploads(_ago(grace))
         blobs = builtins.list(self.store.iter_blobs())
         referenced = self.catalog.referenced([d for d, _, _ in blobs], live_only=dry_run)
         for digest, size, mtime in blobs:
@@ -646,6 +647,14 @@ class BlobReceiver:
         info = self._registry.store.put_bytes(data, sync=sync)
         self._registry._record_upload(info.digest)
         return info
+
+
+def _ago(seconds: float) -> datetime:
+    """The time ``seconds`` ago (the beginning of time for a grace period longer than that)."""
+    try:
+        return utcnow() - timedelta(seconds=seconds)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
