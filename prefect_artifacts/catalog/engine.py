@@ -182,40 +182,42 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 _FULL = ("database or disk is full", "no space left on device", "disk quota exceeded", "could not extend file")
 _CORRUPT = ("file is not a database", "database disk image is malformed", "file is encrypted or is not a database")
+_SCHEMA = ("no such table", "no such column", "does not exist")  # a broken schema is a bug: left unexpected
 
 
-def catalog_error(exc: BaseException, where: str) -> StorageError | None:
+def catalog_error(exc: BaseException) -> StorageError | None:
     """The error-tree exception for a database driver error, or None to leave it as is.
 
     Integrity violations stay the driver's (the catalog turns them into conflicts
-    itself); a full disk is `StorageFull`, a damaged file `StorageCorrupted`, anything
-    else operational (locked, unreachable, read-only) `StorageError`. The driver error
-    is chained as the cause.
+    itself), and so does a schema that lost a table (a bug, answered as a generic 500 by
+    the server); a full disk is `StorageFull`, a damaged file `StorageCorrupted`, anything
+    else operational (locked, unreachable, read-only) `StorageError`. Messages name no
+    path or URL (servers send them to clients); the driver error is chained as the cause.
 
     Example:
         ```python
-        catalog_error(sqlite3.OperationalError("database or disk is full"), "catalog.sqlite")  # StorageFull
+        catalog_error(sqlite3.OperationalError("database or disk is full"))  # StorageFull
         ```
     """
     name = type(exc).__name__
     if name == "IntegrityError" or not isinstance(exc, Exception):
         return None
     text = str(exc).lower()
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     pgcode = getattr(exc, "pgcode", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
     if pgcode == "53100" or any(marker in text for marker in _FULL):
-        return StorageFull(f"catalog {where}: no space left ({exc})".strip())
+        return StorageFull("the catalog database has no space left")
     if any(marker in text for marker in _CORRUPT):
-        return StorageCorrupted(f"catalog {where} is damaged: {exc}")
+        return StorageCorrupted(f"the catalog database is damaged: {first}")
+    if (pgcode or "").startswith("42") or any(marker in text for marker in _SCHEMA):
+        return None
     if name in ("OperationalError", "DatabaseError", "InterfaceError", "InternalError"):
-        return StorageError(f"catalog {where}: {exc}")
+        return StorageError(f"the catalog database failed: {first}")
     return None
 
 
-def _translate_errors(where: str) -> Any:
-    def handle_error(context: Any) -> StorageError | None:
-        return catalog_error(context.original_exception, where)
-
-    return handle_error
+def _translate_errors(context: Any) -> StorageError | None:
+    return catalog_error(context.original_exception)
 
 
 def create_catalog_engine(url: str, durable: bool = True) -> Engine:
@@ -233,11 +235,10 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg (3): use what is installed
         found = [d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d) is not None]
         parsed = parsed.set(drivername=f"postgresql+{found[0]}") if found else parsed
-    where = parsed.render_as_string(hide_password=True)
     try:
         if parsed.get_backend_name() != "sqlite":
             engine = create_engine(parsed, pool_pre_ping=True)
-            event.listen(engine, "handle_error", _translate_errors(where))
+            event.listen(engine, "handle_error", _translate_errors)
             return engine
         database = sqlite_file(parsed)
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -256,7 +257,7 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
         raise MissingStorageBackend(f"database driver for {url!r} is not installed: {exc}") from exc
     event.listen(engine, "connect", _sqlite_pragmas(durable))
     event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _translate_errors(where))
+    event.listen(engine, "handle_error", _translate_errors)
     return engine
 
 

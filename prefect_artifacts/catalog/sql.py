@@ -420,8 +420,7 @@ class SqlCatalog:
         except prepared.errors.IntegrityError:
             return None  # a used idempotency key or a concurrent version number
         except prepared.errors.Error as exc:  # the raw DB-API path: translated as the engine's events do
-            raise catalog_error(exc, repr(self.engine.url)) or StorageError(f"catalog {self.engine.url!r}: {exc}") \
-                from exc
+            raise catalog_error(exc) or StorageError(f"the catalog database failed: {exc}") from exc
         finally:
             raw.close()
         return _created(row, runs, new), True
