@@ -44,7 +44,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, overload
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prefect_artifacts._asyncio import run_in_thread
@@ -321,13 +320,13 @@ def _options(**options: Any) -> dict[str, Any]:
 def _save_object_call(obj: Any, name: str, serializer: str | None, folder: str | None,
                       description: str | None, labels: Sequence[str], metadata: dict[str, Any] | None,
                       conflict_strategy: ConflictStrategy | str,
-                      options: dict[str, Any] | None = None) -> _Write:
+                      options: dict[str, Any] | None = None, group: str | None = None) -> _Write:
     def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
         save = getattr(reg, "save_object", None)
         if save is None:
             raise NotImplementedError(f"{type(reg).__name__} has no save_object")
         kwargs = _options(serializer=serializer, folder=folder, description=description,
-                          metadata=metadata, idempotency_key=key, options=options)
+                          metadata=metadata, idempotency_key=key, options=options, group=group)
         if labels:
             kwargs["labels"] = list(labels)
         if strategy is not ConflictStrategy.NEW:
@@ -507,7 +506,7 @@ def upload_file(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     mime_type: str | None = None, conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
-    registry: RegistryArg = None,
+    registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
     """Register a local file as an artifact, an ``output`` of the current flow run.
 
@@ -521,6 +520,8 @@ def upload_file(
         mime_type: overrides the detected MIME type.
         conflict_strategy: ``new`` (default), ``skip``, ``error`` or ``replace``.
         registry: block, block name or None (see `resolve_registry`).
+        group: the group that owns the artifact (default: the folder's group, else the
+            caller's default group; see `Registry.upload`).
 
     Returns:
         The new artifact version (or the existing one with ``skip``).
@@ -538,7 +539,7 @@ def upload_file(
     local = _existing_path(path, want_dir=False)
     return _write(registry, _file_call(
         "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
-        description=description, labels=labels, metadata=metadata, mime_type=mime_type))
+        description=description, labels=labels, metadata=metadata, mime_type=mime_type, group=group))
 
 
 @task(**_io_task("aupload_file", _path_label))
@@ -546,7 +547,7 @@ async def aupload_file(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     mime_type: str | None = None, conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
-    registry: RegistryArg = None,
+    registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
     """Async twin of `upload_file`.
 
@@ -558,7 +559,7 @@ async def aupload_file(
     local = _existing_path(path, want_dir=False)
     return await _awrite(registry, _file_call(
         "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
-        description=description, labels=labels, metadata=metadata, mime_type=mime_type))
+        description=description, labels=labels, metadata=metadata, mime_type=mime_type, group=group))
 
 
 @task(**_io_task("upload_dir", _path_label))
@@ -566,6 +567,7 @@ def upload_dir(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
 ) -> Artifact:
     """Register every file under a local directory as one directory artifact (``output``).
 
@@ -584,7 +586,7 @@ def upload_dir(
     local = _existing_path(path, want_dir=True)
     return _write(registry, _file_call(
         "upload_dir", local, name if name is not None else _default_name(local), folder, conflict_strategy,
-        description=description, labels=labels, metadata=metadata))
+        description=description, labels=labels, metadata=metadata, group=group))
 
 
 @task(**_io_task("aupload_dir", _path_label))
@@ -592,6 +594,7 @@ async def aupload_dir(
     path: str | os.PathLike[str], name: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
 ) -> Artifact:
     """Async twin of `upload_dir`.
 
@@ -603,7 +606,7 @@ async def aupload_dir(
     local = _existing_path(path, want_dir=True)
     return await _awrite(registry, _file_call(
         "upload_dir", local, name if name is not None else _default_name(local), folder, conflict_strategy,
-        description=description, labels=labels, metadata=metadata))
+        description=description, labels=labels, metadata=metadata, group=group))
 
 
 @task(**_io_task("add_reference", _reference_label))
@@ -611,6 +614,7 @@ def add_reference(
     uri: str, name: str | None = None, folder: str | None = None, description: str | None = None,
     labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
 ) -> Artifact:
     """Register a URI without copying it (size and checksum recorded), as an ``output``.
 
@@ -623,7 +627,7 @@ def add_reference(
     """
     return _write(registry, _file_call(
         "add_reference", uri, name if name is not None else _default_name(basename(uri)), folder,
-        conflict_strategy, description=description, labels=labels, metadata=metadata))
+        conflict_strategy, description=description, labels=labels, metadata=metadata, group=group))
 
 
 @task(**_io_task("aadd_reference", _reference_label))
@@ -631,6 +635,7 @@ async def aadd_reference(
     uri: str, name: str | None = None, folder: str | None = None, description: str | None = None,
     labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
 ) -> Artifact:
     """Async twin of `add_reference`.
 
@@ -641,7 +646,7 @@ async def aadd_reference(
     """
     return await _awrite(registry, _file_call(
         "add_reference", uri, name if name is not None else _default_name(basename(uri)), folder,
-        conflict_strategy, description=description, labels=labels, metadata=metadata))
+        conflict_strategy, description=description, labels=labels, metadata=metadata, group=group))
 
 
 @task(**_serializer_task("save_object", _save_run_name))
@@ -649,7 +654,7 @@ def save_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
-    serializer_options: dict[str, Any] | None = None,
+    serializer_options: dict[str, Any] | None = None, group: str | None = None,
 ) -> Artifact:
     """Serialize a Python object into an artifact (``output``); the serializer code is pinned.
 
@@ -664,6 +669,8 @@ def save_object(
         conflict_strategy: ``new`` (default), ``skip``, ``error`` or ``replace``.
         registry: block, block name or None (see `resolve_registry`).
         serializer_options: options for the serializer (e.g. ``{"indent": 2}``).
+        group: the group that owns the artifact and may read its serializer snapshot
+            (default: the folder's group, else the caller's default group).
 
     Raises:
         SerializerError: the serializer is unknown or can not handle ``obj``.
@@ -676,7 +683,7 @@ def save_object(
         ```
     """
     return _write(registry, _save_object_call(obj, name, serializer, folder, description, labels, metadata,
-                                              conflict_strategy, serializer_options))
+                                              conflict_strategy, serializer_options, group))
 
 
 @task(**_serializer_task("asave_object", _save_run_name))
@@ -684,7 +691,7 @@ async def asave_object(
     obj: Any, name: str, serializer: str | None = None, folder: str | None = None,
     description: str | None = None, labels: Sequence[str] = (), metadata: dict[str, Any] | None = None,
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
-    serializer_options: dict[str, Any] | None = None,
+    serializer_options: dict[str, Any] | None = None, group: str | None = None,
 ) -> Artifact:
     """Async twin of `save_object`.
 
@@ -694,7 +701,7 @@ async def asave_object(
         ```
     """
     return await _awrite(registry, _save_object_call(obj, name, serializer, folder, description, labels,
-                                                     metadata, conflict_strategy, serializer_options))
+                                                     metadata, conflict_strategy, serializer_options, group))
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -940,7 +947,7 @@ def _code_name(run: RunInfo, files: list[Path]) -> str:
 
 def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None, run: RunInfo,
                     name: str | None, folder: str | None, description: str | None,
-                    labels: Sequence[str]) -> _Write:
+                    labels: Sequence[str], group: str | None = None) -> _Write:
     if paths is None:
         files = flow_source_files(run)
         if not files:
@@ -960,7 +967,7 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
             draft.add_file(str(f), obj_path=rel if len(files) > 1 else None)
         options = {"idempotency_key": key} if key is not None else {}
         return reg.upload(draft, folder=folder, make_folder=True, conflict_strategy=strategy, runs=runs,
-                          original_path=str(files[0] if len(files) == 1 else root), **options)
+                          original_path=str(files[0] if len(files) == 1 else root), group=group, **options)
 
     def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
         # Unchanged code is the same artifact version: associate it instead of adding one.
@@ -990,7 +997,7 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
 def log_code(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None, name: str | None = None,
     folder: str | None = None, description: str | None = None, labels: Sequence[str] = (),
-    registry: RegistryArg = None,
+    registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
     """Register source code as a ``code`` artifact of the flow run.
 
@@ -1004,6 +1011,7 @@ def log_code(
         description: free text.
         labels: labels to search by.
         registry: block, block name or None (see `resolve_registry`).
+        group: the group that owns the code artifact (default: the folder's, else yours).
 
     Example:
         ```python
@@ -1014,14 +1022,14 @@ def log_code(
         ```
     """
     run = current_run()
-    return _write(registry, _log_code_write(paths, run, name, folder, description, labels), RunCategory.CODE)
+    return _write(registry, _log_code_write(paths, run, name, folder, description, labels, group), RunCategory.CODE)
 
 
 @task(**_io_task("alog_code", _code_label))
 async def alog_code(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None, name: str | None = None,
     folder: str | None = None, description: str | None = None, labels: Sequence[str] = (),
-    registry: RegistryArg = None,
+    registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
     """Async twin of `log_code`.
 
@@ -1031,7 +1039,7 @@ async def alog_code(
         ```
     """
     run = current_run()
-    return await _awrite(registry, _log_code_write(paths, run, name, folder, description, labels),
+    return await _awrite(registry, _log_code_write(paths, run, name, folder, description, labels, group),
                          RunCategory.CODE)
 
 
@@ -1118,7 +1126,7 @@ def artifact_task(
     __fn: None = None, *, name: str | None = ..., serializer: str | None = ..., folder: str | None = ...,
     labels: Sequence[str] = ..., description: str | None = ..., metadata: dict[str, Any] | None = ...,
     registry: RegistryArg = ..., task_name: str | None = ..., serializer_options: dict[str, Any] | None = ...,
-    **task_kwargs: Any,
+    group: str | None = ..., **task_kwargs: Any,
 ) -> Callable[[F], Any]: ...
 
 
@@ -1126,7 +1134,7 @@ def artifact_task(
     __fn: Callable[..., Any] | None = None, *, name: str | None = None, serializer: str | None = None,
     folder: str | None = None, labels: Sequence[str] = (), description: str | None = None,
     metadata: dict[str, Any] | None = None, registry: RegistryArg = None, task_name: str | None = None,
-    serializer_options: dict[str, Any] | None = None, **task_kwargs: Any,
+    serializer_options: dict[str, Any] | None = None, group: str | None = None, **task_kwargs: Any,
 ) -> Any:
     """A drop-in for ``@task`` that registers the return value as an ``output`` artifact.
 
@@ -1148,6 +1156,7 @@ def artifact_task(
         task_name: the Prefect task name; its runs are named ``<task_name>[<name>]``
             unless ``task_run_name`` is given.
         serializer_options: options for the serializer.
+        group: the group that owns the artifacts (default: the folder's, else yours).
         **task_kwargs: any other ``@task`` keyword (``retries``, ``tags``, ``cache_policy``, …).
 
     Example:
@@ -1169,7 +1178,7 @@ def artifact_task(
 
         def output(value: Any) -> _Write:
             return _save_object_call(value, art_name, serializer, folder, art_description, labels, metadata,
-                                     ConflictStrategy.NEW, serializer_options)
+                                     ConflictStrategy.NEW, serializer_options, group)
 
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
@@ -1196,7 +1205,7 @@ def artifact_task(
         options = dict(task_kwargs)
         options.setdefault("name", task_name or fn.__name__)
         options.setdefault("task_run_name", _bracketed(options["name"], art_name))  # "summarize[stats]"
-        return task(**options)(wrapper)
+        return task(registry=registry, **options)(wrapper)
 
     if __fn is not None:
         return decorate(__fn)

@@ -146,6 +146,8 @@ def push(
         help="Metadata key=value (value parsed as JSON when it is JSON; repeatable).")] = None,
     reference: Annotated[bool, typer.Option(
         "--reference", help="Register PATH as a URI reference, without copying.")] = False,
+    group: Annotated[str | None, typer.Option(
+        help="Group that owns the artifact (default: the folder's group, else yours).")] = None,
 ) -> None:
     """Register a local file or directory (or a URI with --reference) as a new artifact.
 
@@ -157,7 +159,7 @@ def push(
     state = get_state(ctx)
     options: dict[str, Any] = dict(
         name=name, folder=folder, description=description, labels=list(label or []),
-        metadata=_parse_meta(meta or []), conflict_strategy=conflict,
+        metadata=_parse_meta(meta or []), conflict_strategy=conflict, group=group,
     )
     reg = state.registry()
     if reference:

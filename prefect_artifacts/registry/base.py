@@ -404,9 +404,12 @@ class Registry(ABC):
 
     @abstractmethod
     def create_plugin_snapshot(
-        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
     ) -> PluginSnapshot:
         """Store a plugin's source files as an immutable snapshot (same files, same snapshot).
+
+        ``group`` (default: the caller's) may read the snapshot; the same files registered
+        for another group give the same snapshot, readable by both.
 
         Example:
             ```python
@@ -465,8 +468,14 @@ class Registry(ABC):
         serializer: Any = None,
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
+        group: str | None = None,
     ) -> Artifact:
         """Store a draft's content, then catalog it as one new version.
+
+        ``group`` chooses the group that owns the artifact (and the folders this write
+        creates); by default the folder's group, else the caller's default group. On a
+        shared server it must be a group the caller writes, and the folder's own group
+        when the folder already belongs to one.
 
         The artifact becomes visible only after all its blobs are durably stored; a
         failure at any point leaves no artifact (orphan blobs go at the next `gc`).
@@ -514,7 +523,7 @@ class Registry(ABC):
             description=draft.description, labels=draft.labels, mime_type=mime,
             size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
             original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
-            aspects=aspects, runs=links,
+            aspects=aspects, runs=links, group_id=group,
         )
         if draft.mime_type and not is_dir:
             files[0].mime_type = draft.mime_type
@@ -606,6 +615,7 @@ class Registry(ABC):
         mime_type: str | None = None,
         conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
         make_folder: bool = True,
+        group: str | None = None,
         **options: Any,
     ) -> Artifact:
         """Register one local file (``name`` defaults to the file name).
@@ -621,7 +631,7 @@ class Registry(ABC):
                               labels=labels,
                               metadata=metadata, mime_type=mime_type).add_file(path)
         options.setdefault("original_path", os.path.abspath(path))
-        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+        return self.upload(draft, folder, make_folder, conflict_strategy, group=group, **options)
 
     def upload_dir(
         self,
@@ -633,6 +643,7 @@ class Registry(ABC):
         metadata: dict[str, Any] | None = None,
         conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
         make_folder: bool = True,
+        group: str | None = None,
         **options: Any,
     ) -> Artifact:
         """Register every file under a local directory as one directory artifact.
@@ -649,7 +660,7 @@ class Registry(ABC):
                               metadata=metadata).add_dir(path, obj_path="")
         options.setdefault("original_path", os.path.abspath(path))
         options.setdefault("kind", ArtifactKind.DIRECTORY)
-        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+        return self.upload(draft, folder, make_folder, conflict_strategy, group=group, **options)
 
     def add_reference(
         self,
@@ -661,6 +672,7 @@ class Registry(ABC):
         metadata: dict[str, Any] | None = None,
         conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
         make_folder: bool = True,
+        group: str | None = None,
         **options: Any,
     ) -> Artifact:
         """Register a URI without copying it; its size and checksum are recorded.
@@ -677,7 +689,7 @@ class Registry(ABC):
         draft = ArtifactDraft(name=name if name is not None else _default_name(basename(uri)), description=description,
                               labels=labels, metadata=metadata).add_reference(uri, obj_path="")
         options.setdefault("original_path", uri)
-        return self.upload(draft, folder, make_folder, conflict_strategy, **options)
+        return self.upload(draft, folder, make_folder, conflict_strategy, group=group, **options)
 
     # -- Python objects (logic in prefect_artifacts.serializers) -------------------
 
@@ -692,6 +704,7 @@ class Registry(ABC):
         metadata: dict[str, Any] | None = None,
         conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
         options: dict[str, Any] | None = None,
+        group: str | None = None,
         **upload_options: Any,
     ) -> Artifact:
         """Serialize a Python object as an object artifact pinned to its serializer's snapshot.
@@ -713,7 +726,7 @@ class Registry(ABC):
 
         return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
                            labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
-                           options=options, **upload_options)
+                           options=options, group=group, **upload_options)
 
     def load_object(self, ref: str, use_current: bool = False) -> Any:
         """Load an object artifact with the pinned snapshot of the serializer that wrote it.

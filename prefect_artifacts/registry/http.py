@@ -487,12 +487,12 @@ class HttpRegistry(Registry):
         return GcReport.model_validate(data)
 
     def create_plugin_snapshot(  # noqa: D102
-        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
     ) -> PluginSnapshot:
         digest, listed = snapshot_manifest(files)
         for _path, data in files:
             self._put_blob(hashlib.sha256(data).hexdigest(), len(data), lambda data=data: data)
-        body = {"pluginName": plugin_name, "version": version, "digest": digest,
+        body = {"pluginName": plugin_name, "version": version, "digest": digest, "groupId": group,
                 "files": [f.model_dump(mode="json", by_alias=True) for f in listed]}
         return PluginSnapshot.model_validate(self._json("POST", "/plugin-snapshots", json=body))
 

@@ -515,10 +515,10 @@ class LocalRegistry(Registry):
         return report
 
     def create_plugin_snapshot(  # noqa: D102
-        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]]
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
     ) -> PluginSnapshot:
         digest, listed = snapshot_manifest(files)
-        group = self._snapshot_group(None)
+        group = self._snapshot_group(group)
         for _path, data in files:
             self.store.put_bytes(data)
         return self._catalog_snapshot(plugin_name, version, digest, listed, group)

@@ -282,7 +282,7 @@ def save_object(
     """
     cls = resolve_serializer(obj, serializer)
     opts = validate_options(cls, options)
-    snap = snapshot_serializer(registry, cls)
+    snap = snapshot_serializer(registry, cls, upload_options.get("group"))
     upload_options.update(serializer=cls, snapshot=snap, options=opts, folder=folder,
                           python_type=f"{type(obj).__module__}.{type(obj).__qualname__}",
                           conflict_strategy=conflict_strategy)

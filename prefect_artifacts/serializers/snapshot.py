@@ -73,7 +73,8 @@ class _Capture:
 
 _lock = threading.Lock()
 _captures: dict[tuple[str, str], _Capture] = {}
-_snapshots: weakref.WeakKeyDictionary[Any, dict[str, PluginSnapshot]] = weakref.WeakKeyDictionary()
+# registry -> (source digest, group) -> snapshot stored for that group
+_snapshots: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], PluginSnapshot]] = weakref.WeakKeyDictionary()
 # (module, file) -> (class, monotonic time) of the last check of a capture's stamps. A
 # save checks twice (snapshot, then upload); a reload makes a new class, checked at once.
 _checked: dict[tuple[str, str], tuple[type, float]] = {}
@@ -239,11 +240,13 @@ def known_snapshot(registry: Registry, serializer: type) -> PluginSnapshot | Non
     with _lock:
         cached = _captures.get(key)
         per_registry = _snapshots.get(registry) if cached is not None else None
-    return per_registry.get(cached.digest) if per_registry is not None and cached is not None else None
+    if per_registry is None or cached is None:
+        return None
+    return next((snap for (digest, _group), snap in per_registry.items() if digest == cached.digest), None)
 
 
-def snapshot_serializer(registry: Registry, serializer: type) -> PluginSnapshot:
-    """Store (idempotently) the snapshot of a serializer's plugin; cached per registry.
+def snapshot_serializer(registry: Registry, serializer: type, group: str | None = None) -> PluginSnapshot:
+    """Store (idempotently) the snapshot of a serializer's plugin for ``group``; cached per registry.
 
     Raises:
         SerializerError: the source cannot be captured.
@@ -258,16 +261,16 @@ def snapshot_serializer(registry: Registry, serializer: type) -> PluginSnapshot:
     source = capture_source(serializer)
     with _lock:
         per_registry = _snapshots.get(registry)
-        found = per_registry.get(source.digest) if per_registry is not None else None
+        found = per_registry.get((source.digest, group)) if per_registry is not None else None
     if found is not None:
         return found
-    snap = registry.create_plugin_snapshot(source.plugin_name, source.version, list(source.files))
+    snap = registry.create_plugin_snapshot(source.plugin_name, source.version, list(source.files), group)
     if snap.digest != source.digest:
         raise SnapshotIntegrityError(
             f"registry stored plugin snapshot {snap.id} with digest {snap.digest}, expected {source.digest}"
         )
     with _lock, contextlib.suppress(TypeError):  # TypeError: not weakly referenceable, no caching
-        _snapshots.setdefault(registry, {})[source.digest] = snap
+        _snapshots.setdefault(registry, {})[(source.digest, group)] = snap
     return snap
 
 

@@ -508,3 +508,26 @@ def test_readme_flow_example_runs_without_errors_or_exit_noise(tmp_path: Path) -
     noise = [line for line in output.splitlines()
              if "| ERROR" in line or "Traceback" in line or "Still processing items" in line]
     assert noise == [], output[-4000:]
+
+
+def test_every_writing_task_takes_the_group(tmp_path: Path, registry: Any) -> None:
+    data = tmp_path / "g.txt"
+    data.write_text("g")
+    (tmp_path / "gdir").mkdir()
+    (tmp_path / "gdir" / "x.txt").write_text("x")
+
+    @T.artifact_task(name="computed", folder="/g-task", group="research")
+    def compute() -> dict:
+        return {"n": 1}
+
+    @flow
+    def grouped() -> list[str]:
+        return [a.group_id for a in (
+            T.upload_file(data, name="f", folder="/g-file", group="research"),
+            T.upload_dir(tmp_path / "gdir", name="d", folder="/g-dir", group="research"),
+            T.add_reference(data.as_uri(), name="r", folder="/g-ref", group="research"),
+            T.save_object([1], name="o", folder="/g-obj", group="research"),
+            T.log_code(paths=[data], name="c", folder="/g-code", group="research"),
+        )] + [registry.get("/g-task/computed").group_id if compute() else ""]
+
+    assert grouped() == ["research"] * 6
