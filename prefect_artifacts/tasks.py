@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, overload
 
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prefect_artifacts._asyncio import run_in_thread
