@@ -383,6 +383,7 @@ class HttpRegistry(Registry):
 
             return _slice(self.read(ref, params["path"], chunk_size), start, stop)
         first, last = index.chunks_for(start, stop)
+        last = min(last, index.last_covered())  # the rest follows with the next entries
         low, high = index.span(first)[0], index.span(last)[1]
         url = f"{base}/contents"
         response = self._open_content(url, params, low, high)
@@ -390,7 +391,8 @@ class HttpRegistry(Registry):
         if served != index.digest:
             response.close()
             raise ArtifactIntegrityError(f"{url} serves content {served}, but its chunk index is of {index.digest}")
-        return _Download(self, url, params, response, chunk_size, start, stop, None, index=index, origin=low)
+        return _Download(self, url, params, response, chunk_size, start, stop, None, index=index, origin=low,
+                         last=last)
 
     def _open_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
         headers = {}
@@ -556,7 +558,7 @@ class _Download(Iterator[bytes]):
     def __init__(
         self, registry: HttpRegistry, url: str, params: dict[str, Any], response: httpx.Response,
         chunk_size: int, start: int, end: int | None, checksum: str | None, resumable: bool = True,
-        index: ChunkIndex | None = None, origin: int | None = None,
+        index: ChunkIndex | None = None, origin: int | None = None, last: int = -1,
     ) -> None:
         self._registry, self._url, self._params = registry, url, params
         self._response: httpx.Response | None = response
@@ -567,6 +569,7 @@ class _Download(Iterator[bytes]):
         self._checksum = checksum
         self._resumable = resumable
         self._index = index
+        self._last = last  # the last chunk the current ranged response holds
         self._gen = self._chunks()
 
     def __iter__(self) -> _Download:
@@ -599,6 +602,8 @@ class _Download(Iterator[bytes]):
                     yield from self._checked(self._response, self._index)
                 self._response.close()
                 self._response = None
+                if self._index is not None:
+                    self._request()  # the range goes on past the entries fetched so far
             except httpx.TransportError as exc:
                 self._response.close()
                 self._response = None
@@ -606,26 +611,32 @@ class _Download(Iterator[bytes]):
                     raise StorageError(f"download of {self._url} interrupted: {exc}") from exc
                 resumes += 1
                 self._registry._sleep(resumes - 1)
-                self._resume()
+                self._request()
 
-    def _resume(self) -> None:
-        """Ask again from the start of the chunk holding the next byte to yield."""
-        if self._index is None:
-            self._index = self._registry._chunk_entries(self._url, self._params, self._position, self._end)
-            if self._index is None:  # a server without chunk indexes: the whole checksum still decides
+    def _request(self) -> None:
+        """Ask (again) from the start of the chunk holding the next byte to yield.
+
+        The request goes as far as the chunk entries at hand; more are fetched as needed
+        (``GET …/chunks`` answers a bounded number at a time).
+        """
+        index = self._index
+        if index is None or not index.covers(self._position // index.chunk_size):
+            index = self._registry._chunk_entries(self._url, self._params, self._position, self._end)
+            if index is None:  # a server without chunk indexes: the whole checksum still decides
                 self._response = self._registry._open_content(self._url, self._params, self._position, self._end)
                 return
-            if self._checksum and self._index.digest != self._checksum:
+            expected = self._checksum or (self._index.digest if self._index is not None else None)
+            if expected and index.digest != expected:
                 raise ArtifactIntegrityError(
-                    f"{self._url} has a chunk index of {self._index.digest}, not of the recorded {self._checksum}"
+                    f"{self._url} has a chunk index of {index.digest}, not of the recorded {expected}"
                 )
-        index = self._index  # covers every later position: resumes only move forward
+            self._index = index
         stop = index.size if self._end is None else min(self._end, index.size)
         if self._position >= stop:
             return
         self._origin = index.span(self._position // index.chunk_size)[0]
-        last = index.chunks_for(self._position, stop)[1]
-        response = self._registry._open_content(self._url, self._params, self._origin, index.span(last)[1])
+        self._last = min(index.chunks_for(self._position, stop)[1], index.last_covered())
+        response = self._registry._open_content(self._url, self._params, self._origin, index.span(self._last)[1])
         served = response.headers.get("x-content-sha256")
         if served != index.digest:
             response.close()
@@ -641,7 +652,7 @@ class _Download(Iterator[bytes]):
         """
         stop = index.size if self._end is None else min(self._end, index.size)
         number = self._origin // index.chunk_size
-        last = index.chunks_for(self._position, stop)[1] if self._position < stop else number - 1
+        last = self._last
         parts: list[bytes] = []
         have = 0
         pending: deque[tuple[int, bytes, Future[None]]] = deque()

@@ -146,6 +146,34 @@ class ChunkIndex:
         values = self.values[low - self.first: high - self.first + 1]
         return ChunkIndex(self.digest, self.size, self.chunk_size, self.kind, tuple(values), low)
 
+    def covers(self, chunk: int) -> bool:
+        """Whether this (part of an) index holds what checking chunk ``chunk`` needs.
+
+        Example:
+            ```python
+            part.covers(3)
+            ```
+        """
+        if not 0 <= chunk < self.count:
+            return False
+        needs = [chunk - 1, chunk] if self.kind == KIND_STATE and chunk > 0 else [chunk]
+        if self.kind == KIND_STATE and chunk == self.count - 1:
+            needs = needs[:-1]  # the last entry is the blob's digest
+        return all(self.first <= n < self.first + len(self.values) for n in needs)
+
+    def last_covered(self) -> int:
+        """The last chunk this (part of an) index can check (-1: none).
+
+        Example:
+            ```python
+            part.last_covered()
+            ```
+        """
+        last = min(self.count, self.first + len(self.values)) - 1
+        if self.kind == KIND_STATE and self.first + len(self.values) == self.count - 1:
+            last = self.count - 1  # the digest is the last chunk's entry
+        return last
+
     @property
     def nbytes(self) -> int:
         """Memory held by the entries (for caches)."""

@@ -296,3 +296,21 @@ def test_a_server_without_chunk_indexes_still_gets_checked_reads(art_id: str, pr
         assert sum(b"/chunks" in r for r in proxy.requests) == 2 and sum(b"/contents" in r for r in proxy.requests) == 3
         with pytest.raises(ArtifactNotFound):
             reg.read("missing", start=1, end=2)
+
+
+def test_chunk_entries_come_in_bounded_windows(art_id: str, proxy: TamperingProxy,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect_artifacts._server.routes import content
+
+    monkeypatch.setattr(content, "MAX_CHUNK_ENTRIES", 2)  # the server answers two chunks' entries at a time
+    doc = httpx.get(f"{proxy.url}/artifacts/{art_id}/chunks", params={"start": C + 1}).json()
+    assert ChunkIndex.from_json(doc).last_covered() == 2 and len(doc["values"]) == 3  # chunk 0's state too
+    proxy.requests.clear()
+    proxy.actions.append({"cut_after": C + 100})  # and a drop inside the first window
+    with HttpRegistry(proxy.url, backoff=0.01) as reg:
+        assert b"".join(reg.read(art_id, start=5, end=SIZE - 5, chunk_size=65536)) == DATA[5:SIZE - 5]
+        assert b"".join(reg.read(art_id, start=3 * C)) == DATA[3 * C:]
+    asked = [r.split(b" ")[1].split(b"?")[0].rsplit(b"/", 1)[-1] for r in proxy.requests]
+    # first read: entries for chunks 0-1, their bytes (dropped after chunk 0), chunk 1 again, then entries
+    # 1-3 (the last chunk's entry is the digest: 2-4 are checkable) and their bytes; second read: one window
+    assert asked == [b"chunks", b"contents", b"contents", b"chunks", b"contents", b"chunks", b"contents"]

@@ -400,3 +400,24 @@ def test_registry_range_of_a_reference_is_checked_against_its_checksum(registry:
     target.write_bytes(bytes(changed))
     with pytest.raises(ArtifactIntegrityError):
         b"".join(registry.read(art.id, start=10, end=20))
+
+
+@pytest.mark.parametrize("kind", [KIND_STATE, KIND_CHUNKS])
+def test_parts_of_an_index_cover_exactly_the_chunks_they_can_check(kind: str) -> None:
+    if kind == KIND_STATE and not native_state_hashing():
+        pytest.skip("OpenSSL's SHA-256 is not reachable here")
+    hasher = ChunkedSha256(C, kind)
+    hasher.update(DATA)
+    whole = ChunkIndex.build(hasher.hexdigest(), SIZE, C, kind, hasher.values())
+    assert whole.whole() and whole.last_covered() == 5 and all(whole.covers(n) for n in range(6))
+    for first, last in [(0, 0), (2, 3), (4, 5), (5, 5)]:
+        part = ChunkIndex.from_json(whole.covering(first, last).to_json())  # as a client receives it
+        covered = [n for n in range(6) if part.covers(n)]
+        assert covered[0] <= first and part.last_covered() >= last and covered == list(range(covered[0],
+                                                                                             part.last_covered() + 1))
+        for n in covered:
+            part.check(n, DATA[n * C:(n + 1) * C])
+        outside = [n for n in range(6) if n not in covered]
+        for n in outside:
+            with pytest.raises(ArtifactIntegrityError, match="does not cover"):
+                part.check(n, DATA[n * C:(n + 1) * C])

@@ -33,6 +33,9 @@ STREAM_CHUNK = 1024 * 1024
 #: here, so corruption is a clean 409 before the response starts).
 CLIENT_VERIFIES = "x-client-verifies"
 CLIENT_VERIFIED_MIN = 4 * STREAM_CHUNK
+#: Chunks one ``GET …/chunks`` answer covers at most (4 GiB at 1 MiB chunks, ~280 KB of JSON):
+#: a client reading further asks again from where it got to.
+MAX_CHUNK_ENTRIES = 4096
 
 _CONTENT_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -102,7 +105,8 @@ async def chunks(
     """The chunk index entries a client needs to verify bytes ``[start, end)`` of one file.
 
     Readable by whoever can read the artifact. The server checks its stored index first
-    (a missing or tampered one is rebuilt from a full verified read of the blob).
+    (a missing or tampered one is rebuilt from a full verified read of the blob). One
+    answer covers at most ``MAX_CHUNK_ENTRIES`` chunks from the one holding ``start``.
     """
     reader = state.reader(principal)
     art, meta, digest = await run_in_threadpool(reader._file, id, path)
@@ -110,9 +114,10 @@ async def chunks(
         return _redirect(ReferenceRedirect(artifact=art, files=[meta]), meta.uri)
     index = await run_in_threadpool(reader.store.chunk_index, digest)
     stop = index.size if end is None else min(end, index.size)
-    part = index.covering(*index.chunks_for(start, stop)) if start < stop else ChunkIndex(
-        index.digest, index.size, index.chunk_size, index.kind, ())
-    return JSONResponse(part.to_json())
+    if start >= stop:
+        return JSONResponse(ChunkIndex(index.digest, index.size, index.chunk_size, index.kind, ()).to_json())
+    first, last = index.chunks_for(start, stop)
+    return JSONResponse(index.covering(first, min(last, first + MAX_CHUNK_ENTRIES - 1)).to_json())
 
 
 async def _bundle(reader: object, ref: str, file_type: BundleType, path: str | None) -> Response:
