@@ -7,7 +7,7 @@ OLDEST ?= .venv-oldest
 PY := $(VENV)/bin/python
 PYTEST := -m pytest -q -p no:cacheprovider
 # The tests that talk to Prefect: run again on the oldest supported Prefect.
-PREFECT_TESTS := tests/prefect tests/server/test_block.py
+PREFECT_TESTS := tests/prefect tests/prefect_server tests/server/test_block.py
 
 .PHONY: setup run test test-newest test-oldest lint bench lock clean
 
