@@ -197,7 +197,7 @@ class ChunkEntries(_Body):
 
     Example:
         ```python
-        {"digest": "ab…", "size": 5242880, "chunkSize": 1048576, "kind": "sha256-state",
+        {"digest": "ab…", "size": 5242880, "chunkSize": 524288, "kind": "sha256-state",
          "first": 1, "values": ["6a09…", "bb67…"]}
         ```
     """

@@ -88,7 +88,7 @@ class ChunkIndex:
 
         Example:
             ```python
-            index.span(0)  # (0, 1048576)
+            index.span(0)  # (0, 524288)
             ```
         """
         start = chunk * self.chunk_size

@@ -71,7 +71,7 @@ from prefect_artifacts.storage.hashing import (
 )
 
 SMALL_FILE = 1024 * 1024
-#: Largest sidecar read (an index of 2 TiB at 1 MiB chunks); a larger one is refused and rebuilt.
+#: Largest sidecar read (an index of 1 TiB at 512 KiB chunks); a larger one is refused and rebuilt.
 _INDEX_MAX_BYTES = 64 * 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 #: Suffix of a blob's chunk index, stored next to it.
@@ -183,7 +183,7 @@ class ContentStore:
             ``PREFECT_ARTIFACTS_INDEX_KEY`` setting; None: a public checksum key).
             Every process sharing the store must use the same key, or each rebuilds
             the indexes the others wrote.
-        index_chunk_size: bytes per chunk index entry of new indexes (default 1 MiB).
+        index_chunk_size: bytes per chunk index entry of new indexes (default 512 KiB).
 
     Example:
         ```python

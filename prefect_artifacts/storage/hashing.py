@@ -30,9 +30,10 @@ from prefect_artifacts.errors import PayloadTooLarge
 CHUNK_SIZE = 8 * 1024 * 1024
 _SMALL = 1024 * 1024
 #: Bytes covered by one entry of a blob's chunk index: a range read verifies whole chunks.
-#: 1 MiB keeps a 1 MiB range to 1-2 chunks hashed (4 MiB would hash 4-8 MiB for it; see
-#: bench/RESULTS.md) at 32 bytes of index per MiB of blob.
-INDEX_CHUNK = 1024 * 1024
+#: Chosen with bench/bench_ranges.py (bench/RESULTS.md): a 1 MiB range hashes 1-1.5 MiB
+#: (1 MiB chunks: 1-2 MiB; 4 MiB chunks: 4-8 MiB; 256 KiB chunks hand more work between
+#: threads), for 64 KiB of index per GiB of blob.
+INDEX_CHUNK = 512 * 1024
 #: Index kinds: SHA-256 chaining values at chunk boundaries, or each chunk's own SHA-256.
 KIND_STATE = "sha256-state"
 KIND_CHUNKS = "sha256"

@@ -1,7 +1,7 @@
 """Verified random access: every byte a range read returns was checked against the blob's chunk index.
 
 Stores on a local dir, memory:// and a moto S3 bucket use small index chunks (16 KiB) so a
-blob of several chunks stays small; the embedded registry uses the default 1 MiB chunks.
+blob of several chunks stays small; the embedded registry uses the default index chunks.
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ def test_an_index_of_the_other_kind_is_honoured(lean_store: ContentStore) -> Non
     assert read_until_error(reopen(lean_store), digest, C + 5, 3 * C) == DATA[C + 5:2 * C]
 
 
-# the embedded registry (default 1 MiB chunks) -------------------------------------------------
+# the embedded registry (default index chunks) -------------------------------------------------
 
 
 def test_registry_ranges_are_verified(registry: LocalRegistry, tmp_path: Path) -> None:

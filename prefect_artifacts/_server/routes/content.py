@@ -33,7 +33,7 @@ STREAM_CHUNK = 1024 * 1024
 #: here, so corruption is a clean 409 before the response starts).
 CLIENT_VERIFIES = "x-client-verifies"
 CLIENT_VERIFIED_MIN = 4 * STREAM_CHUNK
-#: Chunks one ``GET …/chunks`` answer covers at most (4 GiB at 1 MiB chunks, ~280 KB of JSON):
+#: Chunks one ``GET …/chunks`` answer covers at most (2 GiB at 512 KiB chunks, ~280 KB of JSON):
 #: a client reading further asks again from where it got to.
 MAX_CHUNK_ENTRIES = 4096
 
