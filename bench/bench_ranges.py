@@ -14,8 +14,8 @@ Runs the shared harness ``../shared/bench/peers.py`` (workload ``large``) with
 round-robin in one run, each measurement in its own worker process, a warm-up round
 uncounted. "Before" is a ``git archive`` of ``--before`` (default: the parent of the
 commit that added ``storage/chunk_index.py``) imported from ``$PA_BEFORE_SRC``. Then a
-chunk-size sweep in one process: the same store re-indexed with 256 KiB, 1 MiB and
-4 MiB chunks, verified and unverified 1 MiB reads interleaved.
+chunk-size sweep in one process: the same blob indexed with 256 KiB, 512 KiB, 1 MiB
+and 4 MiB chunks, verified and unverified 1 MiB reads interleaved.
 
 Usage:
     python bench/bench_ranges.py                         # 1 GiB, 3 rounds (~6 min on 2 busy cores)
@@ -75,32 +75,46 @@ def export_tree(rev: str, dest: Path) -> str:
 
 
 def sweep(large: Path, work: Path, reads: int = 200) -> list[dict[str, Any]]:
+    """Verified and unverified 1 MiB reads of one blob indexed with each chunk size, all interleaved.
+
+    Each chunk size gets a store of its own holding a hard link of the same blob, re-indexed
+    by ``verify``; every offset is read from each store in turn, so all see the same noise.
+    """
     sys.path.insert(0, str(REPO))
     from prefect_artifacts.storage.content_store import ContentStore
 
-    digest = ContentStore(str(work / "store"), durable=False).put_file(large).digest
+    digest = ContentStore(str(work / "blob"), durable=False).put_file(large).digest
     size = large.stat().st_size
+    sizes = (256 * 1024, 512 * 1024, MIB, 4 * MIB)
+    stores = {}
+    for chunk in sizes:
+        store = ContentStore(str(work / str(chunk)), durable=False, index_chunk_size=chunk)
+        Path(store.blob_path(digest)).parent.mkdir(parents=True)
+        os.link(ContentStore(str(work / "blob")).blob_path(digest), store.blob_path(digest))
+        store.verify(digest)  # writes its index
+        stores[chunk] = ContentStore(str(work / str(chunk)), durable=False, index_chunk_size=chunk)
+        assert stores[chunk].chunk_index(digest).chunk_size == chunk
     rows = []
-    for chunk in (256 * 1024, MIB, 4 * MIB):
-        ContentStore(str(work / "store"), durable=False, index_chunk_size=chunk).verify(digest)  # re-index
-        store = ContentStore(str(work / "store"), durable=False, index_chunk_size=chunk)
-        ok = store.chunk_index(digest).chunk_size == chunk
-        for aligned in (False, True):
-            rng = random.Random(7 + aligned)
-            offsets = [rng.randrange(0, size // MIB - 1) * MIB if aligned else rng.randrange(0, size - MIB)
-                       for _ in range(reads)]
-            verified, plain = [], []
-            for offset in offsets:  # interleaved: both see the same noise
+    for aligned in (False, True):
+        rng = random.Random(7 + aligned)
+        offsets = [rng.randrange(0, size // MIB - 1) * MIB if aligned else rng.randrange(0, size - MIB)
+                   for _ in range(reads)]
+        verified: dict[int, list[float]] = {chunk: [] for chunk in sizes}
+        plain: list[float] = []
+        for offset in offsets:
+            for chunk, store in stores.items():
                 t = time.perf_counter()
                 b"".join(store.read_range(digest, offset, offset + MIB))
-                verified.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                b"".join(store.read_range(digest, offset, offset + MIB, verify=False))
-                plain.append(time.perf_counter() - t)
-            v, p = statistics.median(verified) * 1000, statistics.median(plain) * 1000
+                verified[chunk].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            b"".join(stores[MIB].read_range(digest, offset, offset + MIB, verify=False))
+            plain.append(time.perf_counter() - t)
+        p = statistics.median(plain) * 1000
+        for chunk in sizes:
+            v = statistics.median(verified[chunk]) * 1000
             rows.append({"chunk_kib": chunk // 1024, "aligned": aligned, "verified_p50_ms": v,
-                         "unverified_p50_ms": p, "ratio": v / p, "indexed": ok,
-                         "sidecar_bytes": os.path.getsize(store.index_path(digest))})
+                         "unverified_p50_ms": p, "ratio": v / p,
+                         "sidecar_bytes": os.path.getsize(stores[chunk].index_path(digest))})
     return rows
 
 
