@@ -17,6 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from prefect import task
+from prefect.tasks import Task
+from prefect.utilities.annotations import BaseAnnotation
+
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
 
@@ -147,6 +151,12 @@ class TablePublisher:
     always published (trailing edge) — a table lags the run by at most `min_interval`.
     `flush` publishes everything pending now and waits (called at exit and by tests).
 
+    Only the flow run's own process publishes. A task running in a task runner's worker
+    process (`ProcessPoolTaskRunner`, a Dask worker: see `in_flow_process`) requests
+    nothing there, so no thread and no exit handler start in workers; when such tasks are
+    submitted, the flow's process `expect`s the run's table and publishes it, complete,
+    when the run ends (`publish_now`, from the flow-run end hook).
+
     Example:
         ```python
         PUBLISHER.request(reg, current_run())
@@ -160,6 +170,8 @@ class TablePublisher:
         self._cond = threading.Condition()
         self._pending: dict[str, tuple[Registry, str, float]] = {}  # run id -> (registry, key, due)
         self._last: dict[str, float] = {}  # run id -> monotonic time of its last publish
+        # run id -> (registry argument, key) of tasks submitted to other processes
+        self._expected: dict[str, tuple[Any, str]] = {}
         self._busy = False
         self._busy_run: str | None = None
         self._urgent = 0
@@ -176,6 +188,9 @@ class TablePublisher:
         """
         if run.flow_run_id is None:
             return
+        if not in_flow_process():  # the flow's own process publishes the final table
+            _deliver_events()
+            return
         with self._cond:
             if run.flow_run_id in self._pending:
                 return  # already due at its time: waking the thread again would only cost a GIL hand-off
@@ -190,6 +205,20 @@ class TablePublisher:
                 self._thread = threading.Thread(target=self._loop, name="prefect-artifacts-tables", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def expect(self, run_id: str, key: str, registry: Any) -> None:
+        """Note that tasks of the run may write elsewhere: publish its table when the run ends.
+
+        ``registry`` is the tasks' ``registry`` argument (a block, a name, a `Registry`
+        or None), resolved with `resolve_registry` only when the table is published.
+
+        Example:
+            ```python
+            PUBLISHER.expect(flow_run_id, table_key("etl"), None)
+            ```
+        """
+        with self._cond:
+            self._expected[run_id] = (registry, key)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Publish every pending table now and wait; False on timeout.
@@ -208,7 +237,10 @@ class TablePublisher:
                 self._urgent -= 1
 
     def publish_now(self, run_id: str) -> bool:
-        """Publish a run's pending table in this thread (the flow-run end hook); False if none.
+        """Publish a run's pending or expected table in this thread (the flow-run end hook).
+
+        Returns False when there was nothing to publish: no request since the last
+        publish, and no task submitted to another process.
 
         Example:
             ```python
@@ -219,10 +251,16 @@ class TablePublisher:
             # An older snapshot of this run in flight must not land after the final one.
             self._cond.wait_for(lambda: self._busy_run != run_id, timeout=30)
             item = self._pending.pop(run_id, None)
-        if item is None:
+            expected = self._expected.pop(run_id, None)
+        if item is None and expected is None:
             return False
-        registry, key, _due = item
         try:
+            if item is not None:
+                registry, key, _due = item
+            else:
+                from prefect_artifacts.tasks import resolve_registry
+
+                registry, key = resolve_registry(expected[0]), expected[1]  # type: ignore[index]
             publish_table(registry, run_id, key)
         except Exception as exc:  # noqa: BLE001 - visibility is best-effort
             logger.warning("could not publish the artifact table of flow run %s: %s", run_id, exc)
@@ -270,6 +308,24 @@ class TablePublisher:
                     for old in [r for r, t in self._last.items() if now_ - t > 3600]:
                         del self._last[old]
                     self._cond.notify_all()
+
+
+def _deliver_events() -> None:
+    """In a task runner's worker process: wait until the events emitted here are sent.
+
+    A worker process may be stopped without draining its queues, and the flow run's
+    events must all be out when its tasks are done (Prefect's process pool flushes
+    after each task itself; a Dask worker does not).
+    """
+    from prefect.events.worker import EventsWorker
+
+    try:
+        with EventsWorker._instance_lock:
+            emitted = bool(EventsWorker._instances)
+        if emitted:
+            EventsWorker.instance().wait_until_empty()
+    except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+        logger.debug("could not flush this worker's events: %s", exc)
 
 
 def publish_table(registry: Registry, run_id: str, key: str) -> None:
@@ -454,13 +510,14 @@ def _hook_flow_end() -> None:
     """Make the running flow publish its final table when the run ends (once per Flow object).
 
     The hooks are read from the flow object when the run finishes, so adding ours
-    during the run works; the table is then complete before the flow run returns.
+    during the run works; the table is then complete before the flow run returns. In a
+    task runner's worker process the flow object is a copy that never ends: nothing to do.
     """
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
     flow = getattr(ctx, "flow", None) if ctx is not None else None
-    if flow is None or getattr(flow, _HOOKED, False):
+    if flow is None or ctx.detached or getattr(flow, _HOOKED, False):  # type: ignore[union-attr]
         return
     for attr in ("on_completion_hooks", "on_failure_hooks", "on_cancellation_hooks", "on_crashed_hooks"):
         hooks = getattr(flow, attr, None)
@@ -470,6 +527,141 @@ def _hook_flow_end() -> None:
         setattr(flow, _HOOKED, True)
     except Exception:  # noqa: BLE001 - a frozen flow object: the debounced publisher still runs
         logger.debug("could not mark flow %r as hooked", flow)
+
+
+def in_flow_process() -> bool:
+    """Whether this process runs the current flow run itself (or no run at all).
+
+    False inside a task that a task runner sent to another process: `ProcessPoolTaskRunner`
+    and prefect-dask's `DaskTaskRunner` (like any runner shipping Prefect's serialized
+    context) run it under a *detached* copy of the flow run context, and a task run
+    context without any flow run context is a task away from its flow too.
+
+    Example:
+        ```python
+        in_flow_process()  # True in the flow's process and its threads, False in a Dask worker
+        ```
+    """
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    flow_ctx = FlowRunContext.get()
+    if flow_ctx is not None:
+        return not flow_ctx.detached
+    return TaskRunContext.get() is None
+
+
+_FROM_CALL: Any = object()  # RegistryTask.table_registry: the call's own ``registry`` argument
+
+
+class RegistryTask(Task):  # type: ignore[type-arg]
+    """A Prefect task of this package: submitted or mapped, it gets its flow run's table published.
+
+    A submitted task may run in another process (a process pool, a Dask worker) that
+    publishes nothing itself, and the flow's process then never sees its write. So
+    `submit` and `map`, which run in the flow's process, note the run and the task's
+    registry (`TablePublisher.expect`) and hook the flow-run end, where the complete
+    table is published once. Tasks run in this process's threads need nothing more.
+
+    Example:
+        ```python
+        @flow(task_runner=ProcessPoolTaskRunner())
+        def many():
+            save_object.map(list(range(200)), name="n")   # one complete table when the run ends
+        ```
+    """
+
+    #: The registry its artifacts go to (the ``registry`` of `artifact_task`), or ``_FROM_CALL``.
+    table_registry: Any = _FROM_CALL
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """`Task.submit`, noting the run's table first.
+
+        Example:
+            ```python
+            future = save_object.submit({"a": 1}, name="a")
+            ```
+        """
+        self._expect_table(args, kwargs)
+        return super().submit(*args, **kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """`Task.map`, noting the run's table first.
+
+        Example:
+            ```python
+            futures = upload_file.map(paths, name=names)
+            ```
+        """
+        self._expect_table(args, kwargs)
+        return super().map(*args, **kwargs)
+
+    def with_options(self, **kwargs: Any) -> Any:
+        """`Task.with_options`, keeping this class and its registry.
+
+        Example:
+            ```python
+            patient = save_object.with_options(retries=5)
+            ```
+        """
+        copy = super().with_options(**kwargs)
+        copy.__class__ = type(self)
+        copy.table_registry = self.table_registry
+        return copy
+
+    def _registry_argument(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.table_registry is not _FROM_CALL:
+            return self.table_registry
+        if "registry" in kwargs:
+            value = kwargs["registry"]
+        else:
+            names = list(inspect.signature(self.fn).parameters)
+            index = names.index("registry") if "registry" in names else len(args)
+            value = args[index] if index < len(args) else None
+        if isinstance(value, BaseAnnotation):  # unmapped(...), quote(...)
+            value = value.unwrap()
+        if isinstance(value, (list, tuple)):  # mapped over registries: the table shows the first
+            value = value[0] if value else None
+        return value
+
+    def _expect_table(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        from prefect.context import FlowRunContext
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        try:
+            ctx = FlowRunContext.get()
+            if ctx is None or ctx.detached or ctx.flow_run is None:
+                return
+            if not isinstance(ctx.task_runner, ThreadPoolTaskRunner):  # threads request it themselves
+                run = current_run()
+                PUBLISHER.expect(str(ctx.flow_run.id), table_key(run.flow_name),
+                                 self._registry_argument(args, kwargs))
+            _hook_flow_end()
+        except Exception as exc:  # noqa: BLE001 - visibility never fails a submission
+            logger.debug("could not note the artifact table of %s: %s", self.name, exc)
+
+
+def registry_task(__fn: Any = None, *, registry: Any = _FROM_CALL, **options: Any) -> Any:
+    """``prefect.task`` making a `RegistryTask` (the decorator of this package's tasks).
+
+    Args:
+        registry: the registry its artifacts go to when fixed (`artifact_task`); by
+            default each call's ``registry`` argument.
+        **options: any ``prefect.task`` keyword.
+
+    Example:
+        ```python
+        @registry_task(name="upload_file", persist_result=False)
+        def upload_file(path: str, registry=None) -> Artifact: ...
+        ```
+    """
+
+    def make(fn: Any) -> Any:
+        made = task(fn, **options)
+        made.__class__ = RegistryTask
+        made.table_registry = registry
+        return made
+
+    return make(__fn) if __fn is not None else make
 
 
 def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo) -> Any:

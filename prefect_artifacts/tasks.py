@@ -44,12 +44,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, overload
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._paths import normalize_folder
 from prefect_artifacts._prefect import RunInfo, announce, current_run, flow_source_files, is_new, now
+from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
 from prefect_artifacts.blocks import ArtifactRegistry
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
