@@ -77,6 +77,8 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 #: Suffix of a blob's chunk index, stored next to it.
 INDEX_SUFFIX = ".chunks"
 #: Memory the verified chunk indexes kept by one store may hold (32 bytes per chunk).
+#: Chunk buffers one store keeps for range reads (two per read in flight).
+_POOLED_BUFFERS = 8
 INDEX_CACHE_BYTES = 16 * 1024 * 1024
 logger = logging.getLogger(__name__)
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})  # atomic PUT, no directories
@@ -221,6 +223,7 @@ class ContentStore:
         self._indexes: OrderedDict[str, ChunkIndex] = OrderedDict()  # verified, most recent last
         self._indexes_bytes = 0
         self._indexes_lock = threading.Lock()
+        self._buffers: list[bytearray] = []  # chunk buffers of range reads, reused (bounded)
 
     # paths --------------------------------------------------------------------
 
@@ -874,16 +877,34 @@ class ContentStore:
                 f = self.fs.open(path, "rb", block_size=index.chunk_size, cache_type="none")
             else:
                 f = self.fs.open(path, "rb", block_size=index.chunk_size)
-        with f, storage_errors(f"reading blob {digest}"):
-            for number, data in _verified_chunks(f, index, first, last):
-                low, _high = index.span(number)
-                a, b = max(start, low) - low, min(stop, low + len(data)) - low
-                if a == 0 and b == len(data) and b <= chunk_size:
-                    yield data
-                    continue
-                view = memoryview(data)
-                for offset in range(a, b, chunk_size):
-                    yield bytes(view[offset:min(b, offset + chunk_size)])
+        buffers = self._take_buffers(index.chunk_size)
+        try:
+            with f, storage_errors(f"reading blob {digest}"):
+                for number, data in _verified_chunks(f, index, first, last, buffers):
+                    low = index.span(number)[0]
+                    a, b = max(start, low) - low, min(stop, low + len(data)) - low
+                    for offset in range(a, b, chunk_size):  # copies: the buffers are read into again
+                        yield bytes(data[offset:min(b, offset + chunk_size)])
+        finally:
+            self._give_buffers(buffers)
+
+    def _take_buffers(self, size: int) -> list[bytearray]:
+        """Two chunk buffers for a range read, reused across reads.
+
+        Their pages stay mapped and hot, where a fresh chunk-sized ``bytes`` per read costs
+        page faults (expensive on VMs that hand freed memory back to their host).
+        """
+        with self._indexes_lock:
+            taken = [b for b in self._buffers if len(b) == size][:2]
+            for buffer in taken:
+                self._buffers.remove(buffer)
+        return taken + [bytearray(size) for _ in range(2 - len(taken))]
+
+    def _give_buffers(self, buffers: list[bytearray]) -> None:
+        with self._indexes_lock:
+            for buffer in buffers:
+                if len(buffer) == self.index_chunk_size and len(self._buffers) < _POOLED_BUFFERS:
+                    self._buffers.append(buffer)
 
     def download(self, digest: str, dest: str | os.PathLike[str]) -> Path:
         """Copy a blob to a local file, verified; the file appears only if intact.
@@ -1048,42 +1069,47 @@ class ContentStore:
             self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
 
 
-def _read_exactly(f: Any, size: int) -> bytes:
-    data = f.read(size)
-    if len(data) == size or not data:
-        return bytes(data)
-    parts = [data]
-    got = len(data)
-    while got < size and (more := f.read(size - got)):
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
+def _read_into(f: Any, buffer: bytearray, size: int) -> memoryview:
+    """Read up to ``size`` bytes into ``buffer`` (short only at the end of the file)."""
+    view = memoryview(buffer)[:size]
+    got = 0
+    while got < size:
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return view[:got]
 
 
-def _verified_chunks(f: Any, index: ChunkIndex, first: int, last: int) -> Iterator[tuple[int, bytes]]:
+def _verified_chunks(f: Any, index: ChunkIndex, first: int, last: int,
+                     buffers: list[bytearray]) -> Iterator[tuple[int, memoryview]]:
     """Read chunks ``first`` … ``last`` whole and yield (number, bytes) once each is checked.
 
     Chunks go in pairs: a worker thread checks the first while this thread reads and
     checks the second (hashing releases the GIL), so two cores share the hashing with one
-    hand-off per pair; a lone last chunk is checked here. At most two chunks are held.
+    hand-off per pair; a lone last chunk is checked here. The bytes are views of the two
+    ``buffers``, valid until the next pair is read.
     """
     f.seek(first * index.chunk_size)
     number = first
     while number <= last:
         low, high = index.span(number)
-        data = _read_exactly(f, high - low)
+        data = _read_into(f, buffers[0], high - low)
         if number == last:
             index.check(number, data)
             yield number, data
             return
         checking = WORKER_POOL.submit(index.check, number, data)
-        low, high = index.span(number + 1)
-        second = _read_exactly(f, high - low)
         failure: ArtifactIntegrityError | None = None
         try:
-            index.check(number + 1, second)
-        except ArtifactIntegrityError as exc:
-            failure = exc
+            low, high = index.span(number + 1)
+            second = _read_into(f, buffers[1], high - low)
+            try:
+                index.check(number + 1, second)
+            except ArtifactIntegrityError as exc:
+                failure = exc
+        finally:
+            checking.exception()  # never leave a worker reading a buffer that is handed back
         checking.result()  # the earlier chunk's verdict comes first
         yield number, data
         if failure is not None:

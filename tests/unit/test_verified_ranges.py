@@ -421,3 +421,24 @@ def test_parts_of_an_index_cover_exactly_the_chunks_they_can_check(kind: str) ->
         for n in outside:
             with pytest.raises(ArtifactIntegrityError, match="does not cover"):
                 part.check(n, DATA[n * C:(n + 1) * C])
+
+
+def test_interleaved_and_concurrent_range_reads_never_share_buffers(lean_store: ContentStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = pattern(SIZE, 3)
+    a, b = lean_store.put_bytes(DATA).digest, lean_store.put_bytes(other).digest
+    first, second = lean_store.read_range(a, 1, SIZE - 1, chunk_size=C // 3), lean_store.read_range(b, 2, None)
+    got_a, got_b = bytearray(), bytearray()
+    for _ in range(6):  # both generators hold buffers at once
+        got_a += next(first)
+        got_b += next(second)
+    got_a += b"".join(first)
+    got_b += b"".join(second)
+    assert bytes(got_a) == DATA[1:-1] and bytes(got_b) == other[2:]
+    if lean_store.is_local:  # memory:// hands every reader of a path the same file object
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda i: b"".join(lean_store.read_range((a, b)[i % 2], i * 100, None)),
+                                    range(16)))
+        assert all(r == (DATA, other)[i % 2][i * 100:] for i, r in enumerate(results))
+    assert len(lean_store._buffers) <= 8  # a bounded pool
