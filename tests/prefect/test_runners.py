@@ -11,6 +11,7 @@ alone would take minutes.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -218,3 +219,40 @@ def test_tasks_under_a_task_runner(kind: str, tmp_path: Path, poll: Any, monkeyp
     timings["total"] = time.monotonic() - started
     with capfd.disabled():
         print(f"\n{kind}: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+
+
+def test_registry_tasks_know_their_registry_and_keep_it_through_with_options(tmp_path: Path) -> None:
+    """What the flow's process notes for the end-of-run table, from each kind of task call."""
+    block = ArtifactRegistry()
+    assert isinstance(T.save_object, P.RegistryTask) and isinstance(square, P.RegistryTask)
+    patient = T.save_object.with_options(retries=5)
+    assert isinstance(patient, P.RegistryTask) and patient.retries == 5
+    assert patient._registry_argument((1,), {"name": "x", "registry": "prod"}) == "prod"
+    assert patient._registry_argument((1,), {"name": "x", "registry": unmapped(block)}) is block
+    assert patient._registry_argument((1,), {"name": "x"}) is None
+    names = list(inspect.signature(T.upload_file.fn).parameters)
+    by_position = tuple("by-position" if n == "registry" else None for n in names[:names.index("registry") + 1])
+    assert T.upload_file._registry_argument(by_position, {}) == "by-position"
+    assert T.upload_file._registry_argument(([tmp_path],), {"registry": ["a", "b"]}) == "a"
+
+    @T.artifact_task(registry="team", task_name="fixed")
+    def fixed(registry: str) -> str:  # a parameter of the user's own, not the artifact registry
+        return registry
+
+    assert fixed.table_registry == "team" and fixed.with_options(retries=1).table_registry == "team"
+    assert fixed._registry_argument(("other",), {}) == "team"
+
+
+def test_in_flow_process_in_the_flow_and_its_threads() -> None:
+    """Outside a run, in a flow and in its thread-pool tasks: the flow's own process."""
+
+    @task(persist_result=False)
+    def where() -> bool:
+        return P.in_flow_process()
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def here() -> tuple[bool, bool, bool]:
+        return P.in_flow_process(), where(), where.submit().result()
+
+    assert P.in_flow_process() is True
+    assert here() == (True, True, True)
