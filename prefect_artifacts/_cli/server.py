@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -108,6 +109,9 @@ def start(
                   "then `prefect-artifacts keys create NAME`")
     err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1"
               + (f" with {workers} processes" if workers > 1 else ""))
+    # Requests run in worker threads: switching the GIL every 1 ms (not 5) keeps the event loop,
+    # and so every other client, answering while a few requests burn CPU.
+    sys.setswitchinterval(0.001)
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": 30}
     connections = ConnectionLimits(header_timeout, body_timeout, max_header_bytes)
     if workers > 1:  # each process builds its own app from these settings (see app_from_environment)

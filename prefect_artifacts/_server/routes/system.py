@@ -46,8 +46,8 @@ def snapshot_file(
 
 
 @router.get("/health", response_model=Health, tags=["system"])
-def health(request: Request) -> Response:
-    """Liveness (no authentication needed)."""
+async def health(request: Request) -> Response:
+    """Liveness (no authentication needed); answered on the event loop, no worker-thread hop."""
     state: ServerState = request.app.state.server
     return dump(Health(status="ok", version=__version__, auth=state.auth.enabled))
 
