@@ -33,13 +33,13 @@ def prepare_aspect(
     if not isinstance(aspect, dict):
         raise MetadataValidationError(f"an aspect must be a JSON object, not {type(aspect).__name__}")
     try:
-        size = len(json.dumps(aspect, default=str))
+        text = json.dumps(aspect, default=str)
     except (TypeError, ValueError) as exc:
         raise MetadataValidationError(f"aspect is not JSON-serializable: {exc}") from exc
-    if size > MAX_ASPECT_BYTES:
-        raise MetadataValidationError(f"aspect is {size} bytes, over the limit of {MAX_ASPECT_BYTES}")
+    if len(text) > MAX_ASPECT_BYTES:
+        raise MetadataValidationError(f"aspect is {len(text)} bytes, over the limit of {MAX_ASPECT_BYTES}")
     schema = schema if schema is not None else aspect.get("$schema")
-    content = json.loads(json.dumps(aspect, default=str))
+    content = json.loads(text)  # a plain-JSON copy, encoded once
     if not isinstance(schema, dict):
         if schema is not None and not isinstance(schema, str):
             raise MetadataValidationError(f"schema must be a name or a JSON Schema, not {schema!r}")
