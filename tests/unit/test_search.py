@@ -134,7 +134,7 @@ def seed(reg: LocalRegistry, root: Path) -> None:
     ref = reg.add_reference(str(src / "ref.txt"), name="xyz", folder="/other")
     odd = reg.upload(
         ArtifactDraft(name="odd name", description="a_b and x*y").add_file(src / "data.csv"),
-        folder="/Team/Data",
+        folder="/Tools/Data",  # one spelling per folder (case-insensitively unique)
         make_folder=True,
     )
     data.add_metadata({"rows": 10, "owner": "ann", "flags": {"clean": True}, "score": 0.5})
@@ -204,9 +204,11 @@ RESULTS = [
     ("name!=abc*", {"ref", "odd"}),
     # folder: case-sensitive
     ("folder:/team/data", {"data", "m1", "m2"}),
-    ("folder:/Team/Data", {"odd"}),
+    ("folder:/Tools/Data", {"odd"}),
+    ("folder:/tools/data", set()),
     ("folder:/team*", {"data", "m1", "m2"}),
-    ("folder:/Team*", {"odd"}),
+    ("folder:/T*", {"odd"}),
+    ("folder:/t*", {"data", "m1", "m2"}),
     ("folder:/?eam/data", {"data", "m1", "m2"}),
     ("folder:/other", {"dir", "ref"}),
     # description: contains
