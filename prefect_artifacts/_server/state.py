@@ -64,9 +64,6 @@ class ServerState:
         """
         return self.registry.for_principal(principal)
 
-    #: The name the download routes use.
-    reader = registry_for
-
 
 async def server_state(request: Request) -> ServerState:
     """FastAPI dependency: the `ServerState` of the app (async: no worker-thread hop).

@@ -63,6 +63,7 @@ from prefect_artifacts.registry.base import (
 from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings, get_settings
+from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore, check_digest
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, copy_chunks_hashing, hash_file
 
@@ -285,7 +286,7 @@ class LocalRegistry(Registry):
         return self.store.put_bytes(data, sync=sync)
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
-        _art, _meta, digest = self._file(ref, artifact_path)
+        _art, _meta, digest = self.locate_file(ref, artifact_path)
         if digest is None or not self.store.link_verified(digest, target):
             super()._materialize(ref, target, artifact_path)
 
@@ -393,7 +394,21 @@ class LocalRegistry(Registry):
     def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
         return self.catalog.files(self._id(ref))
 
-    def _file(self, ref: str, path: str | None) -> tuple[Artifact, ArtifactFile, str | None]:
+    def locate_file(self, ref: str, path: str | None = None) -> tuple[Artifact, ArtifactFile, str | None]:
+        """The artifact, its file ``path`` (its only file when None) and that file's blob digest.
+
+        The digest is None for a reference: its content lives at the file's ``uri``. With
+        `open_content` this is how a front end (the server) streams what ``read`` would.
+
+        Raises:
+            ArtifactNotFound: no such artifact (or not readable), or no such file in it.
+            InvalidOperation: a directory artifact and no ``path``.
+
+        Example:
+            ```python
+            art, meta, digest = reg.locate_file("/team/checkpoint:3", "weights.bin")
+            ```
+        """
         art = self.get(ref)
         if path is None:
             if art.is_dir:
@@ -410,11 +425,23 @@ class LocalRegistry(Registry):
     ) -> Iterator[bytes]:
         if (start is not None and start < 0) or (end is not None and end < 0):
             raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
-        _art, meta, digest = self._file(ref, path)
-        return self._open_content(meta, digest, chunk_size, start, end)
+        _art, meta, digest = self.locate_file(ref, path)
+        return self.open_content(meta, digest, chunk_size, start, end)
 
-    def _open_content(self, meta: ArtifactFile, digest: str | None, chunk_size: int = CHUNK_SIZE,
-                      start: int | None = None, end: int | None = None, verify: bool = True) -> Iterator[bytes]:
+    def open_content(self, meta: ArtifactFile, digest: str | None, chunk_size: int = CHUNK_SIZE,
+                     start: int | None = None, end: int | None = None, verify: bool = True) -> Iterator[bytes]:
+        """Stream a file found by `locate_file`: all of it, or bytes ``[start, end)``.
+
+        Every byte is verified: a whole file against its SHA-256 (``verify=False`` only
+        when the consumer checks the digest itself), a range chunk by chunk against the
+        blob's chunk index, a reference against its recorded checksum.
+
+        Example:
+            ```python
+            art, meta, digest = reg.locate_file("data:latest")
+            first_kib = b"".join(reg.open_content(meta, digest, start=0, end=1024))
+            ```
+        """
         if digest is None:
             chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
             return chunks if start is None and end is None else _slice(chunks, start or 0, end)
@@ -423,7 +450,7 @@ class LocalRegistry(Registry):
         return self.store.read_range(digest, start or 0, end, chunk_size)
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
-        _art, meta, digest = self._file(ref, artifact_path)
+        _art, meta, digest = self.locate_file(ref, artifact_path)
         if digest is None:
             super()._download_to(ref, target, chunk_size, artifact_path)
         else:
@@ -433,6 +460,26 @@ class LocalRegistry(Registry):
         self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
     ) -> Iterator[bytes]:
         bundle_type = parse_bundle_type(file_type) or BundleType.TAR_GZ
+        art, rows = self.bundle_files(ref, artifact_path)
+        entries = [BundleEntry(meta.path, meta.size or 0, _opener(self, meta, digest)) for meta, digest in rows]
+        return stream_bundle(entries, bundle_type, art.created)
+
+    def bundle_files(
+        self, ref: str, artifact_path: str | None = None
+    ) -> tuple[Artifact, builtins.list[tuple[ArtifactFile, str | None]]]:
+        """The files a bundle of a directory (or of its sub-folder) holds, with their blob digests.
+
+        A None digest is a reference: a server answers those with their URIs instead of a bundle.
+
+        Raises:
+            InvalidOperation: a single-file artifact (it has no bundle).
+            ArtifactNotFound: no such artifact, or no file or folder ``artifact_path`` in it.
+
+        Example:
+            ```python
+            art, rows = reg.bundle_files("checkpoint:latest", "plots")
+            ```
+        """
         art = self.get(ref)
         if not art.is_dir:
             raise InvalidOperation(f"{art.ref} is a single file: it has no bundle")
@@ -440,8 +487,28 @@ class LocalRegistry(Registry):
         rows = self.catalog.file_digests(art.id, prefix)
         if not rows:
             raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
-        entries = [BundleEntry(meta.path, meta.size or 0, _opener(self, meta, digest)) for meta, digest in rows]
-        return stream_bundle(entries, bundle_type, art.created)
+        return art, rows
+
+    def chunk_entries(self, digest: str, start: int = 0, end: int | None = None,
+                      max_entries: int = 4096) -> ChunkIndex:
+        """The chunk index entries that verify bytes ``[start, end)`` of a blob (at most ``max_entries``).
+
+        The stored index is checked first; a missing or tampered one is rebuilt from a
+        full verified read. Call it for a digest found by `locate_file` (which applies
+        the caller's read access).
+
+        Example:
+            ```python
+            art, meta, digest = reg.locate_file("data:latest")
+            entries = reg.chunk_entries(digest, 0, 1024)
+            ```
+        """
+        index = self.store.chunk_index(digest)
+        stop = index.size if end is None else min(end, index.size)
+        if start >= stop:
+            return ChunkIndex(index.digest, index.size, index.chunk_size, index.kind, ())
+        first, last = index.chunks_for(start, stop)
+        return index.covering(first, min(last, first + max_entries - 1))
 
     def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
         cat = parse_category(category)
@@ -658,7 +725,7 @@ def _ago(seconds: float) -> datetime:
 
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
-    return lambda: reg._open_content(meta, digest)
+    return lambda: reg.open_content(meta, digest)
 
 
 def _slice(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:

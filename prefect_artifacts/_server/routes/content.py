@@ -14,15 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts._server.auth import current_principal
 from prefect_artifacts._server.schemas import BlobStored, ChunkEntries, ErrorBody, ReferenceRedirect
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts._server.streams import RangeNotSatisfiable, parse_range, primed, store_body
 from prefect_artifacts.catalog.auth import Principal
-from prefect_artifacts.errors import ArtifactNotFound, InvalidOperation
 from prefect_artifacts.models import BundleType
-from prefect_artifacts.storage.chunk_index import ChunkIndex
+from prefect_artifacts.registry.local import LocalRegistry
 
 router = APIRouter(tags=["content"])
 Caller = Depends(current_principal)
@@ -64,10 +62,10 @@ async def contents(
     blob's chunk index (``GET …/chunks`` gives clients the same entries). A corrupt first
     chunk is a ``409``; a later one aborts the connection before any of its bytes is sent.
     """
-    reader = state.reader(principal)
+    reader = state.registry_for(principal)
     if file_type is not None:
         return await _bundle(reader, id, file_type, path)
-    art, meta, digest = await run_in_threadpool(reader._file, id, path)
+    art, meta, digest = await run_in_threadpool(reader.locate_file, id, path)
     if digest is None:
         return _redirect(ReferenceRedirect(artifact=art, files=[meta]), meta.uri)
     size = meta.size or 0
@@ -82,10 +80,10 @@ async def contents(
         client_verifies = request.headers.get(CLIENT_VERIFIES, "").lower() == "sha256" and meta.checksum == digest
         verify = not client_verifies or size < CLIENT_VERIFIED_MIN
         body = await run_in_threadpool(
-            lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, verify=verify)))
+            lambda: primed(reader.open_content(meta, digest, STREAM_CHUNK, verify=verify)))
         return StreamingResponse(body, media_type=media, headers={**headers, "Content-Length": str(size)})
     start, end = span
-    body = await run_in_threadpool(lambda: primed(reader._open_content(meta, digest, STREAM_CHUNK, start, end)))
+    body = await run_in_threadpool(lambda: primed(reader.open_content(meta, digest, STREAM_CHUNK, start, end)))
     headers.update({"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)})
     return StreamingResponse(body, status_code=206, media_type=media, headers=headers)
 
@@ -108,30 +106,20 @@ async def chunks(
     (a missing or tampered one is rebuilt from a full verified read of the blob). One
     answer covers at most ``MAX_CHUNK_ENTRIES`` chunks from the one holding ``start``.
     """
-    reader = state.reader(principal)
-    art, meta, digest = await run_in_threadpool(reader._file, id, path)
+    reader = state.registry_for(principal)
+    art, meta, digest = await run_in_threadpool(reader.locate_file, id, path)
     if digest is None:
         return _redirect(ReferenceRedirect(artifact=art, files=[meta]), meta.uri)
-    index = await run_in_threadpool(reader.store.chunk_index, digest)
-    stop = index.size if end is None else min(end, index.size)
-    if start >= stop:
-        return JSONResponse(ChunkIndex(index.digest, index.size, index.chunk_size, index.kind, ()).to_json())
-    first, last = index.chunks_for(start, stop)
-    return JSONResponse(index.covering(first, min(last, first + MAX_CHUNK_ENTRIES - 1)).to_json())
+    entries = await run_in_threadpool(reader.chunk_entries, digest, start, end, MAX_CHUNK_ENTRIES)
+    return JSONResponse(entries.to_json())
 
 
-async def _bundle(reader: object, ref: str, file_type: BundleType, path: str | None) -> Response:
+async def _bundle(reader: LocalRegistry, ref: str, file_type: BundleType, path: str | None) -> Response:
     def open_bundle() -> Response:
-        art = reader.get(ref)  # type: ignore[attr-defined]
-        if not art.is_dir:
-            raise InvalidOperation(f"{art.ref} is a single file: it has no bundle")
-        prefix = safe_relpath(path, "artifact_path") if path else ""
-        rows = reader.catalog.file_digests(art.id, prefix)  # type: ignore[attr-defined]
-        if not rows:
-            raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
+        art, rows = reader.bundle_files(ref, path)
         if any(digest is None for _meta, digest in rows):
             return _redirect(ReferenceRedirect(artifact=art, files=[meta for meta, _digest in rows]), None)
-        chunks = primed(reader.bundle(art.id, file_type, prefix or None))  # type: ignore[attr-defined]
+        chunks = primed(reader.bundle(art.id, file_type, path))
         name = f"{art.name}{file_type.suffix}"
         disposition = f"attachment; filename*=UTF-8''{quote(name)}"
         return StreamingResponse(chunks, media_type=file_type.mime_type,
