@@ -344,11 +344,14 @@ def publish_table(registry: Registry, run_id: str, key: str) -> None:
 
     rows = table_rows(registry, run_id)
     total = sum(r["size"] or 0 for r in rows)
+    table = ArtifactCreate(key=key, type="table", data=json.dumps(rows), flow_run_id=UUID(run_id),
+                           description=f"prefect-artifacts used by this flow run: {len(rows)} rows, {total} bytes.")
     with get_client(sync_client=True) as client:
-        client.create_artifact(ArtifactCreate(
-            key=key, type="table", data=json.dumps(rows), flow_run_id=UUID(run_id),
-            description=f"prefect-artifacts used by this flow run: {len(rows)} rows, {total} bytes.",
-        ))
+        # The plain POST, not client.create_artifact: that also emits a client-side
+        # prefect.artifact.created event, which from this thread (and at interpreter exit,
+        # after Prefect's events worker stopped) gave "can't register atexit after
+        # shutdown" errors and "Still processing items" noise, for a table refreshed often.
+        client.request("POST", "/artifacts/", json=table.model_dump(mode="json", exclude_unset=True))
 
 
 PUBLISHER = TablePublisher()
