@@ -7,6 +7,7 @@ is logged, never raised, so it can not fail (or half-fail) a write that succeede
 from __future__ import annotations
 
 import atexit
+import contextvars
 import inspect
 import logging
 import re
@@ -168,7 +169,8 @@ class TablePublisher:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pending: dict[str, tuple[Registry, str, float]] = {}  # run id -> (registry, key, due)
+        # run id -> (registry, key, due, the requester's context: its Prefect settings, e.g. the API URL)
+        self._pending: dict[str, tuple[Registry, str, float, contextvars.Context]] = {}
         self._last: dict[str, float] = {}  # run id -> monotonic time of its last publish
         # run id -> (registry argument, key) of tasks submitted to other processes
         self._expected: dict[str, tuple[Any, str]] = {}
@@ -195,7 +197,7 @@ class TablePublisher:
             if run.flow_run_id in self._pending:
                 return  # already due at its time: waking the thread again would only cost a GIL hand-off
             due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
-            self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due)
+            self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due, contextvars.copy_context())
             if not self._atexit:
                 # Registered on first use, after an ephemeral Prefect server started, so
                 # it runs before that server's own exit handler stops it.
@@ -256,7 +258,7 @@ class TablePublisher:
             return False
         try:
             if item is not None:
-                registry, key, _due = item
+                registry, key, _due, _context = item  # this thread has the run's own context
             else:
                 from prefect_artifacts.tasks import resolve_registry
 
@@ -269,16 +271,16 @@ class TablePublisher:
             self._cond.notify_all()
         return True
 
-    def _next(self) -> tuple[str, Registry, str] | None:
+    def _next(self) -> tuple[str, Registry, str, contextvars.Context] | None:
         """Under the lock: wait for a due request and take it (None after 60 s idle)."""
         idle_until = time.monotonic() + 60
         while True:
             now_ = time.monotonic()
             if self._pending:
-                run_id, (registry, key, due) = min(self._pending.items(), key=lambda item: item[1][2])
+                run_id, (registry, key, due, context) = min(self._pending.items(), key=lambda item: item[1][2])
                 if due <= now_ or self._urgent:
                     del self._pending[run_id]
-                    return run_id, registry, key
+                    return run_id, registry, key, context
                 self._cond.wait(due - now_)
                 continue
             if now_ >= idle_until:
@@ -292,11 +294,13 @@ class TablePublisher:
                 if taken is None:
                     self._thread = None
                     return
-                run_id, registry, key = taken
+                run_id, registry, key, context = taken
                 self._busy = True
                 self._busy_run = run_id
             try:
-                publish_table(registry, run_id, key)
+                # In the requester's context: a thread starts with none, so it would miss
+                # temporary_settings (the API URL) and start a Prefect server of its own.
+                context.run(publish_table, registry, run_id, key)
             except Exception as exc:  # noqa: BLE001 - visibility is best-effort
                 logger.warning("could not publish the artifact table of flow run %s: %s", run_id, exc)
             finally:

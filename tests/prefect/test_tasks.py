@@ -531,3 +531,43 @@ def test_every_writing_task_takes_the_group(tmp_path: Path, registry: Any) -> No
         )] + [registry.get("/g-task/computed").group_id if compute() else ""]
 
     assert grouped() == ["research"] * 6
+
+
+def test_the_table_thread_uses_the_requesters_prefect_settings(tmp_path: Path, registry: Any) -> None:
+    """A table requested under temporary_settings goes to that API (threads start with no context)."""
+    import http.server
+    import threading
+    import uuid
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from prefect_artifacts._prefect import PUBLISHER, RunInfo
+
+    posted: list[str] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            posted.append(f"{self.command} {self.path} {self.rfile.read(length)[:200]!r}")
+            self.send_response(201 if self.command == "POST" else 404)  # 404: a server without CSRF tokens
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = _answer  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        run_id = str(uuid.uuid4())
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{api.server_address[1]}/api"}):
+            PUBLISHER.request(registry, RunInfo(flow_run_id=run_id, flow_name="ctx-flow"))
+        assert PUBLISHER.flush(30)
+    finally:
+        api.shutdown()
+        api.server_close()
+    assert any(p.startswith("POST /api/artifacts/") and run_id in p for p in posted), posted
