@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import tempfile
@@ -70,6 +71,14 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+def close_sockets(*socks: socket.socket) -> None:
+    """Shut down and close sockets, ignoring ones the peer already dropped (the test proxies)."""
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 _TEMPLATE: dict[str, Path] = {}

@@ -7,7 +7,6 @@ committed, the client saw nothing) or after part of the response (``cut_after``)
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from prefect_artifacts.errors import StorageError
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer
+from tests.server.conftest import LiveServer, close_sockets
 
 
 @dataclass
@@ -67,7 +66,7 @@ class DroppingProxy:
                 server.sendall(data)
         except OSError:
             pass
-        _close(client, server)
+        close_sockets(client, server)
 
     def _down(self, server: socket.socket, client: socket.socket, state: dict[str, Rule | None]) -> None:
         forwarded = 0
@@ -85,18 +84,11 @@ class DroppingProxy:
                 client.sendall(data)
         except OSError:
             pass
-        _close(client, server)
+        close_sockets(client, server)
 
     def close(self) -> None:
         self.closed = True
         self.listener.close()
-
-
-def _close(*socks: socket.socket) -> None:
-    for sock in socks:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.hashing import INDEX_CHUNK
-from tests.server.conftest import LiveServer
+from tests.server.conftest import LiveServer, close_sockets
 
 C = INDEX_CHUNK
 SIZE = 4 * C + 777  # four whole chunks and a short last one
@@ -78,7 +78,7 @@ class TamperingProxy:
                     action = self.actions.pop(0) if self.marker in line and self.actions else None
                     state.update(action=action, head=b"", body=-1)
                 server.sendall(data)
-        _close(client, server)
+        close_sockets(client, server)
 
     def _down(self, server: socket.socket, client: socket.socket, state: dict[str, object]) -> None:
         with contextlib.suppress(OSError):
@@ -109,17 +109,10 @@ class TamperingProxy:
                     break  # the client sees the connection die
                 state["body"] = body + arrived
                 client.sendall(buffer)
-        _close(client, server)
+        close_sockets(client, server)
 
     def close(self) -> None:
         self.listener.close()
-
-
-def _close(*socks: socket.socket) -> None:
-    for sock in socks:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
 
 
 @pytest.fixture
