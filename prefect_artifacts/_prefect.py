@@ -22,6 +22,7 @@ from prefect import task
 from prefect.tasks import Task
 from prefect.utilities.annotations import BaseAnnotation
 
+from prefect_artifacts._sizes import human_size
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
 
@@ -397,24 +398,6 @@ def announce(registry: Registry, art: Artifact, category: RunCategory | str | No
     _hook_flow_end()
 
 
-def format_size(size: int | None) -> str:
-    """A byte count for people: ``812 B``, ``1.2 MiB``.
-
-    Example:
-        ```python
-        format_size(1_258_291)  # "1.2 MiB"
-        ```
-    """
-    if size is None:
-        return "size unknown"
-    if size < 1024:
-        return f"{size} B"
-    value, units = size / 1024, ["KiB", "MiB", "GiB", "TiB"]
-    while value >= 1024 and len(units) > 1:
-        value, units = value / 1024, units[1:]
-    return f"{value:.1f} {units[0]}"
-
-
 def short_digest(checksum: str | None) -> str:
     """A checksum shortened for a log line: ``sha256:1a2b3c4d``, ``etag:9f8e7d6c``.
 
@@ -439,7 +422,8 @@ def describe(art: Artifact) -> str:
         describe(art)
         ```
     """
-    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({format_size(art.size)}, {short_digest(art.checksum)})"
+    size = human_size(art.size, "size unknown")
+    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({size}, {short_digest(art.checksum)})"
 
 
 def run_logger() -> Any:

@@ -13,28 +13,10 @@ from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
+from prefect_artifacts._sizes import human_size
 from prefect_artifacts.models import Artifact, ArtifactFile, Aspect, RunLink
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_size(size: int | None) -> str:
-    """A byte count in binary units (``1.5 MiB``); ``-`` when unknown.
-
-    Example:
-        ```python
-        human_size(1536)  # "1.5 KiB"
-        ```
-    """
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
+__all__ = ["human_size"]  # re-exported: the CLI's modules import it from here
 
 def short_checksum(checksum: str | None, length: int = 12) -> str:
     """The first characters of a checksum (``etag:`` prefixes kept).

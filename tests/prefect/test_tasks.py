@@ -18,7 +18,8 @@ from prefect.runtime import flow_run as runtime_flow_run
 
 from prefect_artifacts import ArtifactRegistry, ArtifactStorage
 from prefect_artifacts import tasks as T
-from prefect_artifacts._prefect import EVENT_CREATED, format_size, short_digest, table_key
+from prefect_artifacts._prefect import EVENT_CREATED, short_digest, table_key
+from prefect_artifacts._sizes import human_size
 from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, SerializerError
 from prefect_artifacts.registry.local import LocalRegistry
 
@@ -350,7 +351,8 @@ def _task_runs(run_id: str, poll: Callable[..., Any], count: int) -> list[Any]:
 
 
 def _shown(art: Any) -> str:
-    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({format_size(art.size)}, {short_digest(art.checksum)})"
+    size = human_size(art.size, "size unknown")
+    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({size}, {short_digest(art.checksum)})"
 
 
 def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
