@@ -8,8 +8,6 @@ built here once on top of them, so the in-process and HTTP registries behave ali
 from __future__ import annotations
 
 import builtins
-import functools
-import hashlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._checksums import manifest_checksum as manifest_checksum  # re-exported
 from prefect_artifacts._ids import new_uuid
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
@@ -48,11 +47,11 @@ from prefect_artifacts.models import (
     PluginSnapshot,
     RunCategory,
     RunLink,
-    SnapshotFile,
 )
 from prefect_artifacts.references import basename, probe
 from prefect_artifacts.registry.manifest import artifact_checksum, artifact_size
-from prefect_artifacts.registry.manifest import manifest_checksum as manifest_checksum  # re-exported
+from prefect_artifacts.serializers.api import load_object, save_object
+from prefect_artifacts.serializers.check import check_loadable
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
@@ -722,8 +721,6 @@ class Registry(ABC):
             art.serializer  # SerializerRef(snapshot_id=..., task_name='json')
             ```
         """
-        from prefect_artifacts.serializers.api import save_object
-
         return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
                            labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
                            options=options, group=group, **upload_options)
@@ -742,8 +739,6 @@ class Registry(ABC):
             config = reg.load_object("config:latest")
             ```
         """
-        from prefect_artifacts.serializers.api import load_object
-
         return load_object(self, ref, use_current=use_current)
 
     def check_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
@@ -754,8 +749,6 @@ class Registry(ABC):
             broken = [r for r in reg.check_loadable() if not r.ok]
             ```
         """
-        from prefect_artifacts.serializers.check import check_loadable
-
         return check_loadable(self, refs)
 
     # -- reads built on the primitives --------------------------------------------
@@ -873,19 +866,217 @@ class Registry(ABC):
     def _check_labels(labels: Sequence[str] | None) -> builtins.list[str] | None:
         return None if labels is None else validate_labels(labels)
 
+    # -- async twins: the same arguments, run in a worker thread -----------------
 
-def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, builtins.list[SnapshotFile]]:
-    """Digest and file list of a plugin snapshot: SHA-256 over sorted (path, sha256).
+    async def aupload(
+        self,
+        draft: ArtifactDraft,
+        folder: str | None = None,
+        make_folder: bool = False,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        *,
+        idempotency_key: str | None = None,
+        runs: Iterable[tuple[str, RunCategory | str]] = (),
+        kind: ArtifactKind | None = None,
+        original_path: str | None = None,
+        serializer: Any = None,
+        extra_aspects: Iterable[dict[str, Any]] = (),
+        progress: Callable[[int], None] | None = None,
+        group: str | None = None,
+    ) -> Artifact:
+        """Async twin of `upload`."""
+        return await run_in_thread(self.upload, draft, folder, make_folder, conflict_strategy,
+                                   idempotency_key=idempotency_key, runs=runs, kind=kind, original_path=original_path,
+                                   serializer=serializer, extra_aspects=extra_aspects, progress=progress, group=group)
 
-    Example:
-        ```python
-        digest, files = snapshot_manifest([("m.py", b"print(1)")])
-        ```
-    """
-    entries = sorted((safe_relpath(path, "snapshot path"), data) for path, data in files)
-    listed = [SnapshotFile(path=p, checksum=hashlib.sha256(d).hexdigest(), size=len(d)) for p, d in entries]
-    digest = hashlib.sha256("".join(f"{f.path}\0{f.checksum}\n" for f in listed).encode()).hexdigest()
-    return digest, listed
+    async def aupload_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_file`.
+
+        Example:
+            ```python
+            art = await reg.aupload_file("data.csv", name="my-data")
+            ```
+        """
+        return await run_in_thread(self.upload_file, path, name, folder, description, labels, metadata, mime_type,
+                                   conflict_strategy, make_folder, group, **options)
+
+    async def aupload_dir(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_dir`."""
+        return await run_in_thread(self.upload_dir, path, name, folder, description, labels, metadata,
+                                   conflict_strategy, make_folder, group, **options)
+
+    async def aadd_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `add_reference`."""
+        return await run_in_thread(self.add_reference, uri, name, folder, description, labels, metadata,
+                                   conflict_strategy, make_folder, group, **options)
+
+    async def aget(self, ref: str) -> Artifact:
+        """Async twin of `get`.
+
+        Example:
+            ```python
+            art = await reg.aget("my-data:latest")
+            ```
+        """
+        return await run_in_thread(self.get, ref)
+
+    async def alist(
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None,
+    ) -> Page[Artifact]:
+        """Async twin of `list`."""
+        return await run_in_thread(self.list, index, page_length, sort_by, descending, search, group_id, folder, cursor)
+
+    async def acount(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:
+        """Async twin of `count`."""
+        return await run_in_thread(self.count, search, folder, group_id)
+
+    async def aids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:
+        """Async twin of `ids`."""
+        return await run_in_thread(self.ids, count, offset)
+
+    async def afiles(self, ref: str) -> builtins.list[ArtifactFile]:
+        """Async twin of `files`."""
+        return await run_in_thread(self.files, ref)
+
+    async def adownload(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
+                        artifact_path: str | None = None) -> Path | TemporaryLocalFile:
+        """Async twin of `download`.
+
+        Example:
+            ```python
+            path = await reg.adownload("my-data", "copy.csv")
+            ```
+        """
+        return await run_in_thread(self.download, ref, path, chunk_size, artifact_path)
+
+    async def aget_contents(
+        self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
+        output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
+    ) -> Path:
+        """Async twin of `get_contents`."""
+        return await run_in_thread(self.get_contents, ref, file_type, artifact_path, output_dir, file_stem)
+
+    async def aattach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
+        """Async twin of `attach`."""
+        return await run_in_thread(self.attach, ref, run_id, category)
+
+    async def arun_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:
+        """Async twin of `run_artifacts`."""
+        return await run_in_thread(self.run_artifacts, run_id, category)
+
+    async def alineage(self, ref: str) -> Lineage:
+        """Async twin of `lineage`."""
+        return await run_in_thread(self.lineage, ref)
+
+    async def aadd_metadata(
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        """Async twin of `add_metadata`."""
+        return await run_in_thread(self.add_metadata, ref, aspect, schema, policy)
+
+    async def aget_metadata(self, ref: str) -> builtins.list[Aspect]:
+        """Async twin of `get_metadata`."""
+        return await run_in_thread(self.get_metadata, ref)
+
+    async def aupdate(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
+        """Async twin of `update`."""
+        return await run_in_thread(self.update, ref, description, labels)
+
+    async def aset_alias(self, ref: str, alias: str) -> Artifact:
+        """Async twin of `set_alias`."""
+        return await run_in_thread(self.set_alias, ref, alias)
+
+    async def adelete(self, ref: str) -> None:
+        """Async twin of `delete`."""
+        await run_in_thread(self.delete, ref)
+
+    async def agc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:
+        """Async twin of `gc`."""
+        return await run_in_thread(self.gc, dry_run, grace_seconds)
+
+    async def aclose(self) -> None:
+        """Async twin of `close`."""
+        await run_in_thread(self.close)
+
+    async def acreate_plugin_snapshot(
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
+    ) -> PluginSnapshot:
+        """Async twin of `create_plugin_snapshot`."""
+        return await run_in_thread(self.create_plugin_snapshot, plugin_name, version, files, group)
+
+    async def aget_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:
+        """Async twin of `get_plugin_snapshot`."""
+        return await run_in_thread(self.get_plugin_snapshot, snapshot_id)
+
+    async def aread_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:
+        """Async twin of `read_plugin_snapshot_file`."""
+        return await run_in_thread(self.read_plugin_snapshot_file, snapshot_id, path)
+
+    async def asave_object(
+        self,
+        obj: Any,
+        name: str,
+        serializer: str | type | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        options: dict[str, Any] | None = None,
+        group: str | None = None,
+        **upload_options: Any,
+    ) -> Artifact:
+        """Async twin of `save_object`."""
+        return await run_in_thread(self.save_object, obj, name, serializer, folder, description, labels, metadata,
+                                   conflict_strategy, options, group, **upload_options)
+
+    async def aload_object(self, ref: str, use_current: bool = False) -> Any:
+        """Async twin of `load_object`."""
+        return await run_in_thread(self.load_object, ref, use_current)
+
+    async def acheck_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
+        """Async twin of `check_loadable`."""
+        return await run_in_thread(self.check_loadable, refs)
 
 
 def _stat(path: str) -> os.stat_result:
@@ -935,31 +1126,3 @@ def _suffix(path: str) -> str:
 def _mkstemp() -> tuple[int, str]:
     return tempfile.mkstemp(prefix="prefect-artifacts-")
 
-
-# -- async twins -------------------------------------------------------------------
-
-SYNC_METHODS = (
-    "upload", "upload_file", "upload_dir", "add_reference", "get", "list", "count", "ids", "files",
-    "download", "get_contents", "attach", "run_artifacts", "lineage", "add_metadata", "get_metadata",
-    "update", "set_alias", "delete", "gc", "close", "create_plugin_snapshot", "get_plugin_snapshot",
-    "read_plugin_snapshot_file", "save_object", "load_object", "check_loadable",
-)
-
-
-def _async_twin(name: str) -> Any:
-    sync = getattr(Registry, name)
-
-    async def twin(self: Registry, *args: Any, **kwargs: Any) -> Any:
-        return await run_in_thread(getattr(self, name), *args, **kwargs)
-
-    twin.__name__ = twin.__qualname__ = f"a{name}"
-    twin.__doc__ = (
-        f"Async twin of `{name}`: the same arguments, run in a worker thread.\n\n"
-        f"Example:\n    ```python\n    result = await reg.a{name}(...)\n    ```\n"
-    )
-    functools.update_wrapper(twin, sync, assigned=("__module__",), updated=())
-    return twin
-
-
-for _name in SYNC_METHODS:
-    setattr(Registry, f"a{_name}", _async_twin(_name))

@@ -32,6 +32,7 @@ import httpx
 
 from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.errors import (
@@ -64,7 +65,6 @@ from prefect_artifacts.registry.base import (
     Registry,
     parse_bundle_type,
     parse_category,
-    snapshot_manifest,
 )
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings

@@ -24,6 +24,7 @@ from typing import Any
 
 from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import AuthCatalog, Principal
@@ -58,7 +59,6 @@ from prefect_artifacts.registry.base import (
     parse_bundle_type,
     parse_category,
     parse_strategy,
-    snapshot_manifest,
 )
 from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry

@@ -22,10 +22,10 @@ catalogue what the other would refuse.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._checksums import manifest_checksum
 from prefect_artifacts._paths import check_tree, normalize_folder, validate_labels, validate_name
 from prefect_artifacts.errors import BlobNotFound, InvalidArtifactInput
 from prefect_artifacts.models import ArtifactFile, ArtifactKind, ArtifactManifest, ManifestFile
@@ -33,20 +33,6 @@ from prefect_artifacts.storage.content_store import check_digest
 
 #: Longest idempotency key a writer may choose (the catalog stores it prefixed by the user's id).
 MAX_IDEMPOTENCY_KEY = 100
-
-
-def manifest_checksum(files: Sequence[ManifestFile | ArtifactFile]) -> str:
-    """Checksum of a multi-file artifact: SHA-256 over its sorted (path, size, checksum).
-
-    Example:
-        ```python
-        manifest_checksum(art.files)
-        ```
-    """
-    digest = hashlib.sha256()
-    for f in sorted(files, key=lambda f: f.path):
-        digest.update(f"{f.path}\0{f.size}\0{f.checksum}\n".encode())
-    return digest.hexdigest()
 
 
 def artifact_size(files: Sequence[ManifestFile | ArtifactFile]) -> int:

@@ -28,9 +28,9 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound, SerializerError, SnapshotIntegrityError
 from prefect_artifacts.models import SnapshotFile
-from prefect_artifacts.registry.base import snapshot_manifest
 
 from .base import SNAPSHOT_NAMESPACE, _is_serializer_class
 

@@ -25,9 +25,9 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts.errors import SerializerError, SnapshotIntegrityError
 from prefect_artifacts.models import PluginSnapshot, SnapshotFile
-from prefect_artifacts.registry.base import snapshot_manifest
 
 from .base import SNAPSHOT_NAMESPACE
 
