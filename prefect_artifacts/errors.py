@@ -312,6 +312,3 @@ def _all_errors() -> list[type[ArtifactError]]:
 
 #: Error class name → class; the HTTP client uses it to re-raise server errors.
 ERRORS_BY_NAME: dict[str, type[ArtifactError]] = {c.__name__: c for c in _all_errors()}
-
-#: Error class → HTTP status; shared by the server and the client.
-HTTP_STATUS: dict[type[ArtifactError], int] = {c: c.status_code for c in _all_errors()}

@@ -19,7 +19,6 @@ import typer
 from rich.console import Console
 
 from prefect_artifacts.errors import (
-    HTTP_STATUS,
     ArtifactConflict,
     ArtifactError,
     ArtifactIntegrityError,
@@ -64,8 +63,7 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, classes):
             return code
     if isinstance(exc, ArtifactError):
-        status = HTTP_STATUS.get(type(exc), exc.status_code)
-        return {400: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(status, EXIT_OTHER)
+        return {400: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(exc.status_code, EXIT_OTHER)
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     return EXIT_OTHER

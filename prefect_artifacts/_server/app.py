@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app(registry)`, a thin layer over `LocalRegistry`.
 
 Errors leave the server in one shape, ``{"error": ClassName, "message": ...}``, with
-the status from `errors.HTTP_STATUS`; the client turns them back into the same
+the error class's ``status_code``; the client turns them back into the same
 exception classes. Unexpected errors answer a generic 500 (details go to the log,
 never to the response).
 """
@@ -25,7 +25,7 @@ from prefect_artifacts._server.routes import admin, artifacts, content, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
-from prefect_artifacts.errors import HTTP_STATUS, ArtifactError, SearchSyntaxError
+from prefect_artifacts.errors import ArtifactError, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
 
 API_PREFIX = "/api/v1"
@@ -58,7 +58,7 @@ def error_response(name: str, message: str, status: int, position: int | None = 
 
 async def _artifact_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ArtifactError)
-    status = HTTP_STATUS.get(type(exc), exc.status_code)
+    status = exc.status_code
     message = exc.message
     if status >= 500:  # server-side failures: details (paths, hosts) go to the log only
         logger.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
