@@ -6,14 +6,13 @@ interrupted or corrupt download never leaves a partial file under its final name
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect_artifacts._cli.progress import ByteProgress
+from prefect_artifacts._local_writes import write_file
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.errors import ArtifactError, ArtifactNotFound, InvalidOperation, UnsafePath
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
@@ -53,17 +52,7 @@ def write_stream(chunks: Iterable[bytes], target: Path) -> int:
     if target == STDOUT:
         return _write_stdout(chunks)
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    written = 0
-    try:
-        with open(part, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-        os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
-    return written
+    return write_file(chunks, target)
 
 
 def _write_stdout(chunks: Iterable[bytes]) -> int:

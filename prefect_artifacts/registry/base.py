@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._checksums import manifest_checksum as manifest_checksum  # re-exported
-from prefect_artifacts._ids import new_uuid
+from prefect_artifacts._local_writes import write_file
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
@@ -55,7 +55,7 @@ from prefect_artifacts.serializers.check import check_loadable
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
-from prefect_artifacts.storage.hashing import CHUNK_SIZE, write_behind
+from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
 if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec
@@ -798,14 +798,8 @@ class Registry(ABC):
         return target
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
-        part = target.with_name(f".{target.name}.{new_uuid().hex[:8]}.part")
-        try:
-            with open(part, "wb") as out:
-                size = chunk_size if chunk_size > 0 else CHUNK_SIZE
-                write_behind(self.read(ref, path=artifact_path, chunk_size=size), out.write)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
+        size = chunk_size if chunk_size > 0 else CHUNK_SIZE
+        write_file(self.read(ref, path=artifact_path, chunk_size=size), target)
 
     def get_contents(
         self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
@@ -846,14 +840,7 @@ class Registry(ABC):
         bundle_type = bundle_type or BundleType.TAR_GZ
         target = out_dir / (file_stem + bundle_type.suffix)
         out_dir.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.{new_uuid().hex[:8]}.part")
-        try:
-            with open(part, "wb") as out:
-                for chunk in self.bundle(art.id, bundle_type, sub):
-                    out.write(chunk)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
+        write_file(self.bundle(art.id, bundle_type, sub), target)
         return target
 
     def _check_page_length(self, page_length: int, search: str | None) -> None:
