@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from tests.backends.services import PostgresServer
+    from tests.support.services import PostgresServer
 
     server = PostgresServer.start()
     try:

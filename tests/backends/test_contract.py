@@ -11,7 +11,7 @@ import pytest
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.testing import RegistryContract, TenancyContract
-from tests.registry.test_local import tenant_registries
+from tests.support.registries import tenant_registries
 
 
 class TestPostgresLocalRegistry(RegistryContract):

@@ -26,8 +26,8 @@ from prefect_artifacts.catalog.schema import artifacts, metadata
 from prefect_artifacts.catalog.search import compile_search
 from prefect_artifacts.errors import ArtifactConflict, InvalidArtifactInput, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
-
-from .services import PostgresServer
+from tests.support.catalogs import build_catalog_at_0005, check_folder_owners
+from tests.support.services import PostgresServer
 
 # Tables of the core schema (later migrations may add more).
 TABLES = {"alembic_version", *metadata.tables}
@@ -87,8 +87,6 @@ def test_upgrade_from_first_revision_keeps_data(postgres_url: str) -> None:
 
 
 def test_upgrade_gives_folders_to_their_oldest_groups_on_postgres(postgres_url: str) -> None:
-    from tests.unit.test_migrations import build_catalog_at_0005, check_folder_owners
-
     engine = create_catalog_engine(postgres_url)
     try:
         build_catalog_at_0005(engine)

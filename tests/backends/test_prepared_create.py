@@ -24,8 +24,7 @@ from prefect_artifacts.models import (
     RunCategory,
     SerializerRef,
 )
-
-from .services import PostgresServer
+from tests.support.services import PostgresServer
 
 TABLES = ("artifacts", "artifact_labels", "artifact_files", "aspects", "artifact_runs")
 

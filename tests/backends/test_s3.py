@@ -16,8 +16,7 @@ from prefect_artifacts import ArtifactRegistry, ArtifactStorage
 from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
-
-from .services import MotoServer
+from tests.support.services import MotoServer
 
 
 def _sha(data: bytes) -> str:

@@ -321,8 +321,9 @@ def test_http_registry_create_answer_lost_registers_once_with_one_event(
     tmp_path: Path, poll: Callable[..., Any],
 ) -> None:
     from prefect_artifacts._server import NoAuth
-    from tests.server.conftest import LiveServer, make_registry
-    from tests.server.test_retry import DroppingProxy, Rule
+    from tests.support.live_server import LiveServer
+    from tests.support.proxies import DroppingProxy, Rule
+    from tests.support.registries import make_registry
 
     server = LiveServer(make_registry(tmp_path / "server"), auth=NoAuth()).start()
     proxy = DroppingProxy(server.port)

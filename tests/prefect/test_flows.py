@@ -15,7 +15,7 @@ from prefect.settings import PREFECT_API_URL
 
 from prefect_artifacts import tasks as T
 from prefect_artifacts.errors import ArtifactIntegrityError
-from tests.prefect.flow_scenarios import (
+from tests.support.flow_scenarios import (
     EXPECTED_DELETED,
     RETENTION_PARAMS,
     corrupt_blob,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from tests.prefect_server.conftest import PrefectServer
+    from tests.support.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.slow
 

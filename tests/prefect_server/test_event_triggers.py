@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.prefect_server.conftest import FLOWS, ROOT, WORK_POOL
+from tests.support.prefect_server import FLOWS, ROOT, WORK_POOL
 
 if TYPE_CHECKING:
-    from tests.prefect_server.conftest import Child, PrefectServer
+    from tests.support.prefect_server import Child, PrefectServer
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from tests.prefect.flow_scenarios import (
+from tests.support.flow_scenarios import (
     EXPECTED_DELETED,
     EXPECTED_DELETED_ANY_FOLDER,
     RETENTION_PARAMS,
@@ -26,10 +26,10 @@ from tests.prefect.flow_scenarios import (
     retention_scenario,
     write_file,
 )
-from tests.prefect_server.conftest import FLOWS, PREFECT_YAML, ROOT, WORK_POOL
+from tests.support.prefect_server import FLOWS, PREFECT_YAML, ROOT, WORK_POOL
 
 if TYPE_CHECKING:
-    from tests.prefect_server.conftest import Child, PrefectServer
+    from tests.support.prefect_server import Child, PrefectServer
 
 pytestmark = pytest.mark.slow
 

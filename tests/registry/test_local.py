@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.testing import RegistryContract, TenancyContract
+from tests.support.registries import tenant_registries
 
 
 class TestLocalRegistry(RegistryContract):
@@ -27,17 +27,6 @@ class TestMemoryStorageRegistry(RegistryContract):
     @pytest.fixture
     def registry(self, memory_registry: LocalRegistry) -> LocalRegistry:
         return memory_registry
-
-
-def tenant_registries(registry: LocalRegistry) -> dict[str, LocalRegistry]:
-    """alice writes team-a; bob writes team-b; carol writes team-c and reads team-a; root is an admin."""
-    auth = AuthCatalog(registry.catalog.engine)
-    for name, group in (("alice", "team-a"), ("bob", "team-b"), ("carol", "team-c")):
-        auth.create_user(name, default_group=group)
-    auth.create_user("root", admin=True)
-    auth.add_member("team-a", "carol", write=False)
-    principals = {name: auth.authenticate(auth.create_key(name)[1]) for name in ("alice", "bob", "carol", "root")}
-    return {name: registry.for_principal(p) for name, p in principals.items() if p is not None}
 
 
 class TestLocalTenancy(TenancyContract):

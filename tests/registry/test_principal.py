@@ -11,7 +11,7 @@ from prefect_artifacts.errors import BlobNotFound, InvalidArtifactInput, Snapsho
 from prefect_artifacts.models import ArtifactKind, ArtifactManifest, ManifestFile, SnapshotFile
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.testing import payload
-from tests.registry.test_local import tenant_registries
+from tests.support.registries import tenant_registries
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.errors import ArtifactConflict, ArtifactNotFound, AuthenticationError, PermissionDenied
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.http_admin import HttpAdmin
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 runner = CliRunner()
 

@@ -21,7 +21,8 @@ from prefect_artifacts.errors import (
     PermissionDenied,
 )
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 RUN_ID = "5f0c6a4e-0000-4000-8000-000000000001"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from prefect_artifacts._server import ApiKeyAuth
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 
 def test_block_with_api_url_uses_the_server(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ import pytest
 
 from prefect_artifacts.errors import ArtifactIntegrityError
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 DATA = bytes(range(256)) * 10_000  # 2.5 MB: several server chunks
 

@@ -24,7 +24,7 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput, PermissionDenied
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 
 @pytest.fixture

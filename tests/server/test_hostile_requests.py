@@ -17,7 +17,7 @@ from prefect_artifacts._server.protocol import ConnectionLimits
 from prefect_artifacts.errors import InvalidArtifactInput, InvalidName
 from prefect_artifacts.registry.base import MAX_POSITION
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 FAST = ConnectionLimits(header_timeout=1.0, body_timeout=1.0, max_header_bytes=8 * 1024)
 

@@ -21,7 +21,7 @@ from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._server import NoAuth
 from prefect_artifacts.errors import MetadataValidationError
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 # Classic exponential patterns, each with an input that makes a backtracking engine explode.
 CATASTROPHIC = [

@@ -19,7 +19,8 @@ from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.testing import RegistryContract
 from prefect_artifacts.testing._lifecycle import DeleteContract
 from prefect_artifacts.testing._writes import ConflictContract, DraftContract
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 
 class TestHttpRegistry(RegistryContract):

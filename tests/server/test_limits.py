@@ -11,7 +11,7 @@ import pytest
 from prefect_artifacts._server import Limits, NoAuth
 from prefect_artifacts.errors import InvalidArtifactInput, PayloadTooLarge, SearchSyntaxError
 from prefect_artifacts.registry.http import HttpRegistry
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 
 @pytest.fixture

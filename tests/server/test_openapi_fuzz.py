@@ -24,7 +24,8 @@ from prefect_artifacts._server import NoAuth  # noqa: E402
 from prefect_artifacts._server.auth import ApiKeyAuth  # noqa: E402
 from prefect_artifacts.catalog.auth import AuthCatalog  # noqa: E402
 from prefect_artifacts.registry.http import HttpRegistry  # noqa: E402
-from tests.server.conftest import LiveServer, make_registry  # noqa: E402
+from tests.support.live_server import LiveServer  # noqa: E402
+from tests.support.registries import make_registry  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["no-auth", "writer-key"])

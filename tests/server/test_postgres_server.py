@@ -14,12 +14,11 @@ from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.errors import ArtifactNotFound, PermissionDenied
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
-from tests.backends.services import pg_server, postgres_catalog_url  # noqa: F401 - fixtures
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 
 @pytest.mark.slow
-def test_server_over_postgres(start_server: Callable[..., LiveServer], postgres_catalog_url: str,  # noqa: F811
+def test_server_over_postgres(start_server: Callable[..., LiveServer], postgres_catalog_url: str,
                               tmp_path: Path) -> None:
     registry = LocalRegistry.from_urls(str(tmp_path / "blobs"), postgres_catalog_url)
     auth = AuthCatalog(registry.catalog.engine)

@@ -26,7 +26,8 @@ from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.testing import TenancyContract, payload
-from tests.server.conftest import LiveServer, make_registry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
 
 BIG = 3_000_000  # over the client's direct-PUT size: it asks HEAD first
 

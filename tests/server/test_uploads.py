@@ -18,7 +18,7 @@ import pytest
 from prefect_artifacts._server import Limits, NoAuth
 from prefect_artifacts.errors import BlobNotFound, PayloadTooLarge
 from prefect_artifacts.registry.http import HttpRegistry, error_from_response
-from tests.server.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 
 def _sha(data: bytes) -> str:

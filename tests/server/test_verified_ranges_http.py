@@ -21,7 +21,8 @@ from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.hashing import INDEX_CHUNK
-from tests.server.conftest import LiveServer, close_sockets
+from tests.support.live_server import LiveServer
+from tests.support.proxies import close_sockets
 
 C = INDEX_CHUNK
 SIZE = 4 * C + 777  # four whole chunks and a short last one

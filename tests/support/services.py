@@ -1,13 +1,12 @@
 """Real backing services for tests: a PostgreSQL server and a moto S3 server.
 
-Both run as local processes on 127.0.0.1 for the whole test session; each test gets
-its own database (``CREATE DATABASE … TEMPLATE template0``) or bucket. Reuse them
-from any conftest by importing the fixtures::
+Both run as local processes on 127.0.0.1 for the whole test session, started by the
+first test that asks for them; each test gets its own database (``CREATE DATABASE …
+TEMPLATE template0``) or bucket. tests/conftest.py registers this module as a plugin,
+so its fixtures (``pg_server``, ``postgres_url``, ``moto_server``, ``s3_bucket``, …)
+are available to every test; the classes are imported as usual::
 
-    # tests/ is on sys.path under pytest (tests/ has no __init__.py)
-    from backends.services import (  # noqa: F401 - fixtures re-exported
-        moto_server, pg_registry, pg_server, postgres_url, s3_bucket, s3_options, s3_registry, s3_store_url,
-    )
+    from tests.support.services import MotoServer, PostgresServer
 
 Nothing is mocked: the catalog talks to a real ``postgres`` through psycopg2 and the
 content store to a real HTTP S3 endpoint through s3fs.
@@ -535,6 +534,27 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def moto_s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """The moto server, also reachable by clients built without options (``AWS_*`` variables).
+
+    s3fs instances cached meanwhile are dropped afterwards, so no later test reaches moto by accident.
+
+    Example:
+        ```python
+        def test_x(moto_s3_env):
+            reg.add_reference(f"s3://{moto_s3_env.make_bucket()}/key")
+        ```
+    """
+    import s3fs
+
+    for key, value in moto_server.env.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield moto_server
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture

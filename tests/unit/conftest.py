@@ -13,8 +13,7 @@ from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.content_store import ContentStore
-
-from .s3 import MotoS3, moto_s3, moto_s3_env, s3_bucket  # noqa: F401 - fixtures re-exported for this directory
+from tests.support.services import MotoServer
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +42,7 @@ def _make_store(request: pytest.FixtureRequest, tmp_path: Path) -> ContentStore:
         return ContentStore(str(tmp_path / "store"))
     if request.param == "memory":
         return ContentStore(f"memory://store-{uuid.uuid4().hex}")
-    server: MotoS3 = request.getfixturevalue("moto_s3")
+    server: MotoServer = request.getfixturevalue("moto_server")
     return ContentStore(f"s3://{server.make_bucket()}/store", server.storage_options)
 
 

@@ -20,8 +20,7 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore, _sync_file_range, _TempFile
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
-
-from .s3 import MotoS3
+from tests.support.services import MotoServer
 
 
 def sha(data: bytes) -> str:
@@ -71,8 +70,8 @@ def test_put_file_small_and_large(lean_store: ContentStore, tmp_path: Path, size
 
 
 @pytest.mark.parametrize("size", [1, SMALL_FILE + 1])
-def test_put_file_small_and_large_on_s3(moto_s3: MotoS3, tmp_path: Path, size: int) -> None:
-    check_put_file(ContentStore(f"s3://{moto_s3.make_bucket()}/store", moto_s3.storage_options), tmp_path, size)
+def test_put_file_small_and_large_on_s3(moto_server: MotoServer, tmp_path: Path, size: int) -> None:
+    check_put_file(ContentStore(f"s3://{moto_server.make_bucket()}/store", moto_server.storage_options), tmp_path, size)
 
 
 def check_put_file(store: ContentStore, tmp_path: Path, size: int) -> None:

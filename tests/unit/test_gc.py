@@ -13,8 +13,7 @@ import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
-
-from .s3 import MotoS3
+from tests.support.services import MotoServer
 
 HOUR = 3600.0
 
@@ -143,7 +142,7 @@ def remote_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     if request.param == "memory":
         url, options = f"memory://gc-{uuid.uuid4().hex}", None
     else:
-        server: MotoS3 = request.getfixturevalue("moto_s3")
+        server: MotoServer = request.getfixturevalue("moto_server")
         url, options = f"s3://{server.make_bucket('gc')}/blobs", server.storage_options
     reg = LocalRegistry.from_urls(url, sqlite_url(tmp_path / "c.sqlite"), storage_options=options)
     yield reg
@@ -164,10 +163,10 @@ def test_gc_on_remote_stores(remote_registry: LocalRegistry, tmp_path: Path) -> 
     assert b"".join(reg.get("live").as_stream()) == b"live"
 
 
-def test_gc_aborts_multipart_uploads_a_dead_writer_left_on_s3(moto_s3: MotoS3, tmp_path: Path) -> None:
-    bucket = moto_s3.make_bucket("gc-mpu")
+def test_gc_aborts_multipart_uploads_a_dead_writer_left_on_s3(moto_server: MotoServer, tmp_path: Path) -> None:
+    bucket = moto_server.make_bucket("gc-mpu")
     reg = LocalRegistry.from_urls(f"s3://{bucket}/blobs", sqlite_url(tmp_path / "c.sqlite"),
-                                  storage_options=moto_s3.storage_options)
+                                  storage_options=moto_server.storage_options)
     try:
         fs = reg.store.fs
         key = "blobs/tmp/dead-writer.part"

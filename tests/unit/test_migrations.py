@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -22,6 +21,7 @@ from prefect_artifacts.catalog.engine import (
 from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, PermissionDenied
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
+from tests.support.catalogs import build_catalog_at_0005, check_folder_owners
 
 
 def test_head_revision_is_a_later_revision() -> None:
@@ -137,36 +137,6 @@ def test_embedded_registry_under_a_home_with_url_characters(tmp_path: Path) -> N
         reg.close()
     assert (home / "catalog.sqlite").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", home.name]
-
-
-# Folders of a catalog at 0005 and the artifacts in them: (folder, group, created).
-_FOLDERS_0005 = ["/", "/team-a", "/team-a/models", "/shared", "/empty"]
-_ARTIFACTS_0005 = [("/shared", "team-b", datetime(2025, 1, 1)), ("/team-a/models", "team-a", datetime(2025, 1, 2)),
-                   ("/shared", "team-a", datetime(2025, 1, 3))]
-
-
-def build_catalog_at_0005(engine: Any) -> None:
-    """A catalog at revision 0005 with folders and artifacts of two groups (no owners yet)."""
-    migrate(engine, "0005")
-    with engine.begin() as conn:
-        for path in _FOLDERS_0005:
-            conn.execute(text("INSERT INTO folders (path, created) VALUES (:p, :c)"),
-                         {"p": path, "c": datetime(2025, 1, 1)})
-        for i, (folder, group, created) in enumerate(_ARTIFACTS_0005):
-            conn.execute(text(
-                "INSERT INTO artifacts (id, group_id, folder, name, version, kind, is_dir, file_count, labels,"
-                " created, modified) VALUES (:id, :g, :f, :n, 1, 'file', :d, 0, '[]', :c, :c)"),
-                {"id": f"00000000-0000-4000-8000-00000000000{i}", "g": group, "f": folder, "n": f"a{i}",
-                 "d": False, "c": created})
-
-
-def check_folder_owners(engine: Any) -> None:
-    """After the upgrade: each folder is its oldest artifact's group (in it or below it)."""
-    with engine.connect() as conn:
-        owners = dict(conn.execute(text("SELECT path, group_id FROM folders")).all())
-        assert conn.execute(text("SELECT count(*) FROM blob_uploads")).scalar() == 0
-    assert owners == {"/": None, "/team-a": "team-a", "/team-a/models": "team-a", "/shared": "team-b",
-                      "/empty": None}
 
 
 def test_upgrade_gives_folders_to_the_group_of_their_oldest_artifact(tmp_path: Path) -> None:

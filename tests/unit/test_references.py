@@ -17,8 +17,7 @@ import pytest
 from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound, StorageError
 from prefect_artifacts.models import ArtifactKind
 from prefect_artifacts.registry.local import LocalRegistry
-
-from .s3 import MotoS3
+from tests.support.services import MotoServer
 
 
 def read_all(reg: LocalRegistry, ref: str, path: str | None = None, chunk_size: int = 1024) -> bytes:
@@ -201,10 +200,10 @@ def test_http_reference_vanished_is_storage_error(registry: LocalRegistry, site:
 # s3:// (moto) --------------------------------------------------------------------------
 
 
-def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry, moto_s3_env: MotoS3) -> None:
-    moto_s3 = moto_s3_env
-    bucket = moto_s3.make_bucket("refs")
-    writer = moto_s3.filesystem()
+def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry, moto_s3_env: MotoServer) -> None:
+    moto_server = moto_s3_env
+    bucket = moto_server.make_bucket("refs")
+    writer = moto_server.filesystem()
     writer.pipe(f"{bucket}/raw/key.parquet", BODY)
     art = registry.add_reference(f"s3://{bucket}/raw/key.parquet", name="raw")
     (f,) = art.files
@@ -216,10 +215,10 @@ def test_s3_reference_records_etag_and_detects_overwrite(registry: LocalRegistry
         read_all(registry, "raw")
 
 
-def test_s3_prefix_reference(registry: LocalRegistry, moto_s3_env: MotoS3) -> None:
-    moto_s3 = moto_s3_env
-    bucket = moto_s3.make_bucket("refs")
-    writer = moto_s3.filesystem()
+def test_s3_prefix_reference(registry: LocalRegistry, moto_s3_env: MotoServer) -> None:
+    moto_server = moto_s3_env
+    bucket = moto_server.make_bucket("refs")
+    writer = moto_server.filesystem()
     writer.pipe({f"{bucket}/p/a.txt": b"a", f"{bucket}/p/sub/b.txt": b"bb"})
     art = registry.add_reference(f"s3://{bucket}/p/", name="prefix")
     assert sorted((f.path.rsplit("/", 1)[-1], f.size) for f in art.files) == [("a.txt", 1), ("b.txt", 2)]

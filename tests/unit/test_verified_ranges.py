@@ -27,8 +27,7 @@ from prefect_artifacts.storage.hashing import (
     copy_hashing,
     native_state_hashing,
 )
-
-from .s3 import MotoS3
+from tests.support.services import MotoServer
 
 C = 16 * 1024  # index chunk of the test stores
 SIZE = 5 * C + 123  # five whole chunks and a short last one
@@ -48,7 +47,7 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest, **opti
         return ContentStore(str(tmp_path / "store"), durable=False, index_chunk_size=C, **options)  # type: ignore[arg-type]
     if kind == "memory":
         return ContentStore(f"memory://ranges-{uuid.uuid4().hex}", index_chunk_size=C, **options)  # type: ignore[arg-type]
-    server: MotoS3 = request.getfixturevalue("moto_s3")
+    server: MotoServer = request.getfixturevalue("moto_server")
     return ContentStore(f"s3://{server.make_bucket()}/store", server.storage_options, index_chunk_size=C,
                         **options)  # type: ignore[arg-type]
 
