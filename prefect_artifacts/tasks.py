@@ -65,7 +65,14 @@ from prefect_artifacts.errors import (
 )
 from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, RunCategory, RunLink
 from prefect_artifacts.references import basename
-from prefect_artifacts.registry.base import Registry, _default_name, manifest_checksum, parse_category, parse_strategy
+from prefect_artifacts.registry.base import (
+    Registry,
+    _default_name,
+    manifest_checksum,
+    parse_category,
+    parse_strategy,
+    select_files,
+)
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -323,16 +330,13 @@ def _save_object_call(obj: Any, name: str, serializer: str | None, folder: str |
                       conflict_strategy: ConflictStrategy | str,
                       options: dict[str, Any] | None = None, group: str | None = None) -> _Write:
     def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
-        save = getattr(reg, "save_object", None)
-        if save is None:
-            raise NotImplementedError(f"{type(reg).__name__} has no save_object")
         kwargs = _options(serializer=serializer, folder=folder, description=description,
                           metadata=metadata, idempotency_key=key, options=options, group=group)
         if labels:
             kwargs["labels"] = list(labels)
         if strategy is not ConflictStrategy.NEW:
             kwargs["conflict_strategy"] = strategy
-        return save(obj, name=name, runs=runs, **kwargs)
+        return reg.save_object(obj, name=name, runs=runs, **kwargs)
 
     return _keyed(make, conflict_strategy, folder, name, f"save_object|{folder or ''}|{name}")
 
@@ -710,10 +714,7 @@ async def asave_object(
 
 def _load_object(use_current: bool) -> Callable[[Registry, Artifact], Any]:
     def read(reg: Registry, art: Artifact) -> Any:
-        load = getattr(reg, "load_object", None)
-        if load is None:
-            raise NotImplementedError(f"{type(reg).__name__} has no load_object")
-        return load(art.id, use_current=use_current) if use_current else load(art.id)
+        return reg.load_object(art.id, use_current=use_current)
 
     return read
 
@@ -768,9 +769,7 @@ def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,
                     target = target / filename
             return Path(reg.download(art.id, target, artifact_path=source))
         prefix = (artifact_path or "").strip("/")
-        chosen = [f for f in files if not prefix or f.path.startswith(prefix + "/")]
-        if not chosen:
-            raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
+        chosen = select_files(art, files, prefix)
         root = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / art.name
         for f in chosen:
             relative = f.path[len(prefix) + 1:] if prefix else f.path
