@@ -6,19 +6,39 @@ builds (`get_registry`): in-process over storage + catalog, or HTTP to a server.
 
 from __future__ import annotations
 
-import functools
+import builtins
+import os
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field, PrivateAttr, SecretStr
 
-from prefect_artifacts.registry.base import SYNC_METHODS, Registry
+from prefect_artifacts._localfile import TemporaryLocalFile
+from prefect_artifacts.draft import ArtifactDraft
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactKind,
+    Aspect,
+    BundleType,
+    ConflictStrategy,
+    GcReport,
+    Lineage,
+    Page,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+)
+from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.spec import RegistrySpec, open_registry, remember_registry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
+from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
 _DOCS = "https://github.com/prefect-artifacts/prefect-artifacts#readme"
 # No `_logo_url`: Prefect takes only an http(s) URL, and a hot-linked image breaks on
@@ -177,20 +197,406 @@ class ArtifactRegistry(Block):
             await registry.adelete_artifact("my-data:1")
             ```
         """
-        await self.get_registry().adelete(ref)  # type: ignore[attr-defined]
+        await self.get_registry().adelete(ref)
 
+    # -- every Registry method, on the registry this block describes (get_registry) ----
+    # (Block.delete/adelete remove saved blocks: delete_artifact stands for Registry.delete.)
 
-def _delegate(name: str) -> Any:
-    target = getattr(Registry, name)
+    def upload(
+        self,
+        draft: ArtifactDraft,
+        folder: str | None = None,
+        make_folder: bool = False,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        *,
+        idempotency_key: str | None = None,
+        runs: Iterable[tuple[str, RunCategory | str]] = (),
+        kind: ArtifactKind | None = None,
+        original_path: str | None = None,
+        serializer: Any = None,
+        extra_aspects: Iterable[dict[str, Any]] = (),
+        progress: Callable[[int], None] | None = None,
+        group: str | None = None,
+    ) -> Artifact:
+        """`Registry.upload` on this block's registry."""
+        return self.get_registry().upload(draft, folder, make_folder, conflict_strategy,
+                                          idempotency_key=idempotency_key, runs=runs, kind=kind,
+                                          original_path=original_path, serializer=serializer,
+                                          extra_aspects=extra_aspects, progress=progress, group=group)
 
-    @functools.wraps(target)
-    def method(self: ArtifactRegistry, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.get_registry(), name)(*args, **kwargs)
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """`Registry.upload_file` on this block's registry."""
+        return self.get_registry().upload_file(path, name, folder, description, labels, metadata, mime_type,
+                                               conflict_strategy, make_folder, group, **options)
 
-    return method
+    def upload_dir(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """`Registry.upload_dir` on this block's registry."""
+        return self.get_registry().upload_dir(path, name, folder, description, labels, metadata, conflict_strategy,
+                                              make_folder, group, **options)
 
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """`Registry.add_reference` on this block's registry."""
+        return self.get_registry().add_reference(uri, name, folder, description, labels, metadata, conflict_strategy,
+                                                 make_folder, group, **options)
 
-# Block.delete/adelete remove saved blocks: those two stay the block's own.
-for _name in (*SYNC_METHODS, *(f"a{n}" for n in SYNC_METHODS), "iter", "read", "bundle"):
-    if _name not in ("delete", "adelete"):
-        setattr(ArtifactRegistry, _name, _delegate(_name))
+    def save_object(
+        self,
+        obj: Any,
+        name: str,
+        serializer: str | type | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        options: dict[str, Any] | None = None,
+        group: str | None = None,
+        **upload_options: Any,
+    ) -> Artifact:
+        """`Registry.save_object` on this block's registry."""
+        return self.get_registry().save_object(obj, name, serializer, folder, description, labels, metadata,
+                                               conflict_strategy, options, group, **upload_options)
+
+    def load_object(self, ref: str, use_current: bool = False) -> Any:
+        """`Registry.load_object` on this block's registry."""
+        return self.get_registry().load_object(ref, use_current)
+
+    def check_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
+        """`Registry.check_loadable` on this block's registry."""
+        return self.get_registry().check_loadable(refs)
+
+    def get(self, ref: str) -> Artifact:
+        """`Registry.get` on this block's registry."""
+        return self.get_registry().get(ref)
+
+    def list(
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None,
+    ) -> Page[Artifact]:
+        """`Registry.list` on this block's registry."""
+        return self.get_registry().list(index, page_length, sort_by, descending, search, group_id, folder, cursor)
+
+    def iter(self, search: str | None = None, folder: str | None = None, page_length: int = 200,
+             sort_by: str | None = None, descending: bool = False) -> Iterator[Artifact]:
+        """`Registry.iter` on this block's registry."""
+        return self.get_registry().iter(search, folder, page_length, sort_by, descending)
+
+    def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:
+        """`Registry.count` on this block's registry."""
+        return self.get_registry().count(search, folder, group_id)
+
+    def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:
+        """`Registry.ids` on this block's registry."""
+        return self.get_registry().ids(count, offset)
+
+    def files(self, ref: str) -> builtins.list[ArtifactFile]:
+        """`Registry.files` on this block's registry."""
+        return self.get_registry().files(ref)
+
+    def read(
+        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
+        start: int | None = None, end: int | None = None,
+    ) -> Iterator[bytes]:
+        """`Registry.read` on this block's registry."""
+        return self.get_registry().read(ref, path, chunk_size, start, end)
+
+    def bundle(
+        self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
+    ) -> Iterator[bytes]:
+        """`Registry.bundle` on this block's registry."""
+        return self.get_registry().bundle(ref, file_type, artifact_path)
+
+    def download(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
+                 artifact_path: str | None = None) -> Path | TemporaryLocalFile:
+        """`Registry.download` on this block's registry."""
+        return self.get_registry().download(ref, path, chunk_size, artifact_path)
+
+    def get_contents(
+        self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
+        output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
+    ) -> Path:
+        """`Registry.get_contents` on this block's registry."""
+        return self.get_registry().get_contents(ref, file_type, artifact_path, output_dir, file_stem)
+
+    def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
+        """`Registry.attach` on this block's registry."""
+        return self.get_registry().attach(ref, run_id, category)
+
+    def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:
+        """`Registry.run_artifacts` on this block's registry."""
+        return self.get_registry().run_artifacts(run_id, category)
+
+    def lineage(self, ref: str) -> Lineage:
+        """`Registry.lineage` on this block's registry."""
+        return self.get_registry().lineage(ref)
+
+    def add_metadata(
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        """`Registry.add_metadata` on this block's registry."""
+        return self.get_registry().add_metadata(ref, aspect, schema, policy)
+
+    def get_metadata(self, ref: str) -> builtins.list[Aspect]:
+        """`Registry.get_metadata` on this block's registry."""
+        return self.get_registry().get_metadata(ref)
+
+    def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
+        """`Registry.update` on this block's registry."""
+        return self.get_registry().update(ref, description, labels)
+
+    def set_alias(self, ref: str, alias: str) -> Artifact:
+        """`Registry.set_alias` on this block's registry."""
+        return self.get_registry().set_alias(ref, alias)
+
+    def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:
+        """`Registry.gc` on this block's registry."""
+        return self.get_registry().gc(dry_run, grace_seconds)
+
+    def close(self) -> None:
+        """`Registry.close` on this block's registry."""
+        self.get_registry().close()
+
+    def create_plugin_snapshot(
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
+    ) -> PluginSnapshot:
+        """`Registry.create_plugin_snapshot` on this block's registry."""
+        return self.get_registry().create_plugin_snapshot(plugin_name, version, files, group)
+
+    def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:
+        """`Registry.get_plugin_snapshot` on this block's registry."""
+        return self.get_registry().get_plugin_snapshot(snapshot_id)
+
+    def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:
+        """`Registry.read_plugin_snapshot_file` on this block's registry."""
+        return self.get_registry().read_plugin_snapshot_file(snapshot_id, path)
+
+    # -- async twins ----------------------------------------------------------------
+
+    async def aupload(
+        self,
+        draft: ArtifactDraft,
+        folder: str | None = None,
+        make_folder: bool = False,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        *,
+        idempotency_key: str | None = None,
+        runs: Iterable[tuple[str, RunCategory | str]] = (),
+        kind: ArtifactKind | None = None,
+        original_path: str | None = None,
+        serializer: Any = None,
+        extra_aspects: Iterable[dict[str, Any]] = (),
+        progress: Callable[[int], None] | None = None,
+        group: str | None = None,
+    ) -> Artifact:
+        """Async twin of `upload`."""
+        return await self.get_registry().aupload(draft, folder, make_folder, conflict_strategy,
+                                                 idempotency_key=idempotency_key, runs=runs, kind=kind,
+                                                 original_path=original_path, serializer=serializer,
+                                                 extra_aspects=extra_aspects, progress=progress, group=group)
+
+    async def aupload_file(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        mime_type: str | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_file`."""
+        return await self.get_registry().aupload_file(path, name, folder, description, labels, metadata, mime_type,
+                                                      conflict_strategy, make_folder, group, **options)
+
+    async def aupload_dir(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_dir`."""
+        return await self.get_registry().aupload_dir(path, name, folder, description, labels, metadata,
+                                                     conflict_strategy, make_folder, group, **options)
+
+    async def aadd_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        make_folder: bool = True,
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `add_reference`."""
+        return await self.get_registry().aadd_reference(uri, name, folder, description, labels, metadata,
+                                                        conflict_strategy, make_folder, group, **options)
+
+    async def asave_object(
+        self,
+        obj: Any,
+        name: str,
+        serializer: str | type | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        options: dict[str, Any] | None = None,
+        group: str | None = None,
+        **upload_options: Any,
+    ) -> Artifact:
+        """Async twin of `save_object`."""
+        return await self.get_registry().asave_object(obj, name, serializer, folder, description, labels, metadata,
+                                                      conflict_strategy, options, group, **upload_options)
+
+    async def aload_object(self, ref: str, use_current: bool = False) -> Any:
+        """Async twin of `load_object`."""
+        return await self.get_registry().aload_object(ref, use_current)
+
+    async def acheck_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
+        """Async twin of `check_loadable`."""
+        return await self.get_registry().acheck_loadable(refs)
+
+    async def aget(self, ref: str) -> Artifact:
+        """Async twin of `get`."""
+        return await self.get_registry().aget(ref)
+
+    async def alist(
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None,
+    ) -> Page[Artifact]:
+        """Async twin of `list`."""
+        return await self.get_registry().alist(index, page_length, sort_by, descending, search, group_id, folder,
+                                               cursor)
+
+    async def acount(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:
+        """Async twin of `count`."""
+        return await self.get_registry().acount(search, folder, group_id)
+
+    async def aids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:
+        """Async twin of `ids`."""
+        return await self.get_registry().aids(count, offset)
+
+    async def afiles(self, ref: str) -> builtins.list[ArtifactFile]:
+        """Async twin of `files`."""
+        return await self.get_registry().afiles(ref)
+
+    async def adownload(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
+                        artifact_path: str | None = None) -> Path | TemporaryLocalFile:
+        """Async twin of `download`."""
+        return await self.get_registry().adownload(ref, path, chunk_size, artifact_path)
+
+    async def aget_contents(
+        self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
+        output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
+    ) -> Path:
+        """Async twin of `get_contents`."""
+        return await self.get_registry().aget_contents(ref, file_type, artifact_path, output_dir, file_stem)
+
+    async def aattach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
+        """Async twin of `attach`."""
+        return await self.get_registry().aattach(ref, run_id, category)
+
+    async def arun_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:
+        """Async twin of `run_artifacts`."""
+        return await self.get_registry().arun_artifacts(run_id, category)
+
+    async def alineage(self, ref: str) -> Lineage:
+        """Async twin of `lineage`."""
+        return await self.get_registry().alineage(ref)
+
+    async def aadd_metadata(
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        """Async twin of `add_metadata`."""
+        return await self.get_registry().aadd_metadata(ref, aspect, schema, policy)
+
+    async def aget_metadata(self, ref: str) -> builtins.list[Aspect]:
+        """Async twin of `get_metadata`."""
+        return await self.get_registry().aget_metadata(ref)
+
+    async def aupdate(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
+        """Async twin of `update`."""
+        return await self.get_registry().aupdate(ref, description, labels)
+
+    async def aset_alias(self, ref: str, alias: str) -> Artifact:
+        """Async twin of `set_alias`."""
+        return await self.get_registry().aset_alias(ref, alias)
+
+    async def agc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:
+        """Async twin of `gc`."""
+        return await self.get_registry().agc(dry_run, grace_seconds)
+
+    async def aclose(self) -> None:
+        """Async twin of `close`."""
+        await self.get_registry().aclose()
+
+    async def acreate_plugin_snapshot(
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
+    ) -> PluginSnapshot:
+        """Async twin of `create_plugin_snapshot`."""
+        return await self.get_registry().acreate_plugin_snapshot(plugin_name, version, files, group)
+
+    async def aget_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:
+        """Async twin of `get_plugin_snapshot`."""
+        return await self.get_registry().aget_plugin_snapshot(snapshot_id)
+
+    async def aread_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:
+        """Async twin of `read_plugin_snapshot_file`."""
+        return await self.get_registry().aread_plugin_snapshot_file(snapshot_id, path)
