@@ -682,7 +682,7 @@ class Artifact(_Model):
                 ...
             ```
         """
-        async for chunk in self.aas_stream():
+        async for chunk in iterate_in_thread(self.download_content):
             yield chunk
 
     async def aas_local_file(
@@ -707,7 +707,13 @@ class Artifact(_Model):
         """
         return await run_in_thread(self.open)
 
-    async def aget_contents(self, *args: Any, **kwargs: Any) -> Path:
+    async def aget_contents(
+        self,
+        file_type: BundleType | str | None = None,
+        artifact_path: str | None = None,
+        output_dir: str | Path | None = None,
+        file_stem: str = "contents",
+    ) -> Path:
         """Async twin of `get_contents`.
 
         Example:
@@ -715,9 +721,12 @@ class Artifact(_Model):
             path = await art.aget_contents(file_type="zip")
             ```
         """
-        return await run_in_thread(self.get_contents, *args, **kwargs)
+        return await run_in_thread(self.get_contents, file_type, artifact_path, output_dir, file_stem)
 
-    async def aadd_metadata(self, *args: Any, **kwargs: Any) -> Artifact:
+    async def aadd_metadata(
+        self, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Artifact:
         """Async twin of `add_metadata`.
 
         Example:
@@ -725,7 +734,7 @@ class Artifact(_Model):
             await art.aadd_metadata({"rows": 3})
             ```
         """
-        return await run_in_thread(self.add_metadata, *args, **kwargs)
+        return await run_in_thread(self.add_metadata, aspect, schema, policy)
 
     async def aattach_to_run(self, run_id: str, category: RunCategory | str) -> RunLink:
         """Async twin of `attach_to_run`.
