@@ -9,7 +9,7 @@ PYTEST := -m pytest -q -p no:cacheprovider
 # The tests that talk to Prefect: run again on the oldest supported Prefect.
 PREFECT_TESTS := tests/prefect tests/prefect_server tests/server/test_block.py
 
-.PHONY: setup run test test-newest test-oldest lint bench lock clean
+.PHONY: setup run test test-newest test-oldest typecheck lint bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints/newest.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test-newest: setup
 test-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python $(PYTEST) $(PREFECT_TESTS)
 
+typecheck: setup  ## mypy over prefect_artifacts ([tool.mypy] in pyproject.toml)
+	$(PY) -m mypy
+
 lint: setup
 	$(VENV)/bin/ruff check prefect_artifacts tests flows bench
 
@@ -53,4 +56,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache
+	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache
