@@ -14,9 +14,9 @@ from pathlib import Path
 from prefect_artifacts._cli.progress import ByteProgress
 from prefect_artifacts._local_writes import write_file
 from prefect_artifacts._paths import safe_relpath
-from prefect_artifacts.errors import ArtifactError, ArtifactNotFound, InvalidOperation, UnsafePath
+from prefect_artifacts.errors import ArtifactError, InvalidOperation, UnsafePath
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
-from prefect_artifacts.registry.base import Registry
+from prefect_artifacts.registry.base import Registry, select_files
 
 #: ``--output -``: write the content to stdout.
 STDOUT = Path("-")
@@ -71,15 +71,6 @@ def _target(output: Path | None, default_name: str) -> Path:
     return output / default_name if output.is_dir() else output
 
 
-def _select(art: Artifact, files: list[ArtifactFile], subpath: str | None) -> list[ArtifactFile]:
-    if subpath is None:
-        return files
-    chosen = [f for f in files if f.path == subpath or f.path.startswith(subpath + "/")]
-    if not chosen:
-        raise ArtifactNotFound(f"{art.ref} has no file or folder {subpath!r}")
-    return chosen
-
-
 def _inside(root: Path, relpath: str) -> Path:
     """``root / relpath``, refusing any existing symlink along the way (checked before mkdir)."""
     parts = safe_relpath(relpath, "artifact path").split("/")
@@ -121,7 +112,7 @@ def pull(
         target = (output or Path.cwd()) / name if extract else _target(output, name)
         size = write_stream(bar.track(reg.read(art.id), art.ref, art.size), target)
         return PullResult(art.ref, str(target), "file", 1, size)
-    files = _select(art, reg.files(art.id), sub)
+    files = select_files(art, reg.files(art.id), sub)
     if extract:
         return _extract(reg, art, files, output or Path.cwd() / art.name, bar)
     if len(files) == 1 and files[0].path == sub and file_type is None:

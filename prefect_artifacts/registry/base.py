@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec
 
 E = TypeVar("E", bound=Enum)
+F = TypeVar("F")
 
 
 def _parse_enum(kind: type[E], value: object, what: str) -> E:
@@ -107,6 +109,34 @@ def parse_bundle_type(file_type: BundleType | str | None) -> BundleType | None:
 #: Largest index, offset or count a listing accepts: every SQL engine and JSON client
 #: holds it exactly (a larger one would overflow the database's 64-bit OFFSET).
 MAX_POSITION = 2**53 - 1
+
+
+def select_files(
+    art: Artifact, files: Iterable[F], artifact_path: str | None, path_of: Callable[[F], str] = attrgetter("path"),
+) -> builtins.list[F]:
+    """The files of ``art`` that ``artifact_path`` names: that file, or every file in that folder.
+
+    Every front end that takes an ``artifact_path`` (downloads, bundles, the CLI's
+    ``--path``, the server's ``path``) selects with this rule. None (or ``""``) names
+    every file. ``files`` may be any rows; ``path_of`` gives a row's path.
+
+    Raises:
+        UnsafePath: ``artifact_path`` escapes the artifact's root.
+        ArtifactNotFound: ``artifact_path`` names no file or folder of ``art``.
+
+    Example:
+        ```python
+        select_files(art, art.files, "plots")        # plots/a.png, plots/b/c.png
+        select_files(art, art.files, "plots/a.png")  # just that file
+        ```
+    """
+    if not artifact_path:
+        return builtins.list(files)
+    sub = safe_relpath(artifact_path, "artifact_path")
+    chosen = [f for f in files if path_of(f) == sub or path_of(f).startswith(sub + "/")]
+    if not chosen:
+        raise ArtifactNotFound(f"{art.ref} has no file or folder {sub!r}")
+    return chosen
 
 
 def check_position(what: str, value: int) -> int:
@@ -832,11 +862,10 @@ class Registry(ABC):
                 )
             return self.download(art.id, out_dir / (file_stem + _suffix(art.files[0].path)))
         sub = safe_relpath(artifact_path, "artifact_path") if artifact_path else None
-        if sub is not None and any(f.path == sub for f in art.files):
-            if bundle_type is None:
+        if sub is not None:
+            chosen = select_files(art, art.files, sub)
+            if bundle_type is None and [f.path for f in chosen] == [sub]:  # one file: written as is
                 return self.download(art.id, out_dir / (file_stem + _suffix(sub)), artifact_path=sub)
-        elif sub is not None and not any(f.path.startswith(sub + "/") for f in art.files):
-            raise ArtifactNotFound(f"{art.ref} has no file or folder {sub!r}")
         bundle_type = bundle_type or BundleType.TAR_GZ
         target = out_dir / (file_stem + bundle_type.suffix)
         out_dir.mkdir(parents=True, exist_ok=True)

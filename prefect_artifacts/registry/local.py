@@ -59,6 +59,7 @@ from prefect_artifacts.registry.base import (
     parse_bundle_type,
     parse_category,
     parse_strategy,
+    select_files,
 )
 from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
@@ -484,10 +485,8 @@ class LocalRegistry(Registry):
         if not art.is_dir:
             raise InvalidOperation(f"{art.ref} is a single file: it has no bundle")
         prefix = safe_relpath(artifact_path, "artifact_path") if artifact_path else ""
-        rows = self.catalog.file_digests(art.id, prefix)
-        if not rows:
-            raise ArtifactNotFound(f"{art.ref} has no file or folder {prefix!r}")
-        return art, rows
+        rows = self.catalog.file_digests(art.id, prefix)  # the query selects; the rule checks and says so
+        return art, select_files(art, rows, prefix, path_of=lambda row: row[0].path)
 
     def chunk_entries(self, digest: str, start: int = 0, end: int | None = None,
                       max_entries: int = 4096) -> ChunkIndex:
