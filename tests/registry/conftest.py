@@ -1,13 +1,11 @@
 """Fixtures for the Registry contract runs: registries on real SQLite files and blobs.
 
-Every test gets its own, empty catalog file. Migrating a fresh SQLite file costs
-about 0.2 s, so the catalog is migrated once per session and each test starts from
-a copy of that file (the registry still opens and checks it as usual).
+Every test gets its own, empty catalog file: a copy of the catalog migrated once per
+session (tests.support.catalogs), which the registry still opens and checks as usual.
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,24 +15,13 @@ import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
-
-
-@pytest.fixture(scope="session")
-def catalog_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated, empty SQLite catalog to copy for each test."""
-    root = tmp_path_factory.mktemp("catalog-template")
-    reg = LocalRegistry.from_urls(str(root / "blobs"), sqlite_url(root / "template.sqlite"))
-    assert reg.count() == 0
-    reg.close()
-    return root / "template.sqlite"
+from tests.support.catalogs import copy_migrated_catalog
 
 
 @pytest.fixture
-def catalog_path(tmp_path: Path, catalog_template: Path) -> Path:
-    """This test's own catalog file, a copy of the migrated template."""
-    path = tmp_path / "c.sqlite"
-    shutil.copyfile(catalog_template, path)
-    return path
+def catalog_path(tmp_path: Path) -> Path:
+    """This test's own catalog file, a copy of the migrated template (tests.support.catalogs)."""
+    return copy_migrated_catalog(tmp_path / "c.sqlite")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,28 +10,16 @@ import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.content_store import ContentStore
+from tests.support.catalogs import copy_migrated_catalog
 from tests.support.services import MotoServer
 
 
-@pytest.fixture(scope="session")
-def migrated_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite catalog file already migrated to head: copying it skips the migrations per test."""
-    root = tmp_path_factory.mktemp("template")
-    settings = ArtifactSettings(home=root / "home")
-    reg = LocalRegistry.from_urls(
-        str(root / "blobs"), sqlite_url(root / "catalog.sqlite"), settings=settings, use_digest_cache=False
-    )
-    reg.close()  # the last connection checkpoints the WAL into the main file
-    return root / "catalog.sqlite"
-
-
 @pytest.fixture
-def registry(tmp_path: Path, migrated_catalog: Path) -> Iterator[LocalRegistry]:
-    """A LocalRegistry on a tmp SQLite file and tmp local blobs."""
-    shutil.copyfile(migrated_catalog, tmp_path / "catalog.sqlite")
-    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), sqlite_url(tmp_path / "catalog.sqlite"))
+def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A LocalRegistry on a tmp SQLite file (a copy of the migrated template) and tmp local blobs."""
+    catalog = copy_migrated_catalog(tmp_path / "catalog.sqlite")
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), sqlite_url(catalog))
     yield reg
     reg.close()
 
