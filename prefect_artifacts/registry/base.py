@@ -292,7 +292,6 @@ class Registry(ABC):
             ```
         """
 
-    @abstractmethod
     def read(
         self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
         start: int | None = None, end: int | None = None,
@@ -306,11 +305,25 @@ class Registry(ABC):
         Raises:
             ArtifactIntegrityError: the content (or a chunk a range touches) does not match.
             InvalidOperation: no ``path`` for a directory artifact.
+            InvalidArtifactInput: a negative ``start`` or ``end``.
+            UnsafePath: ``path`` escapes the artifact's root.
 
         Example:
             ```python
             b"".join(reg.read("checkpoint", path="weights/layer1.bin"))
             ```
+        """
+        if (start is not None and start < 0) or (end is not None and end < 0):
+            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
+        return self._open_content(ref, None if path is None else safe_relpath(path), chunk_size, start, end)
+
+    @abstractmethod
+    def _open_content(
+        self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
+    ) -> Iterator[bytes]:
+        """Stream file ``path`` (normalized; None: the only file) of ``ref``, verified, as `read` does.
+
+        `read` has checked the arguments; ``start``/``end`` are None or offsets >= 0.
         """
 
     @abstractmethod

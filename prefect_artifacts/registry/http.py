@@ -33,7 +33,7 @@ import httpx
 from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
-from prefect_artifacts._paths import parse_ref, safe_relpath
+from prefect_artifacts._paths import parse_ref
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.errors import (
     ERRORS_BY_NAME,
@@ -338,18 +338,15 @@ class HttpRegistry(Registry):
     def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
         return [ArtifactFile.model_validate(f) for f in self._json("GET", f"{self._ref_path(ref)}/files")]
 
-    def read(  # noqa: D102
-        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
-        start: int | None = None, end: int | None = None,
+    def _open_content(
+        self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
     ) -> Iterator[bytes]:
         base = self._ref_path(ref)
         url = f"{base}/contents"
-        params = {"path": safe_relpath(path) if path is not None else None}
-        if (start is not None and start < 0) or (end is not None and end < 0):
-            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
+        params = {"path": path}
         if start is not None or end is not None:
             return self._read_range(ref, base, params, chunk_size, start or 0, end)
-        response = self._open_content(url, params, 0, None)
+        response = self._request_content(url, params, 0, None)
         if response.status_code == 307:
             response.read()
             response.close()
@@ -386,7 +383,7 @@ class HttpRegistry(Registry):
         last = min(last, index.last_covered())  # the rest follows with the next entries
         low, high = index.span(first)[0], index.span(last)[1]
         url = f"{base}/contents"
-        response = self._open_content(url, params, low, high)
+        response = self._request_content(url, params, low, high)
         served = response.headers.get("x-content-sha256")
         if served != index.digest:
             response.close()
@@ -394,7 +391,8 @@ class HttpRegistry(Registry):
         return _Download(self, url, params, response, chunk_size, start, stop, None, index=index, origin=low,
                          last=last)
 
-    def _open_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
+    def _request_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
+        """``GET`` a ``…/contents`` URL, whole (the client verifies it) or bytes ``[start, end)``."""
         headers = {}
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
@@ -623,7 +621,8 @@ class _Download(Iterator[bytes]):
         if index is None or not index.covers(self._position // index.chunk_size):
             index = self._registry._chunk_entries(self._url, self._params, self._position, self._end)
             if index is None:  # a server without chunk indexes: the whole checksum still decides
-                self._response = self._registry._open_content(self._url, self._params, self._position, self._end)
+                self._response = self._registry._request_content(self._url, self._params, self._position,
+                                                                 self._end)
                 return
             expected = self._checksum or (self._index.digest if self._index is not None else None)
             if expected and index.digest != expected:
@@ -636,7 +635,8 @@ class _Download(Iterator[bytes]):
             return
         self._origin = index.span(self._position // index.chunk_size)[0]
         self._last = min(index.chunks_for(self._position, stop)[1], index.last_covered())
-        response = self._registry._open_content(self._url, self._params, self._origin, index.span(self._last)[1])
+        response = self._registry._request_content(self._url, self._params, self._origin,
+                                                   index.span(self._last)[1])
         served = response.headers.get("x-content-sha256")
         if served != index.digest:
             response.close()

@@ -420,12 +420,9 @@ class LocalRegistry(Registry):
             return art, *rows[0]
         return art, *self.catalog.file_digest(art.id, safe_relpath(path))
 
-    def read(  # noqa: D102
-        self, ref: str, path: str | None = None, chunk_size: int = CHUNK_SIZE,
-        start: int | None = None, end: int | None = None,
+    def _open_content(
+        self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
     ) -> Iterator[bytes]:
-        if (start is not None and start < 0) or (end is not None and end < 0):
-            raise InvalidArtifactInput(f"invalid byte range start={start}, end={end}: offsets must be >= 0")
         _art, meta, digest = self.locate_file(ref, path)
         return self.open_content(meta, digest, chunk_size, start, end)
 
