@@ -104,7 +104,7 @@ def probe(uri: str, max_objects: int = MAX_OBJECTS) -> list[ReferenceInfo]:
     uri = normalize_uri(uri)
     if _is_http(uri):
         return [_probe_http(uri)]
-    fs, path = open_filesystem(local_path(uri) if uri.startswith("file://") else uri)
+    fs, path = _open_filesystem(uri)
     with storage_errors(f"reference {uri}"):
         if not fs.exists(path):
             raise StorageError(f"reference {uri} does not exist")
@@ -171,7 +171,7 @@ def read(uri: str, checksum: str | None, chunk_size: int = CHUNK_SIZE) -> Iterat
     if _is_http(uri):
         yield from _read_http(uri, checksum, chunk_size)
         return
-    fs, path = open_filesystem(local_path(uri) if uri.startswith("file://") else uri)
+    fs, path = _open_filesystem(uri)
     with storage_errors(f"reference {uri}"):
         if checksum and checksum.startswith("etag:"):
             fs.invalidate_cache(path)  # a listing cached at probe time would hide a newer ETag
@@ -212,6 +212,15 @@ def _read_http(uri: str, checksum: str | None, chunk_size: int) -> Iterator[byte
                 yield from _verified(response.iter_bytes(chunk_size), uri, checksum)
     except httpx.HTTPError as exc:
         raise StorageError(f"cannot read reference {uri}: {exc}") from exc
+
+
+def _open_filesystem(uri: str) -> tuple[Any, str]:
+    if not uri.startswith("file://"):
+        return open_filesystem(uri)
+    path = local_path(uri)
+    if path is None:
+        raise InvalidArtifactInput(f"reference URI {uri!r} has no path")
+    return open_filesystem(path)
 
 
 def local_path(uri: str) -> str | None:

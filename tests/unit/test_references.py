@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound, StorageError
+from prefect_artifacts.errors import ArtifactIntegrityError, ArtifactNotFound, InvalidArtifactInput, StorageError
 from prefect_artifacts.models import ArtifactKind
+from prefect_artifacts.references import probe, read
 from prefect_artifacts.registry.local import LocalRegistry
 from tests.support.services import MotoServer
 
@@ -93,6 +94,13 @@ def test_missing_reference_is_refused_and_nothing_catalogued(registry: LocalRegi
     with pytest.raises(StorageError):
         registry.add_reference(str(tmp_path / "nope.bin"), name="nope")
     assert registry.count() == 0
+
+
+def test_file_uri_without_a_path_is_invalid_input() -> None:
+    with pytest.raises(InvalidArtifactInput, match="has no path"):
+        probe("file://")
+    with pytest.raises(InvalidArtifactInput, match="has no path"):
+        list(read("file://", None))
 
 
 # http(s):// ----------------------------------------------------------------------------
