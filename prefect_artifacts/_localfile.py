@@ -21,7 +21,7 @@ class TemporaryLocalFile(_PathBase):  # type: ignore[misc, valid-type]
         ```
     """
 
-    def __enter__(self) -> TemporaryLocalFile:  # type: ignore[override]
+    def __enter__(self) -> TemporaryLocalFile:
         return self
 
     def __exit__(

@@ -73,7 +73,7 @@ async def server_state(request: Request) -> ServerState:
         def route(state: ServerState = Depends(server_state)): ...
         ```
     """
-    return request.app.state.server  # type: ignore[no-any-return]
+    return request.app.state.server
 
 
 def dump(value: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

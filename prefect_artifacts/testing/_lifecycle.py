@@ -178,7 +178,8 @@ class MetadataContract(ContractFixtures):
         ok = reg.add_metadata(art.id, {"rows": 10, "columns": ["a"]}, schema=self.SCHEMA)
         assert ok.content == {"rows": 10, "columns": ["a"]}
         assert ok.schema_name == "dataset-stats"
-        for bad in ({"columns": []}, {"rows": -1}, {"rows": "ten"}):
+        bad_aspects: list[dict[str, object]] = [{"columns": []}, {"rows": -1}, {"rows": "ten"}]
+        for bad in bad_aspects:
             with pytest.raises(MetadataValidationError):
                 reg.add_metadata(art.id, bad, schema=self.SCHEMA)
         assert [a.content for a in art.metadata] == [{"rows": 10, "columns": ["a"]}]
@@ -227,7 +228,7 @@ class MetadataContract(ContractFixtures):
         with pytest.raises(InvalidName):
             reg.update(art.id, labels=["bad\nlabel"])
         with pytest.raises(InvalidName):
-            reg.update(art.id, labels="abc")  # type: ignore[arg-type]
+            reg.update(art.id, labels="abc")
         assert reg.get(art.id).labels == []
         with pytest.raises(ArtifactNotFound):
             reg.update("missing", description="x")

@@ -156,9 +156,9 @@ class StreamContract(ContractFixtures):
         assert b"".join(reg.read(art.id, start=299_995, end=400_000)) == content[299_995:]
         assert b"".join(reg.read(art.id, start=400_000)) == b""
         assert b"".join(reg.read(art.id, start=10, end=5)) == b""  # like content[10:5]
-        for start, end in ((-1, None), (-5, 10), (None, -1)):
+        for bad_start, bad_end in ((-1, None), (-5, 10), (None, -1)):
             with pytest.raises(InvalidArtifactInput):
-                b"".join(reg.read(art.id, start=start, end=end))
+                b"".join(reg.read(art.id, start=bad_start, end=bad_end))
 
     def test_empty_file_everywhere(self, reg: Registry, make_file: MakeFile, tmp_path: Path) -> None:
         art = reg.upload_file(make_file("empty.dat", b""), name="empty")
@@ -260,7 +260,7 @@ class ContentsContract(ContractFixtures):
         art = reg.upload_file(make_file("data.csv", "a,b\n"), name="data")
         for kwargs in ({"file_type": "zip"}, {"file_type": BundleType.TAR_GZ}, {"artifact_path": "data.csv"}):
             with pytest.raises(InvalidOperation):
-                art.get_contents(output_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+                art.get_contents(output_dir=tmp_path, **kwargs)
         assert not any(tmp_path.glob("contents*"))
 
     def test_directory_tar_gz_by_default(self, tree_art: Artifact, tmp_path: Path) -> None:

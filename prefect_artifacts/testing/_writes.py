@@ -119,7 +119,7 @@ class UploadContract(ContractFixtures):
         assert reg.get(art.id).labels == ["b", "a"]
 
     def test_upload_dir_nested_files_sorted(self, reg: Registry, make_tree: MakeTree) -> None:
-        files = {"z.txt": "Z", "a/b/c.txt": "C", "a/a.txt": "A", "m.bin": bytes(range(10))}
+        files: dict[str, str | bytes] = {"z.txt": "Z", "a/b/c.txt": "C", "a/a.txt": "A", "m.bin": bytes(range(10))}
         root = make_tree("outputs", files, empty_dirs=["empty", "a/also-empty"])
         art = reg.upload_dir(root, name="checkpoint", labels=["ckpt"])
         assert art.kind is ArtifactKind.DIRECTORY
@@ -625,7 +625,7 @@ class NameContract(ContractFixtures):
     def test_invalid_labels(self, reg: Registry, make_file: MakeFile) -> None:
         for labels in (["ok", ""], ["bad\nlabel"], ["trailing\n"], "not-a-list"):
             with pytest.raises(InvalidName):
-                reg.upload_file(make_file("a.txt"), name="a", labels=labels)  # type: ignore[arg-type]
+                reg.upload_file(make_file("a.txt"), name="a", labels=labels)
         assert reg.count() == 0
 
     def test_invalid_folder_component(self, reg: Registry, make_file: MakeFile) -> None:
