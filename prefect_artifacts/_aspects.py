@@ -12,9 +12,11 @@ MAX_ASPECT_BYTES = 1024 * 1024
 
 
 def prepare_aspect(
-    aspect: dict[str, Any], schema: str | dict[str, Any] | None = None, policy: str | None = None
+    aspect: object, schema: str | dict[str, Any] | None = None, policy: str | None = None
 ) -> dict[str, Any]:
     """Validate an aspect and return ``{"content", "schema_name", "policy"}`` to store.
+
+    ``aspect`` may be anything a client sent: what is not a JSON object is refused.
 
     The schema is ``schema`` or else ``aspect["$schema"]``. A dict is a JSON Schema
     that the aspect must satisfy (it is not stored in the content); a string is

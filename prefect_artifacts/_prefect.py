@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import task
 from prefect.tasks import Task
@@ -326,7 +326,8 @@ def _deliver_events() -> None:
 
     try:
         with EventsWorker._instance_lock:
-            emitted = bool(EventsWorker._instances)
+            # Prefect declares this class-level registry `dict[int, Self]` without ClassVar.
+            emitted = bool(EventsWorker._instances)  # type: ignore[misc]
         if emitted:
             EventsWorker.instance().wait_until_empty()
     except Exception as exc:  # noqa: BLE001 - visibility is best-effort
@@ -544,7 +545,7 @@ def in_flow_process() -> bool:
 _FROM_CALL: Any = object()  # RegistryTask.table_registry: the call's own ``registry`` argument
 
 
-class RegistryTask(Task):  # type: ignore[type-arg]
+class RegistryTask(Task):
     """A Prefect task of this package: submitted or mapped, it gets its flow run's table published.
 
     A submitted task may run in another process (a process pool, a Dask worker) that
@@ -594,8 +595,9 @@ class RegistryTask(Task):  # type: ignore[type-arg]
             patient = save_object.with_options(retries=5)
             ```
         """
-        copy = super().with_options(**kwargs)
-        copy.__class__ = type(self)
+        options = super().with_options(**kwargs)
+        options.__class__ = type(self)
+        copy = cast(RegistryTask, options)  # it is one since the line above
         copy.table_registry = self.table_registry
         return copy
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, HttpUrl, PrivateAttr, SecretStr
 
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts.draft import ArtifactDraft
@@ -40,7 +40,7 @@ from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
-_DOCS = "https://github.com/prefect-artifacts/prefect-artifacts#readme"
+_DOCS = HttpUrl("https://github.com/prefect-artifacts/prefect-artifacts#readme")
 # No `_logo_url`: Prefect takes only an http(s) URL, and a hot-linked image breaks on
 # servers without internet access; the UI shows its own block icon instead.
 
@@ -356,6 +356,13 @@ class ArtifactRegistry(Block):
         """`Registry.get_contents` on this block's registry."""
         return self.get_registry().get_contents(ref, file_type, artifact_path, output_dir, file_stem)
 
+    def download_dir(
+        self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
+        full_paths: bool = False, progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        """`Registry.download_dir` on this block's registry."""
+        return self.get_registry().download_dir(ref, path, artifact_path, full_paths, progress)
+
     def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
         """`Registry.attach` on this block's registry."""
         return self.get_registry().attach(ref, run_id, category)
@@ -547,6 +554,13 @@ class ArtifactRegistry(Block):
     ) -> Path:
         """Async twin of `get_contents`."""
         return await self.get_registry().aget_contents(ref, file_type, artifact_path, output_dir, file_stem)
+
+    async def adownload_dir(
+        self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
+        full_paths: bool = False, progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Async twin of `download_dir`."""
+        return await self.get_registry().adownload_dir(ref, path, artifact_path, full_paths, progress)
 
     async def aattach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
         """Async twin of `attach`."""

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 
 from prefect_artifacts.errors import (
@@ -95,11 +96,12 @@ def open_registry(
 
     if registry_block:
         try:
-            block = ArtifactRegistry.load(registry_block)
+            # async_dispatch types it `block | Coroutine`: outside an event loop (the CLI) it is the block.
+            block = cast(ArtifactRegistry, ArtifactRegistry.load(registry_block))
         except ValueError as exc:
             raise ArtifactNotFound(f"cannot load ArtifactRegistry block {registry_block!r}: {exc}") from exc
     else:
-        block = ArtifactRegistry(api_url=api_url, api_key=api_key)
+        block = ArtifactRegistry(api_url=api_url, api_key=SecretStr(api_key) if api_key is not None else None)
     try:
         return block.get_registry()
     except ImportError as exc:

@@ -154,18 +154,22 @@ class HttpAdmin:
             [k.id for k in admin.list_keys("alice")]
             ```
         """
-        return [ApiKey(k["id"], k["user"], k["name"], _time(k["created"]), _time(k["revoked"]))
+        return [ApiKey(k["id"], k["user"], k["name"], _time(k["created"]), _time_or_none(k["revoked"]))
                 for k in self._call("GET", "/keys", params={"user": user} if user else None)]
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _time_or_none(value: str | None) -> datetime | None:
+    return _time(value) if value else None
 
 
 def _user(data: dict[str, Any]) -> User:
-    return User(data["id"], data["name"], data["isAdmin"], data["defaultGroup"], _time(data["created"]),  # type: ignore[arg-type]
+    return User(data["id"], data["name"], data["isAdmin"], data["defaultGroup"], _time(data["created"]),
                 data["groups"])
 
 
 def _group(data: dict[str, Any]) -> Group:
-    return Group(data["id"], _time(data["created"]), data["members"])  # type: ignore[arg-type]
+    return Group(data["id"], _time(data["created"]), data["members"])

@@ -154,7 +154,7 @@ def serialize_to_dir(
     cls = resolve_serializer(obj, serializer)
     opts = validate_options(cls, options)
     created = directory is None
-    dest = Path(tempfile.mkdtemp(prefix="prefect-artifacts-object-")) if created else Path(directory)
+    dest = Path(tempfile.mkdtemp(prefix="prefect-artifacts-object-") if directory is None else directory)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         return dest, _serialize_into(obj, cls, opts, dest)

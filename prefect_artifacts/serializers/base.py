@@ -363,7 +363,7 @@ def _options_validator(cls: type, schema: dict[str, Any]) -> Any:
         try:
             validator = _VALIDATORS[key] = compile_schema(schema)
         except SchemaProblem as exc:
-            raise SerializerError(f"serializer {cls.name!r} has an invalid options_schema: {exc}") from None
+            raise SerializerError(f"serializer {serializer_name(cls)!r} has an invalid options_schema: {exc}") from None
     return validator
 
 
@@ -392,7 +392,7 @@ def validate_options(cls: type, options: dict[str, Any] | None) -> dict[str, Any
         return opts
     error = first_error(_options_validator(cls, schema), opts)
     if error:
-        raise SerializerError(f"invalid options for serializer {cls.name!r} at {error}")
+        raise SerializerError(f"invalid options for serializer {serializer_name(cls)!r} at {error}")
     return opts
 
 
