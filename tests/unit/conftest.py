@@ -1,27 +1,17 @@
-"""Fixtures of the unit tests: registries on tmp SQLite + local blobs, stores, a moto S3."""
+"""Fixtures of the unit tests: content stores on a local dir, memory:// and moto S3.
+
+The registry most tests use, `local_registry`, is in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.catalog.engine import sqlite_url
-from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
-from tests.support.catalogs import copy_migrated_catalog
 from tests.support.services import MotoServer
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
-    """A LocalRegistry on a tmp SQLite file (a copy of the migrated template) and tmp local blobs."""
-    catalog = copy_migrated_catalog(tmp_path / "catalog.sqlite")
-    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), sqlite_url(catalog))
-    yield reg
-    reg.close()
 
 
 def _make_store(request: pytest.FixtureRequest, tmp_path: Path) -> ContentStore:

@@ -43,7 +43,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_two_threads_get_distinct_consecutive_versions(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_two_threads_get_distinct_consecutive_versions(local_registry: LocalRegistry, tmp_path: Path) -> None:
     sources = []
     for i in range(2):
         path = tmp_path / f"src{i}.txt"
@@ -58,7 +58,7 @@ def test_two_threads_get_distinct_consecutive_versions(registry: LocalRegistry, 
             barrier.wait()
             for _ in range(PER_WRITER):
                 versions[i].append(
-                    registry.upload_file(sources[i], name="same", folder="/t", conflict_strategy="new").version
+                    local_registry.upload_file(sources[i], name="same", folder="/t", conflict_strategy="new").version
                 )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -71,9 +71,9 @@ def test_two_threads_get_distinct_consecutive_versions(registry: LocalRegistry, 
     assert errors == []
     assert sorted(versions[0] + versions[1]) == list(range(1, 2 * PER_WRITER + 1))
     assert all(v == sorted(v) for v in versions)  # each writer sees its versions grow
-    page = registry.list(folder="/t", page_length=100, sort_by="version")
+    page = local_registry.list(folder="/t", page_length=100, sort_by="version")
     assert [a.version for a in page.data] == list(range(1, 2 * PER_WRITER + 1))
-    assert registry.get("/t/same").version == 2 * PER_WRITER
+    assert local_registry.get("/t/same").version == 2 * PER_WRITER
     contents = {a.version: b"".join(a.as_stream()) for a in page.data}
     assert {contents[v] for v in versions[0]} == {b"thread 0"} and {contents[v] for v in versions[1]} == {b"thread 1"}
 

@@ -35,106 +35,106 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def test_live_and_shared_blobs_are_never_deleted(registry: LocalRegistry, tmp_path: Path) -> None:
-    keep = registry.upload_file(write(tmp_path, "keep.txt", b"keep"), name="keep")
-    shared_a = registry.upload_file(write(tmp_path, "a.txt", b"shared"), name="a")
-    registry.upload_file(write(tmp_path, "b.txt", b"shared"), name="b")
-    gone = registry.upload_file(write(tmp_path, "gone.txt", b"gone"), name="gone")
+def test_live_and_shared_blobs_are_never_deleted(local_registry: LocalRegistry, tmp_path: Path) -> None:
+    keep = local_registry.upload_file(write(tmp_path, "keep.txt", b"keep"), name="keep")
+    shared_a = local_registry.upload_file(write(tmp_path, "a.txt", b"shared"), name="a")
+    local_registry.upload_file(write(tmp_path, "b.txt", b"shared"), name="b")
+    gone = local_registry.upload_file(write(tmp_path, "gone.txt", b"gone"), name="gone")
     gone.delete()
     shared_a.delete()
-    for digest in blobs(registry):
-        age(registry, digest, 10 * HOUR)
-    report = registry.gc(grace_seconds=0)
-    assert blobs(registry) == {keep.checksum, shared_a.checksum}
+    for digest in blobs(local_registry):
+        age(local_registry, digest, 10 * HOUR)
+    report = local_registry.gc(grace_seconds=0)
+    assert blobs(local_registry) == {keep.checksum, shared_a.checksum}
     assert (report.blobs_deleted, report.bytes_freed, report.artifacts_purged) == (1, 4, 2)
-    assert b"".join(registry.get("b").as_stream()) == b"shared"
-    assert b"".join(registry.get("keep").as_stream()) == b"keep"
-    assert registry.gc(grace_seconds=0).blobs_deleted == 0  # idempotent
+    assert b"".join(local_registry.get("b").as_stream()) == b"shared"
+    assert b"".join(local_registry.get("keep").as_stream()) == b"keep"
+    assert local_registry.gc(grace_seconds=0).blobs_deleted == 0  # idempotent
 
 
-def test_directory_artifact_blobs_are_kept(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_directory_artifact_blobs_are_kept(local_registry: LocalRegistry, tmp_path: Path) -> None:
     root = tmp_path / "d"
     (root / "s").mkdir(parents=True)
     for i in range(5):
         (root / "s" / f"{i}.bin").write_bytes(bytes([i]) * 100)
-    art = registry.upload_dir(root, name="d")
-    registry.gc(grace_seconds=0)
-    assert len(blobs(registry)) == 5
+    art = local_registry.upload_dir(root, name="d")
+    local_registry.gc(grace_seconds=0)
+    assert len(blobs(local_registry)) == 5
     assert art.get_contents(output_dir=tmp_path / "o").stat().st_size > 0
 
 
-def test_plugin_snapshot_blobs_are_never_deleted(registry: LocalRegistry) -> None:
+def test_plugin_snapshot_blobs_are_never_deleted(local_registry: LocalRegistry) -> None:
     source = b"def serialize(obj, directory):\n    return 'x'\n"
-    snapshot = registry.create_plugin_snapshot("plug", "1.0", [("plug/__init__.py", source)])
+    snapshot = local_registry.create_plugin_snapshot("plug", "1.0", [("plug/__init__.py", source)])
     digest = hashlib.sha256(source).hexdigest()
-    age(registry, digest, 10 * HOUR)
-    report = registry.gc(grace_seconds=0)
+    age(local_registry, digest, 10 * HOUR)
+    report = local_registry.gc(grace_seconds=0)
     assert report.blobs_deleted == 0
-    assert digest in blobs(registry)
-    assert registry.read_plugin_snapshot_file(snapshot.id, "plug/__init__.py") == source
+    assert digest in blobs(local_registry)
+    assert local_registry.read_plugin_snapshot_file(snapshot.id, "plug/__init__.py") == source
 
 
-def test_unreferenced_blobs_respect_the_grace_period(registry: LocalRegistry) -> None:
-    young = registry.store.put_bytes(b"young orphan").digest
-    old = registry.store.put_bytes(b"old orphan").digest
-    age(registry, old, 2 * HOUR)
-    report = registry.gc(grace_seconds=HOUR)
-    assert blobs(registry) == {young}
+def test_unreferenced_blobs_respect_the_grace_period(local_registry: LocalRegistry) -> None:
+    young = local_registry.store.put_bytes(b"young orphan").digest
+    old = local_registry.store.put_bytes(b"old orphan").digest
+    age(local_registry, old, 2 * HOUR)
+    report = local_registry.gc(grace_seconds=HOUR)
+    assert blobs(local_registry) == {young}
     assert (report.blobs_deleted, report.blobs_kept_young, report.bytes_freed) == (1, 1, len(b"old orphan"))
-    assert registry.gc(grace_seconds=0).blobs_deleted == 1
-    assert blobs(registry) == set()
+    assert local_registry.gc(grace_seconds=0).blobs_deleted == 1
+    assert blobs(local_registry) == set()
 
 
-def test_default_grace_comes_from_settings(registry: LocalRegistry) -> None:
-    registry.store.put_bytes(b"orphan")
-    assert registry.settings.gc_grace_seconds > 0
-    report = registry.gc()
+def test_default_grace_comes_from_settings(local_registry: LocalRegistry) -> None:
+    local_registry.store.put_bytes(b"orphan")
+    assert local_registry.settings.gc_grace_seconds > 0
+    report = local_registry.gc()
     assert (report.blobs_deleted, report.blobs_kept_young) == (0, 1)
 
 
-def test_reused_blob_is_rejuvenated(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_reused_blob_is_rejuvenated(local_registry: LocalRegistry, tmp_path: Path) -> None:
     """Re-uploading content whose artifact was deleted refreshes the blob: gc keeps it."""
-    art = registry.upload_file(write(tmp_path, "x.txt", b"again"), name="x")
+    art = local_registry.upload_file(write(tmp_path, "x.txt", b"again"), name="x")
     art.delete()
-    age(registry, art.checksum, 2 * HOUR)  # type: ignore[arg-type]
-    registry.store.put_bytes(b"again")  # e.g. an upload in flight, not yet catalogued
-    report = registry.gc(grace_seconds=HOUR)
-    assert art.checksum in blobs(registry)
+    age(local_registry, art.checksum, 2 * HOUR)  # type: ignore[arg-type]
+    local_registry.store.put_bytes(b"again")  # e.g. an upload in flight, not yet catalogued
+    report = local_registry.gc(grace_seconds=HOUR)
+    assert art.checksum in blobs(local_registry)
     assert report.blobs_deleted == 0 and report.blobs_kept_young == 1
 
 
-def test_temp_files_are_collected_after_the_grace_period(registry: LocalRegistry) -> None:
-    registry.store.put_bytes(b"make the store exist")
-    tmp_dir = Path(registry.store.root) / "tmp"
+def test_temp_files_are_collected_after_the_grace_period(local_registry: LocalRegistry) -> None:
+    local_registry.store.put_bytes(b"make the store exist")
+    tmp_dir = Path(local_registry.store.root) / "tmp"
     tmp_dir.mkdir(exist_ok=True)
     old, young = tmp_dir / f"{uuid.uuid4().hex}.part", tmp_dir / f"{uuid.uuid4().hex}.part"
     old.write_bytes(b"old partial")
     young.write_bytes(b"partial being written")
     past = time.time() - 2 * HOUR
     os.utime(old, (past, past))
-    report = registry.gc(grace_seconds=HOUR)
+    report = local_registry.gc(grace_seconds=HOUR)
     assert (report.temp_files_deleted, old.exists(), young.exists()) == (1, False, True)
 
 
-def test_dry_run_changes_nothing_and_predicts_the_real_run(registry: LocalRegistry, tmp_path: Path) -> None:
-    registry.upload_file(write(tmp_path, "k.txt", b"kept"), name="k")
-    gone = registry.upload_file(write(tmp_path, "g.txt", b"gone!"), name="g")
+def test_dry_run_changes_nothing_and_predicts_the_real_run(local_registry: LocalRegistry, tmp_path: Path) -> None:
+    local_registry.upload_file(write(tmp_path, "k.txt", b"kept"), name="k")
+    gone = local_registry.upload_file(write(tmp_path, "g.txt", b"gone!"), name="g")
     gone.delete()
-    orphan = registry.store.put_bytes(b"orphan").digest
-    tmp_dir = Path(registry.store.root) / "tmp"
+    orphan = local_registry.store.put_bytes(b"orphan").digest
+    tmp_dir = Path(local_registry.store.root) / "tmp"
     tmp_dir.mkdir(exist_ok=True)
     (tmp_dir / "x.part").write_bytes(b"p")
-    for digest in blobs(registry):
-        age(registry, digest, 2 * HOUR)
-    before = blobs(registry)
-    dry = registry.gc(dry_run=True, grace_seconds=0)
+    for digest in blobs(local_registry):
+        age(local_registry, digest, 2 * HOUR)
+    before = blobs(local_registry)
+    dry = local_registry.gc(dry_run=True, grace_seconds=0)
     assert dry.dry_run and (dry.blobs_deleted, dry.bytes_freed, dry.temp_files_deleted) == (2, 11, 1)
-    assert blobs(registry) == before and (tmp_dir / "x.part").exists()
+    assert blobs(local_registry) == before and (tmp_dir / "x.part").exists()
     assert dry.artifacts_purged == 0
-    assert registry.catalog.referenced([gone.checksum]) == {gone.checksum}  # rows of the deleted one remain
-    real = registry.gc(grace_seconds=0)
+    assert local_registry.catalog.referenced([gone.checksum]) == {gone.checksum}  # rows of the deleted one remain
+    real = local_registry.gc(grace_seconds=0)
     assert (real.blobs_deleted, real.bytes_freed, real.temp_files_deleted) == (2, 11, 1)
-    assert orphan not in blobs(registry) and gone.checksum not in blobs(registry)
+    assert orphan not in blobs(local_registry) and gone.checksum not in blobs(local_registry)
 
 
 @pytest.fixture(params=["memory", "s3"])

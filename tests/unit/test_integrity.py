@@ -40,22 +40,22 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def big(registry: LocalRegistry, tmp_path: Path) -> Artifact:
+def big(local_registry: LocalRegistry, tmp_path: Path) -> Artifact:
     data = (bytes(range(256)) * (SIZE // 256 + 1))[:SIZE]
     (tmp_path / "big.bin").write_bytes(data)
-    return registry.upload_file(tmp_path / "big.bin", name="big")
+    return local_registry.upload_file(tmp_path / "big.bin", name="big")
 
 
 @pytest.mark.parametrize("damage", ["flip-first", "flip-last", "truncate"])
 def test_damaged_file_artifact_is_never_returned(
-    registry: LocalRegistry, big: Artifact, tmp_path: Path, private_tmp: Path, damage: str
+    local_registry: LocalRegistry, big: Artifact, tmp_path: Path, private_tmp: Path, damage: str
 ) -> None:
     digest = big.checksum
     assert digest is not None
     if damage == "truncate":
-        truncate(registry, digest)
+        truncate(local_registry, digest)
     else:
-        flip(registry, digest, 0 if damage == "flip-first" else SIZE - 1)
+        flip(local_registry, digest, 0 if damage == "flip-first" else SIZE - 1)
 
     received = 0
     with pytest.raises(ArtifactIntegrityError):
@@ -77,17 +77,17 @@ def test_damaged_file_artifact_is_never_returned(
     with pytest.raises(ArtifactIntegrityError):
         big.get_contents(output_dir=out)
     assert not out.exists() or list(out.iterdir()) == []
-    assert registry.store.verify(digest) is False
+    assert local_registry.store.verify(digest) is False
 
 
-def test_damaged_file_in_a_directory_artifact(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_damaged_file_in_a_directory_artifact(local_registry: LocalRegistry, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "sub").mkdir(parents=True)
     (root / "ok.txt").write_text("fine")
     (root / "sub" / "bad.bin").write_bytes(b"x" * 100_000)
-    art = registry.upload_dir(root, name="tree")
+    art = local_registry.upload_dir(root, name="tree")
     bad = next(f for f in art.files if f.path == "sub/bad.bin")
-    flip(registry, bad.checksum or "", 50_000)
+    flip(local_registry, bad.checksum or "", 50_000)
     out = tmp_path / "out"
     for file_type in ("tar_gz", "zip"):
         with pytest.raises(ArtifactIntegrityError):
@@ -101,8 +101,8 @@ def test_damaged_file_in_a_directory_artifact(registry: LocalRegistry, tmp_path:
     assert b"".join(art.as_stream(path="ok.txt")) == b"fine"
 
 
-def test_missing_blob_is_blob_not_found(registry: LocalRegistry, big: Artifact, tmp_path: Path) -> None:
-    os.unlink(registry.store.blob_path(big.checksum or ""))
+def test_missing_blob_is_blob_not_found(local_registry: LocalRegistry, big: Artifact, tmp_path: Path) -> None:
+    os.unlink(local_registry.store.blob_path(big.checksum or ""))
     with pytest.raises(BlobNotFound):
         b"".join(big.as_stream())
     with pytest.raises(BlobNotFound):
@@ -110,16 +110,16 @@ def test_missing_blob_is_blob_not_found(registry: LocalRegistry, big: Artifact, 
     assert not (tmp_path / "x.bin").exists()
 
 
-def test_ranges_are_verified_chunk_by_chunk(registry: LocalRegistry, big: Artifact) -> None:
+def test_ranges_are_verified_chunk_by_chunk(local_registry: LocalRegistry, big: Artifact) -> None:
     """A byte range is checked against the blob's chunk index: the corrupt chunk is refused, others are served."""
-    flip(registry, big.checksum or "", 10)
+    flip(local_registry, big.checksum or "", 10)
     with pytest.raises(ArtifactIntegrityError, match="chunk index"):
-        b"".join(registry.read(big.id, start=8, end=12))
+        b"".join(local_registry.read(big.id, start=8, end=12))
     data = (bytes(range(256)) * (SIZE // 256 + 1))[:SIZE]
-    assert b"".join(registry.read(big.id, start=SIZE - 100)) == data[-100:]  # the last chunk is intact
+    assert b"".join(local_registry.read(big.id, start=SIZE - 100)) == data[-100:]  # the last chunk is intact
 
 
-def test_write_failure_mid_blob_leaves_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_write_failure_mid_blob_leaves_nothing(local_registry: LocalRegistry, tmp_path: Path) -> None:
     """A disk that fills up (here: RLIMIT_FSIZE, writes fail with EFBIG) fails the upload cleanly."""
     data = os.urandom(1 << 20) * 5
     src = tmp_path / "big.bin"
@@ -129,11 +129,11 @@ def test_write_failure_mid_blob_leaves_nothing(registry: LocalRegistry, tmp_path
     resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, hard))
     try:
         with pytest.raises(StorageError):
-            registry.upload_file(src, name="big")
+            local_registry.upload_file(src, name="big")
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
-    assert registry.count() == 0
-    assert list(registry.store.iter_temp()) == [] and list(registry.store.iter_blobs()) == []
-    art = registry.upload_file(src, name="big")  # room again: the retry works
+    assert local_registry.count() == 0
+    assert list(local_registry.store.iter_temp()) == [] and list(local_registry.store.iter_blobs()) == []
+    art = local_registry.upload_file(src, name="big")  # room again: the retry works
     assert b"".join(art.as_stream()) == data

@@ -33,12 +33,12 @@ def src(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("obj_path", ESCAPES)
-def test_draft_add_file_refuses_escaping_obj_path(registry: LocalRegistry, src: Path, obj_path: str) -> None:
+def test_draft_add_file_refuses_escaping_obj_path(local_registry: LocalRegistry, src: Path, obj_path: str) -> None:
     draft = ArtifactDraft(name="x")
     with pytest.raises(UnsafePath):
         draft.add_file(src / "a.txt", obj_path=obj_path)
     assert draft.is_empty
-    assert_untouched(registry)
+    assert_untouched(local_registry)
 
 
 @pytest.mark.parametrize("obj_path", [p for p in ESCAPES if p != "/"])
@@ -49,7 +49,7 @@ def test_draft_add_dir_and_reference_refuse_escaping_obj_path(src: Path, obj_pat
         ArtifactDraft(name="x").add_reference((src / "a.txt").as_uri(), obj_path=obj_path)
 
 
-def test_add_dir_with_symlink_to_etc_stores_and_catalogs_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_add_dir_with_symlink_to_etc_stores_and_catalogs_nothing(local_registry: LocalRegistry, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "inner").mkdir(parents=True)
     (root / "a.txt").write_text("stored first if anything were")
@@ -57,14 +57,14 @@ def test_add_dir_with_symlink_to_etc_stores_and_catalogs_nothing(registry: Local
     os.symlink("/etc", root / "inner" / "zz-etc")
     draft = ArtifactDraft(name="tree").add_dir(root)
     with pytest.raises(UnsafePath, match="outside"):
-        registry.upload(draft, folder="/t", make_folder=True)
+        local_registry.upload(draft, folder="/t", make_folder=True)
     with pytest.raises(UnsafePath):
-        registry.upload_dir(root, name="tree")
-    assert_untouched(registry)
+        local_registry.upload_dir(root, name="tree")
+    assert_untouched(local_registry)
 
 
 @pytest.mark.parametrize("target", ["/etc/hostname", "../outside.txt", "../../outside.txt"])
-def test_symlinked_file_outside_is_refused(registry: LocalRegistry, tmp_path: Path, target: str) -> None:
+def test_symlinked_file_outside_is_refused(local_registry: LocalRegistry, tmp_path: Path, target: str) -> None:
     (tmp_path / "outside.txt").write_text("secret")
     root = tmp_path / "tree"
     (root / "d").mkdir(parents=True)
@@ -72,41 +72,43 @@ def test_symlinked_file_outside_is_refused(registry: LocalRegistry, tmp_path: Pa
     link_dir = root if target.startswith("../") and target.count("..") == 1 else root / "d"
     os.symlink(target, link_dir / "link.txt")
     with pytest.raises(UnsafePath):
-        registry.upload_dir(root, name="tree")
-    assert_untouched(registry)
+        local_registry.upload_dir(root, name="tree")
+    assert_untouched(local_registry)
 
 
-def test_symlinks_inside_the_tree_are_followed_and_dir_links_skipped(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_symlinks_inside_the_tree_are_followed_and_dir_links_skipped(
+    local_registry: LocalRegistry, tmp_path: Path,
+) -> None:
     root = tmp_path / "tree"
     (root / "real").mkdir(parents=True)
     (root / "real" / "f.txt").write_text("f")
     os.symlink("real/f.txt", root / "alias.txt")
     os.symlink("real", root / "loop")  # a directory link: skipped (no duplicates, no loops)
     os.symlink(".", root / "real" / "self")
-    art = registry.upload_dir(root, name="tree")
+    art = local_registry.upload_dir(root, name="tree")
     assert [f.path for f in art.files] == ["alias.txt", "real/f.txt"]
-    assert b"".join(registry.read(art.id, path="alias.txt")) == b"f"
+    assert b"".join(local_registry.read(art.id, path="alias.txt")) == b"f"
 
 
-def test_root_itself_may_be_a_symlink(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_root_itself_may_be_a_symlink(local_registry: LocalRegistry, tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
     (real / "x.txt").write_text("x")
     os.symlink(real, tmp_path / "link")
-    art = registry.upload_dir(tmp_path / "link", name="linked")
+    art = local_registry.upload_dir(tmp_path / "link", name="linked")
     assert [f.path for f in art.files] == ["x.txt"]
 
 
-def test_file_names_with_backslashes_are_refused(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_file_names_with_backslashes_are_refused(local_registry: LocalRegistry, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     (root / "..\\evil.txt").write_text("x")  # a legal POSIX name that means '../evil.txt' on Windows
     with pytest.raises(UnsafePath):
-        registry.upload_dir(root, name="tree")
-    assert_untouched(registry)
+        local_registry.upload_dir(root, name="tree")
+    assert_untouched(local_registry)
 
 
-def test_undecodable_file_names_are_refused_before_storing(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_undecodable_file_names_are_refused_before_storing(local_registry: LocalRegistry, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     (root / "ok.txt").write_text("ok")
@@ -114,33 +116,33 @@ def test_undecodable_file_names_are_refused_before_storing(registry: LocalRegist
     with open(undecodable, "wb") as f:
         f.write(b"x")
     with pytest.raises(UnsafePath, match="UTF-8"):
-        registry.upload_dir(root, name="tree")
+        local_registry.upload_dir(root, name="tree")
     with pytest.raises(UnsafePath, match="UTF-8"):
-        registry.upload_file(os.fsdecode(undecodable))
-    assert_untouched(registry)
+        local_registry.upload_file(os.fsdecode(undecodable))
+    assert_untouched(local_registry)
 
 
 @pytest.fixture
-def tree_artifact(registry: LocalRegistry, tmp_path: Path) -> Artifact:
+def tree_artifact(local_registry: LocalRegistry, tmp_path: Path) -> Artifact:
     root = tmp_path / "tree"
     (root / "sub").mkdir(parents=True)
     (root / "a.txt").write_text("a")
     (root / "sub" / "b.txt").write_text("b")
-    return registry.upload_dir(root, name="tree")
+    return local_registry.upload_dir(root, name="tree")
 
 
 @pytest.mark.parametrize("artifact_path", ["../../x", "../tree/a.txt", "/etc/passwd", "sub/../../x", "C:\\x", "a\x00"])
 def test_get_contents_refuses_escaping_artifact_path(
-    registry: LocalRegistry, tree_artifact: Artifact, tmp_path: Path, artifact_path: str
+    local_registry: LocalRegistry, tree_artifact: Artifact, tmp_path: Path, artifact_path: str
 ) -> None:
     out = tmp_path / "out"
     for file_type in (None, "zip", "tar_gz"):
         with pytest.raises(UnsafePath):
             tree_artifact.get_contents(file_type=file_type, artifact_path=artifact_path, output_dir=out)
     with pytest.raises(UnsafePath):
-        list(registry.read(tree_artifact.id, path=artifact_path))
+        list(local_registry.read(tree_artifact.id, path=artifact_path))
     with pytest.raises(UnsafePath):
-        list(registry.bundle(tree_artifact.id, "zip", artifact_path=artifact_path))
+        list(local_registry.bundle(tree_artifact.id, "zip", artifact_path=artifact_path))
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -167,8 +169,8 @@ def test_bundles_hold_only_entries_inside_their_root(tree_artifact: Artifact, tm
 
 
 @pytest.mark.parametrize("bad", ["../x", "/abs", "a/../../x"])
-def test_create_from_manifest_refuses_escaping_paths(registry: LocalRegistry, bad: str) -> None:
-    digest = registry.store.put_bytes(b"x").digest
+def test_create_from_manifest_refuses_escaping_paths(local_registry: LocalRegistry, bad: str) -> None:
+    digest = local_registry.store.put_bytes(b"x").digest
     manifest = ArtifactManifest(
         folder="/m",
         name="m",
@@ -179,5 +181,5 @@ def test_create_from_manifest_refuses_escaping_paths(registry: LocalRegistry, ba
         files=[ManifestFile(path=bad, size=1, checksum=digest, digest=digest)],
     )
     with pytest.raises(UnsafePath):
-        registry.create(manifest, make_folder=True)
-    assert registry.count() == 0
+        local_registry.create(manifest, make_folder=True)
+    assert local_registry.count() == 0

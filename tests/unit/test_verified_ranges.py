@@ -179,20 +179,20 @@ def test_adopt_file_writes_the_index_too(lean_store: ContentStore, tmp_path: Pat
     assert b"".join(reopen(lean_store).read_range(info.digest, C - 1, C + 1)) == DATA[C - 1:C + 1]
 
 
-def test_delete_and_gc_remove_the_sidecar_with_its_blob(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_delete_and_gc_remove_the_sidecar_with_its_blob(local_registry: LocalRegistry, tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(pattern(2 * INDEX_CHUNK + 5, 3))
-    art = registry.upload_file(src, name="big")
+    art = local_registry.upload_file(src, name="big")
     digest = art.checksum or ""
-    assert os.path.exists(registry.store.index_path(digest))
+    assert os.path.exists(local_registry.store.index_path(digest))
     art.delete()
-    report = registry.gc(grace_seconds=0)
+    report = local_registry.gc(grace_seconds=0)
     assert report.blobs_deleted == 1 and report.bytes_freed == 2 * INDEX_CHUNK + 5  # blobs only, no sidecar
-    assert not os.path.exists(registry.store.blob_path(digest))
-    assert not os.path.exists(registry.store.index_path(digest))
-    other = registry.store.put_bytes(pattern(2 * INDEX_CHUNK, 4)).digest
-    registry.store.delete(other)
-    assert os.listdir(os.path.dirname(registry.store.blob_path(other))) == []
+    assert not os.path.exists(local_registry.store.blob_path(digest))
+    assert not os.path.exists(local_registry.store.index_path(digest))
+    other = local_registry.store.put_bytes(pattern(2 * INDEX_CHUNK, 4)).digest
+    local_registry.store.delete(other)
+    assert os.listdir(os.path.dirname(local_registry.store.blob_path(other))) == []
 
 
 # ranges ----------------------------------------------------------------------------------------
@@ -369,36 +369,36 @@ def test_an_index_of_the_other_kind_is_honoured(lean_store: ContentStore) -> Non
 # the embedded registry (default index chunks) -------------------------------------------------
 
 
-def test_registry_ranges_are_verified(registry: LocalRegistry, tmp_path: Path) -> None:
+def test_registry_ranges_are_verified(local_registry: LocalRegistry, tmp_path: Path) -> None:
     size = 3 * INDEX_CHUNK + 1000
     data = pattern(size, 5)
     (tmp_path / "d.bin").write_bytes(data)
-    art = registry.upload_file(tmp_path / "d.bin", name="d")
+    art = local_registry.upload_file(tmp_path / "d.bin", name="d")
     chunk = INDEX_CHUNK
     for start, end in [(0, 1), (chunk - 1, chunk + 1), (chunk, 2 * chunk), (2 * chunk + 1, None), (size, None)]:
-        assert b"".join(registry.read(art.id, start=start, end=end)) == data[start:end]
-    flip(registry.store, registry.store.blob_path(art.checksum or ""), chunk + 10)
+        assert b"".join(local_registry.read(art.id, start=start, end=end)) == data[start:end]
+    flip(local_registry.store, local_registry.store.blob_path(art.checksum or ""), chunk + 10)
     with pytest.raises(ArtifactIntegrityError):
-        b"".join(registry.read(art.id, start=chunk + 5, end=chunk + 20))
+        b"".join(local_registry.read(art.id, start=chunk + 5, end=chunk + 20))
     got = bytearray()
     with pytest.raises(ArtifactIntegrityError):
-        for piece in registry.read(art.id, start=10, chunk_size=65536):
+        for piece in local_registry.read(art.id, start=10, chunk_size=65536):
             got += piece
     assert bytes(got) == data[10:chunk]  # the first chunk, checked; nothing of the corrupt one
-    assert b"".join(registry.read(art.id, start=2 * chunk)) == data[2 * chunk:]
+    assert b"".join(local_registry.read(art.id, start=2 * chunk)) == data[2 * chunk:]
 
 
-def test_registry_range_of_a_reference_is_checked_against_its_checksum(registry: LocalRegistry,
+def test_registry_range_of_a_reference_is_checked_against_its_checksum(local_registry: LocalRegistry,
                                                                        tmp_path: Path) -> None:
     target = tmp_path / "ref.bin"
     target.write_bytes(DATA)
-    art = registry.add_reference(target.as_uri(), name="ref")
-    assert b"".join(registry.read(art.id, start=10, end=20)) == DATA[10:20]
+    art = local_registry.add_reference(target.as_uri(), name="ref")
+    assert b"".join(local_registry.read(art.id, start=10, end=20)) == DATA[10:20]
     changed = bytearray(DATA)
     changed[-1] ^= 0x01  # far outside the range: only the whole-content checksum sees it
     target.write_bytes(bytes(changed))
     with pytest.raises(ArtifactIntegrityError):
-        b"".join(registry.read(art.id, start=10, end=20))
+        b"".join(local_registry.read(art.id, start=10, end=20))
 
 
 @pytest.mark.parametrize("kind", [KIND_STATE, KIND_CHUNKS])
