@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ class ArtifactDraft:
         self,
         name: str,
         description: str | None = None,
-        labels: list[str] | tuple[str, ...] = (),
+        labels: Sequence[str] = (),
         metadata: dict[str, Any] | None = None,
         mime_type: str | None = None,
     ) -> None:

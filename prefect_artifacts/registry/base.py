@@ -592,10 +592,10 @@ class Registry(ABC):
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
                        else ([self._store_entry(e, sync=not batch)] for e in local))
             for part in results:
-                for info in part:
-                    stored.append(info)
+                for manifest_file in part:
+                    stored.append(manifest_file)
                     if progress is not None:
-                        progress(info.size or 0)
+                        progress(manifest_file.size or 0)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
