@@ -42,7 +42,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, cast, overload
 
 from prefect.cache_policies import NO_CACHE
 
@@ -159,7 +159,8 @@ def resolve_registry(registry: RegistryArg = None) -> Registry:
 
 def _load_block(name: str) -> ArtifactRegistry:
     try:
-        return ArtifactRegistry.load(name, _sync=True)  # type: ignore[call-arg]
+        # async_dispatch types load as `block | Coroutine` and without `_sync`, which makes it the block.
+        return cast(ArtifactRegistry, ArtifactRegistry.load(name, _sync=True))  # type: ignore[call-arg]
     except ValueError as exc:
         if "Unable to find block document" not in str(exc) and "not found" not in str(exc).lower():
             raise
@@ -965,9 +966,9 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
         draft = ArtifactDraft(name=art_name, description=description, labels=list(labels))
         for rel, f in zip(relative, files, strict=True):
             draft.add_file(str(f), obj_path=rel if len(files) > 1 else None)
-        options = {"idempotency_key": key} if key is not None else {}
         return reg.upload(draft, folder=folder, make_folder=True, conflict_strategy=strategy, runs=runs,
-                          original_path=str(files[0] if len(files) == 1 else root), group=group, **options)
+                          original_path=str(files[0] if len(files) == 1 else root), group=group,
+                          idempotency_key=key)
 
     def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
         # Unchanged code is the same artifact version: associate it instead of adding one.

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 from urllib.parse import quote
@@ -603,8 +603,9 @@ class _Download(Iterator[bytes]):
                 if self._index is not None:
                     self._request()  # the range goes on past the entries fetched so far
             except httpx.TransportError as exc:
-                self._response.close()
-                self._response = None
+                if self._response is not None:
+                    self._response.close()
+                    self._response = None
                 if not self._resumable or resumes >= self._registry.retries:
                     raise StorageError(f"download of {self._url} interrupted: {exc}") from exc
                 resumes += 1
@@ -694,7 +695,7 @@ class _Download(Iterator[bytes]):
             self._position = low + upto
             yield piece
 
-    def _chunks(self) -> Iterator[bytes]:
+    def _chunks(self) -> Generator[bytes, None, None]:
         held: bytes | None = None
         for chunk in self._pieces():
             if self._hasher is None:
