@@ -28,7 +28,7 @@ setup: $(VENV)/.installed
 run: setup  ## the example pipeline on the embedded registry
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
-test: test-oldest test-newest  ## the whole suite on the newest stack, the Prefect tests on the oldest
+test: typecheck test-oldest test-newest  ## mypy, the whole suite on the newest stack, the Prefect tests on the oldest
 
 test-newest: setup
 	$(PY) $(PYTEST)
