@@ -112,7 +112,7 @@ class ChunkIndex:
             raise ArtifactIntegrityError(f"the chunk index of blob {self.digest} does not cover chunk {chunk}")
         return self.values[position]
 
-    def check(self, chunk: int, data: bytes) -> None:
+    def check(self, chunk: int, data: bytes | memoryview) -> None:
         """Raise `ArtifactIntegrityError` unless ``data`` is chunk number ``chunk`` as stored.
 
         Example:

@@ -424,7 +424,9 @@ def native_state_hashing() -> bool:
     return _NATIVE is not None
 
 
-def check_chunk(kind: str, data: bytes, start: bytes | None, offset: int, expected: bytes, last: bool) -> bool:
+def check_chunk(
+    kind: str, data: bytes | memoryview, start: bytes | None, offset: int, expected: bytes, last: bool
+) -> bool:
     """Whether one chunk of a blob matches its index entry.
 
     Args:
