@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import os
@@ -18,8 +19,15 @@ from prefect_artifacts.errors import (
     MissingStorageBackend,
     PayloadTooLarge,
 )
-from prefect_artifacts.storage.content_store import SMALL_FILE, ContentStore, _sync_file_range, _TempFile
+from prefect_artifacts.storage.content_store import (
+    SMALL_FILE,
+    ContentStore,
+    FsspecContentStore,
+    LocalContentStore,
+    S3ContentStore,
+)
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
+from prefect_artifacts.storage.local import _sync_file_range, _TempFile
 from tests.support.services import MotoServer
 
 
@@ -384,3 +392,33 @@ def test_local_blob_layout(tmp_path: Path) -> None:
     digest = store.put_bytes(b"layout").digest
     assert (tmp_path / "s" / "sha256" / digest[:2] / digest).read_bytes() == b"layout"
     assert store.blob_uri(digest).startswith("file://")
+
+
+# one store per medium --------------------------------------------------------------------
+
+
+def test_content_store_builds_the_store_of_the_urls_medium(tmp_path: Path, moto_server: MotoServer) -> None:
+    s3 = ContentStore(f"s3://{moto_server.make_bucket()}/store", moto_server.storage_options)
+    built = {
+        "path": ContentStore(str(tmp_path / "a")),
+        "file": ContentStore(f"file://{tmp_path / 'b'}"),
+        "memory": ContentStore("memory://medium"),
+        "s3": s3,
+    }
+    assert {name: type(store) for name, store in built.items()} == {
+        "path": LocalContentStore, "file": LocalContentStore, "memory": FsspecContentStore, "s3": S3ContentStore,
+    }
+    assert all(isinstance(store, ContentStore) for store in built.values())
+    assert [(s.is_local, s.is_object_store) for s in built.values()] == [
+        (True, False), (True, False), (False, False), (False, True),
+    ]
+    assert type(copy.copy(built["memory"])) is FsspecContentStore
+    assert list(built["memory"].iter_unfinished_uploads()) == []  # only S3 has multipart uploads
+
+
+def test_a_store_class_named_directly_must_serve_the_url(tmp_path: Path) -> None:
+    assert type(LocalContentStore(str(tmp_path / "s"))) is LocalContentStore
+    with pytest.raises(InvalidArtifactInput, match="LocalContentStore cannot hold 'memory://x'"):
+        LocalContentStore("memory://x")
+    with pytest.raises(InvalidArtifactInput, match="FsspecContentStore cannot hold"):
+        FsspecContentStore(str(tmp_path / "s"))

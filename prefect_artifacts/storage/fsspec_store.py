@@ -1,0 +1,236 @@
+"""Content stores on fsspec filesystems: object stores, ``memory://`` and any other.
+
+`FsspecContentStore` writes a blob to ``tmp/<uuid>.part`` and ``mv``s it into place.
+A reused blob cannot always get a fresh modification time there, so `touch` writes a
+``leases/<digest>`` marker that garbage collection counts (and removes once stale).
+
+`ObjectContentStore` (S3, GCS, Azure) relies on one PUT being atomic: a small blob is
+written straight to its key, there are no folders to make, and range reads fetch only
+the chunks they need. `S3ContentStore` also finds and aborts the multipart uploads of
+writers that died mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from fsspec.implementations.local import LocalFileSystem
+
+from prefect_artifacts.storage.base import ContentStore, Fill, mtime_of, storage_errors
+
+#: Protocols of object stores: one PUT is atomic, and there are no directories.
+OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+S3_PROTOCOLS = frozenset({"s3", "s3a"})
+
+
+def _protocols(fs: Any) -> frozenset[str]:
+    return frozenset(fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+
+
+class FsspecContentStore(ContentStore):
+    """Blobs named by their SHA-256 on an fsspec filesystem (``memory://``, ``sftp://``…).
+
+    Args:
+        url: fsspec URL of the store's root.
+        storage_options: passed to the fsspec filesystem (credentials, endpoint…).
+        durable: unused here (fsspec filesystems make their own durability promises).
+        index_key: secret that authenticates chunk index sidecars (see `ContentStore`).
+        index_chunk_size: bytes per chunk index entry of new indexes (default 512 KiB).
+
+    Example:
+        ```python
+        store = ContentStore("memory://scratch")  # an FsspecContentStore
+        digest = store.put_bytes(b"hello").digest
+        ```
+    """
+
+    @classmethod
+    def serves(cls, fs: Any) -> bool:
+        """Whether ``fs`` is an fsspec filesystem other than the local one.
+
+        Example:
+            ```python
+            FsspecContentStore.serves(fsspec.filesystem("memory"))  # True
+            ```
+        """
+        return not isinstance(fs, LocalFileSystem)
+
+    def _make_folder(self, path: str) -> None:
+        self.fs.makedirs(path, exist_ok=True)
+
+    # queries ---------------------------------------------------------------------
+
+    def _blob_exists(self, path: str) -> bool:
+        # A cached listing (e.g. from gc) may hold a blob another process has deleted since:
+        # trusting it would dedup new content against a missing blob.
+        self.fs.invalidate_cache(path)
+        return bool(self.fs.exists(path))
+
+    def touch(self, digest: str) -> None:
+        """Mark a reused blob as young, so garbage collection leaves it for the grace period.
+
+        An object store cannot change an object's modification time (nor can fsspec
+        on most other filesystems), so an empty ``leases/<digest>`` marker is written
+        instead; `blob_mtime` counts it, and garbage collection removes it once stale
+        (`iter_leases`).
+
+        Example:
+            ```python
+            store.touch(digest)
+            ```
+        """
+        with storage_errors(f"leasing blob {digest}"):
+            self.fs.pipe_file(self._lease_path(digest), b"")
+
+    def _lease_path(self, digest: str) -> str:
+        return f"{self.root}/leases/{digest}"
+
+    def blob_mtime(self, digest: str) -> float:
+        """Modification time of a blob, or of its lease when newer (0 when unknown or missing).
+
+        Example:
+            ```python
+            time.time() - store.blob_mtime(digest)
+            ```
+        """
+        try:
+            mtime = mtime_of(self.fs.info(self.blob_path(digest)))
+        except (FileNotFoundError, OSError):
+            return 0.0
+        lease = self._lease_path(digest)
+        self.fs.invalidate_cache(lease)  # another process may have written it since we listed leases/
+        try:
+            return max(mtime, mtime_of(self.fs.info(lease)))
+        except (FileNotFoundError, OSError):
+            return mtime
+
+    # writes ----------------------------------------------------------------------
+
+    def _store_bytes(self, data: bytes, digest: str, sync: bool) -> bool:
+        def fill(write: Any, writev: Any) -> tuple[str, int]:
+            writev([data])  # hashed already
+            return digest, len(data)
+
+        return self._put(fill, sync=sync).written
+
+    def _write_temp(self, fill: Fill, tmp: str, sync: bool) -> tuple[str, int]:
+        with self.fs.open(tmp, "wb") as dst:
+            return fill(dst.write, lambda batch: [dst.write(piece) for piece in batch])
+
+    def _move_into_place(self, tmp: str, final: str, sync: bool) -> None:
+        self.fs.mv(tmp, final)
+
+    def _discard(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.rm_file(path)
+
+    # chunk index sidecars ----------------------------------------------------------
+
+    def _read_sidecar(self, path: str, limit: int) -> bytes:
+        self.fs.invalidate_cache(path)
+        return bytes(self.fs.cat_file(path, start=0, end=limit))
+
+    def _write_sidecar(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(path, data)
+
+    # reads -----------------------------------------------------------------------
+
+    def _open_blob(self, path: str, block_size: int) -> Any:
+        return self.fs.open(path, "rb", block_size=block_size)
+
+    def _open_chunked(self, path: str, chunk_size: int) -> Any:
+        return self.fs.open(path, "rb", block_size=chunk_size)
+
+
+class ObjectContentStore(FsspecContentStore):
+    """Blobs named by their SHA-256 in an object store (``gs://``, ``az://``…).
+
+    Example:
+        ```python
+        store = ContentStore("gs://bucket/artifacts")  # an ObjectContentStore
+        ```
+    """
+
+    is_object_store = True
+
+    @classmethod
+    def serves(cls, fs: Any) -> bool:
+        """Whether ``fs`` is an object store (S3, GCS, Azure).
+
+        Example:
+            ```python
+            ObjectContentStore.serves(fsspec.filesystem("memory"))  # False
+            ```
+        """
+        return bool(OBJECT_STORE_PROTOCOLS & _protocols(fs))
+
+    def _make_folder(self, path: str) -> None:
+        """Nothing to make: object stores have no directories."""
+
+    def _store_bytes(self, data: bytes, digest: str, sync: bool) -> bool:
+        # One PUT is atomic here: no temp object, copy and delete.
+        with storage_errors(f"storing blob {digest}"):
+            self.fs.pipe_file(self.blob_path(digest), data)
+        return True
+
+    def _open_chunked(self, path: str, chunk_size: int) -> Any:
+        # A ranged GET per chunk, no read-ahead past the range.
+        return self.fs.open(path, "rb", block_size=chunk_size, cache_type="none")
+
+
+class S3ContentStore(ObjectContentStore):
+    """Blobs named by their SHA-256 on S3 (or an S3-compatible store), via s3fs.
+
+    Example:
+        ```python
+        store = ContentStore("s3://bucket/artifacts", {"endpoint_url": "http://minio:9000"})
+        ```
+    """
+
+    @classmethod
+    def serves(cls, fs: Any) -> bool:
+        """Whether ``fs`` is s3fs.
+
+        Example:
+            ```python
+            S3ContentStore.serves(s3fs.S3FileSystem())  # True
+            ```
+        """
+        return bool(S3_PROTOCOLS & _protocols(fs))
+
+    def iter_unfinished_uploads(self) -> Iterator[tuple[str, str, float]]:
+        """Yield (key, upload id, start time) of multipart uploads left under ``tmp/``.
+
+        A writer that died mid-way through a large object leaves its parts on S3,
+        invisible to listings and billed until aborted.
+
+        Example:
+            ```python
+            for key, upload_id, started in store.iter_unfinished_uploads():
+                store.abort_upload(key, upload_id)
+            ```
+        """
+        bucket, _, prefix = f"{self.root}/tmp/".partition("/")
+        markers: dict[str, str] = {}
+        while True:
+            with storage_errors("listing unfinished uploads"):
+                page = self.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix, **markers)
+            for upload in page.get("Uploads", []):
+                yield upload["Key"], upload["UploadId"], mtime_of({"created": upload.get("Initiated")})
+            if not page.get("IsTruncated"):
+                return
+            markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort one unfinished multipart upload (its parts are deleted).
+
+        Example:
+            ```python
+            store.abort_upload(key, upload_id)
+            ```
+        """
+        bucket = self.root.partition("/")[0]
+        with storage_errors(f"aborting upload {key}"):
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
