@@ -71,7 +71,6 @@ from prefect_artifacts.registry.base import (
     manifest_checksum,
     parse_category,
     parse_strategy,
-    select_files,
 )
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
@@ -769,13 +768,7 @@ def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,
                 if target.is_dir() or str(path).endswith(("/", os.sep)):
                     target = target / filename
             return Path(reg.download(art.id, target, artifact_path=source))
-        prefix = (artifact_path or "").strip("/")
-        chosen = select_files(art, files, prefix)
-        root = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / art.name
-        for f in chosen:
-            relative = f.path[len(prefix) + 1:] if prefix else f.path
-            reg.download(art.id, root / relative, artifact_path=f.path)
-        return root
+        return reg.download_dir(art.id, path, artifact_path)
 
     return read
 
@@ -788,8 +781,8 @@ def download_artifact(
     """Download an artifact's verified content; records it as an ``input`` of the flow run.
 
     A file goes to ``path`` (a file path, or into ``path`` when it is a directory or
-    ends with ``/``); a
-    directory artifact is recreated under ``path``; ``file_type`` (``tar_gz``/``zip``)
+    ends with ``/``); a directory artifact is recreated under ``path`` (`Registry.download_dir`:
+    nothing is written through a symlink already there); ``file_type`` (``tar_gz``/``zip``)
     writes one bundle into ``path`` instead. ``path=None`` uses a new temporary folder.
 
     Args:
@@ -801,6 +794,10 @@ def download_artifact(
 
     Returns:
         The downloaded file, directory or bundle.
+
+    Raises:
+        ArtifactNotFound: ``artifact_path`` names no file or folder.
+        UnsafePath: a file of the directory would be written through a symlink (nothing is written).
 
     Example:
         ```python

@@ -20,9 +20,6 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-#: Wraps a stream of chunks so that they advance a bar.
-Tracker = Callable[[Iterable[bytes]], Iterator[bytes]]
-
 
 class ByteProgress:
     """A byte-counting progress bar (one task per transfer) that may be disabled.
@@ -60,33 +57,28 @@ class ByteProgress:
             for chunk in bar.track(stream, "download", total=1024): ...
             ```
         """
-        with self.shared(description, total) as track:
-            yield from track(chunks)
+        with self.shared(description, total) as advance:
+            for chunk in chunks:
+                advance(len(chunk))
+                yield chunk
 
     @contextlib.contextmanager
-    def shared(self, description: str, total: int | None = None) -> Iterator[Tracker]:
-        """One bar advanced by several consecutive streams (e.g. the files of a directory).
+    def shared(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        """One bar for several consecutive streams (e.g. the files of a directory); yields its advance.
 
         Example:
             ```python
-            with bar.shared("checkpoint", total=sum(sizes)) as track:
-                for path in paths:
-                    write(track(reg.read(ref, path=path)))
+            with bar.shared("checkpoint", total=sum(sizes)) as advance:
+                reg.download_dir("checkpoint", "out", progress=advance)
             ```
         """
         progress = self._progress
         if progress is None:
-            yield lambda chunks: iter(chunks)
+            yield lambda size: None
             return
         task = progress.add_task(description, total=total)
-
-        def track(chunks: Iterable[bytes]) -> Iterator[bytes]:
-            for chunk in chunks:
-                progress.advance(task, len(chunk))
-                yield chunk
-
         try:
-            yield track
+            yield lambda size: progress.advance(task, size)
         finally:
             progress.remove_task(task)
 

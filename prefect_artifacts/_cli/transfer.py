@@ -14,7 +14,7 @@ from pathlib import Path
 from prefect_artifacts._cli.progress import ByteProgress
 from prefect_artifacts._local_writes import write_file
 from prefect_artifacts._paths import safe_relpath
-from prefect_artifacts.errors import ArtifactError, InvalidOperation, UnsafePath
+from prefect_artifacts.errors import ArtifactError, InvalidOperation
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
 from prefect_artifacts.registry.base import Registry, select_files
 
@@ -71,18 +71,6 @@ def _target(output: Path | None, default_name: str) -> Path:
     return output / default_name if output.is_dir() else output
 
 
-def _inside(root: Path, relpath: str) -> Path:
-    """``root / relpath``, refusing any existing symlink along the way (checked before mkdir)."""
-    parts = safe_relpath(relpath, "artifact path").split("/")
-    current = root
-    for part in parts:
-        current = current / part
-        if current.is_symlink():
-            raise UnsafePath(f"{relpath!r} would be written through the symlink {current} (outside {root})")
-    current.parent.mkdir(parents=True, exist_ok=True)
-    return current
-
-
 def pull(
     reg: Registry, ref: str, bar: ByteProgress, output: Path | None = None, subpath: str | None = None,
     file_type: BundleType | None = None, extract: bool = False,
@@ -114,7 +102,7 @@ def pull(
         return PullResult(art.ref, str(target), "file", 1, size)
     files = select_files(art, reg.files(art.id), sub)
     if extract:
-        return _extract(reg, art, files, output or Path.cwd() / art.name, bar)
+        return _extract(reg, art, files, sub, output or Path.cwd() / art.name, bar)
     if len(files) == 1 and files[0].path == sub and file_type is None:
         target = _target(output, sub.rsplit("/", 1)[-1])
         size = write_stream(bar.track(reg.read(art.id, path=sub), sub, files[0].size), target)
@@ -125,13 +113,17 @@ def pull(
     return PullResult(art.ref, str(target), bundle_type.value, len(files), size)
 
 
-def _extract(reg: Registry, art: Artifact, files: list[ArtifactFile], root: Path, bar: ByteProgress) -> PullResult:
-    root.mkdir(parents=True, exist_ok=True)
-    targets = [_inside(root, f.path) for f in files]  # every path checked before any write
+def _extract(reg: Registry, art: Artifact, files: list[ArtifactFile], sub: str | None, root: Path,
+             bar: ByteProgress) -> PullResult:
     written = 0
-    with bar.shared(f"{art.ref} ({len(files)} files)", sum(f.size or 0 for f in files)) as track:
-        for f, target in zip(files, targets, strict=True):
-            written += write_stream(track(reg.read(art.id, path=f.path)), target)
+    with bar.shared(f"{art.ref} ({len(files)} files)", sum(f.size or 0 for f in files)) as advance:
+
+        def count(size: int) -> None:
+            nonlocal written
+            written += size
+            advance(size)
+
+        reg.download_dir(art.id, root, sub, full_paths=True, progress=count)  # refuses symlinks in root
     return PullResult(art.ref, str(root), "extract", len(files), written)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._checksums import manifest_checksum as manifest_checksum  # re-exported
-from prefect_artifacts._local_writes import write_file
+from prefect_artifacts._local_writes import path_inside, write_file
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
@@ -844,6 +844,46 @@ class Registry(ABC):
         size = chunk_size if chunk_size > 0 else CHUNK_SIZE
         write_file(self.read(ref, path=artifact_path, chunk_size=size), target)
 
+    def download_dir(
+        self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
+        full_paths: bool = False, progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Write the files of an artifact (or those ``artifact_path`` names) under the folder ``path``.
+
+        Each file lands at its path inside ``artifact_path`` (``full_paths=True``: its
+        whole path in the artifact); ``path=None`` is a new temporary folder named after
+        the artifact. Every destination is checked before anything is written: one that
+        passes through a symlink already in the folder is refused, as the link could lead
+        anywhere. Each file appears only once complete and verified. ``progress``, when
+        given, is called with the size of each chunk written.
+
+        Returns:
+            The folder.
+
+        Raises:
+            ArtifactNotFound: ``artifact_path`` names no file or folder.
+            UnsafePath: ``artifact_path`` escapes the artifact, or a destination passes
+                through a symlink (then nothing is written).
+
+        Example:
+            ```python
+            reg.download_dir("checkpoint", "restored")                          # restored/weights/l1.bin
+            reg.download_dir("checkpoint", "restored", artifact_path="weights")  # restored/l1.bin
+            ```
+        """
+        art = self.get(ref)
+        sub = safe_relpath(artifact_path, "artifact_path") if artifact_path else None
+        files = select_files(art, art.files, sub)
+        root = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / art.name
+        targets = [path_inside(root, _placed(f.path, sub, full_paths)) for f in files]  # all checked first
+        for f, target in zip(files, targets, strict=True):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if progress is None:
+                self._download_to(art.id, target, -1, f.path)
+            else:
+                write_file(_reporting(self.read(art.id, path=f.path), progress), target)
+        return root
+
     def get_contents(
         self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
         output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
@@ -1024,6 +1064,19 @@ class Registry(ABC):
         """Async twin of `get_contents`."""
         return await run_in_thread(self.get_contents, ref, file_type, artifact_path, output_dir, file_stem)
 
+    async def adownload_dir(
+        self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
+        full_paths: bool = False, progress: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Async twin of `download_dir`.
+
+        Example:
+            ```python
+            folder = await reg.adownload_dir("checkpoint", "restored")
+            ```
+        """
+        return await run_in_thread(self.download_dir, ref, path, artifact_path, full_paths, progress)
+
     async def aattach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:
         """Async twin of `attach`."""
         return await run_in_thread(self.attach, ref, run_id, category)
@@ -1154,4 +1207,17 @@ def _suffix(path: str) -> str:
 
 def _mkstemp() -> tuple[int, str]:
     return tempfile.mkstemp(prefix="prefect-artifacts-")
+
+
+def _placed(path: str, sub: str | None, full_paths: bool) -> str:
+    """Where `Registry.download_dir` puts the file ``path`` of the selection ``sub``."""
+    if full_paths or sub is None:
+        return path
+    return path.rsplit("/", 1)[-1] if path == sub else path[len(sub) + 1:]
+
+
+def _reporting(chunks: Iterable[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
 

@@ -30,6 +30,7 @@ pytest.register_assert_rewrite(
     "prefect_artifacts.testing._reads",
     "prefect_artifacts.testing._queries",
     "prefect_artifacts.testing._lifecycle",
+    "prefect_artifacts.testing._local_files",
     "prefect_artifacts.testing._tenancy",
     "prefect_artifacts.testing.contract",
 )
@@ -42,6 +43,7 @@ from prefect_artifacts.testing._lifecycle import (  # noqa: E402
     RunContract,
     SnapshotContract,
 )
+from prefect_artifacts.testing._local_files import LocalFilesContract  # noqa: E402
 from prefect_artifacts.testing._queries import ListContract, SearchContract  # noqa: E402
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract  # noqa: E402
 from prefect_artifacts.testing._tenancy import TenancyContract  # noqa: E402
@@ -62,6 +64,7 @@ __all__ = [
     "DeleteContract",
     "DraftContract",
     "ListContract",
+    "LocalFilesContract",
     "MetadataContract",
     "NameContract",
     "ReferenceContract",

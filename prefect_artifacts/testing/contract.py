@@ -15,6 +15,7 @@ from prefect_artifacts.testing._lifecycle import (
     RunContract,
     SnapshotContract,
 )
+from prefect_artifacts.testing._local_files import LocalFilesContract
 from prefect_artifacts.testing._queries import ListContract, SearchContract
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract
 from prefect_artifacts.testing._writes import (
@@ -35,6 +36,7 @@ class RegistryContract(
     StreamContract,
     ContentsContract,
     ReferenceContract,
+    LocalFilesContract,
     ListContract,
     SearchContract,
     RunContract,
