@@ -276,6 +276,19 @@ class ArtifactRegistry(Block):
         return self.get_registry().add_reference(uri, name, folder, description, labels, metadata, conflict_strategy,
                                                  make_folder, group, **options)
 
+    def upload_code(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """`Registry.upload_code` on this block's registry."""
+        return self.get_registry().upload_code(paths, name, folder, description, labels, group, **options)
+
     def save_object(
         self,
         obj: Any,
@@ -491,6 +504,19 @@ class ArtifactRegistry(Block):
         """Async twin of `add_reference`."""
         return await self.get_registry().aadd_reference(uri, name, folder, description, labels, metadata,
                                                         conflict_strategy, make_folder, group, **options)
+
+    async def aupload_code(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_code`."""
+        return await self.get_registry().aupload_code(paths, name, folder, description, labels, group, **options)
 
     async def asave_object(
         self,

@@ -51,7 +51,6 @@ from prefect_artifacts._paths import normalize_folder
 from prefect_artifacts._prefect import RunInfo, announce, current_run, flow_source_files, is_new, now
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
 from prefect_artifacts.blocks import ArtifactRegistry
-from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
     ArtifactConflict,
     ArtifactIntegrityError,
@@ -63,12 +62,11 @@ from prefect_artifacts.errors import (
     SerializerError,
     SnapshotIntegrityError,
 )
-from prefect_artifacts.models import Artifact, ConflictStrategy, ManifestFile, RunCategory, RunLink
+from prefect_artifacts.models import Artifact, ConflictStrategy, RunCategory, RunLink
 from prefect_artifacts.references import basename
 from prefect_artifacts.registry.base import (
     Registry,
     _default_name,
-    manifest_checksum,
     parse_category,
     parse_strategy,
 )
@@ -929,14 +927,6 @@ async def aattach_artifact(ref: str, category: RunCategory | str = RunCategory.I
 # -- code ---------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _code_name(run: RunInfo, files: list[Path]) -> str:
     base = files[0].name if len(files) == 1 else (f"{run.flow_name}-code" if run.flow_name else "code")
     cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in base).strip("-.") or "code"
@@ -956,37 +946,13 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
         if not files:
             raise InvalidArtifactInput("log_code: paths is empty")
     art_name = name or _code_name(run, files)
-    root = Path(os.path.commonpath([str(f.parent) for f in files]))
-    relative = [f.relative_to(root).as_posix() for f in files]
-
-    def upload(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
-        draft = ArtifactDraft(name=art_name, description=description, labels=list(labels))
-        for rel, f in zip(relative, files, strict=True):
-            draft.add_file(str(f), obj_path=rel if len(files) > 1 else None)
-        return reg.upload(draft, folder=folder, make_folder=True, conflict_strategy=strategy, runs=runs,
-                          original_path=str(files[0] if len(files) == 1 else root), group=group,
-                          idempotency_key=key)
 
     def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
-        # Unchanged code is the same artifact version: associate it instead of adding one.
-        if len(files) == 1:
-            checksum = _sha256(files[0])
-        else:
-            checksum = manifest_checksum([ManifestFile(path=r, size=f.stat().st_size, checksum=_sha256(f))
-                                          for r, f in zip(relative, files, strict=True)])
-        latest = _latest_or_none(reg, folder, art_name)
-        if latest is not None and latest.checksum == checksum and latest.is_dir == (len(files) > 1):
-            if key is None or not _linked(latest, runs):
-                return latest, False  # _write_core attaches it as code
-            # Linked to this run already: maybe this call's own version, committed by an
-            # earlier attempt. Its key says so (the content is stored: nothing is copied).
-            try:
-                return upload(reg, runs, ConflictStrategy.ERROR, key), True
-            except ArtifactConflict:
-                return latest, False
+        # Unchanged code is the latest version (Registry.upload_code): associated, not added again.
         started = now()
-        art = upload(reg, runs, ConflictStrategy.NEW, key)
-        return art, key is not None or is_new(art, started)
+        art, reused = reg._upload_code(files, art_name, folder, description, labels, group, runs=runs,
+                                       idempotency_key=key)
+        return art, not reused and (key is not None or is_new(art, started))
 
     return _Write(produce, f"log_code|{folder or ''}|{art_name}|{'|'.join(map(str, files))}")
 

@@ -56,7 +56,7 @@ from prefect_artifacts.serializers.check import check_loadable
 from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
-from prefect_artifacts.storage.hashing import CHUNK_SIZE
+from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 
 if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec
@@ -733,6 +733,74 @@ class Registry(ABC):
         options.setdefault("original_path", uri)
         return self.upload(draft, folder, make_folder, conflict_strategy, group=group, **options)
 
+    def upload_code(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Register source files as one artifact; unchanged code is the latest version, not a new one.
+
+        One file is stored under its name, several under their paths inside their common
+        folder (a directory artifact). When the latest version of ``name`` in ``folder``
+        holds the same content (same checksum, both files or both directories), it is
+        returned instead of a new version, and the ``runs`` in ``options`` are attached
+        to it. ``name`` defaults to the file's name (``code`` for several files).
+
+        Raises:
+            InvalidArtifactInput: no paths, or a path that is not a readable file.
+
+        Example:
+            ```python
+            first = reg.upload_code(["etl/transform.py", "etl/schema.sql"], name="etl-code")
+            again = reg.upload_code(["etl/transform.py", "etl/schema.sql"], name="etl-code")
+            again.version == first.version   # True while the files are unchanged
+            ```
+        """
+        return self._upload_code(paths, name, folder, description, labels, group, **options)[0]
+
+    def _upload_code(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        group: str | None = None,
+        **options: Any,
+    ) -> tuple[Artifact, bool]:
+        """`upload_code`, and whether it returned the latest version as unchanged (not a version it made)."""
+        files = _code_files(paths)
+        root = Path(os.path.commonpath([str(f.parent) for f in files]))
+        draft = ArtifactDraft(name=name or (_default_name(str(files[0])) if len(files) == 1 else "code"),
+                              description=description, labels=labels)
+        for f in files:
+            draft.add_file(str(f), obj_path=f.relative_to(root).as_posix() if len(files) > 1 else None)
+        options.setdefault("original_path", str(files[0] if len(files) == 1 else root))
+        folder = normalize_folder(folder, self.settings.default_folder)
+        if "runs" in options:
+            options["runs"] = builtins.list(options["runs"])  # read twice: here and by upload
+        latest = self._latest_or_none(folder, draft.name)
+        if latest is None or not _same_content(latest, draft):
+            return self.upload(draft, folder, True, ConflictStrategy.NEW, group=group, **options), False
+        links = [(str(run_id), parse_category(cat)) for run_id, cat in options.get("runs", ())]
+        linked = {(link.run_id, link.category) for link in latest.runs}
+        if options.get("idempotency_key") and linked & set(links):
+            # Linked to these runs already: maybe the version this key recorded (an earlier
+            # attempt of the same call). The key says so; its content is stored, nothing is copied.
+            try:
+                return self.upload(draft, folder, True, ConflictStrategy.ERROR, group=group, **options), False
+            except ArtifactConflict:
+                pass
+        missing = [link for link in links if link not in linked]
+        for run_id, category in missing:
+            self.attach(latest.id, run_id, category)
+        return (self.get(latest.id) if missing else latest), True
+
     # -- Python objects (logic in prefect_artifacts.serializers) -------------------
 
     def save_object(
@@ -1016,6 +1084,25 @@ class Registry(ABC):
         return await run_in_thread(self.add_reference, uri, name, folder, description, labels, metadata,
                                    conflict_strategy, make_folder, group, **options)
 
+    async def aupload_code(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str | None = None,
+        folder: str | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
+        group: str | None = None,
+        **options: Any,
+    ) -> Artifact:
+        """Async twin of `upload_code`.
+
+        Example:
+            ```python
+            art = await reg.aupload_code("etl/transform.py", folder="/code")
+            ```
+        """
+        return await run_in_thread(self.upload_code, paths, name, folder, description, labels, group, **options)
+
     async def aget(self, ref: str) -> Artifact:
         """Async twin of `get`.
 
@@ -1207,6 +1294,30 @@ def _suffix(path: str) -> str:
 
 def _mkstemp() -> tuple[int, str]:
     return tempfile.mkstemp(prefix="prefect-artifacts-")
+
+
+def _code_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> builtins.list[Path]:
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else builtins.list(paths)
+    if not given:
+        raise InvalidArtifactInput("no code paths given")
+    files = [Path(p).resolve() for p in given]
+    for f in files:
+        if not f.is_file():
+            raise InvalidArtifactInput(f"{str(f)!r} is not a file")
+    return files
+
+
+def _same_content(art: Artifact, draft: ArtifactDraft) -> bool:
+    """Whether ``art`` holds exactly the local files of ``draft`` (hashed here, nothing stored)."""
+    entries = draft.entries()
+    is_dir = draft.single_kind() is None or len(entries) != 1
+    if art.is_dir != is_dir:
+        return False
+    files = []
+    for entry in entries:
+        digest, size = hash_file(entry.local or "")
+        files.append(ManifestFile(path=entry.path, size=size, checksum=digest))
+    return artifact_checksum(files, is_dir) == art.checksum
 
 
 def _placed(path: str, sub: str | None, full_paths: bool) -> str:

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.errors import ArtifactNotFound, UnsafePath
-from prefect_artifacts.models import Artifact
+from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput, UnsafePath
+from prefect_artifacts.models import Artifact, ArtifactKind
 from prefect_artifacts.registry.base import Registry
-from prefect_artifacts.testing._base import ContractFixtures, MakeTree, payload, tree_bytes
+from prefect_artifacts.testing._base import ContractFixtures, MakeFile, MakeTree, new_run_id, payload, tree_bytes
 
 TREE = {"a.txt": b"alpha", "sub/b.txt": b"beta", "sub/deep/c.bin": payload(300_000, 3)}
 
 
 class LocalFilesContract(ContractFixtures):
-    """`Registry.download_dir`: a directory recreated on disk, safely.
+    """`Registry.download_dir` (a directory recreated on disk, safely) and `Registry.upload_code`.
 
     Example:
         ```python
@@ -78,3 +78,33 @@ class LocalFilesContract(ContractFixtures):
             reg.download_dir(tree.id, dest)
         assert list(outside.iterdir()) == []
         assert not (dest / "a.txt").exists()  # refused before anything was written
+
+    def test_upload_code_reuses_the_latest_version_while_the_code_is_unchanged(
+        self, reg: Registry, make_file: MakeFile,
+    ) -> None:
+        job = make_file("job.py", "print('v1')\n")
+        first = reg.upload_code(job, folder="/code")
+        assert (first.name, first.version, first.kind) == ("job.py", 1, ArtifactKind.FILE)
+        run = new_run_id()
+        again = reg.upload_code(str(job), folder="/code", runs=[(run, "code")])
+        assert again.id == first.id and [(r.run_id, r.category.value) for r in again.runs] == [(run, "code")]
+        assert reg.upload_code([job], folder="/code", runs=[(run, "code")]).id == first.id
+        job.write_text("print('v2')\n")
+        changed = reg.upload_code(job, folder="/code")
+        assert changed.version == 2 and b"".join(reg.read(changed.id)) == b"print('v2')\n"
+        assert reg.count() == 2
+
+    def test_upload_code_of_several_files_is_one_directory(self, reg: Registry, make_file: MakeFile) -> None:
+        paths = [make_file("etl/transform.py", "t = 1\n"), make_file("etl/sql/schema.sql", "create table t;")]
+        first = reg.upload_code(paths, name="etl-code", folder="/code")
+        assert first.is_dir and sorted(f.path for f in first.files) == ["sql/schema.sql", "transform.py"]
+        assert reg.upload_code(list(reversed(paths)), name="etl-code", folder="/code").id == first.id
+        single = reg.upload_code(paths[0], name="etl-code", folder="/code")  # a file now, not a directory
+        assert single.version == 2 and not single.is_dir
+        assert reg.upload_code(paths, folder="/code").name == "code"
+
+    def test_upload_code_refuses_what_is_not_a_file(self, reg: Registry, make_tree: MakeTree, tmp_path: Path) -> None:
+        for bad in ([], tmp_path / "missing.py", make_tree("pkg", {"m.py": "x"})):
+            with pytest.raises(InvalidArtifactInput):
+                reg.upload_code(bad)
+        assert reg.count() == 0
