@@ -23,8 +23,10 @@ ArtifactError
     └── SnapshotIntegrityError
 ```
 
-Foreign errors (fsspec ``OSError``, SQLAlchemy ``IntegrityError``, httpx errors) are
-translated into this tree at the boundary where they occur, with ``raise … from``.
+Foreign errors (fsspec ``OSError``, httpx errors) are translated into this tree at the
+boundary where they occur, with ``raise … from``; every error of the catalog's database
+(SQLAlchemy, its driver, alembic) in one place, ``catalog.engine.catalog_errors``, around
+each catalog read and write. Messages name the problem and never carry a password.
 """
 
 from __future__ import annotations
@@ -201,7 +203,11 @@ class InvalidOperation(ArtifactError):
 
 
 class StorageError(ArtifactError, OSError):
-    """The content store or a referenced location failed.
+    """The content store, the catalog's database or a referenced location failed.
+
+    The message says how: e.g. the catalog database is unreachable, is locked by another
+    connection past the timeout, is read-only, refused the credentials, denied access,
+    or its schema is newer than this version knows.
 
     Example:
         ```python
@@ -229,6 +235,7 @@ class StorageFull(StorageError):
 class StorageCorrupted(StorageError):
     """The catalog's database file (or another store file) is damaged and cannot be read.
 
+    Also a catalog database whose schema does not match this version (a table gone).
     Not transient: restore the file from a backup.
 
     Example:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from prefect_artifacts.catalog.engine import write_transaction
+from prefect_artifacts.catalog.engine import integrity_violation, read_connection, write_transaction
 from prefect_artifacts.catalog.schema import (
     api_keys,
     artifact_files,
@@ -184,6 +183,8 @@ ANONYMOUS_ADMIN = Principal(None, "anonymous", True, DEFAULT_GROUP, None, None)
 class AuthCatalog:
     """Queries over the authentication tables, on the catalog's engine.
 
+    Every query runs through `_read` or `_write`, inside `engine.catalog_errors`.
+
     Example:
         ```python
         auth = AuthCatalog(registry.catalog.engine)
@@ -195,6 +196,9 @@ class AuthCatalog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_connection(self.engine)
 
     def _write(self) -> AbstractContextManager[Connection]:
         return write_transaction(self.engine)
@@ -216,7 +220,9 @@ class AuthCatalog:
         try:
             with self._write() as conn:
                 self._insert_group(conn, name)
-        except IntegrityError as exc:
+        except ArtifactConflict as exc:
+            if integrity_violation(exc) is None:
+                raise
             raise ArtifactConflict(f"group {name!r} already exists") from exc
         return self.get_group(name)
 
@@ -235,7 +241,7 @@ class AuthCatalog:
             auth.get_group("team-a").members
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(groups).where(groups.c.id == name)).first()
             if row is None:
                 raise ArtifactNotFound(f"no group {name!r}")
@@ -254,7 +260,7 @@ class AuthCatalog:
             [g.id for g in auth.list_groups()]
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             ids = list(conn.scalars(select(groups.c.id).order_by(groups.c.id)))
         return [self.get_group(i) for i in ids]
 
@@ -333,7 +339,9 @@ class AuthCatalog:
                 conn.execute(insert(users), {"id": user_id, "name": name, "is_admin": admin,
                                              "default_group_id": group, "created": utcnow()})
                 conn.execute(insert(memberships), {"user_id": user_id, "group_id": group, "can_write": True})
-        except IntegrityError as exc:
+        except ArtifactConflict as exc:
+            if integrity_violation(exc) is None:
+                raise
             raise ArtifactConflict(f"user {name!r} already exists") from exc
         return self.get_user(name)
 
@@ -348,7 +356,7 @@ class AuthCatalog:
             auth.get_user("alice").groups
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(users).where(users.c.name == name)).first()
             if row is None:
                 raise ArtifactNotFound(f"no user {name!r}")
@@ -369,7 +377,7 @@ class AuthCatalog:
             [u.name for u in auth.list_users()]
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(users).order_by(users.c.name)).fetchall()
             return [self._user(conn, r) for r in rows]
 
@@ -421,7 +429,7 @@ class AuthCatalog:
         query = select(api_keys, users.c.name.label("user_name")).join(users, users.c.id == api_keys.c.user_id)
         if user is not None:
             query = query.where(users.c.name == user)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(api_keys.c.created))
             return [ApiKey(r.id, r.user_name, r.name, r.created, r.revoked) for r in rows]
 
@@ -435,7 +443,7 @@ class AuthCatalog:
         """
         if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
             return None
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(users).join(api_keys, api_keys.c.user_id == users.c.id)
                 .where(api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked.is_(None))
@@ -463,8 +471,10 @@ class AuthCatalog:
             with self._write() as conn:
                 if conn.execute(update(blob_uploads).where(key).values(uploaded=utcnow())).rowcount == 0:
                     conn.execute(insert(blob_uploads), {"digest": digest, "uploader": uploader, "uploaded": utcnow()})
-        except IntegrityError:
-            pass  # the same upload, recorded concurrently
+        except ArtifactConflict as exc:
+            if integrity_violation(exc) is None:
+                raise
+            # the same upload, recorded concurrently
 
     def possessed(self, digests: Iterable[str], uploader: str, readable: frozenset[str] | None,
                   since: datetime) -> set[str]:
@@ -483,7 +493,7 @@ class AuthCatalog:
         found: set[str] = set()
         quarantined = select(artifact_labels.c.artifact_id).where(
             artifact_labels.c.artifact_id == artifacts.c.id, artifact_labels.c.label.in_(QUARANTINE_LABELS))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for i in range(0, len(wanted), 500):
                 batch = wanted[i:i + 500]
                 held = (select(artifact_files.c.digest).distinct()
@@ -533,7 +543,7 @@ class AuthCatalog:
             auth.snapshot_groups(snap.id)
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             owner = conn.scalars(select(plugin_snapshots.c.group_id).where(plugin_snapshots.c.id == snapshot_id))
             granted = conn.scalars(select(snapshot_grants.c.group_id).where(
                 snapshot_grants.c.snapshot_id == snapshot_id))
@@ -547,5 +557,5 @@ class AuthCatalog:
             auth.has_users()
             ```
         """
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.scalar(select(users.c.id).limit(1)) is not None

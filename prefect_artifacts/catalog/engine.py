@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import importlib.util
 import os
@@ -19,12 +20,25 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.pool import StaticPool
 
 from prefect_artifacts.errors import (
+    ArtifactConflict,
+    ArtifactError,
     InvalidArtifactInput,
     MissingStorageBackend,
     StorageCorrupted,
@@ -40,7 +54,7 @@ def _sqlite_pragmas(durable: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(WRITER_PATIENCE * 1000)}")
         _enable_wal(cursor)
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -52,14 +66,14 @@ def _sqlite_pragmas(durable: bool) -> Any:
     return on_connect
 
 
-def _enable_wal(cursor: Any, patience: float = 60.0) -> None:
+def _enable_wal(cursor: Any, patience: float | None = None) -> None:
     """Switch a database to WAL, waiting out other processes that hold it.
 
     SQLite answers "database is locked" at once, without its busy handler, when the
     switch would have to wait for another connection (two processes opening a new
-    catalog at the same moment): retry until ``patience`` runs out.
+    catalog at the same moment): retry until ``patience`` (`WRITER_PATIENCE`) runs out.
     """
-    deadline = time.monotonic() + patience
+    deadline = time.monotonic() + (WRITER_PATIENCE if patience is None else patience)
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -76,7 +90,8 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-#: Seconds a writer waits for its turn before `StorageError` (SQLite's own busy timeout is the same).
+#: Seconds a writer waits for its turn before `StorageError` (SQLite's own busy timeout is the same,
+#: read when a connection opens).
 WRITER_PATIENCE = 60.0
 
 
@@ -99,9 +114,8 @@ class _WriterGate:
         self._path = lock_path
         self._fd: int | None = None
 
-    def _busy(self) -> StorageError:
-        return StorageError(f"catalog {self._database!r} is busy: another writer has held it for "
-                            f"{WRITER_PATIENCE:g} s")
+    def _busy(self) -> StorageError:  # names no path: servers send the message on
+        return StorageError(f"the catalog database is busy: another writer has held it for {WRITER_PATIENCE:g} s")
 
     def __enter__(self) -> None:
         deadline = time.monotonic() + WRITER_PATIENCE
@@ -166,7 +180,7 @@ def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit, inside `catalog_errors`.
 
     Example:
         ```python
@@ -174,50 +188,195 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.execute(insert(folders), {"path": "/a", "created": now})
         ```
     """
-    with engine.connect() as conn, writer_lock(engine):
+    with catalog_errors(engine), engine.connect() as conn, writer_lock(engine):
         conn.execution_options(write=True)  # read by _sqlite_begin
         with conn.begin():
             yield conn
 
 
-_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded", "could not extend file")
-_CORRUPT = ("file is not a database", "database disk image is malformed", "file is encrypted or is not a database")
-_SCHEMA = ("no such table", "no such column", "does not exist")  # a broken schema is a bug: left unexpected
+# -- errors: the one place database failures become the error tree --------------------
+
+_CANNOT_OPEN = "cannot be opened (its file or folder is missing, unreadable or read-only)"
+_Problem = tuple[type[ArtifactError], str, tuple[str, ...], re.Pattern[str]]
+
+#: What a failed database call means: (error class, what the catalog database …, SQLSTATE or
+#: SQLite result-code prefixes, words of the driver's message). Codes are tried first, over
+#: all rows (psycopg2 has none for a failed connection), then words, in this order.
+_PROBLEMS: tuple[_Problem, ...] = tuple((cls, what, codes, re.compile("|".join(words), re.IGNORECASE)) for
+                                        cls, what, codes, words in (
+    (StorageFull, "has no space left", ("53100", "SQLITE_FULL"),
+     ("database or disk is full", "no space left on device", "disk quota exceeded", "could not extend file")),
+    (StorageCorrupted, "is damaged", ("XX001", "XX002", "SQLITE_CORRUPT", "SQLITE_NOTADB"),
+     ("file is not a database", "database disk image is malformed", "file is encrypted")),
+    (StorageCorrupted, "has a schema that does not match this version of prefect-artifacts", ("42P01", "42703"),
+     ("no such table", "no such column")),
+    (StorageError, "is read-only", ("25006", "SQLITE_READONLY"),
+     ("readonly database", "read-only file system", "read-only transaction")),
+    (StorageError, "refused the credentials", ("28",),
+     ("password authentication failed", "no password supplied", "authentication failed", r'role ".*" does not exist')),
+    (StorageError, "denied access", ("42501", "SQLITE_PERM", "SQLITE_AUTH"), ("permission denied", "pg_hba.conf")),
+    (StorageError, "is locked (another connection held a lock it needs past the timeout)",
+     ("55P03", "SQLITE_BUSY", "SQLITE_LOCKED"), ("database is locked", "table is locked", "lock timeout")),
+    (StorageError, "is busy", ("40P01", "40001", "53300"),
+     ("deadlock detected", "could not serialize", "too many clients", "remaining connection slots")),
+    (StorageError, "cancelled the statement (statement_timeout, or an administrator)", ("57014",),
+     ("canceling statement due to",)),
+    (StorageError, _CANNOT_OPEN, ("SQLITE_CANTOPEN",), ("unable to open database file",)),
+    (StorageError, "does not exist", ("3D000",), (r'database ".*" does not exist',)),
+    (StorageError, "is unreachable", ("08", "57P"),
+     ("could not connect", "connection refused", "could not translate host name", "server closed the connection",
+      "terminating connection", "timed out", "timeout expired", "no route to host", "connection already closed",
+      "network is unreachable", "the database system is", "connection to server")),
+))
+_CONFLICT_CODES = ("23505", "23503", "23P01", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY",
+                   "SQLITE_CONSTRAINT_FOREIGNKEY")
+_CONFLICT_WORDS = re.compile("unique|duplicate key|foreign key", re.IGNORECASE)
+_DRIVERS = {"sqlite3", "psycopg2", "psycopg", "pg8000", "asyncpg"}
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_OS_PROBLEMS = {errno.ENOSPC: (StorageFull, "has no space left"), errno.EDQUOT: (StorageFull, "has no space left"),
+                errno.EROFS: (StorageError, "is read-only"), errno.EACCES: (StorageError, "denied access"),
+                errno.EPERM: (StorageError, "denied access"), errno.ENOENT: (StorageError, _CANNOT_OPEN),
+                errno.ENOTDIR: (StorageError, _CANNOT_OPEN), errno.EEXIST: (StorageError, _CANNOT_OPEN)}
 
 
-def catalog_error(exc: BaseException) -> StorageError | None:
-    """The error-tree exception for a database driver error, or None to leave it as is.
+def _code(exc: BaseException) -> str:
+    """The SQLSTATE (PostgreSQL drivers) or result-code name (sqlite3) of a driver error, or ""."""
+    for found in (getattr(exc, "pgcode", None), getattr(exc, "sqlstate", None),
+                  getattr(getattr(exc, "diag", None), "sqlstate", None), getattr(exc, "sqlite_errorname", None)):
+        if isinstance(found, str) and found:
+            return found
+    return ""
 
-    Integrity violations stay the driver's (the catalog turns them into conflicts
-    itself), and so does a schema that lost a table (a bug, answered as a generic 500 by
-    the server); a full disk is `StorageFull`, a damaged file `StorageCorrupted`, anything
-    else operational (locked, unreachable, read-only) `StorageError`. Messages name no
-    path or URL (servers send them to clients); the driver error is chained as the cause.
+
+def redact(text: str, password: str | None = None) -> str:
+    """``text`` without a URL's password (``user:***@``), nor ``password`` anywhere in it.
+
+    Example:
+        ```python
+        redact("postgresql://app:s3cret@db/catalog")  # "postgresql://app:***@db/catalog"
+        ```
+    """
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    if password:
+        for form in {password, quote(password, safe="")}:
+            text = text.replace(form, "***")
+    return text
+
+
+def catalog_error(exc: BaseException, password: str | None = None) -> ArtifactError | None:
+    """The error-tree exception for a failure of the catalog's database, or None if ``exc`` is not one.
+
+    A full disk is `StorageFull`; a damaged file, or a schema this version does not
+    know (a table gone), `StorageCorrupted`; a read-only, locked, unreachable or
+    unopenable database, refused credentials or refused access `StorageError` saying
+    which. An integrity violation is an `ArtifactConflict` (unique, foreign key) or an
+    `InvalidArtifactInput` (a refused value); `integrity_violation` tells retry loops
+    apart from deliberate conflicts. A statement the database rejects as malformed is a
+    plain `ArtifactError` (a bug: the server answers a generic 500). Messages give the
+    driver's first line (never its SQL or parameters) without ``password``.
 
     Example:
         ```python
         catalog_error(sqlite3.OperationalError("database or disk is full"))  # StorageFull
         ```
     """
-    name = type(exc).__name__
-    if name == "IntegrityError" or not isinstance(exc, Exception):
+    if isinstance(exc, ArtifactError) or not isinstance(exc, Exception):
         return None
-    text = str(exc).lower()
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-    pgcode = getattr(exc, "pgcode", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
-    if pgcode == "53100" or any(marker in text for marker in _FULL):
-        return StorageFull("the catalog database has no space left")
-    if any(marker in text for marker in _CORRUPT):
-        return StorageCorrupted(f"the catalog database is damaged: {first}")
-    if (pgcode or "").startswith("42") or any(marker in text for marker in _SCHEMA):
-        return None
-    if name in ("OperationalError", "DatabaseError", "InterfaceError", "InternalError"):
-        return StorageError(f"the catalog database failed: {first}")
+    driver: BaseException = exc
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        driver = exc.orig  # the DB-API error (or what a bind processor raised) behind SQLAlchemy's
+    kinds = {c.__name__ for c in type(driver).__mro__ if c.__module__.split(".")[0] in _DRIVERS}
+    if not (kinds or isinstance(exc, (SQLAlchemyError, CommandError, OSError))):
+        return None  # not the database's: a bug, left as it is
+    lines = str(driver).strip().splitlines()
+    detail = redact(lines[0].strip() if lines else type(driver).__name__, password)
+    if isinstance(exc, OSError) and not kinds:  # the catalog's own files (lock files, its folder)
+        os_cls, os_what = _OS_PROBLEMS.get(exc.errno or 0, (StorageError, "failed"))
+        return os_cls(f"the catalog database {os_what}: {redact(exc.strerror or detail, password)}")
+    code = _code(driver)
+    if isinstance(exc, IntegrityError) or "IntegrityError" in kinds:
+        if code.startswith(_CONFLICT_CODES) or _CONFLICT_WORDS.search(detail):
+            return ArtifactConflict(f"the write conflicts with the catalog: {detail}")
+        return InvalidArtifactInput(f"the catalog refused a value: {detail}")
+    if isinstance(exc, SATimeoutError):  # before the words: its message says "timed out"
+        return StorageError(f"the catalog database is busy: no pooled connection came free ({detail})")
+    text = str(driver)
+    found = next((p for p in _PROBLEMS if code and code.startswith(p[2])), None) \
+        or next((p for p in _PROBLEMS if p[3].search(text)), None)
+    if found is not None:
+        cls, what = found[0], found[1]
+        # A full disk needs no detail (PostgreSQL's names a file of its data directory).
+        return cls(f"the catalog database {what}" + ("" if cls is StorageFull else f": {detail}"))
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated or isinstance(exc, DisconnectionError):
+        return StorageError(f"the catalog database is unreachable: {detail}")
+    if isinstance(exc, DataError) or "DataError" in kinds:
+        return InvalidArtifactInput(f"the catalog refused a value: {detail}")
+    if kinds & {"ProgrammingError", "NotSupportedError"}:
+        return ArtifactError(f"the catalog database refused a statement: {detail}")  # a bug: a plain 500
+    if kinds or isinstance(exc, CommandError):
+        return StorageError(f"the catalog database failed: {detail}")
+    if isinstance(exc, StatementError):  # a value SQLAlchemy could not bind
+        return InvalidArtifactInput(f"the catalog cannot store a value: {detail}")
+    return ArtifactError(f"the catalog failed: {detail}")  # SQLAlchemy misuse: a bug, a plain 500
+
+
+def integrity_violation(exc: BaseException) -> str | None:
+    """The driver's words for the integrity violation ``exc`` was translated from, else None.
+
+    Retry loops use it to tell a concurrent writer's unique violation (retry) from a
+    conflict the catalog raised on purpose (``conflict_strategy="error"``).
+
+    Example:
+        ```python
+        except ArtifactConflict as exc:
+            if integrity_violation(exc) is None:
+                raise
+        ```
+    """
+    cause = exc.__cause__
+    if isinstance(cause, IntegrityError):
+        return str(cause.orig)
+    if cause is not None and any(c.__name__ == "IntegrityError" for c in type(cause).__mro__):
+        return str(cause)  # a DB-API error (the prepared path)
     return None
 
 
-def _translate_errors(context: Any) -> StorageError | None:
-    return catalog_error(context.original_exception)
+@contextmanager
+def catalog_errors(engine: Engine | None = None) -> Iterator[None]:
+    """Every catalog read and write runs inside this: database failures leave it as the error tree.
+
+    Errors of the tree pass unchanged; a driver, SQLAlchemy, alembic or file-system
+    error becomes what `catalog_error` says, chained ``from`` it, its message free of the
+    engine's password; anything else (a bug) passes unchanged. `read_connection`,
+    `write_transaction`, `migrate` and the catalog's prepared fast path use it.
+
+    Example:
+        ```python
+        with catalog_errors(engine), engine.connect() as conn:
+            conn.execute(select(artifacts.c.id))
+        ```
+    """
+    try:
+        yield
+    except Exception as exc:
+        translated = catalog_error(exc, engine.url.password if engine is not None else None)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads, inside `catalog_errors`.
+
+    Example:
+        ```python
+        with read_connection(engine) as conn:
+            conn.scalar(select(func.count()).select_from(artifacts))
+        ```
+    """
+    with catalog_errors(engine), engine.connect() as conn:
+        yield conn
 
 
 def create_catalog_engine(url: str, durable: bool = True) -> Engine:
@@ -230,34 +389,36 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise InvalidArtifactInput(f"invalid catalog URL {url!r}: {exc}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise InvalidArtifactInput(f"invalid catalog URL {redact(url)!r}: {redact(str(exc))}") from None
+    shown = parsed.render_as_string(hide_password=True)  # messages never carry the password
     if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg (3): use what is installed
         found = [d for d in ("psycopg", "psycopg2") if importlib.util.find_spec(d) is not None]
         parsed = parsed.set(drivername=f"postgresql+{found[0]}") if found else parsed
     try:
         if parsed.get_backend_name() != "sqlite":
-            engine = create_engine(parsed, pool_pre_ping=True)
-            event.listen(engine, "handle_error", _translate_errors)
-            return engine
+            # Errors are translated by `catalog_errors` around each use, not in a handle_error
+            # hook: that hook also sees pool_pre_ping's failed ping, and a translated error
+            # there stops the pool from reconnecting after a server restart.
+            return create_engine(parsed, pool_pre_ping=True)
         database = sqlite_file(parsed)
         memory = database in ("", ":memory:") or database.startswith("file::memory:")
         if not memory:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            with catalog_errors():
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
-            connect_args={"check_same_thread": False, "timeout": 60},
+            connect_args={"check_same_thread": False, "timeout": WRITER_PATIENCE},
             **({"poolclass": StaticPool} if memory else {}),
         )
     except NoSuchModuleError as exc:
         raise MissingStorageBackend(
-            f"no database driver for {url!r}: pip install 'prefect-artifacts[postgres]'"
+            f"no database driver for {shown!r}: pip install 'prefect-artifacts[postgres]'"
         ) from exc
     except ImportError as exc:
-        raise MissingStorageBackend(f"database driver for {url!r} is not installed: {exc}") from exc
+        raise MissingStorageBackend(f"database driver for {shown!r} is not installed: {exc}") from exc
     event.listen(engine, "connect", _sqlite_pragmas(durable))
     event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _translate_errors)
     return engine
 
 
@@ -269,11 +430,12 @@ def _alembic_config(connection: Any) -> Config:
 
 
 def head_revision() -> str:
-    """The newest migration revision shipped with this version.
+    """The newest migration revision shipped with this version (a catalog is migrated to it on open).
 
     Example:
         ```python
-        head_revision()  # "0001"
+        migrate(engine)
+        current_revision(engine) == head_revision()  # the newest file of catalog/migrations/versions
         ```
     """
     return ScriptDirectory(str(_MIGRATIONS)).get_current_head() or ""
@@ -287,7 +449,7 @@ def current_revision(engine: Engine) -> str | None:
         current_revision(engine) == head_revision()
         ```
     """
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -316,17 +478,28 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     Safe to call from many processes at once: they serialize on a lock.
 
+    Raises:
+        StorageError: the catalog's schema is newer than this version knows, or the
+            database failed (see `catalog_errors`).
+
     Example:
         ```python
         migrate(create_catalog_engine("sqlite:////tmp/c.sqlite"))
         ```
     """
-    if revision == "head" and current_revision(engine) == head_revision():
-        return
-    with _migration_lock(engine), engine.connect() as conn:
-        conn.execution_options(write=True)
-        command.upgrade(_alembic_config(conn), revision)
-        conn.commit()
+    with catalog_errors(engine):
+        current = current_revision(engine)
+        if revision == "head" and current == head_revision():
+            return
+        known = {script.revision for script in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
+        if current is not None and current not in known:
+            raise StorageError(f"the catalog database's schema is at revision {current!r}, newer than this "
+                               f"version of prefect-artifacts knows (up to {head_revision()!r}): upgrade "
+                               "prefect-artifacts to open it")
+        with _migration_lock(engine), engine.connect() as conn:
+            conn.execution_options(write=True)
+            command.upgrade(_alembic_config(conn), revision)
+            conn.commit()
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:

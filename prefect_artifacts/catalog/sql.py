@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef
 from prefect_artifacts.catalog.engine import (
-    catalog_error,
+    catalog_errors,
     create_catalog_engine,
+    integrity_violation,
     migrate,
+    read_connection,
     write_transaction,
     writer_lock,
 )
@@ -44,7 +45,6 @@ from prefect_artifacts.errors import (
     ArtifactNotFound,
     InvalidArtifactInput,
     PermissionDenied,
-    StorageError,
 )
 from prefect_artifacts.models import (
     Artifact,
@@ -216,7 +216,7 @@ class _PreparedCreate:
         self.next_version = PreparedInsert(_INSERT_NEXT_VERSION, artifacts, dialect)
         self.inserts = {t.name: PreparedInsert(insert(t), t, dialect)
                         for t in (artifact_labels, artifact_files, aspects, artifact_runs)}
-        self.errors = dialect.loaded_dbapi
+        self.integrity_error = dialect.loaded_dbapi.IntegrityError
         # SQLite takes the write lock up front (see engine._sqlite_begin); PostgreSQL starts a
         # transaction by itself, and writers of one name queue on an advisory lock instead.
         self.begin = ("BEGIN IMMEDIATE" if dialect.name == "sqlite"
@@ -236,6 +236,9 @@ class _PreparedCreate:
 class SqlCatalog:
     """The artifact catalog in a SQL database.
 
+    Every read and write goes through `_read`/`_write` (or the prepared fast path), all
+    inside `engine.catalog_errors`: a failing database reaches callers as the error tree.
+
     Args:
         url: SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
         durable: SQLite ``synchronous=FULL`` (True) or ``NORMAL``.
@@ -251,10 +254,7 @@ class SqlCatalog:
         self.url = url
         self.engine = create_catalog_engine(url, durable=durable)
         self.dialect = self.engine.dialect.name
-        try:
-            migrate(self.engine)
-        except OperationalError as exc:
-            raise StorageError(f"cannot open catalog {url!r}: {exc.orig}") from exc
+        migrate(self.engine)  # raises the error tree (catalog_errors), its message free of the URL's password
         self._known_folders: dict[str, str] = {}  # committed folders and their owners
         # The hot path skips SQLAlchemy's execution layer (see catalog.prepared).
         self._prepared = _PreparedCreate(self.engine.dialect)
@@ -272,10 +272,8 @@ class SqlCatalog:
     def _write(self) -> AbstractContextManager[Connection]:
         return write_transaction(self.engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_connection(self.engine)
 
     # folders ------------------------------------------------------------------
 
@@ -352,11 +350,14 @@ class SqlCatalog:
             try:
                 with self._write() as conn:
                     return self._create(conn, new, strategy, make_folder, look_up_key, writer)
-            except IntegrityError as exc:
-                if new.idempotency_key and "idempotency_key" in str(exc.orig):
+            except ArtifactConflict as exc:
+                violation = integrity_violation(exc)
+                if violation is None:  # strategy "error", or a name of another group: not to retry
+                    raise
+                if new.idempotency_key and "idempotency_key" in violation:
                     look_up_key = True  # this key was used (maybe concurrently): return that artifact
                     continue
-                if "unique" in str(exc.orig).lower():  # SQLite "UNIQUE constraint", PG "unique constraint"
+                if "unique" in violation.lower():  # SQLite "UNIQUE constraint", PG "unique constraint"
                     continue  # a concurrent writer took this version number or made the folder: retry
                 raise
         raise ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
@@ -408,21 +409,20 @@ class SqlCatalog:
         """A ``new`` version through the DB-API cursor; None on a unique violation."""
         prepared = self._prepared
         row, children, runs = _new_rows(new, None)
-        raw = self.engine.raw_connection()
-        try:
+        with catalog_errors(self.engine):  # the raw DB-API path: translated like every other
+            raw = self.engine.raw_connection()
             try:
-                with writer_lock(self.engine):
-                    prepared.write(raw.cursor(), new, row, children)
-                    raw.commit()
-            except BaseException:
-                raw.rollback()
-                raise
-        except prepared.errors.IntegrityError:
-            return None  # a used idempotency key or a concurrent version number
-        except prepared.errors.Error as exc:  # the raw DB-API path: translated as the engine's events do
-            raise catalog_error(exc) or StorageError(f"the catalog database failed: {exc}") from exc
-        finally:
-            raw.close()
+                try:
+                    with writer_lock(self.engine):
+                        prepared.write(raw.cursor(), new, row, children)
+                        raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+            except prepared.integrity_error:
+                return None  # a used idempotency key or a concurrent version number
+            finally:
+                raw.close()
         return _created(row, runs, new), True
 
     # reads --------------------------------------------------------------------
@@ -919,7 +919,9 @@ class SqlCatalog:
                         {"snapshot_id": snapshot_id, "path": f.path, "size": f.size, "digest": f.checksum}
                         for f in files])
                     return self._snapshot(conn, snapshot_id)
-            except IntegrityError:
+            except ArtifactConflict as exc:
+                if integrity_violation(exc) is None:
+                    raise
                 continue  # a concurrent writer stored the same snapshot: read it
         raise ArtifactConflict(f"could not store plugin snapshot {digest}")
 
