@@ -10,10 +10,11 @@ processors, so the rows are exactly what `sqlalchemy.insert` would have written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.dml import Insert
 
 
@@ -34,7 +35,8 @@ class PreparedInsert:
 
     def __init__(self, statement: Insert, table: Table, dialect: Dialect) -> None:
         by_name = dialect.paramstyle in ("named", "pyformat")
-        named = dialect if by_name else type(dialect)(paramstyle="named")  # sqlite3 also takes :name
+        # sqlite3 also takes :name (every concrete dialect is a DefaultDialect, which takes paramstyle)
+        named = dialect if by_name else cast("type[DefaultDialect]", type(dialect))(paramstyle="named")
         compiled = statement.compile(dialect=named)
         self.sql = str(compiled)
         # Values SQLAlchemy bound itself (literals such as the ``+ 1`` of a subquery).

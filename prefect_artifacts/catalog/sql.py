@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -173,7 +174,7 @@ def _new_rows(
 ) -> tuple[dict[str, Any], list[tuple[Table, list[dict[str, Any]]]], list[RunLink]]:
     """The rows of a new artifact: its own, its children's (per table), its run links."""
     now = utcnow()
-    row = {
+    row: dict[str, Any] = {
         "id": new_id(), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
         "name": new.name, "version": version, "kind": new.kind.value,
         "is_dir": new.is_dir, "file_count": len(new.files), "description": new.description,
@@ -386,7 +387,8 @@ class SqlCatalog:
             next_version = (any_latest or 0) + 1
             if live_latest is not None:
                 if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
-                    existing = conn.scalar(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest))
+                    existing = conn.execute(select(artifacts.c.id).where(same_name, artifacts.c.version == live_latest)
+                                            ).scalar_one()
                     for run_id, category in new.runs:
                         self._insert_run(conn, existing, run_id, category)
                     return self._load(conn, existing), False
@@ -605,7 +607,7 @@ class SqlCatalog:
             ```
         """
         key = sort_by or "created"
-        column = SORTABLE.get(key)
+        column: Any = SORTABLE.get(key)
         if column is None:
             raise InvalidArtifactInput(f"cannot sort by {sort_by!r}: use one of {', '.join(SORTABLE)}")
         if key == "size":  # references may have no size: page them as -1
@@ -647,7 +649,7 @@ class SqlCatalog:
             return conn.scalar(select(func.count()).select_from(artifacts).where(*where)) or 0
 
     def ids(self, count: int | None = None, offset: int = 0,
-            group_ids: Sequence[str] | None = None) -> list[str]:
+            group_ids: Sequence[str] | None = None) -> builtins.list[str]:
         """Ids of live artifacts, oldest first.
 
         Example:
@@ -688,7 +690,7 @@ class SqlCatalog:
             return self._insert_run(conn, artifact_id, run_id, category)
 
     def run_artifacts(self, run_id: str, category: RunCategory | None = None,
-                      group_ids: Sequence[str] | None = None) -> list[Artifact]:
+                      group_ids: Sequence[str] | None = None) -> builtins.list[Artifact]:
         """Live artifacts associated with a run, oldest first.
 
         Example:
@@ -706,7 +708,7 @@ class SqlCatalog:
         return [self._to_artifact(r, runs[r.id]) for r in rows]
 
     def lineage(self, artifact_id: str, max_nodes: int = 500,
-                group_ids: Sequence[str] | None = None) -> tuple[list[Artifact], list[LineageEdge]]:
+                group_ids: Sequence[str] | None = None) -> tuple[builtins.list[Artifact], builtins.list[LineageEdge]]:
         """Artifacts reachable through shared runs, and the run edges between them.
 
         Example:
@@ -714,7 +716,7 @@ class SqlCatalog:
             arts, edges = catalog.lineage(report.id)
             ```
         """
-        seen_artifacts, seen_runs = {artifact_id}, set()
+        seen_artifacts, seen_runs = {artifact_id}, set[str]()
         frontier = {artifact_id}
         edges: dict[tuple[str, str, str], LineageEdge] = {}
         with self._read() as conn:
@@ -761,7 +763,7 @@ class SqlCatalog:
             conn.execute(update(artifacts).where(artifacts.c.id == artifact_id).values(modified=aspect.created))
             return aspect
 
-    def aspects(self, artifact_id: str) -> list[Aspect]:
+    def aspects(self, artifact_id: str) -> builtins.list[Aspect]:
         """Metadata aspects of an artifact, oldest first.
 
         Example:
@@ -778,7 +780,7 @@ class SqlCatalog:
     # changes ------------------------------------------------------------------
 
     def update(self, artifact_id: str, description: str | None = None,
-               labels: list[str] | None = None) -> Artifact:
+               labels: builtins.list[str] | None = None) -> Artifact:
         """Change the description and/or labels of a live artifact.
 
         Example:
