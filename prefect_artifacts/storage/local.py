@@ -137,64 +137,78 @@ class LocalContentStore(ContentStore):
             ```
         """
         path = os.fspath(path)
-        # A symlink is stored as a copy of its target (renaming it would store the link).
-        nofollow = getattr(os, "O_NOFOLLOW", None)
-        fd = -1
-        if nofollow is not None or not os.path.islink(path):
-            try:
-                fd = os.open(path, os.O_RDONLY | (nofollow or 0))
-            except OSError as exc:
-                if exc.errno != errno.ELOOP:
-                    raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror or exc}") from exc
-        if fd < 0:
+        fd = _open_unless_symlink(path)
+        if fd is None:  # renaming a symlink would store the link: its target is copied instead
             return self._adopt_by_copy(path, sync)
         durable = self.durable and sync
         with storage_errors(f"adopting {path}"):
             try:
-                size = os.fstat(fd).st_size
-                # A small file is read and hashed in one call (a short read of a regular file
-                # is its end), then flushed only if the store lacks it; a large one is flushed
-                # by the disk while the CPU hashes it.
-                flushed = None
-                hasher = None
-                if size <= SMALL_FILE and len(data := os.read(fd, size + 1)) <= size:
-                    hasher = self._hasher(len(data))
-                    hasher.update(data)
-                    digest, size = hasher.hexdigest(), len(data)
-                else:
-                    os.lseek(fd, 0, os.SEEK_SET)
-                    flushed = WORKER_POOL.submit(os.fsync, fd) if durable else None
-                    hasher = ChunkedSha256(self.index_chunk_size)
-                    try:
-                        with open(fd, "rb", buffering=0, closefd=False) as src:
-                            digest, size = copy_hashing(src, None, size_hint=size, hasher=hasher)
-                    finally:
-                        if flushed is not None:
-                            flushed.result()
-                final = self.blob_path(digest)
-                folder = final.rsplit("/", 1)[0]
+                hasher, size, flushed = self._hash_adopted(fd, durable)
+                digest = hasher.hexdigest()
                 if self.exists(digest):
-                    self.touch(digest)
-                    os.unlink(path)
-                    self._keep_index(hasher)
-                    return BlobInfo(digest, size, written=False)
-                if durable and flushed is None:
+                    return self._drop_duplicate(path, digest, size, hasher)
+                if durable and not flushed:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            self._makedirs(folder)
-            os.chmod(path, 0o444)
-            try:
-                os.rename(path, final)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                os.chmod(path, 0o644)
+            if not self._rename_into_store(path, digest, durable):  # another filesystem
                 return self._adopt_by_copy(path, sync, digest)
-            if durable:
-                _fsync_dir(folder)
             self._keep_index(hasher)
             return BlobInfo(digest, size, written=True)
+
+    def _hash_adopted(self, fd: int, durable: bool) -> tuple[Any, int, bool]:
+        """Hash an open file: (hasher, size, whether its bytes are already flushed to disk).
+
+        A small file is read and hashed in one call (a short read of a regular file is
+        its end) and flushed later, only if the store lacks it; a large one is flushed by
+        the disk while the CPU hashes it.
+        """
+        size = os.fstat(fd).st_size
+        if size <= SMALL_FILE:
+            data = os.read(fd, size + 1)
+            if len(data) <= size:
+                hasher = self._hasher(len(data))
+                hasher.update(data)
+                return hasher, len(data), False
+            # it grew since fstat: hashed as a large file, from the start
+        return self._hash_large(fd, size, durable)
+
+    def _hash_large(self, fd: int, size_hint: int, durable: bool) -> tuple[ChunkedSha256, int, bool]:
+        """Hash an open file from its start while a worker fsyncs it (when ``durable``)."""
+        os.lseek(fd, 0, os.SEEK_SET)
+        flushed = WORKER_POOL.submit(os.fsync, fd) if durable else None
+        hasher = ChunkedSha256(self.index_chunk_size)
+        try:
+            with open(fd, "rb", buffering=0, closefd=False) as src:
+                _digest, size = copy_hashing(src, None, size_hint=size_hint, hasher=hasher)
+        finally:
+            if flushed is not None:
+                flushed.result()
+        return hasher, size, durable
+
+    def _drop_duplicate(self, path: str, digest: str, size: int, hasher: Any) -> BlobInfo:
+        """The store holds the adopted file's content already: keep that blob young, drop the file."""
+        self.touch(digest)
+        os.unlink(path)
+        self._keep_index(hasher)
+        return BlobInfo(digest, size, written=False)
+
+    def _rename_into_store(self, path: str, digest: str, durable: bool) -> bool:
+        """Rename a hashed file to its blob path; False (file left as it was) across filesystems."""
+        final = self.blob_path(digest)
+        folder = final.rsplit("/", 1)[0]
+        self._makedirs(folder)
+        os.chmod(path, 0o444)  # before the rename: a blob is never writable once visible
+        try:
+            os.rename(path, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            os.chmod(path, 0o644)
+            return False
+        if durable:
+            _fsync_dir(folder)
+        return True
 
     def link_verified(self, digest: str, dest: str | os.PathLike[str]) -> bool:
         """Verify a blob and hard-link it at ``dest`` (read-only use only).
@@ -290,6 +304,19 @@ class LocalContentStore(ContentStore):
 
     def _open_chunked(self, path: str, chunk_size: int) -> Any:
         return open(path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+
+
+def _open_unless_symlink(path: str) -> int | None:
+    """Open a file to read, or None when ``path`` is a symlink (raises `InvalidArtifactInput` if unreadable)."""
+    nofollow = getattr(os, "O_NOFOLLOW", None)
+    if nofollow is None and os.path.islink(path):  # no O_NOFOLLOW: asked first, a small race
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | (nofollow or 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused a symlink
+            return None
+        raise InvalidArtifactInput(f"cannot read {path!r}: {exc.strerror or exc}") from exc
 
 
 def _write_new_file(path: str, data: bytes, fsync: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import importlib.util
 import os
@@ -125,6 +126,27 @@ def test_adopt_file_moves_the_file_in_and_dedups_the_second_copy(store: ContentS
     assert b"".join(store.read(a.digest)) == data
     if store.is_local:
         assert (os.stat(store.blob_path(a.digest)).st_mode & 0o777) == 0o444
+
+
+@pytest.mark.parametrize("size", [10, SMALL_FILE + 1])
+def test_adopt_file_across_filesystems_copies_the_file_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          size: int) -> None:
+    store = ContentStore(str(tmp_path / "s"))
+    rename = os.rename
+
+    def other_filesystem(src: str, dst: str) -> None:
+        if dst.startswith(f"{store.root}/sha256/"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", other_filesystem)
+    data = pattern(size, seed=4)
+    info = store.adopt_file(_written(tmp_path / "elsewhere.bin", data))
+    assert (info.digest, info.size, info.written) == (sha(data), size, True)
+    assert not (tmp_path / "elsewhere.bin").exists()
+    assert b"".join(store.read(info.digest)) == data
+    assert (os.stat(store.blob_path(info.digest)).st_mode & 0o777) == 0o444
+    assert list(store.iter_temp()) == []
 
 
 def test_a_local_store_makes_all_blob_folders_with_its_first_blob(tmp_path: Path) -> None:
