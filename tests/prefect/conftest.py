@@ -47,8 +47,8 @@ def poll() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def registry(tmp_path: Any) -> Any:
-    """The embedded registry of this test's home (what tasks use by default)."""
+def task_registry(tmp_path: Any) -> Any:
+    """The registry tasks resolve by default: the embedded one in this test's home."""
     from prefect_artifacts.tasks import resolve_registry
 
     return resolve_registry()

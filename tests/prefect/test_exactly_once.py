@@ -46,7 +46,7 @@ class LosesAnswers(LocalRegistry):
 
 
 @pytest.fixture
-def lossy(registry: Any) -> Iterator[LosesAnswers]:
+def lossy(task_registry: Any) -> Iterator[LosesAnswers]:
     """A second registry object over the test's embedded home (same catalog, same blobs)."""
     reg = LosesAnswers.from_urls()
     yield reg
@@ -169,7 +169,7 @@ def test_outside_a_flow_run_the_key_is_the_task_runs() -> None:
 
 
 def test_task_retry_after_a_committed_write_registers_once_with_one_event(
-    tmp_path: Path, registry: Any, lossy: LosesAnswers, poll: Callable[..., Any],
+    tmp_path: Path, task_registry: Any, lossy: LosesAnswers, poll: Callable[..., Any],
 ) -> None:
     data, folder = _files(tmp_path)
     code = tmp_path / "job_code.py"
@@ -196,17 +196,18 @@ def test_task_retry_after_a_committed_write_registers_once_with_one_event(
     assert sorted(lossy.lost) == sorted(["raw", "plots", "ref", "model", "job_code.py", "made"])  # all failed once
     names = ["raw", "plots", "ref", "model", "job_code.py", "made"]
     for name in names:
-        assert _versions(registry, "/once", name) == [1], name
-    outputs = sorted(a.name for a in registry.run_artifacts(run_id, "output"))
+        assert _versions(task_registry, "/once", name) == [1], name
+    outputs = sorted(a.name for a in task_registry.run_artifacts(run_id, "output"))
     assert outputs == sorted(["raw", "plots", "ref", "model", "made"])
-    assert [a.name for a in registry.run_artifacts(run_id, "code")] == ["job_code.py"]
-    assert [a.id for a in arts] == [registry.get(f"/once/{n}:1").id for n in names[:5]]  # the retries returned them
-    ids = [registry.get(f"/once/{n}:1").id for n in names]
+    assert [a.name for a in task_registry.run_artifacts(run_id, "code")] == ["job_code.py"]
+    # the retries returned them
+    assert [a.id for a in arts] == [task_registry.get(f"/once/{n}:1").id for n in names[:5]]
+    ids = [task_registry.get(f"/once/{n}:1").id for n in names]
     assert created_events(ids, poll) == dict.fromkeys(ids, 1)
 
 
 async def test_async_task_retry_after_a_committed_write_registers_once(
-    tmp_path: Path, registry: Any, lossy: LosesAnswers,
+    tmp_path: Path, task_registry: Any, lossy: LosesAnswers,
 ) -> None:
     data, _ = _files(tmp_path)
     lossy.lose = {"araw", "aobj"}
@@ -219,15 +220,15 @@ async def test_async_task_retry_after_a_committed_write_registers_once(
 
     run_id = await ajob()
     assert sorted(lossy.lost) == ["aobj", "araw"]
-    assert _versions(registry, "/once", "araw") == _versions(registry, "/once", "aobj") == [1]
-    assert sorted(a.name for a in registry.run_artifacts(run_id, "output")) == ["aobj", "araw"]
+    assert _versions(task_registry, "/once", "araw") == _versions(task_registry, "/once", "aobj") == [1]
+    assert sorted(a.name for a in task_registry.run_artifacts(run_id, "output")) == ["aobj", "araw"]
 
 
 # -- a flow-run retry ---------------------------------------------------------------------------
 
 
 def test_flow_run_retry_registers_each_output_once_with_one_event(
-    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+    tmp_path: Path, task_registry: Any, poll: Callable[..., Any],
 ) -> None:
     data, folder = _files(tmp_path)
     code = tmp_path / "flow_code.py"
@@ -255,16 +256,16 @@ def test_flow_run_retry_registers_each_output_once_with_one_event(
     assert len(attempts) == 2
     names = ["raw", "plots", "ref", "model", "flow_code.py", "made"]
     for name in names:
-        assert _versions(registry, "/fr", name) == [1], name
-    outputs = [a.name for a in registry.run_artifacts(run_id, "output")]
+        assert _versions(task_registry, "/fr", name) == [1], name
+    outputs = [a.name for a in task_registry.run_artifacts(run_id, "output")]
     assert sorted(outputs) == sorted(["raw", "plots", "ref", "model", "made"])  # each once
-    assert [a.name for a in registry.run_artifacts(run_id, "code")] == ["flow_code.py"]
-    ids = [registry.get(f"/fr/{n}:1").id for n in names]
+    assert [a.name for a in task_registry.run_artifacts(run_id, "code")] == ["flow_code.py"]
+    ids = [task_registry.get(f"/fr/{n}:1").id for n in names]
     assert created_events(ids, poll) == dict.fromkeys(ids, 1)
 
 
 def test_a_reused_key_returns_the_recorded_artifact_even_if_the_content_changed(
-    tmp_path: Path, registry: Any, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, task_registry: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The first committed write of a call wins: a retry that computed other bytes gets the recorded version."""
     out = tmp_path / "result.txt"
@@ -281,8 +282,8 @@ def test_a_reused_key_returns_the_recorded_artifact_even_if_the_content_changed(
 
     with caplog.at_level("INFO"):
         art = job()
-    assert _versions(registry, "/fr", "result") == [1]
-    assert b"".join(registry.read(art.id)) == b"attempt 1" and art.version == 1
+    assert _versions(task_registry, "/fr", "result") == [1]
+    assert b"".join(task_registry.read(art.id)) == b"attempt 1" and art.version == 1
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Registered /fr/result:1")]
     assert len(lines) == 2 and lines[1].endswith("(recorded by an earlier attempt of this call)"), lines
 
@@ -291,10 +292,10 @@ def test_a_reused_key_returns_the_recorded_artifact_even_if_the_content_changed(
 
 
 def test_skip_to_somebody_elses_version_emits_nothing_but_a_committed_own_write_emits_once(
-    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+    tmp_path: Path, task_registry: Any, poll: Callable[..., Any],
 ) -> None:
     data, _ = _files(tmp_path)
-    theirs = registry.upload_file(data, name="theirs", folder="/skip")  # outside Prefect: no event
+    theirs = task_registry.upload_file(data, name="theirs", folder="/skip")  # outside Prefect: no event
     attempts: list[int] = []
 
     @flow(retries=1, retry_delay_seconds=0)
@@ -308,9 +309,9 @@ def test_skip_to_somebody_elses_version_emits_nothing_but_a_committed_own_write_
         return str(runtime_flow_run.id), skipped, mine, again
 
     run_id, skipped, mine, again = job()
-    assert skipped.id == theirs.id and _versions(registry, "/skip", "theirs") == [1]
-    assert _versions(registry, "/skip", "mine") == [1] and mine.id == again.id
-    assert sorted(a.name for a in registry.run_artifacts(run_id, "output")) == ["mine", "theirs"]
+    assert skipped.id == theirs.id and _versions(task_registry, "/skip", "theirs") == [1]
+    assert _versions(task_registry, "/skip", "mine") == [1] and mine.id == again.id
+    assert sorted(a.name for a in task_registry.run_artifacts(run_id, "output")) == ["mine", "theirs"]
     assert created_events([theirs.id, mine.id], poll) == {theirs.id: 0, mine.id: 1}
 
 

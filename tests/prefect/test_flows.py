@@ -41,13 +41,13 @@ def _execute_flow_run(flow_run_id: Any) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
-def test_retention_rules_dry_run_and_validation(tmp_path: Path, registry: Any) -> None:
-    retention_scenario(tmp_path, registry)
-    before = live_refs(registry)
+def test_retention_rules_dry_run_and_validation(tmp_path: Path, task_registry: Any) -> None:
+    retention_scenario(tmp_path, task_registry)
+    before = live_refs(task_registry)
     report = retention_mod.retention(**RETENTION_PARAMS, dry_run=True)
     assert report["deleted"] == EXPECTED_DELETED
     assert set(report["protected"]) == {"/ret/raw:1", "/ret/seed:1"}  # seed:1 transitively
-    assert live_refs(registry) == before and report["gc"]["dry_run"] is True
+    assert live_refs(task_registry) == before and report["gc"]["dry_run"] is True
     kept_all = retention_mod.retention(keep_last=1, keep_days=30, folder="/ret", dry_run=True)
     assert kept_all["deleted"] == []  # everything is younger than 30 days
     with pytest.raises(ParameterTypeError):
@@ -56,13 +56,13 @@ def test_retention_rules_dry_run_and_validation(tmp_path: Path, registry: Any) -
         retention_mod.retention(keep_days="soon")
 
 
-async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path: Path, registry: Any) -> None:
+async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path: Path, task_registry: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    retention_scenario(tmp_path, registry)
-    blobs_before = len(list(registry.store.iter_blobs()))
-    before = live_refs(registry)
+    retention_scenario(tmp_path, task_registry)
+    blobs_before = len(list(task_registry.store.iter_blobs()))
+    before = live_refs(task_registry)
     deployment_id = await (await retention_mod.retention.ato_deployment(name="test-retention")).apply()
     flow_run = await run_deployment("artifact-retention/test-retention", parameters=RETENTION_PARAMS, timeout=0)
     assert flow_run.deployment_id == deployment_id and flow_run.state.is_scheduled()
@@ -70,9 +70,9 @@ async def test_retention_deployment_runs_and_deletes_exactly_its_rules(tmp_path:
     async with get_client() as client:
         done = await client.read_flow_run(flow_run.id)
     assert done.state.is_completed(), done.state
-    assert before - live_refs(registry) == set(EXPECTED_DELETED)
-    assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique
-    assert registry.get("/ret/raw:1").version == 1 and registry.get("/other/other:1").version == 1
+    assert before - live_refs(task_registry) == set(EXPECTED_DELETED)
+    assert len(list(task_registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique
+    assert task_registry.get("/ret/raw:1").version == 1 and task_registry.get("/other/other:1").version == 1
 
 
 async def test_event_trigger_starts_a_deployment_run(tmp_path: Path, poll: Any) -> None:
@@ -105,19 +105,19 @@ async def test_event_trigger_starts_a_deployment_run(tmp_path: Path, poll: Any) 
     assert found[0].parameters["folder"] == "/trigger" and found[0].parameters["dry_run"] is True
 
 
-def test_verify_flags_corrupt_artifacts_and_fails(tmp_path: Path, registry: Any) -> None:
-    good = registry.upload_file(write_file(tmp_path, "good", "good content"), name="good")
-    bad = registry.upload_file(write_file(tmp_path, "bad", "bad content"), name="bad", labels=["keep"])
-    twin = registry.upload_file(write_file(tmp_path, "twin", "bad content"), name="bad-twin")  # same blob
-    tree = registry.upload_dir(_tree(tmp_path), name="tree")
+def test_verify_flags_corrupt_artifacts_and_fails(tmp_path: Path, task_registry: Any) -> None:
+    good = task_registry.upload_file(write_file(tmp_path, "good", "good content"), name="good")
+    bad = task_registry.upload_file(write_file(tmp_path, "bad", "bad content"), name="bad", labels=["keep"])
+    twin = task_registry.upload_file(write_file(tmp_path, "twin", "bad content"), name="bad-twin")  # same blob
+    tree = task_registry.upload_dir(_tree(tmp_path), name="tree")
     report = verify_mod.verify()
     assert report["corrupt"] == {} and report["blobs_checked"] == 4 and report["artifacts"] == 4
-    corrupt_blob(registry, bad.checksum)
+    corrupt_blob(task_registry, bad.checksum)
     with pytest.raises(ArtifactIntegrityError, match="2 corrupt"):
         verify_mod.verify()
-    assert registry.get(bad.id).labels == ["keep", "corrupt"]
-    assert registry.get(twin.id).labels == ["corrupt"]
-    assert registry.get(good.id).labels == [] and registry.get(tree.id).labels == []
+    assert task_registry.get(bad.id).labels == ["keep", "corrupt"]
+    assert task_registry.get(twin.id).labels == ["corrupt"]
+    assert task_registry.get(good.id).labels == [] and task_registry.get(tree.id).labels == []
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -181,7 +181,7 @@ def test_prefect_yaml_declares_both_scheduled_deployments() -> None:
         assert (FLOWS.parent / path).is_file() and f"def {name}(" in (FLOWS.parent / path).read_text()
 
 
-def test_example_pipeline_prints_lineage_back_to_raw(registry: Any, capsys: Any) -> None:
+def test_example_pipeline_prints_lineage_back_to_raw(task_registry: Any, capsys: Any) -> None:
     example_pipeline.main()
     out = capsys.readouterr().out
     assert "Registered by this pipeline" in out and "Lineage" in out
@@ -193,10 +193,10 @@ def test_example_pipeline_prints_lineage_back_to_raw(registry: Any, capsys: Any)
                 depth.setdefault(name, (len(line) - len(line.lstrip(" └─")) - 2) // 4)
     assert depth["housing-report:1"] == 0 and lines[0].strip().startswith("/examples/housing/housing-report:1")
     assert depth["housing-clean:1"] == 1 and depth["price-model:1"] == 1 and depth["housing-raw:1"] == 2
-    report = registry.get(f"{example_pipeline.FOLDER}/housing-report:latest")
-    graph = registry.lineage(report.id)
+    report = task_registry.get(f"{example_pipeline.FOLDER}/housing-report:latest")
+    graph = task_registry.lineage(report.id)
     names = {a.name for a in graph.artifacts}
     assert {"housing-raw", "housing-clean", "price-model", "example_pipeline.py"} <= names
-    assert registry.get(f"{example_pipeline.FOLDER}/price-model-checkpoints:1").file_count == 3
-    assert registry.load_object(f"{example_pipeline.FOLDER}/price-model:1")["trained_on"] > 400
+    assert task_registry.get(f"{example_pipeline.FOLDER}/price-model-checkpoints:1").file_count == 3
+    assert task_registry.load_object(f"{example_pipeline.FOLDER}/price-model:1")["trained_on"] > 400
 

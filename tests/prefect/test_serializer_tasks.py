@@ -59,7 +59,7 @@ def flaky() -> Iterator[None]:
 FAST = {"retry_delay_seconds": 0}  # the shipped delays are [1, 5] s
 
 
-def test_run_names_show_serializer_and_snapshot_and_a_transient_failure_is_retried_once(registry: Any) -> None:
+def test_run_names_show_serializer_and_snapshot_and_a_transient_failure_is_retried_once(task_registry: Any) -> None:
     failures.append(ConnectionResetError("disk went away for a moment"))
     save = T.save_object.with_options(**FAST)
 
@@ -72,16 +72,16 @@ def test_run_names_show_serializer_and_snapshot_and_a_transient_failure_is_retri
     pin = f"flaky-test@{art.serializer.snapshot_id[:8]}"
     assert calls == [(f"save_object[flaky, {pin}]", 1), (f"save_object[flaky, {pin}]", 2)]
     assert loaded == {"value": {"a": 1}, "run": f"load_object[/st/flaky:latest, {pin}]"}
-    assert [a.version for a in registry.iter(search="name:flaky")] == [1]  # the retry made no second artifact
+    assert [a.version for a in task_registry.iter(search="name:flaky")] == [1]  # the retry made no second artifact
 
 
 def test_load_object_asks_the_registry_once_for_its_name_and_its_body(
-    registry: Any, monkeypatch: pytest.MonkeyPatch,
+    task_registry: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry.save_object({"a": 1}, name="once", serializer="flaky-test", folder="/st")
+    task_registry.save_object({"a": 1}, name="once", serializer="flaky-test", folder="/st")
     asked: list[str] = []
-    get = type(registry).get
-    monkeypatch.setattr(type(registry), "get", lambda self, ref: (asked.append(ref), get(self, ref))[1])
+    get = type(task_registry).get
+    monkeypatch.setattr(type(task_registry), "get", lambda self, ref: (asked.append(ref), get(self, ref))[1])
 
     @flow
     def job() -> Any:
@@ -97,7 +97,7 @@ def test_shipped_tasks_retry_twice_with_backoff() -> None:
         assert task.retries == 2 and task.retry_delay_seconds == [1, 5], task.name
 
 
-def test_permanent_errors_fail_at_once_and_transient_ones_after_the_retries(registry: Any) -> None:
+def test_permanent_errors_fail_at_once_and_transient_ones_after_the_retries(task_registry: Any) -> None:
     save = T.save_object.with_options(**FAST)
 
     @flow
@@ -115,7 +115,7 @@ def test_permanent_errors_fail_at_once_and_transient_ones_after_the_retries(regi
         job("full")
     assert [attempt for _, attempt in calls] == [1, 2, 3]
     with pytest.raises(ArtifactNotFound):
-        registry.get("/st/full")
+        task_registry.get("/st/full")
 
 
 def test_unknown_serializer_keeps_the_plain_run_name_and_fails_with_the_clear_error() -> None:
@@ -136,7 +136,7 @@ def test_is_transient_classifies_causes() -> None:
     assert not T.is_transient(ArtifactNotFound("x")) and not T.is_transient(ValueError("x"))
 
 
-async def test_async_twins_are_named_too(registry: Any) -> None:
+async def test_async_twins_are_named_too(task_registry: Any) -> None:
     @flow
     async def ajob() -> Any:
         art = await T.asave_object([1, 2], name="aflaky", serializer="flaky-test", folder="/st")

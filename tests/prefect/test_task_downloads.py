@@ -12,12 +12,12 @@ from prefect_artifacts.errors import ArtifactNotFound, UnsafePath
 
 
 @pytest.fixture
-def tree(tmp_path: Path, registry: Any) -> str:
+def tree(tmp_path: Path, task_registry: Any) -> str:
     folder = tmp_path / "plots"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_text("a")
     (folder / "sub" / "b.txt").write_text("bb")
-    return registry.upload_dir(folder, name="plots", folder="/dl").ref
+    return task_registry.upload_dir(folder, name="plots", folder="/dl").ref
 
 
 def test_download_artifact_refuses_to_write_through_a_symlink_in_the_destination(

@@ -44,9 +44,9 @@ def _categories(reg: Any, run_id: str) -> dict[str, set[str]]:
     return out
 
 
-def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, registry: Any) -> None:
+def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, task_registry: Any) -> None:
     data, folder = _files(tmp_path)
-    registry.upload_file(data, name="seed", folder="/t")  # read later, written outside the flow
+    task_registry.upload_file(data, name="seed", folder="/t")  # read later, written outside the flow
 
     @flow
     def job() -> dict[str, Any]:
@@ -66,7 +66,7 @@ def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, reg
 
     out = job()
     run_id = out["run"]
-    cats = _categories(registry, run_id)
+    cats = _categories(task_registry, run_id)
     assert cats["output"] == {"raw", "plots", "ref", "model"}
     assert cats["input"] == {"model", "seed", "plots", "ref"}
     assert cats["code"] == {"test_tasks.py"}
@@ -79,10 +79,10 @@ def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, reg
     for art in out["arts"]:
         assert any(link.run_id == run_id for link in art.runs), art.ref
     code = out["arts"][-1]
-    assert code.kind.value == "file" and Path(__file__).read_bytes() == b"".join(registry.read(code.id))
+    assert code.kind.value == "file" and Path(__file__).read_bytes() == b"".join(task_registry.read(code.id))
 
 
-async def test_async_twins_record_categories(tmp_path: Path, registry: Any) -> None:
+async def test_async_twins_record_categories(tmp_path: Path, task_registry: Any) -> None:
     data, folder = _files(tmp_path)
 
     @flow
@@ -99,24 +99,24 @@ async def test_async_twins_record_categories(tmp_path: Path, registry: Any) -> N
         return str(runtime_flow_run.id)
 
     run_id = await ajob()
-    cats = _categories(registry, run_id)
+    cats = _categories(task_registry, run_id)
     assert cats == {"output": {"araw", "aplots", "aref", "alist"}, "input": {"alist", "araw"},
                     "code": {"aref", "mixed-code"}}
-    mixed = registry.get("/a/mixed-code:latest")
+    mixed = task_registry.get("/a/mixed-code:latest")
     assert sorted(f.path for f in mixed.files) == ["data.csv", "plots/a.txt"]
 
 
-def test_outside_a_flow_tasks_work_without_association(tmp_path: Path, registry: Any) -> None:
+def test_outside_a_flow_tasks_work_without_association(tmp_path: Path, task_registry: Any) -> None:
     data, _ = _files(tmp_path)
     art = T.upload_file(data, name="loose")
     assert art.runs == []
-    assert registry.get("loose:latest").runs == []
+    assert task_registry.get("loose:latest").runs == []
     assert T.save_object.fn({"a": 1}, name="obj").runs == []
     assert T.load_object("obj:latest") == {"a": 1}
-    assert registry.get("obj:latest").runs == []
+    assert task_registry.get("obj:latest").runs == []
 
 
-def test_log_code_reuses_unchanged_code(tmp_path: Path, registry: Any) -> None:
+def test_log_code_reuses_unchanged_code(tmp_path: Path, task_registry: Any) -> None:
     source = tmp_path / "job.py"
     source.write_text("print('v1')\n")
 
@@ -126,13 +126,13 @@ def test_log_code_reuses_unchanged_code(tmp_path: Path, registry: Any) -> None:
         return str(runtime_flow_run.id)
 
     first, second = job(), job()
-    assert registry.get("/code/job.py:latest").version == 1
+    assert task_registry.get("/code/job.py:latest").version == 1
     source.write_text("print('v2')\n")
     third = job()
-    assert registry.get("/code/job.py:latest").version == 2
-    assert [a.version for a in registry.run_artifacts(first, "code")] == [1]
-    assert [a.version for a in registry.run_artifacts(second, "code")] == [1]
-    assert [a.version for a in registry.run_artifacts(third, "code")] == [2]
+    assert task_registry.get("/code/job.py:latest").version == 2
+    assert [a.version for a in task_registry.run_artifacts(first, "code")] == [1]
+    assert [a.version for a in task_registry.run_artifacts(second, "code")] == [1]
+    assert [a.version for a in task_registry.run_artifacts(third, "code")] == [2]
 
 
 # -- @artifact_task ----------------------------------------------------------------------
@@ -149,7 +149,7 @@ async def stats(values: list[int]) -> dict[str, float]:
     return {"n": len(values), "mean": sum(values) / len(values)}
 
 
-def test_artifact_task_registers_return_value_once_per_run(registry: Any) -> None:
+def test_artifact_task_registers_return_value_once_per_run(task_registry: Any) -> None:
     assert plain_rows.name == "plain_rows" and stats.name == "compute-stats"
     assert stats.retries == 1 and stats.tags == {"x"}
 
@@ -160,25 +160,25 @@ def test_artifact_task_registers_return_value_once_per_run(registry: Any) -> Non
     values, run1 = job(3)
     assert values == [0, 1, 2]
     _, run2 = job(4)
-    versions = [a for a in registry.iter(search="name:plain_rows")]
+    versions = [a for a in task_registry.iter(search="name:plain_rows")]
     assert sorted(a.version for a in versions) == [1, 2]
-    assert [a.name for a in registry.run_artifacts(run1, "output")] == ["plain_rows"]
-    art = registry.run_artifacts(run2, "output")[0]
+    assert [a.name for a in task_registry.run_artifacts(run1, "output")] == ["plain_rows"]
+    art = task_registry.run_artifacts(run2, "output")[0]
     assert art.kind.value == "object" and art.description == "Numbers."
-    assert registry.load_object(art.id) == [0, 1, 2, 3]
+    assert task_registry.load_object(art.id) == [0, 1, 2, 3]
 
 
-async def test_async_artifact_task(registry: Any) -> None:
+async def test_async_artifact_task(task_registry: Any) -> None:
     @flow
     async def job() -> dict[str, float]:
         return await stats([1, 2, 3])
 
     assert await job() == {"n": 3, "mean": 2.0}
-    art = registry.get("/ml/stats:latest")
-    assert art.labels == ["stats"] and registry.load_object(art.id) == {"n": 3, "mean": 2.0}
+    art = task_registry.get("/ml/stats:latest")
+    assert art.labels == ["stats"] and task_registry.load_object(art.id) == {"n": 3, "mean": 2.0}
 
 
-def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(registry: Any) -> None:
+def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(task_registry: Any) -> None:
     @flow
     def job() -> tuple[list[list[int]], list[int], str]:
         mapped = [f.result() for f in plain_rows.map([1, 2, 3])]
@@ -187,12 +187,12 @@ def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(registr
 
     mapped, submitted, run_id = job()
     assert mapped == [[0], [0, 1], [0, 1, 2]] and submitted == [0, 1, 2, 3]
-    outputs = registry.run_artifacts(run_id, "output")
+    outputs = task_registry.run_artifacts(run_id, "output")
     assert len(outputs) == 4 and {a.name for a in outputs} == {"plain_rows"}
-    assert sorted(registry.load_object(a.id) for a in outputs) == sorted([*mapped, submitted])
+    assert sorted(task_registry.load_object(a.id) for a in outputs) == sorted([*mapped, submitted])
 
 
-def test_artifact_task_retry_before_return_registers_once(registry: Any) -> None:
+def test_artifact_task_retry_before_return_registers_once(task_registry: Any) -> None:
     attempts: list[int] = []
 
     @T.artifact_task(name="flaky", retries=2, retry_delay_seconds=0)
@@ -208,10 +208,10 @@ def test_artifact_task_retry_before_return_registers_once(registry: Any) -> None
 
     assert job() == {"attempt": 2}
     assert len(attempts) == 2
-    assert registry.count("name:flaky") == 1
+    assert task_registry.count("name:flaky") == 1
 
 
-def test_artifact_task_retry_after_registration_registers_once(registry: Any, monkeypatch: Any) -> None:
+def test_artifact_task_retry_after_registration_registers_once(task_registry: Any, monkeypatch: Any) -> None:
     """The write commits but the call fails afterwards (e.g. a lost response): the retry reuses it."""
     real = LocalRegistry.save_object
     calls: list[str | None] = []
@@ -235,19 +235,19 @@ def test_artifact_task_retry_after_registration_registers_once(registry: Any, mo
 
     assert job() == ["a", "b"]
     assert len(calls) == 2 and calls[0] is not None and calls[0] == calls[1]
-    assert registry.count("name:committed") == 1
+    assert task_registry.count("name:committed") == 1
 
 
-def test_same_idempotency_key_registers_once(registry: Any) -> None:
-    a = registry.save_object({"x": 1}, name="same", idempotency_key="k-1", runs=[("run-1", "output")])
-    b = registry.save_object({"x": 1}, name="same", idempotency_key="k-1", runs=[("run-1", "output")])
-    assert a.id == b.id and registry.count("name:same") == 1
+def test_same_idempotency_key_registers_once(task_registry: Any) -> None:
+    a = task_registry.save_object({"x": 1}, name="same", idempotency_key="k-1", runs=[("run-1", "output")])
+    b = task_registry.save_object({"x": 1}, name="same", idempotency_key="k-1", runs=[("run-1", "output")])
+    assert a.id == b.id and task_registry.count("name:same") == 1
 
 
 # -- visibility in Prefect -------------------------------------------------------------------
 
 
-def test_table_artifact_and_created_event(tmp_path: Path, registry: Any, poll: Any) -> None:
+def test_table_artifact_and_created_event(tmp_path: Path, task_registry: Any, poll: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
@@ -274,7 +274,7 @@ def test_table_artifact_and_created_event(tmp_path: Path, registry: Any, poll: A
     seen = {(r["name"], r["category"]) for r in rows}
     assert seen == {("/vis/shown", "output"), ("/vis/shown", "input"), ("/vis/shown-obj", "output")}
     row = next(r for r in rows if r["name"] == "/vis/shown")
-    art = registry.get(art_id)
+    art = task_registry.get(art_id)
     assert row["version"] == 1 and row["size"] == art.size and row["checksum"] == art.checksum
     assert row["location"].startswith("file://") and row["location"].endswith(art.checksum)
 
@@ -308,30 +308,30 @@ def _fails_cleanly(registry: Any, exc: type[BaseException], match: str, body: An
     assert registry.count() == 0, "something was half-registered"
 
 
-def test_bad_inputs_fail_the_task_with_a_clear_error(tmp_path: Path, registry: Any, monkeypatch: Any) -> None:
+def test_bad_inputs_fail_the_task_with_a_clear_error(tmp_path: Path, task_registry: Any, monkeypatch: Any) -> None:
     data, _ = _files(tmp_path)
-    _fails_cleanly(registry, InvalidArtifactInput, "no ArtifactRegistry block named 'nope'",
+    _fails_cleanly(task_registry, InvalidArtifactInput, "no ArtifactRegistry block named 'nope'",
                    lambda: T.upload_file(data, registry="nope"))
     monkeypatch.setenv("PREFECT_ARTIFACTS_REGISTRY_BLOCK", "missing-block")
-    _fails_cleanly(registry, InvalidArtifactInput, "'missing-block'", lambda: T.upload_file(data))
+    _fails_cleanly(task_registry, InvalidArtifactInput, "'missing-block'", lambda: T.upload_file(data))
     monkeypatch.delenv("PREFECT_ARTIFACTS_REGISTRY_BLOCK")
     gcs = ArtifactRegistry(storage=ArtifactStorage(basepath="gcs://bucket/prefix"))
-    _fails_cleanly(registry, MissingStorageBackend, r"prefect-artifacts\[gcs\]",
+    _fails_cleanly(task_registry, MissingStorageBackend, r"prefect-artifacts\[gcs\]",
                    lambda: T.upload_file(data, registry=gcs))
-    _fails_cleanly(registry, FileNotFoundError, "does not exist", lambda: T.upload_file(tmp_path / "nope.csv"))
-    _fails_cleanly(registry, FileNotFoundError, "does not exist", lambda: T.upload_dir(tmp_path / "nope"))
-    _fails_cleanly(registry, SerializerError, "no serializer named 'yaml-ish'",
+    _fails_cleanly(task_registry, FileNotFoundError, "does not exist", lambda: T.upload_file(tmp_path / "nope.csv"))
+    _fails_cleanly(task_registry, FileNotFoundError, "does not exist", lambda: T.upload_dir(tmp_path / "nope"))
+    _fails_cleanly(task_registry, SerializerError, "no serializer named 'yaml-ish'",
                    lambda: T.save_object({"a": 1}, name="x", serializer="yaml-ish"))
 
     @T.artifact_task(serializer="yaml-ish")
     def returns() -> int:
         return 1
 
-    _fails_cleanly(registry, SerializerError, "yaml-ish", returns)
-    registry.upload_file(data, name="exists")
+    _fails_cleanly(task_registry, SerializerError, "yaml-ish", returns)
+    task_registry.upload_file(data, name="exists")
     with pytest.raises(InvalidArtifactInput, match="'input', 'output', 'code'"):
         flow(lambda: T.attach_artifact("exists", category="lineage"))()
-    assert registry.get("exists").runs == []
+    assert task_registry.get("exists").runs == []
 
 
 # -- what a Prefect user sees: log lines, run names, retries, a quiet example ---------------------
@@ -356,7 +356,7 @@ def _shown(art: Any) -> str:
 
 
 def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
-    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+    tmp_path: Path, task_registry: Any, poll: Callable[..., Any],
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
@@ -376,7 +376,7 @@ def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
         return str(runtime_flow_run.id)
 
     run_id = job()
-    raw, plots, obj = (registry.get(f"/log/{n}:1") for n in ("raw", "plots", "obj"))
+    raw, plots, obj = (task_registry.get(f"/log/{n}:1") for n in ("raw", "plots", "obj"))
     assert re.fullmatch(r"/log/raw:1 \(\d+ B, sha256:[0-9a-f]{8}\)", _shown(raw)), _shown(raw)
     expected = sorted([
         f"Registered {_shown(raw)}", f"Registered {_shown(plots)}", f"Registered {_shown(obj)}",
@@ -393,7 +393,7 @@ def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
     assert poll(ours, lambda lines: len(lines) >= len(expected), timeout=30) == expected
 
 
-def test_task_run_names_carry_the_artifact(tmp_path: Path, registry: Any, poll: Callable[..., Any]) -> None:
+def test_task_run_names_carry_the_artifact(tmp_path: Path, task_registry: Any, poll: Callable[..., Any]) -> None:
     data, folder = _files(tmp_path)
 
     @T.artifact_task(name="made", folder="/names")
@@ -415,7 +415,7 @@ def test_task_run_names_carry_the_artifact(tmp_path: Path, registry: Any, poll: 
         return str(runtime_flow_run.id)
 
     run_id = job()
-    pin = f"json@{registry.get('/names/obj:1').serializer.snapshot_id[:8]}"
+    pin = f"json@{task_registry.get('/names/obj:1').serializer.snapshot_id[:8]}"
     names = sorted(r.name for r in _task_runs(run_id, poll, 10))
     assert names == sorted([
         "upload_file[data.csv]", "upload_dir[plots]", "add_reference[ref]", f"save_object[obj, {pin}]",
@@ -462,10 +462,10 @@ class FlakyReads(LocalRegistry):
 
 
 async def test_transient_read_failures_are_retried_and_bad_input_is_not(
-    tmp_path: Path, registry: Any, poll: Callable[..., Any],
+    tmp_path: Path, task_registry: Any, poll: Callable[..., Any],
 ) -> None:
     data, _ = _files(tmp_path)
-    registry.upload_file(data, name="raw", folder="/retry")
+    task_registry.upload_file(data, name="raw", folder="/retry")
     flaky = FlakyReads.from_urls()
     flaky.fail = {"/retry/raw:latest", "list", "/retry/raw:1", "/retry/raw"}
 
@@ -512,7 +512,7 @@ def test_readme_flow_example_runs_without_errors_or_exit_noise(tmp_path: Path) -
     assert noise == [], output[-4000:]
 
 
-def test_every_writing_task_takes_the_group(tmp_path: Path, registry: Any) -> None:
+def test_every_writing_task_takes_the_group(tmp_path: Path, task_registry: Any) -> None:
     data = tmp_path / "g.txt"
     data.write_text("g")
     (tmp_path / "gdir").mkdir()
@@ -530,12 +530,12 @@ def test_every_writing_task_takes_the_group(tmp_path: Path, registry: Any) -> No
             T.add_reference(data.as_uri(), name="r", folder="/g-ref", group="research"),
             T.save_object([1], name="o", folder="/g-obj", group="research"),
             T.log_code(paths=[data], name="c", folder="/g-code", group="research"),
-        )] + [registry.get("/g-task/computed").group_id if compute() else ""]
+        )] + [task_registry.get("/g-task/computed").group_id if compute() else ""]
 
     assert grouped() == ["research"] * 6
 
 
-def test_the_table_thread_uses_the_requesters_prefect_settings(tmp_path: Path, registry: Any) -> None:
+def test_the_table_thread_uses_the_requesters_prefect_settings(tmp_path: Path, task_registry: Any) -> None:
     """A table requested under temporary_settings goes to that API (threads start with no context)."""
     import http.server
     import threading
@@ -567,7 +567,7 @@ def test_the_table_thread_uses_the_requesters_prefect_settings(tmp_path: Path, r
     try:
         run_id = str(uuid.uuid4())
         with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{api.server_address[1]}/api"}):
-            PUBLISHER.request(registry, RunInfo(flow_run_id=run_id, flow_name="ctx-flow"))
+            PUBLISHER.request(task_registry, RunInfo(flow_run_id=run_id, flow_name="ctx-flow"))
         assert PUBLISHER.flush(30)
     finally:
         api.shutdown()

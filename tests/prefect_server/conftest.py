@@ -121,7 +121,7 @@ def _worker_home(_isolated_home: Path, prefect_server: PrefectServer, monkeypatc
 
 
 @pytest.fixture
-def registry(_worker_home: Path) -> Any:
+def worker_registry(_worker_home: Path) -> Any:
     """The registry of the worker's home, as the tasks resolve it."""
     from prefect_artifacts.tasks import resolve_registry
 

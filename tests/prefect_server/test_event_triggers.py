@@ -36,7 +36,7 @@ PRODUCER = textwrap.dedent('''
 
 
 def test_artifact_created_event_runs_the_deployment_with_the_payload(
-    prefect_server: PrefectServer, process_worker: Child, registry: Any, tmp_path: Path,
+    prefect_server: PrefectServer, process_worker: Child, worker_registry: Any, tmp_path: Path,
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.events import DeploymentEventTrigger
@@ -68,7 +68,7 @@ def test_artifact_created_event_runs_the_deployment_with_the_payload(
         done = subprocess.run([sys.executable, str(script), str(data), folder], env=prefect_server.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        produced = registry.get(f"{folder}/produced:latest")
+        produced = worker_registry.get(f"{folder}/produced:latest")
         assert f"PRODUCED {produced.ref}" in done.stdout
 
         runs = prefect_server.wait_for(lambda: prefect_server.runs_of(deployment_id), bool, 60,

@@ -75,11 +75,11 @@ def _assert_scheduled_run_by_worker(run: Any, deployment: Any, worker: Child) ->
 
 
 def test_yaml_daily_retention_runs_on_schedule_under_the_worker(
-    prefect_server: PrefectServer, process_worker: Child, registry: Any, tmp_path: Path,
+    prefect_server: PrefectServer, process_worker: Child, worker_registry: Any, tmp_path: Path,
 ) -> None:
-    retention_scenario(tmp_path, registry)
-    before = live_refs(registry)
-    blobs_before = len(list(registry.store.iter_blobs()))
+    retention_scenario(tmp_path, worker_registry)
+    before = live_refs(worker_registry)
+    blobs_before = len(list(worker_registry.store.iter_blobs()))
     deployment = _deploy_from_yaml(prefect_server, "daily", "--interval", str(INTERVAL),
                                    "--params", json.dumps(RETENTION_PARAMS))
     try:
@@ -89,19 +89,20 @@ def test_yaml_daily_retention_runs_on_schedule_under_the_worker(
         prefect_server.stop_deployment(deployment.id)
     assert run.state.is_completed(), f"{run.state!r}\n{prefect_server.logs()}"
     _assert_scheduled_run_by_worker(run, deployment, process_worker)
-    assert live_refs(registry) == before - set(EXPECTED_DELETED), prefect_server.logs()
-    assert len(list(registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique, gc grace 0
+    assert live_refs(worker_registry) == before - set(EXPECTED_DELETED), prefect_server.logs()
+    assert len(list(worker_registry.store.iter_blobs())) == blobs_before - 2  # both blobs were unique, gc grace 0
 
 
 def test_yaml_weekly_verify_labels_corrupt_artifacts_under_the_worker(
-    prefect_server: PrefectServer, process_worker: Child, registry: Any, tmp_path: Path,
+    prefect_server: PrefectServer, process_worker: Child, worker_registry: Any, tmp_path: Path,
 ) -> None:
-    good = registry.upload_file(write_file(tmp_path, "good", "good weekly content"), name="good", folder="/verify")
-    bad = registry.upload_file(write_file(tmp_path, "bad", "bad weekly content"), name="bad", folder="/verify",
+    good = worker_registry.upload_file(write_file(tmp_path, "good", "good weekly content"), name="good",
+                                       folder="/verify")
+    bad = worker_registry.upload_file(write_file(tmp_path, "bad", "bad weekly content"), name="bad", folder="/verify",
                                labels=["keep"])
-    twin = registry.upload_file(write_file(tmp_path, "twin", "bad weekly content"), name="bad-twin",
+    twin = worker_registry.upload_file(write_file(tmp_path, "twin", "bad weekly content"), name="bad-twin",
                                 folder="/verify")  # the same blob as bad
-    corrupt_blob(registry, bad.checksum)
+    corrupt_blob(worker_registry, bad.checksum)
     deployment = _deploy_from_yaml(prefect_server, "weekly", "--interval", str(INTERVAL))
     try:
         _assert_from_yaml(deployment, "weekly", {})
@@ -111,9 +112,9 @@ def test_yaml_weekly_verify_labels_corrupt_artifacts_under_the_worker(
     assert run.state.is_failed(), f"{run.state!r}\n{prefect_server.logs()}"
     assert "2 corrupt artifact(s)" in (run.state.message or ""), run.state.message
     _assert_scheduled_run_by_worker(run, deployment, process_worker)
-    assert registry.get(bad.id).labels == ["keep", "corrupt"], prefect_server.logs()
-    assert registry.get(twin.id).labels == ["corrupt"]
-    assert registry.get(good.id).labels == []
+    assert worker_registry.get(bad.id).labels == ["keep", "corrupt"], prefect_server.logs()
+    assert worker_registry.get(twin.id).labels == ["corrupt"]
+    assert worker_registry.get(good.id).labels == []
 
 
 def test_served_retention_runs_on_schedule_and_leaves_the_yaml_deployment_alone(
