@@ -104,7 +104,8 @@ class LocalFilesContract(ContractFixtures):
         assert reg.upload_code(paths, folder="/code").name == "code"
 
     def test_upload_code_refuses_what_is_not_a_file(self, reg: Registry, make_tree: MakeTree, tmp_path: Path) -> None:
-        for bad in ([], tmp_path / "missing.py", make_tree("pkg", {"m.py": "x"})):
+        bad_paths: list[Path | list[Path]] = [[], tmp_path / "missing.py", make_tree("pkg", {"m.py": "x"})]
+        for bad in bad_paths:
             with pytest.raises(InvalidArtifactInput):
                 reg.upload_code(bad)
         assert reg.count() == 0
