@@ -41,7 +41,8 @@ class Tagged(Serializer):
 
 
 @pytest.fixture
-def reg(_isolated_home: Path) -> Iterator[LocalRegistry]:
+def embedded_registry(_isolated_home: Path) -> Iterator[LocalRegistry]:
+    """The embedded registry of this test's home (`LocalRegistry.embedded()`), closed afterwards."""
     registry = LocalRegistry.embedded()
     yield registry
     registry.close()

@@ -35,87 +35,87 @@ from prefect_artifacts.serializers import (
         (bytearray(b"abc"), "bytes"),
     ],
 )
-def test_round_trip_plain_builtins(reg, obj, expected) -> None:
-    art = reg.save_object(obj, name="obj")
+def test_round_trip_plain_builtins(embedded_registry, obj, expected) -> None:
+    art = embedded_registry.save_object(obj, name="obj")
     assert art.kind is ArtifactKind.OBJECT
     assert art.serializer is not None and art.serializer.task_name == expected
-    loaded = reg.load_object("obj:latest")
+    loaded = embedded_registry.load_object("obj:latest")
     assert loaded == obj and type(loaded) is type(obj)
 
 
-def test_numpy_round_trip_keeps_dtype_and_shape(reg) -> None:
+def test_numpy_round_trip_keeps_dtype_and_shape(embedded_registry) -> None:
     arr = (np.arange(24, dtype=np.float32) / 7).reshape(2, 3, 4)
-    art = reg.save_object(arr, name="weights")
+    art = embedded_registry.save_object(arr, name="weights")
     assert art.serializer.task_name == "numpy"
     assert [f.path for f in art.files] == ["array.npy"] and art.mime_type == "application/x-npy"
-    loaded = reg.load_object(art.id)
+    loaded = embedded_registry.load_object(art.id)
     assert loaded.dtype == np.float32 and loaded.shape == (2, 3, 4)
     np.testing.assert_array_equal(loaded, arr)
     scalar = np.int64(7)
-    assert reg.load_object(reg.save_object(scalar, name="n").id) == scalar
-    assert type(reg.load_object("n")) is np.int64
+    assert embedded_registry.load_object(embedded_registry.save_object(scalar, name="n").id) == scalar
+    assert type(embedded_registry.load_object("n")) is np.int64
 
 
-def test_numpy_object_array_is_refused_with_the_opt_in(reg) -> None:
+def test_numpy_object_array_is_refused_with_the_opt_in(embedded_registry) -> None:
     with pytest.raises(SerializerError, match="cloudpickle"):
-        reg.save_object(np.array([{"a": 1}], dtype=object), name="bad")
+        embedded_registry.save_object(np.array([{"a": 1}], dtype=object), name="bad")
 
 
-def test_dataframe_round_trip_parquet_and_csv(reg) -> None:
+def test_dataframe_round_trip_parquet_and_csv(embedded_registry) -> None:
     df = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"], "z": [0.5, None, 2.0]})
-    art = reg.save_object(df, name="table")
+    art = embedded_registry.save_object(df, name="table")
     assert art.serializer.task_name == "pandas" and art.files[0].path == "data.parquet"
-    pd.testing.assert_frame_equal(reg.load_object("table"), df)
-    csv = reg.save_object(df, name="table-csv", options={"format": "csv"})
+    pd.testing.assert_frame_equal(embedded_registry.load_object("table"), df)
+    csv = embedded_registry.save_object(df, name="table-csv", options={"format": "csv"})
     assert csv.files[0].path == "data.csv"
-    pd.testing.assert_frame_equal(reg.load_object(csv.id), df)
+    pd.testing.assert_frame_equal(embedded_registry.load_object(csv.id), df)
 
 
-def test_object_aspect_records_how_to_load(reg) -> None:
-    art = reg.save_object({"k": 1}, name="cfg", options={"indent": 2}, metadata={"team": "x"})
-    aspects = {a.schema_name: a.content for a in reg.get_metadata(art.id)}
+def test_object_aspect_records_how_to_load(embedded_registry) -> None:
+    art = embedded_registry.save_object({"k": 1}, name="cfg", options={"indent": 2}, metadata={"team": "x"})
+    aspects = {a.schema_name: a.content for a in embedded_registry.get_metadata(art.id)}
     recorded = aspects[OBJECT_ASPECT]
     assert recorded["serializer"] == "json" and recorded["path"] == "data.json"
     assert recorded["options"] == {"indent": 2} and recorded["snapshot_id"] == art.serializer.snapshot_id
     assert recorded["python_type"] == "builtins.dict"
     assert any(a.get("team") == "x" for a in aspects.values())
-    assert reg.count("kind:object") == 1
+    assert embedded_registry.count("kind:object") == 1
 
 
-def test_invalid_options_are_refused_before_writing(reg) -> None:
+def test_invalid_options_are_refused_before_writing(embedded_registry) -> None:
     with pytest.raises(SerializerError, match="indent"):
-        reg.save_object({"a": 1}, name="cfg", options={"indent": "wide"})
+        embedded_registry.save_object({"a": 1}, name="cfg", options={"indent": "wide"})
     with pytest.raises(SerializerError, match="Additional properties"):
-        reg.save_object({"a": 1}, name="cfg", options={"colour": True})
+        embedded_registry.save_object({"a": 1}, name="cfg", options={"colour": True})
     with pytest.raises(SerializerError, match="format"):
-        reg.save_object(pd.DataFrame({"a": [1]}), name="t", options={"format": "xlsx"})
-    assert reg.count() == 0
+        embedded_registry.save_object(pd.DataFrame({"a": [1]}), name="t", options={"format": "xlsx"})
+    assert embedded_registry.count() == 0
 
 
-def test_json_rejects_nan_and_non_json_cleanly(reg) -> None:
+def test_json_rejects_nan_and_non_json_cleanly(embedded_registry) -> None:
     with pytest.raises(SerializerError, match="NaN"):
-        reg.save_object({"x": math.nan}, name="bad")
+        embedded_registry.save_object({"x": math.nan}, name="bad")
     with pytest.raises(SerializerError, match="keys must be strings"):
-        reg.save_object({1: "a"}, name="bad")
+        embedded_registry.save_object({1: "a"}, name="bad")
     with pytest.raises(SerializerError, match=r"builtins.tuple at \$.t.*cloudpickle"):
-        reg.save_object({"t": (1, 2)}, name="bad")
-    assert reg.count() == 0
+        embedded_registry.save_object({"t": (1, 2)}, name="bad")
+    assert embedded_registry.count() == 0
 
 
-def test_unsafe_type_names_the_cloudpickle_opt_in(reg) -> None:
+def test_unsafe_type_names_the_cloudpickle_opt_in(embedded_registry) -> None:
     with pytest.raises(SerializerError, match="serializer='cloudpickle'") as info:
-        reg.save_object({1, 2, 3}, name="s")
+        embedded_registry.save_object({1, 2, 3}, name="s")
     assert "builtins.set" in str(info.value)
     with pytest.raises(SerializerError, match="cloudpickle"):
         serializer_for(object())
 
 
-def test_cloudpickle_is_opt_in_only(reg) -> None:
+def test_cloudpickle_is_opt_in_only(embedded_registry) -> None:
     assert get_serializer("cloudpickle").auto is False
     fn = lambda x: x * 3  # noqa: E731 - a lambda needs cloudpickle
-    art = reg.save_object({"fn": fn, "s": {1, 2}}, name="p", serializer="cloudpickle")
+    art = embedded_registry.save_object({"fn": fn, "s": {1, 2}}, name="p", serializer="cloudpickle")
     assert art.serializer.task_name == "cloudpickle"
-    loaded = reg.load_object("p")
+    loaded = embedded_registry.load_object("p")
     assert loaded["fn"](5) == 15 and loaded["s"] == {1, 2}
 
 
@@ -160,7 +160,7 @@ def test_serializer_output_must_be_inside_its_directory() -> None:
     assert relpath == "data.json" and (directory / relpath).read_text() == '{"a": 1}'
 
 
-def test_directory_output_round_trip(reg, plugins) -> None:
+def test_directory_output_round_trip(embedded_registry, plugins) -> None:
     module = plugins.unique()
     plugins.serializers.append("dir-test-" + module)
     plugins.write(f"{module}.py", f'''
@@ -182,9 +182,9 @@ def test_directory_output_round_trip(reg, plugins) -> None:
                 return {{p.name: p.read_text() for p in (path / "nested").iterdir()}}
     ''')
     plugins.load(module)
-    art = reg.save_object({"a": "1", "b": "2"}, name="parts", serializer=f"dir-test-{module}")
+    art = embedded_registry.save_object({"a": "1", "b": "2"}, name="parts", serializer=f"dir-test-{module}")
     assert art.is_dir and sorted(f.path for f in art.files) == ["parts/nested/a", "parts/nested/b"]
-    assert reg.load_object(art.id) == {"a": "1", "b": "2"}
+    assert embedded_registry.load_object(art.id) == {"a": "1", "b": "2"}
 
 
 def test_entry_point_discovery(tmp_path: Path, monkeypatch) -> None:

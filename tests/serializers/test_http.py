@@ -11,7 +11,7 @@ from prefect_artifacts import SnapshotIntegrityError
 
 
 @pytest.fixture
-def http_reg(reg):
+def http_reg(embedded_registry):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
@@ -20,24 +20,24 @@ def http_reg(reg):
     from prefect_artifacts._server.auth import NoAuth
     from prefect_artifacts.registry.http import HttpRegistry
 
-    client = TestClient(create_app(reg, auth=NoAuth()))
+    client = TestClient(create_app(embedded_registry, auth=NoAuth()))
     http = HttpRegistry("http://testserver/api/v1", client=client)
     yield http
     http.close()
 
 
-def test_save_and_load_over_http(reg, http_reg, plugins, _isolated_home) -> None:
+def test_save_and_load_over_http(embedded_registry, http_reg, plugins, _isolated_home) -> None:
     arr = np.arange(6, dtype=np.int8).reshape(2, 3)
     art = http_reg.save_object(arr, name="arr")
     np.testing.assert_array_equal(http_reg.load_object("arr"), arr)
-    np.testing.assert_array_equal(reg.load_object(art.id), arr)  # same catalog, read in process
+    np.testing.assert_array_equal(embedded_registry.load_object(art.id), arr)  # same catalog, read in process
 
     module = plugins.unique()
     name = f"tagged-{module}"
     plugins.tagged_module(module, name, tag="v1")
     plugins.load(module)
     obj = http_reg.save_object({"x": 1}, name="obj", serializer=name)
-    assert reg.get_plugin_snapshot(obj.serializer.snapshot_id).files[0].path == f"{module}.py"
+    assert embedded_registry.get_plugin_snapshot(obj.serializer.snapshot_id).files[0].path == f"{module}.py"
     assert http_reg.load_object(obj.id) == {"tag": "v1", "value": {"x": 1}}
 
     # a second, fresh snapshot mount over HTTP is refused when the server's blob is tampered
@@ -45,7 +45,7 @@ def test_save_and_load_over_http(reg, http_reg, plugins, _isolated_home) -> None
     plugins.tagged_module(other, f"tagged-{other}", tag="v9")
     plugins.load(other)
     bad = http_reg.save_object(1, name="bad", serializer=f"tagged-{other}")
-    digest = reg.get_plugin_snapshot(bad.serializer.snapshot_id).files[0].checksum
+    digest = embedded_registry.get_plugin_snapshot(bad.serializer.snapshot_id).files[0].checksum
     blob = _isolated_home / "blobs" / "sha256" / digest[:2] / digest
     blob.chmod(0o644)
     blob.write_text("raise SystemExit('tampered code ran')\n")

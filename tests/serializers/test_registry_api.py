@@ -20,55 +20,55 @@ from prefect_artifacts.serializers import (
 )
 
 
-async def test_async_twins(reg) -> None:
-    art = await reg.asave_object({"a": [1, 2]}, name="cfg", folder="/team", labels=["x"])
+async def test_async_twins(embedded_registry) -> None:
+    art = await embedded_registry.asave_object({"a": [1, 2]}, name="cfg", folder="/team", labels=["x"])
     assert art.folder == "/team" and art.labels == ["x"]
-    assert await reg.aload_object("/team/cfg:latest") == {"a": [1, 2]}
-    reports = await reg.acheck_loadable()
+    assert await embedded_registry.aload_object("/team/cfg:latest") == {"a": [1, 2]}
+    reports = await embedded_registry.acheck_loadable()
     assert [r.ok for r in reports] == [True]
 
 
-def test_block_delegates_and_upload_options_pass_through(reg) -> None:
+def test_block_delegates_and_upload_options_pass_through(embedded_registry) -> None:
     block = ArtifactRegistry()
     run_id = str(uuid.uuid4())
     art = block.save_object("hello", name="greeting", runs=[(run_id, "output")], conflict_strategy="skip")
     assert [link.run_id for link in art.runs] == [run_id]
     assert block.save_object("other", name="greeting", conflict_strategy="skip").id == art.id
     assert block.load_object("greeting") == "hello"
-    assert reg.run_artifacts(run_id)[0].id == art.id
+    assert embedded_registry.run_artifacts(run_id)[0].id == art.id
 
 
-def test_step_functions_compose_like_save_and_load(reg, tmp_path) -> None:
+def test_step_functions_compose_like_save_and_load(embedded_registry, tmp_path) -> None:
     cls = get_serializer("json")
-    snap = snapshot_serializer(reg, cls)
+    snap = snapshot_serializer(embedded_registry, cls)
     directory, relpath = serialize_to_dir({"k": "v"}, cls, {"indent": 1})
     try:
-        art = upload_serialized(reg, directory, relpath, serializer=cls, snapshot=snap, name="stepwise",
+        art = upload_serialized(embedded_registry, directory, relpath, serializer=cls, snapshot=snap, name="stepwise",
                                 options={"indent": 1})
     finally:
         shutil.rmtree(directory)
     assert art.kind is ArtifactKind.OBJECT and art.serializer.snapshot_id == snap.id
-    info = object_info(reg, "stepwise")
+    info = object_info(embedded_registry, "stepwise")
     assert (info.serializer, info.path, info.options) == ("json", "data.json", {"indent": 1})
-    pinned = load_serializer(reg, info)
+    pinned = load_serializer(embedded_registry, info)
     assert pinned is not cls and pinned.__module__.startswith("_prefect_artifacts_snapshots.")
-    path = fetch_object(reg, info, tmp_path)
+    path = fetch_object(embedded_registry, info, tmp_path)
     assert path == tmp_path / "data.json" and path.read_text() == '{\n "k": "v"\n}'
     assert deserialize_from(path, pinned, info.options) == {"k": "v"}
-    assert deserialize_from(path, art.serializer, registry=reg) == {"k": "v"}
+    assert deserialize_from(path, art.serializer, registry=embedded_registry) == {"k": "v"}
     assert deserialize_from(path, "json") == {"k": "v"}
 
 
-def test_scratch_files_are_removed_after_save_load_and_failures(reg, _isolated_home) -> None:
-    reg.save_object(b"x" * 1000, name="b")
-    assert reg.load_object("b") == b"x" * 1000
+def test_scratch_files_are_removed_after_save_load_and_failures(embedded_registry, _isolated_home) -> None:
+    embedded_registry.save_object(b"x" * 1000, name="b")
+    assert embedded_registry.load_object("b") == b"x" * 1000
     with pytest.raises(SerializerError):
-        reg.save_object({"bad": float("nan")}, name="nan")
+        embedded_registry.save_object({"bad": float("nan")}, name="nan")
     scratch = _isolated_home / "scratch"
     assert scratch.is_dir() and list(scratch.iterdir()) == []
 
 
-def test_scratch_left_behind_by_a_serializer_is_removed(reg, plugins, _isolated_home) -> None:
+def test_scratch_left_behind_by_a_serializer_is_removed(embedded_registry, plugins, _isolated_home) -> None:
     name = plugins.serializer("""
         def serialize(self, obj, directory, **options):
             (directory / "work" / "deep").mkdir(parents=True)
@@ -79,21 +79,21 @@ def test_scratch_left_behind_by_a_serializer_is_removed(reg, plugins, _isolated_
         def deserialize(self, path, **options):
             return path.read_text()
     """)
-    art = reg.save_object("kept", name="messy", serializer=name)
-    assert [f.path for f in art.files] == ["out.txt"] and reg.load_object(art.id) == "kept"
+    art = embedded_registry.save_object("kept", name="messy", serializer=name)
+    assert [f.path for f in art.files] == ["out.txt"] and embedded_registry.load_object(art.id) == "kept"
     assert list((_isolated_home / "scratch").iterdir()) == []  # the stray folder went too
 
 
 @pytest.mark.parametrize("obj", [{"a": [1, 2], "é": None}, b"\x00raw", bytearray(b"ba"), b"x" * (1024 * 1024 + 1)])
-def test_in_memory_and_file_serialization_store_the_same_content(reg, obj) -> None:
-    art = reg.save_object(obj, name="same")
+def test_in_memory_and_file_serialization_store_the_same_content(embedded_registry, obj) -> None:
+    art = embedded_registry.save_object(obj, name="same")
     directory, relpath = serialize_to_dir(obj)
     try:
         assert [f.path for f in art.files] == [relpath]
-        assert b"".join(reg.read(art.id)) == (directory / relpath).read_bytes()
+        assert b"".join(embedded_registry.read(art.id)) == (directory / relpath).read_bytes()
     finally:
         shutil.rmtree(directory)
-    assert reg.load_object(art.id) == obj and type(reg.load_object(art.id)) is type(obj)
+    assert embedded_registry.load_object(art.id) == obj and type(embedded_registry.load_object(art.id)) is type(obj)
 
 
 @pytest.mark.parametrize(("returned", "message"), [
@@ -102,7 +102,7 @@ def test_in_memory_and_file_serialization_store_the_same_content(reg, obj) -> No
     ("('../escape.bin', b'x')", "unsafe path"),
     ("1 / 0", "ZeroDivisionError"),
 ])
-def test_bad_serialize_bytes_is_a_clear_error_and_stores_nothing(reg, plugins, returned, message) -> None:
+def test_bad_serialize_bytes_is_a_clear_error_and_stores_nothing(embedded_registry, plugins, returned, message) -> None:
     name = plugins.serializer(f"""
         def serialize_bytes(self, obj, **options):
             return {returned}
@@ -114,5 +114,5 @@ def test_bad_serialize_bytes_is_a_clear_error_and_stores_nothing(reg, plugins, r
             return path.read_bytes()
     """)
     with pytest.raises(SerializerError, match=message):
-        reg.save_object("x", name="bad", serializer=name)
-    assert reg.count() == 0
+        embedded_registry.save_object("x", name="bad", serializer=name)
+    assert embedded_registry.count() == 0

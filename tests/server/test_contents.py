@@ -25,16 +25,17 @@ DATA = bytes(range(256)) * 10_000  # 2.5 MB: several server chunks
 
 
 @pytest.fixture
-def reg(open_server: LiveServer) -> Iterator[HttpRegistry]:
+def http_registry(open_server: LiveServer) -> Iterator[HttpRegistry]:
+    """An HttpRegistry talking to `open_server`."""
     with HttpRegistry(open_server.url) as reg:
         yield reg
 
 
 @pytest.fixture
-def blob_art(reg: HttpRegistry, tmp_path: Path) -> str:
+def blob_art(http_registry: HttpRegistry, tmp_path: Path) -> str:
     path = tmp_path / "data.bin"
     path.write_bytes(DATA)
-    return reg.upload_file(path, name="data").id
+    return http_registry.upload_file(path, name="data").id
 
 
 def test_full_download_headers(open_server: LiveServer, blob_art: str) -> None:
@@ -69,12 +70,12 @@ def test_unsatisfiable_and_ignored_ranges(open_server: LiveServer, blob_art: str
         assert response.status_code == 200 and response.content == DATA, header
 
 
-def test_client_ranges(reg: HttpRegistry, blob_art: str) -> None:
-    assert b"".join(reg.read(blob_art, start=10, end=20)) == DATA[10:20]
-    assert b"".join(reg.read(blob_art, start=len(DATA) - 5)) == DATA[-5:]
-    assert b"".join(reg.read(blob_art, end=7)) == DATA[:7]
-    assert b"".join(reg.read(blob_art, start=len(DATA) + 10)) == b""
-    chunks = list(reg.read(blob_art, chunk_size=65536))
+def test_client_ranges(http_registry: HttpRegistry, blob_art: str) -> None:
+    assert b"".join(http_registry.read(blob_art, start=10, end=20)) == DATA[10:20]
+    assert b"".join(http_registry.read(blob_art, start=len(DATA) - 5)) == DATA[-5:]
+    assert b"".join(http_registry.read(blob_art, end=7)) == DATA[:7]
+    assert b"".join(http_registry.read(blob_art, start=len(DATA) + 10)) == b""
+    chunks = list(http_registry.read(blob_art, chunk_size=65536))
     assert b"".join(chunks) == DATA and max(map(len, chunks)) <= 65536
 
 
@@ -86,17 +87,17 @@ def _corrupt(server: LiveServer, digest: str) -> None:
     blob.write_bytes(bytes(raw))
 
 
-def test_corruption_is_detected_end_to_end(open_server: LiveServer, reg: HttpRegistry, blob_art: str,
+def test_corruption_is_detected_end_to_end(open_server: LiveServer, http_registry: HttpRegistry, blob_art: str,
                                            tmp_path: Path) -> None:
     small = tmp_path / "small.txt"
     small.write_text("small and corrupt")
-    small_art = reg.upload_file(small, name="small")
+    small_art = http_registry.upload_file(small, name="small")
     _corrupt(open_server, small_art.checksum or "")
     response = httpx.get(f"{open_server.url}/artifacts/{small_art.id}/contents")
     assert response.status_code == 409 and response.json()["error"] == "ArtifactIntegrityError"
     with pytest.raises(ArtifactIntegrityError):
         small_art.open()
-    big = reg.get(blob_art)
+    big = http_registry.get(blob_art)
     _corrupt(open_server, big.checksum or "")
     with pytest.raises(ArtifactIntegrityError):  # the server aborts mid-stream; the client checks too
         b"".join(big.as_stream())
@@ -106,11 +107,11 @@ def test_corruption_is_detected_end_to_end(open_server: LiveServer, reg: HttpReg
     assert not target.exists()
 
 
-def test_large_downloads_are_verified_by_the_client_that_asks_to(open_server: LiveServer, reg: HttpRegistry,
+def test_large_downloads_are_verified_by_the_client_that_asks_to(open_server: LiveServer, http_registry: HttpRegistry,
                                                                  tmp_path: Path) -> None:
     data = bytes(range(256)) * 40_000  # 10 MB: above the size the server leaves to verifying clients
     (tmp_path / "big.bin").write_bytes(data)
-    art = reg.upload_file(tmp_path / "big.bin", name="big")
+    art = http_registry.upload_file(tmp_path / "big.bin", name="big")
     _corrupt(open_server, art.checksum or "")
     url = f"{open_server.url}/artifacts/{art.id}/contents"
     with pytest.raises(httpx.HTTPError):  # a plain client: the server hashes and aborts the stream
@@ -125,19 +126,21 @@ def test_large_downloads_are_verified_by_the_client_that_asks_to(open_server: Li
     assert not (tmp_path / "out.bin").exists()
 
 
-def test_references_are_read_by_the_client(open_server: LiveServer, reg: HttpRegistry, tmp_path: Path) -> None:
+def test_references_are_read_by_the_client(
+    open_server: LiveServer, http_registry: HttpRegistry, tmp_path: Path,
+) -> None:
     folder = tmp_path / "refs"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_text("A" * 100)
     (folder / "sub" / "b.txt").write_text("B")
-    one = reg.add_reference((folder / "a.txt").as_uri(), name="one")
+    one = http_registry.add_reference((folder / "a.txt").as_uri(), name="one")
     response = httpx.get(f"{open_server.url}/artifacts/{one.id}/contents")
     assert response.status_code == 307
     assert response.headers["location"] == (folder / "a.txt").as_uri()
     assert response.json()["files"][0]["uri"] == (folder / "a.txt").as_uri()
     assert one.open().read() == b"A" * 100
-    assert b"".join(reg.read(one.id, start=10, end=15)) == b"AAAAA"
-    tree = reg.add_reference(folder.as_uri() + "/", name="tree")
+    assert b"".join(http_registry.read(one.id, start=10, end=15)) == b"AAAAA"
+    tree = http_registry.add_reference(folder.as_uri() + "/", name="tree")
     bundle = tree.get_contents(file_type="tar_gz", output_dir=tmp_path / "out")
     with tarfile.open(bundle) as archive:
         names = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
@@ -147,12 +150,12 @@ def test_references_are_read_by_the_client(open_server: LiveServer, reg: HttpReg
         one.open()
 
 
-def test_bundles(reg: HttpRegistry, open_server: LiveServer, tmp_path: Path) -> None:
+def test_bundles(http_registry: HttpRegistry, open_server: LiveServer, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     (root / "plots").mkdir(parents=True)
     (root / "a.txt").write_text("alpha")
     (root / "plots" / "p.bin").write_bytes(DATA[:300_000])
-    art = reg.upload_dir(root, name="tree")
+    art = http_registry.upload_dir(root, name="tree")
     response = httpx.get(f"{open_server.url}/artifacts/{art.id}/contents", params={"fileType": "zip"})
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "tree.zip" in response.headers["content-disposition"]
@@ -163,7 +166,7 @@ def test_bundles(reg: HttpRegistry, open_server: LiveServer, tmp_path: Path) -> 
         assert archive.getnames() == ["plots/p.bin"]
     missing = httpx.get(f"{open_server.url}/artifacts/{art.id}/contents", params={"fileType": "zip", "path": "nope"})
     assert missing.status_code == 404 and missing.json()["error"] == "ArtifactNotFound"
-    single = reg.upload_file(root / "a.txt", name="single")
+    single = http_registry.upload_file(root / "a.txt", name="single")
     refused = httpx.get(f"{open_server.url}/artifacts/{single.id}/contents", params={"fileType": "zip"})
     assert refused.status_code == 400 and refused.json()["error"] == "InvalidOperation"
 
@@ -237,9 +240,9 @@ def test_large_bundle_streams_with_flat_server_memory(tmp_path: Path) -> None:
         proc.wait(30)
 
 
-def test_empty_ranges_still_check_the_file(reg: HttpRegistry, blob_art: str) -> None:
+def test_empty_ranges_still_check_the_file(http_registry: HttpRegistry, blob_art: str) -> None:
     from prefect_artifacts.errors import ArtifactNotFound
 
-    assert b"".join(reg.read(blob_art, start=5, end=5)) == b""
+    assert b"".join(http_registry.read(blob_art, start=5, end=5)) == b""
     with pytest.raises(ArtifactNotFound):
-        reg.read(blob_art, path="missing.bin", start=5, end=5)
+        http_registry.read(blob_art, path="missing.bin", start=5, end=5)

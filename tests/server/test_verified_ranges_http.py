@@ -117,15 +117,16 @@ class TamperingProxy:
 
 
 @pytest.fixture
-def reg(open_server: LiveServer) -> Iterator[HttpRegistry]:
+def http_registry(open_server: LiveServer) -> Iterator[HttpRegistry]:
+    """An HttpRegistry talking to `open_server`."""
     with HttpRegistry(open_server.url, backoff=0.01) as reg:
         yield reg
 
 
 @pytest.fixture
-def art_id(reg: HttpRegistry, tmp_path: Path) -> str:
+def art_id(http_registry: HttpRegistry, tmp_path: Path) -> str:
     (tmp_path / "data.bin").write_bytes(DATA)
-    return reg.upload_file(tmp_path / "data.bin", name="data").id
+    return http_registry.upload_file(tmp_path / "data.bin", name="data").id
 
 
 def _flip_stored(server: LiveServer, digest: str, offset: int) -> None:
@@ -185,28 +186,30 @@ def test_chunks_are_readable_only_by_who_can_read_the_artifact(start_server, tmp
     (0, 1), (C - 1, C), (C - 1, C + 1), (C, 2 * C), (C + 1, 2 * C - 1), (2 * C - 1, 3 * C + 1),
     (4 * C, SIZE), (4 * C + 5, None), (1, SIZE - 1), (SIZE - 1, None),
 ])
-def test_client_ranges_at_chunk_boundaries(reg: HttpRegistry, art_id: str, start: int, end: int | None) -> None:
-    pieces = list(reg.read(art_id, start=start, end=end, chunk_size=100_000))
+def test_client_ranges_at_chunk_boundaries(
+    http_registry: HttpRegistry, art_id: str, start: int, end: int | None,
+) -> None:
+    pieces = list(http_registry.read(art_id, start=start, end=end, chunk_size=100_000))
     assert b"".join(pieces) == DATA[start:end]
     assert max(map(len, pieces), default=0) <= 100_000
 
 
-def test_empty_client_ranges(reg: HttpRegistry, art_id: str) -> None:
-    assert b"".join(reg.read(art_id, start=C, end=C)) == b""
-    assert b"".join(reg.read(art_id, start=SIZE + 10)) == b""
+def test_empty_client_ranges(http_registry: HttpRegistry, art_id: str) -> None:
+    assert b"".join(http_registry.read(art_id, start=C, end=C)) == b""
+    assert b"".join(http_registry.read(art_id, start=SIZE + 10)) == b""
     with pytest.raises(ArtifactNotFound):
-        reg.read(art_id, path="missing.bin", start=5, end=5)
+        http_registry.read(art_id, path="missing.bin", start=5, end=5)
 
 
 def test_server_refuses_a_range_over_a_corrupt_first_chunk_with_a_clean_409(
-    open_server: LiveServer, reg: HttpRegistry, art_id: str
+    open_server: LiveServer, http_registry: HttpRegistry, art_id: str
 ) -> None:
     _flip_stored(open_server, _digest(open_server, art_id), 2 * C + 10)
     response = httpx.get(f"{open_server.url}/artifacts/{art_id}/contents", headers={"Range": f"bytes={2 * C}-"})
     assert response.status_code == 409 and response.json()["error"] == "ArtifactIntegrityError"
     with pytest.raises(ArtifactIntegrityError):
-        b"".join(reg.read(art_id, start=2 * C + 5, end=2 * C + 6))
-    assert b"".join(reg.read(art_id, start=3 * C)) == DATA[3 * C:]  # other chunks are still served
+        b"".join(http_registry.read(art_id, start=2 * C + 5, end=2 * C + 6))
+    assert b"".join(http_registry.read(art_id, start=3 * C)) == DATA[3 * C:]  # other chunks are still served
     ok = httpx.get(f"{open_server.url}/artifacts/{art_id}/contents", headers={"Range": f"bytes=0-{C - 1}"})
     assert ok.status_code == 206 and ok.content == DATA[:C]
 
@@ -262,23 +265,25 @@ def test_resumed_whole_download_is_verified(art_id: str, proxy: TamperingProxy) 
         assert b"".join(reg.read(art_id)) == DATA
 
 
-def test_missing_sidecar_is_rebuilt_by_the_server(open_server: LiveServer, reg: HttpRegistry, art_id: str) -> None:
+def test_missing_sidecar_is_rebuilt_by_the_server(
+    open_server: LiveServer, http_registry: HttpRegistry, art_id: str,
+) -> None:
     store = open_server.registry.store
     digest = _digest(open_server, art_id)
     Path(store.index_path(digest)).unlink()
     store._forget_index(digest)  # as after a restart: nothing verified in memory
-    assert b"".join(reg.read(art_id, start=C - 2, end=C + 2)) == DATA[C - 2:C + 2]
+    assert b"".join(http_registry.read(art_id, start=C - 2, end=C + 2)) == DATA[C - 2:C + 2]
     assert Path(store.index_path(digest)).exists()
 
 
-def test_reference_ranges_are_read_and_checked_by_the_client(reg: HttpRegistry, tmp_path: Path) -> None:
+def test_reference_ranges_are_read_and_checked_by_the_client(http_registry: HttpRegistry, tmp_path: Path) -> None:
     target = tmp_path / "ref.bin"
     target.write_bytes(DATA[:50_000])
-    art = reg.add_reference(target.as_uri(), name="ref")
-    assert b"".join(reg.read(art.id, start=10, end=20)) == DATA[10:20]
+    art = http_registry.add_reference(target.as_uri(), name="ref")
+    assert b"".join(http_registry.read(art.id, start=10, end=20)) == DATA[10:20]
     target.write_bytes(DATA[1:50_001])  # same size, other bytes
     with pytest.raises(ArtifactIntegrityError):
-        b"".join(reg.read(art.id, start=10, end=20))
+        b"".join(http_registry.read(art.id, start=10, end=20))
 
 
 def test_a_server_without_chunk_indexes_still_gets_checked_reads(art_id: str, proxy: TamperingProxy) -> None:
