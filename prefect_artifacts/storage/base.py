@@ -33,7 +33,6 @@ import logging
 import os
 import re
 import threading
-from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -85,6 +84,17 @@ _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "a
 #: Fills a temp file given its ``write(view)`` and ``writev(batch)``; returns (sha256, size).
 Fill = Callable[[Callable[[memoryview], Any], Callable[[list[bytes]], Any]], tuple[str, int]]
 _Store = TypeVar("_Store", bound="ContentStore")
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def primitive(method: _Method) -> _Method:
+    """Mark one of the primitives each medium implements (the base's raises NotImplementedError).
+
+    ``ContentStore`` is not an ABC so that ``ContentStore(url)`` type-checks; the
+    store tests check that every concrete store overrides every primitive.
+    """
+    method.__primitive__ = True  # type: ignore[attr-defined]
+    return method
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,7 @@ def store_class(fs: Any) -> type[ContentStore]:
     return FsspecContentStore
 
 
-class ContentStore(ABC):
+class ContentStore:
     """Blobs named by their SHA-256 under an fsspec base URL.
 
     ``ContentStore(url)`` returns the store for the URL's medium: a
@@ -280,15 +290,17 @@ class ContentStore(ABC):
 
     # the medium's primitives ----------------------------------------------------------
 
-    @abstractmethod
+    @primitive
     def _make_folder(self, path: str) -> None:
         """Make the folder ``path`` (and its parents) exist."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _blob_exists(self, path: str) -> bool:
         """Whether the blob at ``path`` exists now (not in some cached listing)."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def touch(self, digest: str) -> None:
         """Mark a reused blob as young, so garbage collection leaves it for the grace period.
 
@@ -297,8 +309,9 @@ class ContentStore(ABC):
             store.touch(digest)
             ```
         """
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def blob_mtime(self, digest: str) -> float:
         """Modification time of a blob, or of its lease when newer (0 when unknown or missing).
 
@@ -307,38 +320,47 @@ class ContentStore(ABC):
             time.time() - store.blob_mtime(digest)
             ```
         """
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _store_bytes(self, data: bytes, digest: str, sync: bool) -> bool:
         """Store hashed bytes the store lacks as blob ``digest``; whether they were written."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _write_temp(self, fill: Fill, tmp: str, sync: bool) -> tuple[str, int]:
         """Create the temp file ``tmp`` and let ``fill`` write it; return what ``fill`` returns."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _move_into_place(self, tmp: str, final: str, sync: bool) -> None:
         """Rename a complete temp file to its blob path (replacing a concurrent identical one)."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _discard(self, path: str) -> None:
         """Delete a file if it is there (no error when it is not, or cannot be)."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _open_blob(self, path: str, block_size: int) -> Any:
         """Open a blob for a sequential read (readinto and read, in chunks of about ``block_size``)."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _open_chunked(self, path: str, chunk_size: int) -> Any:
         """Open a blob for a verified range read: seek, then whole index chunks of ``chunk_size``."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _read_sidecar(self, path: str, limit: int) -> bytes:
         """At most ``limit`` bytes of a chunk index sidecar, read fresh (FileNotFoundError if none)."""
+        raise NotImplementedError
 
-    @abstractmethod
+    @primitive
     def _write_sidecar(self, path: str, data: bytes) -> None:
         """Replace a chunk index sidecar atomically (no fsync: a lost one is rebuilt)."""
+        raise NotImplementedError
 
     # paths --------------------------------------------------------------------
 

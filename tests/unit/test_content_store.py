@@ -25,6 +25,7 @@ from prefect_artifacts.storage.content_store import (
     ContentStore,
     FsspecContentStore,
     LocalContentStore,
+    ObjectContentStore,
     S3ContentStore,
 )
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
@@ -436,6 +437,14 @@ def test_content_store_builds_the_store_of_the_urls_medium(tmp_path: Path, moto_
     ]
     assert type(copy.copy(built["memory"])) is FsspecContentStore
     assert list(built["memory"].iter_unfinished_uploads()) == []  # only S3 has multipart uploads
+
+
+def test_every_store_implements_every_primitive_of_its_medium() -> None:
+    primitives = {name for name, value in vars(ContentStore).items() if getattr(value, "__primitive__", False)}
+    assert {"_store_bytes", "_open_chunked", "touch"} <= primitives
+    for cls in (LocalContentStore, FsspecContentStore, ObjectContentStore, S3ContentStore):
+        missing = sorted(name for name in primitives if getattr(cls, name) is getattr(ContentStore, name))
+        assert missing == [], f"{cls.__name__} lacks {missing}"
 
 
 def test_a_store_class_named_directly_must_serve_the_url(tmp_path: Path) -> None:
