@@ -44,6 +44,7 @@ from typing import Any, ClassVar, TypeVar
 import fsspec
 
 from prefect_artifacts._ids import new_uuid
+from prefect_artifacts._local_writes import part_file
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     BlobNotFound,
@@ -846,21 +847,16 @@ class ContentStore:
         """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{new_uuid().hex[:8]}.part")
         hasher = None if self._cached_index(digest) is not None else ChunkedSha256(self.index_chunk_size)
-        try:
+        with part_file(dest) as tmp:
             with self._open(digest) as src, open(tmp, "wb", buffering=0) as out, storage_errors(
                 f"reading blob {digest}"
             ):
                 actual, _ = copy_hashing(src, out.write, hasher=hasher)
             if actual != digest:
                 raise ArtifactIntegrityError(f"blob {digest} is corrupt: content hashes to {actual}")
-            if hasher is not None:
-                self._learn_index(hasher)
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        if hasher is not None:
+            self._learn_index(hasher)
         return dest
 
     def verify(self, digest: str) -> bool:
