@@ -190,13 +190,7 @@ class ArtifactRegistry(Block):
         self.get_registry().delete(ref)
 
     async def adelete_artifact(self, ref: str) -> None:
-        """Async twin of `delete_artifact`.
-
-        Example:
-            ```python
-            await registry.adelete_artifact("my-data:1")
-            ```
-        """
+        """Async twin of `delete_artifact`."""
         await self.get_registry().adelete(ref)
 
     # -- every Registry method, on the registry this block describes (get_registry) ----

@@ -662,49 +662,23 @@ class Artifact(_Model):
     # async twins -------------------------------------------------------------
 
     async def aas_stream(self, chunk_size: int = -1, path: str | None = None) -> AsyncIterator[bytes]:
-        """Async twin of `as_stream`.
-
-        Example:
-            ```python
-            async for chunk in art.aas_stream():
-                ...
-            ```
-        """
+        """Async twin of `as_stream`."""
         async for chunk in iterate_in_thread(lambda: self.as_stream(chunk_size, path)):
             yield chunk
 
     async def adownload_content(self) -> AsyncIterator[bytes]:
-        """Async twin of `download_content`.
-
-        Example:
-            ```python
-            async for chunk in art.adownload_content():
-                ...
-            ```
-        """
+        """Async twin of `download_content`."""
         async for chunk in iterate_in_thread(self.download_content):
             yield chunk
 
     async def aas_local_file(
         self, path: str | Path | None = None, chunk_size: int = -1
     ) -> Path | TemporaryLocalFile:
-        """Async twin of `as_local_file`.
-
-        Example:
-            ```python
-            path = await art.aas_local_file("out.bin")
-            ```
-        """
+        """Async twin of `as_local_file`."""
         return await run_in_thread(self.as_local_file, path, chunk_size)
 
     async def aopen(self) -> io.BytesIO:
-        """Async twin of `open`.
-
-        Example:
-            ```python
-            f = await art.aopen()
-            ```
-        """
+        """Async twin of `open`."""
         return await run_in_thread(self.open)
 
     async def aget_contents(
@@ -714,56 +688,26 @@ class Artifact(_Model):
         output_dir: str | Path | None = None,
         file_stem: str = "contents",
     ) -> Path:
-        """Async twin of `get_contents`.
-
-        Example:
-            ```python
-            path = await art.aget_contents(file_type="zip")
-            ```
-        """
+        """Async twin of `get_contents`."""
         return await run_in_thread(self.get_contents, file_type, artifact_path, output_dir, file_stem)
 
     async def aadd_metadata(
         self, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
         policy: str | None = None,
     ) -> Artifact:
-        """Async twin of `add_metadata`.
-
-        Example:
-            ```python
-            await art.aadd_metadata({"rows": 3})
-            ```
-        """
+        """Async twin of `add_metadata`."""
         return await run_in_thread(self.add_metadata, aspect, schema, policy)
 
     async def aattach_to_run(self, run_id: str, category: RunCategory | str) -> RunLink:
-        """Async twin of `attach_to_run`.
-
-        Example:
-            ```python
-            await art.aattach_to_run(run_id, "output")
-            ```
-        """
+        """Async twin of `attach_to_run`."""
         return await run_in_thread(self.attach_to_run, run_id, category)
 
     async def adelete(self) -> None:
-        """Async twin of `delete`.
-
-        Example:
-            ```python
-            await art.adelete()
-            ```
-        """
+        """Async twin of `delete`."""
         await run_in_thread(self.delete)
 
     async def arefresh(self) -> Artifact:
-        """Async twin of `refresh`.
-
-        Example:
-            ```python
-            await art.arefresh()
-            ```
-        """
+        """Async twin of `refresh`."""
         return await run_in_thread(self.refresh)
 
 

@@ -552,13 +552,7 @@ async def aupload_file(
     mime_type: str | None = None, conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
     registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
-    """Async twin of `upload_file`.
-
-    Example:
-        ```python
-        art = await aupload_file("data.csv", name="raw-data")
-        ```
-    """
+    """Async twin of `upload_file`."""
     local = _existing_path(path, want_dir=False)
     return await _awrite(registry, _file_call(
         "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
@@ -599,13 +593,7 @@ async def aupload_dir(
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
     group: str | None = None,
 ) -> Artifact:
-    """Async twin of `upload_dir`.
-
-    Example:
-        ```python
-        art = await aupload_dir("checkpoints/", name="model-checkpoint")
-        ```
-    """
+    """Async twin of `upload_dir`."""
     local = _existing_path(path, want_dir=True)
     return await _awrite(registry, _file_call(
         "upload_dir", local, name if name is not None else _default_name(local), folder, conflict_strategy,
@@ -640,13 +628,7 @@ async def aadd_reference(
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
     group: str | None = None,
 ) -> Artifact:
-    """Async twin of `add_reference`.
-
-    Example:
-        ```python
-        art = await aadd_reference("s3://lake/events.parquet", name="events")
-        ```
-    """
+    """Async twin of `add_reference`."""
     return await _awrite(registry, _file_call(
         "add_reference", uri, name if name is not None else _default_name(basename(uri)), folder,
         conflict_strategy, description=description, labels=labels, metadata=metadata, group=group))
@@ -696,13 +678,7 @@ async def asave_object(
     conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
     serializer_options: dict[str, Any] | None = None, group: str | None = None,
 ) -> Artifact:
-    """Async twin of `save_object`.
-
-    Example:
-        ```python
-        art = await asave_object({"a": 1}, name="params")
-        ```
-    """
+    """Async twin of `save_object`."""
     return await _awrite(registry, _save_object_call(obj, name, serializer, folder, description, labels,
                                                      metadata, conflict_strategy, serializer_options, group))
 
@@ -738,13 +714,7 @@ def load_object(ref: str, use_current: bool = False, registry: RegistryArg = Non
 
 @task(**_serializer_task("aload_object", _load_run_name))
 async def aload_object(ref: str, use_current: bool = False, registry: RegistryArg = None) -> Any:
-    """Async twin of `load_object`.
-
-    Example:
-        ```python
-        model = await aload_object("model:latest")
-        ```
-    """
+    """Async twin of `load_object`."""
     return await _aread(registry, ref, _load_object(use_current), pinned=True)
 
 
@@ -812,13 +782,7 @@ async def adownload_artifact(
     ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
     file_type: str | None = None, registry: RegistryArg = None,
 ) -> Path:
-    """Async twin of `download_artifact`.
-
-    Example:
-        ```python
-        local = await adownload_artifact("raw-data:latest", path="work/")
-        ```
-    """
+    """Async twin of `download_artifact`."""
     return await _aread(registry, ref, _download(path, artifact_path, file_type))
 
 
@@ -853,13 +817,7 @@ async def alist_artifacts(
     search: str | None = None, folder: str | None = None, sort_by: str | None = None,
     descending: bool = False, limit: int = 100, registry: RegistryArg = None,
 ) -> list[Artifact]:
-    """Async twin of `list_artifacts`.
-
-    Example:
-        ```python
-        arts = await alist_artifacts(folder="/datasets")
-        ```
-    """
+    """Async twin of `list_artifacts`."""
     return await run_in_thread(_list, registry, search, folder, sort_by, descending, limit)
 
 
@@ -909,13 +867,7 @@ def attach_artifact(ref: str, category: RunCategory | str = RunCategory.INPUT, r
 @task(**_io_task("aattach_artifact", _ref_label))
 async def aattach_artifact(ref: str, category: RunCategory | str = RunCategory.INPUT, run_id: str | None = None,
                            registry: RegistryArg = None) -> RunLink:
-    """Async twin of `attach_artifact`.
-
-    Example:
-        ```python
-        await aattach_artifact("holdout:3", category="input")
-        ```
-    """
+    """Async twin of `attach_artifact`."""
     cat = parse_category(category)
     run = current_run()
     reg, art, link = await run_in_thread(_attach_core, registry, run, ref, cat, run_id)
@@ -995,13 +947,7 @@ async def alog_code(
     folder: str | None = None, description: str | None = None, labels: Sequence[str] = (),
     registry: RegistryArg = None, group: str | None = None,
 ) -> Artifact:
-    """Async twin of `log_code`.
-
-    Example:
-        ```python
-        await alog_code()
-        ```
-    """
+    """Async twin of `log_code`."""
     run = current_run()
     return await _awrite(registry, _log_code_write(paths, run, name, folder, description, labels, group),
                          RunCategory.CODE)

@@ -1040,13 +1040,7 @@ class Registry(ABC):
         group: str | None = None,
         **options: Any,
     ) -> Artifact:
-        """Async twin of `upload_file`.
-
-        Example:
-            ```python
-            art = await reg.aupload_file("data.csv", name="my-data")
-            ```
-        """
+        """Async twin of `upload_file`."""
         return await run_in_thread(self.upload_file, path, name, folder, description, labels, metadata, mime_type,
                                    conflict_strategy, make_folder, group, **options)
 
@@ -1094,23 +1088,11 @@ class Registry(ABC):
         group: str | None = None,
         **options: Any,
     ) -> Artifact:
-        """Async twin of `upload_code`.
-
-        Example:
-            ```python
-            art = await reg.aupload_code("etl/transform.py", folder="/code")
-            ```
-        """
+        """Async twin of `upload_code`."""
         return await run_in_thread(self.upload_code, paths, name, folder, description, labels, group, **options)
 
     async def aget(self, ref: str) -> Artifact:
-        """Async twin of `get`.
-
-        Example:
-            ```python
-            art = await reg.aget("my-data:latest")
-            ```
-        """
+        """Async twin of `get`."""
         return await run_in_thread(self.get, ref)
 
     async def alist(
@@ -1135,13 +1117,7 @@ class Registry(ABC):
 
     async def adownload(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
                         artifact_path: str | None = None) -> Path | TemporaryLocalFile:
-        """Async twin of `download`.
-
-        Example:
-            ```python
-            path = await reg.adownload("my-data", "copy.csv")
-            ```
-        """
+        """Async twin of `download`."""
         return await run_in_thread(self.download, ref, path, chunk_size, artifact_path)
 
     async def aget_contents(
@@ -1155,13 +1131,7 @@ class Registry(ABC):
         self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
         full_paths: bool = False, progress: Callable[[int], None] | None = None,
     ) -> Path:
-        """Async twin of `download_dir`.
-
-        Example:
-            ```python
-            folder = await reg.adownload_dir("checkpoint", "restored")
-            ```
-        """
+        """Async twin of `download_dir`."""
         return await run_in_thread(self.download_dir, ref, path, artifact_path, full_paths, progress)
 
     async def aattach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:

@@ -48,13 +48,7 @@ class FsspecContentStore(ContentStore):
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
-        """Whether ``fs`` is an fsspec filesystem other than the local one.
-
-        Example:
-            ```python
-            FsspecContentStore.serves(fsspec.filesystem("memory"))  # True
-            ```
-        """
+        """Whether ``fs`` is an fsspec filesystem other than the local one."""
         return not isinstance(fs, LocalFileSystem)
 
     def _make_folder(self, path: str) -> None:
@@ -75,11 +69,6 @@ class FsspecContentStore(ContentStore):
         on most other filesystems), so an empty ``leases/<digest>`` marker is written
         instead; `blob_mtime` counts it, and garbage collection removes it once stale
         (`iter_leases`).
-
-        Example:
-            ```python
-            store.touch(digest)
-            ```
         """
         with storage_errors(f"leasing blob {digest}"):
             self.fs.pipe_file(self._lease_path(digest), b"")
@@ -88,13 +77,7 @@ class FsspecContentStore(ContentStore):
         return f"{self.root}/leases/{digest}"
 
     def blob_mtime(self, digest: str) -> float:
-        """Modification time of a blob, or of its lease when newer (0 when unknown or missing).
-
-        Example:
-            ```python
-            time.time() - store.blob_mtime(digest)
-            ```
-        """
+        """Modification time of a blob, or of its lease when newer (0 when unknown or missing)."""
         try:
             mtime = mtime_of(self.fs.info(self.blob_path(digest)))
         except (FileNotFoundError, OSError):
@@ -157,13 +140,7 @@ class ObjectContentStore(FsspecContentStore):
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
-        """Whether ``fs`` is an object store (S3, GCS, Azure).
-
-        Example:
-            ```python
-            ObjectContentStore.serves(fsspec.filesystem("memory"))  # False
-            ```
-        """
+        """Whether ``fs`` is an object store (S3, GCS, Azure)."""
         return bool(OBJECT_STORE_PROTOCOLS & _protocols(fs))
 
     def _make_folder(self, path: str) -> None:
@@ -191,13 +168,7 @@ class S3ContentStore(ObjectContentStore):
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
-        """Whether ``fs`` is s3fs.
-
-        Example:
-            ```python
-            S3ContentStore.serves(s3fs.S3FileSystem())  # True
-            ```
-        """
+        """Whether ``fs`` is s3fs."""
         return bool(S3_PROTOCOLS & _protocols(fs))
 
     def iter_unfinished_uploads(self) -> Iterator[tuple[str, str, float]]:
@@ -205,12 +176,6 @@ class S3ContentStore(ObjectContentStore):
 
         A writer that died mid-way through a large object leaves its parts on S3,
         invisible to listings and billed until aborted.
-
-        Example:
-            ```python
-            for key, upload_id, started in store.iter_unfinished_uploads():
-                store.abort_upload(key, upload_id)
-            ```
         """
         bucket, _, prefix = f"{self.root}/tmp/".partition("/")
         markers: dict[str, str] = {}
@@ -224,13 +189,7 @@ class S3ContentStore(ObjectContentStore):
             markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        """Abort one unfinished multipart upload (its parts are deleted).
-
-        Example:
-            ```python
-            store.abort_upload(key, upload_id)
-            ```
-        """
+        """Abort one unfinished multipart upload (its parts are deleted)."""
         bucket = self.root.partition("/")[0]
         with storage_errors(f"aborting upload {key}"):
             self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)

@@ -57,13 +57,7 @@ class LocalContentStore(ContentStore):
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
-        """Whether ``fs`` is fsspec's local filesystem.
-
-        Example:
-            ```python
-            LocalContentStore.serves(fsspec.filesystem("file"))  # True
-            ```
-        """
+        """Whether ``fs`` is fsspec's local filesystem."""
         return isinstance(fs, LocalFileSystem)
 
     # folders ---------------------------------------------------------------------
@@ -99,24 +93,12 @@ class LocalContentStore(ContentStore):
         return os.path.exists(path)
 
     def touch(self, digest: str) -> None:
-        """Give a reused blob a fresh mtime, so garbage collection leaves it for the grace period.
-
-        Example:
-            ```python
-            store.touch(digest)
-            ```
-        """
+        """Give a reused blob a fresh mtime, so garbage collection leaves it for the grace period."""
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.blob_path(digest))
 
     def blob_mtime(self, digest: str) -> float:
-        """Modification time of a blob (0 when missing).
-
-        Example:
-            ```python
-            time.time() - store.blob_mtime(digest)
-            ```
-        """
+        """Modification time of a blob (0 when missing)."""
         try:
             return os.stat(self.blob_path(digest)).st_mtime
         except (FileNotFoundError, OSError):
@@ -130,11 +112,6 @@ class LocalContentStore(ContentStore):
         On the store's own filesystem this costs one hash and no copy; across
         filesystems (or for a symlink, stored as a copy of its target) the file is
         copied, then removed. The source file is gone afterwards.
-
-        Example:
-            ```python
-            info = store.adopt_file("scratch/model.npy")
-            ```
         """
         path = os.fspath(path)
         fd = _open_unless_symlink(path)
@@ -215,11 +192,6 @@ class LocalContentStore(ContentStore):
 
         Returns False (nothing done) when the link is not possible, e.g. across
         filesystems. Raises `ArtifactIntegrityError` if the blob is corrupt.
-
-        Example:
-            ```python
-            store.link_verified(digest, scratch / "model.npy") or store.download(digest, ...)
-            ```
         """
         if not self.verify(digest):
             raise ArtifactIntegrityError(f"blob {digest} is corrupt")
@@ -250,15 +222,7 @@ class LocalContentStore(ContentStore):
         return True
 
     def flush(self) -> None:
-        """Make every blob written with ``sync=False`` durable (one ``syncfs``).
-
-        Example:
-            ```python
-            for p in paths:
-                store.put_file(p, sync=False)
-            store.flush()
-            ```
-        """
+        """Make every blob written with ``sync=False`` durable (one ``syncfs``)."""
         if self.durable:
             _syncfs(self.root)
 
