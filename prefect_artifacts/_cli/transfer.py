@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect_artifacts._cli.progress import ByteProgress
-from prefect_artifacts._local_writes import write_file
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.errors import ArtifactError, InvalidOperation
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
 from prefect_artifacts.registry.base import Registry, select_files
+from prefect_artifacts.storage.local_files import write_file
 
 #: ``--output -``: write the content to stdout.
 STDOUT = Path("-")

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._checksums import manifest_checksum as manifest_checksum  # re-exported
-from prefect_artifacts._local_writes import path_inside, write_file
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
@@ -57,6 +56,7 @@ from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo
 from prefect_artifacts.storage.digest_cache import DigestCache
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
+from prefect_artifacts.storage.local_files import path_inside, write_file
 
 if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec

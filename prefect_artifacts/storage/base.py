@@ -44,7 +44,6 @@ from typing import Any, ClassVar, TypeVar
 import fsspec
 
 from prefect_artifacts._ids import new_uuid
-from prefect_artifacts._local_writes import part_file
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     BlobNotFound,
@@ -69,6 +68,7 @@ from prefect_artifacts.storage.hashing import (
     copy_chunks_hashing,
     copy_hashing,
 )
+from prefect_artifacts.storage.local_files import part_file
 
 SMALL_FILE = 1024 * 1024
 #: Largest sidecar read (an index of 1 TiB at 512 KiB chunks); a larger one is refused and rebuilt.

@@ -7,7 +7,8 @@
   symlink already there (a link could lead anywhere).
 
 Every front end that writes downloads to disk (`Registry.download`,
-`Registry.get_contents`, `Registry.download_dir`, the CLI's ``pull``) goes through here.
+`Registry.get_contents`, `Registry.download_dir`, the CLI's ``pull``, `ContentStore.download`)
+goes through here. It lives in `storage` because the content store uses it too.
 """
 
 from __future__ import annotations
