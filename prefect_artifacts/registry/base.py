@@ -139,6 +139,32 @@ def select_files(
     return chosen
 
 
+def slice_stream(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:
+    """Bytes ``[start, end)`` of a stream that only its whole checksum verifies (a reference, a whole file).
+
+    So the read goes on to the end, where the check is made, and the range's last piece
+    waits for it.
+
+    Example:
+        ```python
+        b"".join(slice_stream(iter([b"abc", b"def"]), 2, 4))  # b"cd"
+        ```
+    """
+    position = 0
+    held: bytes | None = None
+    for chunk in chunks:
+        lo, hi = position, position + len(chunk)
+        position = hi
+        if hi <= start or (end is not None and lo >= end):
+            continue
+        piece = chunk[max(0, start - lo): (len(chunk) if end is None else min(len(chunk), end - lo))]
+        if held is not None:
+            yield held
+        held = piece
+    if held is not None:
+        yield held
+
+
 def check_position(what: str, value: int) -> int:
     """Return ``value`` if it is a valid listing position (0 to `MAX_POSITION`).
 

@@ -65,6 +65,7 @@ from prefect_artifacts.registry.base import (
     Registry,
     parse_bundle_type,
     parse_category,
+    slice_stream,
 )
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings
@@ -362,9 +363,8 @@ class HttpRegistry(Registry):
         if response.status_code == 404:
             if not _no_such_route(response):
                 raise error_from_response(response)
-            from prefect_artifacts.registry.local import _slice  # a server without chunk indexes:
-
-            return _slice(self.read(ref, params["path"], chunk_size), start, end)  # the whole file, checked
+            # a server without chunk indexes: the whole file, checked
+            return slice_stream(self.read(ref, params["path"], chunk_size), start, end)
         if response.status_code == 307:  # a reference: read by this client, checked against its checksum
             meta = ArtifactFile.model_validate(response.json()["files"][0])
             return _read_reference(meta, chunk_size, start, end)
@@ -376,9 +376,7 @@ class HttpRegistry(Registry):
         if start >= stop:
             return iter(())
         if not index.checkable():  # sha256-state without OpenSSL here: verify the whole file instead
-            from prefect_artifacts.registry.local import _slice
-
-            return _slice(self.read(ref, params["path"], chunk_size), start, stop)
+            return slice_stream(self.read(ref, params["path"], chunk_size), start, stop)
         first, last = index.chunks_for(start, stop)
         last = min(last, index.last_covered())  # the rest follows with the next entries
         low, high = index.span(first)[0], index.span(last)[1]
@@ -535,10 +533,8 @@ def _file_chunks(path: str, size: int) -> Iterator[bytes]:
 
 
 def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end: int | None) -> Iterator[bytes]:
-    from prefect_artifacts.registry.local import _slice
-
     chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
-    return chunks if start is None and end is None else _slice(chunks, start or 0, end)
+    return chunks if start is None and end is None else slice_stream(chunks, start or 0, end)
 
 
 class _Download(Iterator[bytes]):

@@ -60,6 +60,7 @@ from prefect_artifacts.registry.base import (
     parse_category,
     parse_strategy,
     select_files,
+    slice_stream,
 )
 from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
@@ -442,7 +443,7 @@ class LocalRegistry(Registry):
         """
         if digest is None:
             chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
-            return chunks if start is None and end is None else _slice(chunks, start or 0, end)
+            return chunks if start is None and end is None else slice_stream(chunks, start or 0, end)
         if start is None and end is None:
             return self.store.read(digest, chunk_size, verify=verify)
         return self.store.read_range(digest, start or 0, end, chunk_size)
@@ -722,24 +723,3 @@ def _ago(seconds: float) -> datetime:
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
     return lambda: reg.open_content(meta, digest)
-
-
-def _slice(chunks: Iterator[bytes], start: int, end: int | None) -> Iterator[bytes]:
-    """Bytes ``[start, end)`` of a reference read, which only its whole checksum verifies.
-
-    So the read goes on to the end, where the check is made, and the range's last piece
-    waits for it.
-    """
-    position = 0
-    held: bytes | None = None
-    for chunk in chunks:
-        lo, hi = position, position + len(chunk)
-        position = hi
-        if hi <= start or (end is not None and lo >= end):
-            continue
-        piece = chunk[max(0, start - lo): (len(chunk) if end is None else min(len(chunk), end - lo))]
-        if held is not None:
-            yield held
-        held = piece
-    if held is not None:
-        yield held
