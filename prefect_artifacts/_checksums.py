@@ -7,7 +7,7 @@ plugins (which the registries import) can use them without an import cycle.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.models import ArtifactFile, ManifestFile, SnapshotFile
@@ -37,5 +37,16 @@ def snapshot_manifest(files: Sequence[tuple[str, bytes]]) -> tuple[str, list[Sna
     """
     entries = sorted((safe_relpath(path, "snapshot path"), data) for path, data in files)
     listed = [SnapshotFile(path=p, checksum=hashlib.sha256(d).hexdigest(), size=len(d)) for p, d in entries]
-    digest = hashlib.sha256("".join(f"{f.path}\0{f.checksum}\n" for f in listed).encode()).hexdigest()
-    return digest, listed
+    return snapshot_digest(listed), listed
+
+
+def snapshot_digest(files: Iterable[SnapshotFile]) -> str:
+    """A plugin snapshot's digest from its file list: SHA-256 over sorted (path, sha256).
+
+    Example:
+        ```python
+        assert snapshot_digest(snapshot.files) == snapshot.digest
+        ```
+    """
+    entries = sorted((safe_relpath(f.path, "snapshot path"), f.checksum) for f in files)
+    return hashlib.sha256("".join(f"{path}\0{checksum}\n" for path, checksum in entries).encode()).hexdigest()

@@ -24,7 +24,7 @@ from typing import Any
 
 from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
-from prefect_artifacts._checksums import snapshot_manifest
+from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import AuthCatalog, Principal
@@ -607,8 +607,7 @@ class LocalRegistry(Registry):
         """
         group = self._snapshot_group(group_id)
         listed = sorted(files, key=lambda f: f.path)
-        expected = hashlib.sha256("".join(f"{safe_relpath(f.path)}\0{f.checksum}\n" for f in listed).encode())
-        if expected.hexdigest() != digest:
+        if snapshot_digest(listed) != digest:
             raise SnapshotIntegrityError(f"snapshot digest {digest} does not match its file list")
         usable = self._possessed(f.checksum for f in listed)
         for f in listed:
