@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
-from prefect_artifacts._checksums import manifest_checksum as manifest_checksum  # re-exported
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
