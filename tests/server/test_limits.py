@@ -85,12 +85,22 @@ def test_search_errors_keep_their_position(open_server: LiveServer) -> None:
 
 def test_unexpected_errors_are_a_generic_500(open_server: LiveServer) -> None:
     assert httpx.post(f"{open_server.url}/artifacts", json=_manifest("one")).status_code == 201
-    with open_server.registry.catalog.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE artifact_runs")  # break the catalog for real
+    with open_server.registry.catalog.engine.begin() as conn:  # a row no version of the code wrote
+        conn.exec_driver_sql("UPDATE artifacts SET kind = 'no-such-kind-/srv/secret'")
     response = httpx.get(f"{open_server.url}/artifacts")
     body = response.json()
     assert response.status_code == 500 and body == {
         "error": "InternalServerError", "message": "internal server error (see the server log)"}
+
+
+def test_a_broken_catalog_is_a_500_that_names_no_table_or_path(open_server: LiveServer) -> None:
+    assert httpx.post(f"{open_server.url}/artifacts", json=_manifest("one")).status_code == 201
+    with open_server.registry.catalog.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE artifact_runs")  # break the catalog for real
+    response = httpx.get(f"{open_server.url}/artifacts")
+    body = response.json()
+    assert response.status_code == 500 and body == {  # not retried by clients (only 502/503/504 are)
+        "error": "StorageCorrupted", "message": "the server's storage or catalog failed (see the server log)"}
     for leak in ("Traceback", "File \"", "sqlite", "artifact_runs", "/"):
         assert leak not in body["message"], body
 
