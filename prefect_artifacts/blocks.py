@@ -35,6 +35,7 @@ from prefect_artifacts.models import (
 )
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.registry.offline import OfflineMode, OfflineRegistry, SyncReport
 from prefect_artifacts.registry.spec import RegistrySpec, open_registry, remember_registry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
@@ -121,6 +122,12 @@ class ArtifactRegistry(Block):
         description="URL of a prefect-artifacts server, e.g. http://host:4300/api/v1; set it to use the server.",
     )
     api_key: SecretStr | None = Field(default=None, title="API key", description="API key for the server.")
+    offline: OfflineMode | None = Field(
+        default=None, title="Offline",
+        description="With a server: true writes to a local outbox (replayed by `prefect-artifacts sync`); 'auto'"
+        " uses the server while it answers and the outbox when it can not be reached; false never goes offline."
+        " Default: $PREFECT_ARTIFACTS_OFFLINE (false).",
+    )
 
     _registry: Registry | None = PrivateAttr(default=None)
     # After unpickling: the registry the block had built, opened again on first use.
@@ -170,6 +177,9 @@ class ArtifactRegistry(Block):
             from prefect_artifacts.registry.http import HttpRegistry
 
             key = self.api_key.get_secret_value() if self.api_key else settings.api_key
+            offline = settings.offline if self.offline is None else self.offline
+            if offline is not False:
+                return OfflineRegistry.for_server(api_url, api_key=key, mode=offline, settings=settings)
             return HttpRegistry(api_url, api_key=key, settings=settings)
         store = (self.storage or ArtifactStorage()).get_store(durable=settings.durable)
         from prefect_artifacts.catalog.engine import sqlite_url
@@ -308,6 +318,10 @@ class ArtifactRegistry(Block):
     def check_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
         """`Registry.check_loadable` on this block's registry."""
         return self.get_registry().check_loadable(refs)
+
+    def push_outbox(self, dry_run: bool = False) -> SyncReport:
+        """`Registry.push_outbox` on this block's registry."""
+        return self.get_registry().push_outbox(dry_run)
 
     def get(self, ref: str) -> Artifact:
         """`Registry.get` on this block's registry."""
@@ -537,6 +551,10 @@ class ArtifactRegistry(Block):
     async def acheck_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
         """Async twin of `check_loadable`."""
         return await self.get_registry().acheck_loadable(refs)
+
+    async def apush_outbox(self, dry_run: bool = False) -> SyncReport:
+        """Async twin of `push_outbox`."""
+        return await self.get_registry().apush_outbox(dry_run)
 
     async def aget(self, ref: str) -> Artifact:
         """Async twin of `get`."""

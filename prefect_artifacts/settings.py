@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,11 @@ class ArtifactSettings(BaseSettings):
     )
     api_url: str | None = Field(default=None, description="URL of a registry server.")
     api_key: str | None = Field(default=None, description="API key for the registry server.")
+    offline: bool | Literal["auto"] = Field(
+        default=False,
+        description="With api_url: true writes to a local outbox under <home>/outbox (replayed by"
+        " `prefect-artifacts sync`); 'auto' goes offline only while the server can not be reached.",
+    )
     registry_block: str | None = Field(
         default=None, description="Name of a saved ArtifactRegistry block used by tasks."
     )

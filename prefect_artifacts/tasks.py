@@ -70,6 +70,7 @@ from prefect_artifacts.registry.base import (
     parse_category,
     parse_strategy,
 )
+from prefect_artifacts.registry.offline import SyncReport, with_outbox
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -84,6 +85,7 @@ __all__ = [
     "alog_code",
     "artifact_task",
     "asave_object",
+    "async_outbox",
     "attach_artifact",
     "aupload_dir",
     "aupload_file",
@@ -94,6 +96,7 @@ __all__ = [
     "log_code",
     "resolve_registry",
     "save_object",
+    "sync_outbox",
     "upload_dir",
     "upload_file",
 ]
@@ -819,6 +822,39 @@ async def alist_artifacts(
 ) -> list[Artifact]:
     """Async twin of `list_artifacts`."""
     return await run_in_thread(_list, registry, search, folder, sort_by, descending, limit)
+
+
+def _sync_label(parameters: dict[str, Any]) -> str | None:
+    return "dry-run" if parameters.get("dry_run") else None
+
+
+def _sync(registry: RegistryArg, dry_run: bool) -> SyncReport:
+    return with_outbox(resolve_registry(registry)).push_outbox(dry_run)
+
+
+@task(**_io_task("sync_outbox", _sync_label))
+def sync_outbox(dry_run: bool = False, registry: RegistryArg = None) -> SyncReport:
+    """Replay the artifacts written offline to the server, each exactly once (`Registry.push_outbox`).
+
+    The registry's server outbox is synced whether or not the registry writes offline
+    itself; a sync interrupted at any point (a retry, a crash) is simply run again.
+    Schedule a flow calling it to sync outboxes regularly.
+
+    Example:
+        ```python
+        @flow
+        def sync_artifacts():
+            report = sync_outbox(registry="prod")
+            assert not report.conflicts, report.conflicts
+        ```
+    """
+    return _sync(registry, dry_run)
+
+
+@task(**_io_task("async_outbox", _sync_label))
+async def async_outbox(dry_run: bool = False, registry: RegistryArg = None) -> SyncReport:
+    """Async twin of `sync_outbox`."""
+    return await run_in_thread(_sync, registry, dry_run)
 
 
 def _attach_core(registry: RegistryArg, run: RunInfo, ref: str, category: RunCategory,

@@ -10,6 +10,7 @@ Example:
     prefect-artifacts push data.csv --name my-data --label raw
     prefect-artifacts ls --search "label:raw" --sort size --desc
     prefect-artifacts --json pull my-data:latest --output copy.csv
+    prefect-artifacts --api-url http://host:4300/api/v1 sync
     ```
 """
 
@@ -32,10 +33,18 @@ from prefect_artifacts._cli.output import (
     human_size,
     print_artifact,
     short_checksum,
+    sync_table,
 )
 from prefect_artifacts._cli.progress import ByteProgress, file_progress, spinner
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
-from prefect_artifacts._cli.state import EXIT_VERIFY_FAILED, CliState, get_state, handle_errors
+from prefect_artifacts._cli.state import (
+    EXIT_CONFLICT,
+    EXIT_OTHER,
+    EXIT_VERIFY_FAILED,
+    CliState,
+    get_state,
+    handle_errors,
+)
 from prefect_artifacts._cli.transfer import STDOUT
 from prefect_artifacts._cli.transfer import pull as pull_artifact
 from prefect_artifacts._cli.transfer import verify as verify_artifacts
@@ -336,6 +345,43 @@ def gc(
         f"purged {report.artifacts_purged} artifact(s), {report.temp_files_deleted} temp file(s); "
         f"kept {report.blobs_kept_young} young blob(s)"
     )
+
+
+@command()
+def sync(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be replayed; change nothing.")] = False,
+) -> None:
+    """Replay the artifacts written offline (the outbox of --api-url's server) to the server, exactly once.
+
+    Prints one row per artifact (exit 4 if any conflicts with what the server holds,
+    10 if any failed); a sync stopped at any point can simply be run again.
+
+    Example:
+        ```bash
+        prefect-artifacts --api-url http://host:4300/api/v1 sync --dry-run
+        prefect-artifacts --json sync
+        ```
+    """
+    from prefect_artifacts.registry.offline import OfflineRegistry, with_outbox
+
+    state = get_state(ctx)
+    reg = with_outbox(state.registry())  # a server without offline mode set: its outbox all the same
+    if not isinstance(reg, OfflineRegistry):
+        raise InvalidArtifactInput("sync replays the outbox of a server: give --api-url (or a block with api_url)")
+    with spinner(state.err, "Syncing the outbox", state.progress_enabled):
+        report = reg.push_outbox(dry_run=dry_run)
+    if state.json:
+        emit_json(report.model_dump(mode="json"))
+    else:
+        state.out.print(sync_table(report))
+        verb = "would replay" if dry_run else "replayed"
+        state.out.print(f"{verb} {len(report.created)}, already synced {len(report.skipped)}, "
+                        f"conflicts {len(report.conflicts)}, errors {len(report.errors)}")
+    if report.errors:
+        raise typer.Exit(EXIT_OTHER)
+    if report.conflicts:
+        raise typer.Exit(EXIT_CONFLICT)
 
 
 @command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console, Group
@@ -15,6 +15,9 @@ from rich.text import Text
 
 from prefect_artifacts._sizes import human_size
 from prefect_artifacts.models import Artifact, ArtifactFile, Aspect, RunLink
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.offline import SyncReport
 
 __all__ = ["human_size"]  # re-exported: the CLI's modules import it from here
 
@@ -89,6 +92,31 @@ def artifacts_table(artifacts: Iterable[Artifact], title: str | None = None) -> 
             art.ref, art.kind.value, human_size(art.size), short_checksum(art.checksum),
             timestamp(art.created), ", ".join(art.labels),
         )
+    return table
+
+
+def sync_table(report: SyncReport) -> Table:
+    """A table of a sync: one row per offline artifact, its outcome and its server id.
+
+    Example:
+        ```python
+        console.print(sync_table(reg.push_outbox(dry_run=True)))
+        ```
+    """
+    table = Table(title="outbox sync (dry run)" if report.dry_run else "outbox sync", show_edge=False,
+                  header_style="bold")
+    table.add_column("offline id", no_wrap=True, style="cyan")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("server id / answer", overflow="fold")
+    for offline_id in report.created:
+        table.add_row(offline_id, "would replay" if report.dry_run else "replayed",
+                      report.mapping.get(offline_id, ""))
+    for conflict in report.conflicts:
+        table.add_row(conflict.offline_id, f"conflict ({conflict.strategy.value})", conflict.server_answer)
+    for failure in report.errors:
+        table.add_row(failure.offline_id, "error", failure.error)
+    for offline_id in report.skipped:
+        table.add_row(offline_id, "already synced", report.mapping.get(offline_id, ""))
     return table
 
 

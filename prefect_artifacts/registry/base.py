@@ -58,6 +58,7 @@ from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 from prefect_artifacts.storage.local_files import path_inside, write_file
 
 if TYPE_CHECKING:
+    from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
 
 E = TypeVar("E", bound=Enum)
@@ -887,6 +888,24 @@ class Registry(ABC):
         """
         return check_loadable(self, refs)
 
+    # -- offline outbox (prefect_artifacts.registry.offline) ----------------------
+
+    def push_outbox(self, dry_run: bool = False) -> SyncReport:
+        """Replay the artifacts written offline to the server, each exactly once.
+
+        Only an `OfflineRegistry` has an outbox; every other registry returns an empty
+        report. ``dry_run=True`` reports what would be replayed and changes nothing.
+
+        Example:
+            ```python
+            report = reg.push_outbox()
+            report.mapping   # offline id -> server id
+            ```
+        """
+        from prefect_artifacts.registry.offline import SyncReport  # imports this module
+
+        return SyncReport(dry_run=dry_run)
+
     # -- reads built on the primitives --------------------------------------------
 
     def iter(self, search: str | None = None, folder: str | None = None, page_length: int = 200,
@@ -1241,6 +1260,10 @@ class Registry(ABC):
     async def acheck_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
         """Async twin of `check_loadable`."""
         return await run_in_thread(self.check_loadable, refs)
+
+    async def apush_outbox(self, dry_run: bool = False) -> SyncReport:
+        """Async twin of `push_outbox`."""
+        return await run_in_thread(self.push_outbox, dry_run)
 
 
 def _stat(path: str) -> os.stat_result:

@@ -46,13 +46,14 @@ def _hide_password(url: str | None) -> str | None:
 class RegistrySpec:
     """How to open a registry again, in this or another process (picklable, hashable).
 
-    ``kind`` is ``"local"`` (store + catalog in-process) or ``"http"`` (a server).
+    ``kind`` is ``"local"`` (store + catalog in-process), ``"http"`` (a server) or
+    ``"offline"`` (a server and its outbox under the home, `OfflineRegistry`).
     Secrets (storage options, the catalog URL's password, the API key) travel with the
     spec, since the other process needs them, but never appear in its ``repr``.
     Two specs are equal when they open the same registry the same way.
 
     Args:
-        kind: ``"local"`` or ``"http"``.
+        kind: ``"local"``, ``"http"`` or ``"offline"``.
         settings: the registry's settings (limits, home, defaults).
         storage_url: fsspec URL of the content store (local).
         storage_options: options of the store's filesystem (local).
@@ -65,6 +66,7 @@ class RegistrySpec:
         backoff: first retry delay in seconds (http).
         timeout: seconds to wait for the server at each step (http).
         use_digest_cache: reuse digests of unchanged large files.
+        offline: ``True`` or ``"auto"`` (offline).
 
     Example:
         ```python
@@ -74,15 +76,17 @@ class RegistrySpec:
     """
 
     __slots__ = ("_key", "api_key", "api_url", "backoff", "catalog_url", "durable", "group_ids", "kind",
-                 "retries", "settings", "storage_options", "storage_url", "timeout", "use_digest_cache")
+                 "offline", "retries", "settings", "storage_options", "storage_url", "timeout", "use_digest_cache")
 
     def __init__(
-        self, kind: Literal["local", "http"], settings: ArtifactSettings, *, storage_url: str | None = None,
+        self, kind: Literal["local", "http", "offline"], settings: ArtifactSettings, *,
+        storage_url: str | None = None,
         storage_options: Mapping[str, Any] | None = None, catalog_url: str | None = None, durable: bool = True,
         group_ids: Sequence[str] | None = None, api_url: str | None = None, api_key: str | None = None,
         retries: int = 4, backoff: float = 0.1, timeout: float = 300.0, use_digest_cache: bool = True,
+        offline: bool | str = False,
     ) -> None:
-        if kind not in ("local", "http"):
+        if kind not in ("local", "http", "offline"):
             raise ValueError(f"unknown registry kind {kind!r}")
         self.kind = kind
         self.settings = settings
@@ -97,9 +101,10 @@ class RegistrySpec:
         self.backoff = backoff
         self.timeout = timeout
         self.use_digest_cache = use_digest_cache
+        self.offline = offline
         self._key = json.dumps([
             kind, storage_url, self.storage_options, catalog_url, durable, self.group_ids, api_url, api_key,
-            retries, backoff, timeout, use_digest_cache, settings.model_dump(mode="json"),
+            retries, backoff, timeout, use_digest_cache, offline, settings.model_dump(mode="json"),
         ], sort_keys=True, default=repr)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -115,9 +120,10 @@ class RegistrySpec:
         return hash(self._key)
 
     def __repr__(self) -> str:
-        if self.kind == "http":
+        if self.kind in ("http", "offline"):
             key = "'**********'" if self.api_key else "None"
-            return f"RegistrySpec(kind='http', api_url={self.api_url!r}, api_key={key})"
+            mode = f", offline={self.offline!r}" if self.kind == "offline" else ""
+            return f"RegistrySpec(kind={self.kind!r}, api_url={self.api_url!r}, api_key={key}{mode})"
         options = f", storage_options=<{len(self.storage_options)} hidden>" if self.storage_options else ""
         groups = f", group_ids={list(self.group_ids)!r}" if self.group_ids is not None else ""
         return (f"RegistrySpec(kind='local', storage_url={self.storage_url!r}{options}, "
@@ -131,6 +137,13 @@ class RegistrySpec:
             reg = spec.build()
             ```
         """
+        if self.kind == "offline":
+            from prefect_artifacts.registry.offline import OfflineRegistry
+
+            mode: Any = self.offline
+            return OfflineRegistry.for_server(self.api_url or "", api_key=self.api_key, mode=mode,
+                                              settings=self.settings, retries=self.retries, backoff=self.backoff,
+                                              timeout=self.timeout, use_digest_cache=self.use_digest_cache)
         if self.kind == "http":
             from prefect_artifacts.registry.http import HttpRegistry
 

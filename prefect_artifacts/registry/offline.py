@@ -1,0 +1,713 @@
+"""`OfflineRegistry`: an outbox registry (embedded catalog + store) that replays to a server.
+
+Writes go to an *outbox*: a `LocalRegistry` (SQLite catalog and local blobs) under
+``<PREFECT_ARTIFACTS_HOME>/outbox/<hash of the server URL>/``, so they get the same
+validation and errors as online. `OfflineRegistry.push_outbox` (the CLI's
+``prefect-artifacts sync``, the ``sync_outbox`` task) replays the outbox to the server.
+
+**Identifiers.** An artifact created offline keeps the UUID its outbox gave it (UUIDs do
+not collide with the server's) and its refs (``/folder/name:N``, ``/folder/name:alias``)
+number versions within the outbox. Every artifact in the outbox is an offline one:
+`OfflineRegistry.is_offline` says whether an id is. Sync records, per offline id, the id
+the server gave it (`OfflineRegistry.mapping`, `OfflineRegistry.server_id`).
+
+**Outbox layout.** ``catalog.sqlite`` and ``blobs/`` (the outbox `LocalRegistry`), and
+``sync.sqlite``, the ledger: the conflict strategy each offline artifact was written
+with (the catalog does not keep it) and the mapping of synced ids, one committed row per
+artifact that landed.
+
+**Exactly once.** Sync replays the outbox in creation order. Each create carries an
+idempotency key derived from the offline artifact (its own key when the writer gave one,
+so a Prefect task that tried online first and then wrote offline lands once; else
+``offline-sync:<offline id>``): a create the server already made with that key returns
+that artifact instead of a new one. Everything else a replay sends is idempotent too:
+blobs are content-addressed (the server is asked first and gets only what it lacks),
+plugin snapshots are the same snapshot for the same files, aliases point at one version.
+The mapping row is committed after the server answered; a sync killed anywhere before it
+replays that artifact again and gets the same server artifact back. So a sync killed at
+any point and started again creates nothing twice, and loses nothing (an artifact is
+marked synced only once the server holds it, its metadata, runs and aliases).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from prefect_artifacts._paths import parse_ref
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.catalog.schema import aliases as aliases_table
+from prefect_artifacts.catalog.schema import artifacts as artifacts_table
+from prefect_artifacts.draft import ArtifactDraft
+from prefect_artifacts.errors import ArtifactConflict, ArtifactError, ArtifactNotFound, StorageError
+from prefect_artifacts.models import (
+    Artifact,
+    ArtifactFile,
+    ArtifactKind,
+    ArtifactManifest,
+    Aspect,
+    BundleType,
+    ConflictStrategy,
+    GcReport,
+    Lineage,
+    ManifestFile,
+    Page,
+    PluginSnapshot,
+    RunCategory,
+    RunLink,
+    SerializerRef,
+)
+from prefect_artifacts.registry.base import Registry, parse_strategy
+from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
+from prefect_artifacts.settings import ArtifactSettings, get_settings
+from prefect_artifacts.storage.content_store import BlobInfo
+
+__all__ = ["OfflineMode", "OfflineRegistry", "SyncConflict", "SyncFailure", "SyncReport", "outbox_path",
+           "with_outbox"]
+
+logger = logging.getLogger("prefect_artifacts.offline")
+
+T = TypeVar("T")
+
+#: ``True``: always write to the outbox; ``"auto"``: the server while it answers, else the outbox.
+OfflineMode = bool | Literal["auto"]
+
+#: Seconds an ``"auto"`` registry stays offline after the server did not answer, before trying it again.
+RETRY_ONLINE_AFTER = 30.0
+
+
+class SyncConflict(BaseModel):
+    """An offline artifact the server refused under its conflict strategy (not synced; reported again next time).
+
+    Example:
+        ```python
+        for c in report.conflicts:
+            print(c.ref, c.strategy, c.server_answer)
+        ```
+    """
+
+    offline_id: str
+    ref: str
+    strategy: ConflictStrategy
+    server_answer: str
+
+
+class SyncFailure(BaseModel):
+    """An offline artifact that could not be replayed (not synced; tried again next time).
+
+    Example:
+        ```python
+        for e in report.errors:
+            print(e.ref, e.error)
+        ```
+    """
+
+    offline_id: str
+    ref: str
+    error: str
+
+
+class SyncReport(BaseModel):
+    """What a sync of an outbox did (or, with ``dry_run``, would do).
+
+    ``mapping`` holds every offline id the server holds now (offline id → server id),
+    synced by this call or an earlier one; ``created`` the offline ids this call replayed
+    (with ``dry_run``: would replay); ``skipped`` those synced before.
+
+    Example:
+        ```python
+        report = reg.push_outbox()
+        report.mapping[offline_art.id]   # the server's id of that artifact
+        ```
+    """
+
+    dry_run: bool = False
+    mapping: dict[str, str] = Field(default_factory=dict)
+    created: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    conflicts: list[SyncConflict] = Field(default_factory=list)
+    errors: list[SyncFailure] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was refused or failed.
+
+        Example:
+            ```python
+            assert reg.push_outbox().ok
+            ```
+        """
+        return not self.conflicts and not self.errors
+
+
+def outbox_path(api_url: str, settings: ArtifactSettings | None = None) -> Path:
+    """The outbox folder of a server: ``<home>/outbox/<first 16 hex of sha256(url)>``.
+
+    Example:
+        ```python
+        outbox_path("http://127.0.0.1:4300/api/v1")  # ~/.prefect-artifacts/outbox/3f1c…
+        ```
+    """
+    settings = settings or get_settings()
+    digest = hashlib.sha256(api_url.rstrip("/").encode()).hexdigest()[:16]
+    return Path(settings.home).expanduser() / "outbox" / digest
+
+
+class _Ledger:
+    """``sync.sqlite``: each offline artifact's conflict strategy, and the ids synced so far."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as conn, conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS strategies (offline_id TEXT PRIMARY KEY, strategy TEXT NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS synced (offline_id TEXT PRIMARY KEY, server_id TEXT NOT NULL,"
+                         " server_ref TEXT NOT NULL, synced_at TEXT NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0)
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def set_strategy(self, offline_id: str, strategy: ConflictStrategy) -> None:
+        with closing(self._connect()) as conn, conn:
+            conn.execute("INSERT OR IGNORE INTO strategies VALUES (?, ?)", (offline_id, strategy.value))
+
+    def strategy(self, offline_id: str) -> ConflictStrategy:
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT strategy FROM strategies WHERE offline_id = ?", (offline_id,)).fetchone()
+        return ConflictStrategy(row[0]) if row else ConflictStrategy.NEW
+
+    def record(self, offline_id: str, server_id: str, server_ref: str) -> None:
+        when = datetime.now(timezone.utc).isoformat()
+        with closing(self._connect()) as conn, conn:  # one committed row: the artifact landed
+            conn.execute("INSERT OR REPLACE INTO synced VALUES (?, ?, ?, ?)", (offline_id, server_id, server_ref, when))
+
+    def mapping(self) -> dict[str, str]:
+        with closing(self._connect()) as conn:
+            return dict(conn.execute("SELECT offline_id, server_id FROM synced").fetchall())
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server did not answer (and, for a create, surely did not act)."""
+    import httpx
+
+    if not isinstance(exc, StorageError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return True  # never sent
+    if isinstance(cause, httpx.TransportError):
+        try:
+            method = cause.request.method
+        except RuntimeError:
+            return False
+        return method != "POST"  # a lost answer to a create: its outcome is unknown, not "offline"
+    return False
+
+
+class OfflineRegistry(Registry):
+    """A registry that writes to a local outbox when offline, and replays it to the server with `push_outbox`.
+
+    With ``mode=True`` every write goes to the outbox. With ``mode="auto"`` calls go to
+    the server while it answers; when it does not (it can not be reached), the call is
+    made on the outbox instead, a WARNING is logged once, and the registry stays offline
+    for `RETRY_ONLINE_AFTER` seconds before trying the server again. A create whose
+    request was sent but whose answer was lost is not redone offline (the server may
+    have made it): its error is raised.
+
+    Reads by id look in the outbox, then the server. Name refs look in the outbox first
+    with ``mode=True``, the server first with ``"auto"`` (while it answers). Writes to an
+    existing artifact (runs, metadata, aliases, labels) go where it lives.
+
+    Args:
+        server: the registry to replay to (an `HttpRegistry`).
+        mode: ``True`` or ``"auto"``.
+        outbox: the outbox registry; default: a `LocalRegistry` under `outbox_path`.
+        settings: limits and defaults (default: the server's).
+
+    Example:
+        ```python
+        reg = OfflineRegistry(HttpRegistry("http://127.0.0.1:4300/api/v1"), mode=True)
+        art = reg.upload_file("data.csv", name="my-data", folder="/team")   # in the outbox
+        report = reg.push_outbox()            # later, with the server up
+        report.mapping[art.id]                # the server's id
+        ```
+    """
+
+    def __init__(
+        self, server: Registry, mode: OfflineMode = True, outbox: LocalRegistry | None = None,
+        settings: ArtifactSettings | None = None,
+    ) -> None:
+        if mode is False or mode not in (True, "auto"):
+            raise ValueError(f"mode must be True or 'auto', not {mode!r}")
+        settings = settings or server.settings
+        super().__init__(settings, use_digest_cache=False)
+        self.server = server
+        self.mode: OfflineMode = mode
+        api_url = getattr(server, "api_url", None)
+        if outbox is None:
+            if api_url is None:
+                raise ValueError("an outbox is needed for a server without an api_url")
+            folder = outbox_path(api_url, settings)
+            folder.mkdir(parents=True, exist_ok=True)
+            outbox = LocalRegistry.from_urls(str(folder / "blobs"), sqlite_url(folder / "catalog.sqlite"),
+                                             settings=settings)
+        self.outbox = outbox
+        self._ledger = _Ledger(Path(_catalog_folder(outbox)) / "sync.sqlite")
+        self._offline_until = 0.0
+        self._state_lock = threading.Lock()
+        self._warned = False
+
+    @classmethod
+    def for_server(
+        cls, api_url: str, api_key: str | None = None, mode: OfflineMode = True,
+        settings: ArtifactSettings | None = None, **http_options: Any,
+    ) -> OfflineRegistry:
+        """The offline registry of a server: an `HttpRegistry` and its outbox under the home.
+
+        Example:
+            ```python
+            reg = OfflineRegistry.for_server("http://127.0.0.1:4300/api/v1", mode="auto")
+            ```
+        """
+        from prefect_artifacts.registry.http import HttpRegistry
+
+        server = HttpRegistry(api_url, api_key=api_key, settings=settings, **http_options)
+        return cls(server, mode)
+
+    def __repr__(self) -> str:
+        return f"OfflineRegistry({self.server!r}, mode={self.mode!r})"
+
+    def spec(self) -> RegistrySpec:
+        """A picklable description: the server's spec plus the mode (the outbox follows from the home).
+
+        Example:
+            ```python
+            spec = reg.spec()   # RegistrySpec(kind='offline', api_url=..., offline='auto')
+            ```
+        """
+        server = self.server.spec()
+        if server.kind != "http" or self.outbox.catalog.url != sqlite_url(
+                outbox_path(server.api_url or "", self.settings) / "catalog.sqlite"):
+            raise NotImplementedError("only an offline registry of a server with its default outbox is described")
+        return RegistrySpec(
+            "offline", self.settings, api_url=server.api_url, api_key=server.api_key, retries=server.retries,
+            backoff=server.backoff, timeout=server.timeout, use_digest_cache=server.use_digest_cache,
+            offline=self.mode,
+        )
+
+    def close(self) -> None:
+        """Close the server's connections and the outbox's catalog.
+
+        Example:
+            ```python
+            reg.close()
+            ```
+        """
+        forget_registry(self)
+        self.server.close()
+        self.outbox.close()
+
+    # -- which registry answers --------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        """Whether calls go to the server now (``"auto"`` and not offline since a failure).
+
+        Example:
+            ```python
+            reg.online  # False after the server could not be reached
+            ```
+        """
+        return self.mode == "auto" and time.monotonic() >= self._offline_until
+
+    def _went_offline(self, exc: BaseException) -> None:
+        with self._state_lock:
+            was_online = time.monotonic() >= self._offline_until
+            self._offline_until = time.monotonic() + RETRY_ONLINE_AFTER
+            warn = was_online and not self._warned
+            self._warned = True
+        if warn:
+            logger.warning("artifact server %s is unreachable (%s): writing to the outbox %s until it answers;"
+                           " replay it with `prefect-artifacts sync`",
+                           getattr(self.server, "api_url", self.server), exc, _catalog_folder(self.outbox))
+
+    def _back_online(self) -> None:
+        if self._warned:
+            with self._state_lock:
+                self._warned = False
+            logger.info("artifact server %s answers again", getattr(self.server, "api_url", self.server))
+
+    def _writer(self, fn: Callable[[Registry], T]) -> tuple[Registry, T]:
+        """Run a new write on the server when online, else (or when it is unreachable) on the outbox."""
+        if self.online:
+            try:
+                result = fn(self.server)
+            except StorageError as exc:
+                if not _unreachable(exc):
+                    raise
+                self._went_offline(exc)
+            else:
+                self._back_online()
+                return self.server, result
+        return self.outbox, fn(self.outbox)
+
+    def _order(self, ref: str | None) -> builtins.list[Registry]:
+        """Outbox first for ids (``ref=None``: a snapshot id), with ``mode=True`` and while offline."""
+        if ref is None or parse_ref(ref).id or self.mode is True or not self.online:
+            return [self.outbox, self.server]
+        return [self.server, self.outbox]
+
+    def _routed(self, ref: str | None, fn: Callable[[Registry], T]) -> T:
+        """Run ``fn`` where ``ref`` lives: the first registry of `_order` that knows it.
+
+        An ``"auto"`` registry that is offline does not ask the server. When the outbox
+        does not know ``ref`` and the server can not be reached, `ArtifactNotFound` says
+        both (the issue's ``OfflineError`` will refine it).
+        """
+        missing: ArtifactNotFound | None = None
+        unreachable: StorageError | None = None
+        for reg in self._order(ref):
+            if reg is self.server and self.mode == "auto" and not self.online:
+                continue  # offline: the server is not asked again until RETRY_ONLINE_AFTER
+            try:
+                return fn(reg)
+            except ArtifactNotFound as exc:
+                missing = missing or exc
+            except StorageError as exc:
+                if reg is not self.server or not _unreachable(exc):
+                    raise
+                if self.mode == "auto":
+                    self._went_offline(exc)
+                unreachable = exc
+        assert missing is not None
+        if unreachable is not None:
+            raise ArtifactNotFound(f"{missing.message} (the outbox does not hold it and the server can not be"
+                                   f" reached: {unreachable.message})") from unreachable
+        raise missing
+
+    def _listing(self, fn: Callable[[Registry], T]) -> T:
+        """Listings: the server's while online (``"auto"``), else the outbox's."""
+        if self.mode is True:
+            return fn(self.outbox)
+        return self._writer(fn)[1]
+
+    def is_offline(self, artifact_id: str) -> bool:
+        """Whether ``artifact_id`` names an artifact of the outbox (written offline).
+
+        Example:
+            ```python
+            reg.is_offline(art.id)  # True for an artifact written while offline
+            ```
+        """
+        try:
+            self.outbox.get(artifact_id)
+        except ArtifactError:
+            return False
+        return True
+
+    def mapping(self) -> dict[str, str]:
+        """Offline id → server id of every artifact synced so far (stored in the outbox).
+
+        Example:
+            ```python
+            reg.mapping()[offline_id]
+            ```
+        """
+        return self._ledger.mapping()
+
+    def server_id(self, offline_id: str) -> str | None:
+        """The server's id of a synced offline artifact; None before it is synced.
+
+        Example:
+            ```python
+            reg.get(reg.server_id(art.id) or art.id)
+            ```
+        """
+        return self._ledger.mapping().get(offline_id)
+
+    # -- primitives: the outbox's (new writes go through `upload`, routed as a whole) --
+
+    def _put_file(self, path: str, size: int, digest: str | None, sync: bool) -> BlobInfo:
+        return self.outbox._put_file(path, size, digest, sync)
+
+    def _put_data(self, data: bytes, sync: bool) -> BlobInfo:
+        return self.outbox._put_data(data, sync)
+
+    def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
+        art = self.outbox._create(manifest, strategy, make_folder)
+        self._ledger.set_strategy(art.id, strategy)
+        return art
+
+    def _open_content(
+        self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
+    ) -> Iterator[bytes]:
+        return self._routed(ref, lambda r: r._open_content(ref, path, chunk_size, start, end))
+
+    def upload(
+        self,
+        draft: ArtifactDraft,
+        folder: str | None = None,
+        make_folder: bool = False,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        *,
+        idempotency_key: str | None = None,
+        runs: Iterable[tuple[str, RunCategory | str]] = (),
+        kind: ArtifactKind | None = None,
+        original_path: str | None = None,
+        serializer: Any = None,
+        extra_aspects: Iterable[dict[str, Any]] = (),
+        progress: Callable[[int], None] | None = None,
+        group: str | None = None,
+    ) -> Artifact:
+        """`Registry.upload` on the server when online, else into the outbox.
+
+        Example:
+            ```python
+            reg.upload(ArtifactDraft(name="bundle").add_dir("plots/"), folder="/team", make_folder=True)
+            ```
+        """
+        strategy = parse_strategy(conflict_strategy)
+        links, aspects = builtins.list(runs), builtins.list(extra_aspects)  # may be used twice
+
+        def write(reg: Registry) -> Artifact:
+            return reg.upload(draft, folder, make_folder, strategy, idempotency_key=idempotency_key, runs=links,
+                              kind=kind, original_path=original_path, serializer=serializer,
+                              extra_aspects=aspects, progress=progress, group=group)
+
+        where, art = self._writer(write)
+        if where is self.outbox:
+            self._ledger.set_strategy(art.id, strategy)
+        return art
+
+    # -- reads and writes of existing artifacts: where they live ------------------
+
+    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+        return self._routed(ref, lambda r: r.get(ref))
+
+    def list(  # noqa: D102
+        self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
+        descending: bool = False, search: str | None = None, group_id: str | None = None,
+        folder: str | None = None, cursor: str | None = None,
+    ) -> Page[Artifact]:
+        return self._listing(lambda r: r.list(index, page_length, sort_by, descending, search, group_id, folder,
+                                              cursor))
+
+    def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
+        return self._listing(lambda r: r.count(search, folder, group_id))
+
+    def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
+        return self._listing(lambda r: r.ids(count, offset))
+
+    def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
+        return self._routed(ref, lambda r: r.files(ref))
+
+    def bundle(  # noqa: D102
+        self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
+    ) -> Iterator[bytes]:
+        return self._routed(ref, lambda r: r.bundle(ref, file_type, artifact_path))
+
+    def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
+        return self._routed(ref, lambda r: r.attach(ref, run_id, category))
+
+    def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
+        return self._listing(lambda r: r.run_artifacts(run_id, category))
+
+    def lineage(self, ref: str) -> Lineage:  # noqa: D102
+        return self._routed(ref, lambda r: r.lineage(ref))
+
+    def add_metadata(  # noqa: D102
+        self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Aspect:
+        return self._routed(ref, lambda r: r.add_metadata(ref, aspect, schema, policy))
+
+    def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
+        return self._routed(ref, lambda r: r.get_metadata(ref))
+
+    def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
+        return self._routed(ref, lambda r: r.update(ref, description, labels))
+
+    def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
+        return self._routed(ref, lambda r: r.set_alias(ref, alias))
+
+    def delete(self, ref: str) -> None:  # noqa: D102
+        self._routed(ref, lambda r: r.delete(ref))
+
+    def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:
+        """Collect the outbox's unreferenced blobs (the server collects its own).
+
+        Example:
+            ```python
+            reg.gc(dry_run=True)
+            ```
+        """
+        return self.outbox.gc(dry_run, grace_seconds)
+
+    def create_plugin_snapshot(  # noqa: D102
+        self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
+    ) -> PluginSnapshot:
+        return self._writer(lambda r: r.create_plugin_snapshot(plugin_name, version, files, group))[1]
+
+    def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:  # noqa: D102
+        return self._routed(None, lambda r: r.get_plugin_snapshot(snapshot_id))
+
+    def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
+        return self._routed(None, lambda r: r.read_plugin_snapshot_file(snapshot_id, path))
+
+    # -- sync ---------------------------------------------------------------------------
+
+    def push_outbox(self, dry_run: bool = False) -> SyncReport:
+        """Replay the outbox to the server, in creation order, each artifact exactly once.
+
+        Each artifact not synced yet is created on the server with its content (only the
+        blobs the server lacks are sent), description, labels, metadata aspects, run
+        links, serializer snapshot and aliases, under an idempotency key derived from it
+        (see the module docstring); its server id is then recorded in the outbox. A
+        conflict (``conflict_strategy="error"`` and the name exists on the server) is
+        reported in ``conflicts`` and left unsynced; other failures go to ``errors``. When
+        the server can not be reached the sync stops there (reported in ``errors``).
+
+        Example:
+            ```python
+            report = reg.push_outbox()
+            print(len(report.created), "synced;", report.mapping)
+            ```
+        """
+        report = SyncReport(dry_run=dry_run)
+        synced = self._ledger.mapping()
+        for offline_id in self.outbox.ids():
+            art = self.outbox.get(offline_id)
+            if offline_id in synced:
+                report.skipped.append(offline_id)
+                report.mapping[offline_id] = synced[offline_id]
+                continue
+            strategy = self._ledger.strategy(offline_id)
+            if dry_run:
+                self._predict(art, strategy, report)
+                continue
+            try:
+                made = self._replay(art, strategy)
+            except ArtifactConflict as exc:
+                report.conflicts.append(SyncConflict(offline_id=offline_id, ref=art.ref, strategy=strategy,
+                                                     server_answer=exc.message))
+                continue
+            except ArtifactError as exc:
+                report.errors.append(SyncFailure(offline_id=offline_id, ref=art.ref,
+                                                 error=f"{type(exc).__name__}: {exc.message}"))
+                if _unreachable(exc):
+                    break  # the rest waits for the next sync, in order
+                continue
+            self._ledger.record(offline_id, made.id, made.ref)
+            report.mapping[offline_id] = made.id
+            report.created.append(offline_id)
+        return report
+
+    def _predict(self, art: Artifact, strategy: ConflictStrategy, report: SyncReport) -> None:
+        if strategy is ConflictStrategy.ERROR:
+            try:
+                existing = self.server.get(f"{art.folder.rstrip('/')}/{art.name}:latest")
+            except ArtifactNotFound:
+                pass
+            except ArtifactError as exc:
+                report.errors.append(SyncFailure(offline_id=art.id, ref=art.ref,
+                                                 error=f"{type(exc).__name__}: {exc.message}"))
+                return
+            else:
+                report.conflicts.append(SyncConflict(
+                    offline_id=art.id, ref=art.ref, strategy=strategy,
+                    server_answer=f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})"))
+                return
+        report.created.append(art.id)
+
+    def _replay(self, art: Artifact, strategy: ConflictStrategy) -> Artifact:
+        outbox, server = self.outbox, self.server
+        files: builtins.list[ManifestFile] = []
+        for f in outbox.files(art.id):
+            if f.uri:
+                files.append(ManifestFile(path=f.path, size=f.size, checksum=f.checksum, mime_type=f.mime_type,
+                                          uri=f.uri))
+                continue
+            _art, meta, digest = outbox.locate_file(art.id, f.path)
+            assert digest is not None
+            info = server._put_file(outbox.store.blob_path(digest), meta.size or 0, digest, sync=True)
+            files.append(ManifestFile(path=f.path, size=info.size, checksum=f.checksum, mime_type=f.mime_type,
+                                      digest=info.digest))
+        manifest = ArtifactManifest(
+            folder=art.folder, name=art.name, kind=art.kind, files=files, is_dir=art.is_dir,
+            description=art.description, labels=builtins.list(art.labels), mime_type=art.mime_type,
+            size=art.size, checksum=art.checksum, original_path=art.original_path,
+            serializer=self._replay_snapshot(art.serializer), idempotency_key=self._sync_key(art.id),
+            aspects=[{"content": a.content, "schema_name": a.schema_name, "policy": a.policy}
+                     for a in outbox.get_metadata(art.id)],
+            runs=[(link.run_id, link.category) for link in art.runs],
+        )
+        made = server._create(manifest, strategy, True)
+        for alias in self._aliases(art.id):
+            made = server.set_alias(made.id, alias)
+        return made
+
+    def _replay_snapshot(self, ref: SerializerRef | None) -> SerializerRef | None:
+        if ref is None:
+            return None
+        try:
+            snap = self.outbox.get_plugin_snapshot(ref.snapshot_id)
+        except ArtifactNotFound:
+            return ref  # made on the server before the registry went offline
+        files = [(f.path, self.outbox.read_plugin_snapshot_file(snap.id, f.path)) for f in snap.files]
+        made = self.server.create_plugin_snapshot(snap.plugin_name, snap.version, files)
+        return SerializerRef(snapshot_id=made.id, task_name=ref.task_name)
+
+    def _sync_key(self, offline_id: str) -> str:
+        with self.outbox.catalog.engine.connect() as conn:
+            key = conn.scalar(select(artifacts_table.c.idempotency_key).where(artifacts_table.c.id == offline_id))
+        return str(key) if key else f"offline-sync:{offline_id}"
+
+    def _aliases(self, offline_id: str) -> builtins.list[str]:
+        with self.outbox.catalog.engine.connect() as conn:
+            rows = conn.execute(select(aliases_table.c.alias).where(aliases_table.c.artifact_id == offline_id)
+                                .order_by(aliases_table.c.alias))
+            return [str(row[0]) for row in rows]
+
+
+def with_outbox(registry: Registry) -> Registry:
+    """``registry`` with its server's outbox: an `HttpRegistry` becomes its `OfflineRegistry` (``mode=True``).
+
+    What syncs an outbox (the CLI's ``sync``, the ``sync_outbox`` task) uses it, so the
+    outbox of a server is replayed whether or not the registry at hand writes offline.
+    Any other registry is returned as is (its `Registry.push_outbox` reports nothing).
+
+    Example:
+        ```python
+        with_outbox(HttpRegistry(url)).push_outbox()
+        ```
+    """
+    from prefect_artifacts.registry.http import HttpRegistry
+
+    return OfflineRegistry(registry, mode=True) if isinstance(registry, HttpRegistry) else registry
+
+
+def _catalog_folder(outbox: LocalRegistry) -> Path:
+    from sqlalchemy.engine import make_url
+
+    from prefect_artifacts.catalog.engine import sqlite_file
+
+    url = make_url(outbox.catalog.url)
+    if not url.drivername.startswith("sqlite"):
+        raise ValueError("an outbox has a SQLite catalog")
+    return Path(sqlite_file(url)).parent
+
