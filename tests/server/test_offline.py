@@ -6,6 +6,7 @@ not yet listening (connections are refused), "up" is `LiveServer.start`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -223,6 +224,23 @@ def test_block_setting_and_pickling_build_the_offline_registry(
     assert isinstance(ArtifactRegistry(api_url=down_server.url, offline=False).get_registry(), HttpRegistry)
     reg.close()
     auto.close()
+
+
+def test_sync_outbox_task_syncs_the_servers_outbox(down_server: LiveServer, tmp_path: Path) -> None:
+    from prefect_artifacts.tasks import async_outbox, sync_outbox
+
+    reg = _offline(down_server)
+    (tmp_path / "a.txt").write_text("a")
+    art = reg.upload_file(tmp_path / "a.txt", name="a", folder="/team")
+    down_server.start()
+    online = HttpRegistry(down_server.url)  # not offline itself: the task syncs its server's outbox
+    assert sync_outbox.fn(dry_run=True, registry=online).created == [art.id]
+    assert down_server.registry.count() == 0
+    assert sync_outbox.fn(registry=online).created == [art.id]
+    assert asyncio.run(async_outbox.fn(registry=online)).skipped == [art.id]
+    assert sync_outbox.fn(registry=down_server.registry).mapping == {}  # no outbox: an empty report
+    online.close()
+    reg.close()
 
 
 def test_cli_sync_json_and_dry_run(down_server: LiveServer, tmp_path: Path) -> None:
