@@ -231,7 +231,10 @@ class OfflineRegistry(Registry):
 
     Reads by id look in the outbox, then the server. Name refs look in the outbox first
     with ``mode=True``, the server first with ``"auto"`` (while it answers). Writes to an
-    existing artifact (runs, metadata, aliases, labels) go where it lives.
+    existing artifact (runs, metadata, aliases, labels) go where it lives; those made to
+    an offline artifact after it was synced stay in the outbox. A server that did not
+    answer is not asked again for `RETRY_ONLINE_AFTER` seconds (`push_outbox` always
+    asks); what the outbox does not hold is then `ArtifactNotFound`, saying so.
 
     Args:
         server: the registry to replay to (an `HttpRegistry`).
@@ -326,21 +329,25 @@ class OfflineRegistry(Registry):
 
     @property
     def online(self) -> bool:
-        """Whether calls go to the server now (``"auto"`` and not offline since a failure).
+        """Whether new writes go to the server now (``"auto"``, and it has not just failed to answer).
 
         Example:
             ```python
             reg.online  # False after the server could not be reached
             ```
         """
-        return self.mode == "auto" and time.monotonic() >= self._offline_until
+        return self.mode == "auto" and not self._server_down()
+
+    def _server_down(self) -> bool:
+        """Whether the server did not answer less than `RETRY_ONLINE_AFTER` seconds ago (it is not asked)."""
+        return time.monotonic() < self._offline_until
 
     def _went_offline(self, exc: BaseException) -> None:
         with self._state_lock:
-            was_online = time.monotonic() >= self._offline_until
+            was_up = not self._server_down()
             self._offline_until = time.monotonic() + RETRY_ONLINE_AFTER
-            warn = was_online and not self._warned
-            self._warned = True
+            warn = self.mode == "auto" and was_up and not self._warned
+            self._warned = self._warned or warn
         if warn:
             logger.warning("artifact server %s is unreachable (%s): writing to the outbox %s until it answers;"
                            " replay it with `prefect-artifacts sync`",
@@ -375,15 +382,15 @@ class OfflineRegistry(Registry):
     def _routed(self, ref: str | None, fn: Callable[[Registry], T]) -> T:
         """Run ``fn`` where ``ref`` lives: the first registry of `_order` that knows it.
 
-        An ``"auto"`` registry that is offline does not ask the server. When the outbox
+        A server that did not answer is not asked again for a while. When the outbox
         does not know ``ref`` and the server can not be reached, `ArtifactNotFound` says
         both (the issue's ``OfflineError`` will refine it).
         """
         missing: ArtifactNotFound | None = None
         unreachable: StorageError | None = None
         for reg in self._order(ref):
-            if reg is self.server and self.mode == "auto" and not self.online:
-                continue  # offline: the server is not asked again until RETRY_ONLINE_AFTER
+            if reg is self.server and self._server_down():
+                continue  # it just did not answer: not asked again until RETRY_ONLINE_AFTER
             try:
                 return fn(reg)
             except ArtifactNotFound as exc:
@@ -391,8 +398,7 @@ class OfflineRegistry(Registry):
             except StorageError as exc:
                 if reg is not self.server or not _unreachable(exc):
                     raise
-                if self.mode == "auto":
-                    self._went_offline(exc)
+                self._went_offline(exc)
                 unreachable = exc
         assert missing is not None
         if unreachable is not None:
@@ -590,8 +596,9 @@ class OfflineRegistry(Registry):
         """
         report = SyncReport(dry_run=dry_run)
         synced = self._ledger.mapping()
-        for offline_id in self.outbox.ids():
-            art = self.outbox.get(offline_id)
+        pending = sorted(map(self.outbox.get, self.outbox.ids()), key=lambda a: (a.created, a.version))
+        for art in pending:
+            offline_id = art.id
             if offline_id in synced:
                 report.skipped.append(offline_id)
                 report.mapping[offline_id] = synced[offline_id]

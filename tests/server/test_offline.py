@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from prefect_artifacts import ArtifactRegistry
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._server import NoAuth
+from prefect_artifacts.errors import ArtifactNotFound
 from prefect_artifacts.registry import offline as offline_module
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
@@ -114,6 +115,17 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     again = reg.push_outbox()
     assert again.created == [] and again.skipped == report.created and again.mapping == report.mapping
     assert _server_state(server) == before
+    reg.close()
+
+
+def test_offline_reads_miss_fast_once_the_server_did_not_answer(down_server: LiveServer) -> None:
+    reg = OfflineRegistry.for_server(down_server.url, mode=True, retries=2, backoff=0.2)
+    with pytest.raises(ArtifactNotFound, match="server can not be reached"):
+        reg.get("/team/nothing:latest")  # asked the server (and waited for its retries)
+    started = time.monotonic()
+    with pytest.raises(ArtifactNotFound, match="not found|no artifact|nothing"):
+        reg.get("/team/still-nothing:latest")  # the outbox only, for a while
+    assert time.monotonic() - started < 0.2
     reg.close()
 
 
