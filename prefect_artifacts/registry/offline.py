@@ -274,6 +274,7 @@ class OfflineRegistry(Registry):
         self._offline_until = 0.0
         self._state_lock = threading.Lock()
         self._warned = False
+        self._hooks: builtins.list[Callable[[dict[str, str]], Any]] = []
 
     @classmethod
     def for_server(
@@ -445,6 +446,26 @@ class OfflineRegistry(Registry):
             ```
         """
         return self._ledger.mapping().get(offline_id)
+
+    def on_reconnect(self, hook: Callable[[dict[str, str]], Any]) -> Callable[[dict[str, str]], Any]:
+        """Call ``hook(mapping)`` after each sync that replayed something, to rewrite what the caller held.
+
+        ``mapping`` is every offline id → server id synced so far (the report's). A hook
+        that raises is logged and the others still run: the sync itself is done. Hooks
+        belong to this registry object (they do not travel with its pickle). Returns
+        ``hook``, so it works as a decorator.
+
+        Example:
+            ```python
+            held = {"model": art.id}
+
+            @reg.on_reconnect
+            def remap(mapping: dict[str, str]) -> None:
+                held.update({k: mapping.get(v, v) for k, v in held.items()})
+            ```
+        """
+        self._hooks.append(hook)
+        return hook
 
     # -- primitives: the outbox's (new writes go through `upload`, routed as a whole) --
 
@@ -622,6 +643,12 @@ class OfflineRegistry(Registry):
             self._ledger.record(offline_id, made.id, made.ref)
             report.mapping[offline_id] = made.id
             report.created.append(offline_id)
+        if report.created and not dry_run:
+            for hook in builtins.list(self._hooks):
+                try:
+                    hook(dict(report.mapping))
+                except Exception:  # noqa: BLE001 - a caller's hook: the sync is done all the same
+                    logger.exception("on_reconnect hook %r failed", hook)
         return report
 
     def _predict(self, art: Artifact, strategy: ConflictStrategy, report: SyncReport) -> None:

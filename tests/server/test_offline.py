@@ -87,6 +87,9 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     assert reg.load_object("/team/config:latest") == {"lr": 0.1}
     assert [f.path for f in reg.files("/team/ckpt:1")] == ["config.json", "weights/l1.bin"]
 
+    seen: list[dict[str, str]] = []
+    reg.on_reconnect(seen.append)
+    reg.on_reconnect(lambda mapping: 1 / 0)  # a failing hook is logged; the sync stands
     dry = reg.push_outbox(dry_run=True)
     assert dry.created == [v1.id, v2.id, ckpt.id, config.id, code.id] and not dry.mapping
     down_server.start()
@@ -111,10 +114,11 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     assert [a.id for a in server.run_artifacts(RUN_A, "code")] == [report.mapping[code.id]]
     assert HttpRegistry(down_server.url).load_object("/team/config:latest") == {"lr": 0.1}
 
+    assert seen == [report.mapping]  # the reconnect hook saw the mapping once
     before = _server_state(server)
     again = reg.push_outbox()
     assert again.created == [] and again.skipped == report.created and again.mapping == report.mapping
-    assert _server_state(server) == before
+    assert _server_state(server) == before and len(seen) == 1
     reg.close()
 
 
