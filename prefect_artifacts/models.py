@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import builtins
+import copy
 import io
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from enum import Enum
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 from pydantic.alias_generators import to_camel
 
 from prefect_artifacts._asyncio import iterate_in_thread, run_in_thread
-from prefect_artifacts.errors import InvalidOperation
+from prefect_artifacts.errors import InvalidArtifactInput, InvalidOperation
 
 if TYPE_CHECKING:
     from prefect_artifacts._localfile import TemporaryLocalFile
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec
 
 URN_PREFIX = "urn:prefect-artifacts:artifact:"
+
+# The fields of `Artifact` a writable artifact can stage (`Registry.update` sends them);
+# every other field describes the stored version and is never assigned by callers.
+_STAGEABLE_FIELDS = ("description", "labels")
 
 
 class _Model(BaseModel):
@@ -361,11 +367,22 @@ class ArtifactManifest(_Model):
 class Artifact(_Model):
     """A catalogued artifact, with methods that read it through its registry.
 
+    An `Artifact` is a snapshot of one catalogued version and starts **read-only**,
+    whichever way it was obtained (`get`, `list`, an upload, unpickling): assigning a
+    field raises `InvalidOperation` instead of changing only this local copy. To change
+    the description, labels, metadata or aliases, make it writable with
+    ``read_only(False)``, edit (the edits are *staged*, see `staged`), then `commit`.
+    Explicit write methods (`add_metadata`, `attach_to_run`, `delete`) send at once and
+    work in either state.
+
     Example:
         ```python
         art = reg.get("my-data:latest")
         with art.as_local_file() as path:
             print(path.read_text())
+        art.read_only(False)
+        art.description = "cleaned"
+        art.commit()
         ```
     """
 
@@ -395,6 +412,61 @@ class Artifact(_Model):
     # Set by the create that returned this object: True if it made the version, False if
     # it returned an existing one (skip, a reused idempotency key); None when unknown.
     _just_created: bool | None = PrivateAttr(default=None)
+    # Object state: writable only after read_only(False). `_synced` is the description and
+    # labels as last received from the registry; `staged` compares the fields with it, so
+    # in-place edits of `labels` are seen too. Metadata and aliases to send are queued.
+    _read_only: bool = PrivateAttr(default=True)
+    _synced: tuple[str | None, tuple[str, ...]] | None = PrivateAttr(default=None)
+    _staged_metadata: tuple[dict[str, Any], ...] = PrivateAttr(default=())
+    _staged_aliases: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Remember the registry's description and labels (the base of `staged`)."""
+        self._synced = (self.description, tuple(self.labels))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name not in type(self).model_fields:
+            super().__setattr__(name, value)  # private state; pydantic refuses unknown names
+            return
+        if self.is_read_only:
+            raise InvalidOperation(
+                f"{self.ref} is read-only: assigning {name!r} would only change this local copy. "
+                f"Call art.read_only(False), assign it, then art.commit() to send the change "
+                f"(or use registry.update(...))"
+            )
+        if name not in _STAGEABLE_FIELDS:
+            raise InvalidOperation(
+                f"{name!r} of {self.ref} cannot be changed: a stored version is immutable. Only "
+                "description and labels can be assigned (metadata and aliases are staged with "
+                "stage_metadata() and stage_alias()), then sent with commit()"
+            )
+        value = _validated_labels(value) if name == "labels" else self._validated_description(value)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in type(self).model_fields:
+            raise InvalidOperation(f"{name!r} of {self.ref} cannot be deleted (assign it on a writable artifact)")
+        super().__delattr__(name)
+
+    def _set_field(self, name: str, value: Any) -> None:
+        """Set a field from the registry's answer (bypasses the read-only guard)."""
+        BaseModel.__setattr__(self, name, value)
+
+    def _synced_state(self) -> tuple[str | None, tuple[str, ...]]:
+        return self._synced if self._synced is not None else (self.description, tuple(self.labels))
+
+    def _validated_description(self, value: object) -> str | None:
+        if value is None:
+            if self._synced_state()[0] is None:
+                return None
+            raise InvalidArtifactInput(
+                f"the description of {self.ref} cannot be removed; assign '' to empty it"
+            )
+        if not isinstance(value, str):
+            raise InvalidArtifactInput(f"description must be a string, not {type(value).__name__}")
+        if "\x00" in value:
+            raise InvalidArtifactInput("description contains a NUL character")
+        return value
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -476,6 +548,17 @@ class Artifact(_Model):
             private["_registry_spec"] = remember_registry(registry)  # None: unbound over there
         state["__pydantic_private__"] = private
         return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        # Pickled before a private attribute existed (object state): give it its default.
+        private = self.__pydantic_private__
+        if private is not None:
+            for name, attribute in type(self).__private_attributes__.items():
+                if name not in private:
+                    private[name] = attribute.get_default()
+            if private["_synced"] is None:
+                private["_synced"] = (self.description, tuple(self.labels))
 
     def _single_file(self) -> ArtifactFile:
         if self.is_dir:
@@ -621,8 +704,8 @@ class Artifact(_Model):
             ```
         """
         link = self._reg().attach(self.id, run_id, category)
-        self.runs = [r for r in self.runs if (r.run_id, r.category) != (link.run_id, link.category)]
-        self.runs.append(link)
+        runs = [r for r in self.runs if (r.run_id, r.category) != (link.run_id, link.category)]
+        self._set_field("runs", [*runs, link])
         return link
 
     def delete(self) -> None:
@@ -635,18 +718,214 @@ class Artifact(_Model):
         """
         self._reg().delete(self.id)
 
-    def refresh(self) -> Artifact:
+    def read_only(self, flag: bool = True) -> Artifact:
+        """Make this artifact read-only (the default) or writable; returns self.
+
+        Every artifact starts read-only: assigning a field raises `InvalidOperation`.
+        A writable artifact accepts ``description`` and ``labels`` assignments (validated
+        at once) and `stage_metadata` / `stage_alias`; nothing is sent until `commit`.
+        Switching back to read-only keeps what is staged (visible in `staged`, refused by
+        `commit` until writable again); `refresh` drops it.
+
+        Example:
+            ```python
+            art.read_only(False).description = "cleaned"
+            art.commit()
+            ```
+        """
+        self._read_only = bool(flag)
+        return self
+
+    @property
+    def is_read_only(self) -> bool:
+        """Whether assignments and staging are refused (True until ``read_only(False)``).
+
+        Example:
+            ```python
+            reg.get("my-data").is_read_only  # True
+            ```
+        """
+        return self._read_only
+
+    def _require_writable(self, action: str) -> None:
+        if self.is_read_only:
+            raise InvalidOperation(
+                f"{self.ref} is read-only: call art.read_only(False) before you {action}"
+            )
+
+    def stage_metadata(
+        self, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> Artifact:
+        """Stage a metadata aspect for the next `commit` (validated now); returns self.
+
+        Same arguments as `add_metadata`, which sends at once. A copy of the aspect is
+        kept, so changing the dict afterwards changes nothing.
+
+        Raises:
+            InvalidOperation: the artifact is read-only.
+            MetadataValidationError: the aspect is not a JSON object or violates its schema.
+
+        Example:
+            ```python
+            art.read_only(False).stage_metadata({"rows": 10}, schema={"type": "object"})
+            art.commit()
+            ```
+        """
+        from prefect_artifacts._aspects import prepare_aspect
+
+        self._require_writable("stage metadata")
+        prepare_aspect(aspect, schema, policy)
+        staged = json.loads(json.dumps({"aspect": aspect, "schema": schema, "policy": policy}, default=str))
+        self._staged_metadata = (*self._staged_metadata, staged)
+        return self
+
+    def stage_alias(self, alias: str) -> Artifact:
+        """Stage an alias (``/folder/name:alias``) to point at this version on `commit`.
+
+        Raises:
+            InvalidOperation: the artifact is read-only.
+            InvalidName: not a valid alias.
+
+        Example:
+            ```python
+            art.read_only(False).stage_alias("production").commit()
+            ```
+        """
+        from prefect_artifacts._paths import validate_alias
+
+        self._require_writable("stage an alias")
+        validate_alias(alias)
+        if alias not in self._staged_aliases:
+            self._staged_aliases = (*self._staged_aliases, alias)
+        return self
+
+    @property
+    def staged(self) -> dict[str, Any]:
+        """The local changes the next `commit` would send (``{}`` when there are none).
+
+        Keys appear only when something is pending: ``description`` and ``labels`` (the
+        new values, when they differ from the registry's as last received), ``metadata``
+        (aspects as ``{"aspect", "schema", "policy"}``, in staging order) and
+        ``aliases``. The dict is a copy: editing it changes nothing.
+
+        Example:
+            ```python
+            art.read_only(False)
+            art.labels = ["clean"]
+            art.staged  # {"labels": ["clean"]}
+            ```
+        """
+        description, labels = self._synced_state()
+        out: dict[str, Any] = {}
+        if self.description != description:
+            out["description"] = self.description
+        if tuple(self.labels) != labels:
+            out["labels"] = list(self.labels)
+        if self._staged_metadata:
+            out["metadata"] = copy.deepcopy(list(self._staged_metadata))
+        if self._staged_aliases:
+            out["aliases"] = list(self._staged_aliases)
+        return out
+
+    def commit(self) -> Artifact:
+        """Send the staged changes through the registry; returns self.
+
+        Everything staged is validated first (labels, description, each aspect against
+        its schema, aliases), so a bad value raises before anything is sent. Then, in
+        this order: description and labels in one `Registry.update`, each metadata
+        aspect (`add_metadata`), each alias (`set_alias`, last, so an alias never points
+        at a version whose metadata is still missing). On success the fields are
+        reloaded from the registry (changes made meanwhile by others included) and
+        `staged` is empty. With nothing staged, nothing is sent.
+
+        If the registry fails midway (network, permissions, the version was deleted),
+        the error propagates and the steps that completed stay applied: each is removed
+        from `staged` as soon as the registry confirms it, and what was not sent stays
+        staged, so calling `commit()` again sends only the rest. One step may have been
+        applied without its answer arriving (a timeout): then `update` and `set_alias`
+        are harmless to repeat, but an aspect would be stored twice; check
+        `art.metadata` before retrying after a timeout.
+
+        Raises:
+            InvalidOperation: changes are staged but the artifact is read-only, or it
+                is bound to no registry.
+            InvalidName, InvalidArtifactInput, MetadataValidationError: a staged value
+                is invalid (nothing was sent).
+
+        Example:
+            ```python
+            art = reg.get("my-data").read_only(False)
+            art.description = "cleaned"
+            art.labels = [*art.labels, "clean"]
+            art.stage_metadata({"rows": 10})
+            art.stage_alias("production")
+            art.commit()
+            assert art.staged == {}
+            ```
+        """
+        from prefect_artifacts._aspects import prepare_aspect
+        from prefect_artifacts._paths import validate_alias
+
+        staged = self.staged
+        if not staged:
+            return self
+        if self.is_read_only:
+            raise InvalidOperation(
+                f"{self.ref} is read-only but has local changes ({', '.join(staged)}): call "
+                "art.read_only(False) to commit them, or art.refresh() to drop them"
+            )
+        labels = _validated_labels(staged["labels"]) if "labels" in staged else None
+        description = self._validated_description(staged["description"]) if "description" in staged else None
+        for item in self._staged_metadata:
+            prepare_aspect(item["aspect"], item["schema"], item["policy"])
+        for alias in self._staged_aliases:
+            validate_alias(alias)
+        registry = self._reg()
+
+        if "labels" in staged or "description" in staged:
+            updated = registry.update(self.id, description=description, labels=labels)
+            synced_description, synced_labels = self._synced_state()
+            self._synced = (
+                updated.description if "description" in staged else synced_description,
+                tuple(updated.labels) if "labels" in staged else synced_labels,
+            )
+        while self._staged_metadata:
+            item = self._staged_metadata[0]
+            registry.add_metadata(self.id, item["aspect"], schema=item["schema"], policy=item["policy"])
+            self._staged_metadata = self._staged_metadata[1:]
+        while self._staged_aliases:
+            registry.set_alias(self.id, self._staged_aliases[0])
+            self._staged_aliases = self._staged_aliases[1:]
+        return self.refresh(discard=True)
+
+    def refresh(self, discard: bool = True) -> Artifact:
         """Reload this artifact's fields from the registry; returns self.
+
+        ``discard=True`` (default) drops every staged change: the artifact then shows
+        exactly the registry's state. ``discard=False`` rebases them: staged
+        description, labels, metadata and aliases are kept (a staged value that now
+        equals the registry's is no longer a change), everything else is reloaded. The
+        read-only flag is kept either way.
 
         Example:
             ```python
             art.refresh().runs
+            art.refresh(discard=False).staged  # still the local edits
             ```
         """
         fresh = self._reg().get(self.id)
+        pending = {} if discard else self.staged
         for field in type(self).model_fields:
-            setattr(self, field, getattr(fresh, field))
+            self._set_field(field, getattr(fresh, field))
         self._files = fresh._files
+        self._synced = (fresh.description, tuple(fresh.labels))
+        if discard:
+            self._staged_metadata = ()
+            self._staged_aliases = ()
+        for name in _STAGEABLE_FIELDS:
+            if name in pending:
+                self._set_field(name, pending[name])
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -706,9 +985,19 @@ class Artifact(_Model):
         """Async twin of `delete`."""
         await run_in_thread(self.delete)
 
-    async def arefresh(self) -> Artifact:
+    async def acommit(self) -> Artifact:
+        """Async twin of `commit`."""
+        return await run_in_thread(self.commit)
+
+    async def arefresh(self, discard: bool = True) -> Artifact:
         """Async twin of `refresh`."""
-        return await run_in_thread(self.refresh)
+        return await run_in_thread(self.refresh, discard)
+
+
+def _validated_labels(labels: object) -> builtins.list[str]:
+    from prefect_artifacts._paths import validate_labels  # _paths imports this module
+
+    return validate_labels(labels)
 
 
 Lineage.model_rebuild()

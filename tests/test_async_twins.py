@@ -36,6 +36,9 @@ NO_TWIN: dict[type, dict[str, str]] = {
         "bind": "no I/O",
         "stream_chunk_size": "no I/O",
         "to_dict": "no I/O",
+        "read_only": "no I/O: sets a flag",
+        "stage_metadata": "no I/O: stages for commit (acommit sends)",
+        "stage_alias": "no I/O: stages for commit (acommit sends)",
     },
 }
 # Registry methods the block does not mirror: Block.delete/adelete remove saved blocks

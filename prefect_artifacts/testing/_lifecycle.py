@@ -13,6 +13,7 @@ from prefect_artifacts.errors import (
     ArtifactNotFound,
     InvalidArtifactInput,
     InvalidName,
+    InvalidOperation,
     MetadataValidationError,
 )
 from prefect_artifacts.models import Artifact, RunCategory
@@ -134,7 +135,10 @@ class RunContract(ContractFixtures):
 
 
 class MetadataContract(ContractFixtures):
-    """`add_metadata` (schema names, JSON Schema enforcement), `art.metadata`, `update`.
+    """Metadata aspects, `update`, and object state (`read_only`, `staged`, `commit`, `refresh`).
+
+    `add_metadata` (schema names, JSON Schema enforcement), `art.metadata`, `update`; an
+    artifact starts read-only, stages edits when writable, and `commit` sends them.
 
     Example:
         ```python
@@ -232,6 +236,107 @@ class MetadataContract(ContractFixtures):
         assert reg.get(art.id).labels == []
         with pytest.raises(ArtifactNotFound):
             reg.update("missing", description="x")
+
+    def test_artifacts_are_read_only_by_default(self, reg: Registry, make_file: MakeFile) -> None:
+        uploaded = reg.upload_file(make_file("a.csv", "a"), name="a", description="old", labels=["raw"])
+        for art in (uploaded, reg.get("a"), reg.list().data[0]):
+            assert art.is_read_only
+            with pytest.raises(InvalidOperation, match=r"'description'.*read_only\(False\)"):
+                art.description = "new"
+            with pytest.raises(InvalidOperation, match="'labels'"):
+                art.labels = ["x"]
+            assert (art.description, art.labels, art.staged) == ("old", ["raw"], {})
+            with pytest.raises(InvalidOperation):
+                art.stage_alias("production")
+        assert (reg.get("a").description, reg.get("a").labels) == ("old", ["raw"])
+
+    def test_staged_changes_are_sent_only_by_commit(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a", description="old", labels=["raw"])
+        assert art.read_only(False) is art and not art.is_read_only
+        art.description = "cleaned"
+        art.labels = [*art.labels, "clean"]
+        aspect = {"rows": 10}
+        assert art.stage_metadata(aspect, schema=self.SCHEMA, policy="keep") is art
+        aspect["rows"] = -1  # the staged copy is not the caller's dict
+        art.stage_alias("production")
+        assert art.staged == {
+            "description": "cleaned", "labels": ["raw", "clean"],
+            "metadata": [{"aspect": {"rows": 10}, "schema": self.SCHEMA, "policy": "keep"}],
+            "aliases": ["production"],
+        }
+        stored = reg.get(art.id)  # nothing sent yet
+        assert (stored.description, stored.labels, stored.metadata) == ("old", ["raw"], [])
+        with pytest.raises(ArtifactNotFound):
+            reg.get("a:production")
+        with pytest.raises(InvalidOperation, match="'version'"):
+            art.version = 9  # writable or not, a stored version's fields are fixed
+        assert art.commit() is art
+        assert art.staged == {}
+        stored = reg.get(art.id)
+        assert (stored.description, stored.labels) == ("cleaned", ["raw", "clean"])
+        assert (art.description, art.labels, art.modified) == (stored.description, stored.labels, stored.modified)
+        assert [(a.content, a.schema_name, a.policy) for a in stored.metadata] == [
+            ({"rows": 10}, "dataset-stats", "keep")]
+        assert reg.get("a:production").id == art.id
+        assert art.commit() is art  # nothing staged: nothing sent
+        assert len(reg.get_metadata(art.id)) == 1
+
+    def test_commit_validates_everything_before_sending(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a", description="old").read_only(False)
+        with pytest.raises(InvalidName):
+            art.labels = ["bad\nlabel"]  # assignments are validated at once
+        with pytest.raises(MetadataValidationError):
+            art.stage_metadata({"rows": "ten"}, schema=self.SCHEMA)
+        with pytest.raises(InvalidName):
+            art.stage_alias("7")
+        assert art.staged == {}
+        art.description = "new"
+        art.stage_metadata({"rows": 1})
+        art.labels.append("bad\nlabel")  # an in-place edit is staged too, and checked by commit
+        with pytest.raises(InvalidName):
+            art.commit()
+        stored = reg.get(art.id)
+        assert (stored.description, stored.labels, stored.metadata) == ("old", [], [])
+        assert set(art.staged) == {"description", "labels", "metadata"}
+        art.labels = ["good"]
+        art.commit()
+        stored = reg.get(art.id)
+        assert (stored.description, stored.labels, len(stored.metadata)) == ("new", ["good"], 1)
+
+    def test_refresh_discards_or_rebases_staged_changes(self, reg: Registry, make_file: MakeFile) -> None:
+        art = reg.upload_file(make_file("a.csv", "a"), name="a", description="old", labels=["raw"])
+        art.read_only(False)
+        art.description = "mine"
+        art.stage_alias("candidate")
+        reg.update(art.id, labels=["theirs"])  # another writer, meanwhile
+        run_id = new_run_id()
+        reg.attach(art.id, run_id, "input")
+        assert art.refresh(discard=False) is art
+        assert (art.description, art.labels) == ("mine", ["theirs"])
+        assert [r.run_id for r in art.runs] == [run_id]
+        assert art.staged == {"description": "mine", "aliases": ["candidate"]}
+        art.commit()
+        stored = reg.get(art.id)
+        assert (stored.description, stored.labels) == ("mine", ["theirs"])
+        assert reg.get("a:candidate").id == art.id
+        art.description = "draft"
+        art.labels = []
+        art.stage_metadata({"rows": 2})
+        assert art.refresh() is art and not art.is_read_only
+        assert (art.description, art.labels, art.staged) == ("mine", ["theirs"], {})
+        assert reg.get_metadata(art.id) == []
+
+    @pytest.mark.asyncio
+    async def test_async_commit_and_refresh(self, reg: Registry, make_file: MakeFile) -> None:
+        art = (await reg.aupload_file(make_file("a.csv", "a"), name="a")).read_only(False)
+        art.labels = ["async"]
+        assert await art.acommit() is art
+        assert (await reg.aget(art.id)).labels == ["async"]
+        art.description = "local"
+        assert await art.arefresh(discard=False) is art
+        assert art.staged == {"description": "local"}
+        await art.arefresh()
+        assert art.staged == {} and art.description is None
 
 
 class DeleteContract(ContractFixtures):
