@@ -1,0 +1,65 @@
+"""A flow run with the artifact server down registers into the outbox; the ``sync_outbox`` task replays it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.context import get_run_context
+
+from prefect_artifacts import tasks as T
+from prefect_artifacts._server import NoAuth
+from prefect_artifacts.registry.offline import OfflineRegistry
+from tests.support.live_server import LiveServer
+from tests.support.registries import make_registry
+
+
+def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
+    server = LiveServer(make_registry(tmp_path / "server"), auth=NoAuth())  # bound, not listening
+    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "x.txt").write_text("x")
+    (tmp_path / "etl.py").write_text("print('etl')\n")
+
+    @T.artifact_task(name="stats", folder="/flows", registry=reg)
+    def stats() -> dict[str, Any]:
+        return {"n": 2}
+
+    @flow
+    def pipeline() -> tuple[str, list[str]]:
+        made = [T.upload_file(str(tmp_path / "data.csv"), name="data", folder="/flows", registry=reg).id,
+                T.upload_dir(str(tmp_path / "tree"), name="tree", folder="/flows", registry=reg).id,
+                T.log_code(str(tmp_path / "etl.py"), folder="/flows", registry=reg).id]
+        stats()
+        return str(get_run_context().flow_run.id), made  # type: ignore[union-attr]
+
+    try:
+        run_id, made = pipeline()
+        offline = {a.name: a for a in reg.outbox.run_artifacts(run_id)}
+        assert sorted(offline) == ["data", "etl.py", "stats", "tree"]
+        assert set(made) <= {a.id for a in offline.values()}
+
+        server.start()
+
+        @flow
+        def sync() -> Any:
+            return T.sync_outbox(registry=reg)
+
+        report = sync()
+        assert report.ok and sorted(report.created) == sorted(a.id for a in offline.values())
+        online = {a.name: a for a in server.registry.run_artifacts(run_id)}
+        assert {n: (a.checksum, a.version) for n, a in online.items()} == {
+            n: (a.checksum, a.version) for n, a in offline.items()}
+        assert {n: {r.category.value for r in a.runs} for n, a in online.items()} == {
+            "data": {"output"}, "tree": {"output"}, "etl.py": {"code"}, "stats": {"output"}}
+        assert sync().skipped == report.created  # again: nothing new
+        assert server.registry.count() == 4
+    finally:
+        if server.server.started:
+            server.stop()
+        else:
+            server.sock.close()
+        reg.close()
+        server.registry.close()
