@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prefect import flow
 from prefect.context import get_run_context
 
@@ -13,6 +15,11 @@ from prefect_artifacts._server import NoAuth
 from prefect_artifacts.registry.offline import OfflineRegistry
 from tests.support.live_server import LiveServer
 from tests.support.registries import make_registry
+
+FLOWS = Path(__file__).resolve().parents[2] / "flows"
+sys.path.insert(0, str(FLOWS))
+
+import sync as sync_mod  # noqa: E402
 
 
 def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
@@ -56,6 +63,27 @@ def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
             "data": {"output"}, "tree": {"output"}, "etl.py": {"code"}, "stats": {"output"}}
         assert sync().skipped == report.created  # again: nothing new
         assert server.registry.count() == 4
+    finally:
+        if server.server.started:
+            server.stop()
+        else:
+            server.sock.close()
+        reg.close()
+        server.registry.close()
+
+
+def test_the_sync_flow_replays_the_default_servers_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = LiveServer(make_registry(tmp_path / "server"), auth=NoAuth())
+    monkeypatch.setenv("PREFECT_ARTIFACTS_API_URL", server.url)  # the tasks' default registry: that server
+    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
+    (tmp_path / "a.txt").write_text("a")
+    art = reg.upload_file(tmp_path / "a.txt", name="a", folder="/flows")
+    try:
+        assert sync_mod.sync(dry_run=True)["created"] == [art.id]  # the server is down: a dry run needs none
+        server.start()
+        report = sync_mod.sync()
+        assert report["created"] == [art.id] and server.registry.get(report["mapping"][art.id]).name == "a"
+        assert sync_mod.sync()["skipped"] == [art.id]
     finally:
         if server.server.started:
             server.stop()
