@@ -125,7 +125,10 @@ class SyncReport(BaseModel):
 
     ``mapping`` holds every offline id the server holds now (offline id → server id),
     synced by this call or an earlier one; ``created`` the offline ids this call replayed
-    (with ``dry_run``: would replay); ``skipped`` those synced before.
+    (with ``dry_run``: would replay), whether the server made the version now or answered
+    with one it had made under the same key (a sync killed after the create) or, under
+    ``conflict_strategy="skip"``, with the version of that name it already held;
+    ``skipped`` those synced before (recorded in the outbox).
 
     Example:
         ```python

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from typer.testing import CliRunner
 from prefect_artifacts import ArtifactRegistry
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._server import NoAuth
-from prefect_artifacts.errors import ArtifactNotFound
+from prefect_artifacts.errors import ArtifactNotFound, InvalidName
 from prefect_artifacts.registry import offline as offline_module
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
@@ -169,6 +170,44 @@ def test_auto_goes_offline_while_the_server_is_down_and_says_so_once(
     report = reg.push_outbox()
     assert report.created == [first.id, second.id]
     assert sorted(a.name for a in down_server.registry.iter()) == ["a", "b", "c"]
+    reg.close()
+
+
+_WRITER_CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from prefect_artifacts.registry.offline import OfflineRegistry
+    reg = OfflineRegistry.for_server(sys.argv[1], mode=True, retries=0)
+    for i in range(5):
+        path = Path(sys.argv[2]) / f"p{sys.argv[3]}-{i}.txt"
+        path.write_text(f"process {sys.argv[3]} file {i}")
+        reg.upload_file(path, name=f"p{sys.argv[3]}", folder="/many")
+""")
+
+
+def test_concurrent_writers_to_one_outbox_sync_each_once(down_server: LiveServer, tmp_path: Path) -> None:
+    children = [subprocess.Popen([sys.executable, "-c", _WRITER_CHILD, down_server.url, str(tmp_path), str(n)],
+                                 env=dict(os.environ)) for n in range(2)]
+    reg = _offline(down_server)
+    with pytest.raises(InvalidName):  # the same validation as online
+        reg.upload_file(__file__, name="no/slashes", folder="/many")
+
+    def write(n: int) -> None:
+        for i in range(5):
+            path = tmp_path / f"t{n}-{i}.txt"
+            path.write_text(f"thread {n} file {i}")
+            reg.upload_file(path, name=f"t{n}", folder="/many")
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(write, range(3)))
+    assert [child.wait(60) for child in children] == [0, 0]
+    assert reg.outbox.count() == 25
+    down_server.start()
+    report = reg.push_outbox()
+    assert report.ok and len(report.created) == 25
+    server = down_server.registry
+    versions = sorted((a.name, a.version, a.checksum) for a in server.iter())
+    assert versions == sorted((a.name, a.version, a.checksum) for a in reg.outbox.iter())  # same numbering
     reg.close()
 
 
