@@ -136,7 +136,8 @@ def test_block_register_cli_registers_both_types(prefect_harness: str) -> None:
 
 TITLES = {
     ArtifactStorage: {"basepath": "Base path", "storage_options": "Storage options"},
-    ArtifactRegistry: {"storage": "Storage", "catalog_url": "Catalog URL", "api_url": "API URL", "api_key": "API key"},
+    ArtifactRegistry: {"storage": "Storage", "catalog_url": "Catalog URL", "api_url": "API URL", "api_key": "API key",
+                       "offline": "Offline"},
 }
 
 

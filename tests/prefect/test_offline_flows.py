@@ -91,3 +91,16 @@ def test_the_sync_flow_replays_the_default_servers_outbox(tmp_path: Path, monkey
             server.sock.close()
         reg.close()
         server.registry.close()
+
+
+@pytest.mark.parametrize("mode", [True, "auto"])
+def test_a_saved_block_keeps_its_offline_mode(mode: bool | str) -> None:
+    from prefect_artifacts import ArtifactRegistry
+
+    name = f"offline-{str(mode).lower()}"
+    ArtifactRegistry(api_url="http://127.0.0.1:9/api/v1", offline=mode).save(name, overwrite=True)
+    loaded = ArtifactRegistry.load(name, _sync=True)  # type: ignore[call-arg]
+    assert loaded.offline == mode  # type: ignore[union-attr]
+    reg = loaded.get_registry()  # type: ignore[union-attr]
+    assert isinstance(reg, OfflineRegistry) and reg.mode == mode
+    reg.close()
