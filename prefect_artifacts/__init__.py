@@ -58,7 +58,7 @@ from prefect_artifacts.models import (
     RunLink,
     SerializerRef,
 )
-from prefect_artifacts.registry import HttpRegistry, LocalRegistry, Registry
+from prefect_artifacts.registry import HttpRegistry, LocalRegistry, OfflineRegistry, Registry, SyncReport
 from prefect_artifacts.serializers import Serializer, register_serializer
 
 if _typing.TYPE_CHECKING:
@@ -110,6 +110,7 @@ __all__ = [
     "LocalRegistry",
     "MetadataValidationError",
     "MissingStorageBackend",
+    "OfflineRegistry",
     "Page",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -125,6 +126,7 @@ __all__ = [
     "StorageCorrupted",
     "StorageError",
     "StorageFull",
+    "SyncReport",
     "UnsafePath",
     "register_serializer",
 ]
