@@ -369,8 +369,14 @@ def sync(
     reg = with_outbox(state.registry())  # a server without offline mode set: its outbox all the same
     if not isinstance(reg, OfflineRegistry):
         raise InvalidArtifactInput("sync replays the outbox of a server: give --api-url (or a block with api_url)")
-    with spinner(state.err, "Syncing the outbox", state.progress_enabled):
-        report = reg.push_outbox(dry_run=dry_run)
+    if dry_run:
+        with spinner(state.err, "Checking the outbox", state.progress_enabled):
+            report = reg.push_outbox(dry_run=True)
+    else:
+        pending = reg.pending()
+        with file_progress(state.err, "Syncing the outbox", len(pending), sum(a.size or 0 for a in pending),
+                           state.progress_enabled) as advance:
+            report = reg.push_outbox(progress=advance)
     if state.json:
         emit_json(report.model_dump(mode="json"))
     else:

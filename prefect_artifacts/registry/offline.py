@@ -601,7 +601,21 @@ class OfflineRegistry(Registry):
 
     # -- sync ---------------------------------------------------------------------------
 
-    def push_outbox(self, dry_run: bool = False) -> SyncReport:
+    def pending(self) -> builtins.list[Artifact]:
+        """The outbox artifacts not synced yet, in the order a sync replays them (created, then version).
+
+        Example:
+            ```python
+            print(len(reg.pending()), "artifacts wait for the server")
+            ```
+        """
+        synced = self._ledger.mapping()
+        return [a for a in self._replay_order() if a.id not in synced]
+
+    def _replay_order(self) -> builtins.list[Artifact]:
+        return sorted(map(self.outbox.get, self.outbox.ids()), key=lambda a: (a.created, a.version))
+
+    def push_outbox(self, dry_run: bool = False, *, progress: Callable[[int], None] | None = None) -> SyncReport:
         """Replay the outbox to the server, in creation order, each artifact exactly once.
 
         Each artifact not synced yet is created on the server with its content (only the
@@ -611,6 +625,7 @@ class OfflineRegistry(Registry):
         conflict (``conflict_strategy="error"`` and the name exists on the server) is
         reported in ``conflicts`` and left unsynced; other failures go to ``errors``. When
         the server can not be reached the sync stops there (reported in ``errors``).
+        ``progress``, when given, is called with the size of each artifact replayed.
 
         Example:
             ```python
@@ -620,8 +635,7 @@ class OfflineRegistry(Registry):
         """
         report = SyncReport(dry_run=dry_run)
         synced = self._ledger.mapping()
-        pending = sorted(map(self.outbox.get, self.outbox.ids()), key=lambda a: (a.created, a.version))
-        for art in pending:
+        for art in self._replay_order():
             offline_id = art.id
             if offline_id in synced:
                 report.skipped.append(offline_id)
@@ -646,6 +660,8 @@ class OfflineRegistry(Registry):
             self._ledger.record(offline_id, made.id, made.ref)
             report.mapping[offline_id] = made.id
             report.created.append(offline_id)
+            if progress is not None:
+                progress(art.size or 0)
         if report.created and not dry_run:
             for hook in builtins.list(self._hooks):
                 try:

@@ -96,8 +96,11 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     down_server.start()
     assert down_server.registry.count() == 0  # a dry run changes nothing
 
-    report = reg.push_outbox()
+    assert [a.id for a in reg.pending()] == dry.created
+    sizes: list[int] = []
+    report = reg.push_outbox(progress=sizes.append)
     assert report.ok and report.created == [v1.id, v2.id, ckpt.id, config.id, code.id]
+    assert sizes == [reg.outbox.get(i).size for i in report.created] and reg.pending() == []
     assert report.mapping == reg.mapping() and reg.server_id(v1.id) == report.mapping[v1.id]
     server = down_server.registry
     for offline_id, server_id in report.mapping.items():
