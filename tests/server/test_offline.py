@@ -79,6 +79,7 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     reg.add_metadata(ckpt.id, {"acc": 0.9}, schema="metrics")
     config = reg.save_object({"lr": 0.1}, name="config", folder="/team")
     code = reg.upload_code(script, runs=[(RUN_A, "code")])
+    link = reg.add_reference(script.as_uri(), name="train-ref", folder="/team")
 
     # Offline reads: by id and by name ref, from the outbox.
     assert reg.get("/team/data:latest").id == v2.id
@@ -92,14 +93,14 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     reg.on_reconnect(seen.append)
     reg.on_reconnect(lambda mapping: 1 / 0)  # a failing hook is logged; the sync stands
     dry = reg.push_outbox(dry_run=True)
-    assert dry.created == [v1.id, v2.id, ckpt.id, config.id, code.id] and not dry.mapping
+    assert dry.created == [v1.id, v2.id, ckpt.id, config.id, code.id, link.id] and not dry.mapping
     down_server.start()
     assert down_server.registry.count() == 0  # a dry run changes nothing
 
     assert [a.id for a in reg.pending()] == dry.created
     sizes: list[int] = []
     report = reg.push_outbox(progress=sizes.append)
-    assert report.ok and report.created == [v1.id, v2.id, ckpt.id, config.id, code.id]
+    assert report.ok and report.created == [v1.id, v2.id, ckpt.id, config.id, code.id, link.id]
     assert sizes == [reg.outbox.get(i).size for i in report.created] and reg.pending() == []
     assert report.mapping == reg.mapping() and reg.server_id(v1.id) == report.mapping[v1.id]
     server = down_server.registry
