@@ -51,7 +51,13 @@ from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schema import aliases as aliases_table
 from prefect_artifacts.catalog.schema import artifacts as artifacts_table
 from prefect_artifacts.draft import ArtifactDraft
-from prefect_artifacts.errors import ArtifactConflict, ArtifactError, ArtifactNotFound, StorageError
+from prefect_artifacts.errors import (
+    ArtifactConflict,
+    ArtifactError,
+    ArtifactNotFound,
+    InvalidArtifactInput,
+    StorageError,
+)
 from prefect_artifacts.models import (
     Artifact,
     ArtifactFile,
@@ -259,7 +265,7 @@ class OfflineRegistry(Registry):
         settings: ArtifactSettings | None = None,
     ) -> None:
         if mode is False or mode not in (True, "auto"):
-            raise ValueError(f"mode must be True or 'auto', not {mode!r}")
+            raise InvalidArtifactInput(f"offline mode must be True or 'auto', not {mode!r}")
         settings = settings or server.settings
         super().__init__(settings, use_digest_cache=False)
         self.server = server
@@ -267,7 +273,7 @@ class OfflineRegistry(Registry):
         api_url = getattr(server, "api_url", None)
         if outbox is None:
             if api_url is None:
-                raise ValueError("an outbox is needed for a server without an api_url")
+                raise InvalidArtifactInput("an outbox is needed for a server without an api_url")
             folder = outbox_path(api_url, settings)
             folder.mkdir(parents=True, exist_ok=True)
             outbox = LocalRegistry.from_urls(str(folder / "blobs"), sqlite_url(folder / "catalog.sqlite"),
@@ -761,6 +767,6 @@ def _catalog_folder(outbox: LocalRegistry) -> Path:
 
     url = make_url(outbox.catalog.url)
     if not url.drivername.startswith("sqlite"):
-        raise ValueError("an outbox has a SQLite catalog")
+        raise InvalidArtifactInput("an outbox has a SQLite catalog")
     return Path(sqlite_file(url)).parent
 
