@@ -16,7 +16,8 @@ ArtifactError
 │   └── PayloadTooLarge
 ├── InvalidOperation
 ├── StorageError (also OSError)
-│   └── MissingStorageBackend
+│   ├── MissingStorageBackend
+│   └── OfflineError (also ArtifactNotFound)
 ├── AuthenticationError
 ├── PermissionDenied
 └── SerializerError
@@ -257,6 +258,25 @@ class MissingStorageBackend(StorageError):
     """
 
     status_code = 400
+
+
+class OfflineError(StorageError, ArtifactNotFound):
+    """The server can not be reached and what was asked for is neither in the outbox nor in the cache.
+
+    Both a `StorageError` (what an unreachable server raised before) and an
+    `ArtifactNotFound` (nothing here holds it). The message names the ref and whether its
+    catalog entry or only its content is missing.
+
+    Example:
+        ```python
+        try:
+            reg.read("/team/never-read:latest")   # server down, never read before
+        except OfflineError as exc:
+            print(exc)
+        ```
+    """
+
+    status_code = 503
 
 
 class AuthenticationError(ArtifactError):

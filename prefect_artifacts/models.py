@@ -928,6 +928,33 @@ class Artifact(_Model):
                 self._set_field(name, pending[name])
         return self
 
+    def on_reconnect(self, id_mapping: dict[str, str]) -> Artifact:
+        """After a sync, become the server's artifact this offline one was replayed as; returns self.
+
+        When ``id_mapping`` (offline id → server id, as `SyncReport.mapping` and
+        `OfflineRegistry.mapping` give it) maps this artifact's id, the id becomes the
+        server's and every field is reloaded from the registry (which then answers from
+        the server): the version number, ref, runs and files are the server's. Staged
+        changes and the read-only flag are kept (as ``refresh(discard=False)``). An id the
+        mapping does not hold (an online artifact, or one not synced yet) changes nothing,
+        so it is safe to call with every mapping, and works as an
+        `OfflineRegistry.on_reconnect` hook.
+
+        Example:
+            ```python
+            art = reg.upload_file("data.csv", name="data")   # offline
+            reg.on_reconnect(art.on_reconnect)                # rewritten by the next sync
+            reg.push_outbox()
+            art.id == reg.server_id(offline_id)
+            ```
+        """
+        server_id = id_mapping.get(self.id)
+        if server_id is None or server_id == self.id:
+            return self
+        self._set_field("id", server_id)
+        self._files = None
+        return self.refresh(discard=False)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dictionary of the artifact's fields.
 
@@ -992,6 +1019,10 @@ class Artifact(_Model):
     async def arefresh(self, discard: bool = True) -> Artifact:
         """Async twin of `refresh`."""
         return await run_in_thread(self.refresh, discard)
+
+    async def aon_reconnect(self, id_mapping: dict[str, str]) -> Artifact:
+        """Async twin of `on_reconnect`."""
+        return await run_in_thread(self.on_reconnect, id_mapping)
 
 
 def _validated_labels(labels: object) -> builtins.list[str]:

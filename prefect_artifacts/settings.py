@@ -61,6 +61,11 @@ class ArtifactSettings(BaseSettings):
         " chunks against them); the same on every process sharing a store. Unset: a public checksum.",
     )
     max_query_length: int = Field(default=4096, description="Longest accepted search query.")
+    cache_bytes: int = Field(
+        default=1 << 30, ge=0,
+        description="Bound of the read-through cache of content downloaded from a server (under"
+        " <home>/cache; least recently used blobs are evicted past it); 0 disables the cache.",
+    )
 
 
 def get_settings() -> ArtifactSettings:

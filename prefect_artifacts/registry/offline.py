@@ -56,6 +56,8 @@ from prefect_artifacts.errors import (
     ArtifactError,
     ArtifactNotFound,
     InvalidArtifactInput,
+    InvalidOperation,
+    OfflineError,
     StorageError,
 )
 from prefect_artifacts.models import (
@@ -75,7 +77,8 @@ from prefect_artifacts.models import (
     RunLink,
     SerializerRef,
 )
-from prefect_artifacts.registry.base import Registry, parse_strategy
+from prefect_artifacts.registry.base import Registry, check_position, parse_strategy, slice_stream
+from prefect_artifacts.registry.cache import OfflineListing, ReadCache
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -250,6 +253,16 @@ class OfflineRegistry(Registry):
         mode: ``True`` or ``"auto"``.
         outbox: the outbox registry; default: a `LocalRegistry` under `outbox_path`.
         settings: limits and defaults (default: the server's).
+        cache: the read-through cache of what was read from the server; default: a
+            `ReadCache` under ``<home>/cache/`` bounded by the ``cache_bytes`` setting (0: none).
+
+    **Reading offline.** What the server answered (catalog entries with their files,
+    metadata, plugin snapshots, and the content of whole-file reads, as it streams) is
+    kept in the cache. When the server can not be reached, reads the outbox does not
+    answer are served from the cache (verified); what it does not hold raises
+    `OfflineError`, naming the ref and whether its entry or only its content is missing.
+    Listings offline cover the outbox and the cached entries and log once that they may
+    be incomplete.
 
     Example:
         ```python
@@ -262,7 +275,7 @@ class OfflineRegistry(Registry):
 
     def __init__(
         self, server: Registry, mode: OfflineMode = True, outbox: LocalRegistry | None = None,
-        settings: ArtifactSettings | None = None,
+        settings: ArtifactSettings | None = None, cache: ReadCache | None = None,
     ) -> None:
         if mode is False or mode not in (True, "auto"):
             raise InvalidArtifactInput(f"offline mode must be True or 'auto', not {mode!r}")
@@ -279,6 +292,10 @@ class OfflineRegistry(Registry):
             outbox = LocalRegistry.from_urls(str(folder / "blobs"), sqlite_url(folder / "catalog.sqlite"),
                                              settings=settings)
         self.outbox = outbox
+        if cache is None and api_url is not None:
+            cache = ReadCache.for_server(api_url, settings)
+        self.cache = cache
+        self._warned_listing = False
         self._ledger = _Ledger(Path(_catalog_folder(outbox)) / "sync.sqlite")
         self._offline_until = 0.0
         self._state_lock = threading.Lock()
@@ -389,20 +406,26 @@ class OfflineRegistry(Registry):
             return [self.outbox, self.server]
         return [self.server, self.outbox]
 
-    def _routed(self, ref: str | None, fn: Callable[[Registry], T]) -> T:
+    def _routed(self, ref: str | None, fn: Callable[[Registry], T],
+                cached: Callable[[ReadCache], T] | None = None) -> T:
         """Run ``fn`` where ``ref`` lives: the first registry of `_order` that knows it.
 
         A server that did not answer is not asked again for a while. When the outbox
-        does not know ``ref`` and the server can not be reached, `ArtifactNotFound` says
-        both (the issue's ``OfflineError`` will refine it).
+        does not know ``ref`` and the server can not be reached (or was not asked),
+        ``cached`` answers from the read cache; what it does not hold (or without a
+        cache) raises `OfflineError`, saying so.
         """
         missing: ArtifactNotFound | None = None
         unreachable: StorageError | None = None
+        skipped = False
         for reg in self._order(ref):
             if reg is self.server and self._server_down():
+                skipped = True
                 continue  # it just did not answer: not asked again until RETRY_ONLINE_AFTER
             try:
                 return fn(reg)
+            except OfflineError:
+                raise
             except ArtifactNotFound as exc:
                 missing = missing or exc
             except StorageError as exc:
@@ -410,17 +433,100 @@ class OfflineRegistry(Registry):
                     raise
                 self._went_offline(exc)
                 unreachable = exc
-        assert missing is not None
-        if unreachable is not None:
-            raise ArtifactNotFound(f"{missing.message} (the outbox does not hold it and the server can not be"
-                                   f" reached: {unreachable.message})") from unreachable
-        raise missing
+        if unreachable is None and not skipped:
+            assert missing is not None
+            raise missing
+        if cached is not None and self.cache is not None:
+            return cached(self.cache)
+        reason = unreachable.message if unreachable is not None else f"it did not answer {RETRY_ONLINE_AFTER:g} s ago"
+        what = ref if ref is not None else "it"
+        raise OfflineError(f"{what} is not in the outbox and the server can not be reached ({reason}); "
+                           f"nothing cached holds it") from unreachable
+
+    # -- the read cache ---------------------------------------------------------------
+
+    def _remember(self, art: Artifact, ref: str) -> Artifact:
+        """Keep what the server answered for ``ref`` (with its files) in the cache."""
+        if self.cache is not None:
+            files = art._files if art._files is not None else self.server.files(art.id)
+            art.with_files(files)
+            self.cache.remember(art, files, [ref])
+        return art
+
+    def _cached_entry(self, ref: str, cache: ReadCache) -> Artifact:
+        art = cache.entry(ref)
+        if art is None:
+            raise OfflineError(f"{ref}: not found in the outbox, the server can not be reached, and nothing"
+                               " cached holds its catalog entry (it was never read here)")
+        return art.bind(self)
+
+    def _cached_content(self, ref: str, path: str | None, chunk_size: int, start: int | None,
+                        end: int | None, cache: ReadCache) -> Iterator[bytes]:
+        art = self._cached_entry(ref, cache)
+        meta = _file_of(art, path)
+        if meta.uri is not None:  # a reference: read from where it points, checked against its checksum
+            from prefect_artifacts.registry.http import _read_reference
+
+            return _read_reference(meta, chunk_size, start, end)
+        chunks = cache.open(meta.checksum, chunk_size) if meta.checksum else None
+        if chunks is None:
+            raise OfflineError(f"the content of {art.ref} ({meta.path}) is not cached and the server can not be"
+                               " reached (its catalog entry is cached: only the content is missing)")
+        if start is not None or end is not None:
+            return slice_stream(chunks, start or 0, end)
+        return chunks
+
+    def _server_content(self, ref: str, path: str | None, chunk_size: int, start: int | None,
+                        end: int | None) -> Iterator[bytes]:
+        """Read from the server; a whole file of a cached entry fills the cache as it streams."""
+        server, cache = self.server, self.cache
+        if cache is None:
+            return server._open_content(ref, path, chunk_size, start, end)
+        art = self._remember(server.get(ref), ref)
+        try:
+            meta = _file_of(art, path)
+        except ArtifactError:
+            return server._open_content(art.id, path, chunk_size, start, end)  # its own error
+        chunks = server._open_content(art.id, path, chunk_size, start, end)
+        if start is None and end is None and meta.uri is None and meta.checksum and len(meta.checksum) == 64:
+            return cache.fill(meta.checksum, chunks)
+        return chunks
 
     def _listing(self, fn: Callable[[Registry], T]) -> T:
         """Listings: the server's while online (``"auto"``), else the outbox's."""
         if self.mode is True:
             return fn(self.outbox)
         return self._writer(fn)[1]
+
+    def _searched(self, fn: Callable[[Registry], T], offline: Callable[[OfflineListing], T]) -> T:
+        """``list``/``count``: the server's while online, else the outbox's and the cached entries'.
+
+        Offline, a listing covers what the outbox holds and what was read from the server
+        before (the cached entries); it may miss the rest, which is logged once.
+        """
+        if self.online:
+            try:
+                result = fn(self.server)
+            except StorageError as exc:
+                if not _unreachable(exc):
+                    raise
+                self._went_offline(exc)
+            else:
+                self._back_online()
+                return result
+        cached = self.cache.entries() if self.cache is not None else []
+        if not cached and self.mode is True:
+            return fn(self.outbox)  # nothing was read from the server: the outbox is all there is here
+        if not self._warned_listing:
+            self._warned_listing = True
+            logger.warning("listing offline: the outbox and %d catalog entries cached from %s; the server may"
+                           " hold more (the result may be incomplete)", len(cached),
+                           getattr(self.server, "api_url", self.server))
+        listing = OfflineListing(self.outbox.catalog.engine, cached, self.cache)
+        try:
+            return offline(listing)
+        finally:
+            listing.engine.dispose()
 
     def is_offline(self, artifact_id: str) -> bool:
         """Whether ``artifact_id`` names an artifact of the outbox (written offline).
@@ -492,7 +598,12 @@ class OfflineRegistry(Registry):
     def _open_content(
         self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
     ) -> Iterator[bytes]:
-        return self._routed(ref, lambda r: r._open_content(ref, path, chunk_size, start, end))
+        def online(reg: Registry) -> Iterator[bytes]:
+            if reg is self.server:
+                return self._server_content(ref, path, chunk_size, start, end)
+            return reg._open_content(ref, path, chunk_size, start, end)
+
+        return self._routed(ref, online, lambda c: self._cached_content(ref, path, chunk_size, start, end, c))
 
     def upload(
         self,
@@ -528,29 +639,47 @@ class OfflineRegistry(Registry):
         where, art = self._writer(write)
         if where is self.outbox:
             self._ledger.set_strategy(art.id, strategy)
-        return art
+        return art.bind(self)
 
     # -- reads and writes of existing artifacts: where they live ------------------
 
     def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
-        return self._routed(ref, lambda r: r.get(ref))
+        def online(reg: Registry) -> Artifact:
+            art = reg.get(ref)
+            return self._remember(art, ref) if reg is self.server else art
+
+        return self._routed(ref, online, lambda c: self._cached_entry(ref, c)).bind(self)
 
     def list(  # noqa: D102
         self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
         descending: bool = False, search: str | None = None, group_id: str | None = None,
         folder: str | None = None, cursor: str | None = None,
     ) -> Page[Artifact]:
-        return self._listing(lambda r: r.list(index, page_length, sort_by, descending, search, group_id, folder,
-                                              cursor))
+        def offline(listing: OfflineListing) -> Page[Artifact]:
+            self._check_page_length(page_length, search)
+            check_position("index", index)
+            data, total, next_cursor = listing.list(
+                index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
+                group_id=group_id, folder=folder, cursor=cursor)
+            return Page[Artifact](data=[a.bind(self) for a in data], total=total,
+                                  index=index if cursor is None else -1, page_length=page_length,
+                                  is_complete=next_cursor is None, next_cursor=next_cursor)
+
+        return self._searched(lambda r: r.list(index, page_length, sort_by, descending, search, group_id, folder,
+                                               cursor), offline)
 
     def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
-        return self._listing(lambda r: r.count(search, folder, group_id))
+        def offline(listing: OfflineListing) -> int:
+            self._check_page_length(1, search)
+            return listing.count(search, folder, group_id)
+
+        return self._searched(lambda r: r.count(search, folder, group_id), offline)
 
     def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
         return self._listing(lambda r: r.ids(count, offset))
 
     def files(self, ref: str) -> builtins.list[ArtifactFile]:  # noqa: D102
-        return self._routed(ref, lambda r: r.files(ref))
+        return self._routed(ref, lambda r: r.files(ref), lambda c: self._cached_entry(ref, c).files)
 
     def bundle(  # noqa: D102
         self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
@@ -573,13 +702,25 @@ class OfflineRegistry(Registry):
         return self._routed(ref, lambda r: r.add_metadata(ref, aspect, schema, policy))
 
     def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
-        return self._routed(ref, lambda r: r.get_metadata(ref))
+        def online(reg: Registry) -> builtins.list[Aspect]:
+            aspects = reg.get_metadata(ref)
+            if reg is self.server and self.cache is not None:
+                self.cache.put_json("metadata", ref, [a.model_dump(mode="json") for a in aspects])
+            return aspects
+
+        def cached(cache: ReadCache) -> builtins.list[Aspect]:
+            found = cache.get_json("metadata", ref)
+            if not isinstance(found, builtins.list):
+                raise OfflineError(f"the metadata of {ref} is not cached and the server can not be reached")
+            return [Aspect.model_validate(a) for a in found]
+
+        return self._routed(ref, online, cached)
 
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
-        return self._routed(ref, lambda r: r.update(ref, description, labels))
+        return self._routed(ref, lambda r: r.update(ref, description, labels)).bind(self)
 
     def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
-        return self._routed(ref, lambda r: r.set_alias(ref, alias))
+        return self._routed(ref, lambda r: r.set_alias(ref, alias)).bind(self)
 
     def delete(self, ref: str) -> None:  # noqa: D102
         self._routed(ref, lambda r: r.delete(ref))
@@ -600,10 +741,38 @@ class OfflineRegistry(Registry):
         return self._writer(lambda r: r.create_plugin_snapshot(plugin_name, version, files, group))[1]
 
     def get_plugin_snapshot(self, snapshot_id: str) -> PluginSnapshot:  # noqa: D102
-        return self._routed(None, lambda r: r.get_plugin_snapshot(snapshot_id))
+        def online(reg: Registry) -> PluginSnapshot:
+            snap = reg.get_plugin_snapshot(snapshot_id)
+            if reg is self.server and self.cache is not None:
+                self.cache.put_json("snapshot", snapshot_id, snap.model_dump(mode="json"))
+            return snap
+
+        def cached(cache: ReadCache) -> PluginSnapshot:
+            found = cache.get_json("snapshot", snapshot_id)
+            if found is None:
+                raise OfflineError(f"plugin snapshot {snapshot_id} is not cached and the server can not be reached")
+            return PluginSnapshot.model_validate(found)
+
+        return self._routed(None, online, cached)
 
     def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:  # noqa: D102
-        return self._routed(None, lambda r: r.read_plugin_snapshot_file(snapshot_id, path))
+        key = f"{snapshot_id}/{path}"
+
+        def online(reg: Registry) -> bytes:
+            data = reg.read_plugin_snapshot_file(snapshot_id, path)
+            if reg is self.server and self.cache is not None:
+                self.cache.put_json("snapshot-file", key, self.cache.put_bytes(data))
+            return data
+
+        def cached(cache: ReadCache) -> bytes:
+            digest = cache.get_json("snapshot-file", key)
+            chunks = cache.open(digest, 1 << 20) if isinstance(digest, str) else None
+            if chunks is None:
+                raise OfflineError(f"file {path} of plugin snapshot {snapshot_id} is not cached and the server"
+                                   " can not be reached")
+            return b"".join(chunks)
+
+        return self._routed(None, online, cached)
 
     # -- sync ---------------------------------------------------------------------------
 
@@ -741,6 +910,19 @@ class OfflineRegistry(Registry):
             rows = conn.execute(select(aliases_table.c.alias).where(aliases_table.c.artifact_id == offline_id)
                                 .order_by(aliases_table.c.alias))
             return [str(row[0]) for row in rows]
+
+
+def _file_of(art: Artifact, path: str | None) -> ArtifactFile:
+    """The file ``path`` (None: the only file) of ``art``."""
+    files = art.files
+    if path is None:
+        if art.is_dir or len(files) != 1:
+            raise InvalidOperation(f"{art.ref} is a directory: name one of its files")
+        return files[0]
+    for f in files:
+        if f.path == path:
+            return f
+    raise ArtifactNotFound(f"{art.ref} has no file {path!r}")
 
 
 def with_outbox(registry: Registry) -> Registry:
