@@ -92,6 +92,7 @@ class ReadCache:
         self.store = LocalContentStore(str(self.root / "blobs"), durable=False)
         self._db = self.root / "catalog.sqlite"
         self._evict_lock = threading.Lock()
+        self._approx_bytes: int | None = None  # cached bytes as this process last counted them, plus its fills
         with closing(self._connect()) as conn, conn:
             conn.execute("CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, body TEXT NOT NULL,"
                          " fetched REAL NOT NULL)")
@@ -257,7 +258,7 @@ class ReadCache:
         if info.digest != digest:
             self.store.delete(info.digest)
             return
-        self.evict()
+        self._grew(info.size if info.written else 0)
 
     def put_bytes(self, data: bytes) -> str:
         """Keep small content (a plugin snapshot file); its digest.
@@ -267,9 +268,18 @@ class ReadCache:
             digest = cache.put_bytes(b"print(1)")
             ```
         """
-        digest = self.store.put_bytes(data, sync=False).digest
-        self.evict()
-        return digest
+        info = self.store.put_bytes(data, sync=False)
+        self._grew(info.size if info.written else 0)
+        return info.digest
+
+    def _grew(self, size: int) -> None:
+        """Count a new blob; evict once the count (walked again then) passes the bound."""
+        with self._evict_lock:
+            if self._approx_bytes is not None:
+                self._approx_bytes += size
+            over = self._approx_bytes is None or self._approx_bytes > self.max_bytes
+        if over:
+            self.evict()
 
     def evict(self) -> int:
         """Delete the least recently used blobs until the cached blobs fit ``max_bytes``; bytes freed.
@@ -289,6 +299,7 @@ class ReadCache:
                 with contextlib.suppress(OSError):
                     self.store.delete(digest)
                     freed += size
+            self._approx_bytes = total - freed  # other processes' fills are counted at the next walk
             return freed
 
     def size(self) -> int:

@@ -448,7 +448,10 @@ class OfflineRegistry(Registry):
     def _remember(self, art: Artifact, ref: str) -> Artifact:
         """Keep what the server answered for ``ref`` (with its files) in the cache."""
         if self.cache is not None:
-            files = art._files if art._files is not None else self.server.files(art.id)
+            files = art._files
+            if files is None:  # a version's files never change: those cached for its id are its files
+                known = self.cache.entry(art.id)
+                files = known.files if known is not None and known.id == art.id else self.server.files(art.id)
             art.with_files(files)
             self.cache.remember(art, files, [ref])
         return art
@@ -482,7 +485,9 @@ class OfflineRegistry(Registry):
         server, cache = self.server, self.cache
         if cache is None:
             return server._open_content(ref, path, chunk_size, start, end)
-        art = self._remember(server.get(ref), ref)
+        parsed = parse_ref(ref)
+        known = cache.entry(parsed.id) if parsed.id else None  # a version is immutable: no need to ask again
+        art = known if known is not None and known.id == parsed.id else self._remember(server.get(ref), ref)
         try:
             meta = _file_of(art, path)
         except ArtifactError:
