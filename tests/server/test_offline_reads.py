@@ -184,3 +184,20 @@ def test_on_reconnect_rewrites_an_offline_artifact_to_the_servers(tmp_path: Path
         else:
             down.sock.close()
         down.registry.close()
+
+
+def test_a_directory_downloaded_online_is_downloaded_offline(server: LiveServer, tmp_path: Path) -> None:
+    tree = tmp_path / "ckpt"
+    (tree / "weights").mkdir(parents=True)
+    (tree / "weights" / "l1.bin").write_bytes(os.urandom(300_000))
+    (tree / "config.json").write_text("{}")
+    art = server.registry.upload_dir(tree, name="ckpt", folder="/team")
+    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
+    reg.download_dir("/team/ckpt:latest", tmp_path / "online")
+
+    _stop(server)
+    out = reg.download_dir("/team/ckpt:latest", tmp_path / "offline")
+    assert (out / "weights" / "l1.bin").read_bytes() == (tree / "weights" / "l1.bin").read_bytes()
+    assert (out / "config.json").read_text() == "{}"
+    assert b"".join(reg.get(art.id).as_stream(path="config.json")) == b"{}"
+    reg.close()
