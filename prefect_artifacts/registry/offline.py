@@ -440,8 +440,10 @@ class OfflineRegistry(Registry):
             return cached(self.cache)
         reason = unreachable.message if unreachable is not None else f"it did not answer {RETRY_ONLINE_AFTER:g} s ago"
         what = ref if ref is not None else "it"
-        raise OfflineError(f"{what} is not in the outbox and the server can not be reached ({reason}); "
-                           f"nothing cached holds it") from unreachable
+        why = ("this needs the server" if cached is None
+               else "reads are not cached (PREFECT_ARTIFACTS_CACHE_BYTES=0)")
+        raise OfflineError(f"{what} is not in the outbox and the server can not be reached ({reason}): {why}"
+                           ) from unreachable
 
     # -- the read cache ---------------------------------------------------------------
 

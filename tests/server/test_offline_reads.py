@@ -128,13 +128,6 @@ def test_the_cache_evicts_the_least_recently_used_past_its_bound(server: LiveSer
     reg.close()
 
 
-def test_a_cache_of_zero_bytes_is_none(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_ARTIFACTS_CACHE_BYTES", "0")
-    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
-    assert reg.cache is None
-    reg.close()
-
-
 def test_listing_offline_covers_the_outbox_and_cached_entries_and_says_it_may_be_incomplete(
     server: LiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -200,4 +193,18 @@ def test_a_directory_downloaded_online_is_downloaded_offline(server: LiveServer,
     assert (out / "weights" / "l1.bin").read_bytes() == (tree / "weights" / "l1.bin").read_bytes()
     assert (out / "config.json").read_text() == "{}"
     assert b"".join(reg.get(art.id).as_stream(path="config.json")) == b"{}"
+    reg.close()
+
+
+def test_without_a_cache_offline_reads_say_so(server: LiveServer, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    art = server.registry.upload_file(_file(tmp_path, "n.txt", b"n"), name="n", folder="/team")
+    monkeypatch.setenv("PREFECT_ARTIFACTS_CACHE_BYTES", "0")
+    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
+    assert reg.cache is None and b"".join(reg.read(art.id)) == b"n"
+    _stop(server)
+    with pytest.raises(OfflineError, match="not cached"):
+        reg.get(art.id)
+    with pytest.raises(OfflineError, match="needs the server"):
+        reg.attach(art.id, "11111111-1111-4111-8111-111111111111")
     reg.close()
