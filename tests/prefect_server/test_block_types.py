@@ -22,7 +22,7 @@ def _properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("slug", "block_class", "expected_fields"), [
-    ("artifact-registry", "ArtifactRegistry", {"storage", "catalog_url", "api_url", "api_key"}),
+    ("artifact-registry", "ArtifactRegistry", {"storage", "catalog_url", "api_url", "api_key", "offline"}),
     ("artifact-storage", "ArtifactStorage", {"basepath", "storage_options"}),
 ])
 def test_block_type_registered_with_documented_fields_and_no_logo(
