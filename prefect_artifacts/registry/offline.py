@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -388,17 +388,24 @@ class OfflineRegistry(Registry):
 
     def _writer(self, fn: Callable[[Registry], T]) -> tuple[Registry, T]:
         """Run a new write on the server when online, else (or when it is unreachable) on the outbox."""
-        if self.online:
-            try:
-                result = fn(self.server)
-            except StorageError as exc:
-                if not _unreachable(exc):
-                    raise
-                self._went_offline(exc)
-            else:
-                self._back_online()
-                return self.server, result
+        answered, result = self._try_server(fn)
+        if answered:
+            return self.server, cast(T, result)
         return self.outbox, fn(self.outbox)
+
+    def _try_server(self, fn: Callable[[Registry], T]) -> tuple[bool, T | None]:
+        """``(True, fn(server))`` while online; ``(False, None)`` offline or when the server turns out unreachable."""
+        if not self.online:
+            return False, None
+        try:
+            result = fn(self.server)
+        except StorageError as exc:
+            if not _unreachable(exc):
+                raise
+            self._went_offline(exc)
+            return False, None
+        self._back_online()
+        return True, result
 
     def _order(self, ref: str | None) -> builtins.list[Registry]:
         """Outbox first for ids (``ref=None``: a snapshot id), with ``mode=True`` and while offline."""
@@ -511,16 +518,9 @@ class OfflineRegistry(Registry):
         Offline, a listing covers what the outbox holds and what was read from the server
         before (the cached entries); it may miss the rest, which is logged once.
         """
-        if self.online:
-            try:
-                result = fn(self.server)
-            except StorageError as exc:
-                if not _unreachable(exc):
-                    raise
-                self._went_offline(exc)
-            else:
-                self._back_online()
-                return result
+        answered, result = self._try_server(fn)
+        if answered:
+            return cast(T, result)
         cached = self.cache.entries() if self.cache is not None else []
         if not cached and self.mode is True:
             return fn(self.outbox)  # nothing was read from the server: the outbox is all there is here
