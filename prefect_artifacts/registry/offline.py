@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -49,7 +50,9 @@ from sqlalchemy import select
 from prefect_artifacts._paths import parse_ref
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schema import aliases as aliases_table
+from prefect_artifacts.catalog.schema import artifact_files as files_table
 from prefect_artifacts.catalog.schema import artifacts as artifacts_table
+from prefect_artifacts.catalog.schema import aspects as aspects_table
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -96,6 +99,9 @@ OfflineMode = bool | Literal["auto"]
 
 #: Seconds an ``"auto"`` registry stays offline after the server did not answer, before trying it again.
 RETRY_ONLINE_AFTER = 30.0
+
+#: Artifacts whose files, metadata, key and aliases a sync reads from the outbox in one go, just before replaying them.
+REPLAY_BATCH = 64
 
 
 class SyncConflict(BaseModel):
@@ -840,8 +846,12 @@ class OfflineRegistry(Registry):
     def _push(self, dry_run: bool, progress: Callable[[int], None] | None, ledger: sqlite3.Connection) -> SyncReport:
         report = SyncReport(dry_run=dry_run)
         synced = self._ledger.mapping()
-        for art in self._replay_order():
+        order = self._replay_order()
+        batch: dict[str, _Stored] = {}
+        for i, art in enumerate(order):
             offline_id = art.id
+            if not dry_run and i % REPLAY_BATCH == 0:
+                batch = self._stored([a.id for a in order[i:i + REPLAY_BATCH] if a.id not in synced])
             if offline_id in synced:
                 report.skipped.append(offline_id)
                 report.mapping[offline_id] = synced[offline_id]
@@ -851,7 +861,7 @@ class OfflineRegistry(Registry):
                 self._predict(art, strategy, report)
                 continue
             try:
-                made = self._replay(art, strategy)
+                made = self._replay(art, strategy, batch.get(offline_id))
             except ArtifactConflict as exc:
                 report.conflicts.append(SyncConflict(offline_id=offline_id, ref=art.ref, strategy=strategy,
                                                      server_answer=exc.message))
@@ -886,12 +896,11 @@ class OfflineRegistry(Registry):
                 return
         report.created.append(art.id)
 
-    def _replay(self, art: Artifact, strategy: ConflictStrategy) -> Artifact:
+    def _replay(self, art: Artifact, strategy: ConflictStrategy, stored: _Stored | None = None) -> Artifact:
         outbox, server = self.outbox, self.server
-        key, aliases = self._key_and_aliases(art.id)
+        stored = stored or self._stored([art.id])[art.id]
         files: builtins.list[ManifestFile] = []
-        # the catalog by id (``art`` is a live outbox artifact): every file with its digest in one query
-        for f, digest in outbox.catalog.file_digests(art.id):
+        for f, digest in stored.files:
             if f.uri:
                 files.append(ManifestFile(path=f.path, size=f.size, checksum=f.checksum, mime_type=f.mime_type,
                                           uri=f.uri))
@@ -904,13 +913,12 @@ class OfflineRegistry(Registry):
             folder=art.folder, name=art.name, kind=art.kind, files=files, is_dir=art.is_dir,
             description=art.description, labels=builtins.list(art.labels), mime_type=art.mime_type,
             size=art.size, checksum=art.checksum, original_path=art.original_path,
-            serializer=self._replay_snapshot(art.serializer), idempotency_key=key,
-            aspects=[{"content": a.content, "schema_name": a.schema_name, "policy": a.policy}
-                     for a in outbox.catalog.aspects(art.id)],
+            serializer=self._replay_snapshot(art.serializer), idempotency_key=stored.key,
+            aspects=stored.aspects,
             runs=[(link.run_id, link.category) for link in art.runs],
         )
         made = server._create(manifest, strategy, True)
-        for alias in aliases:
+        for alias in stored.aliases:
             made = server.set_alias(made.id, alias)
         return made
 
@@ -925,14 +933,43 @@ class OfflineRegistry(Registry):
         made = self.server.create_plugin_snapshot(snap.plugin_name, snap.version, files)
         return SerializerRef(snapshot_id=made.id, task_name=ref.task_name)
 
-    def _key_and_aliases(self, offline_id: str) -> tuple[str, builtins.list[str]]:
-        """The idempotency key a replay sends (see the module docstring) and the artifact's aliases."""
+    def _stored(self, offline_ids: builtins.list[str]) -> dict[str, _Stored]:
+        """What a replay of each outbox artifact sends beside its catalog row: one query per table for all of them.
+
+        Its files with their blob digests (by path), metadata aspects (oldest first), the
+        idempotency key (see the module docstring) and aliases.
+        """
+        out = {i: _Stored(key=f"offline-sync:{i}") for i in offline_ids}
+        if not out:
+            return out
         with self.outbox.catalog.engine.connect() as conn:
-            key = conn.scalar(select(artifacts_table.c.idempotency_key).where(artifacts_table.c.id == offline_id))
-            rows = conn.execute(select(aliases_table.c.alias).where(aliases_table.c.artifact_id == offline_id)
-                                .order_by(aliases_table.c.alias))
-            aliases = [str(row[0]) for row in rows]
-        return (str(key) if key else f"offline-sync:{offline_id}"), aliases
+            for r in conn.execute(select(artifacts_table.c.id, artifacts_table.c.idempotency_key)
+                                  .where(artifacts_table.c.id.in_(offline_ids))):
+                if r.idempotency_key:
+                    out[r.id].key = str(r.idempotency_key)
+            for r in conn.execute(select(files_table).where(files_table.c.artifact_id.in_(offline_ids))
+                                  .order_by(files_table.c.artifact_id, files_table.c.path)):
+                out[r.artifact_id].files.append((ArtifactFile(path=r.path, size=r.size, checksum=r.checksum,
+                                                              mime_type=r.mime_type, uri=r.uri), r.digest))
+            for r in conn.execute(select(aspects_table).where(aspects_table.c.artifact_id.in_(offline_ids))
+                                  .order_by(aspects_table.c.artifact_id, aspects_table.c.created, aspects_table.c.id)):
+                out[r.artifact_id].aspects.append({"content": r.content, "schema_name": r.schema_name,
+                                                   "policy": r.policy})
+            for r in conn.execute(select(aliases_table.c.artifact_id, aliases_table.c.alias)
+                                  .where(aliases_table.c.artifact_id.in_(offline_ids))
+                                  .order_by(aliases_table.c.artifact_id, aliases_table.c.alias)):
+                out[r.artifact_id].aliases.append(str(r.alias))
+        return out
+
+
+@dataclass
+class _Stored:
+    """What `OfflineRegistry._replay` sends of an outbox artifact beside its catalog row."""
+
+    key: str
+    files: builtins.list[tuple[ArtifactFile, str | None]] = field(default_factory=builtins.list)
+    aspects: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
+    aliases: builtins.list[str] = field(default_factory=builtins.list)
 
 
 def _file_of(art: Artifact, path: str | None) -> ArtifactFile:
