@@ -826,6 +826,9 @@ class OfflineRegistry(Registry):
         reported in ``conflicts`` and left unsynced; other failures go to ``errors``. When
         the server can not be reached the sync stops there (reported in ``errors``).
         ``progress``, when given, is called with the size of each artifact replayed.
+        The outbox is read ahead (the artifacts at the start, their files, metadata and
+        aliases `REPLAY_BATCH` at a time): a change made to a pending artifact while the
+        sync runs may land like one made after its sync, i.e. stay in the outbox.
 
         Example:
             ```python
