@@ -133,12 +133,14 @@ class RssSampler:
 
 
 class Server:
-    """``prefect-artifacts server start --insecure-no-auth`` as a subprocess on a free loopback port."""
+    """``prefect-artifacts server start --insecure-no-auth`` as a subprocess on a loopback port (free, or ``port``)."""
 
-    def __init__(self, home: Path, durable: bool | None = None, workers: int = 1) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    def __init__(self, home: Path, durable: bool | None = None, workers: int = 1, port: int | None = None) -> None:
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_ARTIFACTS_")}
         env["PREFECT_ARTIFACTS_HOME"] = str(home)
         if durable is not None:

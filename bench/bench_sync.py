@@ -34,7 +34,6 @@ import os
 import pstats
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_server import make_file, proc_cpu, warm
+from bench_server import Server, make_file, proc_cpu, warm
 from pagecache import pretouch
 
 MIB = 1024 * 1024
@@ -59,45 +58,6 @@ def free_port() -> int:
 
 def url_of(port: int) -> str:
     return f"http://127.0.0.1:{port}/api/v1"
-
-
-class Server:
-    """``prefect-artifacts server start --insecure-no-auth`` on ``port`` over ``home`` (its own catalog and blobs)."""
-
-    def __init__(self, home: Path, port: int) -> None:
-        import httpx
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_ARTIFACTS_")}
-        env["PREFECT_ARTIFACTS_HOME"] = str(home)
-        home.mkdir(parents=True, exist_ok=True)
-        self.log_path = home.parent / f"server-{port}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        exe = Path(sys.executable).parent / "prefect-artifacts"
-        self.proc = subprocess.Popen([str(exe), "server", "start", "--insecure-no-auth", "--host", "127.0.0.1",
-                                      "--port", str(port), "--log-level", "warning"],
-                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.url = url_of(port)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not start within 90 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
 
 
 def settings(home: Path) -> Any:
@@ -121,7 +81,7 @@ def offline_client(url: str, home: Path) -> Any:
 def run_online(work: Path, files: list[Path], before: Callable[[Path], None]) -> dict[str, float]:
     """Seconds (and client/server CPU) of ``upload_file`` per file against a fresh server."""
     port = free_port()
-    server = Server(work / "online-server", port)
+    server = Server(work / "online-server", port=port)
     try:
         with http_client(server.url, work / "online-client") as reg:
             reg.count()  # connection open, untimed
@@ -154,7 +114,7 @@ def run_sync(work: Path, files: list[Path], before: Callable[[Path], None],
              instrument: Callable[[Any], Callable[[], None]] | None = None) -> dict[str, float]:
     """Seconds (and client/server CPU) of ``push_outbox()`` of an outbox of ``files`` to a fresh server."""
     port = write_outbox(work, files)
-    server = Server(work / "sync-server", port)
+    server = Server(work / "sync-server", port=port)
     try:
         reg = offline_client(server.url, work / "sync-client")
         try:
@@ -226,7 +186,7 @@ def phases(work: Path, files: list[Path]) -> tuple[dict[str, list[float]], float
     res = run_sync(work, files, lambda _p: None, phase_timer(totals))
     # a cProfile of another sync (untimed: the profiler's overhead)
     port = write_outbox(work / "profiled", files)
-    server = Server(work / "profiled" / "sync-server", port)
+    server = Server(work / "profiled" / "sync-server", port=port)
     try:
         reg = offline_client(server.url, work / "profiled" / "sync-client")
         reg.server.count()
