@@ -64,12 +64,8 @@ def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
         assert sync().skipped == report.created  # again: nothing new
         assert server.registry.count() == 4
     finally:
-        if server.server.started:
-            server.stop()
-        else:
-            server.sock.close()
+        server.close()
         reg.close()
-        server.registry.close()
 
 
 def test_the_sync_flow_replays_the_default_servers_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,12 +81,8 @@ def test_the_sync_flow_replays_the_default_servers_outbox(tmp_path: Path, monkey
         assert report["created"] == [art.id] and server.registry.get(report["mapping"][art.id]).name == "a"
         assert sync_mod.sync()["skipped"] == [art.id]
     finally:
-        if server.server.started:
-            server.stop()
-        else:
-            server.sock.close()
+        server.close()
         reg.close()
-        server.registry.close()
 
 
 @pytest.mark.parametrize("mode", [True, "auto"])

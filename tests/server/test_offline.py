@@ -42,11 +42,7 @@ def down_server(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A server whose port refuses connections until ``.start()``."""
     server = LiveServer(make_registry(tmp_path / "server"), auth=NoAuth())
     yield server
-    if server.server.started:
-        server.stop()
-    else:
-        server.sock.close()
-    server.registry.close()
+    server.close()
 
 
 def _offline(server: LiveServer, mode: bool | str = True) -> OfflineRegistry:

@@ -172,11 +172,7 @@ def test_on_reconnect_rewrites_an_offline_artifact_to_the_servers(tmp_path: Path
         assert other.on_reconnect(reg.mapping()).id == report.mapping[other_id]  # idempotent
         reg.close()
     finally:
-        if down.server.started:
-            down.stop()
-        else:
-            down.sock.close()
-        down.registry.close()
+        down.close()
 
 
 def test_a_directory_downloaded_online_is_downloaded_offline(server: LiveServer, tmp_path: Path) -> None:

@@ -69,3 +69,11 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+    def close(self) -> None:
+        """Stop the server if it was started (else release its bound socket), then close its registry."""
+        if self.server.started:
+            self.stop()
+        else:
+            self.sock.close()
+        self.registry.close()
