@@ -30,6 +30,7 @@ sys.path.insert(0, str(FLOWS))
 import example_pipeline  # noqa: E402
 import retention as retention_mod  # noqa: E402
 import serve as serve_mod  # noqa: E402
+import sync as sync_mod  # noqa: E402
 import verify as verify_mod  # noqa: E402
 
 
@@ -136,10 +137,19 @@ def test_serve_deployments_have_cron_schedules() -> None:
     with get_client(sync_client=True) as client:
         applied = [client.read_deployment(i) for i in ids]
     crons = {d.name: [s.schedule.cron for s in d.schedules] for d in applied}
-    assert crons == {"daily-served": [serve_mod.RETENTION_CRON], "weekly-served": [serve_mod.VERIFY_CRON]}
+    assert crons == {"daily-served": [serve_mod.RETENTION_CRON], "weekly-served": [serve_mod.VERIFY_CRON],
+                     "sync-served": ["*/15 * * * *"]}
+    assert {d.name: [s.schedule.timezone for s in d.schedules] for d in applied} == {
+        "daily-served": ["UTC"], "weekly-served": ["UTC"], "sync-served": ["UTC"]}
     daily = next(d for d in applied if d.name == "daily-served")
     assert daily.parameters == {"keep_last": 7, "keep_days": 30, "registry": "prod"}
     assert daily.entrypoint.endswith("retention.py:retention")
+    synced = next(d for d in applied if d.name == "sync-served")
+    assert synced.entrypoint.endswith("sync.py:sync") and synced.flow_id != daily.flow_id
+    assert synced.parameters == {"dry_run": False, "registry": "prod"}
+    assert set(synced.parameters) <= set(sync_mod.sync.parameters.properties)  # the flow's own parameters
+    assert synced.global_concurrency_limit is not None and synced.global_concurrency_limit.limit == 1
+    assert serve_mod.deployments()[2].parameters == {"dry_run": False}  # no registry: the tasks' default
 
 
 def test_serve_every_replaces_the_crons_with_an_interval() -> None:
@@ -147,7 +157,9 @@ def test_serve_every_replaces_the_crons_with_an_interval() -> None:
 
     deployments = serve_mod.deployments(every=5, retention_cron="1 2 * * *")
     intervals = {d.name: [s.schedule.interval for s in d.schedules] for d in deployments}
-    assert intervals == {"daily-served": [timedelta(seconds=5)], "weekly-served": [timedelta(seconds=5)]}
+    assert intervals == {"daily-served": [timedelta(seconds=5)], "weekly-served": [timedelta(seconds=5)],
+                         "sync-served": [timedelta(seconds=5)]}
+    assert [s.schedule.cron for s in serve_mod.deployments(sync_cron="*/5 * * * *")[2].schedules] == ["*/5 * * * *"]
     with pytest.raises(ValueError, match="positive"):
         serve_mod.deployments(every=0)
     with pytest.raises(SystemExit):
@@ -159,23 +171,32 @@ def test_served_and_prefect_yaml_deployments_have_distinct_names() -> None:
     import yaml
 
     flows_by_entrypoint = {"flows/retention.py:retention": retention_mod.retention.name,
-                           "flows/verify.py:verify": verify_mod.verify.name}
+                           "flows/verify.py:verify": verify_mod.verify.name,
+                           "flows/sync.py:sync": sync_mod.sync.name}
     spec = yaml.safe_load((FLOWS / "prefect.yaml").read_text())
     from_yaml = {(flows_by_entrypoint[d["entrypoint"]], d["name"]) for d in spec["deployments"]}
     served = {(d.flow_name, d.name) for d in serve_mod.deployments()}
-    assert len(from_yaml) == 2 and len(served) == 2
+    assert len(from_yaml) == 3 and len(served) == 3
     assert from_yaml.isdisjoint(served), from_yaml & served
 
 
-def test_prefect_yaml_declares_both_scheduled_deployments() -> None:
+def test_prefect_yaml_declares_the_three_scheduled_deployments() -> None:
     import yaml
 
     spec = yaml.safe_load((FLOWS / "prefect.yaml").read_text())
     by_name = {d["name"]: d for d in spec["deployments"]}
+    assert sorted(by_name) == ["daily", "sync", "weekly"]
     assert by_name["daily"]["entrypoint"] == "flows/retention.py:retention"
     assert by_name["weekly"]["entrypoint"] == "flows/verify.py:verify"
+    assert by_name["sync"]["entrypoint"] == "flows/sync.py:sync"
     assert by_name["daily"]["schedules"][0]["cron"] == serve_mod.RETENTION_CRON
     assert by_name["weekly"]["schedules"][0]["cron"] == serve_mod.VERIFY_CRON
+    assert by_name["sync"]["schedules"] == [{"cron": "*/15 * * * *", "timezone": "UTC", "active": True}]
+    assert by_name["sync"]["schedules"][0]["cron"] == serve_mod.SYNC_CRON
+    assert by_name["sync"]["concurrency_limit"] == 1
+    assert by_name["sync"]["parameters"] == {"dry_run": False}
+    assert set(by_name["sync"]["parameters"]) <= set(sync_mod.sync.parameters.properties)
+    assert by_name["sync"]["work_pool"] == by_name["daily"]["work_pool"]
     for d in by_name.values():
         path, name = d["entrypoint"].split(":")
         assert (FLOWS.parent / path).is_file() and f"def {name}(" in (FLOWS.parent / path).read_text()
