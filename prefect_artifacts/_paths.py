@@ -13,35 +13,114 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from urllib.parse import quote, unquote
 
 from prefect_artifacts.errors import InvalidArtifactInput, InvalidName, UnsafePath
 from prefect_artifacts.models import URN_PREFIX
 
-# The character set of artifact names users know (letters, digits, - _ . space),
-# without '/' and ':' which separate folder, name and version in references.
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,127}\Z")
+# Artifact names: seed 000's pattern (letters, digits, '-', '_', '.', ':', '/' and
+# whitespace), stored verbatim. References escape ':', '/', '%' and whitespace other than
+# inner spaces in a name (`quote_name`), so every name has an unambiguous short form.
+_NAME = re.compile(r"^[a-zA-Z0-9\-_\s/.:]{1,128}\Z")
+# Folder components and file names written to disk keep the strict set: they are paths.
+_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,127}\Z")
 _LABEL = re.compile(r"^[A-Za-z0-9_.:=/\- ]{1,128}\Z")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}\Z")
 _VERSION = re.compile(r"^v?([0-9]+)\Z")
 
 
 def validate_name(name: str, what: str = "artifact name") -> str:
-    """Return ``name`` if it is a valid artifact name, else raise `InvalidName`.
+    r"""Return ``name`` if it is a valid artifact name, else raise `InvalidName`.
+
+    Valid: 1-128 characters among letters, digits, ``-``, ``_``, ``.``, ``:``, ``/`` and
+    whitespace (seed 000's pattern ``^[a-zA-Z0-9\-\_\s\/\.:]+$``), kept verbatim. A name
+    with ``/`` or ``:`` is written escaped in references (see `artifact_ref`).
 
     Example:
         ```python
-        validate_name("my-data")  # "my-data"
-        validate_name("a/b")      # raises InvalidName
+        validate_name("run:1/out.csv")  # "run:1/out.csv"
+        validate_name("é")              # raises InvalidName
         ```
     """
-    if not isinstance(name, str) or not _NAME.match(name) or name != name.rstrip(" ."):
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidName(
+            f"invalid {what} {name!r}: use 1-128 letters, digits, whitespace or '-', '_', '.', ':', '/'"
+        )
+    return name
+
+
+def validate_component(name: str, what: str = "folder component") -> str:
+    """Return ``name`` if it is a valid folder component or file name, else raise `InvalidName`.
+
+    Stricter than artifact names, since these become paths: 1-128 letters, digits,
+    ``-``, ``_``, ``.`` or spaces, starting with a letter, digit or ``_``, not ending
+    in a space or dot.
+
+    Example:
+        ```python
+        validate_component("team-a")  # "team-a"
+        validate_component("a:b")     # raises InvalidName
+        ```
+    """
+    if not isinstance(name, str) or not _COMPONENT.match(name) or name != name.rstrip(" ."):
         raise InvalidName(
             f"invalid {what} {name!r}: use 1-128 letters, digits, '-', '_', '.' or spaces, "
             "starting with a letter, digit or '_' (no '/' or ':')"
         )
-    if what == "artifact name" and _is_uuid(name):
-        raise InvalidName(f"invalid artifact name {name!r}: a UUID would read as an artifact id")
     return name
+
+
+def quote_name(name: str) -> str:
+    """A name as written in a reference: ``%``-escaped where it would be ambiguous.
+
+    ``/``, ``:``, ``%``, whitespace other than a space, and spaces at either end are
+    escaped (``%3A``, ``%2F``, ``%20`` ...); `parse_ref` reverses it. Names made only
+    of letters, digits, ``-``, ``_``, ``.`` and inner spaces read as they are.
+
+    Example:
+        ```python
+        quote_name("run:1/out.csv")  # "run%3A1%2Fout.csv"
+        quote_name("my data")        # "my data"
+        ```
+    """
+    quoted = quote(name, safe=" ")
+    core = quoted.strip(" ")
+    if not core:
+        return "%20" * len(quoted)
+    lead = len(quoted) - len(quoted.lstrip(" "))
+    trail = len(quoted) - len(quoted.rstrip(" "))
+    return "%20" * lead + core + "%20" * trail
+
+
+def artifact_ref(folder: str | None, name: str, tag: int | str | None = None) -> str:
+    """The reference ``/folder/name[:tag]`` of a name, escaped with `quote_name`.
+
+    ``folder=None`` gives the folder-less form ``name[:tag]``; a name that would read
+    as an artifact id there has its first character escaped.
+
+    Example:
+        ```python
+        artifact_ref("/team", "a:b", 3)  # "/team/a%3Ab:3"
+        ```
+    """
+    quoted = quote_name(name)
+    if folder is not None:
+        quoted = f"{folder.rstrip('/')}/{quoted}"
+    elif tag is None and parse_ref(quoted).id is not None:
+        quoted = f"%{ord(quoted[0]):02X}{quoted[1:]}"
+    return quoted if tag is None else f"{quoted}:{tag}"
+
+
+def local_name(name: str) -> str:
+    """A file or folder name for an artifact's name on disk (``/``, ``:``... become ``_``).
+
+    Example:
+        ```python
+        local_name("run:1/out.csv")  # "run_1_out.csv"
+        ```
+    """
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(" ")
+    return cleaned if cleaned.strip(".") else "artifact"
 
 
 #: Most labels one artifact may carry (each up to 128 characters).
@@ -81,26 +160,29 @@ def validate_alias(alias: str) -> str:
     return alias
 
 
-def normalize_folder(folder: str | None, default: str = "/default") -> str:
+def normalize_folder(folder: str | None, default: str = "/default", user: str | None = None) -> str:
     """Resolve a folder to its absolute, normalized form.
 
-    ``None`` is the default folder; a relative folder resolves under ``/``.
+    ``None`` is the default folder; a relative folder resolves under ``/<user>/``
+    (seed 001's rule), or under ``/`` when no user is given.
 
     Example:
         ```python
-        normalize_folder("team/data")  # "/team/data"
-        normalize_folder("/a/../b")    # raises UnsafePath
+        normalize_folder("data", user="alice")  # "/alice/data"
+        normalize_folder("/a/../b")             # raises UnsafePath
         ```
     """
     if folder is None:
         folder = default
+    elif user is not None and isinstance(folder, str) and not folder.startswith("/"):
+        folder = f"/{user}/{folder}"
     if not isinstance(folder, str) or "\\" in folder or "\x00" in folder:
         raise UnsafePath(f"invalid folder {folder!r}")
     parts = [p for p in folder.split("/") if p not in ("", ".")]
     for part in parts:
         if part == "..":
             raise UnsafePath(f"folder {folder!r} contains '..'")
-        validate_name(part, "folder component")
+        validate_component(part)
     return "/" + "/".join(parts)
 
 
@@ -213,14 +295,6 @@ def dir_prefix(obj_path: str | None, basename: str) -> str:
     return object_path(obj_path, basename)
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class ParsedRef:
     """An artifact reference taken apart.
@@ -241,6 +315,9 @@ class ParsedRef:
 def parse_ref(ref: str) -> ParsedRef:
     """Parse ``id | urn | name | name:3 | name:latest | /folder/name:alias``.
 
+    The name is unescaped (see `quote_name`): ``/team/a%3Ab:2`` is version 2 of ``a:b``.
+    A bare UUID is an artifact id; a name that looks like one is reached with a folder.
+
     Example:
         ```python
         parse_ref("model:latest").alias  # "latest"
@@ -259,8 +336,11 @@ def parse_ref(ref: str) -> ParsedRef:
     if "/" in ref:
         folder_part, _, ref = ref.rpartition("/")
         folder = normalize_folder(folder_part or "/")
-    name, colon, tag = ref.partition(":")
-    validate_name(name)
+    quoted, colon, tag = ref.partition(":")
+    try:
+        name = validate_name(unquote(quoted, errors="strict"))
+    except UnicodeDecodeError:
+        raise InvalidName(f"invalid artifact reference {ref!r}: bad %-escape in the name") from None
     if colon and not tag:
         raise InvalidName(f"invalid artifact reference {ref!r}: nothing after ':'")
     if not tag:

@@ -424,7 +424,7 @@ def describe(art: Artifact) -> str:
         ```
     """
     size = human_size(art.size, "size unknown")
-    return f"{art.folder.rstrip('/')}/{art.name}:{art.version} ({size}, {short_digest(art.checksum)})"
+    return f"{art.ref} ({size}, {short_digest(art.checksum)})"
 
 
 def run_logger() -> Any:
@@ -674,7 +674,7 @@ def emit_created(art: Artifact, category: RunCategory | str | None, run: RunInfo
 
     resource = {
         "prefect.resource.id": f"{RESOURCE_PREFIX}{art.id}",
-        "prefect.resource.name": f"{art.folder.rstrip('/')}/{art.name}:{art.version}",
+        "prefect.resource.name": art.ref,
         "prefect-artifacts.name": art.name,
         "prefect-artifacts.folder": art.folder,
         "prefect-artifacts.version": str(art.version),

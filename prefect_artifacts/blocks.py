@@ -323,9 +323,10 @@ class ArtifactRegistry(Block):
         """`Registry.push_outbox` on this block's registry."""
         return self.get_registry().push_outbox(dry_run)
 
-    def get(self, ref: str) -> Artifact:
+    def get(self, ref: str | None = None, *, name: str | None = None, folder: str | None = None,
+            version: int | str | None = None) -> Artifact:
         """`Registry.get` on this block's registry."""
-        return self.get_registry().get(ref)
+        return self.get_registry().get(ref, name=name, folder=folder, version=version)
 
     def list(
         self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
@@ -556,9 +557,10 @@ class ArtifactRegistry(Block):
         """Async twin of `push_outbox`."""
         return await self.get_registry().apush_outbox(dry_run)
 
-    async def aget(self, ref: str) -> Artifact:
+    async def aget(self, ref: str | None = None, *, name: str | None = None, folder: str | None = None,
+                   version: int | str | None = None) -> Artifact:
         """Async twin of `get`."""
-        return await self.get_registry().aget(ref)
+        return await self.get_registry().aget(ref, name=name, folder=folder, version=version)
 
     async def alist(
         self, index: int = 0, page_length: int = 10, sort_by: str | None = None,

@@ -45,6 +45,10 @@ class ArtifactDraft:
     ``"a/"`` puts the file or folder inside ``a/``, and ``"a/x"`` names it ``a/x``.
     ``add_dir(path, obj_path="")`` puts the folder's contents at the root.
 
+    ``alternative_name`` (seed 001) is where the ``new`` conflict strategy puts the
+    upload when ``name`` already exists in the folder; when the alternative exists
+    too, the upload becomes its next version (``new`` never overwrites or fails).
+
     Example:
         ```python
         draft = ArtifactDraft(name="bundle", description="plots and data", labels=["x"])
@@ -62,8 +66,10 @@ class ArtifactDraft:
         labels: Sequence[str] = (),
         metadata: dict[str, Any] | None = None,
         mime_type: str | None = None,
+        alternative_name: str | None = None,
     ) -> None:
         self.name = validate_name(name)
+        self.alternative_name = None if alternative_name is None else validate_name(alternative_name)
         self.description = description
         self.labels = validate_labels(labels)
         self.metadata = metadata

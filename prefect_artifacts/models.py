@@ -513,7 +513,9 @@ class Artifact(_Model):
             reg.get(art.ref)
             ```
         """
-        return f"{self.folder.rstrip('/')}/{self.name}:{self.version}"
+        from prefect_artifacts._paths import artifact_ref  # _paths imports this module
+
+        return artifact_ref(self.folder, self.name, self.version)
 
     def bind(self, registry: Registry) -> Artifact:
         """Attach the registry used by this artifact's methods; returns self.

@@ -43,7 +43,7 @@ class ArtifactSettings(BaseSettings):
         default=None, description="Name of a saved ArtifactRegistry block used by tasks."
     )
     default_folder: str = Field(
-        default="/default", description="Folder used when none is given; relative folders resolve under '/'."
+        default="/default", description="Folder used when none is given; a relative folder is the current user's."
     )
     digest_cache: bool = Field(
         default=True, description="Reuse digests of unchanged files (path, size, mtime, inode)."

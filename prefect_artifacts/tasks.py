@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, TypeVar, cast, overload
 from prefect.cache_policies import NO_CACHE
 
 from prefect_artifacts._asyncio import run_in_thread
-from prefect_artifacts._paths import normalize_folder
+from prefect_artifacts._paths import local_name
 from prefect_artifacts._prefect import RunInfo, announce, current_run, flow_source_files, is_new, now
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
 from prefect_artifacts.blocks import ArtifactRegistry
@@ -197,9 +197,8 @@ def _linked(art: Artifact, links: Links) -> bool:
 
 
 def _latest_or_none(reg: Registry, folder: str | None, name: str) -> Artifact | None:
-    target = normalize_folder(folder, reg.settings.default_folder)
     try:
-        return reg.get(f"{target.rstrip('/')}/{name}:latest")
+        return reg.get(name=name, folder=folder or reg.settings.default_folder, version="latest")
     except ArtifactNotFound:
         return None
 
@@ -727,7 +726,7 @@ def _download(path: str | os.PathLike[str] | None, artifact_path: str | None,
         if file_type is not None:
             out = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="prefect-artifacts-"))
             return reg.get_contents(art.id, file_type=file_type, artifact_path=artifact_path, output_dir=out,
-                                    file_stem=art.name)
+                                    file_stem=local_name(art.name))
         files = reg.files(art.id)
         if not art.is_dir or (artifact_path is not None and any(f.path == artifact_path for f in files)):
             source = artifact_path if art.is_dir else None

@@ -48,6 +48,7 @@ from prefect_artifacts._cli.state import (
 from prefect_artifacts._cli.transfer import STDOUT
 from prefect_artifacts._cli.transfer import pull as pull_artifact
 from prefect_artifacts._cli.transfer import verify as verify_artifacts
+from prefect_artifacts._paths import artifact_ref
 from prefect_artifacts.errors import InvalidArtifactInput
 from prefect_artifacts.models import Artifact, BundleType, ConflictStrategy, RunCategory
 
@@ -437,7 +438,7 @@ def alias(
     state = get_state(ctx)
     art = state.registry().set_alias(ref, name)
     if state.json:
-        emit_json({"alias": f"{art.folder.rstrip('/')}/{art.name}:{name}", **artifact_summary(art)})
+        emit_json({"alias": artifact_ref(art.folder, art.name, name), **artifact_summary(art)})
     else:
         state.out.print(f"{art.folder.rstrip('/')}/{art.name}:{name} -> {art.ref}")
 

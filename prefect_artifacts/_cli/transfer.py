@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect_artifacts._cli.progress import ByteProgress
-from prefect_artifacts._paths import safe_relpath
+from prefect_artifacts._paths import local_name, safe_relpath
 from prefect_artifacts.errors import ArtifactError, InvalidOperation
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
 from prefect_artifacts.registry.base import Registry, select_files
@@ -102,13 +102,13 @@ def pull(
         return PullResult(art.ref, str(target), "file", 1, size)
     files = select_files(art, reg.files(art.id), sub)
     if extract:
-        return _extract(reg, art, files, sub, output or Path.cwd() / art.name, bar)
+        return _extract(reg, art, files, sub, output or Path.cwd() / local_name(art.name), bar)
     if len(files) == 1 and files[0].path == sub and file_type is None:
         target = _target(output, sub.rsplit("/", 1)[-1])
         size = write_stream(bar.track(reg.read(art.id, path=sub), sub, files[0].size), target)
         return PullResult(art.ref, str(target), "file", 1, size)
     bundle_type = file_type or BundleType.TAR_GZ
-    target = _target(output, art.name + bundle_type.suffix)
+    target = _target(output, local_name(art.name) + bundle_type.suffix)
     size = write_stream(bar.track(reg.bundle(art.id, bundle_type, sub), f"{art.ref} ({bundle_type.value})"), target)
     return PullResult(art.ref, str(target), bundle_type.value, len(files), size)
 

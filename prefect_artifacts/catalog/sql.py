@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert,
 from sqlalchemy.engine import Dialect
 
 from prefect_artifacts._ids import new_id
-from prefect_artifacts._paths import ParsedRef
+from prefect_artifacts._paths import ParsedRef, artifact_ref, quote_name
 from prefect_artifacts.catalog.engine import (
     catalog_errors,
     create_catalog_engine,
@@ -511,7 +511,7 @@ class SqlCatalog:
             found = conn.scalar(select(artifacts.c.id).where(*where).order_by(artifacts.c.version.desc()).limit(1))
             if found is None:
                 tag = ref.version if ref.version is not None else ref.alias
-                raise ArtifactNotFound(f"no artifact {folder.rstrip('/')}/{ref.name}:{tag}")
+                raise ArtifactNotFound(f"no artifact {artifact_ref(folder, ref.name or '', tag)}")
             return found
 
     def _only_folder(self, conn: Connection, name: str, live: list[Any]) -> str:
@@ -522,7 +522,7 @@ class SqlCatalog:
         if len(found) > 1:
             raise AmbiguousReference(
                 f"{name!r} exists in several folders ({', '.join(sorted(found))}): "
-                f"use '/folder/{name}'"
+                f"use '/folder/{quote_name(name)}'"
             )
         return found[0]
 

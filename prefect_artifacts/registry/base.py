@@ -8,6 +8,7 @@ built here once on top of them, so the in-process and HTTP registries behave ali
 from __future__ import annotations
 
 import builtins
+import getpass
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -22,12 +23,22 @@ from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
-from prefect_artifacts._paths import normalize_folder, posix_join, safe_relpath, validate_labels, validate_name
+from prefect_artifacts._paths import (
+    artifact_ref,
+    local_name,
+    normalize_folder,
+    posix_join,
+    safe_relpath,
+    validate_component,
+    validate_labels,
+    validate_name,
+)
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
     ArtifactNotFound,
     InvalidArtifactInput,
+    InvalidName,
     InvalidOperation,
     PayloadTooLarge,
 )
@@ -202,6 +213,24 @@ class Registry(ABC):
         enabled = self.settings.digest_cache if use_digest_cache is None else use_digest_cache
         self._digest_cache = DigestCache(self.settings.home / "digests.sqlite") if enabled else None
 
+    @property
+    def current_user(self) -> str:
+        """Whose folder a relative folder is in: ``folder="data"`` means ``/<current_user>/data``.
+
+        The authenticated user of a shared server; the operating-system user otherwise.
+
+        Example:
+            ```python
+            reg.upload_file("a.csv", name="a", folder="data", make_folder=True).folder  # "/alice/data"
+            ```
+        """
+        return os_user()
+
+    def _folder(self, folder: str | None) -> str:
+        """`normalize_folder` with this registry's default folder and `current_user` (asked only when needed)."""
+        relative = isinstance(folder, str) and not folder.startswith("/")
+        return normalize_folder(folder, self.settings.default_folder, self.current_user if relative else None)
+
     # -- crossing process boundaries ----------------------------------------------
 
     def spec(self) -> RegistrySpec:
@@ -253,20 +282,39 @@ class Registry(ABC):
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
         """Create one artifact version from a manifest whose blobs are stored."""
 
-    @abstractmethod
-    def get(self, ref: str) -> Artifact:
-        """Resolve ``id | urn | name | name:3 | name:latest | /folder/name:alias``.
+    def get(self, ref: str | None = None, *, name: str | None = None, folder: str | None = None,
+            version: int | str | None = None) -> Artifact:
+        """Resolve ``id | urn | name | name:3 | name:latest | /folder/name:alias``, or keywords.
+
+        The keyword form names the parts, so any name works unescaped:
+        ``get(name="run:1/out.csv", folder="/team", version=2)``. ``version`` is a
+        number or an alias (default ``latest``); without ``folder`` the name must
+        exist in one folder only. In a short ref, a name with ``/``, ``:`` or edge
+        spaces is written escaped, as `Artifact.ref` prints it (``/team/run%3A1%2Fout.csv:2``).
 
         Raises:
             ArtifactNotFound: nothing matches.
             AmbiguousReference: a bare name exists in several folders.
-            InvalidName: the reference is malformed.
+            InvalidName: the reference is malformed, or both ``ref`` and ``name`` (or neither) are given.
 
         Example:
             ```python
             reg.get("/team/datasets/my-data:2")
+            reg.get(name="a:b", folder="/team/datasets", version="production")
             ```
         """
+        if name is not None and ref is None:
+            validate_name(name)
+            return self._get(artifact_ref(None if folder is None else self._folder(folder), name, version))
+        if ref is None or name is not None:
+            raise InvalidName("give either a reference or name= (with folder= and version= if needed)")
+        if folder is not None or version is not None:
+            raise InvalidName("folder= and version= go with name=, not with a reference")
+        return self._get(ref)
+
+    @abstractmethod
+    def _get(self, ref: str) -> Artifact:
+        """`get` of a short reference (already escaped)."""
 
     @abstractmethod
     def list(
@@ -564,13 +612,16 @@ class Registry(ABC):
             ```
         """
         strategy = parse_strategy(conflict_strategy)
-        folder = normalize_folder(folder, self.settings.default_folder)
+        folder = self._folder(folder)
         make_folder = make_folder or folder == normalize_folder(None, self.settings.default_folder)
         links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
         aspects = [prepare_aspect(draft.metadata)] if draft.metadata else []
         aspects += [prepare_aspect(extra) for extra in extra_aspects]
+        name = draft.name
+        if strategy is ConflictStrategy.NEW and draft.alternative_name and self._latest_or_none(folder, name):
+            name = draft.alternative_name  # seed 001's "new": taken names go to the alternative
         if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
-            existing = self._latest_or_none(folder, draft.name)
+            existing = self._latest_or_none(folder, name)
             if existing is not None:
                 if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
                     for run_id, category in links:
@@ -587,7 +638,7 @@ class Registry(ABC):
         is_dir = single is None or len(files) != 1
         mime = draft.mime_type or (DIRECTORY if is_dir else files[0].mime_type)
         manifest = ArtifactManifest(
-            folder=folder, name=draft.name, kind=kind, files=files, is_dir=is_dir,
+            folder=folder, name=name, kind=kind, files=files, is_dir=is_dir,
             description=draft.description, labels=draft.labels, mime_type=mime,
             size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
             original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
@@ -599,7 +650,7 @@ class Registry(ABC):
 
     def _latest_or_none(self, folder: str, name: str) -> Artifact | None:
         try:
-            return self.get(f"{folder.rstrip('/')}/{name}:latest")
+            return self.get(artifact_ref(folder, name, "latest"))
         except ArtifactNotFound:
             return None
 
@@ -807,7 +858,7 @@ class Registry(ABC):
         for f in files:
             draft.add_file(str(f), obj_path=f.relative_to(root).as_posix() if len(files) > 1 else None)
         options.setdefault("original_path", str(files[0] if len(files) == 1 else root))
-        folder = normalize_folder(folder, self.settings.default_folder)
+        folder = self._folder(folder)
         if "runs" in options:
             options["runs"] = builtins.list(options["runs"])  # read twice: here and by upload
         latest = self._latest_or_none(folder, draft.name)
@@ -986,7 +1037,9 @@ class Registry(ABC):
         art = self.get(ref)
         sub = safe_relpath(artifact_path, "artifact_path") if artifact_path else None
         files = select_files(art, art.files, sub)
-        root = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / art.name
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix="prefect-artifacts-")) / local_name(art.name)
+        root = Path(path)
         targets = [path_inside(root, _placed(f.path, sub, full_paths)) for f in files]  # all checked first
         for f, target in zip(files, targets, strict=True):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -1015,7 +1068,7 @@ class Registry(ABC):
             ```
         """
         bundle_type = parse_bundle_type(file_type)
-        validate_name(file_stem, "file_stem")
+        validate_component(file_stem, "file_stem")
         art = self.get(ref)
         out_dir = Path(output_dir) if output_dir is not None else Path.cwd()
         if out_dir.exists() and not out_dir.is_dir():
@@ -1135,9 +1188,10 @@ class Registry(ABC):
         """Async twin of `upload_code`."""
         return await run_in_thread(self.upload_code, paths, name, folder, description, labels, group, **options)
 
-    async def aget(self, ref: str) -> Artifact:
+    async def aget(self, ref: str | None = None, *, name: str | None = None, folder: str | None = None,
+                   version: int | str | None = None) -> Artifact:
         """Async twin of `get`."""
-        return await run_in_thread(self.get, ref)
+        return await run_in_thread(lambda: self.get(ref, name=name, folder=folder, version=version))
 
     async def alist(
         self, index: int = 0, page_length: int = 10, sort_by: str | None = None,
@@ -1264,6 +1318,27 @@ class Registry(ABC):
     async def apush_outbox(self, dry_run: bool = False) -> SyncReport:
         """Async twin of `push_outbox`."""
         return await run_in_thread(self.push_outbox, dry_run)
+
+
+def os_user() -> str:
+    """The operating-system user's name as a folder component (``_`` where a character is not allowed)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name and no passwd entry (some containers)
+        name = "user"
+    return user_folder(name)
+
+
+def user_folder(name: str) -> str:
+    """A user name as a folder component: ``DOMAIN/bob`` becomes ``DOMAIN_bob``.
+
+    Example:
+        ```python
+        user_folder("bob")  # "bob"
+        ```
+    """
+    cleaned = local_name(name)[:128].rstrip(" .")
+    return validate_component(cleaned if cleaned[:1].isalnum() or cleaned[:1] == "_" else "_" + cleaned[:127])
 
 
 def _stat(path: str) -> os.stat_result:

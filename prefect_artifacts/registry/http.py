@@ -35,6 +35,7 @@ from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
+from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN
 from prefect_artifacts.errors import (
     ERRORS_BY_NAME,
     ArtifactError,
@@ -63,9 +64,11 @@ from prefect_artifacts.models import (
 )
 from prefect_artifacts.registry.base import (
     Registry,
+    os_user,
     parse_bundle_type,
     parse_category,
     slice_stream,
+    user_folder,
 )
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings
@@ -146,6 +149,7 @@ class HttpRegistry(Registry):
         self.retries = retries
         self.backoff = backoff
         self._api_key = api_key
+        self._user: str | None = None
         self._timeout = timeout
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._inline = threading.local()  # small blobs waiting for this thread's next create
@@ -157,6 +161,13 @@ class HttpRegistry(Registry):
 
     def __repr__(self) -> str:
         return f"HttpRegistry({self.api_url!r})"
+
+    @property
+    def current_user(self) -> str:  # noqa: D102 - documented on Registry
+        if self._user is None:  # asked once, when a relative folder first needs it
+            user = self._json("GET", "/whoami")["user"] if self._api_key else ANONYMOUS_ADMIN.user_name
+            self._user = os_user() if user == ANONYMOUS_ADMIN.user_name else user_folder(user)
+        return self._user
 
     def spec(self) -> RegistrySpec:
         """A picklable description: API URL and key, retry policy, settings (not an injected client).
@@ -302,7 +313,7 @@ class HttpRegistry(Registry):
         art._just_created = bool(data.get("created"))
         return art
 
-    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+    def _get(self, ref: str) -> Artifact:
         parsed = parse_ref(ref)
         if parsed.id:
             return self._artifact(self._json("GET", f"/artifacts/{parsed.id}"))

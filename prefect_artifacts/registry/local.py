@@ -27,7 +27,7 @@ from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
-from prefect_artifacts.catalog.auth import AuthCatalog, Principal
+from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.sql import SqlCatalog, check_run_id, utcnow
 from prefect_artifacts.errors import (
@@ -56,11 +56,13 @@ from prefect_artifacts.models import (
 from prefect_artifacts.registry.base import (
     Registry,
     check_position,
+    os_user,
     parse_bundle_type,
     parse_category,
     parse_strategy,
     select_files,
     slice_stream,
+    user_folder,
 )
 from prefect_artifacts.registry.manifest import seal_manifest
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
@@ -165,6 +167,12 @@ class LocalRegistry(Registry):
         scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, principal=principal)
         scoped._digest_cache = self._digest_cache
         return scoped
+
+    @property
+    def current_user(self) -> str:  # noqa: D102 - documented on Registry
+        if self.principal is None or self.principal.user_name == ANONYMOUS_ADMIN.user_name:
+            return os_user()
+        return user_folder(self.principal.user_name)
 
     def spec(self) -> RegistrySpec:
         """A picklable description: store URL and options, catalog URL, settings, groups.
@@ -363,7 +371,7 @@ class LocalRegistry(Registry):
             return manifest
         return manifest.model_copy(update={"idempotency_key": f"{principal.user_id or '-'}:{key}"})
 
-    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+    def _get(self, ref: str) -> Artifact:
         return self._bind(self.catalog.get(self._id(ref)))
 
     def list(  # noqa: D102

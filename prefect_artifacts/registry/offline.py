@@ -47,7 +47,7 @@ from typing import Any, Literal, TypeVar, cast
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from prefect_artifacts._paths import parse_ref
+from prefect_artifacts._paths import artifact_ref, parse_ref
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schema import aliases as aliases_table
 from prefect_artifacts.catalog.schema import artifact_files as files_table
@@ -197,6 +197,7 @@ class _Ledger:
                              " strategy TEXT NOT NULL)")
                 conn.execute("CREATE TABLE IF NOT EXISTS synced (offline_id TEXT PRIMARY KEY,"
                              " server_id TEXT NOT NULL, server_ref TEXT NOT NULL, synced_at TEXT NOT NULL)")
+                conn.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         # WAL + NORMAL: a committed row survives the process being killed; one lost to a power
@@ -223,6 +224,15 @@ class _Ledger:
         when = datetime.now(timezone.utc).isoformat()
         with closing(self._connect()) if conn is None else nullcontext(conn) as db, db:  # one committed row
             db.execute("INSERT OR REPLACE INTO synced VALUES (?, ?, ?, ?)", (offline_id, server_id, server_ref, when))
+
+    def fact(self, key: str, value: str | None = None) -> str | None:
+        """What was last learned about the server (``value`` given: learn it)."""
+        with closing(self._connect()) as conn, conn:
+            if value is not None:
+                conn.execute("INSERT OR REPLACE INTO facts VALUES (?, ?)", (key, value))
+                return value
+            row = conn.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def mapping(self) -> dict[str, str]:
         with closing(self._connect()) as conn:
@@ -316,6 +326,7 @@ class OfflineRegistry(Registry):
         self._offline_until = 0.0
         self._state_lock = threading.Lock()
         self._warned = False
+        self._user: str | None = None  # the server's current_user, once it answered
         self._hooks: builtins.list[Callable[[dict[str, str]], Any]] = []
 
     @classmethod
@@ -380,6 +391,17 @@ class OfflineRegistry(Registry):
             ```
         """
         return self.mode == "auto" and not self._server_down()
+
+    @property
+    def current_user(self) -> str:  # noqa: D102 - documented on Registry
+        # The server's answer, remembered: offline, relative folders resolve as they did online.
+        if self._user is None:
+            answered, user = self._try_server(lambda server: server.current_user)
+            if not answered or user is None:
+                return self._ledger.fact("user") or self.outbox.current_user
+            self._ledger.fact("user", user)
+            self._user = user
+        return self._user
 
     def _server_down(self) -> bool:
         """Whether the server did not answer less than `RETRY_ONLINE_AFTER` seconds ago (it is not asked)."""
@@ -666,7 +688,7 @@ class OfflineRegistry(Registry):
 
     # -- reads and writes of existing artifacts: where they live ------------------
 
-    def get(self, ref: str) -> Artifact:  # noqa: D102 - documented on Registry
+    def _get(self, ref: str) -> Artifact:
         def online(reg: Registry) -> Artifact:
             art = reg.get(ref)
             return self._remember(art, ref) if reg is self.server else art
@@ -885,7 +907,7 @@ class OfflineRegistry(Registry):
     def _predict(self, art: Artifact, strategy: ConflictStrategy, report: SyncReport) -> None:
         if strategy is ConflictStrategy.ERROR:
             try:
-                existing = self.server.get(f"{art.folder.rstrip('/')}/{art.name}:latest")
+                existing = self.server.get(artifact_ref(art.folder, art.name, "latest"))
             except ArtifactNotFound:
                 pass
             except ArtifactError as exc:

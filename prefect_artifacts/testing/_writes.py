@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from prefect_artifacts._paths import artifact_ref
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
     AmbiguousReference,
@@ -73,11 +74,13 @@ class UploadContract(ContractFixtures):
     def test_folder_absolute_relative_and_default(self, reg: Registry, make_file: MakeFile) -> None:
         path = make_file("a.txt", "x")
         assert reg.upload_file(path, name="a", folder="/abs/path").folder == "/abs/path"
-        assert reg.upload_file(path, name="a", folder="rel/path").folder == "/rel/path"
+        mine = f"/{reg.current_user}/rel/path"  # seed 001: a relative folder is the caller's
+        assert reg.upload_file(path, name="a", folder="rel/path", make_folder=True).folder == mine
         assert reg.upload_file(path, name="a", folder="/abs//path/./").folder == "/abs/path"
         assert reg.upload_file(path, name="a").folder == self.default_folder
         assert reg.get("/abs/path/a").version == 2
-        assert reg.get("/rel/path/a").version == 1
+        assert reg.get(f"{mine}/a").version == 1
+        assert reg.get(name="a", folder="rel/path").folder == mine
 
     def test_folder_escaping_root_is_refused(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(UnsafePath):
@@ -595,6 +598,12 @@ class DraftContract(ContractFixtures):
         assert [a.content for a in reg.get(art.id).metadata] == [{"k": "v"}]
 
 
+#: Names seed 000's pattern accepts that the first version refused, and plain ones.
+SEED_NAMES = ["a:b", "run:1/out.csv", ".hidden", "trail.", "trail ", " lead", "-dash", "tab\tname", "newline\n",
+              "..", "/abs/like", "a//b", "   ", "550e8400-e29b-41d4-a716-446655440000", "ok", "with space",
+              "v1.2_final", "X" * 128]
+
+
 class NameContract(ContractFixtures):
     """Artifact, folder and label names are validated before anything is written.
 
@@ -606,9 +615,7 @@ class NameContract(ContractFixtures):
 
     __test__ = False
 
-    @pytest.mark.parametrize(
-        "name", ["bad/name", "a:b", "", " lead", "trail.", "trail ", "-dash", "x" * 129, "tab\tname", "é", "newline\n"]
-    )
+    @pytest.mark.parametrize("name", ["", "x" * 129, "é", "a%b", "semi;colon", "star*", "nul\x00", "q?"])
     def test_invalid_names(self, reg: Registry, make_file: MakeFile, name: str) -> None:
         with pytest.raises(InvalidName):
             reg.upload_file(make_file("a.txt"), name=name)
@@ -616,17 +623,64 @@ class NameContract(ContractFixtures):
             ArtifactDraft(name=name)
         assert reg.count() == 0
 
-    @pytest.mark.parametrize("name", ["a", "my-data", "v1.2_final", "with space", "_private", "X" * 128])
-    def test_valid_names(self, reg: Registry, make_file: MakeFile, name: str) -> None:
-        art = reg.upload_file(make_file("a.txt"), name=name)
-        assert art.name == name
-        assert reg.get(f"{self.default_folder}/{name}:1").id == art.id
+    @pytest.mark.parametrize("name", SEED_NAMES)
+    def test_every_seed_name_is_stored_verbatim_and_resolves(self, reg: Registry, make_file: MakeFile,
+                                                             name: str) -> None:
+        """Every name seed 000's pattern accepts is kept verbatim and reached by every ref form."""
+        first = reg.upload_file(make_file("a.txt", "1"), name=name, folder="/seed")
+        second = reg.upload_file(make_file("a.txt", "2"), name=name, folder="/seed")
+        assert (first.name, second.name, second.version) == (name, name, 2)
+        assert reg.get(second.id).name == name
+        assert reg.get(first.ref).id == first.id  # the escaped short form Artifact.ref prints
+        assert reg.get(second.ref.rsplit(":", 1)[0]).id == second.id
+        assert reg.get(name=name, folder="/seed", version=1).id == first.id
+        assert reg.get(name=name, folder="/seed").id == second.id
+        assert reg.get(name=name).id == second.id  # one folder holds it
+        reg.set_alias(first.ref, "stable")
+        assert reg.get(name=name, folder="/seed", version="stable").id == first.id
+        assert reg.get(artifact_ref("/seed", name, "stable")).id == first.id
+        assert [a.name for a in reg.list(folder="/seed").data] == [name, name]
+        assert b"".join(reg.read(first.ref)) == b"1"
+
+    def test_a_name_like_a_ref_is_reached_by_keywords(self, reg: Registry, make_file: MakeFile) -> None:
+        plain = reg.upload_file(make_file("a.txt", "a"), name="a", folder="/k")
+        reg.set_alias(plain.ref, "b")
+        colon = reg.upload_file(make_file("a.txt", "ab"), name="a:b", folder="/k")
+        assert reg.get("/k/a:b").id == plain.id  # the short form keeps its meaning: alias b of "a"
+        assert reg.get(name="a:b", folder="/k").id == colon.id
+        assert reg.get("/k/a%3Ab").id == colon.id
+        for bad in ({}, {"ref": "a", "name": "a"}, {"ref": "a", "folder": "/k"}, {"ref": "a", "version": 1}):
+            with pytest.raises(InvalidName):
+                reg.get(**bad)
+        with pytest.raises(InvalidName):
+            reg.get("/k/a%ff")  # not UTF-8 once unescaped
+
+    def test_alternative_name_takes_new_uploads_of_a_taken_name(self, reg: Registry, make_file: MakeFile) -> None:
+        def draft(text: str) -> ArtifactDraft:
+            return ArtifactDraft(name="report", alternative_name="report-alt").add_file(make_file("r.txt", text))
+
+        assert reg.upload(draft("1"), folder="/alt", make_folder=True).ref == "/alt/report:1"
+        assert reg.upload(draft("2"), folder="/alt").ref == "/alt/report-alt:1"
+        assert reg.upload(draft("3"), folder="/alt").ref == "/alt/report-alt:2"  # taken too: its next version
+        assert reg.upload(draft("4"), folder="/alt", conflict_strategy="skip").ref == "/alt/report:1"
+        assert reg.upload(draft("5"), folder="/alt", conflict_strategy="replace").ref == "/alt/report:2"
+        with pytest.raises(InvalidName):
+            ArtifactDraft(name="r", alternative_name="bad%name")
 
     def test_invalid_labels(self, reg: Registry, make_file: MakeFile) -> None:
         for labels in (["ok", ""], ["bad\nlabel"], ["trailing\n"], "not-a-list"):
             with pytest.raises(InvalidName):
                 reg.upload_file(make_file("a.txt"), name="a", labels=labels)
         assert reg.count() == 0
+
+    def test_names_become_safe_local_paths(self, reg: Registry, make_tree: MakeTree) -> None:
+        art = reg.upload_dir(make_tree("t", {"x.txt": "x"}), name="run:1/../out")
+        target = reg.download_dir(art.ref)
+        assert target.name == "run_1_.._out" and (target / "x.txt").read_text() == "x"
+        assert not (target.parent / "run:1").exists()
+        for dots in ("..", "."):
+            dot = reg.upload_dir(make_tree("u", {"y.txt": "y"}), name=dots)
+            assert reg.download_dir(dot.ref).name == "artifact"
 
     def test_invalid_folder_component(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(InvalidArtifactInput):

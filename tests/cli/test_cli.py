@@ -312,7 +312,7 @@ def test_bad_search_query_exit_code_names_the_position(cli, data: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [
-    ["push", "{file}", "--name", "bad/name"],
+    ["push", "{file}", "--name", "bad%name"],
     ["push", "{file}", "--name", "ok", "--label", "bad label!"],
     ["push", "{missing}"],
     ["push", "{file}", "--meta", "no-equals-sign"],

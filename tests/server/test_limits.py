@@ -62,7 +62,7 @@ def test_validation_errors_use_the_error_shape(open_server: LiveServer) -> None:
     bad_body = httpx.post(f"{open_server.url}/artifacts", content=b"{not json",
                           headers={"Content-Type": "application/json"})
     assert bad_body.status_code == 400 and bad_body.json()["error"] == "InvalidArtifactInput"
-    bad_name = httpx.post(f"{open_server.url}/artifacts", json=_manifest("../escape"))
+    bad_name = httpx.post(f"{open_server.url}/artifacts", json=_manifest("bad%name"))
     assert bad_name.status_code == 400 and bad_name.json()["error"] == "InvalidName"
     unknown = httpx.get(f"{open_server.url}/no-such-route")
     assert unknown.status_code == 404 and set(unknown.json()) == {"error", "message"}

@@ -190,7 +190,7 @@ def test_concurrent_writers_to_one_outbox_sync_each_once(down_server: LiveServer
                                  env=dict(os.environ)) for n in range(2)]
     reg = _offline(down_server)
     with pytest.raises(InvalidName):  # the same validation as online
-        reg.upload_file(__file__, name="no/slashes", folder="/many")
+        reg.upload_file(__file__, name="no%percent", folder="/many")
 
     def write(n: int) -> None:
         for i in range(5):

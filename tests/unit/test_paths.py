@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prefect_artifacts._paths import (
     ParsedRef,
+    artifact_ref,
     dir_prefix,
+    local_name,
     normalize_folder,
     object_path,
     parent_folders,
     parse_ref,
     posix_join,
+    quote_name,
     safe_relpath,
     validate_alias,
+    validate_component,
     validate_labels,
     validate_name,
 )
@@ -41,37 +47,13 @@ TRAVERSAL = [
 ]
 
 
-@pytest.mark.parametrize("name", ["a", "my-data", "My_Data.v2", "_x", "0", "a b", "x" * 128, "a.b-c_d e"])
+@pytest.mark.parametrize("name", ["a", "my-data", "My_Data.v2", "_x", "0", "a b", "x" * 128, "a.b-c_d e",
+                                  " ", "a/b", "a:b", "../x", "..", ".", "-x", "a ", "a.", "a\nb"])
 def test_validate_name_accepts(name: str) -> None:
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "",
-        " ",
-        "a/b",
-        "a:b",
-        "../x",
-        "..",
-        ".",
-        ".hidden",
-        "-x",
-        "x" * 129,
-        "a ",
-        "a.",
-        "a\x00",
-        "a\\b",
-        "a\nb",
-        "é",
-        None,
-        3,
-        "a*b",
-        "a?b",
-        "a%b",
-    ],
-)
+@pytest.mark.parametrize("name", ["", "x" * 129, "a\x00", "a\\b", "é", None, 3, "a*b", "a?b", "a%b", "a;b"])
 def test_validate_name_rejects(name: object) -> None:
     with pytest.raises(InvalidName):
         validate_name(name)  # type: ignore[arg-type]
@@ -271,3 +253,61 @@ def test_parse_ref_accepts(ref: str, expected: ParsedRef | None) -> None:
 def test_parse_ref_rejects(ref: object, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_ref(ref)  # type: ignore[arg-type]
+
+
+#: Everything seed 000's name pattern ``^[a-zA-Z0-9\\-\\_\\s\\/\\.:]+$`` accepts, up to 128 characters.
+SEED_NAME = st.text(st.sampled_from("aZ09-_/.: \t\n\r\x0b\x0c\u00a0\u2003\u3000"), min_size=1, max_size=128)
+
+
+@given(name=SEED_NAME, folder=st.sampled_from([None, "/", "/team", "/a/b c"]),
+       tag=st.sampled_from([None, 1, 42, "latest", "prod"]))
+def test_every_seed_name_round_trips_through_its_ref(name: str, folder: str | None, tag: int | str | None) -> None:
+    assert validate_name(name) == name
+    parsed = parse_ref(artifact_ref(folder, name, tag))
+    assert (parsed.id, parsed.name, parsed.folder) == (None, name, folder)
+    assert parsed.version == (tag if isinstance(tag, int) else None)
+    assert parsed.alias == (tag if isinstance(tag, str) else "latest" if tag is None else None)
+
+
+@pytest.mark.parametrize(("name", "quoted"), [
+    ("plain-name_1.2", "plain-name_1.2"), ("with space", "with space"), ("a:b", "a%3Ab"),
+    ("run:1/out.csv", "run%3A1%2Fout.csv"), (" lead", "%20lead"), ("trail ", "trail%20"), ("   ", "%20%20%20"),
+    ("tab\tname", "tab%09name"), (".hidden", ".hidden"),
+])
+def test_quote_name_escapes_only_what_is_ambiguous(name: str, quoted: str) -> None:
+    assert quote_name(name) == quoted
+
+
+def test_a_uuid_name_is_not_read_as_an_id() -> None:
+    uuid_name = "550e8400-e29b-41d4-a716-446655440000"
+    assert parse_ref(uuid_name).id == uuid_name  # the bare form is the id
+    assert parse_ref(artifact_ref(None, uuid_name)) == ParsedRef(name=uuid_name, alias="latest")
+    assert parse_ref(artifact_ref("/f", uuid_name)) == ParsedRef(folder="/f", name=uuid_name, alias="latest")
+
+
+@pytest.mark.parametrize("ref", ["a%ff", "a%c3", "/f/%e9:1"])
+def test_a_ref_whose_escapes_are_not_utf8_is_refused(ref: str) -> None:
+    with pytest.raises(InvalidName, match="bad %-escape"):
+        parse_ref(ref)
+
+
+@pytest.mark.parametrize(("name", "local"), [
+    ("run:1/out.csv", "run_1_out.csv"), ("..", "artifact"), (".", "artifact"), ("   ", "artifact"),
+    ("a/../b", "a_.._b"), (".hidden", ".hidden"), ("tab\tx", "tab_x"),
+])
+def test_local_name_is_one_safe_path_component(name: str, local: str) -> None:
+    assert local_name(name) == local
+    assert "/" not in local and local not in (".", "..")
+
+
+def test_a_relative_folder_is_the_users() -> None:
+    assert normalize_folder("data", user="alice") == "/alice/data"
+    assert normalize_folder("/data", user="alice") == "/data"
+    assert normalize_folder(None, user="alice") == "/default"
+    assert normalize_folder("data") == "/data"  # no user: from the root, as references read
+
+
+@pytest.mark.parametrize("component", ["a:b", ".hidden", "-x", "a/b", "trail.", ""])
+def test_folder_components_stay_strict(component: str) -> None:
+    with pytest.raises(InvalidName):
+        validate_component(component)
