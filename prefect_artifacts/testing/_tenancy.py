@@ -68,6 +68,17 @@ class TenancyContract(ContractFixtures):
                                   conflict_strategy="replace")
         assert again.version == 2 and [a.version for a in alice.iter(search="name:model")] == [2]
 
+    def test_a_relative_folder_is_the_callers(self, tenants: Mapping[str, Registry], make_file: MakeFile) -> None:
+        alice, bob = tenants["alice"], tenants["bob"]
+        assert (alice.current_user, bob.current_user) == ("alice", "bob")
+        mine = alice.upload_file(make_file("a.txt", "a"), name="notes", folder="scratch", make_folder=True)
+        assert (mine.folder, mine.group_id) == ("/alice/scratch", "team-a")
+        theirs = bob.upload_file(make_file("b.txt", "b"), name="notes", folder="scratch", make_folder=True)
+        assert (theirs.folder, theirs.group_id) == ("/bob/scratch", "team-b")
+        assert alice.get(name="notes", folder="scratch").id == mine.id
+        with pytest.raises(PermissionDenied):
+            bob.upload_file(make_file("c.txt", "c"), name="notes", folder="/alice/scratch")
+
     def test_readers_read_and_only_writers_write(self, tenants: Mapping[str, Registry],
                                                  make_file: MakeFile) -> None:
         alice, carol, bob = tenants["alice"], tenants["carol"], tenants["bob"]
