@@ -15,7 +15,6 @@ import argparse
 import json
 from typing import Annotated, Any
 
-import httpx
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
@@ -25,29 +24,14 @@ from prefect_artifacts.registry.offline import OfflineRegistry, SyncReport, with
 from prefect_artifacts.tasks import resolve_registry, sync_outbox
 
 
-def outbox_state(registry: str | None, probe: bool) -> tuple[int, bool]:
-    """How many artifacts still wait in ``registry``'s outbox, and (``probe``) whether its server does not answer now.
-
-    The server is asked (one catalog count) only after a sync reported errors: while it is
-    down, the sync stops at the first artifact and everything waits for the next run; an
-    error the server answered with (it is up) is a real failure. A registry without a
-    server has no outbox: ``(0, False)``.
-    """
+def pending_count(registry: str | None) -> int:
+    """How many artifacts still wait in ``registry``'s outbox (0 for a registry without a server)."""
     resolved = resolve_registry(registry)
     reg = with_outbox(resolved)
     if not isinstance(reg, OfflineRegistry):
-        return 0, False
+        return 0
     try:
-        pending = len(reg.pending())
-        if not probe:
-            return pending, False
-        try:
-            reg.server.count()
-        except StorageError as exc:  # no answer at all (HttpRegistry wraps httpx's error)
-            return pending, isinstance(exc.__cause__, httpx.TransportError)
-        except Exception:  # noqa: BLE001 - any answer (refused, unauthorized, ...): it is reachable
-            return pending, False
-        return pending, False
+        return len(reg.pending())
     finally:
         if reg is not resolved:  # our own wrapper of the shared server registry: close only its outbox
             reg.outbox.close()
@@ -76,7 +60,7 @@ def sync(
     """
     logger = get_run_logger()
     report = sync_outbox(dry_run=dry_run, registry=registry)
-    pending, unreachable = outbox_state(registry, probe=bool(report.errors))
+    pending, unreachable = pending_count(registry), report.unreachable
     if unreachable:
         summary = f"server unreachable: {pending} artifact(s) wait in the outbox for the next sync"
     elif not (report.created or report.conflicts or report.errors):

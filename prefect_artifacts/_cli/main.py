@@ -385,6 +385,8 @@ def sync(
         verb = "would replay" if dry_run else "replayed"
         state.out.print(f"{verb} {len(report.created)}, already synced {len(report.skipped)}, "
                         f"conflicts {len(report.conflicts)}, errors {len(report.errors)}")
+        if report.unreachable:
+            state.out.print("the server stopped answering: the rest waits in the outbox for the next sync")
     if report.errors:
         raise typer.Exit(EXIT_OTHER)
     if report.conflicts:

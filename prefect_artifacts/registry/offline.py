@@ -143,7 +143,9 @@ class SyncReport(BaseModel):
     (with ``dry_run``: would replay), whether the server made the version now or answered
     with one it had made under the same key (a sync killed after the create) or, under
     ``conflict_strategy="skip"``, with the version of that name it already held;
-    ``skipped`` those synced before (recorded in the outbox).
+    ``skipped`` those synced before (recorded in the outbox); ``unreachable`` that the
+    server stopped answering, so the sync stopped there and the rest waits, in order,
+    for the next one (the last of ``errors`` says how it failed).
 
     Example:
         ```python
@@ -158,6 +160,7 @@ class SyncReport(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     conflicts: list[SyncConflict] = Field(default_factory=list)
     errors: list[SyncFailure] = Field(default_factory=list)
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -895,6 +898,7 @@ class OfflineRegistry(Registry):
                 report.errors.append(SyncFailure(offline_id=offline_id, ref=art.ref,
                                                  error=f"{type(exc).__name__}: {exc.message}"))
                 if _unreachable(exc):
+                    report.unreachable = True
                     break  # the rest waits for the next sync, in order
                 continue
             self._ledger.record(offline_id, made.id, made.ref, ledger)

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from prefect_artifacts import ArtifactRegistry
 from prefect_artifacts._cli.main import app
+from prefect_artifacts._cli.state import EXIT_OTHER
 from prefect_artifacts._server import NoAuth
 from prefect_artifacts.errors import ArtifactNotFound, InvalidName
 from prefect_artifacts.registry import offline as offline_module
@@ -97,6 +98,7 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     sizes: list[int] = []
     report = reg.push_outbox(progress=sizes.append)
     assert report.ok and report.created == [v1.id, v2.id, ckpt.id, config.id, code.id, link.id]
+    assert not report.unreachable
     assert sizes == [reg.outbox.get(i).size for i in report.created] and reg.pending() == []
     assert report.mapping == reg.mapping() and reg.server_id(v1.id) == report.mapping[v1.id]
     server = down_server.registry
@@ -302,8 +304,12 @@ def test_cli_sync_json_and_dry_run(down_server: LiveServer, tmp_path: Path) -> N
     reg = _offline(down_server)
     (tmp_path / "a.txt").write_text("a")
     art = reg.upload_file(tmp_path / "a.txt", name="a", folder="/team")
-    down_server.start()
     runner = CliRunner(env={"COLUMNS": "250"})
+    down = runner.invoke(app, ["--api-url", down_server.url, "sync"])
+    assert down.exit_code == EXIT_OTHER and "stopped answering" in down.output, down.output
+    down_json = json.loads(runner.invoke(app, ["--json", "--api-url", down_server.url, "sync"]).stdout)
+    assert down_json["unreachable"] is True and down_json["created"] == [] and len(down_json["errors"]) == 1
+    down_server.start()
     dry = runner.invoke(app, ["--api-url", down_server.url, "sync", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "would replay 1" in dry.output and down_server.registry.count() == 0
