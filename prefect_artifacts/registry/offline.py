@@ -237,6 +237,11 @@ class _Ledger:
             row = conn.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def server_of(self, offline_id: str) -> str | None:
+        with closing(self._connect()) as conn:
+            row = conn.execute("SELECT server_id FROM synced WHERE offline_id = ?", (offline_id,)).fetchone()
+        return row[0] if row else None
+
     def mapping(self) -> dict[str, str]:
         with closing(self._connect()) as conn:
             return dict(conn.execute("SELECT offline_id, server_id FROM synced").fetchall())
@@ -608,7 +613,7 @@ class OfflineRegistry(Registry):
             reg.get(reg.server_id(art.id) or art.id)
             ```
         """
-        return self._ledger.mapping().get(offline_id)
+        return self._ledger.server_of(offline_id)
 
     def on_reconnect(self, hook: Callable[[dict[str, str]], Any]) -> Callable[[dict[str, str]], Any]:
         """Call ``hook(mapping)`` after each sync that replayed something, to rewrite what the caller held.
@@ -734,7 +739,16 @@ class OfflineRegistry(Registry):
     ) -> Iterator[bytes]:
         return self._routed(ref, lambda r: r.bundle(ref, file_type, artifact_path))
 
+    def _edited(self, ref: str) -> str:
+        """Where an edit of ``ref`` goes: a synced offline artifact's edits go to its server version.
+
+        Its outbox copy is done (never replayed again), so an edit kept there would be lost.
+        """
+        offline_id = parse_ref(ref).id
+        return (self._ledger.server_of(offline_id) or ref) if offline_id is not None else ref
+
     def attach(self, ref: str, run_id: str, category: RunCategory | str = RunCategory.OUTPUT) -> RunLink:  # noqa: D102
+        ref = self._edited(ref)
         return self._routed(ref, lambda r: r.attach(ref, run_id, category))
 
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
@@ -747,6 +761,7 @@ class OfflineRegistry(Registry):
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
         policy: str | None = None,
     ) -> Aspect:
+        ref = self._edited(ref)
         return self._routed(ref, lambda r: r.add_metadata(ref, aspect, schema, policy))
 
     def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
@@ -765,12 +780,15 @@ class OfflineRegistry(Registry):
         return self._routed(ref, online, cached)
 
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
+        ref = self._edited(ref)
         return self._routed(ref, lambda r: r.update(ref, description, labels)).bind(self)
 
     def set_alias(self, ref: str, alias: str) -> Artifact:  # noqa: D102
+        ref = self._edited(ref)
         return self._routed(ref, lambda r: r.set_alias(ref, alias)).bind(self)
 
     def delete(self, ref: str) -> None:  # noqa: D102
+        ref = self._edited(ref)
         self._routed(ref, lambda r: r.delete(ref))
 
     def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:

@@ -26,7 +26,7 @@ from prefect_artifacts import ArtifactRegistry
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._cli.state import EXIT_OTHER
 from prefect_artifacts._server import NoAuth
-from prefect_artifacts.errors import ArtifactNotFound, InvalidName
+from prefect_artifacts.errors import ArtifactNotFound, InvalidName, OfflineError
 from prefect_artifacts.registry import offline as offline_module
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
@@ -122,6 +122,38 @@ def test_offline_writes_sync_to_the_server_once(down_server: LiveServer, tmp_pat
     again = reg.push_outbox()
     assert again.created == [] and again.skipped == report.created and again.mapping == report.mapping
     assert _server_state(server) == before and len(seen) == 1
+    reg.close()
+
+
+def test_edits_of_a_synced_offline_artifact_reach_the_server(down_server: LiveServer, tmp_path: Path) -> None:
+    reg = _offline(down_server)
+    (tmp_path / "a.txt").write_text("a")
+    held = reg.upload_file(tmp_path / "a.txt", name="a", folder="/team", labels=["raw"])
+    reg.upload_file(tmp_path / "a.txt", name="b", folder="/team")
+    down_server.start()
+    server_id = reg.push_outbox().mapping[held.id]
+    reg.outbox.close()
+    reg = _offline(down_server)  # a new process: the held ids are all it has
+    pending_edit = reg.upload_file(tmp_path / "a.txt", name="c", folder="/team")  # still offline-only
+
+    reg.add_metadata(held.id, {"checked": True})
+    reg.set_alias(held.id, "prod")
+    reg.attach(held.id, RUN_A, "input")
+    held = reg.update(held.id, labels=["raw", "clean"])
+    reg.add_metadata(pending_edit.id, {"queued": True})  # an unsynced one is edited in the outbox
+    server = down_server.registry
+    there = server.get(server_id)
+    assert [a.content for a in server.get_metadata(server_id)] == [{"checked": True}]
+    assert server.get("/team/a:prod").id == server_id and there.labels == ["raw", "clean"]
+    assert [r.run_id for r in there.runs] == [RUN_A]
+    assert [a.content for a in reg.outbox.get_metadata(pending_edit.id)] == [{"queued": True}]
+    assert server.count() == 2 and reg.pending()[0].id == pending_edit.id  # b synced, c waits
+
+    down_server.stop()
+    with pytest.raises(OfflineError, match="server can not be reached"):  # an edit never lands in a done copy
+        reg.add_metadata(held.id, {"lost": True})
+    reg.delete(pending_edit.id)
+    assert reg.pending() == []
     reg.close()
 
 
