@@ -53,6 +53,7 @@ from prefect_artifacts.catalog.schema import aliases as aliases_table
 from prefect_artifacts.catalog.schema import artifact_files as files_table
 from prefect_artifacts.catalog.schema import artifacts as artifacts_table
 from prefect_artifacts.catalog.schema import aspects as aspects_table
+from prefect_artifacts.catalog.sql import DEFAULT_GROUP
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -963,6 +964,8 @@ class OfflineRegistry(Registry):
             serializer=self._replay_snapshot(art.serializer), idempotency_key=stored.key,
             aspects=stored.aspects,
             runs=[(link.run_id, link.category) for link in art.runs],
+            # a group chosen offline goes along; the outbox's default lets the server choose, as online
+            group_id=None if art.group_id in (None, DEFAULT_GROUP) else art.group_id,
         )
         made = server._create(manifest, strategy, True)
         for alias in stored.aliases:

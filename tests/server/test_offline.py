@@ -157,6 +157,19 @@ def test_edits_of_a_synced_offline_artifact_reach_the_server(down_server: LiveSe
     reg.close()
 
 
+def test_a_group_chosen_offline_is_replayed(down_server: LiveServer, tmp_path: Path) -> None:
+    reg = _offline(down_server)
+    (tmp_path / "a.txt").write_text("a")
+    chosen = reg.upload_file(tmp_path / "a.txt", name="a", folder="/g", group="team-x", make_folder=True)
+    default = reg.upload_file(tmp_path / "a.txt", name="a", folder="/h", make_folder=True)
+    down_server.start()
+    mapping = reg.push_outbox().mapping
+    online = down_server.registry.upload_file(tmp_path / "a.txt", name="a", folder="/i", make_folder=True)
+    assert down_server.registry.get(mapping[chosen.id]).group_id == "team-x"
+    assert down_server.registry.get(mapping[default.id]).group_id == online.group_id
+    reg.close()
+
+
 def test_offline_reads_miss_fast_once_the_server_did_not_answer(down_server: LiveServer) -> None:
     reg = OfflineRegistry.for_server(down_server.url, mode=True, retries=2, backoff=0.2)
     with pytest.raises(ArtifactNotFound, match="server can not be reached"):
