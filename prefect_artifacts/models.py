@@ -298,6 +298,27 @@ class Lineage(_Model):
             if e.run_id in producers and e.category is not RunCategory.OUTPUT
         })
 
+    def downstream(self, artifact_id: str) -> builtins.list[str]:
+        """Ids of artifacts produced by the runs that used ``artifact_id`` as input or code.
+
+        The mirror of `upstream`: ``b in graph.downstream(a)`` exactly when
+        ``a in graph.upstream(b)``.
+
+        Example:
+            ```python
+            graph = reg.lineage("raw-data")
+            graph.downstream(graph.root)  # ids of what was made from it
+            ```
+        """
+        consumers = {
+            e.run_id for e in self.edges
+            if e.artifact_id == artifact_id and e.category is not RunCategory.OUTPUT
+        }
+        return sorted({
+            e.artifact_id for e in self.edges
+            if e.run_id in consumers and e.category is RunCategory.OUTPUT
+        })
+
 
 class GcReport(_Model):
     """What a garbage collection removed (or would remove, when ``dry_run``).
