@@ -69,6 +69,7 @@ from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 from prefect_artifacts.storage.local_files import path_inside, write_file
 
 if TYPE_CHECKING:
+    from prefect_artifacts.provenance import ProvenanceRecord
     from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
 
@@ -939,6 +940,28 @@ class Registry(ABC):
         """
         return check_loadable(self, refs)
 
+    def provenance(self, ref: str) -> ProvenanceRecord:
+        """The provenance record of an artifact: an in-toto Statement v1 to sign and verify.
+
+        Its subject is the artifact checksum and each file's SHA-256; its predicate names
+        the flow runs that produced it (run links of category ``output``), their inputs
+        and code artifacts by digest, the serializer's plugin snapshot digest and the
+        creation time. The same artifact always gives the same record (see
+        `prefect_artifacts.provenance`).
+
+        Raises:
+            ArtifactNotFound: no such artifact.
+
+        Example:
+            ```python
+            record = reg.provenance("model:latest")
+            envelope = sign_provenance(record, "signing.pem")
+            ```
+        """
+        from prefect_artifacts.provenance import build_provenance  # loads cryptography only when used
+
+        return build_provenance(self, ref)
+
     # -- offline outbox (prefect_artifacts.registry.offline) ----------------------
 
     def push_outbox(self, dry_run: bool = False) -> SyncReport:
@@ -1318,6 +1341,10 @@ class Registry(ABC):
     async def apush_outbox(self, dry_run: bool = False) -> SyncReport:
         """Async twin of `push_outbox`."""
         return await run_in_thread(self.push_outbox, dry_run)
+
+    async def aprovenance(self, ref: str) -> ProvenanceRecord:
+        """Async twin of `provenance`."""
+        return await run_in_thread(self.provenance, ref)
 
 
 def os_user() -> str:
