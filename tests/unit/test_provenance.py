@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from typer.testing import CliRunner
@@ -25,7 +22,6 @@ from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
 from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.state import EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED
 from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput
-from prefect_artifacts.models import Artifact
 from prefect_artifacts.provenance import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
@@ -40,36 +36,7 @@ from prefect_artifacts.provenance import (
     verify_provenance,
 )
 from prefect_artifacts.registry.local import LocalRegistry
-
-
-@dataclass
-class Produced:
-    run_id: str
-    inputs: list[Artifact]
-    code: Artifact
-    directory: Artifact
-    single: Artifact
-    source: Path
-
-
-def produce(reg: LocalRegistry, root: Path) -> Produced:
-    """A simulated flow run: two inputs, its code, a directory output and a one-file output."""
-    run_id = str(uuid.uuid4())
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "raw.csv").write_text("a,b\n1,2\n")
-    (root / "lookup.json").write_text('{"k": 1}')
-    (root / "etl.py").write_text("print('etl')\n")
-    out = root / "out"
-    (out / "plots").mkdir(parents=True)
-    (out / "summary.txt").write_text("rows: 1\n")
-    (out / "plots" / "1.png").write_bytes(bytes(range(256)) * 4)
-    (root / "report.md").write_text("# report\n")
-    inputs = [reg.upload_file(root / "raw.csv", name="raw", runs=[(run_id, "input")]),
-              reg.upload_file(root / "lookup.json", name="lookup", runs=[(run_id, "input")])]
-    code = reg.upload_code(root / "etl.py", name="etl-code", runs=[(run_id, "code")])
-    directory = reg.upload_dir(out, name="model", runs=[(run_id, "output")])
-    single = reg.upload_file(root / "report.md", name="report", runs=[(run_id, "output")])
-    return Produced(run_id, inputs, code, directory, single, root)
+from tests.support.provenance import Produced, flip, produce, write_pem, write_public_pem
 
 
 @pytest.fixture
@@ -80,10 +47,6 @@ def produced(local_registry: LocalRegistry, tmp_path: Path) -> Produced:
 @pytest.fixture(scope="module")
 def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-def flip(data: bytes, index: int = 0) -> bytes:
-    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
 
 
 def problems_of(excinfo: pytest.ExceptionInfo[ProvenanceVerificationError]) -> str:
@@ -260,20 +223,6 @@ def test_a_signed_but_inconsistent_record_is_refused(local_registry: LocalRegist
 
 
 # -- keys --------------------------------------------------------------------------------
-
-
-def write_pem(path: Path, private: Any, password: bytes | None = None) -> Path:
-    encryption = (serialization.BestAvailableEncryption(password) if password
-                  else serialization.NoEncryption())
-    path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           encryption))
-    return path
-
-
-def write_public_pem(path: Path, private: Any) -> Path:
-    path.write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
-    return path
 
 
 def test_keys_from_pem_files(tmp_path: Path, key: Ed25519PrivateKey) -> None:
