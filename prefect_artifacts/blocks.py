@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect.blocks.core import Block
+from prefect._internal.compatibility.async_dispatch import async_dispatch
+from prefect.filesystems import WritableFileSystem
 from prefect.types import SecretDict
 from pydantic import Field, HttpUrl, PrivateAttr, SecretStr
 
+from prefect_artifacts import results
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.models import (
@@ -46,7 +48,7 @@ _DOCS = HttpUrl("https://github.com/prefect-artifacts/prefect-artifacts#readme")
 # servers without internet access; the UI shows its own block icon instead.
 
 
-class ArtifactStorage(Block):
+class ArtifactStorage(WritableFileSystem):
     """Content storage for artifacts: any fsspec URL plus its options.
 
     Example:
@@ -86,8 +88,52 @@ class ArtifactStorage(Block):
         options = self.storage_options.get_secret_value() if self.storage_options else {}
         return ContentStore(url, dict(options), durable=settings.durable if durable is None else durable)
 
+    # -- Prefect result storage (WritableFileSystem; logic in prefect_artifacts.results) ----
 
-class ArtifactRegistry(Block):
+    async def aread_path(self, path: str) -> bytes:
+        """Async twin of `read_path`."""
+        return await results.aread_result(self, path)
+
+    @async_dispatch(aread_path)
+    def read_path(self, path: str) -> bytes:  # type: ignore[override] # sync or async, as LocalFileSystem
+        """The Prefect result stored under storage key ``path`` (`results.read_result`).
+
+        Results go to the registry ``ArtifactRegistry(storage=self)`` configures: this store
+        and the settings' catalog (`results.registry_of`).
+
+        Raises:
+            ArtifactNotFound: nothing is stored under that key.
+
+        Example:
+            ```python
+            storage.read_path("9f86d081884c7d65")
+            ```
+        """
+        return results.read_result(self, path)
+
+    async def awrite_path(self, path: str, content: bytes) -> str:
+        """Async twin of `write_path`."""
+        return await results.awrite_result(self, path, content)
+
+    @async_dispatch(awrite_path)
+    def write_path(self, path: str, content: bytes) -> str:  # type: ignore[override] # as LocalFileSystem
+        """Store a Prefect result under storage key ``path`` as a result artifact; returns ``path``.
+
+        The artifact goes to the registry ``ArtifactRegistry(storage=self)`` configures.
+
+        Example:
+            ```python
+            storage.write_path("my-key", b"payload")  # see prefect_artifacts.results
+            ```
+        """
+        return results.write_result(self, path, content)
+
+    def _resolve_path(self, path: str) -> None:
+        # Prefect's ResultStore asks storage blocks for a base path; None: keys are used as given.
+        return None
+
+
+class ArtifactRegistry(WritableFileSystem):
     """The artifact registry: embedded (SQLite + local blobs), storage + catalog, or a server.
 
     With no arguments it is the embedded registry under ``$PREFECT_ARTIFACTS_HOME``
@@ -202,6 +248,45 @@ class ArtifactRegistry(Block):
     async def adelete_artifact(self, ref: str) -> None:
         """Async twin of `delete_artifact`."""
         await self.get_registry().adelete(ref)
+
+    # -- Prefect result storage (WritableFileSystem; logic in prefect_artifacts.results) ----
+
+    async def aread_path(self, path: str) -> bytes:
+        """Async twin of `read_path`."""
+        return await results.aread_result(self, path)
+
+    @async_dispatch(aread_path)
+    def read_path(self, path: str) -> bytes:  # type: ignore[override] # sync or async, as LocalFileSystem
+        """The Prefect result stored under storage key ``path`` in this registry (`results.read_result`).
+
+        Raises:
+            ArtifactNotFound: nothing is stored under that key.
+
+        Example:
+            ```python
+            registry.read_path("9f86d081884c7d65")
+            ```
+        """
+        return results.read_result(self, path)
+
+    async def awrite_path(self, path: str, content: bytes) -> str:
+        """Async twin of `write_path`."""
+        return await results.awrite_result(self, path, content)
+
+    @async_dispatch(awrite_path)
+    def write_path(self, path: str, content: bytes) -> str:  # type: ignore[override] # as LocalFileSystem
+        """Store a Prefect result under storage key ``path`` as a result artifact in this registry; returns ``path``.
+
+        Example:
+            ```python
+            registry.write_path("my-key", b"payload")  # see prefect_artifacts.results
+            ```
+        """
+        return results.write_result(self, path, content)
+
+    def _resolve_path(self, path: str) -> None:
+        # Prefect's ResultStore asks storage blocks for a base path; None: keys are used as given.
+        return None
 
     # -- every Registry method, on the registry this block describes (get_registry) ----
     # (Block.delete/adelete remove saved blocks: delete_artifact stands for Registry.delete.)
