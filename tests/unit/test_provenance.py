@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from typer.testing import CliRunner
 
+from prefect_artifacts import ArtifactDraft
 from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
 from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.state import EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED
@@ -324,3 +325,26 @@ def test_cli_usage_errors(cli: typer.Typer, tmp_path: Path, key: Ed25519PrivateK
     assert no_envelope.exit_code == EXIT_USAGE and "envelope file" in no_envelope.stderr
     not_found = runner.invoke(cli, ["provenance", "show", "no-such-artifact"])
     assert not_found.exit_code != EXIT_OK and not_found.stderr.startswith("error: ")
+
+
+def test_references_are_checked_when_present_and_skipped_when_absent(
+    local_registry: LocalRegistry, key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "far.bin").write_bytes(b"far away")
+    draft = ArtifactDraft(name="mixed").add_file(tmp_path / "a.txt").add_reference(
+        (tmp_path / "far.bin").as_uri(), obj_path="ext/far.bin")
+    art = local_registry.upload(draft)
+    record = local_registry.provenance(art.id)
+    [ref] = [f for f in record.predicate["files"] if f["uri"]]
+    assert ref["path"] == "ext/far.bin" and {"name": "ext/far.bin", "digest": {"sha256": ref["checksum"]}} in \
+        record["subject"]
+    envelope = sign_provenance(record, key)
+    content = local_registry.download_dir(art.id, tmp_path / "copy")
+    verify_provenance(envelope, key.public_key(), content=content)
+    far = content / "ext" / "far.bin"
+    far.write_bytes(flip(far.read_bytes(), 1))
+    with pytest.raises(ProvenanceVerificationError, match="file 'ext/far.bin': sha256 differs"):
+        verify_provenance(envelope, key.public_key(), content=content)
+    far.unlink()  # a reference's bytes were never copied: absent is fine, the checksum still adds up
+    verify_provenance(envelope, key.public_key(), content=content)
