@@ -410,6 +410,8 @@ def _b64(text: object, what: str) -> bytes:
 def _load_envelope(envelope: Mapping[str, Any] | str | bytes | os.PathLike[str]) -> Mapping[str, Any]:
     if isinstance(envelope, Mapping):
         return envelope
+    if isinstance(envelope, str) and not envelope.lstrip().startswith("{"):
+        envelope = Path(envelope)  # a file name, not JSON text
     if isinstance(envelope, os.PathLike):
         try:
             text: str | bytes = Path(envelope).read_bytes()
@@ -571,7 +573,7 @@ def verify_provenance(
     for a single-file artifact, a directory as `Registry.download_dir` writes it),
     each file's SHA-256 and size and the artifact checksum recomputed from the content.
     No registry or server is contacted. ``envelope`` is the envelope dict, its JSON
-    text, or a `pathlib.Path` to its JSON file.
+    text (bytes, or a string starting with ``{``), or the path of its JSON file.
 
     Returns:
         The verified record.

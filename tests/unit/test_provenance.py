@@ -128,6 +128,10 @@ def test_sign_then_verify_offline(local_registry: LocalRegistry, produced: Produ
     local_registry.close()  # offline: nothing below touches the registry
     assert verify_provenance(envelope, key.public_key(), content=content) == record
     assert verify_provenance(json.dumps(envelope), key.public_key()) == record
+    (tmp_path / "envelope.json").write_text(json.dumps(envelope))
+    assert verify_provenance(str(tmp_path / "envelope.json"), key.public_key()) == record
+    with pytest.raises(InvalidArtifactInput, match="envelope file .* cannot be read"):
+        verify_provenance(str(tmp_path / "none.json"), key.public_key())
 
 
 def test_verify_single_file(local_registry: LocalRegistry, produced: Produced, key: Ed25519PrivateKey,
