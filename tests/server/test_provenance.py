@@ -1,4 +1,4 @@
-"""Provenance records on the embedded registry and over HTTP: same record shape, signed and verified offline.
+"""Provenance records on the embedded, HTTP and offline registries: same record, signed and verified offline.
 
 The HTTP registry is a plain member (API key) of the shared server; the record is built
 from the REST API alone (no provenance route), then verified with no server at all.
@@ -13,20 +13,29 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from prefect_artifacts._server import NoAuth
 from prefect_artifacts.provenance import ProvenanceVerificationError, sign_provenance, verify_provenance
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.http import HttpRegistry
+from prefect_artifacts.registry.offline import OfflineRegistry
 from tests.support.live_server import LiveServer
 from tests.support.provenance import flip, produce
 from tests.support.registries import make_registry
 
 
-@pytest.fixture(params=["embedded", "http"])
+@pytest.fixture(params=["embedded", "http", "offline"])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
     local = make_registry(tmp_path / "server")
     if request.param == "embedded":
         yield local
         local.close()
+        return
+    if request.param == "offline":  # the server never answers: everything is in the outbox
+        down = LiveServer(local, auth=NoAuth())
+        offline = OfflineRegistry.for_server(down.url, mode=True, retries=0)  # type: ignore[arg-type]
+        yield offline
+        offline.close()
+        down.close()
         return
     server: LiveServer = request.getfixturevalue("shared_server").use(local)
     server.auth.create_user("alice", default_group="default")
