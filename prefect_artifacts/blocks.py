@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.filesystems import WritableFileSystem
@@ -42,6 +42,9 @@ from prefect_artifacts.registry.spec import RegistrySpec, open_registry, remembe
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
+
+if TYPE_CHECKING:  # importing the block does not load cryptography
+    from prefect_artifacts.provenance import ProvenanceRecord
 
 _DOCS = HttpUrl("https://github.com/prefect-artifacts/prefect-artifacts#readme")
 # No `_logo_url`: Prefect takes only an http(s) URL, and a hot-linked image breaks on
@@ -404,6 +407,10 @@ class ArtifactRegistry(WritableFileSystem):
         """`Registry.check_loadable` on this block's registry."""
         return self.get_registry().check_loadable(refs)
 
+    def provenance(self, ref: str) -> ProvenanceRecord:
+        """`Registry.provenance` on this block's registry."""
+        return self.get_registry().provenance(ref)
+
     def push_outbox(self, dry_run: bool = False) -> SyncReport:
         """`Registry.push_outbox` on this block's registry."""
         return self.get_registry().push_outbox(dry_run)
@@ -637,6 +644,10 @@ class ArtifactRegistry(WritableFileSystem):
     async def acheck_loadable(self, refs: Sequence[str] | None = None) -> builtins.list[Any]:
         """Async twin of `check_loadable`."""
         return await self.get_registry().acheck_loadable(refs)
+
+    async def aprovenance(self, ref: str) -> ProvenanceRecord:
+        """Async twin of `provenance`."""
+        return await self.get_registry().aprovenance(ref)
 
     async def apush_outbox(self, dry_run: bool = False) -> SyncReport:
         """Async twin of `push_outbox`."""
