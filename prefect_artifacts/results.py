@@ -11,14 +11,15 @@ Each persisted result is one artifact:
 - in the folder ``PREFECT_ARTIFACTS_RESULTS_FOLDER`` (default ``/prefect/results/{flow_name}``,
   ``{flow_name}`` made a valid folder component), named after Prefect's storage key
   (`result_name`: the key itself when it is a plain name, else ``key-sha256-<digest>``);
-  ``read_path(key)`` finds the newest version of that name under the results root;
-- content-addressed: Prefect's JSON result record is stored as two files, ``result``
-  (the serialized value) and ``metadata.json`` (the record without it), so the same value
-  written under many keys is one blob in the store;
+  ``read_path(key)`` finds the newest one of that name under the results root (the last
+  write wins, whichever flow made it);
+- content-addressed: of Prefect's JSON result record, only the serialized value is the
+  artifact's file ``result``, so the same value written under many keys is one blob in the
+  store; the record's metadata goes to the aspect below;
 - linked to the current flow run as ``output`` (found by ``run:<flow run id>``) and, when
   a later run reads it back (a cache hit), to that run as ``input``;
 - labelled ``prefect-result``, with an aspect ``urn:prefect-artifacts:aspect:prefect-result:v1``
-  holding the full key, the flow name and the task run.
+  holding the full key, the flow name, the runs and the record's metadata (``record``).
 
 `ResultSerializer` is a Prefect ``Serializer`` (``result_serializer=ResultSerializer()``)
 that writes values through our serializer plugins pinned to plugin snapshots: a cached
@@ -54,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect.serializers import Serializer
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from prefect_artifacts._asyncio import run_in_thread
 
@@ -93,7 +94,6 @@ RESULT_ASPECT = "urn:prefect-artifacts:aspect:prefect-result:v1"
 RESULT_LABEL = "prefect-result"
 
 _PAYLOAD = "result"
-_METADATA = "metadata.json"
 _HASHED = "key-sha256-"
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 _BAD_COMPONENT = re.compile(r"[^A-Za-z0-9_.\- ]+")
@@ -168,6 +168,22 @@ def _settings_env() -> tuple[str | None, ...]:
     return tuple(map(os.environ.get, _SETTING_VARIABLES))
 
 
+def _plain(value: Any) -> Any:
+    """A block's configuration, secrets revealed, as JSON-able data.
+
+    Not ``model_dump``: a block's builds its JSON schema to find secrets (~30 ms, on every task run).
+    """
+    if isinstance(value, BaseModel):
+        return [type(value).__name__, {name: _plain(getattr(value, name)) for name in type(value).model_fields}]
+    if hasattr(value, "get_secret_value"):
+        return _plain(value.get_secret_value())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def registry_of(block: Block) -> Registry:
     """The registry an `ArtifactRegistry` or `ArtifactStorage` block stores results in.
 
@@ -188,8 +204,7 @@ def registry_of(block: Block) -> Registry:
         return block.get_registry()
     if not isinstance(block, (ArtifactRegistry, ArtifactStorage)):
         raise TypeError(f"results are stored through ArtifactRegistry or ArtifactStorage blocks, not {block!r}")
-    config = json.dumps(block.model_dump(mode="json", context={"include_secrets": True}), sort_keys=True, default=str)
-    key = (type(block).__name__, config, _settings_env())
+    key = (type(block).__name__, json.dumps(_plain(block), sort_keys=True, default=str), _settings_env())
     with _blocks_lock:
         owner = _blocks.get(key)
     if owner is None:
@@ -207,74 +222,65 @@ def registry_of(block: Block) -> Registry:
 # -- the record's layout in an artifact ---------------------------------------------------
 
 
-def _split_record(content: bytes) -> tuple[bytes, bytes] | None:
-    """(serialized value, record without it) of a Prefect result record; None for other content."""
+def _split_record(content: bytes) -> tuple[bytes, dict[str, Any]] | None:
+    """(serialized value, the record's metadata) of a Prefect result record; None for other content."""
     if not content.startswith(b"{"):
         return None
     try:
         record = json.loads(content)
     except ValueError:
         return None
-    if not isinstance(record, dict) or set(record) != {"metadata", "result"} or not isinstance(record["result"], str):
+    if (not isinstance(record, dict) or set(record) != {"metadata", "result"}
+            or not isinstance(record["result"], str) or not isinstance(record["metadata"], dict)):
         return None
-    payload = record["result"].encode("utf-8", "surrogatepass")
-    metadata = json.dumps(record["metadata"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return payload, metadata
+    return record["result"].encode("utf-8", "surrogatepass"), record["metadata"]
 
 
-def _join_record(payload: bytes, metadata: bytes) -> bytes:
-    record = {"metadata": json.loads(metadata), "result": payload.decode("utf-8", "surrogatepass")}
+def _join_record(payload: bytes, metadata: dict[str, Any]) -> bytes:
+    record = {"metadata": metadata, "result": payload.decode("utf-8", "surrogatepass")}
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _draft(key: str, content: bytes) -> Any:
-    from prefect_artifacts.draft import ArtifactDraft
-
-    draft = ArtifactDraft(name=result_name(key), description=f"Prefect result {key}"[:2000], labels=[RESULT_LABEL])
-    split = _split_record(content)
-    if split is None:
-        return draft.add_bytes(content, _PAYLOAD)
-    return draft.add_bytes(split[0], _PAYLOAD).add_bytes(split[1], _METADATA)
-
-
 def _write(registry: Registry, key: str, content: bytes, run: RunInfo) -> str:
+    from prefect_artifacts.draft import ArtifactDraft
     from prefect_artifacts.models import RunCategory
 
-    aspect = {"$schema": RESULT_ASPECT, "key": key, "flow_name": run.flow_name, "task_run_id": run.task_run_id,
-              "flow_run_id": run.flow_run_id}
+    aspect: dict[str, Any] = {"$schema": RESULT_ASPECT, "key": key, "flow_name": run.flow_name,
+                              "task_run_id": run.task_run_id, "flow_run_id": run.flow_run_id}
+    split = _split_record(content)
+    if split is not None:  # the value alone is the file (one blob per distinct value), the rest an aspect
+        content, aspect["record"] = split
+    draft = ArtifactDraft(name=result_name(key), description=f"Prefect result {key}"[:2000], labels=[RESULT_LABEL])
     runs = [(run.flow_run_id, RunCategory.OUTPUT)] if run.flow_run_id else []
-    registry.upload(_draft(key, content), results_folder(run.flow_name), True, "new", runs=runs,
+    registry.upload(draft.add_bytes(content, _PAYLOAD), results_folder(run.flow_name), True, "new", runs=runs,
                     extra_aspects=[aspect])
     return key
 
 
-def find_result(registry: Registry, key: str, flow_name: str | None = None) -> Artifact:
+def find_result(registry: Registry, key: str) -> Artifact:
     """The artifact holding Prefect storage key ``key``: the newest one under the results root.
 
-    The current flow's results folder is looked at first (one catalog read), then every
-    folder under the root of ``PREFECT_ARTIFACTS_RESULTS_FOLDER`` (a cache key is shared
-    by flows).
+    A cache key is shared by flows, and each flow writes to its own folder: as in a
+    file system, the last write wins, whichever flow made it. Folders outside the root of
+    ``PREFECT_ARTIFACTS_RESULTS_FOLDER`` and artifacts not labelled ``prefect-result`` are
+    not results.
 
     Raises:
         ArtifactNotFound: no result artifact holds that key.
 
     Example:
         ```python
-        find_result(reg, "9f86d081884c7d65").files  # [result, metadata.json]
+        find_result(reg, "9f86d081884c7d65").files  # [ArtifactFile(path="result", ...)]
         ```
     """
     from prefect_artifacts.errors import ArtifactNotFound
 
     name = result_name(key)
-    try:
-        return registry.get(name=name, folder=results_folder(flow_name), version="latest")
-    except ArtifactNotFound:
-        pass
     root = _results_root()
-    where = "" if root == "/" else f' folder:"{root}/*"'
-    query = f'name:"{name}" label:{RESULT_LABEL} latest:true{where}'
-    for art in registry.list(page_length=20, sort_by="created", descending=True, search=query).data:
-        if art.name == name:
+    prefix = "/" if root == "/" else f"{root}/"
+    # By name only (an indexed match); the other conditions cost 10x more in SQL than here.
+    for art in registry.iter(search=f'name:"{name}"', page_length=20, sort_by="created", descending=True):
+        if art.name == name and RESULT_LABEL in art.labels and f"{art.folder.rstrip('/')}/".startswith(prefix):
             return art
     raise ArtifactNotFound(f"no result artifact holds the key {key!r} (looked for {name!r} under {root})")
 
@@ -282,10 +288,11 @@ def find_result(registry: Registry, key: str, flow_name: str | None = None) -> A
 def _read(registry: Registry, key: str, run: RunInfo) -> bytes:
     from prefect_artifacts.models import RunCategory
 
-    art = find_result(registry, key, run.flow_name)
-    paths = {f.path for f in art.files}
-    payload = b"".join(registry.read(art.id, _PAYLOAD if art.is_dir else None))
-    content = _join_record(payload, b"".join(registry.read(art.id, _METADATA))) if _METADATA in paths else payload
+    art = find_result(registry, key)
+    content = b"".join(registry.read(art.id))
+    for aspect in registry.get_metadata(art.id):
+        if aspect.schema_name == RESULT_ASPECT and isinstance(aspect.content.get("record"), dict):
+            content = _join_record(content, aspect.content["record"])
     if run.flow_run_id and not any(link.run_id == run.flow_run_id for link in art.runs):
         registry.attach(art.id, run.flow_run_id, RunCategory.INPUT)  # a cache hit: this run used it
     return content

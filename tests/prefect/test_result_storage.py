@@ -62,6 +62,8 @@ def test_results_persist_through_both_blocks(kind: str, tmp_path: Path) -> None:
         from prefect.context import get_run_context
 
         states = [same(x, return_state=True), same(x, return_state=True), await odd_key(x, return_state=True)]
+        hit = await odd_key(x, return_state=True)  # read back through aread_path
+        assert hit.name == "Cached" and await hit.result() == {"value": x}  # type: ignore[misc]
         return str(get_run_context().flow_run.id), [s.data.metadata.storage_key for s in states]  # type: ignore
 
     import asyncio
@@ -76,13 +78,40 @@ def test_results_persist_through_both_blocks(kind: str, tmp_path: Path) -> None:
     assert all(link.category.value == "output" for a in arts for link in a.runs)
     assert keys[2] == "out/7 odd:key.json" and result_name(keys[2]).startswith("key-sha256-")
     by_name = {a.name: a for a in arts}
-    payloads = {next(f.checksum for f in by_name[result_name(k)].files if f.path == "result") for k in keys}
+    payloads = {by_name[result_name(k)].checksum for k in keys}
     assert len(payloads) == 1  # the same value under three keys: one blob
     for key in keys:
         record = json.loads(block.read_path(key, _sync=True))
         assert record["metadata"]["storage_key"] == key
     with pytest.raises(ArtifactNotFound):
         block.read_path("never-written", _sync=True)
+
+
+def test_keys_become_valid_distinct_names_and_the_newest_write_of_a_key_wins_across_flows() -> None:
+    from prefect_artifacts._paths import validate_name
+
+    odd = ["a/b c", "x" * 300, "\u00e9t\u00e9", "key-sha256-abc", ".hidden", "-x", "a:b", "A" * 101]
+    names = [result_name(k) for k in odd]
+    assert [validate_name(n) for n in names] == names and len(set(names)) == len(odd)
+    assert all(n.startswith("key-sha256-") for n in names) and result_name("9f86d08188") == "9f86d08188"
+    block = ArtifactRegistry()
+    key = f"shared/{uuid.uuid4().hex}"
+
+    @flow(name="results writer one")
+    def one() -> None:
+        block.write_path(key, b"first", _sync=True)
+
+    @flow(name="results writer two")
+    def two() -> bytes:
+        block.write_path(key, b"second", _sync=True)
+        return block.read_path(key, _sync=True)  # type: ignore[return-value]
+
+    one()
+    assert two() == b"second"
+    assert block.read_path(key, _sync=True) == b"second"  # outside any flow: the newest write
+    reg = registry_of(block)
+    assert sorted(a.folder for a in _results(reg)) == ["/prefect/results/results writer one",
+                                                       "/prefect/results/results writer two"]
 
 
 # -- cache hits, transactions, the default storage setting -----------------------------
@@ -145,16 +174,21 @@ def test_the_default_result_storage_setting() -> None:
         return x + 1
 
     @flow(name="results default storage")
-    def default_flow() -> tuple[int, str]:
+    def default_flow() -> tuple[int, str, Any]:
         state = plain(1, return_state=True)
-        return state.result(), state.data.metadata.storage_key  # type: ignore[union-attr]
+        return state.result(), state.data.metadata.storage_key, state.state_details.task_run_id  # type: ignore
 
     with temporary_settings({PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: f"artifact-registry/{name}"}):
-        value, key = default_flow()
+        value, key, task_run_id = default_flow()
     reg = registry_of(ArtifactRegistry())
     assert value == 2
     [art] = _results(reg, f'name:"{result_name(key)}"')
     assert art.folder == "/prefect/results/results default storage"
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # the API's state names the block: Prefect loads it to read
+        state = client.read_task_run(task_run_id).state
+    assert state is not None and state.result() == 2
 
 
 # -- the pinned ResultSerializer -------------------------------------------------------
