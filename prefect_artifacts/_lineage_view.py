@@ -98,6 +98,17 @@ def _walk_run(graph: Lineage, run_id: str) -> _Walk:
     return walk
 
 
+def walked_runs(graph: Lineage, run_id: str, limit: int = MAX_NODES) -> list[str]:
+    """The runs `lineage_mermaid` may draw for ``run_id``: the run, then those upstream, nearest first.
+
+    Example:
+        ```python
+        run_labels(walked_runs(graph, flow_run_id))
+        ```
+    """
+    return _walk_run(graph, run_id).runs[:limit]
+
+
 def lineage_mermaid(graph: Lineage, run_id: str, run_labels: Mapping[str, str] | None = None,
                     max_nodes: int = MAX_NODES, max_edges: int = MAX_EDGES) -> str:
     r"""A Mermaid flowchart of what a flow run read and wrote, back to the raw inputs.

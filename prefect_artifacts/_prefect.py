@@ -22,6 +22,7 @@ from prefect import task
 from prefect.tasks import Task
 from prefect.utilities.annotations import BaseAnnotation
 
+from prefect_artifacts._code_links import get_snapshot, holds_snapshot
 from prefect_artifacts._sizes import human_size
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
@@ -90,7 +91,7 @@ def flow_source_files(run: RunInfo) -> list[Path]:
     return [Path(source).resolve()] if source and Path(source).is_file() else []
 
 
-def table_key(flow_name: str | None) -> str:
+def table_key(flow_name: str | None, prefix: str = "artifacts") -> str:
     """Prefect artifact key of a flow's table (valid under ``^[a-z0-9-]*$``).
 
     Example:
@@ -99,7 +100,23 @@ def table_key(flow_name: str | None) -> str:
         ```
     """
     slug = _KEY_BAD.sub("-", (flow_name or "flow").lower()).strip("-") or "flow"
-    return f"artifacts-{slug}"[:100].rstrip("-")
+    return f"{prefix}-{slug}"[:100].rstrip("-")
+
+
+def lineage_key(flow_name: str | None) -> str:
+    """Prefect artifact key of a flow's lineage graph, made like its `table_key`.
+
+    Example:
+        ```python
+        lineage_key("My ETL_flow")  # "lineage-my-etl-flow"
+        ```
+    """
+    return table_key(flow_name, "lineage")
+
+
+def _lineage_key_of(key: str) -> str:
+    """The lineage key of the flow whose table key is ``key``."""
+    return "lineage-" + key.removeprefix("artifacts-") if key.startswith("artifacts-") else lineage_key(key)
 
 
 def location(registry: Registry, art: Artifact) -> str:
@@ -123,8 +140,34 @@ def location(registry: Registry, art: Artifact) -> str:
     return art.urn
 
 
+def serializer_cell(registry: Registry, art: Artifact, code: list[Artifact]) -> str | None:
+    """How an object artifact was serialized, and the run's code artifact holding that serializer.
+
+    ``json, snapshot 1a2b3c4d5e6f, code /etl/serializer-my_plugin:2`` (None for other kinds);
+    ``code`` is the run's ``code`` artifacts, searched for the snapshot's files.
+
+    Example:
+        ```python
+        serializer_cell(reg, obj, reg.run_artifacts(flow_run_id, "code"))
+        ```
+    """
+    if art.serializer is None:
+        return None
+    text = f"{art.serializer.task_name}, snapshot {art.serializer.snapshot_id[:12]}"
+    try:
+        snapshot = get_snapshot(registry, art.serializer.snapshot_id)
+        held = [c.ref for c in sorted(code, key=lambda c: c.folder == art.folder) if holds_snapshot(c, snapshot)]
+    except Exception as exc:  # noqa: BLE001 - a display value only
+        logger.debug("could not find the serializer code of %s: %s", art.ref, exc)
+        held = []
+    return f"{text}, code {held[-1]}" if held else text
+
+
 def table_rows(registry: Registry, run_id: str) -> list[dict[str, Any]]:
     """One row per (artifact, category) associated with a flow run.
+
+    An object's row names its serializer, its plugin snapshot and the run's ``code``
+    artifact holding that snapshot (see `serializer_cell`).
 
     Example:
         ```python
@@ -132,13 +175,16 @@ def table_rows(registry: Registry, run_id: str) -> list[dict[str, Any]]:
         ```
     """
     rows = []
-    for art in registry.run_artifacts(run_id):
+    arts = registry.run_artifacts(run_id)
+    code = [a for a in arts if any(link.run_id == run_id and link.category is RunCategory.CODE for link in a.runs)]
+    for art in arts:
         cats = sorted({link.category.value for link in art.runs if link.run_id == run_id}) or ["?"]
+        serializer = serializer_cell(registry, art, code)
         for cat in cats:
             rows.append({
                 "name": f"{art.folder.rstrip('/')}/{art.name}", "version": art.version, "category": cat,
                 "kind": art.kind.value, "size": art.size, "checksum": art.checksum,
-                "location": location(registry, art), "id": art.id,
+                "location": location(registry, art), "serializer": serializer, "id": art.id,
             })
     return rows
 
@@ -152,6 +198,10 @@ class TablePublisher:
     at once, later ones at most every `min_interval` seconds, and the last state is
     always published (trailing edge) — a table lags the run by at most `min_interval`.
     `flush` publishes everything pending now and waits (called at exit and by tests).
+
+    When the run ends (`publish_now`, from the flow-run end hook), its lineage graph
+    (`publish_lineage`: a Mermaid graph of what it read and wrote, back to the raw
+    inputs) is published once too, in the same thread, after the final table.
 
     Only the flow run's own process publishes. A task running in a task runner's worker
     process (`ProcessPoolTaskRunner`, a Dask worker: see `in_flow_process`) requests
@@ -175,6 +225,8 @@ class TablePublisher:
         self._last: dict[str, float] = {}  # run id -> monotonic time of its last publish
         # run id -> (registry argument, key) of tasks submitted to other processes
         self._expected: dict[str, tuple[Any, str]] = {}
+        # run id -> (registry, or None to resolve the expected one; lineage key): graphs due at the run's end
+        self._graphs: dict[str, tuple[Registry | None, str]] = {}
         self._busy = False
         self._busy_run: str | None = None
         self._urgent = 0
@@ -195,6 +247,9 @@ class TablePublisher:
             _deliver_events()
             return
         with self._cond:
+            self._graphs[run.flow_run_id] = (registry, lineage_key(run.flow_name))
+            while len(self._graphs) > 1000:  # runs whose end this process never saw
+                del self._graphs[next(iter(self._graphs))]
             if run.flow_run_id in self._pending:
                 return  # already due at its time: waking the thread again would only cost a GIL hand-off
             due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
@@ -222,6 +277,7 @@ class TablePublisher:
         """
         with self._cond:
             self._expected[run_id] = (registry, key)
+            self._graphs.setdefault(run_id, (None, _lineage_key_of(key)))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Publish every pending table now and wait; False on timeout.
@@ -240,10 +296,11 @@ class TablePublisher:
                 self._urgent -= 1
 
     def publish_now(self, run_id: str) -> bool:
-        """Publish a run's pending or expected table in this thread (the flow-run end hook).
+        """Publish a run's pending or expected table, then its lineage graph, in this thread.
 
-        Returns False when there was nothing to publish: no request since the last
-        publish, and no task submitted to another process.
+        Called by the flow-run end hook. Returns False when there was nothing to
+        publish: no request since the last publish, no task submitted to another
+        process, and no lineage graph due (one per run that used artifacts).
 
         Example:
             ```python
@@ -255,18 +312,26 @@ class TablePublisher:
             self._cond.wait_for(lambda: self._busy_run != run_id, timeout=30)
             item = self._pending.pop(run_id, None)
             expected = self._expected.pop(run_id, None)
-        if item is None and expected is None:
+            graph = self._graphs.pop(run_id, None)
+        if item is None and expected is None and graph is None:
             return False
+        registry: Registry | None = None
         try:
             if item is not None:
                 registry, key, _due, _context = item  # this thread has the run's own context
-            else:
+                publish_table(registry, run_id, key)
+            elif expected is not None:
                 from prefect_artifacts.tasks import resolve_registry
 
-                registry, key = resolve_registry(expected[0]), expected[1]  # type: ignore[index]
-            publish_table(registry, run_id, key)
+                registry, key = resolve_registry(expected[0]), expected[1]
+                publish_table(registry, run_id, key)
         except Exception as exc:  # noqa: BLE001 - visibility is best-effort
             logger.warning("could not publish the artifact table of flow run %s: %s", run_id, exc)
+        if graph is not None and (registry is not None or graph[0] is not None):
+            try:
+                publish_lineage(registry or cast(Registry, graph[0]), run_id, graph[1])
+            except Exception as exc:  # noqa: BLE001 - visibility is best-effort
+                logger.warning("could not publish the lineage graph of flow run %s: %s", run_id, exc)
         with self._cond:
             self._last[run_id] = time.monotonic()
             self._cond.notify_all()
@@ -358,6 +423,73 @@ def publish_table(registry: Registry, run_id: str, key: str) -> None:
         # after Prefect's events worker stopped) gave "can't register atexit after
         # shutdown" errors and "Still processing items" noise, for a table refreshed often.
         client.request("POST", "/artifacts/", json=table.model_dump(mode="json", exclude_unset=True))
+
+
+def run_labels(run_ids: list[str], limit: int = 200) -> dict[str, str]:
+    """Display names of flow runs: ``<flow name> / <flow run name>`` (two Prefect API reads).
+
+    Ids that are not Prefect flow runs (any run id can be attached) are left out, and
+    so is everything when the API does not answer: the graph then shows short ids.
+
+    Example:
+        ```python
+        run_labels([flow_run_id])  # {"0b7c…": "etl / crimson-otter"}
+        ```
+    """
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterId, FlowRunFilter, FlowRunFilterId
+
+    ids = []
+    for run_id in sorted(set(run_ids))[:limit]:
+        try:
+            ids.append(UUID(run_id))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=limit)
+            flow_ids = sorted({r.flow_id for r in runs}, key=str)
+            flows = {f.id: f.name for f in client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=flow_ids)),
+                                                             limit=limit)} if flow_ids else {}
+    except Exception as exc:  # noqa: BLE001 - labels are a nicety: short ids instead
+        logger.debug("could not read the names of flow runs: %s", exc)
+        return {}
+    return {str(r.id): f"{flows[r.flow_id]} / {r.name}" if r.flow_id in flows else r.name for r in runs}
+
+
+def publish_lineage(registry: Registry, run_id: str, key: str) -> bool:
+    """Create a new version of the run's lineage graph, a Prefect markdown artifact (key ``key``).
+
+    The graph (`lineage_mermaid`) shows what the run read and wrote, back to the raw
+    inputs, bounded in size. False when the run has no artifacts (nothing is published).
+
+    Example:
+        ```python
+        publish_lineage(reg, flow_run_id, lineage_key("etl"))
+        ```
+    """
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    from prefect_artifacts._lineage_view import lineage_markdown, walked_runs
+
+    arts = registry.run_artifacts(run_id)
+    if not arts:
+        return False
+    anchor = min(arts, key=lambda a: (a.created, a.id))  # every artifact of the run is one step away
+    graph = registry.lineage(anchor.id)
+    markdown = lineage_markdown(graph, run_id, run_labels(walked_runs(graph, run_id)))
+    document = ArtifactCreate(key=key, type="markdown", data=markdown, flow_run_id=UUID(run_id),
+                              description="Lineage of this flow run: what it read, ran and wrote.")
+    with get_client(sync_client=True) as client:  # the plain POST, as for the table (no client-side event)
+        client.request("POST", "/artifacts/", json=document.model_dump(mode="json", exclude_unset=True))
+    return True
 
 
 PUBLISHER = TablePublisher()

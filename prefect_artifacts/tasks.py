@@ -5,7 +5,10 @@ name, or None for the block named by ``PREFECT_ARTIFACTS_REGISTRY_BLOCK`` (else 
 embedded registry under ``$PREFECT_ARTIFACTS_HOME``). Inside a flow run each task
 associates its artifact with the current flow run in the same catalog transaction as
 the write: writes as ``output``, reads (`load_object`, `download_artifact`) as
-``input``, `log_code` as ``code``. Outside a flow run they work without association.
+``input``, `log_code` as ``code``. An object's serializer plugin snapshot (`save_object`,
+`@artifact_task`) is registered as the code artifact ``serializer-<plugin>`` in the
+object's folder and linked as ``code`` too, once per run and snapshot (unchanged source
+is one version, like `log_code`'s). Outside a flow run they work without association.
 
 Each flow run that registers or reads artifacts gets a Prefect table artifact
 (key ``artifacts-<flow name>``) listing them, each call logs one INFO line to the run
@@ -47,8 +50,17 @@ from typing import Any, NamedTuple, TypeVar, cast, overload
 from prefect.cache_policies import NO_CACHE
 
 from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._code_links import record_serializer_code
 from prefect_artifacts._paths import local_name
-from prefect_artifacts._prefect import RunInfo, announce, current_run, flow_source_files, is_new, now
+from prefect_artifacts._prefect import (
+    RunInfo,
+    announce,
+    current_run,
+    flow_source_files,
+    is_new,
+    now,
+    run_logger,
+)
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
 from prefect_artifacts.blocks import ArtifactRegistry
 from prefect_artifacts.errors import (
@@ -232,9 +244,37 @@ def _keyed(make: Make, strategy: ConflictStrategy | str, folder: str | None, nam
     return _Write(produce, target)
 
 
+class _Written(NamedTuple):
+    """What a task call's write did."""
+
+    registry: Registry
+    artifact: Artifact
+    made: bool  # made by this call (now, or by an earlier attempt of it)
+    fresh: bool  # made just now
+    code: tuple[Artifact, bool] | None  # the serializer code linked to the run, and whether it is new
+
+
+def _serializer_code(reg: Registry, art: Artifact, run: RunInfo) -> tuple[Artifact, bool] | None:
+    """Link the serializer snapshot that wrote an object to the run as ``code``.
+
+    A transient error fails the call (its retry finds the object and the link by their
+    keys); any other is logged: the object is written, the link is only missing.
+    """
+    if art.serializer is None or not run.flow_run_id:
+        return None
+    try:
+        return record_serializer_code(reg, art, run.flow_run_id)
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the task retries: the object and its code link are keyed, each registers once
+        run_logger().warning("could not link the serializer code of %s to flow run %s: %s", art.ref,
+                             run.flow_run_id, exc)
+        return None
+
+
 def _write_core(registry: RegistryArg, run: RunInfo, category: RunCategory, produce: Produce,
-                key: str | None) -> tuple[Registry, Artifact, bool, bool]:
-    """Resolve the registry and write; returns (registry, artifact, made by this call, made just now)."""
+                key: str | None) -> _Written:
+    """Resolve the registry and write; an object's serializer code is linked to the run as ``code``."""
     reg = resolve_registry(registry)
     started = now()
     art, made = produce(reg, _links(run, category), key)
@@ -243,30 +283,34 @@ def _write_core(registry: RegistryArg, run: RunInfo, category: RunCategory, prod
     ):
         # ``skip`` returned an existing version: it is still this run's output.
         art.runs.append(reg.attach(art.id, run.flow_run_id, category))
-    return reg, art, made, is_new(art, started)
+    fresh = is_new(art, started)
+    return _Written(reg, art, made, fresh, _serializer_code(reg, art, run))
 
 
-def _announce_write(reg: Registry, art: Artifact, category: RunCategory, run: RunInfo, made: bool,
-                    fresh: bool) -> None:
+def _announce_write(written: _Written, category: RunCategory, run: RunInfo) -> None:
+    reg, art, made, fresh, code = written
     note = "(recorded by an earlier attempt of this call)" if made and not fresh else None
     announce(reg, art, category, run, made, "Registered" if made else "Reused", note)
+    if code is not None:
+        announce(reg, code[0], RunCategory.CODE, run, code[1], "Registered" if code[1] else "Linked",
+                 f"as the serializer code of {art.ref}")
 
 
 def _write(registry: RegistryArg, write: _Write, category: RunCategory = RunCategory.OUTPUT) -> Artifact:
     run = current_run()
     key = idempotency_key(run, write.target)
-    reg, art, made, fresh = _write_core(registry, run, category, write.produce, key)
-    _announce_write(reg, art, category, run, made, fresh)
-    return art
+    written = _write_core(registry, run, category, write.produce, key)
+    _announce_write(written, category, run)
+    return written.artifact
 
 
 async def _awrite(registry: RegistryArg, write: _Write,
                   category: RunCategory = RunCategory.OUTPUT) -> Artifact:
     run = current_run()
     key = idempotency_key(run, write.target)  # read here: the task run context is this thread's
-    reg, art, made, fresh = await run_in_thread(_write_core, registry, run, category, write.produce, key)
-    _announce_write(reg, art, category, run, made, fresh)
-    return art
+    written = await run_in_thread(_write_core, registry, run, category, write.produce, key)
+    _announce_write(written, category, run)
+    return written.artifact
 
 
 # The load_object run name resolves the artifact to show its pinned serializer; the task
@@ -1130,9 +1174,9 @@ def artifact_task(
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 value = await fn(*args, **kwargs)
                 run, write = current_run(), output(value)
-                reg, art, made, fresh = await run_in_thread(_write_core, registry, run, RunCategory.OUTPUT,
-                                                            write.produce, idempotency_key(run, write.target))
-                _announce_write(reg, art, RunCategory.OUTPUT, run, made, fresh)
+                written = await run_in_thread(_write_core, registry, run, RunCategory.OUTPUT,
+                                              write.produce, idempotency_key(run, write.target))
+                _announce_write(written, RunCategory.OUTPUT, run)
                 return value
 
             wrapper: Callable[..., Any] = async_wrapper
@@ -1141,9 +1185,9 @@ def artifact_task(
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 value = fn(*args, **kwargs)
                 run, write = current_run(), output(value)
-                reg, art, made, fresh = _write_core(registry, run, RunCategory.OUTPUT, write.produce,
-                                                    idempotency_key(run, write.target))
-                _announce_write(reg, art, RunCategory.OUTPUT, run, made, fresh)
+                written = _write_core(registry, run, RunCategory.OUTPUT, write.produce,
+                                      idempotency_key(run, write.target))
+                _announce_write(written, RunCategory.OUTPUT, run)
                 return value
 
             wrapper = sync_wrapper

@@ -10,6 +10,7 @@ Example:
     prefect-artifacts push data.csv --name my-data --label raw
     prefect-artifacts ls --search "label:raw" --sort size --desc
     prefect-artifacts --json pull my-data:latest --output copy.csv
+    prefect-artifacts lineage my-report:latest --downstream
     prefect-artifacts --api-url http://host:4300/api/v1 sync
     ```
 """
@@ -275,22 +276,29 @@ def show(
 ) -> None:
     """Show every field of an artifact, its files, runs and metadata aspects.
 
+    An object artifact also shows the code artifacts holding its serializer's plugin
+    snapshot (``serializer code``), linked as ``code`` to the runs that wrote it.
+
     Example:
         ```bash
         prefect-artifacts show /team/datasets/my-data:latest
         ```
     """
+    from prefect_artifacts._code_links import serializer_code
+
     state = get_state(ctx)
     reg = state.registry()
     art = reg.get(ref)
     files = reg.files(art.id)
     aspects = reg.get_metadata(art.id)
+    code = [c.ref for c in serializer_code(reg, art)]
     if state.json:
         emit_json({"ref": art.ref, **art.model_dump(mode="json"),
                    "files": [f.model_dump(mode="json") for f in files],
-                   "metadata": [a.model_dump(mode="json") for a in aspects]})
+                   "metadata": [a.model_dump(mode="json") for a in aspects],
+                   "serializer_code": code})
         return
-    print_artifact(state.out, art, files, aspects, max_files)
+    print_artifact(state.out, art, files, aspects, max_files, code)
 
 
 @command()
@@ -467,6 +475,42 @@ def attach(
         emit_json({"ref": art.ref, "id": art.id, **link.model_dump(mode="json")})
     else:
         state.out.print(f"{art.ref} attached to run {link.run_id} as {link.category.value}")
+
+
+@command()
+def lineage(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
+    downstream: Annotated[bool, typer.Option(
+        "--downstream", help="What was made from it, instead of what it was made from.")] = False,
+) -> None:
+    """Print an artifact's lineage as a tree: what it was made from (or, with --downstream, what was made from it).
+
+    Upstream, each artifact's children are the inputs and code of the flow runs that
+    wrote it; downstream, the outputs of the runs that used it. An artifact already
+    shown is marked ``(see above)`` instead of being expanded again. ``--json`` prints
+    the tree as nested objects (``id``, ``ref``, ``kind``, ``category``, ``runs``, ``children``).
+
+    Example:
+        ```bash
+        prefect-artifacts lineage /examples/housing/housing-report:latest
+        prefect-artifacts --json lineage housing-raw --downstream
+        ```
+    """
+    from prefect_artifacts._lineage_view import lineage_tree, render_tree
+
+    state = get_state(ctx)
+    graph = state.registry().lineage(ref)
+    tree = lineage_tree(graph, graph.root, downstream=downstream)
+    direction = "downstream" if downstream else "upstream"
+    if state.json:
+        emit_json({"root": tree["ref"], "id": graph.root, "direction": direction, "tree": tree})
+        return
+    for line in render_tree(tree):
+        state.out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not tree["children"]:
+        state.out.print(f"nothing {direction} recorded (no flow run links it to other artifacts)",
+                        markup=False, highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

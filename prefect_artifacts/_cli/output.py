@@ -120,7 +120,7 @@ def sync_table(report: SyncReport) -> Table:
     return table
 
 
-def _fields_table(art: Artifact) -> Table:
+def _fields_table(art: Artifact, serializer_code: Sequence[str] = ()) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -136,6 +136,8 @@ def _fields_table(art: Artifact) -> Table:
         ("serializer", f"{art.serializer.task_name} (snapshot {art.serializer.snapshot_id})"
          if art.serializer else None),
     ]
+    if art.serializer:
+        rows.append(("serializer code", ", ".join(serializer_code) or None))
     for key, value in rows:
         grid.add_row(key, Text("-" if value is None else value))
     return grid
@@ -198,15 +200,18 @@ def metadata_group(aspects: Sequence[Aspect]) -> Group:
 
 
 def print_artifact(console: Console, art: Artifact, files: Sequence[ArtifactFile],
-                   aspects: Sequence[Aspect], file_limit: int) -> None:
+                   aspects: Sequence[Aspect], file_limit: int, serializer_code: Sequence[str] = ()) -> None:
     """Render every field of an artifact, its files, runs and metadata.
+
+    ``serializer_code`` are the refs of the code artifacts holding an object's serializer
+    snapshot (linked to the runs that wrote it), shown after its serializer.
 
     Example:
         ```python
         print_artifact(Console(), art, art.files, art.metadata, 20)
         ```
     """
-    console.print(_fields_table(art))
+    console.print(_fields_table(art, serializer_code))
     console.print()
     console.print(files_table(files, file_limit))
     if art.runs:

@@ -26,6 +26,8 @@ from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
 
 FAST = {"retry_delay_seconds": 0}  # the shipped delays are [1, 5] s
+#: The built-in serializers' source, linked as code to the runs that saved objects (once, keyed like the writes).
+SERIALIZER_CODE = "serializer-prefect_artifacts.serializers.builtins"
 
 
 class LosesAnswers(LocalRegistry):
@@ -174,7 +176,7 @@ def test_task_retry_after_a_committed_write_registers_once_with_one_event(
     data, folder = _files(tmp_path)
     code = tmp_path / "job_code.py"
     code.write_text("print('job')\n")
-    lossy.lose = {"raw", "plots", "ref", "model", "job_code.py", "made"}
+    lossy.lose = {"raw", "plots", "ref", "model", "job_code.py", "made", SERIALIZER_CODE}
 
     @T.artifact_task(name="made", folder="/once", registry=lossy, retries=1, retry_delay_seconds=0)
     def make() -> dict[str, int]:
@@ -193,13 +195,13 @@ def test_task_retry_after_a_committed_write_registers_once_with_one_event(
         return str(runtime_flow_run.id), arts
 
     run_id, arts = job()
-    assert sorted(lossy.lost) == sorted(["raw", "plots", "ref", "model", "job_code.py", "made"])  # all failed once
-    names = ["raw", "plots", "ref", "model", "job_code.py", "made"]
+    assert sorted(lossy.lost) == sorted(["raw", "plots", "ref", "model", "job_code.py", "made", SERIALIZER_CODE])
+    names = ["raw", "plots", "ref", "model", "job_code.py", "made", SERIALIZER_CODE]
     for name in names:
         assert _versions(task_registry, "/once", name) == [1], name
     outputs = sorted(a.name for a in task_registry.run_artifacts(run_id, "output"))
     assert outputs == sorted(["raw", "plots", "ref", "model", "made"])
-    assert [a.name for a in task_registry.run_artifacts(run_id, "code")] == ["job_code.py"]
+    assert sorted(a.name for a in task_registry.run_artifacts(run_id, "code")) == ["job_code.py", SERIALIZER_CODE]
     # the retries returned them
     assert [a.id for a in arts] == [task_registry.get(f"/once/{n}:1").id for n in names[:5]]
     ids = [task_registry.get(f"/once/{n}:1").id for n in names]
@@ -254,12 +256,12 @@ def test_flow_run_retry_registers_each_output_once_with_one_event(
 
     run_id = job()
     assert len(attempts) == 2
-    names = ["raw", "plots", "ref", "model", "flow_code.py", "made"]
+    names = ["raw", "plots", "ref", "model", "flow_code.py", "made", SERIALIZER_CODE]
     for name in names:
         assert _versions(task_registry, "/fr", name) == [1], name
     outputs = [a.name for a in task_registry.run_artifacts(run_id, "output")]
     assert sorted(outputs) == sorted(["raw", "plots", "ref", "model", "made"])  # each once
-    assert [a.name for a in task_registry.run_artifacts(run_id, "code")] == ["flow_code.py"]
+    assert sorted(a.name for a in task_registry.run_artifacts(run_id, "code")) == ["flow_code.py", SERIALIZER_CODE]
     ids = [task_registry.get(f"/fr/{n}:1").id for n in names]
     assert created_events(ids, poll) == dict.fromkeys(ids, 1)
 

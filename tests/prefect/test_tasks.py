@@ -27,6 +27,10 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 FAST = {"retry_delay_seconds": 0}  # the shipped delays are [1, 5] s
 
 
+#: The code artifact holding the built-in serializers' snapshot, linked to runs that saved objects.
+SERIALIZER_CODE = "serializer-prefect_artifacts.serializers.builtins"
+
+
 def _files(tmp_path: Path) -> tuple[Path, Path]:
     data = tmp_path / "data.csv"
     data.write_text("x,y\n1,2\n3,4\n")
@@ -69,7 +73,7 @@ def test_each_task_records_its_category_against_the_flow_run(tmp_path: Path, tas
     cats = _categories(task_registry, run_id)
     assert cats["output"] == {"raw", "plots", "ref", "model"}
     assert cats["input"] == {"model", "seed", "plots", "ref"}
-    assert cats["code"] == {"test_tasks.py"}
+    assert cats["code"] == {"test_tasks.py", SERIALIZER_CODE}  # the flow script, the json serializer's source
     assert out["loaded"] == {"w": [1, 2]}
     assert Path(out["local"]).read_text() == data.read_text()
     assert (Path(out["tree"]) / "sub" / "b.txt").read_text() == "bb"
@@ -93,7 +97,7 @@ async def test_async_twins_record_categories(tmp_path: Path, task_registry: Any)
         await T.asave_object([1, 2, 3], name="alist", folder="/a")
         assert await T.aload_object("/a/alist:latest") == [1, 2, 3]
         await T.adownload_artifact("/a/araw:latest", path=tmp_path / "dl")
-        assert len(await T.alist_artifacts(folder="/a")) == 4
+        assert len(await T.alist_artifacts(folder="/a")) == 5  # with the serializer code of alist
         await T.aattach_artifact("/a/aref:latest", category="code")
         await T.alog_code(paths=[data, folder / "a.txt"], name="mixed-code", folder="/a")
         return str(runtime_flow_run.id)
@@ -101,7 +105,7 @@ async def test_async_twins_record_categories(tmp_path: Path, task_registry: Any)
     run_id = await ajob()
     cats = _categories(task_registry, run_id)
     assert cats == {"output": {"araw", "aplots", "aref", "alist"}, "input": {"alist", "araw"},
-                    "code": {"aref", "mixed-code"}}
+                    "code": {"aref", "mixed-code", SERIALIZER_CODE}}
     mixed = task_registry.get("/a/mixed-code:latest")
     assert sorted(f.path for f in mixed.files) == ["data.csv", "plots/a.txt"]
 
@@ -272,7 +276,8 @@ def test_table_artifact_and_created_event(tmp_path: Path, task_registry: Any, po
     latest = max(tables, key=lambda a: a.created)
     rows = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
     seen = {(r["name"], r["category"]) for r in rows}
-    assert seen == {("/vis/shown", "output"), ("/vis/shown", "input"), ("/vis/shown-obj", "output")}
+    assert seen == {("/vis/shown", "output"), ("/vis/shown", "input"), ("/vis/shown-obj", "output"),
+                    (f"/vis/{SERIALIZER_CODE}", "code")}
     row = next(r for r in rows if r["name"] == "/vis/shown")
     art = task_registry.get(art_id)
     assert row["version"] == 1 and row["size"] == art.size and row["checksum"] == art.checksum
@@ -376,12 +381,13 @@ def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
         return str(runtime_flow_run.id)
 
     run_id = job()
-    raw, plots, obj = (task_registry.get(f"/log/{n}:1") for n in ("raw", "plots", "obj"))
+    raw, plots, obj, code = (task_registry.get(f"/log/{n}:1") for n in ("raw", "plots", "obj", SERIALIZER_CODE))
     assert re.fullmatch(r"/log/raw:1 \(\d+ B, sha256:[0-9a-f]{8}\)", _shown(raw)), _shown(raw)
     expected = sorted([
         f"Registered {_shown(raw)}", f"Registered {_shown(plots)}", f"Registered {_shown(obj)}",
         f"Reused {_shown(raw)}", f"Loaded {_shown(obj)}", f"Loaded {_shown(raw)}",
         f"Attached {_shown(plots)} as input of flow run {run_id}",
+        f"Registered {_shown(code)} as the serializer code of {obj.ref}",
     ])
 
     def ours() -> list[str]:
