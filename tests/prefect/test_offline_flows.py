@@ -21,6 +21,9 @@ sys.path.insert(0, str(FLOWS))
 
 import sync as sync_mod  # noqa: E402
 
+#: The serializer source of ``stats``, linked to the run as code (offline: in the outbox, synced like the rest).
+SERIALIZER_CODE = "serializer-prefect_artifacts.serializers.builtins"
+
 
 def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
     server = LiveServer(make_registry(tmp_path / "server"), auth=NoAuth())  # bound, not listening
@@ -45,7 +48,7 @@ def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
     try:
         run_id, made = pipeline()
         offline = {a.name: a for a in reg.outbox.run_artifacts(run_id)}
-        assert sorted(offline) == ["data", "etl.py", "stats", "tree"]
+        assert sorted(offline) == ["data", "etl.py", SERIALIZER_CODE, "stats", "tree"]
         assert set(made) <= {a.id for a in offline.values()}
 
         server.start()
@@ -60,9 +63,9 @@ def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
         assert {n: (a.checksum, a.version) for n, a in online.items()} == {
             n: (a.checksum, a.version) for n, a in offline.items()}
         assert {n: {r.category.value for r in a.runs} for n, a in online.items()} == {
-            "data": {"output"}, "tree": {"output"}, "etl.py": {"code"}, "stats": {"output"}}
+            "data": {"output"}, "tree": {"output"}, "etl.py": {"code"}, "stats": {"output"}, SERIALIZER_CODE: {"code"}}
         assert sync().skipped == report.created  # again: nothing new
-        assert server.registry.count() == 4
+        assert server.registry.count() == 5
     finally:
         server.close()
         reg.close()

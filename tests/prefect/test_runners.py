@@ -35,6 +35,8 @@ from prefect_artifacts._prefect import EVENT_CREATED, RESOURCE_PREFIX, table_key
 N = 200
 SAVED, UPLOADED, SQUARED = 67, 67, 66  # N task runs in all
 FOLDER = "/runners"
+#: The objects' serializer source: one code artifact, linked to the run once, whichever process saved first.
+SERIALIZER_CODE = "serializer-prefect_artifacts.serializers.builtins"
 
 
 @T.artifact_task(name="square", folder=FOLDER)
@@ -194,12 +196,15 @@ def test_tasks_under_a_task_runner(kind: str, tmp_path: Path, poll: Any, monkeyp
         assert seen["pid"] != os.getpid() and seen["in_flow_process"] is False
         assert seen["publisher_threads"] == [] and seen["atexit"] is False
 
-    # The run's table lists all 200 rows; a worker runner's run publishes it once, at the end.
+    # The run's table lists all 200 rows and the serializer code; a worker runner's run publishes it once, at the end.
     tables = _tables(run_id, table_key(f"runners-{kind}"))
     assert tables, "no table artifact for the flow run"
     latest = max(tables, key=lambda a: a.created)
     rows = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
-    assert len(rows) == N
+    assert len(rows) == N + 1
+    assert [(r["name"], r["version"], r["category"]) for r in rows if r["category"] != "output"] == [
+        (f"{FOLDER}/{SERIALIZER_CODE}", 1, "code")]
+    rows = [r for r in rows if r["category"] == "output"]
     by_name: dict[str, list[int]] = {}
     for row in rows:
         by_name.setdefault(row["name"], []).append(row["version"])
@@ -213,8 +218,8 @@ def test_tasks_under_a_task_runner(kind: str, tmp_path: Path, poll: Any, monkeyp
     # Exactly one artifact.created event per artifact, each related to the flow run.
     ids = sorted({a.id for a in saved + uploaded + squares})
     assert len(ids) == N
-    total, _ = poll(lambda: _created_events(run_id), lambda found: found[0] >= N, timeout=40, every=1.0)
-    assert total == N, f"{total} {EVENT_CREATED} events for {N} artifacts"
+    total, _ = poll(lambda: _created_events(run_id), lambda found: found[0] >= N + 1, timeout=40, every=1.0)
+    assert total == N + 1, f"{total} {EVENT_CREATED} events for {N} artifacts and the serializer code"
     for chunk in (ids[i:i + 40] for i in range(0, N, 40)):
         total, resources = _created_events(run_id, chunk)
         assert total == len(chunk) and sorted(resources) == [RESOURCE_PREFIX + i for i in chunk]
