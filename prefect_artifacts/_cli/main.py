@@ -37,6 +37,7 @@ from prefect_artifacts._cli.output import (
     sync_table,
 )
 from prefect_artifacts._cli.progress import ByteProgress, file_progress, spinner
+from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import (
     EXIT_CONFLICT,
@@ -66,6 +67,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(keys_app, name="keys")
+app.add_typer(provenance_app, name="provenance")
 
 
 def command(name: str | None = None) -> Callable[[F], F]:

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from prefect_artifacts import ArtifactDraft
 from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
-from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.state import EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED
 from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput
 from prefect_artifacts.provenance import (
@@ -274,14 +273,10 @@ def test_key_errors_name_the_source_never_the_key(tmp_path: Path, key: Ed25519Pr
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    root = typer.Typer()
+    """The ``prefect-artifacts`` command itself: ``provenance`` is one of its sub-commands."""
+    from prefect_artifacts._cli.main import app
 
-    @root.callback()
-    def main() -> None:
-        """Test root."""
-
-    root.add_typer(provenance_app, name="provenance")
-    return root
+    return app
 
 
 def test_cli_show_sign_verify(cli: typer.Typer, tmp_path: Path, key: Ed25519PrivateKey) -> None:
