@@ -223,21 +223,29 @@ def registry_of(block: Block) -> Registry:
 
 
 def _split_record(content: bytes) -> tuple[bytes, dict[str, Any]] | None:
-    """(serialized value, the record's metadata) of a Prefect result record; None for other content."""
-    if not content.startswith(b"{"):
+    """(serialized value, the record's metadata) of a Prefect result record; None for other content.
+
+    Only content that `_join_record` gives back byte for byte is split: ``read_path``
+    returns exactly what ``write_path`` got, whatever it was.
+    """
+    if not content.startswith(b'{"metadata":{'):
         return None
     try:
         record = json.loads(content)
     except ValueError:
         return None
-    if (not isinstance(record, dict) or set(record) != {"metadata", "result"}
+    if (not isinstance(record, dict) or list(record) != ["metadata", "result"]
             or not isinstance(record["result"], str) or not isinstance(record["metadata"], dict)):
         return None
-    return record["result"].encode("utf-8", "surrogatepass"), record["metadata"]
+    try:
+        payload = record["result"].encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: keep the record whole
+        return None
+    return (payload, record["metadata"]) if _join_record(payload, record["metadata"]) == content else None
 
 
 def _join_record(payload: bytes, metadata: dict[str, Any]) -> bytes:
-    record = {"metadata": metadata, "result": payload.decode("utf-8", "surrogatepass")}
+    record = {"metadata": metadata, "result": payload.decode("utf-8")}
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

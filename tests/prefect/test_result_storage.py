@@ -108,10 +108,13 @@ def test_keys_become_valid_distinct_names_and_the_newest_write_of_a_key_wins_acr
 
     one()
     assert two() == b"second"
+    for content in (b'{"metadata": {}, "result": "x"}', b'{"metadata":{},"result":"x"}', b"\xff\x00raw"):
+        block.write_path("exact", content, _sync=True)  # any content: read back byte for byte
+        assert block.read_path("exact", _sync=True) == content
     assert block.read_path(key, _sync=True) == b"second"  # outside any flow: the newest write
     reg = registry_of(block)
-    assert sorted(a.folder for a in _results(reg)) == ["/prefect/results/results writer one",
-                                                       "/prefect/results/results writer two"]
+    assert sorted(a.folder for a in _results(reg, f'name:"{result_name(key)}"')) == [
+        "/prefect/results/results writer one", "/prefect/results/results writer two"]
 
 
 # -- cache hits, transactions, the default storage setting -----------------------------
