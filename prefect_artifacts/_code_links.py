@@ -12,17 +12,17 @@ flow script, and `serializer_code` finds it again for an object artifact.
 from __future__ import annotations
 
 import hashlib
-import logging
 import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect_artifacts._paths import safe_relpath
 from prefect_artifacts.models import Artifact, PluginSnapshot, RunCategory
-from prefect_artifacts.registry.base import Registry
 
-logger = logging.getLogger("prefect_artifacts.prefect")
+if TYPE_CHECKING:  # no import of the registry at load: `Registry.save_object` may call this module
+    from prefect_artifacts.registry.base import Registry
 
 #: Schema name of the aspect a serializer-code artifact records its snapshot in.
 SNAPSHOT_ASPECT = "urn:prefect-artifacts:aspect:plugin-snapshot:v1"
