@@ -51,7 +51,7 @@ from prefect_artifacts._cli.transfer import STDOUT
 from prefect_artifacts._cli.transfer import pull as pull_artifact
 from prefect_artifacts._cli.transfer import verify as verify_artifacts
 from prefect_artifacts._paths import artifact_ref
-from prefect_artifacts.errors import InvalidArtifactInput
+from prefect_artifacts.errors import ArtifactError, InvalidArtifactInput
 from prefect_artifacts.models import Artifact, BundleType, ConflictStrategy, RunCategory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -293,7 +293,10 @@ def show(
     art = reg.get(ref)
     files = reg.files(art.id)
     aspects = reg.get_metadata(art.id)
-    code = [c.ref for c in serializer_code(reg, art)]
+    try:
+        code = [c.ref for c in serializer_code(reg, art)]
+    except ArtifactError:  # e.g. a snapshot this caller may not read: show the rest
+        code = []
     if state.json:
         emit_json({"ref": art.ref, **art.model_dump(mode="json"),
                    "files": [f.model_dump(mode="json") for f in files],
