@@ -64,11 +64,13 @@ from prefect_artifacts.serializers import Serializer, register_serializer
 
 if _typing.TYPE_CHECKING:
     from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
+    from prefect_artifacts.results import ResultSerializer
 
 __version__ = "0.1.0"
 
 # The blocks import Prefect (seconds); load them on first use so the core stays light.
-_LAZY = {"ArtifactRegistry": "prefect_artifacts.blocks", "ArtifactStorage": "prefect_artifacts.blocks"}
+_LAZY = {"ArtifactRegistry": "prefect_artifacts.blocks", "ArtifactStorage": "prefect_artifacts.blocks",
+         "ResultSerializer": "prefect_artifacts.results"}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -118,6 +120,7 @@ __all__ = [
     "PermissionDenied",
     "PluginSnapshot",
     "Registry",
+    "ResultSerializer",
     "RunCategory",
     "RunLink",
     "SearchSyntaxError",
