@@ -1348,7 +1348,13 @@ class Registry(ABC):
 
 
 def os_user() -> str:
-    """The operating-system user's name as a folder component (``_`` where a character is not allowed)."""
+    """The operating-system user's name as a folder component (``_`` where a character is not allowed).
+
+    Example:
+        ```python
+        os_user()  # "alice"
+        ```
+    """
     try:
         name = getpass.getuser()
     except Exception:  # no login name and no passwd entry (some containers)
