@@ -296,13 +296,7 @@ def load_signing_key(
     pw = password.encode() if isinstance(password, str) else password
     if path is not None:
         source = f"signing key file {os.fspath(path)!r}"
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise InvalidArtifactInput(f"{source} does not exist") from None
-        except OSError as exc:
-            raise InvalidArtifactInput(f"{source} cannot be read ({exc.strerror})") from None
-        return _private_from_pem(data, source, pw)
+        return _private_from_pem(_read_key_file(path, source), source, pw)
     assert secret_block is not None
     from prefect.blocks.system import Secret
 
@@ -316,6 +310,15 @@ def load_signing_key(
     if not isinstance(value, str):
         raise InvalidArtifactInput(f"{source} does not hold a PEM text")
     return _private_from_pem(value.encode(), source, pw)
+
+
+def _read_key_file(path: str | os.PathLike[str], source: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InvalidArtifactInput(f"{source} does not exist") from None
+    except OSError as exc:
+        raise InvalidArtifactInput(f"{source} cannot be read ({exc.strerror})") from None
 
 
 def load_public_key(key: Ed25519PublicKey | str | bytes | os.PathLike[str]) -> Ed25519PublicKey:
@@ -336,12 +339,7 @@ def load_public_key(key: Ed25519PublicKey | str | bytes | os.PathLike[str]) -> E
         data, source = key, "public key"
     else:
         source = f"public key file {os.fspath(key)!r}"
-        try:
-            data = Path(key).read_bytes()
-        except FileNotFoundError:
-            raise InvalidArtifactInput(f"{source} does not exist") from None
-        except OSError as exc:
-            raise InvalidArtifactInput(f"{source} cannot be read ({exc.strerror})") from None
+        data = _read_key_file(key, source)
     if b"PRIVATE KEY" in data:
         raise InvalidArtifactInput(f"{source} holds a private key: verify with the public key only")
     try:
