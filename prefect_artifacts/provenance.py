@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
 from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput
 from prefect_artifacts.models import Artifact, ArtifactFile, RunCategory
+from prefect_artifacts.storage.hashing import hash_file
 
 if TYPE_CHECKING:
     from prefect_artifacts.registry.base import Registry
@@ -510,16 +511,6 @@ def _local_files(root: Path) -> dict[str, Path]:
     return found
 
 
-def _sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _content_problems(record: ProvenanceRecord, content: Path) -> list[str]:
     """Every difference between the record's files and the local content."""
     predicate = record.predicate
@@ -545,7 +536,7 @@ def _content_problems(record: ProvenanceRecord, content: Path) -> list[str]:
             else:
                 problems.append(f"file {path!r}: missing from the content")
             continue
-        digest, size = _sha256(found)
+        digest, size = hash_file(str(found))
         entries.append(ArtifactFile(path=path, size=size, checksum=digest))
         if recorded and _SHA256.match(recorded) and digest != recorded:
             problems.append(f"file {path!r}: sha256 differs (record {recorded}, content {digest})")
