@@ -58,7 +58,7 @@ def plain(obj: dict) -> dict:
     return obj
 
 
-@T.artifact_task(name="bench-at", folder="/bench")
+@T.artifact_task(artifact_name="bench-at", folder="/bench")
 def via_artifact_task(obj: dict) -> dict:
     return obj
 

@@ -22,7 +22,7 @@ Example:
     from prefect import flow
     from prefect_artifacts.tasks import artifact_task, load_object, upload_file
 
-    @artifact_task(name="clean-rows", folder="/etl")
+    @artifact_task(artifact_name="clean-rows", folder="/etl")
     def clean(rows: list[dict]) -> list[dict]:
         return [r for r in rows if r["ok"]]
 
@@ -43,6 +43,7 @@ import itertools
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast, overload
@@ -59,6 +60,7 @@ from prefect_artifacts._prefect import (
     flow_source_files,
     is_new,
     now,
+    producer_aspect,
     run_logger,
 )
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
@@ -83,6 +85,7 @@ from prefect_artifacts.registry.base import (
     parse_strategy,
 )
 from prefect_artifacts.registry.offline import SyncReport, with_outbox
+from prefect_artifacts.serializers.api import save_object as serialize_into
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -187,10 +190,19 @@ def _load_block(name: str) -> ArtifactRegistry:
 
 
 Links = list[tuple[str, RunCategory]]
-#: How a task call writes: (registry, run links, conflict strategy, idempotency key) -> artifact.
-Make = Callable[[Registry, Links, ConflictStrategy, str | None], Artifact]
-#: What a task call registers: (registry, run links, idempotency key) -> (artifact, made by this call).
-Produce = Callable[[Registry, Links, str | None], tuple[Artifact, bool]]
+
+
+class _ByRun(NamedTuple):
+    """What a task call's write records about its run: run links, and the producer aspect of a new artifact."""
+
+    links: Links
+    aspects: list[dict[str, Any]]
+
+
+#: How a task call writes: (registry, its run, conflict strategy, idempotency key) -> artifact.
+Make = Callable[[Registry, _ByRun, ConflictStrategy, str | None], Artifact]
+#: What a task call registers: (registry, its run, idempotency key) -> (artifact, made by this call).
+Produce = Callable[[Registry, _ByRun, str | None], tuple[Artifact, bool]]
 
 
 class _Write(NamedTuple):
@@ -227,18 +239,18 @@ def _keyed(make: Make, strategy: ConflictStrategy | str, folder: str | None, nam
     """
     parsed = parse_strategy(strategy)
 
-    def produce(reg: Registry, links: Links, key: str | None) -> tuple[Artifact, bool]:
+    def produce(reg: Registry, by: _ByRun, key: str | None) -> tuple[Artifact, bool]:
         started = now()
         if key is None or parsed is not ConflictStrategy.SKIP:
-            art = make(reg, links, parsed, key)
+            art = make(reg, by, parsed, key)
             return art, key is not None or is_new(art, started)
         latest = _latest_or_none(reg, folder, name)
-        if latest is None or _linked(latest, links):
+        if latest is None or _linked(latest, by.links):
             try:
-                return make(reg, links, ConflictStrategy.ERROR, key), True
+                return make(reg, by, ConflictStrategy.ERROR, key), True
             except ArtifactConflict:
                 pass  # the live latest version is not this call's: skip to it
-        art = make(reg, links, ConflictStrategy.SKIP, None)
+        art = make(reg, by, ConflictStrategy.SKIP, None)
         return art, is_new(art, started)
 
     return _Write(produce, target)
@@ -277,7 +289,7 @@ def _write_core(registry: RegistryArg, run: RunInfo, category: RunCategory, prod
     """Resolve the registry and write; an object's serializer code is linked to the run as ``code``."""
     reg = resolve_registry(registry)
     started = now()
-    art, made = produce(reg, _links(run, category), key)
+    art, made = produce(reg, _ByRun(_links(run, category), producer_aspect(run)), key)
     if run.flow_run_id and not any(
         link.run_id == run.flow_run_id and link.category is category for link in art.runs
     ):
@@ -373,14 +385,15 @@ def _save_object_call(obj: Any, name: str, serializer: str | None, folder: str |
                       description: str | None, labels: Sequence[str], metadata: dict[str, Any] | None,
                       conflict_strategy: ConflictStrategy | str,
                       options: dict[str, Any] | None = None, group: str | None = None) -> _Write:
-    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+    def make(reg: Registry, by: _ByRun, strategy: ConflictStrategy, key: str | None) -> Artifact:
         kwargs = _options(serializer=serializer, folder=folder, description=description,
                           metadata=metadata, idempotency_key=key, options=options, group=group)
         if labels:
             kwargs["labels"] = list(labels)
         if strategy is not ConflictStrategy.NEW:
             kwargs["conflict_strategy"] = strategy
-        return reg.save_object(obj, name=name, runs=runs, **kwargs)
+        # Not reg.save_object: the task links the serializer code itself (announced, retried).
+        return serialize_into(reg, obj, name=name, runs=by.links, extra_aspects=by.aspects, **kwargs)
 
     return _keyed(make, conflict_strategy, folder, name, f"save_object|{folder or ''}|{name}")
 
@@ -389,10 +402,10 @@ def _file_call(method: str, source: str, name: str, folder: str | None, conflict
                **fields: Any) -> _Write:
     """`upload_file`, `upload_dir` or `add_reference` of the registry, as a keyed write."""
 
-    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+    def make(reg: Registry, by: _ByRun, strategy: ConflictStrategy, key: str | None) -> Artifact:
         options = {"idempotency_key": key} if key is not None else {}
-        return getattr(reg, method)(source, name=name, folder=folder, conflict_strategy=strategy, runs=runs,
-                                    **fields, **options)
+        return getattr(reg, method)(source, name=name, folder=folder, conflict_strategy=strategy, runs=by.links,
+                                    extra_aspects=by.aspects, **fields, **options)
 
     origin = source if method == "add_reference" else os.path.abspath(source)
     return _keyed(make, conflict_strategy, folder, name, f"{method}|{folder or ''}|{name}|{origin}")
@@ -978,11 +991,11 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
             raise InvalidArtifactInput("log_code: paths is empty")
     art_name = name or _code_name(run, files)
 
-    def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
+    def produce(reg: Registry, by: _ByRun, key: str | None) -> tuple[Artifact, bool]:
         # Unchanged code is the latest version (Registry.upload_code): associated, not added again.
         started = now()
-        art, reused = reg._upload_code(files, art_name, folder, description, labels, group, runs=runs,
-                                       idempotency_key=key)
+        art, reused = reg._upload_code(files, art_name, folder, description, labels, group, runs=by.links,
+                                       extra_aspects=by.aspects, idempotency_key=key)
         return art, not reused and (key is not None or is_new(art, started))
 
     return _Write(produce, f"log_code|{folder or ''}|{art_name}|{'|'.join(map(str, files))}")
@@ -1112,18 +1125,19 @@ def artifact_task(__fn: F) -> Any: ...
 
 @overload
 def artifact_task(
-    __fn: None = None, *, name: str | None = ..., serializer: str | None = ..., folder: str | None = ...,
+    __fn: None = None, *, artifact_name: str | None = ..., serializer: str | None = ..., folder: str | None = ...,
     labels: Sequence[str] = ..., description: str | None = ..., metadata: dict[str, Any] | None = ...,
     registry: RegistryArg = ..., task_name: str | None = ..., serializer_options: dict[str, Any] | None = ...,
-    group: str | None = ..., **task_kwargs: Any,
+    group: str | None = ..., name: str | None = ..., **task_kwargs: Any,
 ) -> Callable[[F], Any]: ...
 
 
 def artifact_task(
-    __fn: Callable[..., Any] | None = None, *, name: str | None = None, serializer: str | None = None,
+    __fn: Callable[..., Any] | None = None, *, artifact_name: str | None = None, serializer: str | None = None,
     folder: str | None = None, labels: Sequence[str] = (), description: str | None = None,
     metadata: dict[str, Any] | None = None, registry: RegistryArg = None, task_name: str | None = None,
-    serializer_options: dict[str, Any] | None = None, group: str | None = None, **task_kwargs: Any,
+    serializer_options: dict[str, Any] | None = None, group: str | None = None, name: str | None = None,
+    **task_kwargs: Any,
 ) -> Any:
     """A drop-in for ``@task`` that registers the return value as an ``output`` artifact.
 
@@ -1134,8 +1148,8 @@ def artifact_task(
     on sync and async functions.
 
     Args:
-        name: artifact name (default: the function name). The Prefect task's own name
-            is ``task_name`` (default: the function name).
+        artifact_name: the artifact's name (default: the function name). The Prefect
+            task's own name is ``task_name`` (default: the function name).
         serializer: serializer name; None chooses by type.
         folder: catalog folder.
         labels: labels of the artifact.
@@ -1146,11 +1160,16 @@ def artifact_task(
             unless ``task_run_name`` is given.
         serializer_options: options for the serializer.
         group: the group that owns the artifacts (default: the folder's, else yours).
+        name: deprecated spelling of ``artifact_name`` (it warns with a
+            `DeprecationWarning`); a later major version may give it ``@task``'s meaning.
         **task_kwargs: any other ``@task`` keyword (``retries``, ``tags``, ``cache_policy``, …).
+
+    Raises:
+        TypeError: both ``name`` and ``artifact_name`` are given.
 
     Example:
         ```python
-        @artifact_task(name="features", folder="/ml", retries=2)
+        @artifact_task(artifact_name="features", folder="/ml", retries=2)
         def featurize(rows: list[dict]) -> list[list[float]]:
             return [[r["x"], r["x"] ** 2] for r in rows]
 
@@ -1159,9 +1178,15 @@ def artifact_task(
             return {"n": len(values)}
         ```
     """
+    if name is not None:
+        if artifact_name is not None:
+            raise TypeError("@artifact_task: give the artifact's name once, as artifact_name= (name= is deprecated)")
+        warnings.warn("@artifact_task(name=...) is deprecated: the artifact's name is artifact_name=, "
+                      "the Prefect task's name task_name=", DeprecationWarning, stacklevel=2)
+        artifact_name = name
 
     def decorate(fn: Callable[..., Any]) -> Any:
-        art_name = name or fn.__name__
+        art_name = artifact_name or fn.__name__
         doc = (inspect.getdoc(fn) or "").strip().split("\n\n", 1)[0] or None
         art_description = description if description is not None else doc
 

@@ -178,7 +178,7 @@ def test_task_retry_after_a_committed_write_registers_once_with_one_event(
     code.write_text("print('job')\n")
     lossy.lose = {"raw", "plots", "ref", "model", "job_code.py", "made", SERIALIZER_CODE}
 
-    @T.artifact_task(name="made", folder="/once", registry=lossy, retries=1, retry_delay_seconds=0)
+    @T.artifact_task(artifact_name="made", folder="/once", registry=lossy, retries=1, retry_delay_seconds=0)
     def make() -> dict[str, int]:
         return {"rows": 2}
 
@@ -237,7 +237,7 @@ def test_flow_run_retry_registers_each_output_once_with_one_event(
     code.write_text("print('flow')\n")
     attempts: list[int] = []
 
-    @T.artifact_task(name="made", folder="/fr")
+    @T.artifact_task(artifact_name="made", folder="/fr")
     def make(n: int) -> list[int]:
         return list(range(n))
 

@@ -101,7 +101,7 @@ def test_example_pipeline_publishes_each_runs_lineage_back_to_raw(task_registry:
 def test_serializer_code_is_one_version_per_snapshot_linked_to_each_run(task_registry: Any) -> None:
     from typer.testing import CliRunner
 
-    @T.artifact_task(name="counts", folder="/objs")
+    @T.artifact_task(artifact_name="counts", folder="/objs")
     def counts(n: int) -> dict[str, int]:
         return {"n": n}
 

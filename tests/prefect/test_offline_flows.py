@@ -33,7 +33,7 @@ def test_a_flow_run_offline_then_synced(tmp_path: Path) -> None:
     (tmp_path / "tree" / "x.txt").write_text("x")
     (tmp_path / "etl.py").write_text("print('etl')\n")
 
-    @T.artifact_task(name="stats", folder="/flows", registry=reg)
+    @T.artifact_task(artifact_name="stats", folder="/flows", registry=reg)
     def stats() -> dict[str, Any]:
         return {"n": 2}
 

@@ -39,7 +39,7 @@ FOLDER = "/runners"
 SERIALIZER_CODE = "serializer-prefect_artifacts.serializers.builtins"
 
 
-@T.artifact_task(name="square", folder=FOLDER)
+@T.artifact_task(artifact_name="square", folder=FOLDER)
 def square(x: int) -> int:
     """The square of x."""
     return x * x

@@ -148,7 +148,8 @@ def plain_rows(n: int) -> list[int]:
     return list(range(n))
 
 
-@T.artifact_task(name="stats", folder="/ml", labels=["stats"], tags=["x"], retries=1, task_name="compute-stats")
+@T.artifact_task(artifact_name="stats", folder="/ml", labels=["stats"], tags=["x"], retries=1,
+                 task_name="compute-stats")
 async def stats(values: list[int]) -> dict[str, float]:
     return {"n": len(values), "mean": sum(values) / len(values)}
 
@@ -182,6 +183,22 @@ async def test_async_artifact_task(task_registry: Any) -> None:
     assert art.labels == ["stats"] and task_registry.load_object(art.id) == {"n": 3, "mean": 2.0}
 
 
+def test_artifact_task_name_keyword_is_deprecated_for_artifact_name() -> None:
+    with pytest.warns(DeprecationWarning, match=r"artifact_name="):
+        @T.artifact_task(name="old-spelling", task_name="compute")
+        def old() -> int:
+            return 1
+
+    @T.artifact_task(artifact_name="new-spelling", task_name="compute")
+    def new() -> int:
+        return 1
+
+    assert old.name == new.name == "compute"
+    assert old.task_run_name == "compute[old-spelling]" and new.task_run_name == "compute[new-spelling]"
+    with pytest.raises(TypeError, match="artifact_name="):
+        T.artifact_task(name="a", artifact_name="b")
+
+
 def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(task_registry: Any) -> None:
     @flow
     def job() -> tuple[list[list[int]], list[int], str]:
@@ -199,7 +216,7 @@ def test_artifact_task_map_and_submit_register_one_artifact_per_task_run(task_re
 def test_artifact_task_retry_before_return_registers_once(task_registry: Any) -> None:
     attempts: list[int] = []
 
-    @T.artifact_task(name="flaky", retries=2, retry_delay_seconds=0)
+    @T.artifact_task(artifact_name="flaky", retries=2, retry_delay_seconds=0)
     def flaky() -> dict[str, int]:
         attempts.append(1)
         if len(attempts) == 1:
@@ -229,7 +246,7 @@ def test_artifact_task_retry_after_registration_registers_once(task_registry: An
 
     monkeypatch.setattr(LocalRegistry, "save_object", lossy)
 
-    @T.artifact_task(name="committed", retries=1, retry_delay_seconds=0)
+    @T.artifact_task(artifact_name="committed", retries=1, retry_delay_seconds=0)
     def produce() -> list[str]:
         return ["a", "b"]
 
@@ -402,7 +419,7 @@ def test_one_log_line_per_registered_or_loaded_artifact_in_the_run_logs(
 def test_task_run_names_carry_the_artifact(tmp_path: Path, task_registry: Any, poll: Callable[..., Any]) -> None:
     data, folder = _files(tmp_path)
 
-    @T.artifact_task(name="made", folder="/names")
+    @T.artifact_task(artifact_name="made", folder="/names")
     def produce() -> list[int]:
         return [1]
 
@@ -524,7 +541,7 @@ def test_every_writing_task_takes_the_group(tmp_path: Path, task_registry: Any) 
     (tmp_path / "gdir").mkdir()
     (tmp_path / "gdir" / "x.txt").write_text("x")
 
-    @T.artifact_task(name="computed", folder="/g-task", group="research")
+    @T.artifact_task(artifact_name="computed", folder="/g-task", group="research")
     def compute() -> dict:
         return {"n": 1}
 
