@@ -640,14 +640,17 @@ class Artifact(_Model):
     ) -> Path | TemporaryLocalFile:
         """Write the verified content to a local file and return its path.
 
-        With ``path=None`` the file is temporary and deleted on leaving ``with``;
-        an explicit path is kept (parents are created). The file appears only once
-        its checksum is verified.
+        With ``path=None`` the file is temporary: ``<new private temp dir>/<file name>``,
+        so it keeps the name and extension it was uploaded with (an object artifact's
+        is its serializer's, e.g. ``data.json``, ``array.npy``), and the file and its
+        directory are deleted on leaving ``with``. An explicit path is kept (parents are
+        created). The file appears only once its checksum is verified. A directory
+        artifact has no single file: use `get_contents` or ``download_dir``.
 
         Example:
             ```python
             with art.as_local_file() as tmp:
-                print(tmp.stat().st_size)
+                print(tmp.name, tmp.stat().st_size)     # data.csv 8
             kept = art.as_local_file("out/data.csv")
             ```
         """

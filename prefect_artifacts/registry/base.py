@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import getpass
+import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._code_links import record_serializer_code
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import (
@@ -33,6 +35,7 @@ from prefect_artifacts._paths import (
     validate_labels,
     validate_name,
 )
+from prefect_artifacts._progress import Meter, metering
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -72,6 +75,8 @@ if TYPE_CHECKING:
     from prefect_artifacts.provenance import ProvenanceRecord
     from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
+
+logger = logging.getLogger("prefect_artifacts.registry")
 
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F")
@@ -596,7 +601,9 @@ class Registry(ABC):
 
         The artifact becomes visible only after all its blobs are durably stored; a
         failure at any point leaves no artifact (orphan blobs go at the next `gc`).
-        ``progress``, when given, is called with the size of each stored local file.
+        ``progress``, when given, is called with byte counts as the content of local files
+        and in-memory payloads is written to the store (or sent to the server), chunk by
+        chunk, possibly from worker threads; the counts sum to the stored size.
 
         Raises:
             FolderNotFound: the folder is missing and ``make_folder`` is false.
@@ -666,14 +673,11 @@ class Registry(ABC):
         pool = (ThreadPoolExecutor(workers, thread_name_prefix="prefect-artifacts-put")
                 if workers > 1 and len(local) > 64 else None)
         try:
-            results = (pool.map(lambda part: [self._store_entry(e, sync=False) for e in part],
+            results = (pool.map(lambda part: [self._store_metered(e, False, progress) for e in part],
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
-                       else ([self._store_entry(e, sync=not batch)] for e in local))
+                       else ([self._store_metered(e, not batch, progress)] for e in local))
             for part in results:
-                for manifest_file in part:
-                    stored.append(manifest_file)
-                    if progress is not None:
-                        progress(manifest_file.size or 0)
+                stored.extend(part)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -693,6 +697,16 @@ class Registry(ABC):
                                         mime_type=info.mime_type, uri=info.uri))
         out.sort(key=lambda f: f.path)
         return out
+
+    def _store_metered(self, entry: DraftEntry, sync: bool,
+                       progress: Callable[[int], None] | None) -> ManifestFile:
+        """`_store_entry`, its bytes reported to ``progress`` as the store's loops write or send them."""
+        if progress is None:
+            return self._store_entry(entry, sync)
+        with metering(Meter(progress)) as meter:  # set in the thread that stores: pool workers too
+            stored = self._store_entry(entry, sync)
+        meter.finish(stored.size or 0)
+        return stored
 
     def _store_entry(self, entry: DraftEntry, sync: bool) -> ManifestFile:
         name = entry.path.rsplit("/", 1)[-1]
@@ -900,6 +914,10 @@ class Registry(ABC):
         ``serializer=None`` picks by type (json, text, bytes, numpy, pandas, or a
         registered plugin); pickling happens only with ``serializer="cloudpickle"``.
 
+        With ``runs=``, the serializer's plugin snapshot is linked to each ``output`` run
+        as its ``code`` (see `prefect_artifacts._code_links`); a failure to link is logged,
+        the object stays written.
+
         Raises:
             SerializerError: no safe serializer for the type (the message names the
                 cloudpickle opt-in), invalid ``options``, or a failed write.
@@ -910,9 +928,17 @@ class Registry(ABC):
             art.serializer  # SerializerRef(snapshot_id=..., task_name='json')
             ```
         """
-        return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
-                           labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
-                           options=options, group=group, **upload_options)
+        runs = upload_options["runs"] = builtins.list(upload_options.get("runs", ()))  # read twice
+        art = save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
+                          labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
+                          options=options, group=group, **upload_options)
+        outputs = {str(run_id) for run_id, category in runs if parse_category(category) is RunCategory.OUTPUT}
+        for run_id in sorted(outputs):
+            try:
+                record_serializer_code(self, art, run_id, group)
+            except Exception as exc:  # the object is written; only its code link is missing
+                logger.warning("could not link the serializer code of %s to run %s: %s", art.ref, run_id, exc)
+        return art
 
     def load_object(self, ref: str, use_current: bool = False) -> Any:
         """Load an object artifact with the pinned snapshot of the serializer that wrote it.
@@ -1003,18 +1029,20 @@ class Registry(ABC):
                  artifact_path: str | None = None) -> Path | TemporaryLocalFile:
         """Write one file's verified content to ``path`` (a temporary file when None).
 
-        The file appears only once complete and verified.
+        The file appears only once complete and verified. With ``path=None`` it is
+        ``<new private temp dir>/<the file's name>`` (extension kept), deleted with its
+        directory on leaving ``with``.
 
         Example:
             ```python
             with reg.download("my-data") as tmp:
-                print(tmp.read_text())
+                print(tmp.name, tmp.read_text())     # data.csv x,y ...
             ```
         """
         if path is None:
-            fd, tmp_name = _mkstemp()
-            os.close(fd)
-            target: Path = TemporaryLocalFile(tmp_name)
+            file_path = artifact_path or self.get(ref)._single_file().path
+            temporary = TemporaryLocalFile.in_private_dir(file_path)
+            target: Path = temporary
         else:
             target = Path(path)
             _check_destination(target)
@@ -1022,7 +1050,7 @@ class Registry(ABC):
             self._download_to(ref, target, chunk_size, artifact_path)
         except BaseException:
             if path is None:
-                target.unlink(missing_ok=True)
+                temporary.cleanup()
             raise
         return target
 
@@ -1416,10 +1444,6 @@ def _suffix(path: str) -> str:
         if name.endswith(double):
             return double
     return os.path.splitext(name)[1]
-
-
-def _mkstemp() -> tuple[int, str]:
-    return tempfile.mkstemp(prefix="prefect-artifacts-")
 
 
 def _code_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> builtins.list[Path]:

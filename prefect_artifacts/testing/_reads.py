@@ -133,8 +133,21 @@ class StreamContract(ContractFixtures):
         with art.as_local_file() as path:
             assert isinstance(path, Path)
             assert path.read_bytes() == content
+            assert path.name == "big.bin"                    # the file's name and extension
+            assert os.listdir(path.parent) == ["big.bin"]   # alone in its private directory
             kept = Path(path)
-        assert not kept.exists()
+        assert not kept.exists() and not kept.parent.exists()
+
+    def test_as_local_file_temporary_keeps_object_and_nested_names(self, reg: Registry, tmp_path: Path) -> None:
+        obj = reg.save_object({"a": 1}, name="obj")
+        with obj.as_local_file() as path:
+            assert path.suffix == Path(obj.files[0].path).suffix == ".json"
+        (tmp_path / "tree" / "plots").mkdir(parents=True)
+        (tmp_path / "tree" / "plots" / "loss.png").write_bytes(b"png")
+        tree = reg.upload_dir(tmp_path / "tree", name="tree")
+        with reg.download(tree.id, artifact_path="plots/loss.png") as path:
+            assert path.name == "loss.png" and path.read_bytes() == b"png"
+        assert not path.parent.exists()
 
     def test_as_local_file_explicit_path_is_kept(self, big: tuple[Artifact, bytes], tmp_path: Path) -> None:
         art, content = big
