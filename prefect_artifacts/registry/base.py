@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import getpass
-import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
-from prefect_artifacts._code_links import record_serializer_code
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import (
@@ -35,7 +33,6 @@ from prefect_artifacts._paths import (
     validate_labels,
     validate_name,
 )
-from prefect_artifacts._progress import Meter, metering
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -75,8 +72,6 @@ if TYPE_CHECKING:
     from prefect_artifacts.provenance import ProvenanceRecord
     from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
-
-logger = logging.getLogger("prefect_artifacts.registry")
 
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F")
@@ -601,9 +596,7 @@ class Registry(ABC):
 
         The artifact becomes visible only after all its blobs are durably stored; a
         failure at any point leaves no artifact (orphan blobs go at the next `gc`).
-        ``progress``, when given, is called with byte counts as the content of local files
-        and in-memory payloads is written to the store (or sent to the server), chunk by
-        chunk, possibly from worker threads; the counts sum to the stored size.
+        ``progress``, when given, is called with the size of each stored local file.
 
         Raises:
             FolderNotFound: the folder is missing and ``make_folder`` is false.
@@ -673,11 +666,14 @@ class Registry(ABC):
         pool = (ThreadPoolExecutor(workers, thread_name_prefix="prefect-artifacts-put")
                 if workers > 1 and len(local) > 64 else None)
         try:
-            results = (pool.map(lambda part: [self._store_metered(e, False, progress) for e in part],
+            results = (pool.map(lambda part: [self._store_entry(e, sync=False) for e in part],
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
-                       else ([self._store_metered(e, not batch, progress)] for e in local))
+                       else ([self._store_entry(e, sync=not batch)] for e in local))
             for part in results:
-                stored.extend(part)
+                for manifest_file in part:
+                    stored.append(manifest_file)
+                    if progress is not None:
+                        progress(manifest_file.size or 0)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -697,16 +693,6 @@ class Registry(ABC):
                                         mime_type=info.mime_type, uri=info.uri))
         out.sort(key=lambda f: f.path)
         return out
-
-    def _store_metered(self, entry: DraftEntry, sync: bool,
-                       progress: Callable[[int], None] | None) -> ManifestFile:
-        """`_store_entry`, its bytes reported to ``progress`` as the store's loops write or send them."""
-        if progress is None:
-            return self._store_entry(entry, sync)
-        with metering(Meter(progress)) as meter:  # set in the thread that stores: pool workers too
-            stored = self._store_entry(entry, sync)
-        meter.finish(stored.size or 0)
-        return stored
 
     def _store_entry(self, entry: DraftEntry, sync: bool) -> ManifestFile:
         name = entry.path.rsplit("/", 1)[-1]
@@ -914,10 +900,6 @@ class Registry(ABC):
         ``serializer=None`` picks by type (json, text, bytes, numpy, pandas, or a
         registered plugin); pickling happens only with ``serializer="cloudpickle"``.
 
-        With ``runs=``, the serializer's plugin snapshot is linked to each ``output`` run
-        as its ``code`` (see `prefect_artifacts._code_links`); a failure to link is logged,
-        the object stays written.
-
         Raises:
             SerializerError: no safe serializer for the type (the message names the
                 cloudpickle opt-in), invalid ``options``, or a failed write.
@@ -928,17 +910,9 @@ class Registry(ABC):
             art.serializer  # SerializerRef(snapshot_id=..., task_name='json')
             ```
         """
-        runs = upload_options["runs"] = builtins.list(upload_options.get("runs", ()))  # read twice
-        art = save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
-                          labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
-                          options=options, group=group, **upload_options)
-        outputs = {str(run_id) for run_id, category in runs if parse_category(category) is RunCategory.OUTPUT}
-        for run_id in sorted(outputs):
-            try:
-                record_serializer_code(self, art, run_id, group)
-            except Exception as exc:  # the object is written; only its code link is missing
-                logger.warning("could not link the serializer code of %s to run %s: %s", art.ref, run_id, exc)
-        return art
+        return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
+                           labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
+                           options=options, group=group, **upload_options)
 
     def load_object(self, ref: str, use_current: bool = False) -> Any:
         """Load an object artifact with the pinned snapshot of the serializer that wrote it.
