@@ -9,6 +9,8 @@ from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_e
 from prefect_artifacts.errors import MetadataValidationError
 
 MAX_ASPECT_BYTES = 1024 * 1024
+#: Schema name of the aspect recording the Prefect flow run, task run and deployment that created an artifact.
+PRODUCER_ASPECT = "urn:prefect-artifacts:aspect:produced-by:v1"
 
 
 def prepare_aspect(

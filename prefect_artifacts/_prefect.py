@@ -22,6 +22,7 @@ from prefect import task
 from prefect.tasks import Task
 from prefect.utilities.annotations import BaseAnnotation
 
+from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts._code_links import get_snapshot, holds_snapshot
 from prefect_artifacts._sizes import human_size
 from prefect_artifacts.models import Artifact, RunCategory
@@ -42,6 +43,8 @@ class RunInfo:
     task_run_id: str | None = None
     flow_name: str | None = None
     flow_fn: Any = None
+    task_run_name: str | None = None
+    deployment_id: str | None = None
 
 
 def current_run() -> RunInfo:
@@ -57,12 +60,15 @@ def current_run() -> RunInfo:
     task_ctx = TaskRunContext.get()
     flow_ctx = FlowRunContext.get()
     task_run_id = str(task_ctx.task_run.id) if task_ctx is not None else None
+    task_run_name = task_ctx.task_run.name if task_ctx is not None else None
     flow_run_id: str | None = None
-    flow_name = flow_fn = None
+    flow_name = flow_fn = deployment_id = None
     if flow_ctx is not None and flow_ctx.flow_run is not None:
         flow_run_id = str(flow_ctx.flow_run.id)
         flow_name = flow_ctx.flow.name if flow_ctx.flow is not None else None
         flow_fn = getattr(flow_ctx.flow, "fn", None)
+        deployment = flow_ctx.flow_run.deployment_id
+        deployment_id = str(deployment) if deployment is not None else None
     elif task_ctx is not None and task_ctx.task_run.flow_run_id is not None:
         flow_run_id = str(task_ctx.task_run.flow_run_id)
     if flow_run_id is None:
@@ -70,7 +76,25 @@ def current_run() -> RunInfo:
 
         env_id = runtime_flow_run.id  # honours PREFECT__RUNTIME__FLOW_RUN__ID
         flow_run_id = str(env_id) if env_id else None
-    return RunInfo(flow_run_id, task_run_id, flow_name, flow_fn)
+    return RunInfo(flow_run_id, task_run_id, flow_name, flow_fn, task_run_name, deployment_id)
+
+
+def producer_aspect(run: RunInfo) -> list[dict[str, Any]]:
+    """The aspect recording which flow run, task run and deployment create an artifact (none outside a run).
+
+    Written with the artifact (in its create), so it is there exactly when the artifact
+    is; `prefect_artifacts.provenance` reads it for the record's ``producedBy``.
+
+    Example:
+        ```python
+        reg.upload_file("a.csv", runs=links, extra_aspects=producer_aspect(current_run()))
+        ```
+    """
+    if not run.flow_run_id:
+        return []
+    return [{"$schema": PRODUCER_ASPECT, "flow_run_id": run.flow_run_id, "flow_name": run.flow_name,
+             "task_run_id": run.task_run_id, "task_run_name": run.task_run_name,
+             "deployment_id": run.deployment_id}]
 
 
 def flow_source_files(run: RunInfo) -> list[Path]:
@@ -194,9 +218,11 @@ class TablePublisher:
 
     Creating a Prefect artifact costs a server round trip (≈10 ms, far more on a busy
     server) and re-reads the run's artifacts; doing it after every task call would
-    dominate small writes. So requests are debounced per run: the first one publishes
-    at once, later ones at most every `min_interval` seconds, and the last state is
-    always published (trailing edge) — a table lags the run by at most `min_interval`.
+    dominate small writes. So requests are debounced per run: the first table goes out
+    `min_interval` seconds after the first request, later ones at most every
+    `min_interval` seconds, and the last state is always published (trailing edge, by the
+    run's end hook) — a table lags the run by at most `min_interval`, and a run shorter
+    than that publishes its table once.
     `flush` publishes everything pending now and waits (called at exit and by tests).
 
     When the run ends (`publish_now`, from the flow-run end hook), its lineage graph
@@ -252,7 +278,11 @@ class TablePublisher:
                 del self._graphs[next(iter(self._graphs))]
             if run.flow_run_id in self._pending:
                 return  # already due at its time: waking the thread again would only cost a GIL hand-off
-            due = max(time.monotonic(), self._last.get(run.flow_run_id, 0.0) + self.min_interval)
+            # A run's first table waits min_interval too (it used to go out at the first
+            # registration): a run shorter than that publishes one table, from its end hook.
+            now_ = time.monotonic()
+            last = self._last.get(run.flow_run_id)
+            due = now_ + self.min_interval if last is None else max(now_, last + self.min_interval)
             self._pending[run.flow_run_id] = (registry, table_key(run.flow_name), due, contextvars.copy_context())
             if not self._atexit:
                 # Registered on first use, after an ephemeral Prefect server started, so

@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
 from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput
 from prefect_artifacts.models import Artifact, ArtifactFile, RunCategory
@@ -170,13 +171,23 @@ def _artifact_entry(art: Artifact) -> dict[str, Any]:
             "checksum": art.checksum, "digest": _digest(art.checksum), "created": _timestamp(art.created)}
 
 
+def _producer(registry: Registry, art: Artifact) -> dict[str, Any] | None:
+    """The producer aspect written in the artifact's create (same time as the artifact), if any."""
+    for aspect in registry.get_metadata(art.id):
+        if aspect.schema_name == PRODUCER_ASPECT and aspect.created == art.created:
+            return aspect.content
+    return None
+
+
 def build_provenance(registry: Registry, ref: str) -> ProvenanceRecord:
     """The provenance record of an artifact, from what ``registry`` records about it.
 
     Works on any `Registry` (embedded, HTTP, offline): it reads the artifact, its files,
     the artifacts of its producing runs and its serializer's plugin snapshot through the
-    public contract. Run links only hold flow runs, so task runs and deployments are
-    not part of the record.
+    public contract. A producing run's task run, task run name and deployment come from
+    the producer aspect written with the artifact by the Prefect tasks and result
+    storage (None for a run that only linked it later, or for a write outside a task);
+    an aspect of that schema added after creation is not trusted.
 
     Raises:
         ArtifactNotFound: no such artifact (or snapshot).
@@ -192,14 +203,20 @@ def build_provenance(registry: Registry, ref: str) -> ProvenanceRecord:
     subject: list[dict[str, Any]] = [{"name": art.urn, "digest": _digest(art.checksum)}]
     subject += [{"name": f.path, "digest": _digest(f.checksum)} for f in files if f.checksum]
 
+    producer = _producer(registry, art)
     produced_by: list[dict[str, Any]] = []
     outputs = sorted((link for link in art.runs if link.category is RunCategory.OUTPUT),
                      key=lambda link: (_timestamp(link.created), link.run_id))
     for link in outputs:
         inputs = registry.run_artifacts(link.run_id, RunCategory.INPUT)
         code = registry.run_artifacts(link.run_id, RunCategory.CODE)
+        made_it = producer if producer is not None and producer.get("flow_run_id") == link.run_id else {}
         produced_by.append({
             "flowRunId": link.run_id,
+            "flowName": made_it.get("flow_name"),
+            "taskRunId": made_it.get("task_run_id"),
+            "taskRunName": made_it.get("task_run_name"),
+            "deploymentId": made_it.get("deployment_id"),
             "linked": _timestamp(link.created),
             "inputs": sorted((_artifact_entry(a) for a in inputs), key=lambda e: e["urn"]),
             "code": sorted(({**_artifact_entry(a), "files": [

@@ -250,6 +250,7 @@ def _join_record(payload: bytes, metadata: dict[str, Any]) -> bytes:
 
 
 def _write(registry: Registry, key: str, content: bytes, run: RunInfo) -> str:
+    from prefect_artifacts._prefect import producer_aspect
     from prefect_artifacts.draft import ArtifactDraft
     from prefect_artifacts.models import RunCategory
 
@@ -261,7 +262,7 @@ def _write(registry: Registry, key: str, content: bytes, run: RunInfo) -> str:
     draft = ArtifactDraft(name=result_name(key), description=f"Prefect result {key}"[:2000], labels=[RESULT_LABEL])
     runs = [(run.flow_run_id, RunCategory.OUTPUT)] if run.flow_run_id else []
     registry.upload(draft.add_bytes(content, _PAYLOAD), results_folder(run.flow_name), True, "new", runs=runs,
-                    extra_aspects=[aspect])
+                    extra_aspects=[aspect, *producer_aspect(run)])
     return key
 
 

@@ -60,6 +60,7 @@ from prefect_artifacts._prefect import (
     flow_source_files,
     is_new,
     now,
+    producer_aspect,
     run_logger,
 )
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
@@ -84,6 +85,7 @@ from prefect_artifacts.registry.base import (
     parse_strategy,
 )
 from prefect_artifacts.registry.offline import SyncReport, with_outbox
+from prefect_artifacts.serializers.api import save_object as serialize_into
 from prefect_artifacts.serializers.base import resolve_serializer, serializer_name
 from prefect_artifacts.serializers.snapshot import known_snapshot, snapshot_serializer
 from prefect_artifacts.settings import ArtifactSettings, get_settings
@@ -188,10 +190,19 @@ def _load_block(name: str) -> ArtifactRegistry:
 
 
 Links = list[tuple[str, RunCategory]]
-#: How a task call writes: (registry, run links, conflict strategy, idempotency key) -> artifact.
-Make = Callable[[Registry, Links, ConflictStrategy, str | None], Artifact]
-#: What a task call registers: (registry, run links, idempotency key) -> (artifact, made by this call).
-Produce = Callable[[Registry, Links, str | None], tuple[Artifact, bool]]
+
+
+class _ByRun(NamedTuple):
+    """What a task call's write records about its run: run links, and the producer aspect of a new artifact."""
+
+    links: Links
+    aspects: list[dict[str, Any]]
+
+
+#: How a task call writes: (registry, its run, conflict strategy, idempotency key) -> artifact.
+Make = Callable[[Registry, _ByRun, ConflictStrategy, str | None], Artifact]
+#: What a task call registers: (registry, its run, idempotency key) -> (artifact, made by this call).
+Produce = Callable[[Registry, _ByRun, str | None], tuple[Artifact, bool]]
 
 
 class _Write(NamedTuple):
@@ -228,18 +239,18 @@ def _keyed(make: Make, strategy: ConflictStrategy | str, folder: str | None, nam
     """
     parsed = parse_strategy(strategy)
 
-    def produce(reg: Registry, links: Links, key: str | None) -> tuple[Artifact, bool]:
+    def produce(reg: Registry, by: _ByRun, key: str | None) -> tuple[Artifact, bool]:
         started = now()
         if key is None or parsed is not ConflictStrategy.SKIP:
-            art = make(reg, links, parsed, key)
+            art = make(reg, by, parsed, key)
             return art, key is not None or is_new(art, started)
         latest = _latest_or_none(reg, folder, name)
-        if latest is None or _linked(latest, links):
+        if latest is None or _linked(latest, by.links):
             try:
-                return make(reg, links, ConflictStrategy.ERROR, key), True
+                return make(reg, by, ConflictStrategy.ERROR, key), True
             except ArtifactConflict:
                 pass  # the live latest version is not this call's: skip to it
-        art = make(reg, links, ConflictStrategy.SKIP, None)
+        art = make(reg, by, ConflictStrategy.SKIP, None)
         return art, is_new(art, started)
 
     return _Write(produce, target)
@@ -278,7 +289,7 @@ def _write_core(registry: RegistryArg, run: RunInfo, category: RunCategory, prod
     """Resolve the registry and write; an object's serializer code is linked to the run as ``code``."""
     reg = resolve_registry(registry)
     started = now()
-    art, made = produce(reg, _links(run, category), key)
+    art, made = produce(reg, _ByRun(_links(run, category), producer_aspect(run)), key)
     if run.flow_run_id and not any(
         link.run_id == run.flow_run_id and link.category is category for link in art.runs
     ):
@@ -374,14 +385,15 @@ def _save_object_call(obj: Any, name: str, serializer: str | None, folder: str |
                       description: str | None, labels: Sequence[str], metadata: dict[str, Any] | None,
                       conflict_strategy: ConflictStrategy | str,
                       options: dict[str, Any] | None = None, group: str | None = None) -> _Write:
-    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+    def make(reg: Registry, by: _ByRun, strategy: ConflictStrategy, key: str | None) -> Artifact:
         kwargs = _options(serializer=serializer, folder=folder, description=description,
                           metadata=metadata, idempotency_key=key, options=options, group=group)
         if labels:
             kwargs["labels"] = list(labels)
         if strategy is not ConflictStrategy.NEW:
             kwargs["conflict_strategy"] = strategy
-        return reg.save_object(obj, name=name, runs=runs, **kwargs)
+        # Not reg.save_object: the task links the serializer code itself (announced, retried).
+        return serialize_into(reg, obj, name=name, runs=by.links, extra_aspects=by.aspects, **kwargs)
 
     return _keyed(make, conflict_strategy, folder, name, f"save_object|{folder or ''}|{name}")
 
@@ -390,10 +402,10 @@ def _file_call(method: str, source: str, name: str, folder: str | None, conflict
                **fields: Any) -> _Write:
     """`upload_file`, `upload_dir` or `add_reference` of the registry, as a keyed write."""
 
-    def make(reg: Registry, runs: Links, strategy: ConflictStrategy, key: str | None) -> Artifact:
+    def make(reg: Registry, by: _ByRun, strategy: ConflictStrategy, key: str | None) -> Artifact:
         options = {"idempotency_key": key} if key is not None else {}
-        return getattr(reg, method)(source, name=name, folder=folder, conflict_strategy=strategy, runs=runs,
-                                    **fields, **options)
+        return getattr(reg, method)(source, name=name, folder=folder, conflict_strategy=strategy, runs=by.links,
+                                    extra_aspects=by.aspects, **fields, **options)
 
     origin = source if method == "add_reference" else os.path.abspath(source)
     return _keyed(make, conflict_strategy, folder, name, f"{method}|{folder or ''}|{name}|{origin}")
@@ -979,11 +991,11 @@ def _log_code_write(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[
             raise InvalidArtifactInput("log_code: paths is empty")
     art_name = name or _code_name(run, files)
 
-    def produce(reg: Registry, runs: Links, key: str | None) -> tuple[Artifact, bool]:
+    def produce(reg: Registry, by: _ByRun, key: str | None) -> tuple[Artifact, bool]:
         # Unchanged code is the latest version (Registry.upload_code): associated, not added again.
         started = now()
-        art, reused = reg._upload_code(files, art_name, folder, description, labels, group, runs=runs,
-                                       idempotency_key=key)
+        art, reused = reg._upload_code(files, art_name, folder, description, labels, group, runs=by.links,
+                                       extra_aspects=by.aspects, idempotency_key=key)
         return art, not reused and (key is not None or is_new(art, started))
 
     return _Write(produce, f"log_code|{folder or ''}|{art_name}|{'|'.join(map(str, files))}")

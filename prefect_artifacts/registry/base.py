@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import getpass
+import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._asyncio import run_in_thread
+from prefect_artifacts._code_links import record_serializer_code
 from prefect_artifacts._localfile import TemporaryLocalFile
 from prefect_artifacts._mime import DIRECTORY, detect_mime, read_head
 from prefect_artifacts._paths import (
@@ -72,6 +74,8 @@ if TYPE_CHECKING:
     from prefect_artifacts.provenance import ProvenanceRecord
     from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
+
+logger = logging.getLogger("prefect_artifacts.registry")
 
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F")
@@ -910,14 +914,26 @@ class Registry(ABC):
             art.serializer  # SerializerRef(snapshot_id=..., task_name='json')
             ```
         """
-        return save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
-                           labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
-                           options=options, group=group, **upload_options)
+        runs = upload_options["runs"] = builtins.list(upload_options.get("runs", ()))  # read twice
+        art = save_object(self, obj, name, serializer=serializer, folder=folder, description=description,
+                          labels=labels, metadata=metadata, conflict_strategy=conflict_strategy,
+                          options=options, group=group, **upload_options)
+        outputs = {str(run_id) for run_id, category in runs if parse_category(category) is RunCategory.OUTPUT}
+        for run_id in sorted(outputs):
+            try:
+                record_serializer_code(self, art, run_id, group)
+            except Exception as exc:  # the object is written; only its code link is missing
+                logger.warning("could not link the serializer code of %s to run %s: %s", art.ref, run_id, exc)
+        return art
 
     def load_object(self, ref: str, use_current: bool = False) -> Any:
         """Load an object artifact with the pinned snapshot of the serializer that wrote it.
 
         ``use_current=True`` reads with the serializer installed now instead.
+
+        With ``runs=``, the serializer's plugin snapshot is linked to each ``output`` run
+        as its ``code`` (see `prefect_artifacts._code_links`); a failure to link is logged,
+        the object stays written.
 
         Raises:
             SnapshotIntegrityError: the snapshot is missing or tampered (nothing runs).

@@ -258,7 +258,7 @@ def _upload_object(
     return registry.upload(
         draft, folder, make_folder, conflict_strategy, kind=ArtifactKind.OBJECT,
         serializer=SerializerRef(snapshot_id=snapshot.id, task_name=serializer_name(serializer)),
-        extra_aspects=[aspect], **upload_options,
+        extra_aspects=[aspect, *upload_options.pop("extra_aspects", ())], **upload_options,
     )
 
 

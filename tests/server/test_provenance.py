@@ -19,7 +19,7 @@ from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.offline import OfflineRegistry
 from tests.support.live_server import LiveServer
-from tests.support.provenance import flip, produce
+from tests.support.provenance import DEPLOYMENT_ID, TASK_RUN_ID, flip, produce
 from tests.support.registries import make_registry
 
 
@@ -59,6 +59,8 @@ def test_record_sign_and_verify_offline(registry: Registry, tmp_path: Path) -> N
     assert [(c["id"], c["files"][0]["digest"]["sha256"]) for c in run["code"]] == [
         (produced.code.id, produced.code.checksum)]
     assert registry.provenance(art.id).canonical_bytes() == record.canonical_bytes()
+    [by] = registry.provenance(produced.single.id).predicate["producedBy"]  # the create's producer aspect
+    assert (by["taskRunId"], by["deploymentId"]) == (TASK_RUN_ID, DEPLOYMENT_ID)
 
     key = Ed25519PrivateKey.generate()
     envelope = sign_provenance(record, key)

@@ -9,8 +9,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts.models import Artifact
 from prefect_artifacts.registry.base import Registry
+
+
+TASK_RUN_ID = "5b0c1c6e-0000-4000-8000-00000000a001"
+DEPLOYMENT_ID = "5b0c1c6e-0000-4000-8000-00000000d001"
 
 
 @dataclass
@@ -41,7 +46,10 @@ def produce(reg: Registry, root: Path) -> Produced:
               reg.upload_file(root / "lookup.json", name="lookup", runs=[(run_id, "input")])]
     code = reg.upload_code(root / "etl.py", name="etl-code", runs=[(run_id, "code")])
     directory = reg.upload_dir(out, name="model", runs=[(run_id, "output")])
-    single = reg.upload_file(root / "report.md", name="report", runs=[(run_id, "output")])
+    # As the upload_file task writes it: with the aspect naming its task run and deployment.
+    producer = {"$schema": PRODUCER_ASPECT, "flow_run_id": run_id, "flow_name": "etl", "task_run_id": TASK_RUN_ID,
+                "task_run_name": "upload_file[report]", "deployment_id": DEPLOYMENT_ID}
+    single = reg.upload_file(root / "report.md", name="report", runs=[(run_id, "output")], extra_aspects=[producer])
     return Produced(run_id, inputs, code, directory, single, root)
 
 

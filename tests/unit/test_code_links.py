@@ -11,16 +11,18 @@ from prefect_artifacts._code_links import (
 )
 from prefect_artifacts.models import RunCategory, SerializerRef
 from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.serializers.api import save_object as serialize_into
 
 
 def test_a_snapshot_is_one_code_version_linked_once_per_run(local_registry: LocalRegistry) -> None:
     reg = local_registry
-    first = reg.save_object({"a": 1}, name="obj", folder="/o", runs=[("run-1", "output")])
+    # The module function writes the object only; Registry.save_object would link the code too.
+    first = serialize_into(reg, {"a": 1}, name="obj", folder="/o", runs=[("run-1", "output")])
     code, made = record_serializer_code(reg, first, "run-1")  # type: ignore[misc]
     assert made and code.name == code_name("prefect_artifacts.serializers.builtins") and code.folder == "/o"
     assert code.labels == [CODE_LABEL] and [(r.run_id, r.category) for r in code.runs] == [("run-1", RunCategory.CODE)]
     assert record_serializer_code(reg, first, "run-1") is None  # this run has it already
-    second = reg.save_object("text", name="other", folder="/o", runs=[("run-2", "output")])
+    second = serialize_into(reg, "text", name="other", folder="/o", runs=[("run-2", "output")])
     again, made_again = record_serializer_code(reg, second, "run-2")  # type: ignore[misc]
     assert again.id == code.id and not made_again  # same snapshot: the same version, linked to run-2 too
     assert {r.run_id for r in reg.get(code.id).runs} == {"run-1", "run-2"}
@@ -47,3 +49,14 @@ def test_a_package_snapshot_is_a_directory_code_artifact(local_registry: LocalRe
     assert aspect.content["snapshot_id"] == snap.id and aspect.content["version"] == "2.0"
     assert [c.id for c in serializer_code(reg, pinned)] == [code.id]
     assert code_name("a b/" + "x" * 200) == ("serializer-a-b-" + "x" * 200)[:128]
+
+
+def test_registry_save_object_links_the_serializer_code_to_its_output_runs(local_registry: LocalRegistry) -> None:
+    reg = local_registry
+    art = reg.save_object({"a": 1}, name="direct", folder="/d",
+                          runs=iter([("run-d", "output"), ("run-i", "input")]))  # any iterable, read once
+    [code] = serializer_code(reg, art)
+    assert code.labels == [CODE_LABEL] and code.folder == "/d"
+    assert [(r.run_id, r.category) for r in reg.get(code.id).runs] == [("run-d", RunCategory.CODE)]
+    assert {(r.run_id, r.category) for r in art.runs} == {("run-d", RunCategory.OUTPUT), ("run-i", RunCategory.INPUT)}
+    assert serializer_code(reg, reg.save_object({"b": 2}, name="unlinked", folder="/d")) == []

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from typer.testing import CliRunner
 
 from prefect_artifacts import ArtifactDraft
+from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts._checksums import manifest_checksum, snapshot_digest
 from prefect_artifacts._cli.state import EXIT_OK, EXIT_USAGE, EXIT_VERIFY_FAILED
 from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput
@@ -75,7 +76,28 @@ def test_record_names_subject_run_inputs_and_code(local_registry: LocalRegistry,
     assert code["id"] == produced.code.id and code["digest"] == {"sha256": produced.code.checksum}
     assert code["files"] == [{"path": "etl.py", "digest": {"sha256": produced.code.checksum}}]
     assert predicate["serializer"] is None
-    assert "taskRunId" not in json.dumps(record) and "deployment" not in json.dumps(record)  # not recorded
+    # Written outside a Prefect task: no producer aspect, so no task run or deployment.
+    assert (run["flowName"], run["taskRunId"], run["taskRunName"], run["deploymentId"]) == (None,) * 4
+
+
+def test_task_run_and_deployment_come_from_the_producer_aspect_of_the_create(
+    local_registry: LocalRegistry, tmp_path: Path,
+) -> None:
+    reg, source = local_registry, tmp_path / "out.txt"
+    source.write_text("out")
+    producer = {"$schema": PRODUCER_ASPECT, "flow_run_id": "run-1", "flow_name": "etl", "task_run_id": "task-1",
+                "task_run_name": "upload_file[out]", "deployment_id": "dep-1"}
+    art = reg.upload_file(source, name="out", runs=[("run-1", "output"), ("run-2", "output")],
+                          extra_aspects=[producer])
+    by_run = {r["flowRunId"]: r for r in reg.provenance(art.id).predicate["producedBy"]}
+    assert {k: by_run["run-1"][k] for k in ("flowName", "taskRunId", "taskRunName", "deploymentId")} == {
+        "flowName": "etl", "taskRunId": "task-1", "taskRunName": "upload_file[out]", "deploymentId": "dep-1"}
+    assert by_run["run-2"]["taskRunId"] is None  # another run's link: not the creating task's
+    # A producer claimed after creation (any writer may add metadata) is not trusted.
+    plain = reg.upload_file(source, name="plain", runs=[("run-3", "output")])
+    reg.add_metadata(plain.id, {**producer, "flow_run_id": "run-3", "task_run_id": "forged"})
+    [run] = reg.provenance(plain.id).predicate["producedBy"]
+    assert run["taskRunId"] is None and run["deploymentId"] is None
 
 
 def test_record_is_stable_canonical_and_ignores_mutable_fields(
