@@ -188,7 +188,50 @@ def lineage_markdown(graph: Lineage, run_id: str, run_labels: Mapping[str, str] 
     graph_text = lineage_mermaid(graph, run_id, run_labels, max_nodes, max_edges)
     return ("# Lineage of this flow run\n\n"
             "What the run read (`input`), ran (`code`) and wrote (`output`), back to the raw inputs.\n\n"
-            f"```mermaid\n{graph_text}\n```\n")
+            f"```mermaid\n{graph_text}\n```\n\n"
+            # Prefect's UI shows a Mermaid block as its text: the same walk as a table it renders.
+            "## Run by run\n\n" + lineage_table(graph, run_id, run_labels, max_nodes) + "\n")
+
+
+def _code_span(text: str) -> str:
+    """Text as a Markdown code span inside a table cell: nothing in it is markup."""
+    return "`" + " ".join(text.replace("`", "'").split()).replace("|", "\\|") + "`"
+
+
+def lineage_table(graph: Lineage, run_id: str, run_labels: Mapping[str, str] | None = None,
+                  max_rows: int = MAX_NODES, max_per_cell: int = 10) -> str:
+    """The runs `lineage_mermaid` walks as a Markdown table: what each read, ran and wrote.
+
+    One row per run, the run itself first, then those upstream (nearest first); at most
+    ``max_rows`` rows and ``max_per_cell`` artifacts per cell, the rest counted. Labels
+    and references are code spans, so no name is read as Markdown or HTML.
+
+    Example:
+        ```python
+        print(lineage_table(reg.lineage(art.id), flow_run_id))
+        ```
+    """
+    labels = dict(run_labels or {})
+    refs = {a.id: a.ref for a in graph.artifacts}
+    walk = _walk_run(graph, run_id)
+    cells: dict[tuple[str, RunCategory], list[str]] = {}
+    for e in walk.edges:
+        ref = refs.get(e.artifact_id, f"{e.artifact_id[:8]} (not readable)")
+        cells.setdefault((e.run_id, e.category), []).append(ref)
+
+    def cell(run: str, category: RunCategory) -> str:
+        found = cells.get((run, category), [])
+        shown = "<br>".join(_code_span(ref) for ref in found[:max_per_cell])
+        return shown + (f"<br>… {len(found) - max_per_cell} more" if len(found) > max_per_cell else "")
+
+    rows = ["| Flow run | Read (input) | Ran (code) | Wrote (output) |", "|---|---|---|---|"]
+    for run in walk.runs[:max(1, max_rows)]:
+        label = _code_span(labels.get(run) or f"flow run {run[:8]}") + (" (this run)" if run == run_id else "")
+        rows.append(f"| {label} | {cell(run, RunCategory.INPUT)} | {cell(run, RunCategory.CODE)} | "
+                    f"{cell(run, RunCategory.OUTPUT)} |")
+    if len(walk.runs) > max(1, max_rows):
+        rows.append(f"\n{len(walk.runs) - max(1, max_rows)} more upstream run(s) not shown.")
+    return "\n".join(rows)
 
 
 # -- trees (the CLI) --------------------------------------------------------------------------

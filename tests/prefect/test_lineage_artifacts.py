@@ -84,6 +84,11 @@ def test_example_pipeline_publishes_each_runs_lineage_back_to_raw(task_registry:
         assert re.search(rf'{r[stage]}\(\["{stage} / [a-z0-9-]+"\]\)', text), (stage, text)
     assert f'{a["housing-raw"]}["{folder}/housing-raw:1 · file, ' in text
     assert text.endswith(f"class {r['report']} thisrun") and "more[" not in text
+    # The same walk as a table, which Prefect's UI renders (it shows Mermaid as text).
+    row = re.search(r"^\| `report / [a-z0-9-]+` \(this run\) \| (.*) \|$", published[0].data, re.M)
+    assert row is not None, published[0].data
+    assert row.group(1) == (f"`{arts['housing-clean'].ref}`<br>`{arts['price-model'].ref}` | "
+                            f"`{arts['example_pipeline.py'].ref}` | `{arts['housing-report'].ref}`")
 
     ingest = _prefect_artifacts(runs["ingest"], lineage_key("ingest"))
     assert len(ingest) == 1 and len(re.findall(r"->", _mermaid(ingest[0].data))) == 2  # code in, raw out

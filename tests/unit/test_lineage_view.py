@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from prefect_artifacts._lineage_view import lineage_markdown, lineage_mermaid, lineage_tree, node_id, render_tree
+from prefect_artifacts._lineage_view import (
+    lineage_markdown,
+    lineage_mermaid,
+    lineage_table,
+    lineage_tree,
+    node_id,
+    render_tree,
+)
 from prefect_artifacts.models import Lineage
 from prefect_artifacts.registry.local import LocalRegistry
 
@@ -112,6 +119,23 @@ def test_mermaid_labels_are_escaped(pipeline: SimpleNamespace) -> None:
     assert not _edges(unknown)
     markdown = lineage_markdown(pipeline.graph, TRAIN)
     assert markdown.startswith("# Lineage") and f"```mermaid\n{lineage_mermaid(pipeline.graph, TRAIN)}\n```" in markdown
+
+
+def test_the_table_shows_the_same_walk_run_by_run(pipeline: SimpleNamespace) -> None:
+    labels = {REPORT: "report <img src=x onerror=alert(1)> | `x`"}
+    table = lineage_table(pipeline.graph, REPORT, labels)
+    assert table.splitlines() == [
+        "| Flow run | Read (input) | Ran (code) | Wrote (output) |",
+        "|---|---|---|---|",
+        "| `report <img src=x onerror=alert(1)> \\| 'x'` (this run) | `/p/clean:1`<br>`/p/model:1` |  "
+        "| `/p/report:1` |",
+        "| `flow run run-prep` | `/p/raw:1` | `/p/prep.py:1` | `/p/clean:1` |",
+        "| `flow run run-trai` | `/p/clean:1` | `/p/train.py:1` | `/p/model:1` |",
+    ]
+    bounded = lineage_table(pipeline.graph, REPORT, max_rows=1, max_per_cell=1).splitlines()
+    assert bounded[2] == "| `flow run run-repo` (this run) | `/p/clean:1`<br>… 1 more |  | `/p/report:1` |"
+    assert bounded[-1] == "2 more upstream run(s) not shown."
+    assert lineage_table(pipeline.graph, REPORT) in lineage_markdown(pipeline.graph, REPORT)
 
 
 def test_upstream_tree_lists_a_shared_input_once_in_full(pipeline: SimpleNamespace) -> None:
