@@ -36,7 +36,7 @@ from prefect_artifacts._cli.output import (
     short_checksum,
     sync_table,
 )
-from prefect_artifacts._cli.progress import ByteProgress, file_progress, spinner
+from prefect_artifacts._cli.progress import ByteProgress, CountProgress, byte_bar, spinner
 from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import (
@@ -102,6 +102,8 @@ def main(
         show_default=False)] = None,
     home: Annotated[Path | None, typer.Option(
         "--home", help="Home of the embedded registry (default $PREFECT_ARTIFACTS_HOME).")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bars on stderr (there are none when stderr is not a terminal).")] = False,
 ) -> None:
     """Tracked, versioned artifacts for Prefect flows.
 
@@ -111,7 +113,7 @@ def main(
         ```
     """
     ctx.obj = CliState(json=json_output, registry_block=registry_block, api_url=api_url,
-                       api_key=api_key, home=home)
+                       api_key=api_key, home=home, quiet=quiet)
 
 
 def _parse_meta(items: list[str]) -> dict[str, Any] | None:
@@ -133,7 +135,7 @@ def _count_files(path: Path) -> tuple[int, int]:
         for name in names:
             count += 1
             with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(root, name)).st_size
+                size += os.stat(os.path.join(root, name)).st_size  # symlinked files are stored as their target
     return count, size
 
 
@@ -180,11 +182,11 @@ def push(
             art = reg.add_reference(path, **options)
     elif os.path.isdir(path):
         count, size = _count_files(Path(path))
-        with file_progress(state.err, f"Pushing {path}", count, size, state.progress_enabled) as advance:
+        with byte_bar(state.err, f"Pushing {path} ({count} files)", size, state.progress_enabled) as advance:
             art = reg.upload_dir(path, progress=advance, **options)
     elif os.path.isfile(path):
-        with spinner(state.err, f"Pushing {path} ({human_size(os.path.getsize(path))})", state.progress_enabled):
-            art = reg.upload_file(path, **options)
+        with byte_bar(state.err, f"Pushing {path}", os.path.getsize(path), state.progress_enabled) as advance:
+            art = reg.upload_file(path, progress=advance, **options)
     else:
         raise InvalidArtifactInput(f"{path!r} is not a file or directory (use --reference for a URI)")
     _print_pushed(state, art)
@@ -347,9 +349,16 @@ def gc(
         prefect-artifacts gc --dry-run --grace 0
         ```
     """
+    from prefect_artifacts.registry.http import HttpRegistry
+
     state = get_state(ctx)
-    with spinner(state.err, "Collecting garbage", state.progress_enabled):
-        report = state.registry().gc(dry_run=dry_run, grace_seconds=grace)
+    reg = state.registry()
+    if isinstance(reg, HttpRegistry):  # the server collects: it can not say how far it is
+        with spinner(state.err, "Collecting garbage on the server", state.progress_enabled):
+            report = reg.gc(dry_run=dry_run, grace_seconds=grace)
+    else:  # embedded, or an offline registry's outbox: a count bar over the stored blobs
+        with CountProgress(state.err, state.progress_enabled, "blobs") as bar, bar.tallied("Collecting garbage"):
+            report = reg.gc(dry_run=dry_run, grace_seconds=grace)
     if state.json:
         emit_json(report.model_dump(mode="json"))
         return
@@ -388,9 +397,9 @@ def sync(
             report = reg.push_outbox(dry_run=True)
     else:
         pending = reg.pending()
-        with file_progress(state.err, "Syncing the outbox", len(pending), sum(a.size or 0 for a in pending),
-                           state.progress_enabled) as advance:
-            report = reg.push_outbox(progress=advance)
+        with CountProgress(state.err, state.progress_enabled, "artifacts") as bar, \
+                bar.shared("Syncing the outbox", len(pending)) as advance:
+            report = reg.push_outbox(progress=lambda _size: advance(1))
     if state.json:
         emit_json(report.model_dump(mode="json"))
     else:

@@ -124,6 +124,7 @@ class CliState:
     api_url: str | None = None
     api_key: str | None = None
     home: Path | None = None
+    quiet: bool = False
     _registry: Registry | None = field(default=None, repr=False)
 
     def registry(self) -> Registry:
@@ -174,14 +175,17 @@ class CliState:
 
     @property
     def progress_enabled(self) -> bool:
-        """Whether to draw progress: never with ``--json`` or when stderr is not a TTY.
+        """Whether to draw progress: never with ``--json`` or ``--quiet``, nor when stderr is not interactive.
+
+        Interactive is rich's answer for stderr: a TTY (not ``TERM=dumb``); ``TTY_INTERACTIVE=1``
+        (or ``0``) overrides it.
 
         Example:
             ```python
             if state.progress_enabled: ...
             ```
         """
-        return not self.json and sys.stderr.isatty()
+        return not self.json and not self.quiet and self.err.is_interactive
 
 
 def get_state(ctx: typer.Context) -> CliState:

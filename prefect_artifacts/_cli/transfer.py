@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prefect_artifacts._cli.progress import ByteProgress
 from prefect_artifacts._paths import local_name, safe_relpath
+from prefect_artifacts._sizes import human_size
 from prefect_artifacts.errors import ArtifactError, InvalidOperation
 from prefect_artifacts.models import Artifact, ArtifactFile, BundleType
 from prefect_artifacts.registry.base import Registry, select_files
@@ -109,7 +110,9 @@ def pull(
         return PullResult(art.ref, str(target), "file", 1, size)
     bundle_type = file_type or BundleType.TAR_GZ
     target = _target(output, local_name(art.name) + bundle_type.suffix)
-    size = write_stream(bar.track(reg.bundle(art.id, bundle_type, sub), f"{art.ref} ({bundle_type.value})"), target)
+    # a bundle's compressed size is known once it is built: the bar shows bytes and speed, no ETA
+    label = f"{art.ref} ({bundle_type.value} of {human_size(sum(f.size or 0 for f in files))})"
+    size = write_stream(bar.track(reg.bundle(art.id, bundle_type, sub), label), target)
     return PullResult(art.ref, str(target), bundle_type.value, len(files), size)
 
 
@@ -159,23 +162,35 @@ class VerifyReport:
 def verify(reg: Registry, artifacts: Iterable[Artifact], bar: ByteProgress, references: bool = True) -> VerifyReport:
     """Read every file of ``artifacts`` through the registry, which verifies digests.
 
+    One bar for the whole run: the artifacts are listed first, so its total is their
+    size; a file skipped or failing part-way counts as done, so the bar ends full.
+
     Example:
         ```python
         report = verify(reg, reg.iter(), ByteProgress(console, False))
         ```
     """
     report = VerifyReport()
-    for art in artifacts:
-        report.artifacts += 1
-        for f in reg.files(art.id):
-            if f.uri is not None and not references:
-                report.skipped_references += 1
-                continue
-            report.files += 1
-            try:
-                for chunk in bar.track(reg.read(art.id, path=f.path), f"{art.ref} {f.path}", f.size):
-                    report.bytes += len(chunk)
-            except ArtifactError as exc:
-                report.failures.append({"ref": art.ref, "id": art.id, "path": f.path,
-                                        "error": type(exc).__name__, "message": exc.message})
+    listed = list(artifacts)
+    total = sum(a.size or 0 for a in listed)
+    with bar.shared(f"Verifying {len(listed)} artifact(s)", total) as advance:
+        for art in listed:
+            report.artifacts += 1
+            for f in reg.files(art.id):
+                read = 0
+                try:
+                    if f.uri is not None and not references:
+                        report.skipped_references += 1
+                        continue
+                    report.files += 1
+                    for chunk in reg.read(art.id, path=f.path):
+                        read += len(chunk)
+                        advance(len(chunk))
+                    report.bytes += read
+                except ArtifactError as exc:
+                    report.bytes += read
+                    report.failures.append({"ref": art.ref, "id": art.id, "path": f.path,
+                                            "error": type(exc).__name__, "message": exc.message})
+                finally:
+                    advance(max((f.size or 0) - read, 0))
     return report

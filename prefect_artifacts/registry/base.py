@@ -35,6 +35,7 @@ from prefect_artifacts._paths import (
     validate_labels,
     validate_name,
 )
+from prefect_artifacts._progress import Meter, metering
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -600,7 +601,9 @@ class Registry(ABC):
 
         The artifact becomes visible only after all its blobs are durably stored; a
         failure at any point leaves no artifact (orphan blobs go at the next `gc`).
-        ``progress``, when given, is called with the size of each stored local file.
+        ``progress``, when given, is called with byte counts as the content of local files
+        and in-memory payloads is written to the store (or sent to the server), chunk by
+        chunk, possibly from worker threads; the counts sum to the stored size.
 
         Raises:
             FolderNotFound: the folder is missing and ``make_folder`` is false.
@@ -670,14 +673,11 @@ class Registry(ABC):
         pool = (ThreadPoolExecutor(workers, thread_name_prefix="prefect-artifacts-put")
                 if workers > 1 and len(local) > 64 else None)
         try:
-            results = (pool.map(lambda part: [self._store_entry(e, sync=False) for e in part],
+            results = (pool.map(lambda part: [self._store_metered(e, False, progress) for e in part],
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
-                       else ([self._store_entry(e, sync=not batch)] for e in local))
+                       else ([self._store_metered(e, not batch, progress)] for e in local))
             for part in results:
-                for manifest_file in part:
-                    stored.append(manifest_file)
-                    if progress is not None:
-                        progress(manifest_file.size or 0)
+                stored.extend(part)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -697,6 +697,16 @@ class Registry(ABC):
                                         mime_type=info.mime_type, uri=info.uri))
         out.sort(key=lambda f: f.path)
         return out
+
+    def _store_metered(self, entry: DraftEntry, sync: bool,
+                       progress: Callable[[int], None] | None) -> ManifestFile:
+        """`_store_entry`, its bytes reported to ``progress`` as the store's loops write or send them."""
+        if progress is None:
+            return self._store_entry(entry, sync)
+        with metering(Meter(progress)) as meter:  # set in the thread that stores: pool workers too
+            stored = self._store_entry(entry, sync)
+        meter.finish(stored.size or 0)
+        return stored
 
     def _store_entry(self, entry: DraftEntry, sync: bool) -> ManifestFile:
         name = entry.path.rsplit("/", 1)[-1]

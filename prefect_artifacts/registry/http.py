@@ -34,6 +34,7 @@ from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref
+from prefect_artifacts._progress import HighWater
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN
 from prefect_artifacts.errors import (
@@ -276,7 +277,8 @@ class HttpRegistry(Registry):
             digest, size = hash_file(path, size_hint=size)
         if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
-        return self._put_blob(digest, size, lambda: _file_chunks(path, size))
+        sent = HighWater()  # a retried PUT sends the file again: count each byte once
+        return self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
 
     def _server_has(self, digest: str) -> bool:
         return self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200
@@ -527,11 +529,13 @@ def _no_such_route(response: httpx.Response) -> bool:
     return not isinstance(body, dict) or body.get("error") in (None, "NotFound")
 
 
-def _file_chunks(path: str, size: int) -> Iterator[bytes]:
+def _file_chunks(path: str, size: int, sent: HighWater | None = None) -> Iterator[bytes]:
     """The first ``size`` bytes of ``path`` (what was hashed), however the file changes meanwhile.
 
     Bytes appended after hashing are not sent; changed bytes make the server refuse the
-    digest; a file that shrank is refused here (the request cannot be completed).
+    digest; a file that shrank is refused here (the request cannot be completed). ``sent``
+    learns each chunk's end once the transport asks for the next one, i.e. once the chunk
+    is written to the connection (httpx writes a chunk before pulling another).
     """
     left = size
     with open(path, "rb", buffering=0) as f:
@@ -541,6 +545,8 @@ def _file_chunks(path: str, size: int) -> Iterator[bytes]:
                 raise InvalidArtifactInput(f"{path!r} shrank while it was being sent: {size - left} of {size} bytes")
             left -= len(chunk)
             yield chunk
+            if sent is not None:
+                sent.reach(size - left)
 
 
 def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end: int | None) -> Iterator[bytes]:

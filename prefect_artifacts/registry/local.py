@@ -26,6 +26,7 @@ from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
+from prefect_artifacts._progress import tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
@@ -561,7 +562,10 @@ class LocalRegistry(Registry):
             self._access.prune_uploads(_ago(grace))
         blobs = builtins.list(self.store.iter_blobs())
         referenced = self.catalog.referenced([d for d, _, _ in blobs], live_only=dry_run)
-        for digest, size, mtime in blobs:
+        step = tally()  # the CLI's count bar, when it listens
+        for i, (digest, size, mtime) in enumerate(blobs):
+            if i % 64 == 0:
+                step(i, len(blobs))
             if digest in referenced:
                 continue
             if mtime > cutoff:
@@ -574,6 +578,7 @@ class LocalRegistry(Registry):
                 self.store.delete(digest)
             report.blobs_deleted += 1
             report.bytes_freed += size
+        step(len(blobs), len(blobs))
         for path, mtime in itertools.chain(self.store.iter_temp(), self.store.iter_leases()):
             if mtime <= cutoff:
                 if not dry_run:

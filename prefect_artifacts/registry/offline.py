@@ -869,7 +869,8 @@ class OfflineRegistry(Registry):
         conflict (``conflict_strategy="error"`` and the name exists on the server) is
         reported in ``conflicts`` and left unsynced; other failures go to ``errors``. When
         the server can not be reached the sync stops there (reported in ``errors``).
-        ``progress``, when given, is called with the size of each artifact replayed.
+        ``progress``, when given, is called once per pending artifact handled: with its
+        size when replayed, with 0 when it conflicted or failed.
         The outbox is read ahead (the artifacts at the start, their files, metadata and
         aliases `REPLAY_BATCH` at a time): a change made to a pending artifact while the
         sync runs may land like one made after its sync, i.e. stay in the outbox.
@@ -912,6 +913,8 @@ class OfflineRegistry(Registry):
             except ArtifactConflict as exc:
                 report.conflicts.append(SyncConflict(offline_id=offline_id, ref=art.ref, strategy=strategy,
                                                      server_answer=exc.message))
+                if progress is not None:
+                    progress(0)
                 continue
             except ArtifactError as exc:
                 report.errors.append(SyncFailure(offline_id=offline_id, ref=art.ref,
@@ -919,6 +922,8 @@ class OfflineRegistry(Registry):
                 if _unreachable(exc):
                     report.unreachable = True
                     break  # the rest waits for the next sync, in order
+                if progress is not None:
+                    progress(0)
                 continue
             self._ledger.record(offline_id, made.id, made.ref, ledger)
             report.mapping[offline_id] = made.id

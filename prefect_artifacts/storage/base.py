@@ -44,6 +44,7 @@ from typing import Any, ClassVar, TypeVar
 import fsspec
 
 from prefect_artifacts._ids import new_uuid
+from prefect_artifacts._progress import current as current_meter
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     BlobNotFound,
@@ -553,9 +554,10 @@ class ContentStore:
 
     def _put_reader(self, src: ReadInto, *, size_hint: int | None = None, sync: bool = True) -> BlobInfo:
         hasher = ChunkedSha256(self.index_chunk_size)
+        progress = current_meter()  # a registry's upload counting the bytes as they are written
 
         def fill(write: Callable[[memoryview], Any], writev: Callable[[list[bytes]], Any]) -> tuple[str, int]:
-            return copy_hashing(src, write, size_hint=size_hint, hasher=hasher)
+            return copy_hashing(src, write, size_hint=size_hint, hasher=hasher, progress=progress)
 
         info = self._put(fill, sync=sync)
         self._keep_index(hasher)

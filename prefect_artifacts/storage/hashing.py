@@ -87,11 +87,13 @@ def copy_hashing(
     chunk_size: int = CHUNK_SIZE,
     max_size: int | None = None,
     hasher: ChunkedSha256 | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[str, int]:
     """Copy ``src`` to ``write`` (or only read it, when None) and return (sha256, size).
 
     With a ``hasher`` (`ChunkedSha256`) the content is hashed by it, so the caller gets
-    the blob's chunk index from the same pass.
+    the blob's chunk index from the same pass. ``progress`` is called with the size of
+    each chunk once it is written (read, without ``write``).
 
     Example:
         ```python
@@ -127,6 +129,8 @@ def copy_hashing(
                 pending = WORKER_POOL.submit(digest.update, view)
             if write is not None:
                 write_all(write, view)
+            if progress is not None:
+                progress(n)
             i += 1
     finally:
         if pending is not None:

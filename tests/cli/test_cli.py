@@ -19,7 +19,7 @@ from prefect_artifacts import errors
 from prefect_artifacts._cli import state as cli_state
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._cli.output import human_size, short_checksum
-from prefect_artifacts._cli.progress import ByteProgress, file_progress
+from prefect_artifacts._cli.progress import ByteProgress, byte_bar
 from prefect_artifacts.blocks import ArtifactRegistry
 from prefect_artifacts.registry import LocalRegistry
 
@@ -406,10 +406,10 @@ def test_push_progress_counts_files_and_bytes(data: Path) -> None:
     assert sorted(sizes) == [6, 8]
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)
-    with file_progress(console, "Pushing tree", files=2, total=14, enabled=True) as advance:
+    with byte_bar(console, "Pushing tree (2 files)", total=14, enabled=True) as advance:
         for size in sizes:
             advance(size)
-    assert "2/2 files" in buffer.getvalue()
+    assert "Pushing tree (2 files)" in buffer.getvalue() and "14/14 bytes" in buffer.getvalue()
 
 
 def test_server_and_admin_groups_are_registered(cli) -> None:

@@ -1,0 +1,181 @@
+"""Byte progress from deep inside the upload paths, without a parameter on every primitive.
+
+`Registry.upload` (and so ``upload_file``/``upload_dir``) takes a public ``progress``
+callback. Between it and the loops that really move bytes (`copy_hashing` writing a
+blob, `HttpRegistry` streaming a request body) sit the storage primitives every backend
+implements; rather than widen all of them, the registry installs a per-file `Meter` in
+a context variable (`metering`) and those loops call `report` with each chunk as it is
+written or sent. `Meter.finish` tops it up to the stored size, so paths that report nothing on the way
+(small files sent in one request, content the store already holds) still sum exactly.
+Passes that only hash (to skip content the store already holds) report nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+
+class Meter:
+    """Counts the bytes of one stored file towards a callback; `finish` makes the sum exact.
+
+    Example:
+        ```python
+        meter = Meter(print)
+        meter(4)
+        meter.finish(10)  # prints 4, then 6
+        ```
+    """
+
+    def __init__(self, callback: Callable[[int], None]) -> None:
+        self._callback = callback
+        self._done = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, nbytes: int) -> None:
+        """Pass on ``nbytes`` more bytes of the file.
+
+        Example:
+            ```python
+            meter(len(chunk))
+            ```
+        """
+        if nbytes <= 0:
+            return
+        with self._lock:
+            self._done += nbytes
+        self._callback(nbytes)
+
+    def finish(self, size: int) -> None:
+        """The file is stored with ``size`` bytes: report what the loops did not (e.g. content already held).
+
+        Example:
+            ```python
+            meter.finish(info.size)
+            ```
+        """
+        with self._lock:
+            rest, self._done = size - self._done, max(size, self._done)
+        if rest > 0:
+            self._callback(rest)
+
+
+#: The meter of the file being stored in this context (None: nobody is listening).
+_CURRENT: ContextVar[Meter | None] = ContextVar("prefect_artifacts_progress", default=None)
+
+
+@contextlib.contextmanager
+def metering(meter: Meter) -> Iterator[Meter]:
+    """Make ``meter`` the one `report` feeds in this thread (or context) while the block runs.
+
+    Example:
+        ```python
+        with metering(Meter(bar.advance)) as meter:
+            info = store.put_file(path)
+        meter.finish(info.size)
+        ```
+    """
+    token = _CURRENT.set(meter)
+    try:
+        yield meter
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> Meter | None:
+    """The meter `metering` installed for this thread, if any.
+
+    Example:
+        ```python
+        progress = current()
+        ```
+    """
+    return _CURRENT.get()
+
+
+def report(nbytes: int) -> None:
+    """Tell the current meter, if any, that ``nbytes`` more bytes were written or sent.
+
+    Example:
+        ```python
+        sock.sendall(chunk)
+        report(len(chunk))
+        ```
+    """
+    meter = _CURRENT.get()
+    if meter is not None:
+        meter(nbytes)
+
+
+class HighWater:
+    """Reports a stream's progress to the current meter, only past the furthest point reached before.
+
+    A retried request sends its body again from the start: those bytes are not counted twice.
+
+    Example:
+        ```python
+        sent = HighWater()
+        for attempt in range(3):
+            offset = 0
+            for chunk in chunks():
+                offset += len(chunk)
+                sent.reach(offset)
+        ```
+    """
+
+    def __init__(self) -> None:
+        self._meter = _CURRENT.get()  # taken now: the stream may be pulled in another context
+        self._mark = 0
+
+    def reach(self, offset: int) -> None:
+        """The stream is at ``offset``: report the bytes beyond the previous furthest point.
+
+        Example:
+            ```python
+            sent.reach(1024)
+            ```
+        """
+        if offset > self._mark:
+            if self._meter is not None:
+                self._meter(offset - self._mark)
+            self._mark = offset
+
+
+#: Where a long batch measured in items (garbage collection) reports ``(done, total)``.
+_TALLY: ContextVar[Callable[[int, int], None] | None] = ContextVar("prefect_artifacts_tally", default=None)
+
+
+@contextlib.contextmanager
+def tallying(callback: Callable[[int, int], None]) -> Iterator[None]:
+    """Let batches run in the block (e.g. `LocalRegistry.gc`) report ``callback(done, total)``.
+
+    Example:
+        ```python
+        with tallying(lambda done, total: print(f"{done}/{total}")):
+            reg.gc(dry_run=True)
+        ```
+    """
+    token = _TALLY.set(callback)
+    try:
+        yield
+    finally:
+        _TALLY.reset(token)
+
+
+def tally() -> Callable[[int, int], None]:
+    """The ``(done, total)`` callback `tallying` installed, or one that does nothing.
+
+    Example:
+        ```python
+        step = tally()
+        for i, item in enumerate(items):
+            step(i, len(items))
+        ```
+    """
+    return _TALLY.get() or _ignore
+
+
+def _ignore(done: int, total: int) -> None:
+    pass
