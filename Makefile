@@ -59,4 +59,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache .example

@@ -4,30 +4,54 @@
 
 Each stage is a sub-flow (its own flow run), so the registry records which run read
 what (``input``), wrote what (``output``) and with which source (``code``). At the end
-the script prints what it registered and walks the lineage from the report back to the
-raw data. Only the standard library is used for the model (least squares).
+the script prints what this run registered, walks the lineage from the report back to
+the raw data, and says which commands to try next. Only the standard library is used
+for the model (least squares).
+
+Where it writes (all inside the clone, in ``.example/``, unless set otherwise):
+
+- the registry home ``.example/registry`` (``PREFECT_ARTIFACTS_HOME``): every run adds a
+  version of each artifact there, so ``prefect-artifacts ls`` shows them afterwards;
+- Prefect's home ``.example/prefect`` (``PREFECT_HOME``): the database of the temporary
+  Prefect server the run starts (flow runs, the stages' table and lineage artifacts)
+  and Prefect's persisted task results. With ``PREFECT_API_URL`` set, the run goes to
+  that server instead and Prefect's home is left as it is.
+
+The stages work in a temporary folder removed at the end. ``rm -rf .example`` (or ``make
+clean``) removes everything the example wrote.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import random
+import shutil
 import statistics
+import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-# A first run creates Prefect's database: give the ephemeral server time on a busy machine.
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DIR = ROOT / ".example"
+os.environ.setdefault("PREFECT_ARTIFACTS_HOME", str(EXAMPLE_DIR / "registry"))
+if not os.environ.get("PREFECT_API_URL"):
+    os.environ.setdefault("PREFECT_HOME", str(EXAMPLE_DIR / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+# A first run creates Prefect's database: give the temporary server time on a busy machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry (and no error when offline)
 
 from prefect import flow, task  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
 
-from prefect_artifacts.models import Artifact
-from prefect_artifacts.tasks import (
+from prefect_artifacts.models import Artifact  # noqa: E402
+from prefect_artifacts.tasks import (  # noqa: E402
     artifact_task,
     download_artifact,
     load_object,
@@ -38,6 +62,12 @@ from prefect_artifacts.tasks import (
 )
 
 FOLDER = "/examples/housing"
+#: The flow run ids of this invocation's stages (sub-flows run in this process).
+STAGE_RUNS: list[str] = []
+
+
+def _stage_started() -> None:
+    STAGE_RUNS.append(str(flow_run.id))
 
 
 @task
@@ -61,6 +91,7 @@ def generate_raw(path: Path, rows: int = 500, seed: int = 7) -> Path:
 
 @flow(name="ingest")
 def ingest(work: Path) -> Artifact:
+    _stage_started()
     log_code(folder=FOLDER)
     raw = generate_raw(work / "housing_raw.csv")
     return upload_file(raw, name="housing-raw", folder=FOLDER, labels=["raw", "example"],
@@ -86,6 +117,7 @@ def clean_rows(raw_csv: Path, out: Path) -> dict[str, Any]:
 
 @flow(name="transform")
 def transform(work: Path) -> Artifact:
+    _stage_started()
     log_code(folder=FOLDER)
     raw_csv = download_artifact(f"{FOLDER}/housing-raw:latest", path=f"{work}/download/")
     counts = clean_rows(raw_csv, work / "housing_clean.csv")
@@ -119,7 +151,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
     return x
 
 
-@artifact_task(name="price-model", folder=FOLDER, labels=["model"], serializer="json")
+@artifact_task(artifact_name="price-model", folder=FOLDER, labels=["model"], serializer="json")
 def fit_model(clean_csv: Path, checkpoints: Path) -> dict[str, Any]:
     """Least-squares linear model of the price, with one checkpoint per fold."""
     xs, ys = _read_xy(clean_csv)
@@ -142,6 +174,7 @@ def _fit(xs: list[list[float]], ys: list[float]) -> list[float]:
 
 @flow(name="train")
 def train(work: Path) -> dict[str, Any]:
+    _stage_started()
     log_code(folder=FOLDER)
     clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=f"{work}/train-input/")
     model = fit_model(clean_csv, work / "checkpoints")
@@ -151,6 +184,7 @@ def train(work: Path) -> dict[str, Any]:
 
 @flow(name="report")
 def report(work: Path) -> Artifact:
+    _stage_started()
     log_code(folder=FOLDER)
     model = load_object(f"{FOLDER}/price-model:latest")
     clean_csv = download_artifact(f"{FOLDER}/housing-clean:latest", path=f"{work}/report-input/")
@@ -169,8 +203,7 @@ def report(work: Path) -> Artifact:
 
 
 @flow(name="example-pipeline")
-def pipeline() -> Artifact:
-    work = Path(tempfile.mkdtemp(prefix="example-pipeline-"))
+def pipeline(work: Path) -> Artifact:
     ingest(work)
     transform(work)
     train(work)
@@ -207,21 +240,63 @@ def _print_lineage(report_art: Artifact) -> None:
     show(report_art.id, 0, frozenset({report_art.id}))
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when inside it (shorter commands to copy)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _next_steps(reg: Any, report_art: Artifact) -> None:
+    cli = _shown(Path(sys.executable).parent / "prefect-artifacts")
+    home = _shown(Path(reg.settings.home))
+    print("\nNext, in this shell (the registry is the one this run wrote):")
+    print(f"  export PREFECT_ARTIFACTS_HOME={home}")
+    print(f"  {cli} ls --folder {FOLDER}            # every version: this run's and earlier ones")
+    print(f"  {cli} show {report_art.ref}    # its files, metadata and runs")
+    print(f"  {cli} lineage {report_art.ref}    # the tree above, from the catalog")
+    print("  (a web UI, `prefect-artifacts ui`, is coming; it is not in this version)")
+    if os.environ.get("PREFECT_API_URL"):
+        print(f"\nEach stage's flow run has a Prefect table artifact 'artifacts-<stage>' and a lineage graph"
+              f" 'lineage-<stage>' on {os.environ['PREFECT_API_URL']}.")
+    else:
+        prefect_home = _shown(Path(os.environ["PREFECT_HOME"]))
+        prefect = _shown(Path(sys.executable).parent / "prefect")
+        print(f"\nEach stage's flow run published a Prefect table artifact 'artifacts-<stage>' and a lineage graph"
+              f" 'lineage-<stage>' to the temporary Prefect server, which has stopped; its database is kept in"
+              f" {prefect_home}: `PREFECT_HOME={prefect_home} {prefect} server start`"
+              f" shows them in the UI."
+              f"\nThis run wrote only under {_shown(EXAMPLE_DIR)}/ (`rm -rf {_shown(EXAMPLE_DIR)}` removes it all).")
+
+
 def main() -> None:
-    report_art = pipeline()
+    started = datetime.now(timezone.utc)
+    work = Path(tempfile.mkdtemp(prefix="example-pipeline-"))
+    try:
+        report_art = pipeline(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     reg = resolve_registry()
-    runs = {e.run_id for e in reg.lineage(report_art.id).edges}  # the four stage runs
-    print(f"\nRegistered by this pipeline (registry home: {reg.settings.home}):")
-    print(f"  {'artifact':<48} {'kind':<9} {'size':>8}  {'sha256':<12}  used as")
+    runs = set(STAGE_RUNS)  # the four stage runs of this invocation
+    registered, reused = [], []
     for art in reg.iter(folder=FOLDER, sort_by="created"):
         cats = sorted({link.category.value for link in art.runs if link.run_id in runs})
         if cats:
-            print(f"  {art.ref:<48} {art.kind.value:<9} {art.size or 0:>8}  {str(art.checksum)[:12]}  "
-                  f"{', '.join(cats)}")
+            (registered if art.created >= started else reused).append((art, cats))
+    print(f"\nRegistered by this run (registry home: {_shown(Path(reg.settings.home))}):")
+    print(f"  {'artifact':<48} {'kind':<9} {'size':>8}  {'sha256':<12}  used as")
+    for art, cats in registered:
+        print(f"  {art.ref:<48} {art.kind.value:<9} {art.size or 0:>8}  {str(art.checksum)[:12]}  "
+              f"{', '.join(cats)}")
+    if reused:
+        print("Used by this run, registered by an earlier one: "
+              + ", ".join(f"{art.ref} ({', '.join(cats)})" for art, cats in reused))
     _print_lineage(report_art)
-    print("\nEach stage's flow run has a Prefect table artifact 'artifacts-<stage>' listing these;"
-          " every new artifact emitted 'prefect-artifacts.artifact.created'.")
+    _next_steps(reg, report_art)
 
 
 if __name__ == "__main__":
     main()
+    # The temporary Prefect server stops at exit and says so at INFO: the next steps stay the last lines.
+    logging.getLogger("prefect").setLevel(logging.WARNING)

@@ -205,7 +205,9 @@ def test_prefect_yaml_declares_the_three_scheduled_deployments() -> None:
 def test_example_pipeline_prints_lineage_back_to_raw(task_registry: Any, capsys: Any) -> None:
     example_pipeline.main()
     out = capsys.readouterr().out
-    assert "Registered by this pipeline" in out and "Lineage" in out
+    assert "Registered by this run" in out and "Lineage" in out
+    assert "prefect-artifacts ls --folder /examples/housing" in out
+    assert "prefect-artifacts show /examples/housing/housing-report:1" in out
     lines = out.split("Lineage", 1)[1].splitlines()[1:]
     depth = {}
     for line in lines:

@@ -35,6 +35,15 @@ def _prefect_artifacts(run_id: str, key: str) -> list[Any]:
             flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), key=ArtifactFilterKey(any_=[key]))))
 
 
+def _duration(run_id: str) -> float:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    assert run.start_time is not None and run.end_time is not None
+    return (run.end_time - run.start_time).total_seconds()
+
+
 def _producer(art: Any) -> str:
     (run_id,) = [link.run_id for link in art.runs if link.category is RunCategory.OUTPUT]
     return run_id
@@ -46,8 +55,8 @@ def _mermaid(markdown: str) -> str:
     return found.group(1)
 
 
-def test_example_pipeline_publishes_each_runs_lineage_back_to_raw(task_registry: Any) -> None:
-    report = example_pipeline.pipeline()
+def test_example_pipeline_publishes_each_runs_lineage_back_to_raw(task_registry: Any, tmp_path: Any) -> None:
+    report = example_pipeline.pipeline(tmp_path)
     folder = example_pipeline.FOLDER
     arts = {n: task_registry.get(f"{folder}/{n}:1") for n in (
         "housing-raw", "housing-clean", "price-model", "price-model-checkpoints", "housing-report",
@@ -64,6 +73,9 @@ def test_example_pipeline_publishes_each_runs_lineage_back_to_raw(task_registry:
 
     published = _prefect_artifacts(runs["report"], lineage_key("report"))
     assert len(published) == 1, "one lineage graph, published when the run ended"
+    for stage, run_id in runs.items():  # one table per run, from its end hook (unless it ran past the debounce)
+        if _duration(run_id) < PUBLISHER.min_interval:
+            assert len(_prefect_artifacts(run_id, table_key(stage))) == 1, stage
     assert published[0].type == "markdown" and lineage_key("report") == "lineage-report"
     text = _mermaid(published[0].data)
     a = {n: node_id("a", art.id) for n, art in arts.items()}
