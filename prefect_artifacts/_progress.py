@@ -7,7 +7,8 @@ implements; rather than widen all of them, the registry installs a per-file `Met
 a context variable (`metering`) and those loops call `report` with each chunk as it is
 written or sent. `Meter.finish` tops it up to the stored size, so paths that report nothing on the way
 (small files sent in one request, content the store already holds) still sum exactly.
-Passes that only hash (to skip content the store already holds) report nothing.
+Passes that only hash (to skip content the store already holds) are not counted there:
+they go to the ``hashing`` callback of the meter (`watching_hashes`), e.g. a second bar.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class Meter:
         ```
     """
 
-    def __init__(self, callback: Callable[[int], None]) -> None:
+    def __init__(self, callback: Callable[[int], None], hashing: Callable[[int], None] | None = None) -> None:
         self._callback = callback
+        self.hashing = hashing  #: told about passes that only hash (they store nothing)
         self._done = 0
         self._lock = threading.Lock()
 
@@ -95,6 +97,18 @@ def current() -> Meter | None:
     return _CURRENT.get()
 
 
+def hashing_progress() -> Callable[[int], None] | None:
+    """Where a hash-only pass of the file being stored reports its bytes (see `watching_hashes`), if anywhere.
+
+    Example:
+        ```python
+        digest, size = hash_file(path, progress=hashing_progress())
+        ```
+    """
+    meter = _CURRENT.get()
+    return None if meter is None else meter.hashing
+
+
 def report(nbytes: int) -> None:
     """Tell the current meter, if any, that ``nbytes`` more bytes were written or sent.
 
@@ -141,6 +155,42 @@ class HighWater:
             if self._meter is not None:
                 self._meter(offset - self._mark)
             self._mark = offset
+
+
+#: Who watches the hash-only passes of the uploads started in this context (see `watching_hashes`).
+_HASH_WATCHER: ContextVar[Callable[[int], None] | None] = ContextVar("prefect_artifacts_hashing", default=None)
+
+
+@contextlib.contextmanager
+def watching_hashes(callback: Callable[[int], None]) -> Iterator[None]:
+    """Report to ``callback`` the bytes of the passes that only hash, in the uploads the block runs.
+
+    Before sending a large file a server may already hold, `HttpRegistry` hashes it (then
+    asks); an embedded registry does the same when it holds a file of that size. Those
+    bytes are not stored, so the ``progress`` callback does not count them: this one can.
+
+    Example:
+        ```python
+        with watching_hashes(hash_bar.advance):
+            reg.upload_file("big.bin", progress=bar.advance)
+        ```
+    """
+    token = _HASH_WATCHER.set(callback)
+    try:
+        yield
+    finally:
+        _HASH_WATCHER.reset(token)
+
+
+def hash_watcher() -> Callable[[int], None] | None:
+    """The callback `watching_hashes` installed in this context, if any.
+
+    Example:
+        ```python
+        Meter(progress, hashing=hash_watcher())
+        ```
+    """
+    return _HASH_WATCHER.get()
 
 
 #: Where a long batch measured in items (garbage collection) reports ``(done, total)``.

@@ -36,7 +36,7 @@ from prefect_artifacts._cli.output import (
     short_checksum,
     sync_table,
 )
-from prefect_artifacts._cli.progress import ByteProgress, CountProgress, byte_bar, spinner
+from prefect_artifacts._cli.progress import ByteProgress, CountProgress, spinner, upload_bars
 from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import (
@@ -182,10 +182,11 @@ def push(
             art = reg.add_reference(path, **options)
     elif os.path.isdir(path):
         count, size = _count_files(Path(path))
-        with byte_bar(state.err, f"Pushing {path} ({count} files)", size, state.progress_enabled) as advance:
+        with upload_bars(state.err, f"Pushing {path} ({count} files)", size, state.progress_enabled) as advance:
             art = reg.upload_dir(path, progress=advance, **options)
     elif os.path.isfile(path):
-        with byte_bar(state.err, f"Pushing {path}", os.path.getsize(path), state.progress_enabled) as advance:
+        size = os.path.getsize(path)
+        with upload_bars(state.err, f"Pushing {path}", size, state.progress_enabled, hash_total=size) as advance:
             art = reg.upload_file(path, progress=advance, **options)
     else:
         raise InvalidArtifactInput(f"{path!r} is not a file or directory (use --reference for a URI)")

@@ -10,6 +10,7 @@ not an interactive terminal); `rich.progress` is imported only when a bar is dra
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +23,31 @@ def _byte_columns() -> list[Any]:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
+        ProgressColumn,
         SpinnerColumn,
+        Task,
         TextColumn,
         TimeRemainingColumn,
-        TransferSpeedColumn,
     )
+    from rich.text import Text
+
+    from prefect_artifacts._sizes import human_size
+
+    class SpeedColumn(ProgressColumn):
+        """Bytes per second since the bar started: content found already stored counts as done at once.
+
+        (rich's ``TransferSpeedColumn`` leaves the first update out, which makes nonsense
+        of a transfer whose first update is most of it.)
+        """
+
+        def render(self, task: Task) -> Text:
+            elapsed = task.finished_time or task.elapsed
+            if not elapsed or not task.completed:
+                return Text("?", style="progress.data.speed")
+            return Text(f"{human_size(int(task.completed / elapsed))}/s", style="progress.data.speed")
 
     return [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-            TransferSpeedColumn(), TimeRemainingColumn()]
+            SpeedColumn(), TimeRemainingColumn()]
 
 
 def _count_columns(unit: str) -> list[Any]:
@@ -190,6 +208,47 @@ def byte_bar(console: Console, description: str, total: int | None, enabled: boo
     """
     with ByteProgress(console, enabled) as bar, bar.shared(description, total) as advance:
         yield advance
+
+
+@contextlib.contextmanager
+def upload_bars(
+    console: Console, description: str, total: int, enabled: bool, hash_total: int | None = None
+) -> Iterator[Callable[[int], None]]:
+    """A byte bar for an upload, fed with the ``advance`` this yields as its ``progress`` callback.
+
+    Content the store (or server) may hold already is hashed first, and not stored or
+    sent when it does: that pass gets a second bar (``hash_total``: its size when known),
+    shown only once it starts, so the first one never sits still unexplained.
+
+    Example:
+        ```python
+        with upload_bars(console, "Pushing big.bin", size, True, hash_total=size) as advance:
+            reg.upload_file("big.bin", progress=advance)
+        ```
+    """
+    from prefect_artifacts._progress import watching_hashes
+
+    with ByteProgress(console, enabled) as bar, bar.shared(description, total) as advance:
+        progress = bar._progress
+        if progress is None:
+            yield advance
+            return
+        lock = threading.Lock()
+        hashing: list[Any] = []  # its task, once the first hash-only pass starts
+
+        def hashed(nbytes: int) -> None:
+            with lock:
+                if not hashing:
+                    hashing.append(progress.add_task("  hashing (to skip stored content)",
+                                                     total=hash_total))
+            progress.advance(hashing[0], nbytes)
+
+        try:
+            with watching_hashes(hashed):
+                yield advance
+        finally:
+            if hashing:
+                progress.remove_task(hashing[0])
 
 
 @contextlib.contextmanager

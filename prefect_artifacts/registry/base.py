@@ -35,7 +35,7 @@ from prefect_artifacts._paths import (
     validate_labels,
     validate_name,
 )
-from prefect_artifacts._progress import Meter, metering
+from prefect_artifacts._progress import Meter, hash_watcher, metering
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -673,9 +673,10 @@ class Registry(ABC):
         pool = (ThreadPoolExecutor(workers, thread_name_prefix="prefect-artifacts-put")
                 if workers > 1 and len(local) > 64 else None)
         try:
-            results = (pool.map(lambda part: [self._store_metered(e, False, progress) for e in part],
+            hashing = hash_watcher()  # read here: the pool's threads do not see this context
+            results = (pool.map(lambda part: [self._store_metered(e, False, progress, hashing) for e in part],
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
-                       else ([self._store_metered(e, not batch, progress)] for e in local))
+                       else ([self._store_metered(e, not batch, progress, hashing)] for e in local))
             for part in results:
                 stored.extend(part)
         finally:
@@ -698,12 +699,12 @@ class Registry(ABC):
         out.sort(key=lambda f: f.path)
         return out
 
-    def _store_metered(self, entry: DraftEntry, sync: bool,
-                       progress: Callable[[int], None] | None) -> ManifestFile:
+    def _store_metered(self, entry: DraftEntry, sync: bool, progress: Callable[[int], None] | None,
+                       hashing: Callable[[int], None] | None = None) -> ManifestFile:
         """`_store_entry`, its bytes reported to ``progress`` as the store's loops write or send them."""
         if progress is None:
             return self._store_entry(entry, sync)
-        with metering(Meter(progress)) as meter:  # set in the thread that stores: pool workers too
+        with metering(Meter(progress, hashing)) as meter:  # set in the thread that stores: pool workers too
             stored = self._store_entry(entry, sync)
         meter.finish(stored.size or 0)
         return stored

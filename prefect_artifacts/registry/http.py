@@ -34,7 +34,7 @@ from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref
-from prefect_artifacts._progress import HighWater
+from prefect_artifacts._progress import HighWater, hashing_progress
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN
 from prefect_artifacts.errors import (
@@ -274,7 +274,7 @@ class HttpRegistry(Registry):
                 data = f.read(DIRECT_PUT + 1)
             return self._put_data(data, sync, digest)
         if digest is None:
-            digest, size = hash_file(path, size_hint=size)
+            digest, size = hash_file(path, size_hint=size, progress=hashing_progress())
         if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
         sent = HighWater()  # a retried PUT sends the file again: count each byte once

@@ -26,7 +26,7 @@ from prefect_artifacts import references
 from prefect_artifacts._aspects import prepare_aspect
 from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
-from prefect_artifacts._progress import tally
+from prefect_artifacts._progress import hashing_progress, tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
@@ -284,7 +284,7 @@ class LocalRegistry(Registry):
         if digest is None and size > SMALL_FILE and self.catalog.has_file_of_size(size):
             # Probably stored already (same size catalogued): one read-only hash pass may
             # spare the copy. New content is copied and hashed again in one pass.
-            known, _ = hash_file(path, size_hint=size)
+            known, _ = hash_file(path, size_hint=size, progress=hashing_progress())
             if self.store.exists(known):
                 self.store.touch(known)
                 return BlobInfo(known, size, written=False)

@@ -295,8 +295,10 @@ def write_behind(chunks: Iterable[bytes], write: Callable[[bytes], Any]) -> None
         pending.result()
 
 
-def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
-    """SHA-256 and size of a local file, read in bounded chunks.
+def hash_file(
+    path: str, size_hint: int | None = None, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """SHA-256 and size of a local file, read in bounded chunks (each one's size to ``progress``).
 
     Example:
         ```python
@@ -304,7 +306,7 @@ def hash_file(path: str, size_hint: int | None = None) -> tuple[str, int]:
         ```
     """
     with open(path, "rb", buffering=0) as f:
-        return copy_hashing(f, None, size_hint=size_hint)
+        return copy_hashing(f, None, size_hint=size_hint, progress=progress)
 
 
 # -- resumable SHA-256 (chunk indexes) -----------------------------------------------

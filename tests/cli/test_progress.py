@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._cli.progress import ByteProgress, CountProgress
 from prefect_artifacts._cli.transfer import pull, verify
-from prefect_artifacts._progress import HighWater, Meter, metering, tallying
+from prefect_artifacts._progress import HighWater, Meter, metering, tallying, watching_hashes
 from prefect_artifacts._server import NoAuth
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.http import UPLOAD_CHUNK, HttpRegistry
@@ -138,6 +138,18 @@ def test_http_file_push_counts_the_body_as_it_streams(http: HttpRegistry, server
     assert sum(again.counts) == size
 
 
+def test_the_hash_only_pass_is_reported_apart(http: HttpRegistry, local: LocalRegistry, tmp_path: Path) -> None:
+    size = 3 * UPLOAD_CHUNK + 7
+    _file(tmp_path / "big.bin", size)
+    (tmp_path / "copy.bin").write_bytes((tmp_path / "big.bin").read_bytes())  # a path whose digest is not cached
+    # a server may hold it: hashed, then sent; embedded: hashed first only once it holds a file of that size
+    for reg, name, hash_pass in ((http, "big.bin", size), (local, "big.bin", 0), (local, "copy.bin", size)):
+        hashed, seen = Recorder(), Recorder()
+        with watching_hashes(hashed):
+            reg.upload_file(tmp_path / name, progress=seen)
+        assert sum(seen.counts) == size and sum(hashed.counts) == hash_pass
+
+
 def test_http_directory_push_through_the_upload_pool_sums_exactly(http: HttpRegistry, tmp_path: Path) -> None:
     root = tmp_path / "many"
     sizes = [3 * UPLOAD_CHUNK + 1] + [100 + i for i in range(70)]  # > 64 files: stored from a thread pool
@@ -211,6 +223,12 @@ def test_cli_push_on_a_terminal_shows_bytes_and_speed(big: Path) -> None:
     result = CliRunner(env=TERMINAL).invoke(app, ["push", str(big)])
     assert result.exit_code == 0, result.stderr
     assert "16.0/16.0 MiB" in result.stderr and "/s" in result.stderr
+
+
+def test_cli_push_over_http_shows_the_hash_pass_then_the_bytes_sent(big: Path, server: LiveServer) -> None:
+    result = CliRunner(env=TERMINAL).invoke(app, ["--api-url", server.url, "push", str(big)])
+    assert result.exit_code == 0, result.stderr
+    assert "hashing" in result.stderr and "16.0/16.0 MiB" in result.stderr and "/s" in result.stderr
 
 
 @pytest.mark.parametrize("args, env", [(["--quiet"], TERMINAL), (["-q"], TERMINAL), (["--json"], TERMINAL),
