@@ -161,6 +161,8 @@ def create_app(
         uvicorn.run(app, host="127.0.0.1", port=4300)
         ```
     """
+    from prefect_artifacts._web.mount import mount_ui  # the web view imports this package
+
     auth_catalog = AuthCatalog(registry.catalog.engine)
     limits = limits or Limits()
     app = FastAPI(
@@ -170,6 +172,7 @@ def create_app(
     app.state.server = ServerState(registry, auth or ApiKeyAuth(auth_catalog), auth_catalog, limits)
     for module in (artifacts, content, system, admin):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
+    mount_ui(app)  # the web view: pages under /ui, / redirects there
     app.add_exception_handler(ArtifactError, _artifact_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

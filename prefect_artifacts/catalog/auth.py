@@ -451,10 +451,38 @@ class AuthCatalog:
             if row is None:
                 return None
             user = self._user(conn, row)
+        return self._principal(user)
+
+    @staticmethod
+    def _principal(user: User) -> Principal:
         if user.is_admin:
             return Principal(user.id, user.name, True, user.default_group_id, None, None)
         return Principal(user.id, user.name, False, user.default_group_id, frozenset(user.groups),
                          frozenset(g for g, w in user.groups.items() if w))
+
+    def session_key(self, key_id: str) -> tuple[str, Principal] | None:
+        """The stored hash and the principal of an unrevoked API key, by id; None when revoked or unknown.
+
+        The web view signs its session cookies with the hash (known only to the server),
+        and looks the key up on every request: revoking the key ends its sessions at once.
+
+        Example:
+            ```python
+            key_hash, principal = auth.session_key(key_id)
+            ```
+        """
+        if not key_id or len(key_id) > 64:
+            return None
+        with self._read() as conn:
+            row = conn.execute(
+                select(users, api_keys.c.key_hash.label("session_key_hash"))
+                .join(api_keys, api_keys.c.user_id == users.c.id)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
+            ).first()
+            if row is None:
+                return None
+            user = self._user(conn, row)
+        return row.session_key_hash, self._principal(user)
 
     # possession: who may build artifacts from which blobs -------------------
 

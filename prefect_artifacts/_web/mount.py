@@ -1,0 +1,48 @@
+"""Put the web view on a server app: pages under ``/ui``, static files, ``/`` → ``/ui/``, headers.
+
+Example:
+    ```python
+    app = FastAPI()
+    mount_ui(app)
+    ```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from starlette.responses import RedirectResponse
+from starlette.staticfiles import StaticFiles
+
+from prefect_artifacts._web import pages
+from prefect_artifacts._web.security import UI_PREFIX, SecurityHeadersMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _routers() -> list[APIRouter]:
+    return [pages.router]
+
+
+def mount_ui(app: FastAPI) -> None:
+    """Serve the web view from ``app`` (whose ``app.state.server`` is a `ServerState`).
+
+    Example:
+        ```python
+        mount_ui(create_app(registry))  # create_app does this already
+        ```
+    """
+    for router in _routers():
+        app.include_router(router, prefix=UI_PREFIX, include_in_schema=False)
+    app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PREFIX}/", status_code=307)
+
+    @app.get(UI_PREFIX, include_in_schema=False)
+    def ui_root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PREFIX}/", status_code=307)
+
+    app.add_middleware(SecurityHeadersMiddleware)
