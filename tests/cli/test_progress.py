@@ -237,3 +237,23 @@ def test_cli_push_is_quiet_off_a_terminal_or_when_asked(big: Path, args: list[st
     result = CliRunner(env=env).invoke(app, [*args, "push", str(big)])
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_offline_writes_to_the_outbox_and_sync_count_the_same_way(server: LiveServer, tmp_path: Path) -> None:
+    from prefect_artifacts.registry.offline import OfflineRegistry
+
+    reg = OfflineRegistry.for_server(server.url, mode=True, retries=0)
+    try:
+        size = CHUNK_SIZE + 5
+        _file(tmp_path / "big.bin", size)
+        seen = Recorder()
+        reg.upload_file(tmp_path / "big.bin", progress=seen)  # into the outbox, chunk by chunk
+        assert sum(seen.counts) == size and len(seen.counts) >= 2
+        (tmp_path / "small.txt").write_text("taken")
+        server.registry.upload_file(tmp_path / "small.txt", name="taken")
+        reg.upload_file(tmp_path / "small.txt", name="taken", conflict_strategy="error")  # conflicts on sync
+        replayed: list[int] = []
+        report = reg.push_outbox(progress=replayed.append)  # once per artifact handled: a count bar ends full
+        assert len(report.created) == 1 and len(report.conflicts) == 1 and replayed == [size, 0]
+    finally:
+        reg.close()
