@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect_artifacts._paths import (
@@ -49,6 +52,13 @@ class ArtifactDraft:
     upload when ``name`` already exists in the folder; when the alternative exists
     too, the upload becomes its next version (``new`` never overwrites or fails).
 
+    ``local`` (seed 001) is the draft's local working directory: when given, `add_file`
+    and `add_dir` copy their sources into ``<local>/<obj_path>`` at once, so the upload
+    holds the content as it was when added (later edits of the originals do not leak
+    in). Without it (the default) nothing is copied and the files are read at upload.
+    Local paths are recorded absolute, so a draft saved with `to_dict` (JSON) and
+    rebuilt with `parse_from_dict` in another process or folder names the same files.
+
     Example:
         ```python
         draft = ArtifactDraft(name="bundle", description="plots and data", labels=["x"])
@@ -67,6 +77,7 @@ class ArtifactDraft:
         metadata: dict[str, Any] | None = None,
         mime_type: str | None = None,
         alternative_name: str | None = None,
+        local: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = validate_name(name)
         self.alternative_name = None if alternative_name is None else validate_name(alternative_name)
@@ -74,7 +85,41 @@ class ArtifactDraft:
         self.labels = validate_labels(labels)
         self.metadata = metadata
         self.mime_type = mime_type
+        self._local = None if local is None else os.path.abspath(os.fspath(local))
         self._sources: list[tuple[str, Any, str, bool]] = []  # (kind, source, in-artifact path, move)
+
+    @property
+    def local(self) -> str | None:
+        """The draft's local working directory (absolute), or None: sources are then not copied.
+
+        Example:
+            ```python
+            draft = ArtifactDraft(name="bundle", local="work/bundle")
+            draft.add_file("1.png", obj_path="a/")   # copied to work/bundle/a/1.png
+            draft.local                               # "/abs/work/bundle"
+            ```
+        """
+        return self._local
+
+    def _copy_in(self, source: str, target: str, is_dir: bool) -> str:
+        """Copy ``source`` to ``<local>/<target>`` (the draft's working directory); the copy's path."""
+        if self._local is None:
+            return source
+        dest = os.path.join(self._local, *target.split("/")) if target else self._local
+        if os.path.abspath(dest) == os.path.abspath(source):
+            return source
+        try:
+            if is_dir:  # exactly the files the draft would read (walk_dir's symlink rules)
+                for rel, full in walk_dir(source):
+                    os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+                    shutil.copy2(full, os.path.join(dest, rel))
+                os.makedirs(dest, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(source, dest)
+        except OSError as exc:
+            raise InvalidArtifactInput(f"cannot copy {source!r} into the draft's local directory: {exc}") from exc
+        return dest
 
     def add_file(
         self, file_path: str | os.PathLike[str], obj_path: str | None = None, move: bool = False
@@ -96,7 +141,9 @@ class ArtifactDraft:
         path = os.fspath(file_path)
         if not os.path.isfile(path):
             raise InvalidArtifactInput(f"{path!r} is not a file")
-        self._sources.append(("file", path, object_path(obj_path, os.path.basename(path)), move))
+        target = object_path(obj_path, os.path.basename(path))
+        path = self._copy_in(os.path.abspath(path), target, is_dir=False)
+        self._sources.append(("file", path, target, move))
         return self
 
     def add_bytes(self, data: bytes | bytearray | memoryview, obj_path: str) -> ArtifactDraft:
@@ -136,7 +183,9 @@ class ArtifactDraft:
         if not os.path.isdir(path):
             raise InvalidArtifactInput(f"{path!r} is not a directory")
         name = os.path.basename(os.path.normpath(os.path.abspath(path)))
-        self._sources.append(("dir", path, dir_prefix(obj_path, name), move))
+        target = dir_prefix(obj_path, name)
+        path = self._copy_in(os.path.abspath(path), target, is_dir=True)
+        self._sources.append(("dir", path, target, move))
         return self
 
     def add_reference(self, uri: str, obj_path: str | None = None) -> ArtifactDraft:
@@ -162,6 +211,86 @@ class ArtifactDraft:
             ```
         """
         return not self._sources
+
+    @property
+    def objects(self) -> list[dict[str, Any]]:
+        """What was added, in order: ``{"kind", "path", "source", "move"}`` per item (seed 001's ``objects``).
+
+        ``kind`` is ``file``, ``dir``, ``ref`` or ``bytes``; ``path`` is the path inside
+        the artifact (``""``: the root); ``source`` is the absolute local path, the URI,
+        or (for ``bytes``) the content in base64. A copy: editing it changes nothing.
+
+        Example:
+            ```python
+            ArtifactDraft(name="x").add_reference("s3://b/k.csv", obj_path="raw/").objects
+            # [{"kind": "ref", "path": "raw/k.csv", "source": "s3://b/k.csv", "move": False}]
+            ```
+        """
+        return [
+            {"kind": kind, "path": target, "move": move,
+             "source": base64.b64encode(source).decode("ascii") if kind == "bytes" else source}
+            for kind, source, target, move in self._sources
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The draft as a JSON-compatible dict; `parse_from_dict` rebuilds it exactly.
+
+        Keys: ``name``, ``alternative_name``, ``description``, ``labels``, ``metadata``,
+        ``mime_type``, ``local`` and ``objects`` (see `objects`). Nothing is read from
+        disk: directories are listed only at upload, as for the draft itself.
+
+        Example:
+            ```python
+            Path("draft.json").write_text(json.dumps(draft.to_dict()))
+            same = ArtifactDraft.parse_from_dict(json.loads(Path("draft.json").read_text()))
+            ```
+        """
+        return {
+            "name": self.name, "alternative_name": self.alternative_name, "description": self.description,
+            "labels": list(self.labels), "metadata": _json_copy(self.metadata), "mime_type": self.mime_type,
+            "local": self._local, "objects": self.objects,
+        }
+
+    @classmethod
+    def parse_from_dict(cls, data: Mapping[str, Any]) -> ArtifactDraft:
+        """Rebuild a draft from `to_dict`'s dict (e.g. loaded from JSON); returns a new draft.
+
+        The sources are taken as recorded (not copied again, not required to exist yet:
+        a missing file fails the upload, naming it).
+
+        Raises:
+            InvalidArtifactInput: ``data`` is not such a dict (an unknown key, a wrong
+                type, an unknown object kind, bad base64), naming the problem.
+            InvalidName, UnsafePath: an invalid name, label or object path.
+
+        Example:
+            ```python
+            draft = ArtifactDraft.parse_from_dict({"name": "bundle", "objects": [
+                {"kind": "ref", "path": "x.bin", "source": "https://host/x.bin"}]})
+            ```
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidArtifactInput(f"a draft dict must be a mapping, not {type(data).__name__}")
+        unknown = set(data) - _DRAFT_KEYS
+        if unknown:
+            raise InvalidArtifactInput(f"unknown draft key(s) {sorted(unknown)}: use {sorted(_DRAFT_KEYS)}")
+        if "name" not in data:
+            raise InvalidArtifactInput("a draft dict needs a 'name'")
+        for key in ("alternative_name", "description", "mime_type", "local"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise InvalidArtifactInput(f"draft {key!r} must be a string or null, not {type(data[key]).__name__}")
+        metadata = data.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidArtifactInput(f"draft 'metadata' must be an object or null, not {type(metadata).__name__}")
+        objects = data.get("objects", [])
+        if not isinstance(objects, list):
+            raise InvalidArtifactInput(f"draft 'objects' must be a list, not {type(objects).__name__}")
+        draft = cls(name=data["name"], description=data.get("description"), labels=data.get("labels") or (),
+                    metadata=_json_copy(metadata), mime_type=data.get("mime_type"),
+                    alternative_name=data.get("alternative_name"))
+        draft._local = data.get("local")
+        draft._sources = [_parse_object(i, item) for i, item in enumerate(objects)]
+        return draft
 
     def single_kind(self) -> str | None:
         """'file' or 'ref' when the draft is one plain file (or bytes) or one URI, else None.
@@ -202,6 +331,45 @@ class ArtifactDraft:
         if not out:
             raise InvalidArtifactInput(f"draft {self.name!r} has no files: its directories are empty")
         return _check_unique(out)
+
+
+_DRAFT_KEYS = frozenset({"name", "alternative_name", "description", "labels", "metadata", "mime_type", "local",
+                         "objects"})
+_OBJECT_KINDS = ("file", "dir", "ref", "bytes")
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts and lists copied, scalars kept)."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
+
+
+def _parse_object(i: int, item: Any) -> tuple[str, Any, str, bool]:
+    """One ``objects`` entry of `ArtifactDraft.to_dict`, checked, as a draft source."""
+    if not isinstance(item, Mapping):
+        raise InvalidArtifactInput(f"draft object {i} must be an object, not {type(item).__name__}")
+    kind, target, source, move = item.get("kind"), item.get("path", ""), item.get("source"), item.get("move", False)
+    if kind not in _OBJECT_KINDS:
+        raise InvalidArtifactInput(f"draft object {i}: unknown kind {kind!r} (use one of {', '.join(_OBJECT_KINDS)})")
+    if not isinstance(source, str) or not source:
+        raise InvalidArtifactInput(f"draft object {i} needs a non-empty string 'source'")
+    if not isinstance(target, str) or not isinstance(move, bool):
+        raise InvalidArtifactInput(f"draft object {i}: 'path' must be a string and 'move' a boolean")
+    if target or kind in ("file", "bytes"):
+        target = safe_relpath(target, f"path of draft object {i}")
+    if kind == "bytes":
+        try:
+            return kind, base64.b64decode(source, validate=True), target, False
+        except ValueError:
+            raise InvalidArtifactInput(f"draft object {i}: 'source' is not valid base64") from None
+    if kind == "ref":
+        return kind, normalize_uri(source), target, False
+    if not Path(source).is_absolute():
+        raise InvalidArtifactInput(f"draft object {i}: local source {source!r} must be an absolute path")
+    return kind, source, target, move
 
 
 def walk_dir(root: str) -> list[tuple[str, str]]:
