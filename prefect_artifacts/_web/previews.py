@@ -34,7 +34,7 @@ from markupsafe import Markup
 from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts._mime import detect_mime
 from prefect_artifacts._sizes import human_size
-from prefect_artifacts.errors import ArtifactError, ArtifactIntegrityError, StorageError
+from prefect_artifacts.errors import ArtifactError, ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.models import Artifact, ArtifactFile, ArtifactKind
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.serializers.api import OBJECT_ASPECT
@@ -82,7 +82,8 @@ _TEXT_TYPES = {
 }
 _TEXT_SUFFIXES = (".log", ".txt", ".out", ".err", ".ini", ".cfg", ".conf", ".py", ".sql", ".sh", ".jsonl",
                   ".ndjson", ".yaml", ".yml", ".toml", ".rst", ".env", ".r", ".tex")
-_PAYLOAD_SERIALIZERS = ("json", "text")
+#: Serializers whose payload an object preview shows (by its file type; never unpickled).
+_PAYLOAD_SERIALIZERS = ("json", "text", "numpy", "pandas")
 
 
 @dataclass
@@ -195,7 +196,7 @@ def build_preview(registry: Registry, art: Artifact, path: str | None, raw_url: 
         return preview_file(source, raw_url)
     except ArtifactIntegrityError as exc:
         return no_preview(f"the content failed verification: {exc}")
-    except StorageError as exc:
+    except (BlobNotFound, StorageError) as exc:
         return no_preview(f"the content could not be read: {exc}")
 
 
@@ -286,11 +287,23 @@ def _render_link_open(self: RendererHTML, tokens: list[Token], idx: int, options
     return self.renderToken(tokens, idx, options, env)
 
 
+def _render_cell_open(self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict,
+                      env: EnvType) -> str:
+    """A table cell's alignment as a class (``align-left|right|center``): the CSP forbids ``style``."""
+    token = tokens[idx]
+    style = str(token.attrs.pop("style", ""))
+    if style.startswith("text-align:") and style[11:] in ("left", "right", "center"):
+        token.attrSet("class", f"align-{style[11:]}")
+    return self.renderToken(tokens, idx, options, env)
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
     md.validateLink = _safe_link  # type: ignore[method-assign]
     md.add_render_rule("image", _render_image)
     md.add_render_rule("link_open", _render_link_open)
+    md.add_render_rule("th_open", _render_cell_open)
+    md.add_render_rule("td_open", _render_cell_open)
     return md
 
 
@@ -463,8 +476,7 @@ def _image_preview(source: FileSource, mime: str, raw_url: str) -> Preview:
 
 
 def _img(raw_url: str, name: str, extra_class: str | None) -> Markup:
-    scheme = urlsplit(raw_url.strip()).scheme.lower()
-    if scheme not in ("", "http", "https"):
+    if _scheme(raw_url) not in ("", "http", "https"):
         return _note_html("No preview: not a web address.")
     classes = "preview-image" + (f" {extra_class}" if extra_class else "")
     return Markup('<img src="{}" alt="{}" class="{}">').format(raw_url, name, classes)
@@ -527,13 +539,13 @@ def _payload_preview(registry: Registry, art: Artifact, path: Any, raw_url: str)
         return None
     try:
         return preview_file(FileSource(registry, art, read_path, meta), raw_url)
-    except (ArtifactIntegrityError, StorageError) as exc:
+    except (ArtifactIntegrityError, BlobNotFound, StorageError) as exc:
         return no_preview(f"the content could not be read: {exc}")
 
 
 def _reference_preview(meta: ArtifactFile) -> Preview:
     uri = meta.uri or ""
-    if urlsplit(uri).scheme.lower() in ("http", "https"):
+    if _scheme(uri) in ("http", "https"):
         shown = Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(uri, uri)
     else:
         shown = Markup("<code>{}</code>").format(uri)
@@ -564,6 +576,14 @@ def _find_file(registry: Registry, art: Artifact, path: str | None) -> ArtifactF
         return files[0] if len(files) == 1 else None
     wanted = path.strip("/")
     return next((f for f in files if f.path == wanted), None)
+
+
+def _scheme(url: str) -> str | None:
+    """The URL's scheme, lower case ("" for a relative URL; None when it does not parse)."""
+    try:
+        return urlsplit("".join(ch for ch in url if ch > " ")).scheme.lower()
+    except ValueError:
+        return None
 
 
 def _mime_of(source: FileSource) -> str:

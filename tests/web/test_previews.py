@@ -142,7 +142,9 @@ def test_markdown_is_rendered_and_sanitized(reg: CountingRegistry, tmp_path: Pat
         "[bad](javascript:alert(1)) [bad2](JaVaScRiPt&#58;alert(1)) [data](data:text/html;base64,PHNjcmlwdD4=)",
         "[ok](https://example.com/a?b=1&c=2) <javascript:alert(1)> [rel](docs/x.md)",
         "![alt <b>text</b>](https://tracker.example/p.png) ![png](data:image/png;base64,iVBORw0KGgo=)",
-        "| a | b |\n|---|---|\n| 1 | <script>x</script> |",
+        "| a | b |\n|:--|--:|\n| 1 | <script>x</script> |",
+        '```js" onclick="x\n<script>code</script>\n```',
+        "[ref][1] ![r][1]\n\n[1]: javascript:alert(1)",
     ])
     preview = preview_of(reg, tmp_path, "README.md", source)
     assert preview.kind == "markdown"
@@ -154,7 +156,8 @@ def test_markdown_is_rendered_and_sanitized(reg: CountingRegistry, tmp_path: Pat
     assert all(a["rel"] == "noopener noreferrer nofollow" for a in tags_named(preview, "a"))
     assert tags_named(preview, "img") == []
     assert "[image: alt &lt;b&gt;text&lt;/b&gt;]" in html
-    assert tags_named(preview, "table")
+    assert [a.get("class") for a in tags_named(preview, "th")] == ["align-left", "align-right"]
+    assert "&lt;script&gt;code&lt;/script&gt;" in html and "[ref][1]" in html
 
 
 def test_large_markdown_falls_back_to_text(reg: CountingRegistry, tmp_path: Path) -> None:
@@ -367,6 +370,15 @@ def test_object_artifact_shows_serializer_snapshot_and_payload(reg: CountingRegi
         assert expected in html, (expected, html)
     assert '<div class="preview-payload"><div class="preview-json">' in html
     assert "&lt;script&gt;" in html
+
+
+def test_numpy_object_shows_its_array(reg: CountingRegistry, tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    art = reg.save_object(np.arange(6).reshape(2, 3), "arr")
+    preview = build_preview(reg, art, None, RAW)
+    assert preview.kind == "object"
+    assert "<dt>Serializer</dt><dd>numpy</dd>" in str(preview.html)
+    assert "<dt>Shape</dt><dd>(2, 3)</dd>" in str(preview.html)
 
 
 def test_reference_is_described_not_fetched(reg: CountingRegistry, tmp_path: Path) -> None:
