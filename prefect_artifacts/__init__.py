@@ -18,68 +18,91 @@ import typing as _typing
 # send telemetry" into every run's output. Set PREFECT_SERVER_ANALYTICS_ENABLED=true to opt in.
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect_artifacts.draft import ArtifactDraft
-from prefect_artifacts.errors import (
-    AmbiguousReference,
-    ArtifactConflict,
-    ArtifactError,
-    ArtifactIntegrityError,
-    ArtifactNotFound,
-    AuthenticationError,
-    BlobNotFound,
-    FolderNotFound,
-    InvalidArtifactInput,
-    InvalidName,
-    InvalidOperation,
-    MetadataValidationError,
-    MissingStorageBackend,
-    OfflineError,
-    PayloadTooLarge,
-    PermissionDenied,
-    SearchSyntaxError,
-    SerializerError,
-    SnapshotIntegrityError,
-    StorageCorrupted,
-    StorageError,
-    StorageFull,
-    UnsafePath,
-)
-from prefect_artifacts.models import (
-    Artifact,
-    ArtifactFile,
-    ArtifactKind,
-    Aspect,
-    BundleType,
-    ConflictStrategy,
-    GcReport,
-    Lineage,
-    Page,
-    PluginSnapshot,
-    RunCategory,
-    RunLink,
-    SerializerRef,
-)
-from prefect_artifacts.registry import HttpRegistry, LocalRegistry, OfflineRegistry, Registry, SyncReport
-from prefect_artifacts.serializers import Serializer, register_serializer
-
 if _typing.TYPE_CHECKING:
     from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
+    from prefect_artifacts.draft import ArtifactDraft
+    from prefect_artifacts.errors import (
+        AmbiguousReference,
+        ArtifactConflict,
+        ArtifactError,
+        ArtifactIntegrityError,
+        ArtifactNotFound,
+        AuthenticationError,
+        BlobNotFound,
+        FolderNotFound,
+        InvalidArtifactInput,
+        InvalidName,
+        InvalidOperation,
+        MetadataValidationError,
+        MissingStorageBackend,
+        OfflineError,
+        PayloadTooLarge,
+        PermissionDenied,
+        SearchSyntaxError,
+        SerializerError,
+        SnapshotIntegrityError,
+        StorageCorrupted,
+        StorageError,
+        StorageFull,
+        UnsafePath,
+    )
+    from prefect_artifacts.models import (
+        Artifact,
+        ArtifactFile,
+        ArtifactKind,
+        Aspect,
+        BundleType,
+        ConflictStrategy,
+        GcReport,
+        Lineage,
+        Page,
+        PluginSnapshot,
+        RunCategory,
+        RunLink,
+        SerializerRef,
+    )
+    from prefect_artifacts.registry import HttpRegistry, LocalRegistry, OfflineRegistry, Registry, SyncReport
     from prefect_artifacts.results import ResultSerializer
+    from prefect_artifacts.serializers import Serializer, register_serializer
 
 __version__ = "0.1.0"
 
-# The blocks import Prefect (seconds); load them on first use so the core stays light.
-_LAZY = {"ArtifactRegistry": "prefect_artifacts.blocks", "ArtifactStorage": "prefect_artifacts.blocks",
-         "ResultSerializer": "prefect_artifacts.results"}
+# Every public name is imported on first use: the registry pulls in SQLAlchemy and httpx,
+# the blocks Prefect (seconds), and `import prefect_artifacts` (hence every CLI start,
+# `--help` included) should cost none of that.
+_LAZY = {
+    "ArtifactDraft": "prefect_artifacts.draft",
+    **dict.fromkeys([
+        "AmbiguousReference", "ArtifactConflict", "ArtifactError", "ArtifactIntegrityError", "ArtifactNotFound",
+        "AuthenticationError", "BlobNotFound", "FolderNotFound", "InvalidArtifactInput", "InvalidName",
+        "InvalidOperation", "MetadataValidationError", "MissingStorageBackend", "OfflineError", "PayloadTooLarge",
+        "PermissionDenied", "SearchSyntaxError", "SerializerError", "SnapshotIntegrityError", "StorageCorrupted",
+        "StorageError", "StorageFull", "UnsafePath"], "prefect_artifacts.errors"),
+    **dict.fromkeys([
+        "Artifact", "ArtifactFile", "ArtifactKind", "Aspect", "BundleType", "ConflictStrategy", "GcReport",
+        "Lineage", "Page", "PluginSnapshot", "RunCategory", "RunLink", "SerializerRef"], "prefect_artifacts.models"),
+    **dict.fromkeys(["HttpRegistry", "LocalRegistry", "OfflineRegistry", "Registry", "SyncReport"],
+                    "prefect_artifacts.registry"),
+    "Serializer": "prefect_artifacts.serializers",
+    "register_serializer": "prefect_artifacts.serializers",
+    "ArtifactRegistry": "prefect_artifacts.blocks",
+    "ArtifactStorage": "prefect_artifacts.blocks",
+    "ResultSerializer": "prefect_artifacts.results",
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if not name.startswith("__"):  # `prefect_artifacts.models` etc. without importing it first
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'prefect_artifacts' has no attribute {name!r}")
 
 

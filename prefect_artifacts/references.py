@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
 from prefect_artifacts._mime import detect_mime
 from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, StorageError
 from prefect_artifacts.storage.content_store import open_filesystem, storage_errors
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 
 MAX_OBJECTS = 10_000
-_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: httpx's timeouts (seconds): 30 per step, 10 to connect. httpx is imported where a URL is read
+#: (it costs ~0.1 s and every CLI command imports this module).
+_TIMEOUT = {"timeout": 30.0, "connect": 10.0}
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,10 @@ def _probe_fs(fs: Any, path: str, uri: str, relpath: str, info: dict[str, Any] |
 
 
 def _probe_http(uri: str) -> ReferenceInfo:
+    import httpx
+
     try:
-        with httpx.Client(follow_redirects=True, timeout=_TIMEOUT) as client:
+        with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(**_TIMEOUT)) as client:
             head = client.head(uri)
             etag = head.headers.get("etag") if head.status_code < 400 else None
             size = head.headers.get("content-length") if head.status_code < 400 else None
@@ -200,8 +202,11 @@ def _verified(chunks: Iterator[bytes], uri: str, checksum: str | None) -> Iterat
 
 
 def _read_http(uri: str, checksum: str | None, chunk_size: int) -> Iterator[bytes]:
+    import httpx
+
     try:
-        with httpx.Client(follow_redirects=True, timeout=_TIMEOUT) as client, client.stream("GET", uri) as response:
+        with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(**_TIMEOUT)) as client, \
+                client.stream("GET", uri) as response:
             response.raise_for_status()
             if checksum and checksum.startswith("etag:"):
                 now = response.headers.get("etag")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import importlib.util
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,12 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -286,7 +283,7 @@ def catalog_error(exc: BaseException, password: str | None = None) -> ArtifactEr
     if isinstance(exc, StatementError) and exc.orig is not None:
         driver = exc.orig  # the DB-API error (or what a bind processor raised) behind SQLAlchemy's
     kinds = {c.__name__ for c in type(driver).__mro__ if c.__module__.split(".")[0] in _DRIVERS}
-    if not (kinds or isinstance(exc, (SQLAlchemyError, CommandError, OSError))):
+    if not (kinds or isinstance(exc, (SQLAlchemyError, OSError)) or _is_alembic_error(exc)):
         return None  # not the database's: a bug, left as it is
     lines = str(driver).strip().splitlines()
     detail = redact(lines[0].strip() if lines else type(driver).__name__, password)
@@ -313,7 +310,7 @@ def catalog_error(exc: BaseException, password: str | None = None) -> ArtifactEr
         return InvalidArtifactInput(f"the catalog refused a value: {detail}")
     if kinds & {"ProgrammingError", "NotSupportedError"}:
         return ArtifactError(f"the catalog database refused a statement: {detail}")  # a bug: a plain 500
-    if kinds or isinstance(exc, CommandError):
+    if kinds or _is_alembic_error(exc):
         return StorageError(f"the catalog database failed: {detail}")
     if isinstance(exc, StatementError):  # a value SQLAlchemy could not bind
         return InvalidArtifactInput(f"the catalog cannot store a value: {detail}")
@@ -422,15 +419,39 @@ def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     return engine
 
 
-def _alembic_config(connection: Any) -> Config:
+def _is_alembic_error(exc: BaseException) -> bool:
+    """An alembic CommandError (alembic is imported only to migrate: without it there is none)."""
+    util = sys.modules.get("alembic.util")
+    return util is not None and isinstance(exc, util.CommandError)
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.attributes["connection"] = connection
     return cfg
 
 
+def _shipped_revisions() -> dict[str, str | None]:
+    """``revision -> down_revision`` of every migration file, read as text (no alembic import)."""
+    field = re.compile(r"""^(revision|down_revision)\s*=\s*(?:["']([^"']+)["']|None)\s*$""", re.MULTILINE)
+    revisions: dict[str, str | None] = {}
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        fields = {m.group(1): m.group(2) for m in field.finditer(path.read_text(encoding="utf-8"))}
+        if fields.get("revision"):
+            revisions[str(fields["revision"])] = fields.get("down_revision")
+    return revisions
+
+
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest migration revision shipped with this version (a catalog is migrated to it on open).
+
+    Read from the migration files' ``revision``/``down_revision`` lines: opening a catalog
+    that is already up to date does not import alembic (~0.1 s of every CLI command). A
+    history that is not one straight line is left to alembic.
 
     Example:
         ```python
@@ -438,11 +459,19 @@ def head_revision() -> str:
         current_revision(engine) == head_revision()  # the newest file of catalog/migrations/versions
         ```
     """
+    revisions = _shipped_revisions()
+    heads = set(revisions) - set(revisions.values())
+    if len(heads) == 1:
+        return heads.pop()
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(_MIGRATIONS)).get_current_head() or ""
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database).
+
+    Reads alembic's ``alembic_version`` table directly; several rows (branches) are left to alembic.
 
     Example:
         ```python
@@ -450,6 +479,13 @@ def current_revision(engine: Engine) -> str | None:
         ```
     """
     with read_connection(engine) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        if len(rows) <= 1:
+            return rows[0] if rows else None
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -491,6 +527,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         current = current_revision(engine)
         if revision == "head" and current == head_revision():
             return
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
         known = {script.revision for script in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
         if current is not None and current not in known:
             raise StorageError(f"the catalog database's schema is at revision {current!r}, newer than this "
