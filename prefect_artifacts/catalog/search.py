@@ -16,6 +16,7 @@ keeps only the newest live version of each name.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class _Token:
     pos: int
     quoted: bool = False
     bare: bool = False  # quoted as a whole: a bare word even if it contains ':'
+    offsets: tuple[int, ...] = ()  # the query offset of each character of text (quotes and escapes skipped)
 
 
 @dataclass
@@ -62,6 +64,20 @@ class Term:
     op: str
     value: str
     pos: int
+    # The query offset of each character of value (where errors point); not part of the term's meaning.
+    value_offsets: tuple[int, ...] = dataclasses.field(default=(), compare=False, repr=False)
+
+    def at(self, index: int = 0) -> int:
+        """The query offset of character ``index`` of the value (where an error about it points).
+
+        Example:
+            ```python
+            parse("size>>1MB").at(0)  # 5: the second '>'
+            ```
+        """
+        if not self.value_offsets:
+            return self.pos
+        return self.value_offsets[min(index, len(self.value_offsets) - 1)] + (index >= len(self.value_offsets))
 
 
 @dataclass
@@ -103,7 +119,7 @@ def _tokenize(query: str) -> list[_Token]:
             i += 1
         else:
             start = i
-            text, quoted = [], False
+            text, quoted, offsets = [], False, []
             while i < n and not query[i].isspace() and query[i] not in "()":
                 if query[i] in "\"'":
                     quote, qstart = query[i], i
@@ -114,6 +130,7 @@ def _tokenize(query: str) -> list[_Token]:
                             text.append("\\" + query[i] if query[i] in "*?\\" else query[i])
                         else:
                             text.append(query[i])
+                        offsets.extend([i] * len(text[-1]))
                         i += 1
                     if i >= n:
                         raise SearchSyntaxError("unterminated quote", qstart)
@@ -121,11 +138,14 @@ def _tokenize(query: str) -> list[_Token]:
                     i += 1
                 elif query[i] == "\\" and i + 1 < n:
                     text.append("\\" + query[i + 1])
+                    offsets.extend([i, i + 1])
                     i += 2
                 else:
                     text.append(query[i])
+                    offsets.append(i)
                     i += 1
-            tokens.append(_Token("WORD", "".join(text), start, quoted, bare=query[start] in "\"'"))
+            tokens.append(_Token("WORD", "".join(text), start, quoted, bare=query[start] in "\"'",
+                                 offsets=tuple(offsets)))
     return tokens
 
 
@@ -205,7 +225,7 @@ class _Parser:
             return Not(self.parse_unary())
         if not tok.quoted and tok.text.startswith("-") and len(tok.text) > 1:
             self.i += 1
-            return Not(self._term(_Token("WORD", tok.text[1:], tok.pos + 1)))
+            return Not(self._term(_Token("WORD", tok.text[1:], tok.pos + 1, offsets=tok.offsets[1:])))
         self.i += 1
         return self._term(tok)
 
@@ -221,8 +241,9 @@ class _Parser:
                     value = rest[len(op):]
                     if not value:
                         raise SearchSyntaxError(f"missing value after {match.group(0)}{op}", tok.pos + len(tok.text))
-                    return Term(match.group(0).lower(), op, value, tok.pos)
-        return Term(None, ":", tok.text, tok.pos)
+                    start = match.end() + len(op)
+                    return Term(match.group(0).lower(), op, value, tok.pos, tok.offsets[start:])
+        return Term(None, ":", tok.text, tok.pos, tok.offsets)
 
 
 def parse(query: str) -> Any:
@@ -339,7 +360,7 @@ class Compiler:
 
     def _text(self, column: Any, term: Term, case: bool = False, contains: bool = False) -> ColumnElement[bool]:
         if term.op not in (":", "=", "!="):
-            raise SearchSyntaxError(f"{term.field} does not support {term.op!r}", term.pos)
+            raise SearchSyntaxError(f"{term.field} does not support {term.op!r}", term.pos + len(term.field or ""))
         value = term.value
         if contains and term.field is not None and not _like_pattern(value)[1]:  # an escaped star is no wildcard
             value = f"*{value}*"
@@ -382,7 +403,7 @@ class Compiler:
 
     def _latest(self, term: Term) -> ColumnElement[bool]:
         if term.op not in (":", "=") or term.value.lower() not in ("true", "false"):
-            raise SearchSyntaxError("latest takes true or false (latest:true)", term.pos)
+            raise SearchSyntaxError("latest takes true or false (latest:true)", term.at())
         newer = artifacts.alias("newer")
         cond = ~exists().where(
             newer.c.folder == artifacts.c.folder, newer.c.name == artifacts.c.name,
@@ -431,9 +452,9 @@ def _integer(term: Term) -> int:
     try:
         value = int(term.value)
     except ValueError:
-        raise SearchSyntaxError(f"{term.field} needs an integer, not {term.value!r}", term.pos) from None
+        raise SearchSyntaxError(f"{term.field} needs an integer, not {term.value!r}", term.at()) from None
     if not -(2**63) <= value < 2**63:  # beyond what SQL integers hold
-        raise SearchSyntaxError(f"{term.field} value {term.value!r} is out of range", term.pos)
+        raise SearchSyntaxError(f"{term.field} value {term.value!r} is out of range", term.at())
     return value
 
 
@@ -441,17 +462,19 @@ def _number(term: Term) -> float:
     try:
         return float(term.value)
     except ValueError:
-        raise SearchSyntaxError(f"{term.field} needs a number, not {term.value!r}", term.pos) from None
+        raise SearchSyntaxError(f"{term.field} needs a number, not {term.value!r}", term.at()) from None
 
 
 def _size(term: Term) -> int:
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)", term.value)
     unit = match.group(2).upper() if match else None
     if not match or unit not in _UNITS:
-        raise SearchSyntaxError(f"invalid size {term.value!r} (e.g. 10MB, 2GiB, 4096)", term.pos)
+        number = re.match(r"[0-9]+(?:\.[0-9]+)?\s*", term.value)  # the error points past a valid number
+        raise SearchSyntaxError(f"invalid size {term.value!r} (e.g. 10MB, 2GiB, 4096)",
+                                term.at(number.end() if number else 0))
     size = float(match.group(1)) * _UNITS[unit]
     if not size < 2**63:  # beyond what SQL integers hold (or infinite)
-        raise SearchSyntaxError(f"size {term.value!r} is out of range", term.pos)
+        raise SearchSyntaxError(f"size {term.value!r} is out of range", term.at())
     return int(size)
 
 
@@ -467,7 +490,7 @@ def _date_range(term: Term) -> tuple[datetime, datetime]:
         return moment, moment + timedelta(microseconds=1)
     except (ValueError, OverflowError):  # OverflowError: the range ends past year 9999
         raise SearchSyntaxError(
-            f"invalid date {value!r} (use 2026-01-31 or 2026-01-31T12:00:00)", term.pos
+            f"invalid date {value!r} (use 2026-01-31 or 2026-01-31T12:00:00)", term.at()
         ) from None
 
 
