@@ -325,6 +325,9 @@ class GcReport(_Model):
 
     ``temp_files_deleted`` counts partial writes older than the grace period: temporary
     files, and on S3 the multipart uploads a dead writer left (aborted).
+    ``blobs_kept_young``/``bytes_kept_young`` are the unreferenced blobs the grace period
+    (``grace_seconds``, the one applied) kept because they are younger than it: a later
+    gc, or one with a shorter grace, collects them.
 
     Example:
         ```python
@@ -339,6 +342,8 @@ class GcReport(_Model):
     bytes_freed: int = 0
     temp_files_deleted: int = 0
     blobs_kept_young: int = 0
+    bytes_kept_young: int = 0
+    grace_seconds: float | None = None
 
 
 class ManifestFile(_Model):

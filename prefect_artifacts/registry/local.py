@@ -555,7 +555,7 @@ class LocalRegistry(Registry):
             raise PermissionDenied("only admins may run garbage collection")
         grace = self.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
         cutoff = time.time() - grace
-        report = GcReport(dry_run=dry_run)
+        report = GcReport(dry_run=dry_run, grace_seconds=grace)
         if not dry_run:
             report.artifacts_purged = self.catalog.purge_deleted()
             # Uploads older than the grace period no longer make their blobs the uploader's.
@@ -570,6 +570,7 @@ class LocalRegistry(Registry):
                 continue
             if mtime > cutoff:
                 report.blobs_kept_young += 1
+                report.bytes_kept_young += size
                 continue
             # Re-check right before deleting: an upload may have reused this blob since.
             if self.store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):

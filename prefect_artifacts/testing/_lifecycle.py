@@ -434,6 +434,7 @@ class DeleteContract(ContractFixtures):
         reg.upload_file(make_file("x.bin", payload(1000, 5)), name="x").delete()
         report = reg.gc(grace_seconds=3600)
         assert report.blobs_deleted == 0 and report.blobs_kept_young == 1
+        assert (report.bytes_kept_young, report.grace_seconds) == (1000, 3600)
         assert reg.gc(grace_seconds=0).blobs_deleted == 1
 
     def test_gc_keeps_directory_and_snapshot_blobs(self, reg: Registry, make_file: MakeFile,
