@@ -188,7 +188,7 @@ def build_preview(registry: Registry, art: Artifact, path: str | None, raw_url: 
                        _note_html(f"A directory of {count}."))
     meta = _find_file(registry, art, path)
     if meta is None:
-        return Preview(KIND_NONE, f"no file {path!r} in {art.name}", _note_html("No such file."))
+        return no_preview(f"no file {path!r} in {art.name}")
     if meta.is_reference or art.kind is ArtifactKind.REFERENCE:
         return _reference_preview(meta)
     source = FileSource(registry, art, path if art.is_dir else None, meta)
@@ -215,7 +215,8 @@ def preview_file(source: FileSource, raw_url: str) -> Preview:
     if source.size == 0:
         return Preview(KIND_TEXT, "empty file", Markup('<pre class="preview-text"></pre>'))
     if mime == "image/svg+xml" or lower.endswith(".svg"):
-        return Preview(KIND_SVG, "SVG shown as an image (never inlined)", _img(raw_url, source.name, "preview-svg"))
+        img = _img(raw_url, source.name, "preview-svg")
+        return no_preview("no preview: no web address for the SVG") if img is None else Preview(KIND_SVG, None, img)
     if mime in _IMAGE_MAGIC:
         return _image_preview(source, mime, raw_url)
     if mime == "text/markdown" or lower.endswith((".md", ".markdown")):
@@ -472,12 +473,14 @@ def _image_preview(source: FileSource, mime: str, raw_url: str) -> Preview:
         ok = ok and head[8:12] == b"WEBP"
     if not ok:
         return no_preview(f"no preview: the content is not a {mime} image")
-    return Preview(KIND_IMAGE, None, _img(raw_url, source.name, None))
+    img = _img(raw_url, source.name, None)
+    return no_preview("no preview: no web address for the image") if img is None else Preview(KIND_IMAGE, None, img)
 
 
-def _img(raw_url: str, name: str, extra_class: str | None) -> Markup:
+def _img(raw_url: str, name: str, extra_class: str | None) -> Markup | None:
+    """``<img src=raw_url alt=name>``; None when ``raw_url`` is not a relative or http(s) address."""
     if _scheme(raw_url) not in ("", "http", "https"):
-        return _note_html("No preview: not a web address.")
+        return None
     classes = "preview-image" + (f" {extra_class}" if extra_class else "")
     return Markup('<img src="{}" alt="{}" class="{}">').format(raw_url, name, classes)
 
@@ -652,5 +655,5 @@ def no_preview(note: str) -> Preview:
         no_preview("no preview for application/zip").kind  # "none"
         ```
     """
-    return Preview(KIND_NONE, note, _note_html(note[:1].upper() + note[1:] + "."))
+    return Preview(KIND_NONE, note, Markup('<p class="preview-none">No preview.</p>'))
 
