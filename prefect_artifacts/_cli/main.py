@@ -1,9 +1,9 @@
 """The ``prefect-artifacts`` command: push, pull, list, show and maintain artifacts.
 
-Exit codes: 0 ok, 1 ``verify`` found corrupt content, 2 bad usage or input,
-3 not found, 4 conflict, 5 integrity error, 6 authentication or permission,
-10 any other error. Errors are printed on stderr as ``error: <message>``;
-``--json`` prints exactly one JSON document on stdout.
+Errors are printed on stderr as ``error: <message>`` and end the command with an exit
+code from `ExitCode` (one table, in ``_cli/state.py``; the README's "Exit codes" shows
+it). ``--json`` prints exactly one JSON document on stdout: the result, or on failure
+``{"error": {"type": ..., "message": ..., "exit_code": N, "meaning": ...}}``.
 
 Example:
     ```bash
@@ -15,22 +15,24 @@ Example:
     ```
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in the command modules: typer would eval every
+# annotation string when it builds the command tree (~40 ms of each start, `--help` included).
 import contextlib
 import inspect
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
+from prefect_artifacts._cli.helptext import HelpGroup, help_text
 from prefect_artifacts._cli.output import (
     artifact_summary,
     artifacts_table,
     emit_json,
+    gc_grace_note,
     human_size,
     print_artifact,
     short_checksum,
@@ -40,25 +42,59 @@ from prefect_artifacts._cli.progress import ByteProgress, CountProgress, spinner
 from prefect_artifacts._cli.provenance import provenance_app
 from prefect_artifacts._cli.server import groups_app, keys_app, server_app, users_app
 from prefect_artifacts._cli.state import (
+    EXIT_CANCELLED,
     EXIT_CONFLICT,
     EXIT_OTHER,
     EXIT_VERIFY_FAILED,
     CliState,
+    ExitCode,
+    fail,
     get_state,
     handle_errors,
 )
-from prefect_artifacts._cli.transfer import STDOUT
-from prefect_artifacts._cli.transfer import pull as pull_artifact
-from prefect_artifacts._cli.transfer import verify as verify_artifacts
-from prefect_artifacts._paths import artifact_ref
 from prefect_artifacts.errors import ArtifactError, InvalidArtifactInput
-from prefect_artifacts.models import Artifact, BundleType, ConflictStrategy, RunCategory
+
+if TYPE_CHECKING:
+    from prefect_artifacts.models import Artifact
+
+#: Help of every REF argument (`provenance` says the same).
+REF_HELP = "Artifact reference: id, urn, name, name:3, /folder/name:alias."
+#: Choices of the enum-valued options, spelled out here: importing `prefect_artifacts.models` for its
+#: enums (pydantic models, ~0.2 s) would double the start-up of every command, `--help` included.
+#: tests/cli checks them against ConflictStrategy, BundleType and RunCategory.
+ConflictChoice = Literal["skip", "error", "new", "replace"]
+BundleChoice = Literal["tar_gz", "zip"]
+CategoryChoice = Literal["input", "output", "code"]
+
+#: ``--output -``: write the content to stdout (`transfer.STDOUT`, which imports the registry).
+STDOUT = Path("-")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+def root_help() -> str:
+    """The text of ``prefect-artifacts --help``: what it is, which registry, examples, exit codes.
+
+    Example:
+        ```python
+        print(root_help())
+        ```
+    """
+    codes = ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+    return (
+        "Tracked, versioned artifacts for Prefect flows.\n\n"
+        "Commands use the embedded registry under --home (default $PREFECT_ARTIFACTS_HOME) unless"
+        " --api-url or --registry-block selects another. --json prints one JSON document on stdout,"
+        " an error document when the command fails.\n\n"
+        f"Exit codes: {codes} (the README's Exit codes table says more).\n\n"
+        "Examples:" + help_text(__doc__).split("Examples:", 1)[1]
+    )
+
+
 app = typer.Typer(
     name="prefect-artifacts",
-    help="Tracked, versioned artifacts for Prefect flows.",
+    cls=HelpGroup,
+    help=root_help(),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -71,7 +107,7 @@ app.add_typer(provenance_app, name="provenance")
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
-    """Register a command: help from its docstring's first paragraph, errors as exit codes.
+    """Register a command: help from its docstring (`HelpGroup` renders it), errors as exit codes.
 
     Example:
         ```python
@@ -81,8 +117,7 @@ def command(name: str | None = None) -> Callable[[F], F]:
     """
 
     def register(func: F) -> F:
-        summary = inspect.getdoc(func) or ""
-        app.command(name, help=summary.split("\n\n", 1)[0])(handle_errors(func))
+        app.command(name, help=inspect.getdoc(func))(handle_errors(func))
         return func
 
     return register
@@ -139,7 +174,7 @@ def _count_files(path: Path) -> tuple[int, int]:
     return count, size
 
 
-def _print_pushed(state: CliState, art: Artifact) -> None:
+def _print_pushed(state: CliState, art: "Artifact") -> None:
     if state.json:
         emit_json(art.to_dict())
         return
@@ -155,8 +190,8 @@ def push(
     folder: Annotated[str | None, typer.Option(help="Folder, e.g. /team/datasets.")] = None,
     label: Annotated[list[str] | None, typer.Option(help="Label (repeatable).")] = None,
     description: Annotated[str | None, typer.Option(help="Description.")] = None,
-    conflict: Annotated[ConflictStrategy, typer.Option(
-        help="When the name exists: skip, error, new version, or replace.")] = ConflictStrategy.NEW,
+    conflict: Annotated[ConflictChoice, typer.Option(
+        help="When the name exists: skip, error, new version, or replace.")] = "new",
     meta: Annotated[list[str] | None, typer.Option(
         help="Metadata key=value (value parsed as JSON when it is JSON; repeatable).")] = None,
     reference: Annotated[bool, typer.Option(
@@ -197,12 +232,12 @@ def push(
 def pull(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(
-        metavar="REF", help="Artifact reference: id, urn, name, name:3, /folder/name:alias.")],
+        metavar="REF", help=REF_HELP)],
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Target file or existing folder (default: current folder); - for stdout.")] = None,
     path: Annotated[str | None, typer.Option(
         "--path", help="A file or sub-folder inside a directory artifact.")] = None,
-    file_format: Annotated[BundleType | None, typer.Option(
+    file_format: Annotated[BundleChoice | None, typer.Option(
         "--format", help="Bundle format for directories (default tar_gz).")] = None,
     extract: Annotated[bool, typer.Option(
         "--extract", help="Write a directory's files into a folder instead of a bundle.")] = False,
@@ -218,11 +253,15 @@ def pull(
         prefect-artifacts pull checkpoint --extract --output ./ckpt
         ```
     """
+    from prefect_artifacts._cli.transfer import pull as pull_artifact
+    from prefect_artifacts.models import BundleType
+
     state = get_state(ctx)
     if state.json and output == STDOUT:
         raise InvalidArtifactInput("--json cannot be combined with --output - (stdout)")
     with ByteProgress(state.err, state.progress_enabled) as bar:
-        result = pull_artifact(state.registry(), ref, bar, output, path, file_format, extract)
+        result = pull_artifact(state.registry(), ref, bar, output, path,
+                               BundleType(file_format) if file_format else None, extract)
     summary = f"{result.ref} -> {result.output} ({result.files} file(s), {human_size(result.bytes)})"
     if state.json:
         emit_json(vars(result))
@@ -276,10 +315,13 @@ def list_artifacts(
 @command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help=REF_HELP)],
     max_files: Annotated[int, typer.Option("--max-files", help="Files listed (-1: all).")] = 20,
 ) -> None:
     """Show every field of an artifact, its files, runs and metadata aspects.
+
+    Runs are shown with their flow and run names when a Prefect API is configured and
+    answers within 2 s (PREFECT_API_URL); otherwise by id.
 
     An object artifact also shows the code artifacts holding its serializer's plugin
     snapshot (``serializer code``), linked as ``code`` to the runs that wrote it.
@@ -289,6 +331,7 @@ def show(
         prefect-artifacts show /team/datasets/my-data:latest
         ```
     """
+    from prefect_artifacts._cli.runs import run_names
     from prefect_artifacts._code_links import serializer_code
 
     state = get_state(ctx)
@@ -300,13 +343,14 @@ def show(
         code = [c.ref for c in serializer_code(reg, art)]
     except ArtifactError:  # e.g. a snapshot this caller may not read: show the rest
         code = []
+    names = run_names([run.run_id for run in art.runs]) if art.runs else {}
     if state.json:
         emit_json({"ref": art.ref, **art.model_dump(mode="json"),
                    "files": [f.model_dump(mode="json") for f in files],
                    "metadata": [a.model_dump(mode="json") for a in aspects],
-                   "serializer_code": code})
+                   "serializer_code": code, "run_names": names})
         return
-    print_artifact(state.out, art, files, aspects, max_files, code)
+    print_artifact(state.out, art, files, aspects, max_files, code, names)
 
 
 @command()
@@ -316,6 +360,8 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an artifact version (its content is reclaimed by `gc`).
+
+    Asks for confirmation unless --yes; declining exits 7 (cancelled) and deletes nothing.
 
     Example:
         ```bash
@@ -328,7 +374,8 @@ def rm(
     if not yes:
         if state.json:
             raise InvalidArtifactInput("--json needs --yes to delete")
-        typer.confirm(f"Delete {art.ref} ({human_size(art.size)})?", abort=True, err=True)
+        if not typer.confirm(f"Delete {art.ref} ({human_size(art.size)})?", err=True):
+            raise fail(f"cancelled: {art.ref} was not deleted", EXIT_CANCELLED, "Cancelled")
     reg.delete(art.id)
     if state.json:
         emit_json({"deleted": art.ref, "id": art.id})
@@ -341,9 +388,14 @@ def gc(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; delete nothing.")] = False,
     grace: Annotated[float | None, typer.Option(
-        "--grace", help="Keep unreferenced blobs younger than this many seconds.")] = None,
+        "--grace", help="Keep unreferenced blobs younger than this many seconds (default: the"
+        " PREFECT_ARTIFACTS_GC_GRACE_SECONDS setting, 3600; over HTTP the server's).")] = None,
 ) -> None:
     """Delete stored content no artifact references any more.
+
+    Unreferenced content younger than the grace period is kept (an upload in flight may
+    be about to reference it); the summary says how much was kept and how to collect it
+    sooner (--grace 0).
 
     Example:
         ```bash
@@ -366,9 +418,10 @@ def gc(
     verb = "would delete" if dry_run else "deleted"
     state.out.print(
         f"{verb} {report.blobs_deleted} blob(s), {human_size(report.bytes_freed)}; "
-        f"purged {report.artifacts_purged} artifact(s), {report.temp_files_deleted} temp file(s); "
-        f"kept {report.blobs_kept_young} young blob(s)"
+        f"purged {report.artifacts_purged} artifact(s), {report.temp_files_deleted} temp file(s)"
     )
+    if report.blobs_kept_young:
+        state.out.print(gc_grace_note(report), soft_wrap=True)
 
 
 @command()
@@ -431,6 +484,8 @@ def verify(
         prefect-artifacts verify --search "label:prod"
         ```
     """
+    from prefect_artifacts._cli.transfer import verify as verify_artifacts
+
     state = get_state(ctx)
     reg = state.registry()
     with ByteProgress(state.err, state.progress_enabled) as bar:
@@ -451,7 +506,7 @@ def verify(
 def alias(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference (the version to point at).")],
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Alias, e.g. production.")],
+    name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. production.")],
 ) -> None:
     """Point an alias at an artifact version (``/folder/name:ALIAS`` then resolves to it).
 
@@ -460,6 +515,8 @@ def alias(
         prefect-artifacts alias model:7 production
         ```
     """
+    from prefect_artifacts._paths import artifact_ref
+
     state = get_state(ctx)
     art = state.registry().set_alias(ref, name)
     if state.json:
@@ -471,9 +528,9 @@ def alias(
 @command()
 def attach(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help=REF_HELP)],
     run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Prefect flow run id.")],
-    category: Annotated[RunCategory, typer.Option(help="How the run used the artifact.")] = RunCategory.OUTPUT,
+    category: Annotated[CategoryChoice, typer.Option(help="How the run used the artifact.")] = "output",
 ) -> None:
     """Associate an artifact with a flow run as input, output or code.
 
@@ -495,7 +552,7 @@ def attach(
 @command()
 def lineage(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Artifact reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help=REF_HELP)],
     downstream: Annotated[bool, typer.Option(
         "--downstream", help="What was made from it, instead of what it was made from.")] = False,
 ) -> None:

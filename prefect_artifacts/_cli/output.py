@@ -1,22 +1,24 @@
-"""Rendering for the CLI: human sizes, rich tables, and the single JSON document."""
+"""Rendering for the CLI: human sizes, rich tables, and the single JSON document.
+
+rich is imported inside the functions that draw, so that ``--help`` and the JSON output do not pay for it.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console, Group
-from rich.json import JSON
-from rich.table import Table
-from rich.text import Text
 
 from prefect_artifacts._sizes import human_size
-from prefect_artifacts.models import Artifact, ArtifactFile, Aspect, RunLink
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich's tables cost ~50 ms: imported by the commands that print one
+    from rich.console import Console, Group
+    from rich.table import Table
+
+    from prefect_artifacts.models import Artifact, ArtifactFile, Aspect, GcReport, RunLink
     from prefect_artifacts.registry.offline import SyncReport
 
 __all__ = ["human_size"]  # re-exported: the CLI's modules import it from here
@@ -61,6 +63,34 @@ def emit_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
 
 
+def duration(seconds: float) -> str:
+    """A duration as people say it: ``45 s``, ``10 min``, ``1 h``, ``1.5 h``, ``2 days``.
+
+    Example:
+        ```python
+        duration(3600)  # "1 h"
+        ```
+    """
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def gc_grace_note(report: GcReport) -> str:
+    """What the grace period kept from a gc, and how to collect it sooner.
+
+    Example:
+        ```python
+        gc_grace_note(reg.gc())  # "kept 2 unreferenced blob(s), 1.0 KiB, younger than the grace period (1 h): …"
+        ```
+    """
+    grace = "" if report.grace_seconds is None else f" ({duration(report.grace_seconds)})"
+    return (f"kept {report.blobs_kept_young} unreferenced blob(s), {human_size(report.bytes_kept_young)}, "
+            f"younger than the grace period{grace}: `prefect-artifacts gc --grace 0` collects them now;"
+            " PREFECT_ARTIFACTS_GC_GRACE_SECONDS sets the default (over HTTP, the server's)")
+
+
 def artifact_summary(art: Artifact) -> dict[str, Any]:
     """The JSON form of an artifact in listings (no file list).
 
@@ -80,6 +110,8 @@ def artifacts_table(artifacts: Iterable[Artifact], title: str | None = None) -> 
         console.print(artifacts_table(page.data))
         ```
     """
+    from rich.table import Table
+
     table = Table(title=title, show_edge=False, header_style="bold")
     table.add_column("ref", overflow="fold", style="cyan")
     table.add_column("kind", no_wrap=True)
@@ -103,6 +135,8 @@ def sync_table(report: SyncReport) -> Table:
         console.print(sync_table(reg.push_outbox(dry_run=True)))
         ```
     """
+    from rich.table import Table
+
     table = Table(title="outbox sync (dry run)" if report.dry_run else "outbox sync", show_edge=False,
                   header_style="bold")
     table.add_column("offline id", no_wrap=True, style="cyan")
@@ -121,6 +155,9 @@ def sync_table(report: SyncReport) -> Table:
 
 
 def _fields_table(art: Artifact, serializer_code: Sequence[str] = ()) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -151,6 +188,8 @@ def files_table(files: Sequence[ArtifactFile], limit: int) -> Table:
         console.print(files_table(art.files, 20))
         ```
     """
+    from rich.table import Table
+
     shown = files[:limit] if limit >= 0 else files
     caption = f"… {len(files) - len(shown)} more ({len(files)} files)" if len(shown) < len(files) else None
     table = Table(title=f"Files ({len(files)})", caption=caption, show_edge=False, header_style="bold")
@@ -164,20 +203,25 @@ def files_table(files: Sequence[ArtifactFile], limit: int) -> Table:
     return table
 
 
-def runs_table(runs: Sequence[RunLink]) -> Table:
-    """The flow runs an artifact is associated with.
+def runs_table(runs: Sequence[RunLink], names: Mapping[str, str] | None = None) -> Table:
+    """The flow runs an artifact is associated with; ``names`` (``flow/run`` by run id) adds a column.
 
     Example:
         ```python
-        console.print(runs_table(art.runs))
+        console.print(runs_table(art.runs, run_names([r.run_id for r in art.runs])))
         ```
     """
+    from rich.table import Table
+
     table = Table(title=f"Runs ({len(runs)})", show_edge=False, header_style="bold")
+    if names:
+        table.add_column("flow/run", overflow="fold")
     table.add_column("run id", overflow="fold")
     table.add_column("category")
     table.add_column("created", no_wrap=True)
     for run in runs:
-        table.add_row(run.run_id, run.category.value, timestamp(run.created))
+        cells = [run.run_id, run.category.value, timestamp(run.created)]
+        table.add_row(*([names.get(run.run_id, "-")] if names else []), *cells)
     return table
 
 
@@ -189,6 +233,10 @@ def metadata_group(aspects: Sequence[Aspect]) -> Group:
         console.print(metadata_group(art.metadata))
         ```
     """
+    from rich.console import Group
+    from rich.json import JSON
+    from rich.text import Text
+
     parts: list[Any] = [Text(f"Metadata ({len(aspects)})", style="bold")]
     for aspect in aspects:
         header = f"• {aspect.schema_name or 'aspect'} ({timestamp(aspect.created)})"
@@ -200,11 +248,13 @@ def metadata_group(aspects: Sequence[Aspect]) -> Group:
 
 
 def print_artifact(console: Console, art: Artifact, files: Sequence[ArtifactFile],
-                   aspects: Sequence[Aspect], file_limit: int, serializer_code: Sequence[str] = ()) -> None:
+                   aspects: Sequence[Aspect], file_limit: int, serializer_code: Sequence[str] = (),
+                   run_names: Mapping[str, str] | None = None) -> None:
     """Render every field of an artifact, its files, runs and metadata.
 
     ``serializer_code`` are the refs of the code artifacts holding an object's serializer
-    snapshot (linked to the runs that wrote it), shown after its serializer.
+    snapshot (linked to the runs that wrote it), shown after its serializer; ``run_names``
+    the ``flow/run`` names of its runs that Prefect knows.
 
     Example:
         ```python
@@ -216,7 +266,7 @@ def print_artifact(console: Console, art: Artifact, files: Sequence[ArtifactFile
     console.print(files_table(files, file_limit))
     if art.runs:
         console.print()
-        console.print(runs_table(art.runs))
+        console.print(runs_table(art.runs, run_names))
     if aspects:
         console.print()
         console.print(metadata_group(aspects))

@@ -14,8 +14,6 @@ Example:
     ```
 """
 
-from __future__ import annotations
-
 import json
 import os
 import tempfile

@@ -14,8 +14,6 @@ Example:
     ```
 """
 
-from __future__ import annotations
-
 import json
 import os
 import socket
@@ -27,9 +25,9 @@ import typer
 
 from prefect_artifacts._cli.output import emit_json, timestamp
 from prefect_artifacts._cli.state import get_state, handle_errors
-from prefect_artifacts.catalog.auth import AuthCatalog
 
 if TYPE_CHECKING:
+    from prefect_artifacts.catalog.auth import AuthCatalog
     from prefect_artifacts.registry.http_admin import HttpAdmin
 
 server_app = typer.Typer(help="Run the prefect-artifacts registry server.", no_args_is_help=True)
@@ -48,13 +46,14 @@ def _use_home(ctx: typer.Context) -> None:
         os.environ["PREFECT_ARTIFACTS_HOME"] = str(Path(home).expanduser().absolute())
 
 
-def _auth(ctx: typer.Context, catalog_url: str | None) -> AuthCatalog | HttpAdmin:
+def _auth(ctx: typer.Context, catalog_url: str | None) -> "AuthCatalog | HttpAdmin":
     """The server's catalog (``--catalog-url`` or the home), or its REST API with ``--api-url`` and an admin key."""
     state = get_state(ctx)
     if catalog_url is None and state.api_url:
         from prefect_artifacts.registry.http_admin import HttpAdmin
 
         return HttpAdmin(state.api_url, api_key=state.api_key)
+    from prefect_artifacts.catalog.auth import AuthCatalog
     from prefect_artifacts.catalog.engine import sqlite_url
     from prefect_artifacts.catalog.sql import SqlCatalog
     from prefect_artifacts.settings import get_settings
@@ -96,6 +95,7 @@ def start(
     from prefect_artifacts._server import Limits, NoAuth, create_app
     from prefect_artifacts._server.app import SERVER_OPTIONS_VARIABLE, app_from_environment
     from prefect_artifacts._server.protocol import ConnectionLimits, server_config
+    from prefect_artifacts.catalog.auth import AuthCatalog
     from prefect_artifacts.registry.local import LocalRegistry
 
     _use_home(ctx)

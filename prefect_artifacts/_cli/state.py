@@ -1,23 +1,23 @@
 """Per-invocation state of the CLI: global options, the registry, consoles, exit codes.
 
 Registry selection lives here and only here (`open_registry`), and so does the
-mapping of exceptions to exit codes (`exit_code_for`).
+table of exit codes (`ExitCode`, `EXIT_MEANINGS`; the README's "Exit codes" table is
+checked against it) and the mapping of exceptions to them (`exit_code_for`).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import click
 import typer
-from pydantic import SecretStr
-from rich.console import Console
 
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -27,25 +27,68 @@ from prefect_artifacts.errors import (
     AuthenticationError,
     InvalidArtifactInput,
     PermissionDenied,
+    SearchSyntaxError,
     SnapshotIntegrityError,
 )
-from prefect_artifacts.registry.base import Registry
 
-#: Exit codes, stable for scripts.
-EXIT_OK = 0
-EXIT_VERIFY_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_CONFLICT = 4
-EXIT_INTEGRITY = 5
-EXIT_AUTH = 6
-EXIT_OTHER = 10
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from prefect_artifacts.registry.base import Registry
+
+
+class ExitCode(IntEnum):
+    """The exit codes of ``prefect-artifacts``, stable for scripts (meanings in `EXIT_MEANINGS`).
+
+    Example:
+        ```python
+        raise typer.Exit(ExitCode.NOT_FOUND)
+        ```
+    """
+
+    OK = 0
+    DAMAGED = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CONFLICT = 4
+    INTEGRITY = 5
+    AUTH = 6
+    CANCELLED = 7
+    OTHER = 10
+    INTERRUPTED = 130
+
+
+#: What each exit code means: the one table (the README's "Exit codes" and `--help` show it).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.DAMAGED: "verification found damage: corrupt content (`verify`) or a bad signature"
+                      " (`provenance verify`)",
+    ExitCode.USAGE: "bad usage or input: unknown option, invalid value or query, missing file",
+    ExitCode.NOT_FOUND: "not found: no such artifact, alias, folder or saved block",
+    ExitCode.CONFLICT: "conflict: the name or version exists (`--conflict error`), or `sync` met conflicts",
+    ExitCode.INTEGRITY: "integrity error: stored content does not match its checksum",
+    ExitCode.AUTH: "authentication or permission refused by the server",
+    ExitCode.CANCELLED: "cancelled: a confirmation prompt was declined; nothing was changed",
+    ExitCode.OTHER: "any other error (server unreachable, storage failure, `sync` errors)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+# The names the commands import.
+EXIT_OK = ExitCode.OK
+EXIT_VERIFY_FAILED = ExitCode.DAMAGED
+EXIT_USAGE = ExitCode.USAGE
+EXIT_NOT_FOUND = ExitCode.NOT_FOUND
+EXIT_CONFLICT = ExitCode.CONFLICT
+EXIT_INTEGRITY = ExitCode.INTEGRITY
+EXIT_AUTH = ExitCode.AUTH
+EXIT_CANCELLED = ExitCode.CANCELLED
+EXIT_OTHER = ExitCode.OTHER
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def exit_code_for(exc: BaseException) -> int:
+def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception: the class tree first, then its HTTP status.
 
     Example:
@@ -53,7 +96,7 @@ def exit_code_for(exc: BaseException) -> int:
         exit_code_for(ArtifactNotFound("x"))  # 3
         ```
     """
-    ordered: list[tuple[tuple[type[BaseException], ...], int]] = [
+    ordered: list[tuple[tuple[type[BaseException], ...], ExitCode]] = [
         ((ArtifactIntegrityError, SnapshotIntegrityError), EXIT_INTEGRITY),
         ((InvalidArtifactInput,), EXIT_USAGE),
         ((ArtifactNotFound,), EXIT_NOT_FOUND),
@@ -64,7 +107,8 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, classes):
             return code
     if isinstance(exc, ArtifactError):
-        return {400: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(exc.status_code, EXIT_OTHER)
+        by_status = {400: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
+        return by_status.get(exc.status_code, EXIT_OTHER)
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     return EXIT_OTHER
@@ -92,20 +136,56 @@ def open_registry(
     """
     if home is not None:
         os.environ["PREFECT_ARTIFACTS_HOME"] = str(Path(home).expanduser().absolute())
-    from prefect_artifacts.blocks import ArtifactRegistry
+    if not registry_block:
+        return settings_registry(api_url, api_key)
+    from prefect_artifacts.blocks import ArtifactRegistry  # Prefect: only for a saved block
 
-    if registry_block:
-        try:
-            # async_dispatch types it `block | Coroutine`: outside an event loop (the CLI) it is the block.
-            block = cast(ArtifactRegistry, ArtifactRegistry.load(registry_block))
-        except ValueError as exc:
-            raise ArtifactNotFound(f"cannot load ArtifactRegistry block {registry_block!r}: {exc}") from exc
-    else:
-        block = ArtifactRegistry(api_url=api_url, api_key=SecretStr(api_key) if api_key is not None else None)
+    try:
+        # async_dispatch types it `block | Coroutine`: outside an event loop (the CLI) it is the block.
+        block = cast(ArtifactRegistry, ArtifactRegistry.load(registry_block))
+    except ValueError as exc:
+        raise ArtifactNotFound(f"cannot load ArtifactRegistry block {registry_block!r}: {exc}") from exc
     try:
         return block.get_registry()
     except ImportError as exc:
         raise ArtifactError(f"the HTTP registry client is not available: {exc}") from exc
+
+
+def settings_registry(api_url: str | None = None, api_key: str | None = None) -> Registry:
+    """The registry an unsaved ``ArtifactRegistry(api_url=..., api_key=...)`` opens, without importing Prefect.
+
+    A server when ``api_url`` (or ``PREFECT_ARTIFACTS_API_URL``) is set (with its outbox
+    when ``PREFECT_ARTIFACTS_OFFLINE`` asks for one), else the embedded registry: the
+    settings' store and catalog, by default under the home. The block would do the same
+    (a test compares their specs), but loading it costs a Prefect import: seconds per command.
+
+    Example:
+        ```python
+        reg = settings_registry()  # LocalRegistry on $PREFECT_ARTIFACTS_HOME
+        ```
+    """
+    from prefect_artifacts.settings import get_settings
+
+    settings = get_settings()
+    api_url = api_url or settings.api_url
+    if api_url:
+        key = api_key or settings.api_key
+        if settings.offline is not False:
+            from prefect_artifacts.registry.offline import OfflineRegistry
+
+            return OfflineRegistry.for_server(api_url, api_key=key, mode=settings.offline, settings=settings)
+        from prefect_artifacts.registry.http import HttpRegistry
+
+        return HttpRegistry(api_url, api_key=key, settings=settings)
+    from prefect_artifacts.catalog.engine import sqlite_url
+    from prefect_artifacts.catalog.sql import SqlCatalog
+    from prefect_artifacts.registry.local import LocalRegistry
+    from prefect_artifacts.storage.content_store import ContentStore
+
+    store = ContentStore(settings.storage_url or str(settings.home / "blobs"), {}, durable=settings.durable)
+    catalog = SqlCatalog(settings.catalog_url or sqlite_url(settings.home / "catalog.sqlite"),
+                         durable=settings.durable)
+    return LocalRegistry(store, catalog, settings)
 
 
 @dataclass
@@ -160,6 +240,8 @@ class CliState:
             state.out.print("done")
             ```
         """
+        from rich.console import Console
+
         return Console(file=sys.stdout, highlight=False, soft_wrap=False)
 
     @property
@@ -171,6 +253,8 @@ class CliState:
             state.err.print("working…")
             ```
         """
+        from rich.console import Console
+
         return Console(file=sys.stderr, highlight=False)
 
     @property
@@ -203,22 +287,83 @@ def get_state(ctx: typer.Context) -> CliState:
     return obj
 
 
-def fail(message: str, code: int) -> typer.Exit:
-    """Print ``error: <message>`` on stderr and return the `typer.Exit` to raise.
+class CliFailure(typer.Exit):
+    """A command failed: `handle_errors` prints ``error: <message>`` (and the ``--json`` document).
+
+    Example:
+        ```python
+        raise CliFailure("nothing to do", EXIT_USAGE)
+        ```
+    """
+
+    def __init__(self, message: str, code: int, error_type: str = "Error", **details: Any) -> None:
+        super().__init__(code)
+        self.message = message
+        self.error_type = error_type
+        self.details = details
+
+    def document(self) -> dict[str, Any]:
+        """The JSON error document ``--json`` prints on stdout.
+
+        Example:
+            ```python
+            CliFailure("no artifact 'x'", 3, "ArtifactNotFound").document()["error"]["exit_code"]  # 3
+            ```
+        """
+        code = int(self.exit_code)
+        meaning = EXIT_MEANINGS.get(ExitCode(code)) if code in ExitCode._value2member_map_ else None
+        return {"error": {"type": self.error_type, "message": self.message, "exit_code": code,
+                          "meaning": meaning, **self.details}}
+
+    def report(self, json_output: bool) -> None:
+        """Print ``error: <message>`` on stderr and, with ``--json``, the error document on stdout.
+
+        Example:
+            ```python
+            CliFailure("cancelled", EXIT_CANCELLED).report(json_output=False)
+            ```
+        """
+        if json_output:
+            typer.echo(json.dumps(self.document(), indent=2, ensure_ascii=False))
+        typer.echo(f"error: {self.message}", err=True)
+        if "query" in self.details and "position" in self.details:  # where a search query went wrong
+            typer.echo(f"  {self.details['query']}\n  {' ' * self.details['position']}^", err=True)
+
+
+def fail(message: str, code: int, error_type: str = "Error", **details: Any) -> CliFailure:
+    """The `CliFailure` to raise: ``error: <message>`` on stderr and exit ``code``.
 
     Example:
         ```python
         raise fail("nothing to do", EXIT_USAGE)
         ```
     """
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+    return CliFailure(message, code, error_type, **details)
+
+
+def _failure(exc: BaseException, search: str | None = None) -> CliFailure:
+    """What an exception escaping a command becomes (``search``: the command's ``--search`` query)."""
+    if isinstance(exc, CliFailure):
+        return exc
+    if isinstance(exc, SearchSyntaxError) and search:  # `report` shows the query with a caret under the position
+        return fail(exc.message, exit_code_for(exc), type(exc).__name__, position=exc.position, query=search)
+    if isinstance(exc, typer.Abort):  # a declined `typer.confirm(abort=True)`, or end of input at a prompt
+        return fail("cancelled: nothing was changed", EXIT_CANCELLED, "Cancelled")
+    if isinstance(exc, ArtifactError):
+        return fail(exc.message, exit_code_for(exc), type(exc).__name__)
+    if isinstance(exc, KeyboardInterrupt):
+        return fail("interrupted", EXIT_INTERRUPTED, "KeyboardInterrupt")
+    if isinstance(exc, OSError):
+        return fail(str(exc), EXIT_OTHER, type(exc).__name__)
+    return fail(f"{type(exc).__name__}: {exc}", EXIT_OTHER, type(exc).__name__)
 
 
 def handle_errors(func: F) -> F:
-    """Decorate a command: errors become ``error: <message>`` and an exit code.
+    """Decorate a command: errors become ``error: <message>`` on stderr and an exit code.
 
-    The registry is closed when the command ends, whatever happens.
+    With ``--json``, a failure also prints one JSON document on stdout:
+    ``{"error": {"type": ..., "message": ..., "exit_code": N, "meaning": ...}}``. The
+    registry is closed when the command ends, whatever happens.
 
     Example:
         ```python
@@ -233,18 +378,16 @@ def handle_errors(func: F) -> F:
         ctx = kwargs.get("ctx") or next((a for a in args if isinstance(a, typer.Context)), None)
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except CliFailure as exc:
+            failure = exc
+        except (typer.Exit, typer.TyperException):  # an exit code chosen by the command, click's usage errors
             raise
-        except ArtifactError as exc:
-            raise fail(exc.message, exit_code_for(exc)) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", EXIT_INTERRUPTED) from None
-        except OSError as exc:
-            raise fail(str(exc), EXIT_OTHER) from None
-        except Exception as exc:  # noqa: BLE001 - scripts get a message and a code, not a traceback
-            raise fail(f"{type(exc).__name__}: {exc}", EXIT_OTHER) from None
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - scripts get a message and a code
+            failure = _failure(exc, kwargs.get("search"))
         finally:
             if ctx is not None:
                 get_state(ctx).close()
+        failure.report(ctx is not None and get_state(ctx).json)
+        raise typer.Exit(failure.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -234,10 +234,11 @@ def test_extract_refuses_symlinked_folder_escaping_the_output(cli, data: Path, t
 
 def test_rm_asks_unless_yes(cli, data: Path) -> None:
     cli("push", str(data / "hello.txt"), "--name", "h")
-    cli("rm", "h", input="n\n", code=1)
+    declined = cli("rm", "h", input="n\n", code=7)  # cancelled, not 1 ("verify found damage")
+    assert "error: cancelled" in declined.stderr
     cli("show", "h")
     refused = cli("--json", "rm", "h", code=2)
-    assert refused.stdout == "" and "--yes" in refused.stderr
+    assert _json(refused)["error"]["exit_code"] == 2 and "--yes" in refused.stderr
     assert "deleted /default/h:1" in cli("rm", "h", input="y\n").stdout
     cli("show", "h", code=3)
 
@@ -353,7 +354,7 @@ def test_home_option_selects_the_embedded_registry(cli, data: Path, tmp_path: Pa
     assert (other / "catalog.sqlite").exists()
 
 
-def test_registry_block_and_api_options_build_the_block(cli, monkeypatch, tmp_path: Path) -> None:
+def test_registry_block_option_loads_the_block(cli, monkeypatch, tmp_path: Path) -> None:
     loaded: list[str] = []
 
     def fake_load(cls, name: str, *args, **kwargs):
@@ -367,18 +368,27 @@ def test_registry_block_and_api_options_build_the_block(cli, monkeypatch, tmp_pa
     assert loaded == ["prod"]
     assert "missing" in cli("--registry-block", "missing", "ls", code=3).stderr
 
-    built: list[tuple[str | None, str | None]] = []
 
-    def spy(self):
-        built.append((self.api_url, self.api_key.get_secret_value() if self.api_key else None))
-        return LocalRegistry.embedded()
-
-    monkeypatch.setattr(ArtifactRegistry, "get_registry", spy)
-    cli("--api-url", "http://registry:4300/api/v1", "--api-key", "k1", "ls")
+def test_options_open_the_registry_the_block_would(monkeypatch, tmp_path: Path) -> None:
+    """Without a saved block the CLI skips Prefect, and opens what ArtifactRegistry(...) would."""
+    cases = [(None, None), ("http://registry:4300/api/v1", "k1")]
+    for api_url, key in cases:
+        ours = cli_state.settings_registry(api_url, key)
+        block = ArtifactRegistry(api_url=api_url, api_key=key).get_registry()
+        try:
+            assert ours.spec() == block.spec()
+        finally:
+            ours.close()
+            block.close()
     monkeypatch.setenv("PREFECT_ARTIFACTS_API_URL", "http://env:4300/api/v1")
     monkeypatch.setenv("PREFECT_ARTIFACTS_API_KEY", "k2")
-    cli("ls")
-    assert built == [("http://registry:4300/api/v1", "k1"), ("http://env:4300/api/v1", "k2")]
+    monkeypatch.setenv("PREFECT_ARTIFACTS_OFFLINE", "auto")
+    ours, block = cli_state.settings_registry(), ArtifactRegistry().get_registry()
+    try:
+        assert ours.spec() == block.spec() and ours.spec().kind == "offline"
+    finally:
+        ours.close()
+        block.close()
 
 
 # -- helpers ---------------------------------------------------------------------------
