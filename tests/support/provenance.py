@@ -13,7 +13,6 @@ from prefect_artifacts._aspects import PRODUCER_ASPECT
 from prefect_artifacts.models import Artifact
 from prefect_artifacts.registry.base import Registry
 
-
 TASK_RUN_ID = "5b0c1c6e-0000-4000-8000-00000000a001"
 DEPLOYMENT_ID = "5b0c1c6e-0000-4000-8000-00000000d001"
 
