@@ -134,6 +134,8 @@ class FileSource:
             source.read(0, 8)  # b"\\x89PNG\\r\\n\\x1a\\n"
             ```
         """
+        if self.size is not None:
+            end = min(end, self.size)
         if end <= start:
             return b""
         parts = []
@@ -171,7 +173,7 @@ def build_preview(registry: Registry, art: Artifact, path: str | None, raw_url: 
 
     A directory artifact without ``path`` is a ``directory`` preview (its page shows the
     file tree); an object artifact without ``path`` shows its serializer, snapshot and
-    type (and its payload when it is JSON or text); a reference is described, never
+    type (and its payload for the json, text, numpy and pandas serializers); a reference is described, never
     fetched. ``raw_url`` is where the page serves the file's bytes, used for images only.
 
     Example:
@@ -212,13 +214,13 @@ def preview_file(source: FileSource, raw_url: str) -> Preview:
 
     mime = _mime_of(source)
     lower = source.name.lower()
-    if source.size == 0:
-        return Preview(KIND_TEXT, "empty file", Markup('<pre class="preview-text"></pre>'))
     if mime == "image/svg+xml" or lower.endswith(".svg"):
         img = _img(raw_url, source.name, "preview-svg")
         return no_preview("no preview: no web address for the SVG") if img is None else Preview(KIND_SVG, None, img)
     if mime in _IMAGE_MAGIC:
         return _image_preview(source, mime, raw_url)
+    if source.size == 0:
+        return Preview(KIND_TEXT, "empty file", Markup('<pre class="preview-text"></pre>'))
     if mime == "text/markdown" or lower.endswith((".md", ".markdown")):
         return markdown_preview(source)
     if mime == "application/json" or mime.endswith("+json") or lower.endswith(".json"):

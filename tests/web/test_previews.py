@@ -164,6 +164,7 @@ def test_large_markdown_falls_back_to_text(reg: CountingRegistry, tmp_path: Path
     preview = preview_of(reg, tmp_path, "big.md", "# x\n" + "word " * 300_000)
     assert preview.kind == "text" and "not rendered" in (preview.note or "")
     assert "<h1>" not in str(preview.html)
+    assert reg.bytes_read == previews.TEXT_HEAD + previews.TEXT_TAIL
 
 
 # JSON -------------------------------------------------------------------------------------
@@ -422,3 +423,14 @@ def test_directory_and_its_files(reg: CountingRegistry, tmp_path: Path) -> None:
 def test_xss_name_and_empty_file(reg: CountingRegistry, tmp_path: Path) -> None:
     preview = preview_of(reg, tmp_path, "empty.txt", b"", name="x")
     assert preview.kind == "text" and preview.note == "empty file"
+
+
+def test_corrupt_content_is_none(reg: CountingRegistry, tmp_path: Path) -> None:
+    data = b"precious log line\n" * 1000
+    art = upload(reg, tmp_path, "c.log", data)
+    (blob,) = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file() and p.stat().st_size == len(data)]
+    blob.chmod(0o644)
+    blob.write_bytes(b"X" + data[1:])
+    preview = build_preview(reg, art, None, RAW)
+    assert preview.kind == "none" and (preview.note or "").startswith("the content failed verification")
+    assert "precious" not in str(preview.html)
