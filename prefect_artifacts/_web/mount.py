@@ -15,14 +15,14 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from prefect_artifacts._web import pages
+from prefect_artifacts._web import artifact_pages, downloads, pages
 from prefect_artifacts._web.security import UI_PREFIX, SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _routers() -> list[APIRouter]:
-    return [pages.router]
+    return [pages.router, artifact_pages.router, downloads.router]
 
 
 def mount_ui(app: FastAPI) -> None:

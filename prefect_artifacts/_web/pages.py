@@ -125,7 +125,7 @@ class ListQuery:
             query(**view.link(cursor=page.next_cursor))
             ```
         """
-        params = {"q": self.q, "label": self.label, "kind": self.kind, "folder": self.folder,
+        params = {"search": self.q, "label": self.label, "kind": self.kind, "folder": self.folder,
                   "sort": self.sort, "order": self.order, "cursor": self.cursor}
         params.update(changes)
         return {k: v for k, v in params.items() if v}
@@ -187,7 +187,7 @@ async def logout(request: Request) -> Response:
 
 @router.get("/", include_in_schema=False)
 def list_page(
-    request: Request, q: str = "", label: str = "", kind: str = "", folder: str = "",
+    request: Request, search: str = "", label: str = "", kind: str = "", folder: str = "",
     sort: str = "created", order: str = "", cursor: str = "", viewer: Viewer = Depends(current_viewer),
 ) -> Response:
     """The list of artifacts: search, filters, sort, keyset pages of `PAGE_LENGTH`, folder tree."""
@@ -195,6 +195,7 @@ def list_page(
     sort = sort if sort in SORTS else "created"
     order = order if order in ("asc", "desc") else ("desc" if sort in ("created", "size", "version") else "asc")
     kind = kind if kind in {k.value for k in ArtifactKind} else ""
+    q = search
     view = ListQuery(q=q, label=label, kind=kind, folder=folder, sort=sort, order=order, cursor=cursor)
     reg = viewer.registry
     folders, folders_cut = visible_folders(reg)
@@ -207,8 +208,7 @@ def list_page(
         if q.strip():
             parse(q)
         parsed = True  # later errors (unknown field, bad value) are positioned in the combined query
-        search = view.search()
-        context["page"] = reg.list(0, PAGE_LENGTH, sort, order == "desc", search, None, folder or None,
+        context["page"] = reg.list(0, PAGE_LENGTH, sort, order == "desc", view.search(), None, folder or None,
                                    cursor or None)
     except SearchSyntaxError as exc:
         position = max(0, min(exc.position - (parsed and view.wrapped), len(q)))

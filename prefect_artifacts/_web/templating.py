@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -40,7 +40,6 @@ def _query(**params: Any) -> str:
 ENV = Environment(
     loader=PackageLoader("prefect_artifacts._web", "templates"),
     autoescape=True,  # every template, whatever its name
-    undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -11,15 +11,15 @@ from tests.web.conftest import BASE, Teams
 
 def test_pages_need_a_session_and_come_back_after_sign_in(teams: Teams) -> None:
     client = teams.client()
-    r = client.get("/ui/?q=x", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=%2Fui%2F%3Fq%3Dx"
-    r = client.get("/ui/login?next=/ui/%3Fq%3Dx")
+    r = client.get("/ui/?search=x", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=%2Fui%2F%3Fsearch%3Dx"
+    r = client.get("/ui/login?next=/ui/%3Fsearch%3Dx")
     assert r.status_code == 200 and 'id="login-key"' in r.text
     r = client.post("/ui/login", data={"key": "pa_nope_bad", "next": "/ui/"}, headers={"Origin": BASE})
     assert r.status_code == 401 and "Invalid or revoked" in r.text and COOKIE not in client.cookies
-    r = client.post("/ui/login", data={"key": teams.keys["ann"][1], "next": "/ui/?q=x"}, headers={"Origin": BASE},
+    r = client.post("/ui/login", data={"key": teams.keys["ann"][1], "next": "/ui/?search=x"}, headers={"Origin": BASE},
                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/ui/?q=x"
+    assert r.status_code == 303 and r.headers["location"] == "/ui/?search=x"
     cookie = r.headers["set-cookie"]
     for part in ("HttpOnly", "SameSite=strict", "Path=/ui", "Max-Age=43200"):
         assert part.lower() in cookie.lower()
@@ -107,7 +107,7 @@ def test_login_form_never_redirects_off_site(teams: Teams) -> None:
 
 def test_every_ui_response_carries_the_security_headers(teams: Teams, tmp_path: Path) -> None:
     client = teams.sign_in("ann")
-    for path in ("/ui/", "/ui/login", "/ui/?q=name:(", "/ui/artifacts/missing", "/ui/static/style.css"):
+    for path in ("/ui/", "/ui/login", "/ui/?search=name:(", "/ui/artifacts/missing", "/ui/static/style.css"):
         r = client.get(path)
         assert r.headers["content-security-policy"] == CSP, path
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
