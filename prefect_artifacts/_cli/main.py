@@ -104,6 +104,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(keys_app, name="keys")
 app.add_typer(provenance_app, name="provenance")
+from prefect_artifacts._cli.ui import ui_app  # noqa: E402 - `ui`: the web view (FastAPI, uvicorn imported when run)
+
+app.add_typer(ui_app)  # unnamed: its one command, `ui`, joins the root
 
 
 def command(name: str | None = None) -> Callable[[F], F]:
