@@ -45,8 +45,11 @@ TEXT_HEAD = 64 * 1024
 TEXT_TAIL = 16 * 1024
 #: Bytes read to decide whether a file of unknown type is UTF-8 text.
 SNIFF_BYTES = 8 * 1024
-#: Largest Markdown or JSON file rendered; a larger one is shown as text (head and tail).
-STRUCTURED_MAX = 1024 * 1024
+#: Largest Markdown file rendered (markdown-it needs ~1 s of CPU for 128 KiB of adversarial
+#: input); a larger one is shown as text (head and tail).
+MARKDOWN_MAX = 128 * 1024
+#: Largest JSON file parsed into a tree (the tree itself is bounded below); a larger one is text.
+JSON_MAX = 1024 * 1024
 #: JSON tree bounds: nesting depth shown, items shown per object or array, nodes in all.
 JSON_MAX_DEPTH = 12
 JSON_MAX_ITEMS = 200
@@ -159,7 +162,7 @@ class FileSource:
 
         Example:
             ```python
-            data = source.whole(STRUCTURED_MAX)
+            data = source.whole(JSON_MAX)
             ```
         """
         if self.size is not None and self.size > limit:
@@ -325,16 +328,16 @@ def render_markdown(text: str) -> Markup:
 
 
 def markdown_preview(source: FileSource) -> Preview:
-    """Markdown rendered (sanitized) when at most `STRUCTURED_MAX` bytes, else its text head and tail.
+    """Markdown rendered (sanitized) when at most `MARKDOWN_MAX` bytes, else its text head and tail.
 
     Example:
         ```python
         markdown_preview(source).kind  # "markdown"
         ```
     """
-    data = source.whole(STRUCTURED_MAX)
+    data = source.whole(MARKDOWN_MAX)
     if data is None:
-        return text_preview(source, f"larger than {human_size(STRUCTURED_MAX)}: not rendered")
+        return text_preview(source, f"larger than {human_size(MARKDOWN_MAX)}: not rendered")
     html = Markup('<div class="preview-markdown">{}</div>').format(render_markdown(decode_text(data)))
     return Preview(KIND_MARKDOWN, None, html)
 
@@ -343,16 +346,16 @@ def markdown_preview(source: FileSource) -> Preview:
 
 
 def json_preview(source: FileSource) -> Preview:
-    """A collapsible tree of a JSON file of at most `STRUCTURED_MAX` bytes, else its text head and tail.
+    """A collapsible tree of a JSON file of at most `JSON_MAX` bytes, else its text head and tail.
 
     Example:
         ```python
         json_preview(source).kind  # "json"
         ```
     """
-    data = source.whole(STRUCTURED_MAX)
+    data = source.whole(JSON_MAX)
     if data is None:
-        return text_preview(source, f"larger than {human_size(STRUCTURED_MAX)}: shown as text")
+        return text_preview(source, f"larger than {human_size(JSON_MAX)}: shown as text")
     try:
         value = json.loads(data.decode("utf-8-sig"))
     except (ValueError, RecursionError) as exc:

@@ -160,10 +160,14 @@ def test_markdown_is_rendered_and_sanitized(reg: CountingRegistry, tmp_path: Pat
     assert "&lt;script&gt;code&lt;/script&gt;" in html and "[ref][1]" in html
 
 
-def test_large_markdown_falls_back_to_text(reg: CountingRegistry, tmp_path: Path) -> None:
-    preview = preview_of(reg, tmp_path, "big.md", "# x\n" + "word " * 300_000)
+def test_large_markdown_and_json_fall_back_to_text(reg: CountingRegistry, tmp_path: Path) -> None:
+    preview = preview_of(reg, tmp_path, "big.md", "# x\n" + "word " * 30_000)
     assert preview.kind == "text" and "not rendered" in (preview.note or "")
     assert "<h1>" not in str(preview.html)
+    assert reg.bytes_read == previews.TEXT_HEAD + previews.TEXT_TAIL
+    data = json.dumps([{"k": i, "v": "x" * 20} for i in range(60_000)])
+    preview = preview_of(reg, tmp_path, "big.json", data, name="json")
+    assert preview.kind == "text" and (preview.note or "").startswith("larger than 1.0 MiB: shown as text; first ")
     assert reg.bytes_read == previews.TEXT_HEAD + previews.TEXT_TAIL
 
 
