@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from typer import TyperException
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 _FENCE = re.compile(r"^\s*```")
@@ -138,6 +139,9 @@ def tidy_command(command: Any) -> None:
 class HelpGroup(TyperGroup):
     """The root command: tidies the help of the whole command tree once typer has built it.
 
+    It also gives click's own usage errors (an unknown option, a value of the wrong type,
+    a missing argument: exit 2) the ``--json`` error document the commands print.
+
     Example:
         ```python
         app = typer.Typer(cls=HelpGroup)
@@ -147,4 +151,17 @@ class HelpGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         tidy_command(self)
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a usage error found while parsing it prints the ``--json`` document first."""
+        try:
+            return super().invoke(ctx)
+        except TyperException as exc:
+            from prefect_artifacts._cli.state import CliFailure, CliState
+
+            code = getattr(exc, "exit_code", 2)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            if isinstance(ctx.obj, CliState) and ctx.obj.json:  # click prints its own message on stderr
+                CliFailure(message, code, type(exc).__name__).report(json_output=True, stderr=False)
+            raise
 

@@ -315,8 +315,8 @@ class CliFailure(typer.Exit):
         return {"error": {"type": self.error_type, "message": self.message, "exit_code": code,
                           "meaning": meaning, **self.details}}
 
-    def report(self, json_output: bool) -> None:
-        """Print ``error: <message>`` on stderr and, with ``--json``, the error document on stdout.
+    def report(self, json_output: bool, stderr: bool = True) -> None:
+        """Print ``error: <message>`` on stderr (unless not ``stderr``) and, with ``--json``, the document on stdout.
 
         Example:
             ```python
@@ -325,6 +325,8 @@ class CliFailure(typer.Exit):
         """
         if json_output:
             typer.echo(json.dumps(self.document(), indent=2, ensure_ascii=False))
+        if not stderr:  # the caller prints its own message (click's usage errors)
+            return
         typer.echo(f"error: {self.message}", err=True)
         if "query" in self.details and "position" in self.details:  # where a search query went wrong
             typer.echo(f"  {self.details['query']}\n  {' ' * self.details['position']}^", err=True)

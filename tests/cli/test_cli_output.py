@@ -151,6 +151,8 @@ def test_json_failure_prints_one_error_document(cli) -> None:
     assert (error["type"], error["position"], error["query"]) == ("SearchSyntaxError", 5, "size>>1MB")
     assert bad.stderr.splitlines()[1:] == ["  size>>1MB", "       ^"]  # the caret under the second '>'
     assert cli("ls", "-s", "size>>1MB", code=2).stdout == ""  # without --json, nothing on stdout
+    usage = cli("--json", "ls", "--limit", "many", code=2)  # click's own usage errors too
+    assert json.loads(usage.stdout)["error"]["type"] == "BadParameter" and "--limit" in usage.stderr
 
 
 # -- gc --------------------------------------------------------------------------------------
