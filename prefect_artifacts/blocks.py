@@ -26,6 +26,7 @@ from prefect_artifacts.models import (
     ArtifactFile,
     ArtifactKind,
     Aspect,
+    AspectSchema,
     BundleType,
     ConflictStrategy,
     GcReport,
@@ -500,6 +501,22 @@ class ArtifactRegistry(WritableFileSystem):
         """`Registry.get_metadata` on this block's registry."""
         return self.get_registry().get_metadata(ref)
 
+    def list_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
+        """`Registry.list_aspects` on this block's registry."""
+        return self.get_registry().list_aspects(ref, schema)
+
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
+        """`Registry.register_schema` on this block's registry."""
+        return self.get_registry().register_schema(urn, json_schema)
+
+    def get_schema(self, urn: str) -> AspectSchema:
+        """`Registry.get_schema` on this block's registry."""
+        return self.get_registry().get_schema(urn)
+
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
+        """`Registry.list_schemas` on this block's registry."""
+        return self.get_registry().list_schemas(prefix)
+
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
         """`Registry.update` on this block's registry."""
         return self.get_registry().update(ref, description, labels)
@@ -720,6 +737,22 @@ class ArtifactRegistry(WritableFileSystem):
     async def aget_metadata(self, ref: str) -> builtins.list[Aspect]:
         """Async twin of `get_metadata`."""
         return await self.get_registry().aget_metadata(ref)
+
+    async def alist_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
+        """Async twin of `list_aspects`."""
+        return await self.get_registry().alist_aspects(ref, schema)
+
+    async def aregister_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
+        """Async twin of `register_schema`."""
+        return await self.get_registry().aregister_schema(urn, json_schema)
+
+    async def aget_schema(self, urn: str) -> AspectSchema:
+        """Async twin of `get_schema`."""
+        return await self.get_registry().aget_schema(urn)
+
+    async def alist_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
+        """Async twin of `list_schemas`."""
+        return await self.get_registry().alist_schemas(prefix)
 
     async def aupdate(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
         """Async twin of `update`."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import hashlib
 import io
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from prefect_artifacts.registry.spec import RegistrySpec
 
 URN_PREFIX = "urn:prefect-artifacts:artifact:"
+#: A group as an aspect's or artifact's ``policy`` and an artifact's ``account`` (seed 003): ``<prefix><group id>``.
+GROUP_URN_PREFIX = "urn:prefect-artifacts:group:"
+#: Labels that mark an artifact's content as failed (``status == "error"``); the same as
+#: `prefect_artifacts.catalog.auth.QUARANTINE_LABELS` (a test keeps them equal).
+ERROR_LABELS = ("corrupt", "quarantined")
 
 # The fields of `Artifact` a writable artifact can stage (`Registry.update` sends them);
 # every other field describes the stored version and is never assigned by callers.
@@ -180,7 +186,30 @@ class Aspect(_Model):
     id: str
     schema_name: str | None = Field(default=None, description="Schema URI or name.")
     content: dict[str, Any]
-    policy: str | None = None
+    policy: str | None = Field(
+        default=None,
+        description="None (whoever reads the artifact reads it) or urn:prefect-artifacts:group:<id> "
+                    "(only that group's members read it).",
+    )
+    created: datetime
+
+
+class AspectSchema(_Model):
+    """A JSON Schema registered under a URN (`Registry.register_schema`); immutable once registered.
+
+    An aspect whose schema (``schema=`` or ``aspect["$schema"]``) is a registered URN is
+    validated against it when it is written.
+
+    Example:
+        ```python
+        reg.register_schema("urn:example:schema:rows:1", {"type": "object", "required": ["rows"]})
+        reg.get_schema("urn:example:schema:rows:1").json_schema["required"]  # ['rows']
+        ```
+    """
+
+    urn: str
+    json_schema: dict[str, Any] = Field(alias="schema")
+    digest: str = Field(description="SHA-256 of the schema's canonical JSON.")
     created: datetime
 
 
@@ -445,6 +474,8 @@ class Artifact(_Model):
     _synced: tuple[str | None, tuple[str, ...]] | None = PrivateAttr(default=None)
     _staged_metadata: tuple[dict[str, Any], ...] = PrivateAttr(default=())
     _staged_aliases: tuple[str, ...] = PrivateAttr(default=())
+    # Set by an OfflineRegistry on an artifact of its outbox not yet pushed (`status` "pending").
+    _pending: bool = PrivateAttr(default=False)
 
     def model_post_init(self, context: Any, /) -> None:
         """Remember the registry's description and labels (the base of `staged`)."""
@@ -529,6 +560,72 @@ class Artifact(_Model):
         """
         self._files = files
         return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> str:
+        """``ready``, ``error`` or ``pending`` (seed 003's status).
+
+        An artifact is catalogued only once all its content is stored and verified, so
+        every artifact a registry returns is ``ready``, except ``error`` when it carries
+        a quarantine label (``corrupt``, set by verification when its content no longer
+        matches its checksum, or ``quarantined``) and ``pending`` when an
+        `OfflineRegistry` holds it in its outbox, not yet pushed to the server.
+
+        Example:
+            ```python
+            reg.get("my-data").status  # "ready"
+            ```
+        """
+        if any(label in ERROR_LABELS for label in self.labels):
+            return "error"
+        return "pending" if self._pending else "ready"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def account(self) -> str | None:
+        """URN of the group that owns the artifact (seed 003's account): ``urn:prefect-artifacts:group:<id>``.
+
+        Example:
+            ```python
+            art.account  # "urn:prefect-artifacts:group:team-a"
+            ```
+        """
+        return None if self.group_id is None else GROUP_URN_PREFIX + self.group_id
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def policy(self) -> str | None:
+        """URN of what controls access (seed 003's policy): the owning group (its members read, its writers write).
+
+        The same URN given as an aspect's ``policy`` keeps that aspect to this group.
+
+        Example:
+            ```python
+            art.add_metadata({"secret": 1}, policy=art.policy)
+            ```
+        """
+        return self.account
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def etag(self) -> str:
+        """A tag of this version's content and catalogued state (seed 003's etag).
+
+        The SHA-256 (32 hex digits) of every other field: it changes when the metadata,
+        description, labels or run links change (any of them moves ``modified`` or the
+        runs), never otherwise, and is the same through every registry. The server sends
+        it as the ``ETag`` of ``GET /artifacts/{id}`` and answers ``If-None-Match`` with 304.
+
+        Example:
+            ```python
+            before = reg.get("my-data").etag
+            reg.add_metadata("my-data", {"rows": 3})
+            reg.get("my-data").etag != before  # True
+            ```
+        """
+        state = self.model_dump(mode="json", exclude={"etag", "status"})
+        return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
 
     @property
     def ref(self) -> str:

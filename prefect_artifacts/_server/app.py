@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_artifacts import __version__
 from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator, NoAuth
-from prefect_artifacts._server.routes import admin, artifacts, content, system
+from prefect_artifacts._server.routes import admin, artifacts, aspect_schemas, content, groups_jobs, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState
 from prefect_artifacts.catalog.auth import AuthCatalog
@@ -170,7 +170,7 @@ def create_app(
         description="Tracked, versioned, content-addressed artifacts for Prefect flows.",
     )
     app.state.server = ServerState(registry, auth or ApiKeyAuth(auth_catalog), auth_catalog, limits)
-    for module in (artifacts, content, system, admin):
+    for module in (artifacts, content, system, admin, aspect_schemas, groups_jobs):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     mount_ui(app)  # the web view: pages under /ui, / redirects there
     app.add_exception_handler(ArtifactError, _artifact_error)

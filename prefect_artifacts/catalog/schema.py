@@ -178,6 +178,16 @@ aspects = Table(
     Column("created", UTCDateTime(), nullable=False),
 )
 
+#: JSON Schemas registered under URNs (migration 0009; queries in catalog/schemas.py): immutable once registered.
+aspect_schemas = Table(
+    "aspect_schemas",
+    metadata,
+    Column("urn", String(255), primary_key=True),
+    Column("schema", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+)
+
 plugin_snapshots = Table(
     "plugin_snapshots",
     metadata,

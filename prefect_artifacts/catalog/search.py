@@ -10,15 +10,16 @@ Grammar (terms joined by spaces are AND-ed)::
 Values may be quoted ('…' or "…", backslash escapes); ``*`` and ``?`` are wildcards.
 Sizes take units (``size>10MB``, ``size<=2GiB``), dates ISO forms
 (``created>=2026-01-01``). A bare word matches name, description or a label.
-``meta.<key>[.<key>…]`` matches the content of metadata aspects; ``latest:true``
-keeps only the newest live version of each name.
+``meta.<key>[.<key>…]`` matches the content of metadata aspects, ``schema:<urn>`` the
+schema name of one (``schema:urn:example:*``); both see only the aspects the caller
+may read (their policy). ``latest:true`` keeps only the newest live version of each name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import case as sql_case
 
 from prefect_artifacts.catalog.schema import artifact_labels, artifact_runs, artifacts, aspects
 from prefect_artifacts.errors import SearchSyntaxError
+from prefect_artifacts.models import GROUP_URN_PREFIX
 
 _OPS = (">=", "<=", "!=", ":", "=", ">", "<")
 #: Limits that keep any accepted query compilable (Python recursion, SQLite expression depth).
@@ -293,8 +295,11 @@ class Compiler:
         ```
     """
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, aspect_groups: Sequence[str] | None = None) -> None:
         self.dialect = dialect
+        # The caller's groups (None: every group): aspects whose policy names another group
+        # are invisible to meta.<key> and schema: terms, as they are to reads.
+        self.aspect_groups = aspect_groups
         self.fields: dict[str, Callable[[Term], ColumnElement[bool]]] = {
             "name": lambda t: self._text(artifacts.c.name, t),
             "folder": lambda t: self._text(artifacts.c.folder, t, case=True),
@@ -312,6 +317,7 @@ class Compiler:
             "run": lambda t: self._run_link(artifact_runs.c.run_id, t),
             "category": lambda t: self._run_link(artifact_runs.c.category, t),
             "latest": self._latest,
+            "schema": self._schema,
         }
 
     def compile(self, query: str | None) -> ColumnElement[bool]:
@@ -425,8 +431,25 @@ class Compiler:
         else:  # only JSON numbers compare: a string or boolean cast to a number must not match
             number = sql_case((self._json_type(keys).in_(("integer", "real", "number")), element.as_float()))
             cond = self._compare(number, term, _number)
-        found = exists().where(aspects.c.artifact_id == artifacts.c.id, cond)
+        found = exists().where(aspects.c.artifact_id == artifacts.c.id, cond, self._visible_aspect())
         return not_(found) if term.op == "!=" else found
+
+    def _visible_aspect(self) -> ColumnElement[bool]:
+        """Aspects the caller reads: a policy naming no group (none, or a label), or one of its groups."""
+        if self.aspect_groups is None:
+            return true()
+        return or_(aspects.c.policy.is_(None),
+                   not_(aspects.c.policy.startswith(GROUP_URN_PREFIX, autoescape=True)),
+                   aspects.c.policy.in_([GROUP_URN_PREFIX + g for g in self.aspect_groups]))
+
+    def _schema(self, term: Term) -> ColumnElement[bool]:
+        """``schema:<name or URN>``: artifacts with an aspect of that schema (``*``/``?`` wildcards)."""
+        if term.op not in (":", "=", "!="):
+            raise SearchSyntaxError(f"schema does not support {term.op!r}", term.pos + len("schema"))
+        pattern, _ = _like_pattern(term.value)
+        cond = exists().where(aspects.c.artifact_id == artifacts.c.id, aspects.c.schema_name.is_not(None),
+                              self._like(aspects.c.schema_name, pattern, case=True), self._visible_aspect())
+        return not_(cond) if term.op == "!=" else cond
 
     def _json_type(self, keys: tuple[str, ...]) -> Any:
         if self.dialect == "sqlite":
@@ -494,13 +517,16 @@ def _date_range(term: Term) -> tuple[datetime, datetime]:
         ) from None
 
 
-def compile_search(query: str | None, dialect: str) -> ColumnElement[bool]:
+def compile_search(query: str | None, dialect: str, aspect_groups: Sequence[str] | None = None) -> ColumnElement[bool]:
     """Compile a search query into a WHERE condition for ``dialect``.
+
+    ``aspect_groups`` (the caller's groups; None: all) hides from ``meta.``/``schema:``
+    terms the aspects whose policy names another group.
 
     Example:
         ```python
         cond = compile_search("label:prod size>1MB", "sqlite")
         ```
     """
-    return Compiler(dialect).compile(query)
+    return Compiler(dialect, aspect_groups).compile(query)
 

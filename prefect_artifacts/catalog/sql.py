@@ -581,7 +581,7 @@ class SqlCatalog:
 
     def _filters(self, search: str | None, folder: str | None, group_id: str | None,
                  group_ids: Sequence[str] | None) -> list[Any]:
-        where = [artifacts.c.deleted.is_(None), compile_search(search, self.dialect)]
+        where = [artifacts.c.deleted.is_(None), compile_search(search, self.dialect, group_ids)]
         if folder is not None:
             where.append(artifacts.c.folder == folder)
         if group_id is not None:

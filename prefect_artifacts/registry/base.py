@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
+from fnmatch import fnmatchcase
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +52,7 @@ from prefect_artifacts.models import (
     ArtifactKind,
     ArtifactManifest,
     Aspect,
+    AspectSchema,
     BundleType,
     ConflictStrategy,
     GcReport,
@@ -60,6 +62,7 @@ from prefect_artifacts.models import (
     PluginSnapshot,
     RunCategory,
     RunLink,
+    SerializerRef,
 )
 from prefect_artifacts.references import basename, probe
 from prefect_artifacts.registry.manifest import artifact_checksum, artifact_size
@@ -552,6 +555,73 @@ class Registry(ABC):
             ```
         """
 
+    def list_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
+        """The metadata aspects of an artifact the caller may read, those of one schema when ``schema`` is given.
+
+        ``schema`` matches the aspect's schema name (a URN, a registered schema's or any
+        other): exactly, or as a pattern with ``*`` and ``?`` wildcards. An aspect whose
+        ``policy`` names a group the caller is not in is not listed (nor is it by
+        `get_metadata`, nor found by a ``meta.``/``schema:`` search).
+
+        Example:
+            ```python
+            reg.list_aspects("my-data", schema="urn:example:schema:rows:*")
+            ```
+        """
+        aspects = self.get_metadata(ref)
+        if schema is None:
+            return aspects
+        return [a for a in aspects if a.schema_name is not None and fnmatchcase(a.schema_name, schema)]
+
+    @abstractmethod
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
+        """Register a JSON Schema under a URN; aspects naming that URN as their schema are validated against it.
+
+        A registered schema never changes: registering the same schema again returns it,
+        another schema under the same URN is a conflict. An aspect written with
+        ``schema="urn:…"`` (or ``"$schema": "urn:…"`` in the aspect) must then satisfy it
+        (without its ``$schema`` key); a schema name that is not registered is recorded as
+        a name, as before. On a shared server any member with write access registers
+        schemas, and every caller reads them.
+
+        Raises:
+            InvalidArtifactInput: ``urn`` is not a URN (``urn:<nid>:<nss>``, at most 255 characters).
+            MetadataValidationError: not a usable JSON Schema (invalid, over 1 MiB, with
+                references outside itself or patterns that need backtracking).
+            ArtifactConflict: the URN holds another schema.
+            PermissionDenied: the caller may write to no group.
+
+        Example:
+            ```python
+            reg.register_schema("urn:example:schema:rows:1",
+                                {"type": "object", "required": ["rows"]})
+            reg.add_metadata("my-data", {"rows": 3}, schema="urn:example:schema:rows:1")
+            ```
+        """
+
+    @abstractmethod
+    def get_schema(self, urn: str) -> AspectSchema:
+        """The JSON Schema registered under ``urn``.
+
+        Raises:
+            ArtifactNotFound: no schema is registered under it.
+
+        Example:
+            ```python
+            reg.get_schema("urn:example:schema:rows:1").json_schema
+            ```
+        """
+
+    @abstractmethod
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
+        """The registered schemas sorted by URN (at most 1000), those whose URN starts with ``prefix`` if given.
+
+        Example:
+            ```python
+            [s.urn for s in reg.list_schemas("urn:example:")]
+            ```
+        """
+
     @abstractmethod
     def read_plugin_snapshot_file(self, snapshot_id: str, path: str) -> bytes:
         """The content of one snapshot file, verified against its recorded SHA-256.
@@ -819,8 +889,14 @@ class Registry(ABC):
         Example:
             ```python
             raw = reg.add_reference("s3://other-bucket/key.parquet", name="raw")
+            model = reg.add_reference("s3://bucket/model.json", name="model", group="team-a",
+                                      serializer=SerializerRef(snapshot_id=snap.id, task_name="json"),
+                                      runs=[(flow_run_id, "output")])
             ```
         """
+        if options.get("serializer") is not None:
+            options["serializer"] = _serializer_ref(options["serializer"])
+            options.setdefault("kind", ArtifactKind.OBJECT)
         draft = ArtifactDraft(name=name if name is not None else _default_name(basename(uri)), description=description,
                               labels=labels, metadata=metadata).add_reference(uri, obj_path="")
         options.setdefault("original_path", uri)
@@ -918,6 +994,13 @@ class Registry(ABC):
         Raises:
             SerializerError: no safe serializer for the type (the message names the
                 cloudpickle opt-in), invalid ``options``, or a failed write.
+
+        ``serializer=SerializerRef(snapshot_id, task_name)`` registers a URI that a
+        serializer wrote as an object artifact pinned to that plugin snapshot, so
+        `load_object` reads it with the snapshot's code (the snapshot must exist and be
+        readable by the caller); ``runs=[(flow_run_id, "output")]`` links the flow run
+        that wrote it. Together: seed 002's create(group_id, job_id, artifact_uri,
+        plugin_snapshot_id, task_id, description).
 
         Example:
             ```python
@@ -1307,6 +1390,22 @@ class Registry(ABC):
         """Async twin of `get_metadata`."""
         return await run_in_thread(self.get_metadata, ref)
 
+    async def alist_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
+        """Async twin of `list_aspects`."""
+        return await run_in_thread(self.list_aspects, ref, schema)
+
+    async def aregister_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
+        """Async twin of `register_schema`."""
+        return await run_in_thread(self.register_schema, urn, json_schema)
+
+    async def aget_schema(self, urn: str) -> AspectSchema:
+        """Async twin of `get_schema`."""
+        return await run_in_thread(self.get_schema, urn)
+
+    async def alist_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
+        """Async twin of `list_schemas`."""
+        return await run_in_thread(self.list_schemas, prefix)
+
     async def aupdate(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
         """Async twin of `update`."""
         return await run_in_thread(self.update, ref, description, labels)
@@ -1431,6 +1530,19 @@ def _check_destination(target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
         raise InvalidArtifactInput(f"cannot create the folder of {str(target)!r}: {exc}") from exc
+
+
+def _serializer_ref(value: object) -> SerializerRef:
+    """A `SerializerRef` from one, a ``(snapshot_id, task_name)`` pair or its dict, else a clear error."""
+    if isinstance(value, SerializerRef):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        value = {"snapshot_id": value[0], "task_name": value[1]}
+    if isinstance(value, dict) and all(isinstance(value.get(k), str) and value.get(k)
+                                       for k in ("snapshot_id", "task_name")):
+        return SerializerRef(snapshot_id=value["snapshot_id"], task_name=value["task_name"])
+    raise InvalidArtifactInput(f"serializer must be SerializerRef(snapshot_id, task_name) or a (snapshot_id, "
+                               f"task_name) pair of strings, not {value!r:.80}: both go together")
 
 
 def _default_name(path: str) -> str:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 
 from prefect_artifacts import references
-from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._aspects import check_urn, is_urn, prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref
 from prefect_artifacts._progress import HighWater, hashing_progress
@@ -54,6 +54,7 @@ from prefect_artifacts.models import (
     ArtifactFile,
     ArtifactManifest,
     Aspect,
+    AspectSchema,
     BundleType,
     ConflictStrategy,
     GcReport,
@@ -547,6 +548,18 @@ def _file_chunks(path: str, size: int, sent: HighWater | None = None) -> Iterato
             yield chunk
             if sent is not None:
                 sent.reach(size - left)
+
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:  # noqa: D102
+        check_urn(urn)
+        return AspectSchema.model_validate(self._json("POST", "/schemas", json={"urn": urn, "schema": json_schema}))
+
+    def get_schema(self, urn: str) -> AspectSchema:  # noqa: D102
+        if not is_urn(urn):
+            raise ArtifactNotFound(f"no schema is registered as {urn[:300]!r}")
+        return AspectSchema.model_validate(self._json("GET", f"/schemas/{quote(urn, safe=':/')}"))
+
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:  # noqa: D102
+        return [AspectSchema.model_validate(s) for s in self._json("GET", "/schemas", params={"prefix": prefix})]
 
 
 def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end: int | None) -> Iterator[bytes]:

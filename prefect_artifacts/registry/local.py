@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect_artifacts import references
-from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._aspects import policy_group, prepare_aspect
 from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts._progress import hashing_progress, tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.catalog.schemas import SchemaCatalog
 from prefect_artifacts.catalog.sql import SqlCatalog, check_run_id, utcnow
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
@@ -45,6 +46,7 @@ from prefect_artifacts.models import (
     ArtifactFile,
     ArtifactManifest,
     Aspect,
+    AspectSchema,
     BundleType,
     ConflictStrategy,
     GcReport,
@@ -104,6 +106,7 @@ class LocalRegistry(Registry):
             group_ids = sorted(principal.readable)
         self.group_ids = list(group_ids) if group_ids is not None else None
         self._access = AuthCatalog(catalog.engine)
+        self._schemas = SchemaCatalog(catalog.engine)
 
     @classmethod
     def from_urls(
@@ -306,8 +309,8 @@ class LocalRegistry(Registry):
 
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
         # upload() stored every blob from the caller's own files just now and measured them.
-        art, created = self.catalog.create(self._keyed(seal_manifest(manifest, None)), strategy, make_folder,
-                                           self.principal)
+        sealed = self._checked_refs(seal_manifest(manifest, None, self._schemas.find))
+        art, created = self.catalog.create(self._keyed(sealed), strategy, make_folder, self.principal)
         art._just_created = created
         return self._bind(art)
 
@@ -348,9 +351,39 @@ class LocalRegistry(Registry):
             except BlobNotFound:
                 raise BlobNotFound(f"content {digest} has not been uploaded") from None
 
-        sealed = self._keyed(seal_manifest(manifest, blob_size))
+        sealed = self._keyed(self._checked_refs(seal_manifest(manifest, blob_size, self._schemas.find)))
         art, created = self.catalog.create(sealed, strategy, make_folder, principal)
         return self._bind(art), created
+
+    def _checked_refs(self, manifest: ArtifactManifest) -> ArtifactManifest:
+        """Check what a manifest points at: a readable serializer snapshot, aspect policies of the caller's groups."""
+        if manifest.serializer is not None:
+            try:
+                self.get_plugin_snapshot(manifest.serializer.snapshot_id)
+            except ArtifactNotFound:
+                raise InvalidArtifactInput(f"serializer snapshot {manifest.serializer.snapshot_id!r} does not exist "
+                                           "(or is not readable): create it with create_plugin_snapshot") from None
+        for aspect in manifest.aspects:
+            self._check_policy(aspect.get("policy"))
+        return manifest
+
+    def _check_policy(self, policy: str | None) -> None:
+        """A caller may give an aspect only the policy of a group it is a member of (it must read it back)."""
+        group = policy_group(policy)
+        principal = self.principal
+        if group is not None and principal is not None and not principal.can_read(group):
+            raise PermissionDenied(f"user {principal.user_name!r} is not a member of group {group!r}: "
+                                   f"it may not write aspects with the policy {policy}")
+
+    def _visible(self, aspect: Aspect) -> bool:
+        """Whether the caller reads ``aspect``: a policy naming no group, or one of its groups."""
+        if aspect.policy is None or self.group_ids is None:
+            return True
+        try:
+            group = policy_group(aspect.policy)
+        except InvalidArtifactInput:  # stored before policies were checked: a group URN gone wrong
+            return False
+        return group is None or group in self.group_ids
 
     def _store_sent(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes]) -> set[str]:
         """Verify and store small contents sent with a create; their digests."""
@@ -533,11 +566,26 @@ class LocalRegistry(Registry):
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
         policy: str | None = None,
     ) -> Aspect:
-        prepared = prepare_aspect(aspect, schema, policy)
-        return self.catalog.add_aspect(self._writable_id(ref), prepared["content"], prepared["schema_name"], policy)
+        prepared = prepare_aspect(aspect, schema, policy, self._schemas.find)
+        artifact_id = self._writable_id(ref)
+        self._check_policy(policy)
+        return self.catalog.add_aspect(artifact_id, prepared["content"], prepared["schema_name"], policy)
 
     def get_metadata(self, ref: str) -> builtins.list[Aspect]:  # noqa: D102
-        return self.catalog.aspects(self._id(ref))
+        return [a for a in self.catalog.aspects(self._id(ref)) if self._visible(a)]
+
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:  # noqa: D102
+        principal = self.principal
+        if principal is not None and principal.writable is not None and not principal.writable:
+            raise PermissionDenied(f"user {principal.user_name!r} may not write to any group: "
+                                   "it may not register schemas")
+        return self._schemas.register(urn, json_schema)[0]
+
+    def get_schema(self, urn: str) -> AspectSchema:  # noqa: D102
+        return self._schemas.get(urn)
+
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:  # noqa: D102
+        return self._schemas.list(prefix)
 
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:  # noqa: D102
         return self._bind(self.catalog.update(self._writable_id(ref), description, self._check_labels(labels)))

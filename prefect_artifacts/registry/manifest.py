@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from prefect_artifacts._aspects import prepare_aspect
+from prefect_artifacts._aspects import SchemaResolver, prepare_aspect
 from prefect_artifacts._checksums import manifest_checksum
 from prefect_artifacts._paths import check_tree, normalize_folder, validate_labels, validate_name
 from prefect_artifacts.errors import BlobNotFound, InvalidArtifactInput
@@ -57,7 +57,8 @@ def artifact_checksum(files: Sequence[ManifestFile | ArtifactFile], is_dir: bool
     return manifest_checksum(files) if is_dir else files[0].checksum
 
 
-def seal_manifest(manifest: ArtifactManifest, blob_size: Callable[[str], int] | None) -> ArtifactManifest:
+def seal_manifest(manifest: ArtifactManifest, blob_size: Callable[[str], int] | None,
+                  resolve: SchemaResolver | None = None) -> ArtifactManifest:
     """A copy of ``manifest`` with every derivable field derived and every rule checked.
 
     Args:
@@ -65,6 +66,7 @@ def seal_manifest(manifest: ArtifactManifest, blob_size: Callable[[str], int] | 
         blob_size: the stored size of a blob by digest (raising `BlobNotFound` when it
             is missing); None when this process stored the blobs itself and measured
             their sizes while doing so.
+        resolve: the schema registry that validates aspects naming a registered URN (`prepare_aspect`).
 
     Raises:
         InvalidArtifactInput: a claim contradicts the content, or the fields disagree
@@ -92,7 +94,8 @@ def seal_manifest(manifest: ArtifactManifest, blob_size: Callable[[str], int] | 
         raise InvalidArtifactInput(f"artifact size {manifest.size} does not match its files' total of {size} bytes")
     if manifest.checksum is not None and manifest.checksum != checksum:
         raise InvalidArtifactInput(f"artifact checksum {manifest.checksum!r} does not match its files ({checksum})")
-    aspects = [prepare_aspect(a.get("content"), a.get("schema_name"), a.get("policy")) for a in manifest.aspects]
+    aspects = [prepare_aspect(a.get("content"), a.get("schema_name"), a.get("policy"), resolve)
+               for a in manifest.aspects]
     return manifest.model_copy(update={
         "folder": normalize_folder(manifest.folder), "labels": validate_labels(manifest.labels),
         "files": files, "size": size, "checksum": checksum, "aspects": aspects,

@@ -70,6 +70,7 @@ from prefect_artifacts.models import (
     ArtifactKind,
     ArtifactManifest,
     Aspect,
+    AspectSchema,
     BundleType,
     ConflictStrategy,
     GcReport,
@@ -693,6 +694,7 @@ class OfflineRegistry(Registry):
         where, art = self._writer(write)
         if where is self.outbox:
             self._ledger.set_strategy(art.id, strategy)
+            art._pending = True  # status "pending" until push_outbox replays it
         return art.bind(self)
 
     # -- reads and writes of existing artifacts: where they live ------------------
@@ -700,6 +702,8 @@ class OfflineRegistry(Registry):
     def _get(self, ref: str) -> Artifact:
         def online(reg: Registry) -> Artifact:
             art = reg.get(ref)
+            if reg is self.outbox:
+                self._mark_pending([art])
             return self._remember(art, ref) if reg is self.server else art
 
         return self._routed(ref, online, lambda c: self._cached_entry(ref, c)).bind(self)
@@ -719,8 +723,19 @@ class OfflineRegistry(Registry):
                                   index=index if cursor is None else -1, page_length=page_length,
                                   is_complete=next_cursor is None, next_cursor=next_cursor)
 
-        return self._searched(lambda r: r.list(index, page_length, sort_by, descending, search, group_id, folder,
+        page = self._searched(lambda r: r.list(index, page_length, sort_by, descending, search, group_id, folder,
                                                cursor), offline)
+        self._mark_pending(page.data)
+        return page
+
+    def _mark_pending(self, arts: Sequence[Artifact]) -> None:
+        """Outbox artifacts not pushed yet have `Artifact.status` ``pending``."""
+        if not arts:
+            return
+        synced = self._ledger.mapping()
+        for art in arts:
+            if art.id not in synced and self.is_offline(art.id):
+                art._pending = True
 
     def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
         def offline(listing: OfflineListing) -> int:
@@ -840,6 +855,23 @@ class OfflineRegistry(Registry):
             return b"".join(chunks)
 
         return self._routed(None, online, cached)
+
+    # -- the schema registry lives on the server -----------------------------------------
+
+    def _on_server(self, what: str, fn: Callable[[Registry], T]) -> T:
+        answered, result = self._try_server(fn)
+        if not answered:
+            raise OfflineError(f"{what} needs the server, which can not be reached (the outbox holds no schemas)")
+        return cast(T, result)
+
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:  # noqa: D102
+        return self._on_server(f"registering schema {urn[:255]}", lambda r: r.register_schema(urn, json_schema))
+
+    def get_schema(self, urn: str) -> AspectSchema:  # noqa: D102
+        return self._on_server(f"schema {urn[:255]}", lambda r: r.get_schema(urn))
+
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:  # noqa: D102
+        return self._on_server("listing schemas", lambda r: r.list_schemas(prefix))
 
     # -- sync ---------------------------------------------------------------------------
 

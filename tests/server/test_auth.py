@@ -81,7 +81,7 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/artifacts/{id}/aliases", {"json": {"alias": "prod"}}),
     ("DELETE", "/artifacts/{id}", {}),
 ]
-LISTINGS = ["/artifacts", "/artifact-count", "/artifact-ids", f"/runs/{RUN_ID}/artifacts"]
+LISTINGS = ["/artifacts", "/artifact-count", "/artifact-ids", f"/runs/{RUN_ID}/artifacts", f"/jobs/{RUN_ID}/artifacts"]
 
 
 def _path(world: World, template: str) -> str:
@@ -90,7 +90,9 @@ def _path(world: World, template: str) -> str:
 
 ENDPOINTS = READS + [(m, t) for m, t, _ in WRITES] + [("GET", p) for p in LISTINGS] + [
     ("POST", "/artifacts"), ("HEAD", "/blobs/" + "0" * 64), ("PUT", "/blobs/" + "0" * 64),
-    ("POST", "/plugin-snapshots"), ("POST", "/admin/gc"), ("GET", "/whoami")]
+    ("POST", "/plugin-snapshots"), ("POST", "/admin/gc"), ("GET", "/whoami"),
+    ("GET", "/groups"), ("GET", "/groups/team-a"), ("GET", f"/jobs/{RUN_ID}"),
+    ("POST", "/schemas"), ("GET", "/schemas"), ("GET", "/schemas/urn:example:s:1")]
 
 
 def test_every_endpoint_needs_a_valid_key(world: World) -> None:
@@ -147,6 +149,10 @@ def test_listings_show_only_readable_groups(world: World) -> None:
         assert world.call(who, "GET", "/artifact-count").json() == expected
         assert len(world.call(who, "GET", "/artifact-ids").json()) == expected
         assert len(world.call(who, "GET", f"/runs/{RUN_ID}/artifacts").json()) == expected
+        assert len(world.call(who, "GET", f"/jobs/{RUN_ID}/artifacts").json()) == expected
+        job = world.call(who, "GET", f"/jobs/{RUN_ID}")
+        assert job.status_code == (200 if expected else 404), who  # a job with nothing readable is not found
+        assert not expected or [a["id"] for a in job.json()["outputs"]] == [world.art_id]
         assert world.call(who, "GET", "/artifacts", params={"search": "name:x"}).json()["totalNumResults"] == expected
 
 
@@ -243,3 +249,17 @@ def test_whoami(world: World) -> None:
     assert world.call("bob", "GET", "/whoami").json() == {
         "user": "bob", "isAdmin": False, "defaultGroup": "team-b", "groups": {"team-a": False, "team-b": True}}
     assert world.call("root", "GET", "/whoami").json()["groups"] is None
+
+
+def test_groups_are_the_callers_own(world: World) -> None:
+    """``GET /groups`` lists the caller's groups (an admin's: all); another group is not found."""
+    def groups(who: str) -> dict[str, bool]:
+        return {g["id"]: g["canWrite"] for g in world.call(who, "GET", "/groups").json()}
+
+    assert groups("alice") == {"team-a": True}
+    assert groups("bob") == {"team-a": False, "team-b": True}
+    assert {"team-a", "team-b", "team-c"} <= set(groups("root"))
+    assert world.call("bob", "GET", "/groups/team-a").json() == {"id": "team-a", "canWrite": False,
+                                                                 "isDefault": False}
+    hidden = world.call("carol", "GET", "/groups/team-a")
+    assert hidden.status_code == 404 and hidden.json()["error"] == "ArtifactNotFound"

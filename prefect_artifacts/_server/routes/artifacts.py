@@ -106,16 +106,40 @@ def artifact_ids(
     return state.registry_for(principal).ids(count, offset)
 
 
-@router.get("/resolve", response_model=Artifact)
-def resolve(ref: str = Query(max_length=2048), principal: Principal = Caller, state: ServerState = State) -> Response:
-    """Resolve any reference (``/folder/name:alias`` included) to an artifact."""
-    return dump(state.registry_for(principal).get(ref))
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: ``If-None-Match`` names the artifact's current ETag."}}
 
 
-@router.get("/artifacts/{id}", response_model=Artifact)
-def get_artifact(id: str, principal: Principal = Caller, state: ServerState = State) -> Response:
-    """An artifact by id, urn or any reference without a folder (``name:3``)."""
-    return dump(state.registry_for(principal).get(id))
+def _tagged(art: Artifact, if_none_match: str | None) -> Response:
+    """The artifact with its ``ETag`` (`Artifact.etag`); 304 when ``If-None-Match`` names it."""
+    tag = f'"{art.etag}"'
+    headers = {"ETag": tag}
+    if if_none_match is not None:
+        sent = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        if tag in sent or "*" in sent:
+            return Response(status_code=304, headers=headers)
+    return dump(art, headers=headers)
+
+
+@router.get("/resolve", response_model=Artifact, responses=_NOT_MODIFIED)
+def resolve(
+    ref: str = Query(max_length=2048), if_none_match: str | None = Header(None, alias="If-None-Match", max_length=4096),
+    principal: Principal = Caller, state: ServerState = State,
+) -> Response:
+    """Resolve any reference (``/folder/name:alias`` included) to an artifact, with its ``ETag``."""
+    return _tagged(state.registry_for(principal).get(ref), if_none_match)
+
+
+@router.get("/artifacts/{id}", response_model=Artifact, responses=_NOT_MODIFIED)
+def get_artifact(
+    id: str, if_none_match: str | None = Header(None, alias="If-None-Match", max_length=4096),
+    principal: Principal = Caller, state: ServerState = State,
+) -> Response:
+    """An artifact by id, urn or any reference without a folder (``name:3``), with its ``ETag``.
+
+    ``If-None-Match`` with the current ETag (`Artifact.etag`, quoted) answers 304 Not Modified.
+    """
+    return _tagged(state.registry_for(principal).get(id), if_none_match)
 
 
 @router.patch("/artifacts/{id}", response_model=Artifact)
@@ -158,9 +182,12 @@ def add_aspect(id: str, body: AspectRequest, principal: Principal = Caller, stat
 
 
 @router.get("/artifacts/{id}/aspects", response_model=list[Aspect])
-def list_aspects(id: str, principal: Principal = Caller, state: ServerState = State) -> Response:
-    """The metadata aspects of an artifact, oldest first."""
-    return dump(state.registry_for(principal).get_metadata(id))
+def list_aspects(
+    id: str, schema: str | None = Query(None, max_length=1024), principal: Principal = Caller,
+    state: ServerState = State,
+) -> Response:
+    """The metadata aspects of an artifact the caller may read, oldest first; of one schema (``*``/``?`` wildcards)."""
+    return dump(state.registry_for(principal).list_aspects(id, schema))
 
 
 @router.post("/artifacts/{id}/aliases", response_model=Artifact)
