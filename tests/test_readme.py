@@ -1,33 +1,264 @@
-"""The README's Python examples run as written (each in a fresh process and home)."""
+"""README.md runs as written: every block a reader would run, in order, twice, from empty folders.
+
+How the blocks run (one test, `test_readme_runs_as_written_twice`):
+
+- Two passes over the README, against one fresh ``PREFECT_ARTIFACTS_HOME`` and one
+  fresh ``PREFECT_HOME`` (both in the test's tmp folder), so the second pass meets
+  the versions, users and keys of the first, as a reader running the examples again does.
+- Each block runs in its own folder (``work/<block number>``), empty in the first pass
+  and holding what that block itself left in the second: a block may not use files
+  of another block.
+- Consecutive ``python`` blocks run in one Python process (one import of Prefect and the
+  package for all of them), each block from its own script file (``scripts/``) through
+  `runpy`, in its folder, in a fresh namespace: a block may not use another's names.
+- Each ``bash``/``sh`` block runs in a fresh ``bash -e -o pipefail`` (nothing exported by
+  an earlier block is kept), with the virtualenv's ``bin`` first on PATH.
+- Flows need a Prefect API: one Prefect server for the test, the temporary server Prefect
+  itself starts when ``PREFECT_API_URL`` is unset (`SubprocessASGIServer`, on a free
+  loopback port and the session's temporary PREFECT_HOME), named by ``PREFECT_API_URL``,
+  with ``PREFECT_SERVER_ANALYTICS_ENABLED=false`` as the README says. It starts while the
+  first blocks run; a block using Prefect waits until it answers.
+
+The only changes made to a block, each asserted to match the README (so they can not
+drift apart):
+
+- ``prefect-artifacts server start ... --port 4300 ...`` in a bash block is not run by the
+  block: the test starts that same command in the background on a free loopback port,
+  waits until it listens, runs the rest of the block, and stops the server at the end of
+  the pass (the README runs it in a terminal of its own). Every ``127.0.0.1:4300`` is
+  rewritten to that port.
+- The S3 endpoint ``http://127.0.0.1:9000`` becomes the session's moto server (its
+  ``AWS_*`` credentials are in the environment; the bucket ``artifacts`` is created as
+  the README presumes it exists), and the PostgreSQL URL
+  ``postgresql://artifacts:secret@127.0.0.1:5432/artifacts`` a fresh empty database
+  of the session's PostgreSQL server (tests/support/services.py).
+
+The first block (``make run`` / ``make test``) is not run here (``make test`` runs this
+test): it is checked against the Makefile, and tests/prefect/test_flows.py runs the
+example pipeline behind ``make run``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-# Blocks that need outside services (S3, PostgreSQL, a server, Prefect's API) are
-# exercised by their own test modules instead.
-NEEDS_SERVICES = ("s3://", "postgresql://", "api_url", "@flow", ".save(")
+from tests.support.services import MotoServer, PostgresServer, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+BIN = Path(sys.executable).parent
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+RUNNABLE = {"python", "bash", "sh"}
+
+SERVER_PORT = "4300"
+SERVER_START = "prefect-artifacts server start"
+S3_ENDPOINT = "http://127.0.0.1:9000"
+S3_BUCKET = "artifacts"
+PG_URL = "postgresql://artifacts:secret@127.0.0.1:5432/artifacts"
+
+# Runs python blocks in one process. The Prefect server starts while the first blocks run:
+# a block that uses Prefect (imports it, saves or loads a block) waits until it answers.
+RUNNER = '''
+import os, re, runpy, sys, time, urllib.request
+USES_PREFECT = re.compile(r"^from prefect[ .]|^import prefect\\b|\\.save\\(|\\.load\\(", re.M)
+def wait_for_prefect():
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(os.environ["PREFECT_API_URL"] + "/health", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+for script, folder in zip(sys.argv[1::2], sys.argv[2::2]):
+    os.chdir(folder)
+    print(f"----- {script}", flush=True)
+    with open(script) as f:
+        if USES_PREFECT.search(f.read()):
+            wait_for_prefect()
+    runpy.run_path(script, run_name="__main__")
+'''
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index: int, tmp_path: Path) -> None:
-    block = BLOCKS[index]
-    if any(marker in block for marker in NEEDS_SERVICES):
-        pytest.skip("needs outside services; covered by backend/Prefect tests")
-    env = dict(os.environ, PREFECT_ARTIFACTS_HOME=str(tmp_path / "home"))
-    # Examples build on each other (upload, then list/search), as a reader runs them.
-    prelude = "\n".join(b for b in BLOCKS[:index] if not any(m in b for m in NEEDS_SERVICES))
-    script = tmp_path / "example.py"
-    script.write_text(prelude + "\nprint('---example---')\n" + block)
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "---example---" in result.stdout
+def readme_blocks() -> list[tuple[str, str]]:
+    """Every fenced block of README.md: (language, code)."""
+    return [(lang, code) for lang, code in FENCE.findall(README.read_text())]
+
+
+def test_readme_first_commands_are_the_makefile_targets() -> None:
+    lang, code = readme_blocks()[0]
+    commands = [line.split("#", 1)[0].strip() for line in code.splitlines()]
+    assert (lang, commands) == ("bash", ["make run", "make test"])
+    makefile = (ROOT / "Makefile").read_text()
+    run = re.search(r"^run:.*\n((?:\t.*\n)+)", makefile, re.M)
+    test = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert run and "flows/example_pipeline.py" in run.group(1)
+    assert test and "test-newest" in test.group(1) and "$(PYTEST)" in makefile
+
+
+def test_readme_has_only_runnable_or_plain_blocks() -> None:
+    langs = {lang for lang, _ in readme_blocks()}
+    assert langs <= RUNNABLE | {""}, langs  # "" is the layout tree, not code
+
+
+class Services:
+    """What the blocks talk to: URLs substituted into them, and the environment they run in."""
+
+    def __init__(self, tmp: Path, prefect_url: str, moto: MotoServer, pg_url: str) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.substitutions = {
+            f"127.0.0.1:{SERVER_PORT}": f"127.0.0.1:{self.port}",
+            f"--port {SERVER_PORT}": f"--port {self.port}",
+            S3_ENDPOINT: moto.endpoint_url,
+            PG_URL: pg_url,
+        }
+        keep = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_"))}
+        self.env = {
+            **keep,
+            **{k: v for k, v in moto.env.items() if not k.startswith("AWS_ENDPOINT_URL")},
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PREFECT_ARTIFACTS_HOME": str(tmp / "home"),
+            "PREFECT_HOME": str(tmp / "prefect-home"),
+            "PREFECT_API_URL": prefect_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_ARTIFACTS_DURABLE": "false",  # no fsync per blob: the machine is shared with other tests
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def substitute(self, code: str) -> str:
+        for old, new in self.substitutions.items():
+            code = re.sub(re.escape(old) + r"(?![\w])", new, code)
+        return code
+
+    def start_server(self, line: str, cwd: Path) -> None:
+        started = time.monotonic()
+        log = (self.tmp / "server.log").open("ab")
+        self.server = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=cwd, env=self.env,
+                                       stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.server.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
+            try:
+                import httpx
+
+                if httpx.get(f"http://127.0.0.1:{self.port}/openapi.json", timeout=2).status_code == 200:
+                    TIMINGS.append(("registry server start", time.monotonic() - started))
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"{line!r} did not listen within 60 s:\n{(self.tmp / 'server.log').read_text()[-3000:]}")
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            started = time.monotonic()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.server.pid, signal.SIGTERM)
+            try:
+                self.server.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.server.pid, signal.SIGKILL)
+                self.server.wait(10)
+            self.server = None
+            TIMINGS.append(("registry server stop", time.monotonic() - started))
+
+
+TIMINGS: list[tuple[str, float]] = []  # what took how long (printed at the end: pytest -s)
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
+    started = time.monotonic()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, (f"{what} failed (exit {done.returncode}):\n--- stdout\n{done.stdout[-4000:]}"
+                                  f"\n--- stderr\n{done.stderr[-6000:]}")
+    TIMINGS.append((what.splitlines()[0][:60], time.monotonic() - started))
+
+
+def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Services) -> None:
+    scripts = services.tmp / "scripts"
+    scripts.mkdir(exist_ok=True)
+    python: list[str] = []  # script, folder, script, folder, ...
+
+    def flush_python() -> None:
+        if python:
+            _run([sys.executable, "-c", RUNNER, *python], services.tmp, services.env,
+                 f"pass {number}: python blocks {python[::2]}")
+            python.clear()
+
+    try:
+        for index, lang, code in blocks:
+            folder = services.tmp / "work" / f"{index:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            code = services.substitute(code)
+            if lang == "python":
+                script = scripts / f"block_{index:02d}.py"
+                script.write_text(code)
+                python += [str(script), str(folder)]
+                continue
+            flush_python()
+            lines = code.splitlines()
+            starts = [i for i, line in enumerate(lines) if line.startswith(SERVER_START)]
+            parts = [lines]
+            if starts:
+                (at,) = starts
+                parts = [lines[:at], lines[at + 1:]]
+            for part_number, part in enumerate(parts):
+                if part_number == 1:
+                    services.start_server(lines[starts[0]].split("#", 1)[0].strip(), folder)
+                script = "\n".join(part) + "\n"
+                _run(["bash", "-e", "-o", "pipefail", "-c", script], folder, services.env,
+                     f"pass {number}: bash block {index}:\n{script}")
+        flush_python()
+    finally:
+        services.stop_server()
+
+
+@pytest.mark.slow
+def test_readme_runs_as_written_twice(tmp_path: Path, moto_server: MotoServer, pg_server: PostgresServer) -> None:
+    text = README.read_text()
+    for needle in (f"{SERVER_START} ", f"127.0.0.1:{SERVER_PORT}", f"--port {SERVER_PORT}", S3_ENDPOINT, PG_URL):
+        assert needle in text, f"the README no longer has {needle!r}: update the substitutions here"
+    blocks = [(i, lang, code) for i, (lang, code) in enumerate(readme_blocks()) if lang in RUNNABLE and i > 0]
+    assert len(blocks) >= 15, blocks
+    if not moto_server.filesystem().exists(S3_BUCKET):
+        moto_server.filesystem().mkdir(S3_BUCKET)
+    # Prefect's own temporary server (what a flow run starts without PREFECT_API_URL), on
+    # the session's temporary PREFECT_HOME (tests/conftest.py), started in the background.
+    from prefect.server.api.server import SubprocessASGIServer
+
+    prefect = SubprocessASGIServer(port=free_port())
+    starting = threading.Thread(target=prefect.start, kwargs={"timeout": 180}, daemon=True)
+    starting.start()
+    try:
+        services = Services(tmp_path, prefect.api_url, moto_server, pg_server.create_database())
+        for number in (1, 2):
+            _run_pass(number, blocks, services)
+    finally:
+        starting.join(180)
+        prefect.stop()
+        print("\n".join(f"{seconds:6.1f} s  {what}" for what, seconds in TIMINGS))
+
+
+def test_shell_lines_parse() -> None:
+    """Every bash/sh block is valid shell (checked without running it)."""
+    for index, (lang, code) in enumerate(readme_blocks()):
+        if lang in ("bash", "sh"):
+            done = subprocess.run(["bash", "-n", "-c", code], capture_output=True, text=True)
+            assert done.returncode == 0, (index, code, done.stderr)
+            assert all(shlex.split(line, comments=True) is not None for line in code.splitlines())
