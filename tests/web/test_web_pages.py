@@ -245,3 +245,24 @@ def test_user_strings_are_escaped_everywhere(site: Site) -> None:
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in pages[0]  # shown as text
     assert "<script>" not in "".join(pages).replace('<script src="/ui/static/app.js" defer></script>', "")
     assert ' style="' not in "".join(pages)  # no inline styles either (the CSP forbids them)
+
+
+def test_object_artifact_shows_its_serializer_and_snapshot(teams: Teams) -> None:
+    art = teams.regs["ann"].save_object({"lr": 0.1}, name="params", folder="/team-a/objects")
+    assert art.serializer is not None
+    html = teams.sign_in("ann").get(f"/ui/artifacts/{art.id}").text
+    section = html.split('id="serializer"', 1)[1].split("</table>", 1)[0]
+    assert art.serializer.snapshot_id in section and art.serializer.task_name in section
+    assert "Plugin" in section  # the snapshot is readable by its owner's group
+    assert 'id="preview" class="preview preview-object"' in html
+
+
+def test_references_are_described_not_fetched(teams: Teams, tmp_path: Path) -> None:
+    uri = _write(tmp_path, "remote.csv", b"a,b\n").as_uri()
+    art = teams.registry.add_reference(uri, name="remote", folder="/team-a/refs", group="team-a")
+    client = teams.sign_in("ann")
+    html = client.get(f"/ui/artifacts/{art.id}").text
+    assert uri in html and f"/ui/artifacts/{art.id}/files/" not in html
+    [meta] = teams.registry.files(art.id)
+    r = client.get(f"/ui/artifacts/{art.id}/files/{meta.path}")
+    assert r.status_code == 409 and "reference" in r.text
