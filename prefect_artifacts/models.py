@@ -173,6 +173,48 @@ class RunLink(_Model):
     created: datetime
 
 
+class TransferAction(str, Enum):
+    """What a `Transfer` did: the content went into the registry or out of it.
+
+    Example:
+        ```python
+        TransferAction("download")
+        ```
+    """
+
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+
+
+class Transfer(_Model):
+    """One upload or download of an artifact, recorded by the registry (seed 001's ``remote``).
+
+    An upload is recorded when a create makes the version; a download when the
+    registry writes the content to local files (`Registry.download`, ``download_dir``,
+    ``get_contents``, `Artifact.as_local_file`) or a client calls
+    `Registry.record_download`. Streams (``as_stream``, ``open``) are not recorded.
+
+    Attributes:
+        user: who (the authenticated user of a server, else the operating-system user).
+        created: when (UTC).
+        ref: where in the registry (``/folder/name:version``).
+        local_path: where on the caller's machine, when known (the uploaded file, the
+            download's destination).
+
+    Example:
+        ```python
+        [(t.action.value, t.user, t.created) for t in art.remote]
+        ```
+    """
+
+    id: str
+    action: TransferAction
+    user: str
+    created: datetime
+    ref: str
+    local_path: str | None = None
+
+
 class Aspect(_Model):
     """A typed metadata record attached to an artifact.
 
@@ -464,6 +506,8 @@ class Artifact(_Model):
     # After unpickling: how to open the registry again; opened on first use (open_registry).
     _registry_spec: RegistrySpec | None = PrivateAttr(default=None)
     _files: builtins.list[ArtifactFile] | None = PrivateAttr(default=None)
+    # The flow run this artifact was read through (`Registry.run_artifacts`): `get_category`'s default.
+    _seen_run: str | None = PrivateAttr(default=None)
     # Set by the create that returned this object: True if it made the version, False if
     # it returned an existing one (skip, a reused idempotency key); None when unknown.
     _just_created: bool | None = PrivateAttr(default=None)
@@ -823,6 +867,115 @@ class Artifact(_Model):
         """
         return self._reg().get_metadata(self.id)
 
+    @property
+    def remote(self) -> list[Transfer]:
+        """Its upload and download history, oldest first: who, when, where (seed 001's ``remote``).
+
+        Recorded by the registry (see `Transfer`), read from it on each access.
+
+        Example:
+            ```python
+            [(t.action.value, t.user, t.created, t.local_path) for t in art.remote]
+            ```
+        """
+        return self._reg().transfers(self.id)
+
+    def get_category(self, run_id: str | None = None) -> RunCategory:
+        """The category (input, output or code) of this artifact's link to a flow run.
+
+        ``run_id=None`` means the run it was read through: an artifact returned by
+        ``run_artifacts(run_id)`` knows it (seed 000's ``get_category``). Linked to the run
+        in several categories, it answers the first recorded (all are in `runs`).
+
+        Raises:
+            InvalidOperation: no ``run_id`` and the artifact was not read through a run,
+                or it is not linked to that run.
+
+        Example:
+            ```python
+            for art in reg.run_artifacts(flow_run_id):
+                print(art.name, art.get_category())   # "raw-data input"
+            ```
+        """
+        run = self._seen_run if run_id is None else str(run_id)
+        if run is None:
+            raise InvalidOperation(f"{self.ref} was not read through a flow run: give run_id= "
+                                   f"(its runs: {', '.join(sorted({r.run_id for r in self.runs})) or 'none'})")
+        for link in sorted(self.runs, key=lambda r: r.created):
+            if link.run_id == run:
+                return link.category
+        raise InvalidOperation(f"{self.ref} is not associated with flow run {run}")
+
+    @property
+    def url(self) -> str | None:
+        """The URL of this artifact on its server (``<api>/artifacts/<id>``); None for an embedded registry.
+
+        Example:
+            ```python
+            art.url  # "http://127.0.0.1:4300/api/v1/artifacts/5f0c…"
+            ```
+        """
+        return self._reg()._where(self).url
+
+    @property
+    def download_url(self) -> str | None:
+        """A URL its content can be downloaded from, or None.
+
+        Through a server: its ``contents`` endpoint (a directory as a tar.gz; send the API
+        key). Embedded: the ``file://`` URL of a single file's verified blob on a local
+        store, a presigned URL (one hour) on an object store that signs, a reference's
+        own URI; None for a directory. Reading a URL yourself is not verified or
+        recorded: `as_stream` and `as_local_file` are.
+
+        Example:
+            ```python
+            httpx.get(art.download_url, headers={"Authorization": f"Bearer {key}"})
+            ```
+        """
+        return self._reg()._where(self).download_url
+
+    @property
+    def storage_url(self) -> str | None:
+        """Where a single file's content lies in storage: its blob's URL (``file://…``, ``s3://…``), a reference's URI.
+
+        None for a directory (one blob per file: see `files`) and through a server,
+        whose store is not exposed to clients.
+
+        Example:
+            ```python
+            art.storage_url  # "file:///home/me/.prefect-artifacts/blobs/sha256/2c/2cf2…"
+            ```
+        """
+        return self._reg()._where(self).storage_url
+
+    @property
+    def storage_id(self) -> str | None:
+        """The id of the content store holding this artifact (``"default"``), as ``storage=`` names it.
+
+        None for a reference (its content is not stored) and through a server.
+
+        Example:
+            ```python
+            art.storage_id  # "default"
+            ```
+        """
+        return self._reg()._where(self).storage_id
+
+    @property
+    def uploaded(self) -> bool:
+        """Whether its content is stored in the registry (seed 000's ``uploaded``).
+
+        False for a reference (never copied) and for an artifact an `OfflineRegistry`
+        holds in its outbox, not pushed to the server yet; True otherwise, since an
+        artifact is catalogued only once all its content is stored and verified.
+
+        Example:
+            ```python
+            reg.upload_file("data.csv", name="data").uploaded  # True
+            ```
+        """
+        return self._reg()._where(self).uploaded
+
     def attach_to_run(self, run_id: str, category: RunCategory | str) -> RunLink:
         """Associate this artifact with a flow run as input, output or code.
 
@@ -846,7 +999,7 @@ class Artifact(_Model):
         """
         self._reg().delete(self.id)
 
-    def read_only(self, flag: bool = True) -> Artifact:
+    def read_only(self, is_read_only: bool = True) -> Artifact:
         """Make this artifact read-only (the default) or writable; returns self.
 
         Every artifact starts read-only: assigning a field raises `InvalidOperation`.
@@ -861,7 +1014,7 @@ class Artifact(_Model):
             art.commit()
             ```
         """
-        self._read_only = bool(flag)
+        self._read_only = bool(is_read_only)
         return self
 
     @property
