@@ -8,6 +8,8 @@ built here once on top of them, so the in-process and HTTP registries behave ali
 from __future__ import annotations
 
 import builtins
+import contextvars
+import functools
 import getpass
 import logging
 import os
@@ -75,11 +77,48 @@ from prefect_artifacts.storage.hashing import CHUNK_SIZE, hash_file
 from prefect_artifacts.storage.local_files import path_inside, write_file
 
 if TYPE_CHECKING:
+    from prefect_artifacts.models import Transfer
     from prefect_artifacts.provenance import ProvenanceRecord
     from prefect_artifacts.registry.offline import SyncReport
     from prefect_artifacts.registry.spec import RegistrySpec
 
 logger = logging.getLogger("prefect_artifacts.registry")
+
+# Set while a public download runs: the downloads it makes inside (get_contents writing one
+# file, internal readers) are not recorded again (see Registry.record_download).
+_IN_DOWNLOAD: contextvars.ContextVar[bool] = contextvars.ContextVar("prefect_artifacts_in_download", default=False)
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _records_download(method: _Method) -> _Method:
+    """Record a successful download (`Registry.record_download`) of the ref it was given, to the path it returns."""
+    @functools.wraps(method)
+    def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        if _IN_DOWNLOAD.get():
+            return method(self, *args, **kwargs)
+        token = _IN_DOWNLOAD.set(True)
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            _IN_DOWNLOAD.reset(token)
+        self._note_download(args[0] if args else kwargs["ref"], result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Location:
+    """Where an artifact lives, as `Artifact.url`, ``download_url``, ``storage_url`` and the others say."""
+
+    __slots__ = ("download_url", "storage_id", "storage_url", "uploaded", "url")
+
+    def __init__(self, url: str | None = None, download_url: str | None = None, storage_url: str | None = None,
+                 storage_id: str | None = None, uploaded: bool = True) -> None:
+        self.url = url
+        self.download_url = download_url
+        self.storage_url = storage_url
+        self.storage_id = storage_id
+        self.uploaded = uploaded
 
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F")
@@ -282,7 +321,11 @@ class Registry(ABC):
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
         """Place one verified, read-only file at ``target`` for internal readers; default: download."""
-        self.download(ref, target, artifact_path=artifact_path)
+        token = _IN_DOWNLOAD.set(True)  # an internal read, not a download of the user's
+        try:
+            self.download(ref, target, artifact_path=artifact_path)
+        finally:
+            _IN_DOWNLOAD.reset(token)
 
     def _flush_blobs(self) -> None:  # noqa: B027 - optional hook
         """Make blobs stored with ``sync=False`` durable before cataloguing them."""
@@ -456,6 +499,65 @@ class Registry(ABC):
             graph.upstream(graph.root)
             ```
         """
+
+    @abstractmethod
+    def transfers(self, ref: str) -> builtins.list[Transfer]:
+        """The upload and download history of an artifact, oldest first (seed 001's ``remote``).
+
+        The registry records who, when and where: an upload when a create makes the
+        version, a download when `download`, `download_dir` or `get_contents` writes
+        the content to local files (or a client calls `record_download`).
+
+        Example:
+            ```python
+            [(t.action.value, t.user, t.created) for t in reg.transfers("my-data")]
+            ```
+        """
+
+    @abstractmethod
+    def record_download(self, ref: str, local_path: str | None = None) -> Transfer:
+        """Record that the caller downloaded ``ref`` (to ``local_path``, when given).
+
+        The registry's own downloads call it; call it yourself after reading content
+        another way (a stream, a URL). Reading the artifact is enough to record it.
+
+        Raises:
+            ArtifactNotFound: no such artifact (or not readable).
+
+        Example:
+            ```python
+            with open("copy.csv", "wb") as f:
+                f.writelines(reg.read("my-data"))
+            reg.record_download("my-data", "copy.csv")
+            ```
+        """
+
+    def _note_download(self, ref: str, local_path: str | os.PathLike[str]) -> None:
+        """`record_download` after a download that succeeded; a failure to record is logged, not raised."""
+        try:
+            self.record_download(ref, os.path.abspath(local_path))
+        except Exception as exc:  # noqa: BLE001 - the content is there; its history is best effort
+            logger.info("the download of %s was not recorded: %s", ref, exc)
+
+    def _where(self, art: Artifact) -> _Location:
+        """Where ``art`` lives (`Artifact.url` and its siblings); this default knows no URLs."""
+        return _Location(uploaded=art.kind is not ArtifactKind.REFERENCE)
+
+    @property
+    def storage_ids(self) -> tuple[str, ...]:
+        """The ids of the content stores ``upload(storage=...)`` accepts: ``("default",)``, one store per registry.
+
+        Example:
+            ```python
+            reg.upload_file("data.csv", name="data", storage=reg.storage_ids[0])
+            ```
+        """
+        return ("default",)
+
+    def _check_storage(self, storage: str | None) -> None:
+        if storage is not None and storage not in self.storage_ids:
+            known = ", ".join(repr(s) for s in self.storage_ids)
+            raise InvalidArtifactInput(f"unknown storage {storage!r}: this registry's stores are {known}")
 
     @abstractmethod
     def add_metadata(
@@ -661,8 +763,14 @@ class Registry(ABC):
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
         group: str | None = None,
+        storage: str | None = None,
     ) -> Artifact:
         """Store a draft's content, then catalog it as one new version.
+
+        ``storage`` names the content store (seed 000's ``storage``): None or one of
+        `storage_ids` (a registry has one store, ``"default"``; `Artifact.storage_id` tells
+        where an artifact's content is). ``upload_file``, ``upload_dir`` and
+        ``add_reference`` pass it on.
 
         ``group`` chooses the group that owns the artifact (and the folders this write
         creates); by default the folder's group, else the caller's default group. On a
@@ -690,6 +798,7 @@ class Registry(ABC):
             ```
         """
         strategy = parse_strategy(conflict_strategy)
+        self._check_storage(storage)
         folder = self._folder(folder)
         make_folder = make_folder or folder == normalize_folder(None, self.settings.default_folder)
         links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
@@ -1109,6 +1218,7 @@ class Registry(ABC):
                              descending=descending, cursor=page.next_cursor)
             yield from page.data
 
+    @_records_download
     def download(self, ref: str, path: str | os.PathLike[str] | None = None, chunk_size: int = -1,
                  artifact_path: str | None = None) -> Path | TemporaryLocalFile:
         """Write one file's verified content to ``path`` (a temporary file when None).
@@ -1142,6 +1252,7 @@ class Registry(ABC):
         size = chunk_size if chunk_size > 0 else CHUNK_SIZE
         write_file(self.read(ref, path=artifact_path, chunk_size=size), target)
 
+    @_records_download
     def download_dir(
         self, ref: str, path: str | os.PathLike[str] | None = None, artifact_path: str | None = None,
         full_paths: bool = False, progress: Callable[[int], None] | None = None,
@@ -1184,6 +1295,7 @@ class Registry(ABC):
                 write_file(_reporting(self.read(art.id, path=f.path), progress), target)
         return root
 
+    @_records_download
     def get_contents(
         self, ref: str, file_type: BundleType | str | None = None, artifact_path: str | None = None,
         output_dir: str | os.PathLike[str] | None = None, file_stem: str = "contents",
@@ -1252,11 +1364,13 @@ class Registry(ABC):
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
         group: str | None = None,
+        storage: str | None = None,
     ) -> Artifact:
         """Async twin of `upload`."""
         return await run_in_thread(self.upload, draft, folder, make_folder, conflict_strategy,
                                    idempotency_key=idempotency_key, runs=runs, kind=kind, original_path=original_path,
-                                   serializer=serializer, extra_aspects=extra_aspects, progress=progress, group=group)
+                                   serializer=serializer, extra_aspects=extra_aspects, progress=progress, group=group,
+                                   storage=storage)
 
     async def aupload_file(
         self,
@@ -1378,6 +1492,14 @@ class Registry(ABC):
     async def alineage(self, ref: str) -> Lineage:
         """Async twin of `lineage`."""
         return await run_in_thread(self.lineage, ref)
+
+    async def atransfers(self, ref: str) -> builtins.list[Transfer]:
+        """Async twin of `transfers`."""
+        return await run_in_thread(self.transfers, ref)
+
+    async def arecord_download(self, ref: str, local_path: str | None = None) -> Transfer:
+        """Async twin of `record_download`."""
+        return await run_in_thread(self.record_download, ref, local_path)
 
     async def aadd_metadata(
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
