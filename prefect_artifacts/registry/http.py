@@ -63,9 +63,11 @@ from prefect_artifacts.models import (
     PluginSnapshot,
     RunCategory,
     RunLink,
+    Transfer,
 )
 from prefect_artifacts.registry.base import (
     Registry,
+    _Location,
     os_user,
     parse_bundle_type,
     parse_category,
@@ -464,7 +466,29 @@ class HttpRegistry(Registry):
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
         cat = parse_category(category).value if category is not None else None
         data = self._json("GET", f"/runs/{quote(str(run_id), safe='')}/artifacts", params={"category": cat})
-        return [self._artifact(a) for a in data]
+        arts = [self._artifact(a) for a in data]
+        for art in arts:
+            art._seen_run = str(run_id)  # Artifact.get_category answers for this run
+        return arts
+
+    def transfers(self, ref: str) -> builtins.list[Transfer]:  # noqa: D102
+        return [Transfer.model_validate(t) for t in self._json("GET", f"{self._ref_path(ref)}/transfers")]
+
+    def record_download(self, ref: str, local_path: str | None = None) -> Transfer:  # noqa: D102
+        if local_path is not None and not isinstance(local_path, str):
+            raise InvalidArtifactInput(f"local_path must be a string or None, not {type(local_path).__name__}")
+        data = self._json("POST", f"{self._ref_path(ref)}/transfers", json={"localPath": local_path})
+        return Transfer.model_validate(data)
+
+    def _where(self, art: Artifact) -> _Location:
+        # The server's content store is not exposed to clients: its URLs are the API's
+        # (a reference's own URI is no secret: it is in its files).
+        base = f"{self.api_url}/artifacts/{quote(art.id, safe='')}"
+        contents = f"{base}/contents" + ("?fileType=tar_gz" if art.is_dir else "")
+        if art.kind == "reference":
+            uri = None if art.is_dir else art.files[0].uri
+            return _Location(url=base, download_url=contents, storage_url=uri, uploaded=False)
+        return _Location(url=base, download_url=contents)
 
     def lineage(self, ref: str) -> Lineage:  # noqa: D102
         graph = Lineage.model_validate(self._json("GET", f"{self._ref_path(ref)}/lineage"))
