@@ -35,6 +35,7 @@ from prefect_artifacts.models import (
     PluginSnapshot,
     RunCategory,
     RunLink,
+    Transfer,
 )
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.local import LocalRegistry
@@ -310,12 +311,14 @@ class ArtifactRegistry(WritableFileSystem):
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
         group: str | None = None,
+        storage: str | None = None,
     ) -> Artifact:
         """`Registry.upload` on this block's registry."""
         return self.get_registry().upload(draft, folder, make_folder, conflict_strategy,
                                           idempotency_key=idempotency_key, runs=runs, kind=kind,
                                           original_path=original_path, serializer=serializer,
-                                          extra_aspects=extra_aspects, progress=progress, group=group)
+                                          extra_aspects=extra_aspects, progress=progress, group=group,
+                                          storage=storage)
 
     def upload_file(
         self,
@@ -490,6 +493,14 @@ class ArtifactRegistry(WritableFileSystem):
         """`Registry.lineage` on this block's registry."""
         return self.get_registry().lineage(ref)
 
+    def transfers(self, ref: str) -> builtins.list[Transfer]:
+        """`Registry.transfers` on this block's registry."""
+        return self.get_registry().transfers(ref)
+
+    def record_download(self, ref: str, local_path: str | None = None) -> Transfer:
+        """`Registry.record_download` on this block's registry."""
+        return self.get_registry().record_download(ref, local_path)
+
     def add_metadata(
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
         policy: str | None = None,
@@ -564,12 +575,14 @@ class ArtifactRegistry(WritableFileSystem):
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
         group: str | None = None,
+        storage: str | None = None,
     ) -> Artifact:
         """Async twin of `upload`."""
         return await self.get_registry().aupload(draft, folder, make_folder, conflict_strategy,
                                                  idempotency_key=idempotency_key, runs=runs, kind=kind,
                                                  original_path=original_path, serializer=serializer,
-                                                 extra_aspects=extra_aspects, progress=progress, group=group)
+                                                 extra_aspects=extra_aspects, progress=progress, group=group,
+                                                 storage=storage)
 
     async def aupload_file(
         self,
@@ -726,6 +739,14 @@ class ArtifactRegistry(WritableFileSystem):
     async def alineage(self, ref: str) -> Lineage:
         """Async twin of `lineage`."""
         return await self.get_registry().alineage(ref)
+
+    async def atransfers(self, ref: str) -> builtins.list[Transfer]:
+        """Async twin of `transfers`."""
+        return await self.get_registry().atransfers(ref)
+
+    async def arecord_download(self, ref: str, local_path: str | None = None) -> Transfer:
+        """Async twin of `record_download`."""
+        return await self.get_registry().arecord_download(ref, local_path)
 
     async def aadd_metadata(
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,

@@ -354,7 +354,7 @@ def _parse_object(i: int, item: Any) -> tuple[str, Any, str, bool]:
     kind, target, source, move = item.get("kind"), item.get("path", ""), item.get("source"), item.get("move", False)
     if kind not in _OBJECT_KINDS:
         raise InvalidArtifactInput(f"draft object {i}: unknown kind {kind!r} (use one of {', '.join(_OBJECT_KINDS)})")
-    if not isinstance(source, str) or not source:
+    if not isinstance(source, str) or not (source or kind == "bytes"):
         raise InvalidArtifactInput(f"draft object {i} needs a non-empty string 'source'")
     if not isinstance(target, str) or not isinstance(move, bool):
         raise InvalidArtifactInput(f"draft object {i}: 'path' must be a string and 'move' a boolean")

@@ -37,6 +37,7 @@ NO_TWIN: dict[type, dict[str, str]] = {
         "stream_chunk_size": "no I/O",
         "to_dict": "no I/O",
         "read_only": "no I/O: sets a flag",
+        "get_category": "no I/O: reads the run links it holds",
         "stage_metadata": "no I/O: stages for commit (acommit sends)",
         "stage_alias": "no I/O: stages for commit (acommit sends)",
     },

@@ -113,6 +113,19 @@ class AttachRequest(_Body):
     category: RunCategory = RunCategory.OUTPUT
 
 
+class RecordDownloadRequest(_Body):
+    """Record a download of the artifact by the caller (its transfer history, seed 001's ``remote``).
+
+    Example:
+        ```python
+        {"localPath": "/home/alice/data.csv"}
+        ```
+    """
+
+    local_path: str | None = Field(default=None, max_length=4096,
+                                   description="Where the content was written on the caller's machine.")
+
+
 class AspectRequest(_Body):
     """A metadata aspect and an optional schema (a name or a JSON Schema).
 

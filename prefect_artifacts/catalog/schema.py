@@ -218,6 +218,18 @@ blob_uploads = Table(
     Column("uploaded", UTCDateTime(), nullable=False, index=True),
 )
 
+#: Upload and download history of artifacts (migration 0008; seed 001's ``remote``).
+artifact_transfers = Table(
+    "artifact_transfers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("artifact_id", String(36), ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("user_name", String(128), nullable=False),
+    Column("local_path", Text),
+    Column("created", UTCDateTime(), nullable=False),
+)
+
 #: Columns holding blob digests: garbage collection keeps every blob they name.
 BLOB_REFERENCES = (artifact_files.c.digest, plugin_snapshot_files.c.digest)
 

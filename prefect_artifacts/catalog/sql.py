@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import getpass
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -32,6 +33,7 @@ from prefect_artifacts.catalog.schema import (
     artifact_files,
     artifact_labels,
     artifact_runs,
+    artifact_transfers,
     artifacts,
     aspects,
     folders,
@@ -60,6 +62,8 @@ from prefect_artifacts.models import (
     RunLink,
     SerializerRef,
     SnapshotFile,
+    Transfer,
+    TransferAction,
 )
 
 if TYPE_CHECKING:
@@ -170,9 +174,9 @@ def _without_version(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _new_rows(
-    new: ArtifactManifest, version: int | None,
+    new: ArtifactManifest, version: int | None, uploader: str = "",
 ) -> tuple[dict[str, Any], list[tuple[Table, list[dict[str, Any]]]], list[RunLink]]:
-    """The rows of a new artifact: its own, its children's (per table), its run links."""
+    """The rows of a new artifact: its own, its children's (per table, its upload's included), its run links."""
     now = utcnow()
     row: dict[str, Any] = {
         "id": new_id(), "group_id": new.group_id or DEFAULT_GROUP, "folder": new.folder,
@@ -193,8 +197,22 @@ def _new_rows(
         # A new row has no links yet: insert them without lookups.
         (artifact_runs, [{"artifact_id": row["id"], "run_id": r.run_id, "category": r.category.value,
                           "created": now} for r in runs]),
+        # Its upload, in the transaction that makes the version (seed 001's ``remote``).
+        (artifact_transfers, [{"id": new_id(), "artifact_id": row["id"], "action": TransferAction.UPLOAD.value,
+                               "user_name": uploader[:128] or "user", "local_path": new.original_path,
+                               "created": now}]),
     ]
     return row, [(table, rows) for table, rows in children if rows], runs
+
+
+def _uploader(writer: Principal | None) -> str:
+    """Who a create's upload is recorded as: the writer, else the operating-system user."""
+    if writer is not None:
+        return writer.user_name
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name and no passwd entry (some containers)
+        return "user"
 
 
 def _aspect_row(artifact_id: str, content: dict[str, Any], schema_name: str | None, policy: str | None,
@@ -216,7 +234,7 @@ class _PreparedCreate:
     def __init__(self, dialect: Dialect) -> None:
         self.next_version = PreparedInsert(_INSERT_NEXT_VERSION, artifacts, dialect)
         self.inserts = {t.name: PreparedInsert(insert(t), t, dialect)
-                        for t in (artifact_labels, artifact_files, aspects, artifact_runs)}
+                        for t in (artifact_labels, artifact_files, aspects, artifact_runs, artifact_transfers)}
         self.integrity_error = dialect.loaded_dbapi.IntegrityError
         # SQLite takes the write lock up front (see engine._sqlite_begin); PostgreSQL starts a
         # transaction by itself, and writers of one name queue on an advisory lock instead.
@@ -343,7 +361,7 @@ class SqlCatalog:
         owner = self._known_folders.get(new.folder)
         if not look_up_key and owner is not None:
             group = artifact_group(new.folder, owner, new.group_id, writer, DEFAULT_GROUP)
-            made = self._create_prepared(new.model_copy(update={"group_id": group}))
+            made = self._create_prepared(new.model_copy(update={"group_id": group}), _uploader(writer))
             if made is not None:
                 return made
             look_up_key = bool(new.idempotency_key)  # the general path sorts the conflict out
@@ -398,7 +416,7 @@ class SqlCatalog:
                     )
                 if strategy is ConflictStrategy.REPLACE:
                     self._soft_delete(conn, same_name)
-        row, children, runs = _new_rows(new, next_version)
+        row, children, runs = _new_rows(new, next_version, _uploader(writer))
         if next_version is None:
             row["version"] = conn.execute(_INSERT_NEXT_VERSION, _without_version(row)).scalar_one()
         else:
@@ -407,10 +425,10 @@ class SqlCatalog:
             conn.execute(insert(table), rows)
         return _created(row, runs, new), True
 
-    def _create_prepared(self, new: ArtifactManifest) -> tuple[Artifact, bool] | None:
+    def _create_prepared(self, new: ArtifactManifest, uploader: str = "") -> tuple[Artifact, bool] | None:
         """A ``new`` version through the DB-API cursor; None on a unique violation."""
         prepared = self._prepared
-        row, children, runs = _new_rows(new, None)
+        row, children, runs = _new_rows(new, None, uploader)
         with catalog_errors(self.engine):  # the raw DB-API path: translated like every other
             raw = self.engine.raw_connection()
             try:
@@ -777,6 +795,39 @@ class SqlCatalog:
             return [Aspect(id=r.id, schema_name=r.schema_name, content=r.content, policy=r.policy,
                            created=r.created) for r in rows]
 
+    def add_transfer(self, artifact_id: str, action: TransferAction, user: str,
+                     local_path: str | None = None) -> Transfer:
+        """Record an upload or download of a live artifact (seed 001's ``remote``).
+
+        Example:
+            ```python
+            catalog.add_transfer(art.id, TransferAction.DOWNLOAD, "alice", "/tmp/data.csv")
+            ```
+        """
+        user = user[:max_length(artifact_transfers.c.user_name) or len(user)]
+        with self._write() as conn:
+            art = self._load(conn, artifact_id)
+            transfer_id, now = new_id(), utcnow()
+            conn.execute(insert(artifact_transfers).values(
+                id=transfer_id, artifact_id=artifact_id, action=action.value, user_name=user, local_path=local_path,
+                created=now))
+            return Transfer(id=transfer_id, action=action, user=user, created=now, ref=art.ref, local_path=local_path)
+
+    def transfers(self, artifact_id: str) -> builtins.list[Transfer]:
+        """The upload and download history of a live artifact, oldest first.
+
+        Example:
+            ```python
+            [t.action for t in catalog.transfers(art.id)]
+            ```
+        """
+        with self._read() as conn:
+            art = self._load(conn, artifact_id)
+            rows = conn.execute(select(artifact_transfers).where(artifact_transfers.c.artifact_id == artifact_id)
+                                .order_by(artifact_transfers.c.created, artifact_transfers.c.id))
+            return [Transfer(id=r.id, action=TransferAction(r.action), user=r.user_name, created=r.created,
+                             ref=art.ref, local_path=r.local_path) for r in rows]
+
     # changes ------------------------------------------------------------------
 
     def update(self, artifact_id: str, description: str | None = None,
@@ -858,6 +909,7 @@ class SqlCatalog:
             conn.execute(delete(artifact_files).where(artifact_files.c.artifact_id.in_(dead)))
             conn.execute(delete(artifact_labels).where(artifact_labels.c.artifact_id.in_(dead)))
             conn.execute(delete(aspects).where(aspects.c.artifact_id.in_(dead)))
+            conn.execute(delete(artifact_transfers).where(artifact_transfers.c.artifact_id.in_(dead)))
             conn.execute(update(artifacts).where(artifacts.c.deleted.is_not(None), artifacts.c.file_count > 0)
                          .values(file_count=0))
             return purged

@@ -55,9 +55,12 @@ from prefect_artifacts.models import (
     PluginSnapshot,
     RunCategory,
     RunLink,
+    Transfer,
+    TransferAction,
 )
 from prefect_artifacts.registry.base import (
     Registry,
+    _Location,
     check_position,
     os_user,
     parse_bundle_type,
@@ -92,6 +95,9 @@ class LocalRegistry(Registry):
         reg = LocalRegistry.embedded()          # SQLite + blobs under $PREFECT_ARTIFACTS_HOME
         ```
     """
+
+    #: The id of this registry's content store, as `Artifact.storage_id` and ``storage=`` name it.
+    storage_id = "default"
 
     def __init__(
         self, store: ContentStore, catalog: SqlCatalog, settings: ArtifactSettings | None = None,
@@ -555,7 +561,10 @@ class LocalRegistry(Registry):
 
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
         cat = parse_category(category) if category is not None else None
-        return [self._bind(a) for a in self.catalog.run_artifacts(str(run_id), cat, self.group_ids)]
+        arts = [self._bind(a) for a in self.catalog.run_artifacts(str(run_id), cat, self.group_ids)]
+        for art in arts:
+            art._seen_run = str(run_id)  # Artifact.get_category answers for this run
+        return arts
 
     def lineage(self, ref: str) -> Lineage:  # noqa: D102
         root = self._id(ref)
@@ -597,6 +606,30 @@ class LocalRegistry(Registry):
 
     def delete(self, ref: str) -> None:  # noqa: D102
         self.catalog.delete(self._writable_id(ref))
+
+    def transfers(self, ref: str) -> builtins.list[Transfer]:  # noqa: D102
+        return self.catalog.transfers(self._id(ref))
+
+    def record_download(self, ref: str, local_path: str | None = None) -> Transfer:  # noqa: D102
+        if local_path is not None and (not isinstance(local_path, str) or "\x00" in local_path
+                                       or len(local_path) > 4096):
+            raise InvalidArtifactInput(f"local_path must be a path of at most 4096 characters, not {local_path!r:.80}")
+        return self.catalog.add_transfer(self._id(ref), TransferAction.DOWNLOAD, self.current_user, local_path)
+
+    def _where(self, art: Artifact) -> _Location:
+        # No server: no url. A single stored file's blob is its storage_url; a local store's is
+        # also its download_url (file://), an object store's a presigned URL where it signs.
+        if art.kind == "reference":
+            uri = None if art.is_dir else art.files[0].uri
+            return _Location(download_url=uri, storage_url=uri, uploaded=False)
+        if art.is_dir:
+            return _Location(storage_id=self.storage_id)
+        _art, meta, digest = self.locate_file(art.id)
+        if digest is None:
+            return _Location(download_url=meta.uri, storage_url=meta.uri, storage_id=self.storage_id)
+        blob = self.store.blob_uri(digest)
+        return _Location(download_url=blob if self.store.is_local else _signed(self.store, digest),
+                         storage_url=blob, storage_id=self.storage_id)
 
     def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:  # noqa: D102
         if self.principal is not None and not self.principal.is_admin:
@@ -780,6 +813,14 @@ def _ago(seconds: float) -> datetime:
         return utcnow() - timedelta(seconds=seconds)
     except OverflowError:
         return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _signed(store: ContentStore, digest: str, expiration: int = 3600) -> str | None:
+    """A presigned URL of a blob of an object store (valid ``expiration`` seconds), or None if it cannot sign."""
+    try:
+        return str(store.fs.sign(store.blob_path(digest), expiration=expiration))
+    except Exception:  # noqa: BLE001 - NotImplementedError, or a store without credentials to sign with
+        return None
 
 
 def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:

@@ -81,8 +81,9 @@ from prefect_artifacts.models import (
     RunCategory,
     RunLink,
     SerializerRef,
+    Transfer,
 )
-from prefect_artifacts.registry.base import Registry, check_position, parse_strategy, slice_stream
+from prefect_artifacts.registry.base import Registry, _Location, check_position, parse_strategy, slice_stream
 from prefect_artifacts.registry.cache import OfflineListing, ReadCache
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
@@ -675,6 +676,7 @@ class OfflineRegistry(Registry):
         extra_aspects: Iterable[dict[str, Any]] = (),
         progress: Callable[[int], None] | None = None,
         group: str | None = None,
+        storage: str | None = None,
     ) -> Artifact:
         """`Registry.upload` on the server when online, else into the outbox.
 
@@ -689,7 +691,7 @@ class OfflineRegistry(Registry):
         def write(reg: Registry) -> Artifact:
             return reg.upload(draft, folder, make_folder, strategy, idempotency_key=idempotency_key, runs=links,
                               kind=kind, original_path=original_path, serializer=serializer,
-                              extra_aspects=aspects, progress=progress, group=group)
+                              extra_aspects=aspects, progress=progress, group=group, storage=storage)
 
         where, art = self._writer(write)
         if where is self.outbox:
@@ -772,6 +774,20 @@ class OfflineRegistry(Registry):
 
     def lineage(self, ref: str) -> Lineage:  # noqa: D102
         return self._routed(ref, lambda r: r.lineage(ref))
+
+    def transfers(self, ref: str) -> builtins.list[Transfer]:  # noqa: D102
+        return self._routed(ref, lambda r: r.transfers(ref))
+
+    def record_download(self, ref: str, local_path: str | None = None) -> Transfer:  # noqa: D102
+        return self._routed(ref, lambda r: r.record_download(ref, local_path))
+
+    def _where(self, art: Artifact) -> _Location:
+        if not self.is_offline(art.id):
+            return self.server._where(art)
+        # In the outbox: not on the server (yet); its content is in the outbox's store.
+        local = self.outbox._where(art)
+        return _Location(download_url=local.download_url, storage_url=local.storage_url,
+                         storage_id=local.storage_id, uploaded=False)
 
     def add_metadata(  # noqa: D102
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,

@@ -71,6 +71,7 @@ READS = [
     ("GET", "/artifacts/{id}/runs"),
     ("GET", "/artifacts/{id}/aspects"),
     ("GET", "/artifacts/{id}/lineage"),
+    ("GET", "/artifacts/{id}/transfers"),
     ("GET", "/plugin-snapshots/{snap}"),
     ("GET", "/plugin-snapshots/{snap}/files?path=plug.py"),
 ]

@@ -15,6 +15,7 @@ from prefect_artifacts._server.schemas import (
     AttachRequest,
     CreateArtifactRequest,
     CreatedArtifact,
+    RecordDownloadRequest,
     UpdateArtifactRequest,
 )
 from prefect_artifacts._server.state import ServerState, dump, server_state
@@ -28,6 +29,7 @@ from prefect_artifacts.models import (
     Lineage,
     RunCategory,
     RunLink,
+    Transfer,
 )
 
 router = APIRouter(tags=["artifacts"])
@@ -194,6 +196,21 @@ def list_aspects(
 def set_alias(id: str, body: AliasRequest, principal: Principal = Caller, state: ServerState = State) -> Response:
     """Point an alias of the artifact's name at this version."""
     return dump(state.registry_for(principal).set_alias(id, body.alias))
+
+
+@router.get("/artifacts/{id}/transfers", response_model=list[Transfer])
+def artifact_transfers(id: str, principal: Principal = Caller, state: ServerState = State) -> Response:
+    """The upload and download history of an artifact, oldest first (seed 001's ``remote``)."""
+    return dump(state.registry_for(principal).transfers(id))
+
+
+@router.post("/artifacts/{id}/transfers", status_code=201, response_model=Transfer)
+def record_download(
+    id: str, body: RecordDownloadRequest | None = None, principal: Principal = Caller, state: ServerState = State
+) -> Response:
+    """Record that the caller downloaded the artifact (reading it is enough); the body is optional."""
+    local_path = None if body is None else body.local_path
+    return dump(state.registry_for(principal).record_download(id, local_path), status_code=201)
 
 
 @router.get("/artifacts/{id}/lineage", response_model=Lineage)

@@ -1,10 +1,16 @@
-"""Seed names (issue 20, seeds 000 and 001): artifact storage ids and transfer history.
+"""Transfer history (seed 001's ``remote``): who uploaded or downloaded an artifact, when, where.
 
-Stub: the upgrade is filled in by the seed-names work.
+One row per upload (a create that made the version) and per recorded download (the
+registry's download, download_dir and get_contents, or `Registry.record_download`).
 
 Revision ID: 0008
 Revises: 0007
 """
+
+import sqlalchemy as sa
+from alembic import op
+
+from prefect_artifacts.catalog.schema import UTCDateTime
 
 revision = "0008"
 down_revision = "0007"
@@ -13,8 +19,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "artifact_transfers",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("artifact_id", sa.String(36), sa.ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("user_name", sa.String(128), nullable=False),
+        sa.Column("local_path", sa.Text()),
+        sa.Column("created", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_artifact_transfers_artifact_id", "artifact_transfers", ["artifact_id"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_artifact_transfers_artifact_id", "artifact_transfers")
+    op.drop_table("artifact_transfers")
