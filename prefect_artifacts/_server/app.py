@@ -172,12 +172,12 @@ def create_app(
     app.state.server = ServerState(registry, auth or ApiKeyAuth(auth_catalog), auth_catalog, limits)
     for module in (artifacts, content, system, admin, aspect_schemas, groups_jobs):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
-    mount_ui(app)  # the web view: pages under /ui, / redirects there
     app.add_exception_handler(ArtifactError, _artifact_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(LimitsMiddleware, limits=limits)
+    mount_ui(app)  # the web view: pages under /ui, / redirects there (its headers on every UI response)
     return app
 
 

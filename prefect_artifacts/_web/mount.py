@@ -12,10 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from starlette.responses import RedirectResponse
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from prefect_artifacts._web import artifact_pages, downloads, pages
+from prefect_artifacts._web.access import error_page
 from prefect_artifacts._web.security import UI_PREFIX, SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -27,6 +29,9 @@ def _routers() -> list[APIRouter]:
 
 def mount_ui(app: FastAPI) -> None:
     """Serve the web view from ``app`` (whose ``app.state.server`` is a `ServerState`).
+
+    Call it after the app's other middleware, so the UI's headers reach every UI
+    response, the other middleware's refusals included.
 
     Example:
         ```python
@@ -44,5 +49,9 @@ def mount_ui(app: FastAPI) -> None:
     @app.get(UI_PREFIX, include_in_schema=False)
     def ui_root() -> RedirectResponse:
         return RedirectResponse(f"{UI_PREFIX}/", status_code=307)
+
+    @app.get(UI_PREFIX + "/{rest:path}", include_in_schema=False)
+    def unknown_page(request: Request, rest: str) -> Response:  # after every page: an HTML 404
+        return error_page(request, 404, "Not found", "There is no such page.")
 
     app.add_middleware(SecurityHeadersMiddleware)

@@ -107,10 +107,13 @@ def test_login_form_never_redirects_off_site(teams: Teams) -> None:
 
 def test_every_ui_response_carries_the_security_headers(teams: Teams, tmp_path: Path) -> None:
     client = teams.sign_in("ann")
-    for path in ("/ui/", "/ui/login", "/ui/?search=name:(", "/ui/artifacts/missing", "/ui/static/style.css"):
+    for path in ("/ui/", "/ui/login", "/ui/?search=name:(", "/ui/artifacts/missing", "/ui/static/style.css",
+                 "/ui/no/such/page", "/ui/?search=" + "x" * 20_000):
         r = client.get(path)
         assert r.headers["content-security-policy"] == CSP, path
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
+    assert client.get("/ui/no/such/page").status_code == 404
+    assert client.get("/ui/static/style.css").status_code == 200 and client.get("/ui/static/app.js").status_code == 200
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 307 and r.headers["location"] == "/ui/" and r.headers["content-security-policy"] == CSP
     assert "content-security-policy" not in client.get("/api/v1/health").headers
