@@ -119,6 +119,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         lines = ["the test run changed $HOME (the suite must write only to the clone and temporary folders):",
                  *changes[:50], *([f"... and {len(changes) - 50} more"] if len(changes) > 50 else [])]
         if reporter is not None:
+            reporter.write("\n")
             reporter.write_sep("=", "$HOME changed", red=True)
             for line in lines:
                 reporter.write_line(line)
