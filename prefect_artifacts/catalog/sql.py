@@ -795,16 +795,16 @@ class SqlCatalog:
             return [Aspect(id=r.id, schema_name=r.schema_name, content=r.content, policy=r.policy,
                            created=r.created) for r in rows]
 
-    def add_transfer(self, artifact_id: str, action: TransferAction, user: str,
+    def add_transfer(self, artifact_id: str, action: TransferAction, writer: Principal | None = None,
                      local_path: str | None = None) -> Transfer:
-        """Record an upload or download of a live artifact (seed 001's ``remote``).
+        """Record an upload or download of a live artifact by ``writer`` (None: the OS user; seed 001's ``remote``).
 
         Example:
             ```python
-            catalog.add_transfer(art.id, TransferAction.DOWNLOAD, "alice", "/tmp/data.csv")
+            catalog.add_transfer(art.id, TransferAction.DOWNLOAD, None, "/tmp/data.csv")
             ```
         """
-        user = user[:max_length(artifact_transfers.c.user_name) or len(user)]
+        user = _uploader(writer)[:128] or "user"
         with self._write() as conn:
             art = self._load(conn, artifact_id)
             transfer_id, now = new_id(), utcnow()

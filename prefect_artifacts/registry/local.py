@@ -614,7 +614,7 @@ class LocalRegistry(Registry):
         if local_path is not None and (not isinstance(local_path, str) or "\x00" in local_path
                                        or len(local_path) > 4096):
             raise InvalidArtifactInput(f"local_path must be a path of at most 4096 characters, not {local_path!r:.80}")
-        return self.catalog.add_transfer(self._id(ref), TransferAction.DOWNLOAD, self.current_user, local_path)
+        return self.catalog.add_transfer(self._id(ref), TransferAction.DOWNLOAD, self.principal, local_path)
 
     def _where(self, art: Artifact) -> _Location:
         # No server: no url. A single stored file's blob is its storage_url; a local store's is

@@ -18,6 +18,7 @@ from prefect_artifacts.testing._lifecycle import (
 from prefect_artifacts.testing._local_files import LocalFilesContract
 from prefect_artifacts.testing._queries import ListContract, SearchContract
 from prefect_artifacts.testing._reads import ContentsContract, ReferenceContract, StreamContract
+from prefect_artifacts.testing._transfers import TransferContract
 from prefect_artifacts.testing._writes import (
     ConflictContract,
     DraftContract,
@@ -44,6 +45,7 @@ class RegistryContract(
     DeleteContract,
     SnapshotContract,
     AsyncContract,
+    TransferContract,
 ):
     """Every contract test; subclass it, set ``__test__ = True`` and provide ``registry``.
 
