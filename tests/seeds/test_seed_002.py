@@ -261,6 +261,7 @@ ROWS = {
     "POST /api/v1/artifacts": test_rest_create,
     "GET /api/v1/groups": test_rest_groups,
     "GET /api/v1/jobs/{id}": test_rest_jobs,
+    "Output Artifacts page": test_rest_jobs,
 }
 
 

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts.catalog.auth import AuthCatalog
+from prefect_artifacts.catalog.auth import QUARANTINE_LABELS, AuthCatalog
 from prefect_artifacts.errors import (
     ArtifactConflict,
     ArtifactNotFound,
     InvalidArtifactInput,
     MetadataValidationError,
+    OfflineError,
     PermissionDenied,
 )
-from prefect_artifacts.models import GROUP_URN_PREFIX, Artifact, AspectSchema
+from prefect_artifacts.models import ERROR_LABELS, GROUP_URN_PREFIX, Artifact, AspectSchema
 from prefect_artifacts.registry.base import Registry
 from tests.seeds._world_b import World, seeds_b_server_fixture, world_fixture  # noqa: F401 - fixtures
 from tests.support.seed_tables import seed_names
@@ -65,6 +66,7 @@ def test_status(world: World, tmp_path: Path) -> None:
     assert art.status == "ready"
     assert world.reg().update(art.id, labels=["corrupt"]).status == "error"  # what verification labels
     assert world.reg().update(art.id, labels=[]).status == "ready"
+    assert ERROR_LABELS == QUARANTINE_LABELS  # error is what the catalog quarantines
 
 
 def test_status_pending_offline(tmp_path: Path) -> None:
@@ -78,6 +80,9 @@ def test_status_pending_offline(tmp_path: Path) -> None:
     try:
         art = _art(reg, tmp_path)
         assert art.status == "pending" and reg.get(art.id).status == "pending"
+        assert [a.status for a in reg.list().data] == ["pending"]
+        with pytest.raises(OfflineError, match="needs the server"):  # schemas live on the server
+            reg.register_schema(ROWS_URN, ROWS_SCHEMA)
     finally:
         reg.close()
 
@@ -120,6 +125,14 @@ def test_artifact_read(world: World, tmp_path: Path) -> None:
     if world.server is not None:
         body = world.http("GET", f"/artifacts/{art.id}").json()
         assert (body["id"], body["status"], body["mimeType"]) == (art.id, "ready", "text/csv")
+
+
+def test_data_href(world: World, tmp_path: Path) -> None:
+    """IVCAP's hidden ``data-href`` (where the bytes are fetched): `Artifact.download_url`."""
+    art = _art(world.reg(), tmp_path)
+    assert art.download_url
+    if world.server is not None:
+        assert world.http("GET", art.download_url.removeprefix(world.server.url)).content == CONTENT
 
 
 def test_policy(world: World, tmp_path: Path) -> None:
@@ -320,6 +333,9 @@ ROWS = {
     "refresh()": test_refresh,
     "artifact_read": test_artifact_read,
     "open()": test_open,
+    "ProxyFile": test_open,
+    "CMPath": test_as_local_file,
+    "data-href": test_data_href,
     "as_stream(chunk_size=-1)": test_as_stream,
     "as_local_file(path=None, chunk_size=-1)": test_as_local_file,
     "metadata": test_metadata,
