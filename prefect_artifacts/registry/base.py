@@ -588,6 +588,73 @@ class Registry(ABC):
             ```
         """
 
+    def list_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
+        """The metadata aspects of an artifact the caller may read, those of one schema when ``schema`` is given.
+
+        ``schema`` matches the aspect's schema name (a URN, a registered schema's or any
+        other): exactly, or as a pattern with ``*`` and ``?`` wildcards. An aspect whose
+        ``policy`` names a group the caller is not in is not listed (nor is it by
+        `get_metadata`, nor found by a ``meta.``/``schema:`` search).
+
+        Example:
+            ```python
+            reg.list_aspects("my-data", schema="urn:example:schema:rows:*")
+            ```
+        """
+        aspects = self.get_metadata(ref)
+        if schema is None:
+            return aspects
+        return [a for a in aspects if a.schema_name is not None and fnmatchcase(a.schema_name, schema)]
+
+    @abstractmethod
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
+        """Register a JSON Schema under a URN; aspects naming that URN as their schema are validated against it.
+
+        A registered schema never changes: registering the same schema again returns it,
+        another schema under the same URN is a conflict. An aspect written with
+        ``schema="urn:…"`` (or ``"$schema": "urn:…"`` in the aspect) must then satisfy it
+        (without its ``$schema`` key); a schema name that is not registered is recorded as
+        a name, as before. On a shared server any member with write access registers
+        schemas, and every caller reads them.
+
+        Raises:
+            InvalidArtifactInput: ``urn`` is not a URN (``urn:<nid>:<nss>``, at most 255 characters).
+            MetadataValidationError: not a usable JSON Schema (invalid, over 1 MiB, with
+                references outside itself or patterns that need backtracking).
+            ArtifactConflict: the URN holds another schema.
+            PermissionDenied: the caller may write to no group.
+
+        Example:
+            ```python
+            reg.register_schema("urn:example:schema:rows:1",
+                                {"type": "object", "required": ["rows"]})
+            reg.add_metadata("my-data", {"rows": 3}, schema="urn:example:schema:rows:1")
+            ```
+        """
+
+    @abstractmethod
+    def get_schema(self, urn: str) -> AspectSchema:
+        """The JSON Schema registered under ``urn``.
+
+        Raises:
+            ArtifactNotFound: no schema is registered under it.
+
+        Example:
+            ```python
+            reg.get_schema("urn:example:schema:rows:1").json_schema
+            ```
+        """
+
+    @abstractmethod
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
+        """The registered schemas sorted by URN (at most 1000), those whose URN starts with ``prefix`` if given.
+
+        Example:
+            ```python
+            [s.urn for s in reg.list_schemas("urn:example:")]
+            ```
+        """
+
     @abstractmethod
     def update(self, ref: str, description: str | None = None, labels: Sequence[str] | None = None) -> Artifact:
         """Change an artifact's description and/or labels.
@@ -654,73 +721,6 @@ class Registry(ABC):
         Example:
             ```python
             reg.get_plugin_snapshot(art.serializer.snapshot_id).files
-            ```
-        """
-
-    def list_aspects(self, ref: str, schema: str | None = None) -> builtins.list[Aspect]:
-        """The metadata aspects of an artifact the caller may read, those of one schema when ``schema`` is given.
-
-        ``schema`` matches the aspect's schema name (a URN, a registered schema's or any
-        other): exactly, or as a pattern with ``*`` and ``?`` wildcards. An aspect whose
-        ``policy`` names a group the caller is not in is not listed (nor is it by
-        `get_metadata`, nor found by a ``meta.``/``schema:`` search).
-
-        Example:
-            ```python
-            reg.list_aspects("my-data", schema="urn:example:schema:rows:*")
-            ```
-        """
-        aspects = self.get_metadata(ref)
-        if schema is None:
-            return aspects
-        return [a for a in aspects if a.schema_name is not None and fnmatchcase(a.schema_name, schema)]
-
-    @abstractmethod
-    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:
-        """Register a JSON Schema under a URN; aspects naming that URN as their schema are validated against it.
-
-        A registered schema never changes: registering the same schema again returns it,
-        another schema under the same URN is a conflict. An aspect written with
-        ``schema="urn:…"`` (or ``"$schema": "urn:…"`` in the aspect) must then satisfy it
-        (without its ``$schema`` key); a schema name that is not registered is recorded as
-        a name, as before. On a shared server any member with write access registers
-        schemas, and every caller reads them.
-
-        Raises:
-            InvalidArtifactInput: ``urn`` is not a URN (``urn:<nid>:<nss>``, at most 255 characters).
-            MetadataValidationError: not a usable JSON Schema (invalid, over 1 MiB, with
-                references outside itself or patterns that need backtracking).
-            ArtifactConflict: the URN holds another schema.
-            PermissionDenied: the caller may write to no group.
-
-        Example:
-            ```python
-            reg.register_schema("urn:example:schema:rows:1",
-                                {"type": "object", "required": ["rows"]})
-            reg.add_metadata("my-data", {"rows": 3}, schema="urn:example:schema:rows:1")
-            ```
-        """
-
-    @abstractmethod
-    def get_schema(self, urn: str) -> AspectSchema:
-        """The JSON Schema registered under ``urn``.
-
-        Raises:
-            ArtifactNotFound: no schema is registered under it.
-
-        Example:
-            ```python
-            reg.get_schema("urn:example:schema:rows:1").json_schema
-            ```
-        """
-
-    @abstractmethod
-    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:
-        """The registered schemas sorted by URN (at most 1000), those whose URN starts with ``prefix`` if given.
-
-        Example:
-            ```python
-            [s.urn for s in reg.list_schemas("urn:example:")]
             ```
         """
 

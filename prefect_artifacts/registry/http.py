@@ -544,6 +544,18 @@ class HttpRegistry(Registry):
             raise SnapshotIntegrityError(f"plugin snapshot {snapshot_id} file {path!r} does not match its SHA-256")
         return response.content
 
+    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:  # noqa: D102
+        check_urn(urn)
+        return AspectSchema.model_validate(self._json("POST", "/schemas", json={"urn": urn, "schema": json_schema}))
+
+    def get_schema(self, urn: str) -> AspectSchema:  # noqa: D102
+        if not is_urn(urn):
+            raise ArtifactNotFound(f"no schema is registered as {urn[:300]!r}")
+        return AspectSchema.model_validate(self._json("GET", f"/schemas/{quote(urn, safe=':/')}"))
+
+    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:  # noqa: D102
+        return [AspectSchema.model_validate(s) for s in self._json("GET", "/schemas", params={"prefix": prefix})]
+
 
 def _no_such_route(response: httpx.Response) -> bool:
     """Whether a 404 is the server not knowing the route (not a missing artifact)."""
@@ -572,18 +584,6 @@ def _file_chunks(path: str, size: int, sent: HighWater | None = None) -> Iterato
             yield chunk
             if sent is not None:
                 sent.reach(size - left)
-
-    def register_schema(self, urn: str, json_schema: dict[str, Any]) -> AspectSchema:  # noqa: D102
-        check_urn(urn)
-        return AspectSchema.model_validate(self._json("POST", "/schemas", json={"urn": urn, "schema": json_schema}))
-
-    def get_schema(self, urn: str) -> AspectSchema:  # noqa: D102
-        if not is_urn(urn):
-            raise ArtifactNotFound(f"no schema is registered as {urn[:300]!r}")
-        return AspectSchema.model_validate(self._json("GET", f"/schemas/{quote(urn, safe=':/')}"))
-
-    def list_schemas(self, prefix: str | None = None) -> builtins.list[AspectSchema]:  # noqa: D102
-        return [AspectSchema.model_validate(s) for s in self._json("GET", "/schemas", params={"prefix": prefix})]
 
 
 def _read_reference(meta: ArtifactFile, chunk_size: int, start: int | None, end: int | None) -> Iterator[bytes]:
