@@ -13,11 +13,11 @@ How the blocks run (one test, `test_readme_runs_as_written_twice`):
   `runpy`, in its folder, in a fresh namespace: a block may not use another's names.
 - Each ``bash``/``sh`` block runs in a fresh ``bash -e -o pipefail`` (nothing exported by
   an earlier block is kept), with the virtualenv's ``bin`` first on PATH.
-- Flows need a Prefect API: one Prefect server for the test, the temporary server Prefect
-  itself starts when ``PREFECT_API_URL`` is unset (`SubprocessASGIServer`, on a free
-  loopback port and the session's temporary PREFECT_HOME), named by ``PREFECT_API_URL``,
-  with ``PREFECT_SERVER_ANALYTICS_ENABLED=false`` as the README says. It starts while the
-  first blocks run; a block using Prefect waits until it answers.
+- Flows need a Prefect API: one Prefect server for the test (``prefect_api``), the
+  temporary server Prefect itself starts when ``PREFECT_API_URL`` is unset, named by
+  ``PREFECT_API_URL``, with ``PREFECT_SERVER_ANALYTICS_ENABLED=false`` as the README says.
+  It starts while the other services and the first blocks do; a block using Prefect
+  waits until it answers.
 
 The only changes made to a block, each asserted to match the README (so they can not
 drift apart):
@@ -49,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -229,8 +230,29 @@ def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Service
         services.stop_server()
 
 
+@pytest.fixture
+def prefect_api() -> Iterator[str]:
+    """Prefect's own temporary server (what a flow run starts without PREFECT_API_URL); its API URL.
+
+    On a free loopback port and the session's temporary PREFECT_HOME (tests/conftest.py).
+    It starts in the background (while PostgreSQL, moto and the first blocks start): the
+    blocks that use Prefect wait until it answers.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer(port=free_port())
+    starting = threading.Thread(target=server.start, kwargs={"timeout": 180}, daemon=True)
+    starting.start()
+    try:
+        yield server.api_url
+    finally:
+        starting.join(180)
+        server.stop()
+
+
 @pytest.mark.slow
-def test_readme_runs_as_written_twice(tmp_path: Path, moto_server: MotoServer, pg_server: PostgresServer) -> None:
+def test_readme_runs_as_written_twice(prefect_api: str, tmp_path: Path, moto_server: MotoServer,
+                                      pg_server: PostgresServer) -> None:
     text = README.read_text()
     for needle in (f"{SERVER_START} ", f"127.0.0.1:{SERVER_PORT}", f"--port {SERVER_PORT}", S3_ENDPOINT, PG_URL):
         assert needle in text, f"the README no longer has {needle!r}: update the substitutions here"
@@ -238,20 +260,11 @@ def test_readme_runs_as_written_twice(tmp_path: Path, moto_server: MotoServer, p
     assert len(blocks) >= 15, blocks
     if not moto_server.filesystem().exists(S3_BUCKET):
         moto_server.filesystem().mkdir(S3_BUCKET)
-    # Prefect's own temporary server (what a flow run starts without PREFECT_API_URL), on
-    # the session's temporary PREFECT_HOME (tests/conftest.py), started in the background.
-    from prefect.server.api.server import SubprocessASGIServer
-
-    prefect = SubprocessASGIServer(port=free_port())
-    starting = threading.Thread(target=prefect.start, kwargs={"timeout": 180}, daemon=True)
-    starting.start()
     try:
-        services = Services(tmp_path, prefect.api_url, moto_server, pg_server.create_database())
+        services = Services(tmp_path, prefect_api, moto_server, pg_server.create_database())
         for number in (1, 2):
             _run_pass(number, blocks, services)
     finally:
-        starting.join(180)
-        prefect.stop()
         print("\n".join(f"{seconds:6.1f} s  {what}" for what, seconds in TIMINGS))
 
 
