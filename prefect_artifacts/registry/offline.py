@@ -770,7 +770,9 @@ class OfflineRegistry(Registry):
         return self._routed(ref, lambda r: r.attach(ref, run_id, category))
 
     def run_artifacts(self, run_id: str, category: RunCategory | str | None = None) -> builtins.list[Artifact]:  # noqa: D102
-        return self._listing(lambda r: r.run_artifacts(run_id, category))
+        arts = self._listing(lambda r: r.run_artifacts(run_id, category))
+        self._mark_pending(arts)
+        return arts
 
     def lineage(self, ref: str) -> Lineage:  # noqa: D102
         return self._routed(ref, lambda r: r.lineage(ref))

@@ -81,6 +81,8 @@ def test_status_pending_offline(tmp_path: Path) -> None:
         art = _art(reg, tmp_path)
         assert art.status == "pending" and reg.get(art.id).status == "pending"
         assert [a.status for a in reg.list().data] == ["pending"]
+        reg.attach(art.id, "5f0c6a4e-0000-4000-8000-0000000000d4", "output")
+        assert [a.status for a in reg.run_artifacts("5f0c6a4e-0000-4000-8000-0000000000d4")] == ["pending"]
         with pytest.raises(OfflineError, match="needs the server"):  # schemas live on the server
             reg.register_schema(ROWS_URN, ROWS_SCHEMA)
     finally:
@@ -246,7 +248,16 @@ def test_schema_registry(world: World, tmp_path: Path) -> None:
     with pytest.raises(ArtifactConflict, match="never changes"):
         reg.register_schema(ROWS_URN, {"type": "object"})
     assert world.reg("carol").get_schema(ROWS_URN).digest == registered.digest  # every caller reads schemas
-    assert [s.urn for s in reg.list_schemas("urn:example:")] == [ROWS_URN]
+    if world.server is not None:  # REST: 201 when registered, 200 when it was already
+        again = world.http("POST", "/schemas", json={"urn": ROWS_URN, "schema": ROWS_SCHEMA})
+        assert again.status_code == 200 and again.json()["digest"] == registered.digest
+        new = world.http("POST", "/schemas", json={"urn": "urn:example:schema:new", "schema": {"type": "array"}})
+        assert new.status_code == 201 and new.json()["schema"] == {"type": "array"}
+        conflict = world.http("POST", "/schemas", json={"urn": ROWS_URN, "schema": {}})
+        assert conflict.status_code == 409 and conflict.json()["error"] == "ArtifactConflict"
+        assert world.http("GET", f"/schemas/{ROWS_URN}").json()["urn"] == ROWS_URN
+        assert world.http("GET", "/schemas/urn:example:schema:none").status_code == 404
+    assert ROWS_URN in [s.urn for s in reg.list_schemas("urn:example:")] and reg.list_schemas("urn:none") == []
     reg.add_metadata(art.id, {"$schema": ROWS_URN, "rows": 4})
     with pytest.raises(MetadataValidationError, match="rows"):
         reg.add_metadata(art.id, {"$schema": ROWS_URN, "rows": -1})
@@ -256,6 +267,8 @@ def test_schema_registry(world: World, tmp_path: Path) -> None:
         reg.upload_file(tmp_path / "my-data.csv", name="bad", folder="/team-a", metadata={"$schema": ROWS_URN})
     with pytest.raises(ArtifactNotFound):
         reg.get_schema("urn:example:schema:missing")
+    odd = "urn:example:a/b?c=1#d%20e"  # '/', '?', '#' and '%' travel in the REST path
+    assert reg.get_schema(reg.register_schema(odd, {"type": "object"}).urn).urn == odd
 
 
 @pytest.mark.parametrize(("urn", "schema", "error"), [

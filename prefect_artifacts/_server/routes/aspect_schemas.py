@@ -11,6 +11,8 @@ from prefect_artifacts._server.auth import current_principal
 from prefect_artifacts._server.schemas import _Body
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts.catalog.auth import Principal
+from prefect_artifacts.catalog.schemas import schema_digest
+from prefect_artifacts.errors import ArtifactNotFound
 from prefect_artifacts.models import AspectSchema
 
 router = APIRouter(tags=["schemas"])
@@ -36,9 +38,11 @@ class RegisterSchemaRequest(_Body):
 def register_schema(body: RegisterSchemaRequest, principal: Principal = Caller, state: ServerState = State) -> Response:
     """Register a JSON Schema under a URN (immutable: another schema under the same URN is a 409)."""
     registry = state.registry_for(principal)
-    before = {s.urn for s in registry.list_schemas(body.urn)} if body.urn else set()
-    registered = registry.register_schema(body.urn, body.json_schema)
-    return dump(registered, status_code=200 if registered.urn in before else 201)
+    try:
+        existed = registry.get_schema(body.urn).digest == schema_digest(body.json_schema)
+    except ArtifactNotFound:
+        existed = False
+    return dump(registry.register_schema(body.urn, body.json_schema), status_code=200 if existed else 201)
 
 
 @router.get("/schemas", response_model=list[AspectSchema])
