@@ -8,9 +8,10 @@ How the blocks run (one test, `test_readme_runs_as_written_twice`):
 - Each block runs in its own folder (``work/<block number>``), empty in the first pass
   and holding what that block itself left in the second: a block may not use files
   of another block.
-- Consecutive ``python`` blocks run in one Python process (one import of Prefect and the
-  package for all of them), each block from its own script file (``scripts/``) through
-  `runpy`, in its folder, in a fresh namespace: a block may not use another's names.
+- The ``python`` blocks of a pass run in one Python process (one import of Prefect and
+  the package for all of them, `RUNNER`), each block from its own script file
+  (``scripts/``) through `runpy`, in its folder, in a fresh namespace: a block may not use
+  another's names.
 - Each ``bash``/``sh`` block runs in a fresh ``bash -e -o pipefail`` (nothing exported by
   an earlier block is kept), with the virtualenv's ``bin`` first on PATH.
 - Flows need a Prefect API: one Prefect server for the test (``prefect_api``), the
@@ -68,10 +69,12 @@ S3_ENDPOINT = "http://127.0.0.1:9000"
 S3_BUCKET = "artifacts"
 PG_URL = "postgresql://artifacts:secret@127.0.0.1:5432/artifacts"
 
-# Runs python blocks in one process. The Prefect server starts while the first blocks run:
-# a block that uses Prefect (imports it, saves or loads a block) waits until it answers.
+# Runs the python blocks of a pass in one process, one block per line of stdin
+# ("script<TAB>folder"), answering each with a line "\0ok" or "\0failed" on stdout. The
+# Prefect server starts while the first blocks run: a block that uses Prefect (imports it,
+# saves or loads a block) waits until it answers.
 RUNNER = '''
-import os, re, runpy, sys, time, urllib.request
+import os, re, runpy, sys, time, traceback, urllib.request
 USES_PREFECT = re.compile(r"^from prefect[ .]|^import prefect\\b|\\.save\\(|\\.load\\(", re.M)
 def wait_for_prefect():
     deadline = time.monotonic() + 180
@@ -83,14 +86,62 @@ def wait_for_prefect():
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-for script, folder in zip(sys.argv[1::2], sys.argv[2::2]):
-    os.chdir(folder)
-    print(f"----- {script}", flush=True)
-    with open(script) as f:
-        if USES_PREFECT.search(f.read()):
-            wait_for_prefect()
-    runpy.run_path(script, run_name="__main__")
+for line in sys.stdin:
+    script, folder = line.rstrip("\\n").split("\\t")
+    status = "ok"
+    try:
+        os.chdir(folder)
+        with open(script) as f:
+            if USES_PREFECT.search(f.read()):
+                wait_for_prefect()
+        runpy.run_path(script, run_name="__main__")
+    except BaseException:
+        traceback.print_exc()
+        status = "failed"
+    sys.stderr.flush()
+    print(f"\\0{status}", flush=True)
 '''
+
+
+class PythonRunner:
+    """The process running a pass's python blocks (`RUNNER`), started at the first one."""
+
+    def __init__(self, services: Services, number: int) -> None:
+        self.services, self.number = services, number
+        self.log = services.tmp / f"python-pass-{number}.log"
+        self.process: subprocess.Popen[str] | None = None
+
+    def run(self, index: int, script: Path, folder: Path) -> None:
+        if self.process is None:
+            self.process = subprocess.Popen([sys.executable, "-c", RUNNER], cwd=self.services.tmp,
+                                            env=self.services.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=self.log.open("w"), text=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        started = time.monotonic()
+        self.process.stdin.write(f"{script}\t{folder}\n")
+        self.process.stdin.flush()
+        output = []
+        for line in self.process.stdout:
+            if line.startswith("\0"):
+                break
+            output.append(line)
+        else:
+            line = "\0exited"
+        TIMINGS.append((f"pass {self.number}: python block {index}", time.monotonic() - started))
+        assert line.strip() == "\0ok", (f"pass {self.number}: python block {index} {line.strip()[1:]}:\n"
+                                        f"{script.read_text()}\n--- stdout\n{''.join(output)[-3000:]}\n"
+                                        f"--- stderr\n{self.log.read_text()[-6000:]}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                code = self.process.wait(120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                raise
+            assert code == 0, self.log.read_text()[-6000:]
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -194,14 +245,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
 def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Services) -> None:
     scripts = services.tmp / "scripts"
     scripts.mkdir(exist_ok=True)
-    python: list[str] = []  # script, folder, script, folder, ...
-
-    def flush_python() -> None:
-        if python:
-            _run([sys.executable, "-c", RUNNER, *python], services.tmp, services.env,
-                 f"pass {number}: python blocks {python[::2]}")
-            python.clear()
-
+    python = PythonRunner(services, number)
     try:
         for index, lang, code in blocks:
             folder = services.tmp / "work" / f"{index:02d}"
@@ -210,9 +254,8 @@ def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Service
             if lang == "python":
                 script = scripts / f"block_{index:02d}.py"
                 script.write_text(code)
-                python += [str(script), str(folder)]
+                python.run(index, script, folder)
                 continue
-            flush_python()
             lines = code.splitlines()
             starts = [i for i, line in enumerate(lines) if line.startswith(SERVER_START)]
             parts = [lines]
@@ -225,9 +268,11 @@ def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Service
                 script = "\n".join(part) + "\n"
                 _run(["bash", "-e", "-o", "pipefail", "-c", script], folder, services.env,
                      f"pass {number}: bash block {index}:\n{script}")
-        flush_python()
+        python.close()
     finally:
         services.stop_server()
+        if python.process is not None and python.process.poll() is None:
+            python.process.kill()
 
 
 @pytest.fixture
