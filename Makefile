@@ -25,7 +25,7 @@ $(OLDEST)/.installed: pyproject.toml constraints/oldest.txt
 
 setup: $(VENV)/.installed
 
-run: setup  ## the example pipeline on the embedded registry
+run: setup  ## the example pipeline on the embedded registry; writes only under .example/ (its registry and Prefect homes)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
 # The two stacks run at once (their outputs printed whole, each when it ends): the oldest
