@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 from collections.abc import Callable
+from gc import freeze as freeze_objects  # `gc` is a command here
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -91,7 +92,32 @@ def root_help() -> str:
     )
 
 
-app = typer.Typer(
+class CliApp(typer.Typer):
+    """The console script's app: ends the process without the garbage collector's final pass.
+
+    At exit the interpreter collects every object the imports made (SQLAlchemy, pydantic,
+    the models: ~70,000), which took 0.1–0.4 s of each command's wall time here. The
+    command is over by then: `gc.freeze` leaves them to the operating system (finalizers of
+    objects that go away by reference count, and atexit handlers, still run). Only the
+    process entry (``prefect-artifacts``, ``app()``) goes through here, not `CliRunner`.
+
+    Example:
+        ```python
+        app = CliApp(name="prefect-artifacts")
+        ```
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line (it ends in `SystemExit`), then freeze what is left for the exit."""
+        freeze_objects()  # what the imports made so far: later collections skip it
+        CliState.process_entry = True  # and what opening the registry imports (`CliState.registry`)
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            freeze_objects()
+
+
+app = CliApp(
     name="prefect-artifacts",
     cls=HelpGroup,
     help=root_help(),
