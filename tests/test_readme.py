@@ -23,11 +23,11 @@ How the blocks run (one test, `test_readme_runs_as_written_twice`):
 The only changes made to a block, each asserted to match the README (so they can not
 drift apart):
 
-- ``prefect-artifacts server start ... --port 4300 ...`` in a bash block is not run by the
-  block: the test starts that same command in the background on a free loopback port,
-  waits until it listens, runs the rest of the block, and stops the server at the end of
-  the pass (the README runs it in a terminal of its own). Every ``127.0.0.1:4300`` is
-  rewritten to that port.
+- ``prefect-artifacts server start ... --port 4300 ...`` and ``prefect-artifacts ui
+  --port 4310 ...`` in a bash block are not run by the block: the test starts that same
+  command in the background on a free loopback port, waits until it listens, runs the
+  rest of the block, and stops it at the end of the pass (the README runs it in a
+  terminal of its own). Every ``127.0.0.1:4300`` / ``:4310`` is rewritten to its port.
 - The S3 endpoint ``http://127.0.0.1:9000`` becomes the session's moto server (its
   ``AWS_*`` credentials are in the environment; the bucket ``artifacts`` is created as
   the README presumes it exists), and the PostgreSQL URL
@@ -65,6 +65,10 @@ RUNNABLE = {"python", "bash", "sh"}
 
 SERVER_PORT = "4300"
 SERVER_START = "prefect-artifacts server start"
+UI_PORT = "4310"
+UI_START = "prefect-artifacts ui"
+# Commands a reader runs in a terminal of their own (they serve until stopped).
+LONG_RUNNING = (SERVER_START, UI_START)
 S3_ENDPOINT = "http://127.0.0.1:9000"
 S3_BUCKET = "artifacts"
 PG_URL = "postgresql://artifacts:secret@127.0.0.1:5432/artifacts"
@@ -170,10 +174,12 @@ class Services:
 
     def __init__(self, tmp: Path, prefect_url: str, moto: MotoServer, pg_url: str) -> None:
         self.tmp = tmp
-        self.port = free_port()
+        self.port, self.ui_port = free_port(), free_port()
         self.substitutions = {
             f"127.0.0.1:{SERVER_PORT}": f"127.0.0.1:{self.port}",
             f"--port {SERVER_PORT}": f"--port {self.port}",
+            f"127.0.0.1:{UI_PORT}": f"127.0.0.1:{self.ui_port}",
+            f"--port {UI_PORT}": f"--port {self.ui_port}",
             S3_ENDPOINT: moto.endpoint_url,
             PG_URL: pg_url,
         }
@@ -189,7 +195,7 @@ class Services:
             "PREFECT_ARTIFACTS_DURABLE": "false",  # no fsync per blob: the machine is shared with other tests
             "PYTHONUNBUFFERED": "1",
         }
-        self.server: subprocess.Popen[bytes] | None = None
+        self.servers: list[subprocess.Popen[bytes]] = []
 
     def substitute(self, code: str) -> str:
         for old, new in self.substitutions.items():
@@ -197,37 +203,40 @@ class Services:
         return code
 
     def start_server(self, line: str, cwd: Path) -> None:
+        """Run a long-running command (``server start``, ``ui``) in the background until it listens."""
         started = time.monotonic()
+        port = self.ui_port if line.startswith(UI_START) else self.port
         log = (self.tmp / "server.log").open("ab")
-        self.server = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=cwd, env=self.env,
-                                       stdout=log, stderr=log, start_new_session=True)
+        server = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=cwd, env=self.env,
+                                  stdout=log, stderr=log, start_new_session=True)
+        self.servers.append(server)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert self.server.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
+            assert server.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
             try:
                 import httpx
 
-                if httpx.get(f"http://127.0.0.1:{self.port}/openapi.json", timeout=2).status_code == 200:
-                    TIMINGS.append(("registry server start", time.monotonic() - started))
+                if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).status_code == 200:
+                    TIMINGS.append((f"{line.split(' --')[0]} start", time.monotonic() - started))
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         pytest.fail(f"{line!r} did not listen within 60 s:\n{(self.tmp / 'server.log').read_text()[-3000:]}")
 
-    def stop_server(self) -> None:
-        if self.server is not None:
+    def stop_servers(self) -> None:
+        while self.servers:
+            server = self.servers.pop()
             started = time.monotonic()
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.server.pid, signal.SIGTERM)
+                os.killpg(server.pid, signal.SIGTERM)
             try:
-                self.server.wait(20)
+                server.wait(20)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.server.pid, signal.SIGKILL)
-                self.server.wait(10)
-            self.server = None
-            TIMINGS.append(("registry server stop", time.monotonic() - started))
+                    os.killpg(server.pid, signal.SIGKILL)
+                server.wait(10)
+            TIMINGS.append(("server stop", time.monotonic() - started))
 
 
 TIMINGS: list[tuple[str, float]] = []  # what took how long (printed at the end: pytest -s)
@@ -257,7 +266,7 @@ def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Service
                 python.run(index, script, folder)
                 continue
             lines = code.splitlines()
-            starts = [i for i, line in enumerate(lines) if line.startswith(SERVER_START)]
+            starts = [i for i, line in enumerate(lines) if line.startswith(LONG_RUNNING)]
             parts = [lines]
             if starts:
                 (at,) = starts
@@ -270,7 +279,7 @@ def _run_pass(number: int, blocks: list[tuple[int, str, str]], services: Service
                      f"pass {number}: bash block {index}:\n{script}")
         python.close()
     finally:
-        services.stop_server()
+        services.stop_servers()
         if python.process is not None and python.process.poll() is None:
             python.process.kill()
 
@@ -299,7 +308,8 @@ def prefect_api() -> Iterator[str]:
 def test_readme_runs_as_written_twice(prefect_api: str, tmp_path: Path, moto_server: MotoServer,
                                       pg_server: PostgresServer) -> None:
     text = README.read_text()
-    for needle in (f"{SERVER_START} ", f"127.0.0.1:{SERVER_PORT}", f"--port {SERVER_PORT}", S3_ENDPOINT, PG_URL):
+    for needle in (f"{SERVER_START} ", f"127.0.0.1:{SERVER_PORT}", f"--port {SERVER_PORT}", f"{UI_START} ",
+                   f"127.0.0.1:{UI_PORT}", f"--port {UI_PORT}", S3_ENDPOINT, PG_URL):
         assert needle in text, f"the README no longer has {needle!r}: update the substitutions here"
     blocks = [(i, lang, code) for i, (lang, code) in enumerate(readme_blocks()) if lang in RUNNABLE and i > 0]
     assert len(blocks) >= 15, blocks
