@@ -256,7 +256,7 @@ def _next_steps(reg: Any, report_art: Artifact) -> None:
     print(f"  {cli} ls --folder {FOLDER}            # every version: this run's and earlier ones")
     print(f"  {cli} show {report_art.ref}    # its files, metadata and runs")
     print(f"  {cli} lineage {report_art.ref}    # the tree above, from the catalog")
-    print("  (a web UI, `prefect-artifacts ui`, is coming; it is not in this version)")
+    print(f"  {cli} ui                      # the same in a browser: previews, diffs, lineage")
     if os.environ.get("PREFECT_API_URL"):
         print(f"\nEach stage's flow run has a Prefect table artifact 'artifacts-<stage>' and a lineage graph"
               f" 'lineage-<stage>' on {os.environ['PREFECT_API_URL']}.")
