@@ -459,6 +459,8 @@ class ArtifactManifest(_Model):
     idempotency_key: str | None = None
     aspects: list[dict[str, Any]] = Field(default_factory=list)
     runs: list[tuple[str, RunCategory]] = Field(default_factory=list)
+    storage_id: str | None = Field(default=None, max_length=64,
+                                   description="The content store of the blobs (None: the default store).")
 
 
 class Artifact(_Model):
@@ -501,6 +503,11 @@ class Artifact(_Model):
     file_count: int = 1
     runs: list[RunLink] = Field(default_factory=list)
     serializer: SerializerRef | None = None
+    storage_id: str | None = Field(
+        default=None,
+        description="The id of the content store holding its blobs (seed 000's storage_id): \"default\" or one of"
+        " the registry's named stores; None for a reference (its content is not stored).",
+    )
 
     _registry: Registry | None = PrivateAttr(default=None)
     # After unpickling: how to open the registry again; opened on first use (open_registry).
@@ -947,19 +954,6 @@ class Artifact(_Model):
             ```
         """
         return self._reg()._where(self).storage_url
-
-    @property
-    def storage_id(self) -> str | None:
-        """The id of the content store holding this artifact (``"default"``), as ``storage=`` names it.
-
-        None for a reference (its content is not stored) and through a server.
-
-        Example:
-            ```python
-            art.storage_id  # "default"
-            ```
-        """
-        return self._reg()._where(self).storage_id
 
     @property
     def uploaded(self) -> bool:
