@@ -88,6 +88,8 @@ logger = logging.getLogger("prefect_artifacts.registry")
 # file, internal readers) are not recorded again (see Registry.record_download).
 _IN_DOWNLOAD: contextvars.ContextVar[bool] = contextvars.ContextVar("prefect_artifacts_in_download", default=False)
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+#: The content store an upload writes its blobs to (``upload(storage=...)``; None: the default).
+_STORAGE: contextvars.ContextVar[str | None] = contextvars.ContextVar("prefect_artifacts_storage", default=None)
 
 
 def _records_download(method: _Method) -> _Method:
@@ -110,14 +112,13 @@ def _records_download(method: _Method) -> _Method:
 class _Location:
     """Where an artifact lives, as `Artifact.url`, ``download_url``, ``storage_url`` and the others say."""
 
-    __slots__ = ("download_url", "storage_id", "storage_url", "uploaded", "url")
+    __slots__ = ("download_url", "storage_url", "uploaded", "url")
 
     def __init__(self, url: str | None = None, download_url: str | None = None, storage_url: str | None = None,
-                 storage_id: str | None = None, uploaded: bool = True) -> None:
+                 uploaded: bool = True) -> None:
         self.url = url
         self.download_url = download_url
         self.storage_url = storage_url
-        self.storage_id = storage_id
         self.uploaded = uploaded
 
 E = TypeVar("E", bound=Enum)
@@ -545,19 +546,28 @@ class Registry(ABC):
 
     @property
     def storage_ids(self) -> tuple[str, ...]:
-        """The ids of the content stores ``upload(storage=...)`` accepts: ``("default",)``, one store per registry.
+        """The ids of the content stores ``upload(storage=...)`` accepts: ``"default"``, then the named ones.
+
+        The named stores are configured with ``PREFECT_ARTIFACTS_STORAGES`` (where the
+        content is stored: the server's setting for an `HttpRegistry`).
 
         Example:
             ```python
-            reg.upload_file("data.csv", name="data", storage=reg.storage_ids[0])
+            reg.storage_ids  # ("default", "archive")
+            reg.upload_file("data.csv", name="data", storage="archive")
             ```
         """
         return ("default",)
 
     def _check_storage(self, storage: str | None) -> None:
-        if storage is not None and storage not in self.storage_ids:
+        if storage is None:
+            return
+        if not isinstance(storage, str):
+            raise InvalidArtifactInput(f"storage must be a store id (a string), not {type(storage).__name__}")
+        if storage not in self.storage_ids:
             known = ", ".join(repr(s) for s in self.storage_ids)
-            raise InvalidArtifactInput(f"unknown storage {storage!r}: this registry's stores are {known}")
+            raise InvalidArtifactInput(f"unknown storage {storage!r}: this registry's stores are {known}"
+                                       " (more are configured with PREFECT_ARTIFACTS_STORAGES)")
 
     @abstractmethod
     def add_metadata(
@@ -767,10 +777,10 @@ class Registry(ABC):
     ) -> Artifact:
         """Store a draft's content, then catalog it as one new version.
 
-        ``storage`` names the content store (seed 000's ``storage``): None or one of
-        `storage_ids` (a registry has one store, ``"default"``; `Artifact.storage_id` tells
-        where an artifact's content is). ``upload_file``, ``upload_dir`` and
-        ``add_reference`` pass it on.
+        ``storage`` chooses the content store (seed 000's ``storage``): one of
+        `storage_ids`; None is ``"default"``. The artifact's blobs are written there and
+        `Artifact.storage_id` names it. ``upload_file``, ``upload_dir`` and ``add_reference``
+        pass it on.
 
         ``group`` chooses the group that owns the artifact (and the folders this write
         creates); by default the folder's group, else the caller's default group. On a
@@ -816,7 +826,11 @@ class Registry(ABC):
                     return self.get(existing.id) if links else existing
                 raise ArtifactConflict(f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})")
         entries = draft.entries()
-        files = self._store_entries(entries, progress)
+        token = _STORAGE.set(storage)  # where _put_file/_put_data write (each backend reads it)
+        try:
+            files = self._store_entries(entries, progress)
+        finally:
+            _STORAGE.reset(token)
         single = draft.single_kind()
         if kind is None:
             kind = {"file": ArtifactKind.FILE, "ref": ArtifactKind.REFERENCE}.get(single or "", ArtifactKind.DIRECTORY)
@@ -829,7 +843,7 @@ class Registry(ABC):
             description=draft.description, labels=draft.labels, mime_type=mime,
             size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
             original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
-            aspects=aspects, runs=links, group_id=group,
+            aspects=aspects, runs=links, group_id=group, storage_id=storage,
         )
         if draft.mime_type and not is_dir:
             files[0].mime_type = draft.mime_type
@@ -853,7 +867,9 @@ class Registry(ABC):
                 if workers > 1 and len(local) > 64 else None)
         try:
             hashing = hash_watcher()  # read here: the pool's threads do not see this context
-            results = (pool.map(lambda part: [self._store_metered(e, False, progress, hashing) for e in part],
+            context = contextvars.copy_context()  # but they see its target store (_STORAGE), each in a copy
+            results = (pool.map(lambda part: context.copy().run(
+                                    lambda: [self._store_metered(e, False, progress, hashing) for e in part]),
                                 [local[i:i + 64] for i in range(0, len(local), 64)]) if pool
                        else ([self._store_metered(e, not batch, progress, hashing)] for e in local))
             for part in results:
