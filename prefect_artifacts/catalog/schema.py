@@ -115,6 +115,8 @@ artifacts = Table(
     Column("created", UTCDateTime(), nullable=False),
     Column("modified", UTCDateTime(), nullable=False),
     Column("deleted", UTCDateTime()),
+    # The content store of its blobs (migration 0008): a named store of the registry; NULL: the default.
+    Column("storage_id", String(64)),
     UniqueConstraint("folder", "name", "version", name="uq_artifacts_folder_name_version"),
 )
 Index("ix_artifacts_created", artifacts.c.created, artifacts.c.id)
