@@ -60,6 +60,8 @@ if _typing.TYPE_CHECKING:
         RunCategory,
         RunLink,
         SerializerRef,
+        Transfer,
+        TransferAction,
     )
     from prefect_artifacts.registry import HttpRegistry, LocalRegistry, OfflineRegistry, Registry, SyncReport
     from prefect_artifacts.results import ResultSerializer
@@ -80,7 +82,8 @@ _LAZY = {
         "StorageError", "StorageFull", "UnsafePath"], "prefect_artifacts.errors"),
     **dict.fromkeys([
         "Artifact", "ArtifactFile", "ArtifactKind", "Aspect", "BundleType", "ConflictStrategy", "GcReport",
-        "Lineage", "Page", "PluginSnapshot", "RunCategory", "RunLink", "SerializerRef"], "prefect_artifacts.models"),
+        "Lineage", "Page", "PluginSnapshot", "RunCategory", "RunLink", "SerializerRef", "Transfer", "TransferAction"],
+        "prefect_artifacts.models"),
     **dict.fromkeys(["HttpRegistry", "LocalRegistry", "OfflineRegistry", "Registry", "SyncReport"],
                     "prefect_artifacts.registry"),
     "Serializer": "prefect_artifacts.serializers",
@@ -155,6 +158,8 @@ __all__ = [
     "StorageError",
     "StorageFull",
     "SyncReport",
+    "Transfer",
+    "TransferAction",
     "UnsafePath",
     "register_serializer",
 ]

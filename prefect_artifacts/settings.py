@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: What a content store's id may be (``storage=`` of an upload, `Artifact.storage_id`).
+STORAGE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class ArtifactSettings(BaseSettings):
@@ -28,6 +32,11 @@ class ArtifactSettings(BaseSettings):
     )
     storage_url: str | None = Field(
         default=None, description="fsspec URL of the content store; default <home>/blobs."
+    )
+    storages: dict[str, str] = Field(
+        default_factory=dict,
+        description="More content stores, by id: a JSON object {\"archive\": \"s3://bucket/archive\", …} of"
+        " fsspec URLs. An upload chooses one with storage=\"archive\"; the store of storage_url is \"default\".",
     )
     catalog_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the catalog; default SQLite in <home>."
@@ -61,6 +70,16 @@ class ArtifactSettings(BaseSettings):
         " chunks against them); the same on every process sharing a store. Unset: a public checksum.",
     )
     max_query_length: int = Field(default=4096, description="Longest accepted search query.")
+    @field_validator("storages")
+    @classmethod
+    def _check_storages(cls, value: dict[str, str]) -> dict[str, str]:
+        for storage_id, url in value.items():
+            if storage_id == "default" or not STORAGE_ID.match(storage_id):
+                raise ValueError(f"invalid storage id {storage_id!r}: use 1-64 of a-z, 0-9, '_', '-' (not 'default')")
+            if not isinstance(url, str) or not url.strip():
+                raise ValueError(f"storage {storage_id!r} needs a non-empty fsspec URL")
+        return value
+
     cache_bytes: int = Field(
         default=1 << 30, ge=0,
         description="Bound of the read-through cache of content downloaded from a server (under"

@@ -75,6 +75,8 @@ SORTABLE = {
     "kind": artifacts.c.kind,
 }
 DEFAULT_GROUP = "default"
+#: The id of a registry's own content store (`Artifact.storage_id`; NULL in the catalog).
+DEFAULT_STORAGE = "default"
 
 
 def utcnow() -> datetime:
@@ -187,6 +189,7 @@ def _new_rows(
         "serializer_snapshot_id": new.serializer.snapshot_id if new.serializer else None,
         "serializer_task": new.serializer.task_name if new.serializer else None,
         "idempotency_key": new.idempotency_key, "created": now, "modified": now, "deleted": None,
+        "storage_id": None if new.storage_id in (None, DEFAULT_STORAGE) else new.storage_id,
     }
     runs = [RunLink(run_id=run_id, category=cat, created=now) for run_id, cat in dict.fromkeys(new.runs)]
     children = [
@@ -460,6 +463,7 @@ class SqlCatalog:
             mime_type=m["mime_type"], size=m["size"], checksum=m["checksum"], created=m["created"],
             modified=m["modified"], original_path=m["original_path"], group_id=m["group_id"],
             is_dir=bool(m["is_dir"]), file_count=m["file_count"], runs=runs, serializer=serializer,
+            storage_id=None if m["kind"] == ArtifactKind.REFERENCE.value else (m["storage_id"] or DEFAULT_STORAGE),
         )
 
     def _runs_for(self, conn: Connection, ids: Sequence[str]) -> dict[str, list[RunLink]]:

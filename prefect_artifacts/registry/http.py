@@ -66,6 +66,7 @@ from prefect_artifacts.models import (
     Transfer,
 )
 from prefect_artifacts.registry.base import (
+    _STORAGE,
     Registry,
     _Location,
     os_user,
@@ -150,6 +151,7 @@ class HttpRegistry(Registry):
     ) -> None:
         super().__init__(settings, use_digest_cache)
         self.api_url = api_url.rstrip("/")
+        self._storage_ids: tuple[str, ...] | None = None  # the server's content stores, asked once
         self.retries = retries
         self.backoff = backoff
         self._api_key = api_key
@@ -284,7 +286,7 @@ class HttpRegistry(Registry):
         return self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
 
     def _server_has(self, digest: str) -> bool:
-        return self._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 200
+        return self._send("HEAD", f"/blobs/{digest}", allow=(404,), params=_storage_param()).status_code == 200
 
     def _put_data(self, data: bytes, sync: bool, digest: str | None = None) -> BlobInfo:
         digest = digest or hashlib.sha256(data).hexdigest()
@@ -298,7 +300,7 @@ class HttpRegistry(Registry):
         return self._put_blob(digest, len(data), lambda: data)
 
     def _put_blob(self, digest: str, size: int, body: Any) -> BlobInfo:
-        response = self._send("PUT", f"/blobs/{digest}", content=body,
+        response = self._send("PUT", f"/blobs/{digest}", content=body, params=_storage_param(),
                               headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
         data = response.json()
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
@@ -479,6 +481,12 @@ class HttpRegistry(Registry):
             raise InvalidArtifactInput(f"local_path must be a string or None, not {type(local_path).__name__}")
         data = self._json("POST", f"{self._ref_path(ref)}/transfers", json={"localPath": local_path})
         return Transfer.model_validate(data)
+
+    @property
+    def storage_ids(self) -> tuple[str, ...]:  # noqa: D102 - documented on Registry
+        if self._storage_ids is None:
+            self._storage_ids = tuple(self._json("GET", "/storages"))
+        return self._storage_ids
 
     def _where(self, art: Artifact) -> _Location:
         # The server's content store is not exposed to clients: its URLs are the API's
@@ -761,3 +769,9 @@ class _Download(Iterator[bytes]):
             )
         if held is not None:
             yield held
+
+
+def _storage_param() -> dict[str, str]:
+    """The ``storage`` query parameter of a blob request: the store the current upload writes to."""
+    storage = _STORAGE.get()
+    return {} if storage is None else {"storage": storage}

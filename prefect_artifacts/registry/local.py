@@ -31,7 +31,7 @@ from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schemas import SchemaCatalog
-from prefect_artifacts.catalog.sql import SqlCatalog, check_run_id, utcnow
+from prefect_artifacts.catalog.sql import DEFAULT_STORAGE, SqlCatalog, check_run_id, utcnow
 from prefect_artifacts.errors import (
     ArtifactIntegrityError,
     ArtifactNotFound,
@@ -59,6 +59,7 @@ from prefect_artifacts.models import (
     TransferAction,
 )
 from prefect_artifacts.registry.base import (
+    _STORAGE,
     Registry,
     _Location,
     check_position,
@@ -88,6 +89,8 @@ class LocalRegistry(Registry):
         use_digest_cache: reuse digests of unchanged large files (default: settings).
         group_ids: when set, only artifacts of these groups are visible.
         principal: the caller whose rules apply (see `for_principal`); None: none.
+        stores: more content stores by id, chosen with ``upload(storage=...)``; None: those
+            of the ``storages`` setting (``PREFECT_ARTIFACTS_STORAGES``), opened here.
 
     Example:
         ```python
@@ -96,16 +99,20 @@ class LocalRegistry(Registry):
         ```
     """
 
-    #: The id of this registry's content store, as `Artifact.storage_id` and ``storage=`` name it.
-    storage_id = "default"
-
     def __init__(
         self, store: ContentStore, catalog: SqlCatalog, settings: ArtifactSettings | None = None,
         use_digest_cache: bool | None = None, group_ids: Sequence[str] | None = None,
-        principal: Principal | None = None,
+        principal: Principal | None = None, stores: Mapping[str, ContentStore] | None = None,
     ) -> None:
         super().__init__(settings, use_digest_cache)
         self.store = store
+        if stores is None:
+            stores = {sid: ContentStore(url, durable=self.settings.durable)
+                      for sid, url in self.settings.storages.items()}
+        if DEFAULT_STORAGE in stores:
+            raise InvalidArtifactInput(f"{DEFAULT_STORAGE!r} names the registry's own store: give the others other ids")
+        #: Every content store by id: "default" (``store``) first, then the named ones.
+        self.stores: dict[str, ContentStore] = {DEFAULT_STORAGE: store, **stores}
         self.catalog = catalog
         self.principal = principal
         if group_ids is None and principal is not None and principal.readable is not None:
@@ -156,7 +163,8 @@ class LocalRegistry(Registry):
             reg.scoped(["team-a"]).list()
             ```
         """
-        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, group_ids=group_ids)
+        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, group_ids=group_ids,
+                               stores=self._named_stores())
         scoped._digest_cache = self._digest_cache
         return scoped
 
@@ -174,7 +182,8 @@ class LocalRegistry(Registry):
             reg.for_principal(principal).upload_file("data.csv", name="data", folder="/team-a")
             ```
         """
-        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, principal=principal)
+        scoped = LocalRegistry(self.store, self.catalog, self.settings, use_digest_cache=False, principal=principal,
+                               stores=self._named_stores())
         scoped._digest_cache = self._digest_cache
         return scoped
 
@@ -241,8 +250,10 @@ class LocalRegistry(Registry):
         if self.principal is not None:
             self._access.record_upload(self.principal.uploader, digest)
 
-    def usable_blob(self, digest: str) -> int | None:
+    def usable_blob(self, digest: str, storage: str | None = None) -> int | None:
         """The size of blob ``digest`` if the caller may build artifacts from it, else None.
+
+        ``storage`` is the store it must be in (None: the default one; see `storage_ids`).
 
         None both when the blob is not stored and when the caller does not possess it
         (see the module docstring), so the answer reveals nothing about other groups'
@@ -250,7 +261,7 @@ class LocalRegistry(Registry):
         period, as the caller is about to reference it.
 
         Raises:
-            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest.
+            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest, or ``storage`` no store's id.
 
         Example:
             ```python
@@ -259,20 +270,21 @@ class LocalRegistry(Registry):
             ```
         """
         check_digest(digest)
-        if digest not in self._possessed([digest]) or not self.store.exists(digest):
+        store = self._named_store(storage)
+        if digest not in self._possessed([digest]) or not store.exists(digest):
             return None
-        self.store.touch(digest)
-        return self.store.size(digest)
+        store.touch(digest)
+        return store.size(digest)
 
-    def receive_blob(self, digest: str) -> BlobReceiver:
+    def receive_blob(self, digest: str, storage: str | None = None) -> BlobReceiver:
         """Where an upload of ``digest`` goes: verified, stored once, recorded as the caller's.
 
         The receiver's ``usable`` is the blob's size when the caller may already use the
         blob (the bytes need not be sent), else None; then its ``put_stream`` or
-        ``put_bytes`` takes the bytes.
+        ``put_bytes`` takes the bytes, into the store ``storage`` (None: the default one).
 
         Raises:
-            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest.
+            InvalidArtifactInput: ``digest`` is not a SHA-256 hex digest, or ``storage`` no store's id.
             PermissionDenied: the caller may not write to any group.
 
         Example:
@@ -285,7 +297,7 @@ class LocalRegistry(Registry):
         principal = self.principal
         if principal is not None and principal.writable is not None and not principal.writable:
             raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
-        return BlobReceiver(self, self.usable_blob(digest))
+        return BlobReceiver(self, self.usable_blob(digest, storage), self._named_store(storage))
 
     # primitives -----------------------------------------------------------------
 
@@ -294,27 +306,53 @@ class LocalRegistry(Registry):
             # Probably stored already (same size catalogued): one read-only hash pass may
             # spare the copy. New content is copied and hashed again in one pass.
             known, _ = hash_file(path, size_hint=size, progress=hashing_progress())
-            if self.store.exists(known):
-                self.store.touch(known)
+            store = self._named_store(_STORAGE.get())
+            if store.exists(known):
+                store.touch(known)
                 return BlobInfo(known, size, written=False)
-        return self.store.put_file(path, digest, sync=sync)
+        return self._named_store(_STORAGE.get()).put_file(path, digest, sync=sync)
 
     def _adopt_file(self, path: str, sync: bool) -> BlobInfo:
-        return self.store.adopt_file(path, sync=sync)
+        return self._named_store(_STORAGE.get()).adopt_file(path, sync=sync)
 
     def _put_data(self, data: bytes, sync: bool) -> BlobInfo:
-        return self.store.put_bytes(data, sync=sync)
+        return self._named_store(_STORAGE.get()).put_bytes(data, sync=sync)
 
     def _materialize(self, ref: str, target: Path, artifact_path: str | None) -> None:
-        _art, _meta, digest = self.locate_file(ref, artifact_path)
-        if digest is None or not self.store.link_verified(digest, target):
+        art, _meta, digest = self.locate_file(ref, artifact_path)
+        if digest is None or not self._store_of(digest, art.storage_id).link_verified(digest, target):
             super()._materialize(ref, target, artifact_path)
 
     def _flush_blobs(self) -> None:
-        self.store.flush()
+        self._named_store(_STORAGE.get()).flush()
+
+    # content stores -----------------------------------------------------------------
+
+    @property
+    def storage_ids(self) -> tuple[str, ...]:  # noqa: D102 - documented on Registry
+        return tuple(self.stores)
+
+    def _named_stores(self) -> dict[str, ContentStore]:
+        return {sid: store for sid, store in self.stores.items() if sid != DEFAULT_STORAGE}
+
+    def _named_store(self, storage: str | None) -> ContentStore:
+        """The store ``storage`` names (None: the default one)."""
+        if storage is None:
+            return self.store
+        self._check_storage(storage)
+        return self.stores[storage]
+
+    def _store_of(self, digest: str, storage: str | None = None) -> ContentStore:
+        """The store holding blob ``digest``: the artifact's (``storage``) when known, else the first that has it."""
+        if storage is not None and storage in self.stores:
+            return self.stores[storage]
+        if len(self.stores) == 1 or self.store.exists(digest):
+            return self.store
+        return next((s for s in self.stores.values() if s.exists(digest)), self.store)
 
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
         # upload() stored every blob from the caller's own files just now and measured them.
+        self._named_store(manifest.storage_id)
         sealed = self._checked_refs(seal_manifest(manifest, None, self._schemas.find))
         art, created = self.catalog.create(self._keyed(sealed), strategy, make_folder, self.principal)
         art._just_created = created
@@ -345,6 +383,7 @@ class LocalRegistry(Registry):
         principal = self.principal
         if principal is not None and manifest.group_id is not None and not principal.can_write(manifest.group_id):
             raise PermissionDenied(f"user {principal.user_name!r} may not write to group {manifest.group_id!r}")
+        store = self._named_store(manifest.storage_id)  # where the blobs must be (an unknown id: refused)
         sent = self._store_sent(manifest, blobs or {})
         claimed = {f.digest for f in manifest.files if f.uri is None and isinstance(f.digest, str)} - sent
         usable = sent | self._possessed(claimed)
@@ -353,7 +392,7 @@ class LocalRegistry(Registry):
             if digest not in usable:
                 raise BlobNotFound(f"content {digest} has not been uploaded")
             try:
-                return self.store.size(digest)
+                return store.size(digest)
             except BlobNotFound:
                 raise BlobNotFound(f"content {digest} has not been uploaded") from None
 
@@ -400,8 +439,9 @@ class LocalRegistry(Registry):
             actual = hashlib.sha256(data).hexdigest()
             if actual != digest:
                 raise ArtifactIntegrityError(f"sent content digest {actual} does not match the announced {digest}")
+        store = self._named_store(manifest.storage_id)
         for data in blobs.values():
-            self.store.put_bytes(data)
+            store.put_bytes(data)
         return set(blobs)
 
     def _keyed(self, manifest: ArtifactManifest) -> ArtifactManifest:
@@ -472,16 +512,18 @@ class LocalRegistry(Registry):
     def _open_content(
         self, ref: str, path: str | None, chunk_size: int, start: int | None, end: int | None
     ) -> Iterator[bytes]:
-        _art, meta, digest = self.locate_file(ref, path)
-        return self.open_content(meta, digest, chunk_size, start, end)
+        art, meta, digest = self.locate_file(ref, path)
+        return self.open_content(meta, digest, chunk_size, start, end, storage_id=art.storage_id)
 
     def open_content(self, meta: ArtifactFile, digest: str | None, chunk_size: int = CHUNK_SIZE,
-                     start: int | None = None, end: int | None = None, verify: bool = True) -> Iterator[bytes]:
+                     start: int | None = None, end: int | None = None, verify: bool = True,
+                     storage_id: str | None = None) -> Iterator[bytes]:
         """Stream a file found by `locate_file`: all of it, or bytes ``[start, end)``.
 
         Every byte is verified: a whole file against its SHA-256 (``verify=False`` only
         when the consumer checks the digest itself), a range chunk by chunk against the
-        blob's chunk index, a reference against its recorded checksum.
+        blob's chunk index, a reference against its recorded checksum. ``storage_id`` is
+        the artifact's store (None: the store that holds the blob).
 
         Example:
             ```python
@@ -492,23 +534,25 @@ class LocalRegistry(Registry):
         if digest is None:
             chunks = references.read(meta.uri or "", meta.checksum, chunk_size)
             return chunks if start is None and end is None else slice_stream(chunks, start or 0, end)
+        store = self._store_of(digest, storage_id)
         if start is None and end is None:
-            return self.store.read(digest, chunk_size, verify=verify)
-        return self.store.read_range(digest, start or 0, end, chunk_size)
+            return store.read(digest, chunk_size, verify=verify)
+        return store.read_range(digest, start or 0, end, chunk_size)
 
     def _download_to(self, ref: str, target: Path, chunk_size: int, artifact_path: str | None) -> None:
-        _art, meta, digest = self.locate_file(ref, artifact_path)
+        art, meta, digest = self.locate_file(ref, artifact_path)
         if digest is None:
             super()._download_to(ref, target, chunk_size, artifact_path)
         else:
-            self.store.download(digest, target)
+            self._store_of(digest, art.storage_id).download(digest, target)
 
     def bundle(  # noqa: D102
         self, ref: str, file_type: BundleType | str = BundleType.TAR_GZ, artifact_path: str | None = None
     ) -> Iterator[bytes]:
         bundle_type = parse_bundle_type(file_type) or BundleType.TAR_GZ
         art, rows = self.bundle_files(ref, artifact_path)
-        entries = [BundleEntry(meta.path, meta.size or 0, _opener(self, meta, digest)) for meta, digest in rows]
+        entries = [BundleEntry(meta.path, meta.size or 0, _opener(self, meta, digest, art.storage_id))
+                   for meta, digest in rows]
         return stream_bundle(entries, bundle_type, art.created)
 
     def bundle_files(
@@ -548,7 +592,7 @@ class LocalRegistry(Registry):
             entries = reg.chunk_entries(digest, 0, 1024)
             ```
         """
-        index = self.store.chunk_index(digest)
+        index = self._store_of(digest).chunk_index(digest)
         stop = index.size if end is None else min(end, index.size)
         if start >= stop:
             return ChunkIndex(index.digest, index.size, index.chunk_size, index.kind, ())
@@ -623,13 +667,13 @@ class LocalRegistry(Registry):
             uri = None if art.is_dir else art.files[0].uri
             return _Location(download_url=uri, storage_url=uri, uploaded=False)
         if art.is_dir:
-            return _Location(storage_id=self.storage_id)
+            return _Location()
         _art, meta, digest = self.locate_file(art.id)
         if digest is None:
-            return _Location(download_url=meta.uri, storage_url=meta.uri, storage_id=self.storage_id)
-        blob = self.store.blob_uri(digest)
-        return _Location(download_url=blob if self.store.is_local else _signed(self.store, digest),
-                         storage_url=blob, storage_id=self.storage_id)
+            return _Location(download_url=meta.uri, storage_url=meta.uri)
+        store = self._store_of(digest, art.storage_id)
+        blob = store.blob_uri(digest)
+        return _Location(download_url=blob if store.is_local else _signed(store, digest), storage_url=blob)
 
     def gc(self, dry_run: bool = False, grace_seconds: float | None = None) -> GcReport:  # noqa: D102
         if self.principal is not None and not self.principal.is_admin:
@@ -641,10 +685,12 @@ class LocalRegistry(Registry):
             report.artifacts_purged = self.catalog.purge_deleted()
             # Uploads older than the grace period no longer make their blobs the uploader's.
             self._access.prune_uploads(_ago(grace))
-        blobs = builtins.list(self.store.iter_blobs())
-        referenced = self.catalog.referenced([d for d, _, _ in blobs], live_only=dry_run)
+        # Every store (the named ones too). A digest any live artifact references is kept in
+        # every store holding it: safe, if not minimal, when the same content is in two stores.
+        blobs = [(store, *blob) for store in self.stores.values() for blob in store.iter_blobs()]
+        referenced = self.catalog.referenced(builtins.list({d for _, d, _, _ in blobs}), live_only=dry_run)
         step = tally()  # the CLI's count bar, when it listens
-        for i, (digest, size, mtime) in enumerate(blobs):
+        for i, (store, digest, size, mtime) in enumerate(blobs):
             if i % 64 == 0:
                 step(i, len(blobs))
             if digest in referenced:
@@ -654,23 +700,24 @@ class LocalRegistry(Registry):
                 report.bytes_kept_young += size
                 continue
             # Re-check right before deleting: an upload may have reused this blob since.
-            if self.store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):
+            if store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):
                 continue
             if not dry_run:
-                self.store.delete(digest)
+                store.delete(digest)
             report.blobs_deleted += 1
             report.bytes_freed += size
         step(len(blobs), len(blobs))
-        for path, mtime in itertools.chain(self.store.iter_temp(), self.store.iter_leases()):
-            if mtime <= cutoff:
-                if not dry_run:
-                    self.store.remove_temp(path)
-                report.temp_files_deleted += 1
-        for key, upload_id, started in self.store.iter_unfinished_uploads():  # S3 parts of dead writers
-            if started <= cutoff:
-                if not dry_run:
-                    self.store.abort_upload(key, upload_id)
-                report.temp_files_deleted += 1
+        for store in self.stores.values():
+            for path, mtime in itertools.chain(store.iter_temp(), store.iter_leases()):
+                if mtime <= cutoff:
+                    if not dry_run:
+                        store.remove_temp(path)
+                    report.temp_files_deleted += 1
+            for key, upload_id, started in store.iter_unfinished_uploads():  # S3 parts of dead writers
+                if started <= cutoff:
+                    if not dry_run:
+                        store.abort_upload(key, upload_id)
+                    report.temp_files_deleted += 1
         return report
 
     def create_plugin_snapshot(  # noqa: D102
@@ -765,8 +812,9 @@ class BlobReceiver:
         ```
     """
 
-    def __init__(self, registry: LocalRegistry, usable: int | None) -> None:
+    def __init__(self, registry: LocalRegistry, usable: int | None, store: ContentStore | None = None) -> None:
         self._registry = registry
+        self._store = registry.store if store is None else store
         self.usable = usable
 
     def put_stream(self, chunks: Iterable[bytes], expected_digest: str | None = None,
@@ -782,7 +830,7 @@ class BlobReceiver:
             receiver.put_stream(request_chunks, expected_digest=digest, max_size=2**30)
             ```
         """
-        store = self._registry.store
+        store = self._store
         if expected_digest is not None and store.exists(expected_digest):
             digest, size = copy_chunks_hashing(chunks, lambda _batch: None, max_size=max_size)  # hashed, not kept
             if digest != expected_digest:
@@ -802,7 +850,7 @@ class BlobReceiver:
             receiver.put_bytes(b"hello")
             ```
         """
-        info = self._registry.store.put_bytes(data, sync=sync)
+        info = self._store.put_bytes(data, sync=sync)
         self._registry._record_upload(info.digest)
         return info
 
@@ -823,5 +871,5 @@ def _signed(store: ContentStore, digest: str, expiration: int = 3600) -> str | N
         return None
 
 
-def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None) -> Any:
-    return lambda: reg.open_content(meta, digest)
+def _opener(reg: LocalRegistry, meta: ArtifactFile, digest: str | None, storage_id: str | None = None) -> Any:
+    return lambda: reg.open_content(meta, digest, storage_id=storage_id)

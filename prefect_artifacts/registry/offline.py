@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import logging
 import sqlite3
 import threading
@@ -83,7 +84,14 @@ from prefect_artifacts.models import (
     SerializerRef,
     Transfer,
 )
-from prefect_artifacts.registry.base import Registry, _Location, check_position, parse_strategy, slice_stream
+from prefect_artifacts.registry.base import (
+    _STORAGE,
+    Registry,
+    _Location,
+    check_position,
+    parse_strategy,
+    slice_stream,
+)
 from prefect_artifacts.registry.cache import OfflineListing, ReadCache
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
@@ -326,8 +334,10 @@ class OfflineRegistry(Registry):
                 raise InvalidArtifactInput("an outbox is needed for a server without an api_url")
             folder = outbox_path(api_url, settings)
             folder.mkdir(parents=True, exist_ok=True)
+            # One store: the named ones (PREFECT_ARTIFACTS_STORAGES) are the server's business, and an
+            # outbox's gc must never sweep a store it shares with others.
             outbox = LocalRegistry.from_urls(str(folder / "blobs"), sqlite_url(folder / "catalog.sqlite"),
-                                             settings=settings)
+                                             settings=settings, stores={})
         self.outbox = outbox
         if cache is None and api_url is not None:
             cache = ReadCache.for_server(api_url, settings)
@@ -687,14 +697,21 @@ class OfflineRegistry(Registry):
         """
         strategy = parse_strategy(conflict_strategy)
         links, aspects = builtins.list(runs), builtins.list(extra_aspects)  # may be used twice
+        # An unknown store is refused now when the server's stores are known, else at the replay.
+        if storage not in (None, "default") and self._learned_storages() is not None:
+            self._check_storage(storage)
 
         def write(reg: Registry) -> Artifact:
+            # The outbox has one store: the chosen one is the server's, given at the replay.
             return reg.upload(draft, folder, make_folder, strategy, idempotency_key=idempotency_key, runs=links,
                               kind=kind, original_path=original_path, serializer=serializer,
-                              extra_aspects=aspects, progress=progress, group=group, storage=storage)
+                              extra_aspects=aspects, progress=progress, group=group,
+                              storage=storage if reg is self.server else None)
 
         where, art = self._writer(write)
         if where is self.outbox:
+            if storage not in (None, "default"):
+                self._ledger.fact(f"storage:{art.id}", storage)
             self._ledger.set_strategy(art.id, strategy)
             art._pending = True  # status "pending" until push_outbox replays it
         return art.bind(self)
@@ -788,8 +805,27 @@ class OfflineRegistry(Registry):
             return self.server._where(art)
         # In the outbox: not on the server (yet); its content is in the outbox's store.
         local = self.outbox._where(art)
-        return _Location(download_url=local.download_url, storage_url=local.storage_url,
-                         storage_id=local.storage_id, uploaded=False)
+        return _Location(download_url=local.download_url, storage_url=local.storage_url, uploaded=False)
+
+    @property
+    def storage_ids(self) -> tuple[str, ...]:  # noqa: D102 - documented on Registry
+        return self._learned_storages() or ("default",)
+
+    def _learned_storages(self) -> tuple[str, ...] | None:
+        """The server's stores (where an artifact ends up), remembered for offline writes; None: never learned."""
+        known = self._ledger.fact("storages")
+        if not self._server_down():
+            try:
+                ids = tuple(self.server.storage_ids)
+            except StorageError as exc:
+                if not _unreachable(exc):
+                    raise
+                self._went_offline(exc)
+            else:
+                if known != json.dumps(ids):
+                    self._ledger.fact("storages", json.dumps(ids))
+                return ids
+        return tuple(json.loads(known)) if known else None
 
     def add_metadata(  # noqa: D102
         self, ref: str, aspect: dict[str, Any], schema: str | dict[str, Any] | None = None,
@@ -1000,8 +1036,16 @@ class OfflineRegistry(Registry):
         report.created.append(art.id)
 
     def _replay(self, art: Artifact, strategy: ConflictStrategy, stored: _Stored | None = None) -> Artifact:
-        outbox, server = self.outbox, self.server
         stored = stored or self._stored([art.id])[art.id]
+        storage = self._ledger.fact(f"storage:{art.id}")  # upload(storage=...) made offline
+        token = _STORAGE.set(storage)
+        try:
+            return self._replay_to(art, strategy, stored, storage)
+        finally:
+            _STORAGE.reset(token)
+
+    def _replay_to(self, art: Artifact, strategy: ConflictStrategy, stored: _Stored, storage: str | None) -> Artifact:
+        outbox, server = self.outbox, self.server
         files: builtins.list[ManifestFile] = []
         for f, digest in stored.files:
             if f.uri:
@@ -1021,6 +1065,7 @@ class OfflineRegistry(Registry):
             runs=[(link.run_id, link.category) for link in art.runs],
             # a group chosen offline goes along; the outbox's default lets the server choose, as online
             group_id=None if art.group_id in (None, DEFAULT_GROUP) else art.group_id,
+            storage_id=storage,
         )
         made = server._create(manifest, strategy, True)
         for alias in stored.aliases:

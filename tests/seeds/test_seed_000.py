@@ -22,6 +22,7 @@ from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput, Inv
 from prefect_artifacts.models import Artifact, RunCategory, RunLink
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.http import HttpRegistry
+from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.offline import OfflineRegistry
 from tests.support.seed_tables import seed_names
 
@@ -51,8 +52,7 @@ def test_constructor_identifier(seed_registry: Registry, tmp_path: Path) -> None
 def test_new(seed_registry: Registry, tmp_path: Path) -> None:
     art = seed_registry.upload_file(_file(tmp_path), name="new-data", folder="/seeds", storage="default",
                                     mime_type="text/csv", metadata={"rows": 1})
-    stored_in = None if isinstance(seed_registry, HttpRegistry) else "default"
-    assert (art.name, art.mime_type, art.storage_id, art.uploaded) == ("new-data", "text/csv", stored_in, True)
+    assert (art.name, art.mime_type, art.storage_id, art.uploaded) == ("new-data", "text/csv", "default", True)
     assert [a.content for a in art.metadata] == [{"rows": 1}]
     with pytest.raises(InvalidArtifactInput, match="storage 'archive'.*'default'"):
         seed_registry.upload_file(_file(tmp_path), name="elsewhere", folder="/seeds", storage="archive")
@@ -226,8 +226,55 @@ def test_download_url(seed_registry: Registry, tmp_path: Path) -> None:
 def test_storage_id(seed_registry: Registry, tmp_path: Path) -> None:
     art = _art(seed_registry, tmp_path)
     reference = seed_registry.add_reference(_file(tmp_path, "ref.csv").as_uri(), name="ref", folder="/seeds")
-    assert reference.storage_id is None
-    assert art.storage_id == (None if isinstance(seed_registry, HttpRegistry) else "default")
+    assert reference.storage_id is None  # never stored
+    assert art.storage_id == "default" == seed_registry.get(art.id).storage_id
+
+
+def test_new_storage(archive_registry: Registry, tmp_path: Path) -> None:
+    """``storage=`` chooses one of several configured stores; reads, ranges, bundles, gc and offline follow it."""
+    reg = archive_registry
+    assert reg.storage_ids == ("default", "archive")
+    art = reg.upload_file(_file(tmp_path), name="archived", folder="/seeds", storage="archive")
+    kept = reg.upload_file(_file(tmp_path, "other.csv", b"default store"), name="kept", folder="/seeds")
+    (tmp_path / "tree").mkdir()
+    _file(tmp_path / "tree", "a.txt", b"a" * 300_000)  # big enough for a PUT of its own over HTTP
+    _file(tmp_path / "tree", "b.txt", b"b")
+    tree = reg.upload_dir(tmp_path / "tree", name="tree", folder="/seeds", storage="archive")
+    assert (art.storage_id, tree.storage_id, kept.storage_id) == ("archive", "archive", "default")
+    assert reg.get(art.id).storage_id == "archive" and reg.list(search="name:archived").data[0].storage_id == "archive"
+    assert b"".join(art.download_content()) == CONTENT
+    assert b"".join(reg.read(art.id, start=2, end=5)) == CONTENT[2:5]
+    assert b"".join(reg.read(tree.id, path="a.txt", start=299_990)) == b"a" * 10
+    with art.as_local_file() as local:
+        assert local.read_bytes() == CONTENT
+    assert sorted(p.name for p in reg.download_dir(tree.id, tmp_path / "out").rglob("*.txt")) == ["a.txt", "b.txt"]
+    with tarfile.open(fileobj=io.BytesIO(b"".join(reg.bundle(tree.id)))) as tar:
+        assert sorted(m.name for m in tar.getmembers() if m.isfile()) == ["a.txt", "b.txt"]
+    if isinstance(reg, HttpRegistry):
+        headers = _auth(reg)
+        digest = hashlib.sha256(CONTENT).hexdigest()
+        found = httpx.head(f"{reg.api_url}/blobs/{digest}", params={"storage": "archive"}, headers=headers)
+        assert found.status_code == 200
+        refused = httpx.put(f"{reg.api_url}/blobs/{digest}", params={"storage": "nowhere"}, content=CONTENT,
+                            headers=headers)
+        assert refused.status_code == 400 and "unknown storage 'nowhere'" in refused.json()["message"]
+        offline = OfflineRegistry(reg, mode=True)
+        pending = offline.upload_file(_file(tmp_path, "late.csv", b"written offline"), name="late", folder="/seeds",
+                                      storage="archive")
+        synced = reg.get(offline.push_outbox().mapping[pending.id])
+        assert synced.storage_id == "archive" and b"".join(synced.download_content()) == b"written offline"
+        offline.close()
+    else:
+        assert isinstance(reg, LocalRegistry)
+        digest = hashlib.sha256(CONTENT).hexdigest()
+        assert reg.stores["archive"].exists(digest) and not reg.store.exists(digest)
+        assert art.storage_url == reg.stores["archive"].blob_uri(digest)
+        report = reg.gc(grace_seconds=0)
+        assert report.blobs_deleted == 0 and b"".join(art.download_content()) == CONTENT
+        art.delete()
+        assert reg.gc(grace_seconds=0).blobs_deleted == 1 and not reg.stores["archive"].exists(digest)
+    with pytest.raises(InvalidArtifactInput, match="unknown storage 'nowhere'"):
+        reg.upload_file(_file(tmp_path), name="lost", folder="/seeds", storage="nowhere")
 
 
 def test_storage_url(seed_registry: Registry, tmp_path: Path) -> None:
@@ -252,6 +299,7 @@ ROWS = {
     "FileArtifact(identifier)": test_constructor_identifier,
     "new(name, storage, file_path, mime_type, metadata)": test_new,
     "new(offline=True)": test_new_offline,
+    "storage": test_new_storage,
     "attach_to_run(run_id, category)": test_attach_to_run,
     "commit()": test_commit,
     "count()": test_count,

@@ -134,14 +134,18 @@ def _redirect(body: ReferenceRedirect, uri: str | None) -> Response:
 
 
 @router.head("/blobs/{digest}", responses={404: {"description": "Not stored."}})
-def head_blob(digest: str, principal: Principal = Caller, state: ServerState = State) -> Response:
+def head_blob(
+    digest: str, storage: str | None = Query(None, max_length=64), principal: Principal = Caller,
+    state: ServerState = State,
+) -> Response:
     """Whether the caller may reference this content without sending it (clients skip uploading it).
 
     ``404`` unless the caller possesses the blob: it can read an artifact holding it, or
     uploaded it recently (`LocalRegistry.usable_blob`); so the answer says nothing about
-    other groups' content. A usable blob is kept young for garbage collection.
+    other groups' content. A usable blob is kept young for garbage collection. ``storage``:
+    the content store it must be in (``GET /storages``; default: the default store).
     """
-    size = state.registry_for(principal).usable_blob(digest)
+    size = state.registry_for(principal).usable_blob(digest, storage)
     if size is None:
         return Response(status_code=404)
     return Response(status_code=200, headers={"X-Blob-Size": str(size)})
@@ -153,14 +157,16 @@ def head_blob(digest: str, principal: Principal = Caller, state: ServerState = S
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
 )
 async def put_blob(
-    digest: str, request: Request, principal: Principal = Caller, state: ServerState = State
+    digest: str, request: Request, storage: str | None = Query(None, max_length=64), principal: Principal = Caller,
+    state: ServerState = State,
 ) -> Response:
     """Upload content under its SHA-256; refused (and nothing kept) if it hashes differently.
 
     Content stored already is verified as it arrives and not written again; the upload
-    lets the caller reference it (`LocalRegistry.receive_blob`).
+    lets the caller reference it (`LocalRegistry.receive_blob`). ``storage``: the content
+    store to write to (``GET /storages``; default: the default store).
     """
-    receiver = await run_in_threadpool(state.registry_for(principal).receive_blob, digest)
+    receiver = await run_in_threadpool(state.registry_for(principal).receive_blob, digest, storage)
     if receiver.usable is not None:
         return dump(BlobStored(digest=digest, size=receiver.usable, written=False))
     info = await store_body(request, receiver, digest, state.limits.max_blob_bytes)  # type: ignore[arg-type]

@@ -63,6 +63,12 @@ def whoami(principal: Principal = Caller) -> Response:
                        default_group=principal.default_group, groups=groups))
 
 
+@router.get("/storages", response_model=list[str], tags=["system"])
+def storages(principal: Principal = Caller, state: ServerState = State) -> list[str]:
+    """The ids of the content stores an upload may choose (``?storage=`` of ``PUT /blobs``, ``storageId``)."""
+    return list(state.registry_for(principal).storage_ids)
+
+
 @router.post("/admin/gc", response_model=GcReport, tags=["system"])
 def gc(
     dry_run: bool = Query(False, alias="dryRun"),
