@@ -18,12 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefect_artifacts.catalog.sql import SqlCatalog
 from prefect_artifacts.errors import ArtifactNotFound, InvalidArtifactInput, InvalidName, InvalidOperation
 from prefect_artifacts.models import Artifact, RunCategory, RunLink
 from prefect_artifacts.registry.base import Registry
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.registry.offline import OfflineRegistry
+from prefect_artifacts.storage.content_store import ContentStore
 from tests.support.seed_tables import seed_names
 
 RUN = "5f0c6a4e-0000-4000-8000-0000000000a0"
@@ -275,6 +277,23 @@ def test_new_storage(archive_registry: Registry, tmp_path: Path) -> None:
         assert reg.gc(grace_seconds=0).blobs_deleted == 1 and not reg.stores["archive"].exists(digest)
     with pytest.raises(InvalidArtifactInput, match="unknown storage 'nowhere'"):
         reg.upload_file(_file(tmp_path), name="lost", folder="/seeds", storage="nowhere")
+
+
+def test_storage_and_history_on_postgresql(postgres_catalog_url: str, tmp_path: Path) -> None:
+    """The catalog's new column and table (migration 0008) on PostgreSQL: a named store, the transfer history."""
+    archive = ContentStore(str(tmp_path / "archive"), durable=False)
+    reg = LocalRegistry(ContentStore(str(tmp_path / "blobs"), durable=False), SqlCatalog(postgres_catalog_url),
+                        stores={"archive": archive})
+    try:
+        art = reg.upload_file(_file(tmp_path), name="pg", folder="/seeds", storage="archive")
+        reg.download(art.id, tmp_path / "copy.csv")
+        got = reg.get(art.id)
+        assert got.storage_id == "archive" and b"".join(got.download_content()) == CONTENT
+        assert [t.action.value for t in got.remote] == ["upload", "download"]
+        with pytest.raises(InvalidArtifactInput):
+            reg.record_download(art.id, "nul\x00byte")  # PostgreSQL text holds no NUL: refused first
+    finally:
+        reg.close()
 
 
 def test_storage_url(seed_registry: Registry, tmp_path: Path) -> None:
