@@ -91,7 +91,8 @@ def _path(world: World, template: str) -> str:
 
 ENDPOINTS = READS + [(m, t) for m, t, _ in WRITES] + [("GET", p) for p in LISTINGS] + [
     ("POST", "/artifacts"), ("HEAD", "/blobs/" + "0" * 64), ("PUT", "/blobs/" + "0" * 64),
-    ("POST", "/plugin-snapshots"), ("POST", "/admin/gc"), ("GET", "/whoami"),
+    ("POST", "/plugin-snapshots"), ("POST", "/admin/gc"), ("GET", "/whoami"), ("GET", "/storages"),
+    ("POST", "/artifacts/{id}/transfers"),
     ("GET", "/groups"), ("GET", "/groups/team-a"), ("GET", f"/jobs/{RUN_ID}"),
     ("POST", "/schemas"), ("GET", "/schemas"), ("GET", "/schemas/urn:example:s:1")]
 
