@@ -588,30 +588,6 @@ class Artifact(_Model):
         """
         return URN_PREFIX + self.id
 
-    @property
-    def files(self) -> builtins.list[ArtifactFile]:
-        """The artifact's files (loaded from the registry on first use).
-
-        Example:
-            ```python
-            [(f.path, f.size) for f in art.files]
-            ```
-        """
-        if self._files is None:
-            self._files = self._reg().files(self.id)
-        return self._files
-
-    def with_files(self, files: builtins.list[ArtifactFile]) -> Artifact:
-        """Set the already-known file list; returns self.
-
-        Example:
-            ```python
-            art.with_files([ArtifactFile(path="a.txt", size=1)])
-            ```
-        """
-        self._files = files
-        return self
-
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> str:
@@ -677,6 +653,30 @@ class Artifact(_Model):
         """
         state = self.model_dump(mode="json", exclude={"etag", "status"})
         return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
+
+    @property
+    def files(self) -> builtins.list[ArtifactFile]:
+        """The artifact's files (loaded from the registry on first use).
+
+        Example:
+            ```python
+            [(f.path, f.size) for f in art.files]
+            ```
+        """
+        if self._files is None:
+            self._files = self._reg().files(self.id)
+        return self._files
+
+    def with_files(self, files: builtins.list[ArtifactFile]) -> Artifact:
+        """Set the already-known file list; returns self.
+
+        Example:
+            ```python
+            art.with_files([ArtifactFile(path="a.txt", size=1)])
+            ```
+        """
+        self._files = files
+        return self
 
     @property
     def ref(self) -> str:

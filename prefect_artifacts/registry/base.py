@@ -1011,6 +1011,13 @@ class Registry(ABC):
         per object. Reading a reference whose content changed raises
         `ArtifactIntegrityError`.
 
+        ``serializer=SerializerRef(snapshot_id, task_name)`` registers a URI that a
+        serializer wrote as an object artifact pinned to that plugin snapshot, so
+        `load_object` reads it with the snapshot's code (the snapshot must exist and be
+        readable by the caller); ``runs=[(flow_run_id, "output")]`` links the flow run
+        that wrote it. Together: seed 002's create(group_id, job_id, artifact_uri,
+        plugin_snapshot_id, task_id, description).
+
         Example:
             ```python
             raw = reg.add_reference("s3://other-bucket/key.parquet", name="raw")
@@ -1116,16 +1123,13 @@ class Registry(ABC):
         ``serializer=None`` picks by type (json, text, bytes, numpy, pandas, or a
         registered plugin); pickling happens only with ``serializer="cloudpickle"``.
 
+        With ``runs=``, the serializer's plugin snapshot is linked to each ``output`` run
+        as its ``code`` (see `prefect_artifacts._code_links`); a failure to link is logged,
+        the object stays written.
+
         Raises:
             SerializerError: no safe serializer for the type (the message names the
                 cloudpickle opt-in), invalid ``options``, or a failed write.
-
-        ``serializer=SerializerRef(snapshot_id, task_name)`` registers a URI that a
-        serializer wrote as an object artifact pinned to that plugin snapshot, so
-        `load_object` reads it with the snapshot's code (the snapshot must exist and be
-        readable by the caller); ``runs=[(flow_run_id, "output")]`` links the flow run
-        that wrote it. Together: seed 002's create(group_id, job_id, artifact_uri,
-        plugin_snapshot_id, task_id, description).
 
         Example:
             ```python
@@ -1149,10 +1153,6 @@ class Registry(ABC):
         """Load an object artifact with the pinned snapshot of the serializer that wrote it.
 
         ``use_current=True`` reads with the serializer installed now instead.
-
-        With ``runs=``, the serializer's plugin snapshot is linked to each ``output`` run
-        as its ``code`` (see `prefect_artifacts._code_links`); a failure to link is logged,
-        the object stays written.
 
         Raises:
             SnapshotIntegrityError: the snapshot is missing or tampered (nothing runs).
