@@ -129,6 +129,13 @@ Index("ix_artifacts_name_ci", artifacts.c.name.collate("NOCASE"), artifacts.c.cr
 Index("ix_artifacts_name_ci", func.lower(artifacts.c.name).label("name_lower"), artifacts.c.created,
       artifacts.c.id, postgresql_ops={"name_lower": "text_pattern_ops"}, postgresql_where=_LIVE,
       info={"dialect": "postgresql"}).ddl_if(dialect="postgresql")
+# The other sort keys (name as stored, not the case-folded search index): a sorted page and
+# its keyset pages read live index entries only
+# (migration 0010). Size sorts by coalesce(size, -1), references last.
+Index("ix_artifacts_size_live", func.coalesce(artifacts.c.size, -1), artifacts.c.id,
+      sqlite_where=_LIVE, postgresql_where=_LIVE)
+Index("ix_artifacts_version_live", artifacts.c.version, artifacts.c.id, sqlite_where=_LIVE, postgresql_where=_LIVE)
+Index("ix_artifacts_name_live", artifacts.c.name, artifacts.c.id, sqlite_where=_LIVE, postgresql_where=_LIVE)
 
 artifact_labels = Table(
     "artifact_labels",

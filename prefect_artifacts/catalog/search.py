@@ -305,7 +305,7 @@ class Compiler:
             "folder": lambda t: self._text(artifacts.c.folder, t, case=True),
             "description": lambda t: self._text(artifacts.c.description, t, contains=True),
             "mime": lambda t: self._text(artifacts.c.mime_type, t),
-            "kind": lambda t: self._text(artifacts.c.kind, t),
+            "kind": self._kind,
             "checksum": lambda t: self._text(artifacts.c.checksum, t),
             "id": lambda t: self._text(artifacts.c.id, t),
             "group": lambda t: self._text(artifacts.c.group_id, t),
@@ -374,6 +374,14 @@ class Compiler:
         cond = self._like(column, pattern, case) if wild or not case else column == value
         if column.nullable:  # false, not NULL, for a missing value: so NOT and != keep that row
             cond = and_(column.is_not(None), cond)
+        return not_(cond) if term.op == "!=" else cond
+
+    def _kind(self, term: Term) -> ColumnElement[bool]:
+        pattern, wild = _like_pattern(term.value)
+        if wild or term.op not in (":", "=", "!="):
+            return self._text(artifacts.c.kind, term)
+        # Kinds are stored lower-case: an exact term is an equality, not a LIKE over every row.
+        cond = artifacts.c.kind == _literal(term.value).lower()
         return not_(cond) if term.op == "!=" else cond
 
     def _label(self, term: Term) -> ColumnElement[bool]:
@@ -455,6 +463,11 @@ class Compiler:
         if self.dialect == "sqlite":
             return func.json_type(aspects.c.content, "$" + "".join(f'."{k}"' for k in keys))
         return func.json_typeof(aspects.c.content[keys if len(keys) > 1 else keys[0]])
+
+
+def _literal(value: str) -> str:
+    """A term value without wildcards as the literal it means (backslash escapes resolved)."""
+    return re.sub(r"\\(.)", r"\1", value)
 
 
 def _like_to_glob(pattern: str) -> str:

@@ -11,7 +11,20 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Dialect
 
 from prefect_artifacts._ids import new_id
@@ -616,8 +629,12 @@ class SqlCatalog:
         self, *, index: int = 0, page_length: int = 10, sort_by: str | None = None,
         descending: bool = False, search: str | None = None, group_id: str | None = None,
         folder: str | None = None, cursor: str | None = None, group_ids: Sequence[str] | None = None,
+        total_limit: int | None = None,
     ) -> tuple[list[Artifact], int, str | None]:
         """One page of live artifacts: (artifacts, total, next cursor).
+
+        ``total_limit`` counts at most that many matches plus one (a total over the limit
+        means "more than"): a filtered count otherwise visits every match.
 
         Raises:
             InvalidArtifactInput: unknown ``sort_by`` or a bad cursor.
@@ -633,7 +650,7 @@ class SqlCatalog:
         if column is None:
             raise InvalidArtifactInput(f"cannot sort by {sort_by!r}: use one of {', '.join(SORTABLE)}")
         if key == "size":  # references may have no size: page them as -1
-            column = func.coalesce(artifacts.c.size, -1)
+            column = func.coalesce(artifacts.c.size, literal_column("-1"))  # a literal: the index expression
         where = self._filters(search, folder, group_id, group_ids)
         query = select(artifacts).where(*where)
         if cursor:
@@ -646,7 +663,10 @@ class SqlCatalog:
             query = query.offset(index)
         with self._read() as conn:
             rows = list(conn.execute(query))
-            total = conn.scalar(select(func.count()).select_from(artifacts).where(*where)) or 0
+            counted = select(artifacts.c.id).where(*where)
+            if total_limit is not None:
+                counted = counted.limit(total_limit + 1)
+            total = conn.scalar(select(func.count()).select_from(counted.subquery())) or 0
             more = len(rows) > page_length
             rows = rows[:page_length]
             runs = self._runs_for(conn, [r.id for r in rows])

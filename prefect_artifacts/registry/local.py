@@ -454,16 +454,27 @@ class LocalRegistry(Registry):
     def _get(self, ref: str) -> Artifact:
         return self._bind(self.catalog.get(self._id(ref)))
 
-    def list(  # noqa: D102
+    def list(
         self, index: int = 0, page_length: int = 10, sort_by: str | None = None, descending: bool = False,
         search: str | None = None, group_id: str | None = None, folder: str | None = None,
-        cursor: str | None = None,
+        cursor: str | None = None, *, total_limit: int | None = None,
     ) -> Page[Artifact]:
+        """One page of artifacts (see `Registry.list`).
+
+        ``total_limit`` (embedded only) counts at most that many matches plus one, so a
+        page of a broad filter does not visit every match: ``page.total > total_limit``
+        means "more than" (the web view shows "1,000+").
+
+        Example:
+            ```python
+            page = reg.list(page_length=50, search="label:prod", total_limit=1000)
+            ```
+        """
         self._check_page_length(page_length, search)
         check_position("index", index)
         data, total, next_cursor = self.catalog.list(
             index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
-            group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids,
+            group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids, total_limit=total_limit,
         )
         start = index if cursor is None else -1
         return Page[Artifact](

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -383,3 +384,42 @@ def test_pathological_queries_are_syntax_errors(seeded: LocalRegistry, query: st
 def test_queries_at_the_limits_run(seeded: LocalRegistry, query: str) -> None:
     assert seeded.count(query) >= 0
     assert len(seeded.list(search=query, page_length=100).data) == seeded.count(query)
+
+
+@pytest.mark.parametrize(("sort_by", "index"), [("size", "ix_artifacts_size_live"),
+                                                 ("version", "ix_artifacts_version_live"),
+                                                 ("name", "ix_artifacts_name_live"),
+                                                 ("created", "ix_artifacts_created")])
+def test_every_sort_key_reads_its_index(local_registry: LocalRegistry, sort_by: str, index: str) -> None:
+    """The page query `list` sends reads its index in order: no sort of every live artifact (migration 0010)."""
+    from sqlalchemy import event
+
+    engine = local_registry.catalog.engine
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "ORDER BY" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        local_registry.list(page_length=50, sort_by=sort_by, descending=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    statement, parameters = sent[0]
+    with engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert any(index in step for step in plan) and not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_exact_kind_terms_are_equalities(local_registry: LocalRegistry, tmp_path: Path) -> None:
+    """``kind:File`` is ``kind = 'file'`` (kinds are stored lower-case), ``kind:fi*`` still a pattern."""
+    from prefect_artifacts.catalog.search import compile_search
+
+    (tmp_path / "a.txt").write_text("a")
+    local_registry.upload_file(tmp_path / "a.txt", name="a")
+    local_registry.save_object({"x": 1}, name="o")
+    assert "LIKE" not in str(compile_search("kind:File", "sqlite", None))
+    assert [a.name for a in local_registry.list(search="kind:File").data] == ["a"]
+    assert [a.name for a in local_registry.list(search="kind:fi*").data] == ["a"]
+    assert [a.name for a in local_registry.list(search="kind!=file").data] == ["o"]

@@ -117,6 +117,21 @@ def test_keyset_paging_visits_every_artifact_once(teams: Teams, tmp_path: Path) 
     assert pages == 3 and len(seen) == len(set(seen)) == 120 and set(seen) == made
 
 
+def test_a_broad_count_stops_at_the_limit(teams: Teams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect_artifacts._web import pages
+
+    reg = teams.regs["ann"]
+    for i in range(7):
+        reg.upload_file(_write(tmp_path, f"c{i}.txt", b"%d" % i), name=f"count-{i}", folder="/team-a/count")
+    client = teams.sign_in("ann")
+    assert re.search(r'id="result-count"[^>]*>7 artifacts<', client.get("/ui/?folder=/team-a/count").text)
+    monkeypatch.setattr(pages, "TOTAL_LIMIT", 5)
+    html = client.get("/ui/?folder=/team-a/count").text
+    assert re.search(r'id="result-count"[^>]*>5\+ artifacts<', html) and len(_ids(html)) == 7
+    assert reg.list(page_length=3, folder="/team-a/count", total_limit=5).total == 6  # "more than 5"
+    assert reg.list(page_length=3, folder="/team-a/count", total_limit=50).total == 7
+
+
 def test_artifact_page_shows_every_part(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREFECT_UI_URL", "http://prefect.example:4200")
     client = site.teams.sign_in("ann")
