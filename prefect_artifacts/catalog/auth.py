@@ -12,13 +12,12 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from prefect_artifacts.catalog.engine import integrity_violation, read_connection, write_transaction
+from prefect_artifacts.catalog.engine import EngineQueries, integrity_violation
 from prefect_artifacts.catalog.schema import (
     api_keys,
     artifact_files,
@@ -180,7 +179,7 @@ class Principal:
 ANONYMOUS_ADMIN = Principal(None, "anonymous", True, DEFAULT_GROUP, None, None)
 
 
-class AuthCatalog:
+class AuthCatalog(EngineQueries):
     """Queries over the authentication tables, on the catalog's engine.
 
     Every query runs through `_read` or `_write`, inside `engine.catalog_errors`.
@@ -193,15 +192,6 @@ class AuthCatalog:
         auth.authenticate(secret).user_name  # "alice"
         ```
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return read_connection(self.engine)
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return write_transaction(self.engine)
 
     # groups -----------------------------------------------------------------
 

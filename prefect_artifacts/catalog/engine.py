@@ -376,6 +376,28 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+class EngineQueries:
+    """Base of a set of catalog queries on one engine: reads and write transactions, errors translated.
+
+    Example:
+        ```python
+        class MyTables(EngineQueries):
+            def count(self) -> int:
+                with self._read() as conn:
+                    return conn.scalar(select(func.count()).select_from(artifacts))
+        ```
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_connection(self.engine)
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self.engine)
+
+
 def create_catalog_engine(url: str, durable: bool = True) -> Engine:
     """Create an engine for a SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
 

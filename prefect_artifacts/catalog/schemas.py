@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import insert, select
 
 from prefect_artifacts._aspects import check_urn
 from prefect_artifacts._jsonschema import SchemaProblem, compile_schema
-from prefect_artifacts.catalog.engine import integrity_violation, read_connection, write_transaction
+from prefect_artifacts.catalog.engine import EngineQueries, integrity_violation
 from prefect_artifacts.catalog.schema import aspect_schemas
 from prefect_artifacts.catalog.sql import utcnow
 from prefect_artifacts.errors import ArtifactConflict, ArtifactNotFound, MetadataValidationError
@@ -39,7 +38,7 @@ def schema_digest(schema: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class SchemaCatalog:
+class SchemaCatalog(EngineQueries):
     """Queries over ``aspect_schemas``, on the catalog's engine.
 
     Example:
@@ -49,15 +48,6 @@ class SchemaCatalog:
         schemas.find("urn:example:schema:rows:1")  # the JSON Schema, or None
         ```
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return read_connection(self.engine)
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return write_transaction(self.engine)
 
     def register(self, urn: str, schema: dict[str, Any]) -> tuple[AspectSchema, bool]:
         """Register ``schema`` under ``urn``; (the registered schema, whether this call registered it).

@@ -7,7 +7,6 @@ import builtins
 import getpass
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +29,11 @@ from sqlalchemy.engine import Dialect
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, artifact_ref, quote_name
 from prefect_artifacts.catalog.engine import (
+    EngineQueries,
     catalog_errors,
     create_catalog_engine,
     integrity_violation,
     migrate,
-    read_connection,
-    write_transaction,
     writer_lock,
 )
 from prefect_artifacts.catalog.folders import artifact_group, prepare_folder
@@ -268,7 +266,7 @@ class _PreparedCreate:
             cursor.executemany(ins.sql, ins.many(rows))
 
 
-class SqlCatalog:
+class SqlCatalog(EngineQueries):
     """The artifact catalog in a SQL database.
 
     Every read and write goes through `_read`/`_write` (or the prepared fast path), all
@@ -287,7 +285,7 @@ class SqlCatalog:
 
     def __init__(self, url: str, durable: bool = True) -> None:
         self.url = url
-        self.engine = create_catalog_engine(url, durable=durable)
+        super().__init__(create_catalog_engine(url, durable=durable))
         self.dialect = self.engine.dialect.name
         migrate(self.engine)  # raises the error tree (catalog_errors), its message free of the URL's password
         self._known_folders: dict[str, str] = {}  # committed folders and their owners
@@ -303,12 +301,6 @@ class SqlCatalog:
             ```
         """
         self.engine.dispose()
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        return write_transaction(self.engine)
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        return read_connection(self.engine)
 
     # folders ------------------------------------------------------------------
 

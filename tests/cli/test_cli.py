@@ -25,19 +25,6 @@ from prefect_artifacts.registry import LocalRegistry
 
 
 @pytest.fixture
-def cli():
-    runner = CliRunner(env={"COLUMNS": "250"})
-
-    def invoke(*args: str, input: str | None = None, code: int | None = 0):
-        result = runner.invoke(app, list(args), input=input)
-        if code is not None:
-            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
-        return result
-
-    return invoke
-
-
-@pytest.fixture
 def data(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     (root / "tree" / "sub").mkdir(parents=True)

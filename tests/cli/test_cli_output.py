@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import typer
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from prefect_artifacts._cli import main as cli_main
 from prefect_artifacts._cli.main import app
 from prefect_artifacts._cli.state import EXIT_MEANINGS, ExitCode, handle_errors
 from prefect_artifacts.models import BundleType, ConflictStrategy, RunCategory
+from tests.cli.conftest import invoker
 from tests.support.live_server import LiveServer
 from tests.support.registries import make_registry
 
@@ -28,16 +28,9 @@ RAW_MARKUP = ["```", "``", "<list[", "<str>", "<int>", "<float>", "<path>", "[di
 
 
 @pytest.fixture
-def cli():
-    runner = CliRunner(env={"COLUMNS": "120"})
-
-    def invoke(*args: str, input: str | None = None, code: int | None = 0):
-        result = runner.invoke(app, list(args), input=input)
-        if code is not None:
-            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
-        return result
-
-    return invoke
+def cli() -> typing.Callable[..., typing.Any]:
+    """Help pages at a usual terminal width (120 columns)."""
+    return invoker(120)
 
 
 def _command_paths(command: typing.Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
