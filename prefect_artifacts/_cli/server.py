@@ -83,7 +83,7 @@ def start(
     max_header_bytes: Annotated[int, typer.Option(
         min=1024, help="Largest request head (request line plus headers); larger ones get 431.")] = 32 * 1024,
 ) -> None:
-    """Start the registry server (REST API under /api/v1, OpenAPI at /openapi.json).
+    """Start the registry server (REST API under /api/v1, OpenAPI at /openapi.json, web view under /ui).
 
     Example:
         ```bash
@@ -108,7 +108,8 @@ def start(
         err.print("no users yet: create one with `prefect-artifacts users create NAME --admin`, "
                   "then `prefect-artifacts keys create NAME`")
     err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1"
-              + (f" with {workers} processes" if workers > 1 else ""))
+              + (f" with {workers} processes" if workers > 1 else "")
+              + f"; web view at http://{host}:{port}/ui/")
     # Requests run in worker threads: switching the GIL every 1 ms (not 5) keeps the event loop,
     # and so every other client, answering while a few requests burn CPU.
     sys.setswitchinterval(0.001)

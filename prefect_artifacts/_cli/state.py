@@ -269,7 +269,8 @@ class CliState:
         """
         from rich.console import Console
 
-        return Console(file=sys.stderr, highlight=False)
+        # soft_wrap: a message is one line however narrow (a log, a pipe), URLs and paths unbroken.
+        return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     @property
     def progress_enabled(self) -> bool:

@@ -100,20 +100,27 @@ def pull(
         name = art.files[0].path.rsplit("/", 1)[-1]
         target = (output or Path.cwd()) / name if extract else _target(output, name)
         size = write_stream(bar.track(reg.read(art.id), art.ref, art.size), target)
-        return PullResult(art.ref, str(target), "file", 1, size)
+        return _pulled(reg, PullResult(art.ref, str(target), "file", 1, size), art.id)
     files = select_files(art, reg.files(art.id), sub)
     if extract:
         return _extract(reg, art, files, sub, output or Path.cwd() / local_name(art.name), bar)
     if len(files) == 1 and files[0].path == sub and file_type is None:
         target = _target(output, sub.rsplit("/", 1)[-1])
         size = write_stream(bar.track(reg.read(art.id, path=sub), sub, files[0].size), target)
-        return PullResult(art.ref, str(target), "file", 1, size)
+        return _pulled(reg, PullResult(art.ref, str(target), "file", 1, size), art.id)
     bundle_type = file_type or BundleType.TAR_GZ
     target = _target(output, local_name(art.name) + bundle_type.suffix)
     # a bundle's compressed size is known once it is built: the bar shows bytes and speed, no ETA
     label = f"{art.ref} ({bundle_type.value} of {human_size(sum(f.size or 0 for f in files))})"
     size = write_stream(bar.track(reg.bundle(art.id, bundle_type, sub), label), target)
-    return PullResult(art.ref, str(target), bundle_type.value, len(files), size)
+    return _pulled(reg, PullResult(art.ref, str(target), bundle_type.value, len(files), size), art.id)
+
+
+def _pulled(reg: Registry, result: PullResult, artifact_id: str) -> PullResult:
+    """A streamed pull is a download too: in the artifact's transfer history (not for stdout)."""
+    if result.output != str(STDOUT):
+        reg._note_download(artifact_id, result.output)
+    return result
 
 
 def _extract(reg: Registry, art: Artifact, files: list[ArtifactFile], sub: str | None, root: Path,

@@ -156,6 +156,9 @@ def test_pull_file_content_equal(cli, data: Path, tmp_path: Path) -> None:
     to_stdout = cli("pull", "rnd", "-o", "-")
     assert to_stdout.stdout_bytes == (data / "random.bin").read_bytes()
     cli("--json", "pull", "rnd", "-o", "-", code=2)
+    # Each pull to a file is in the artifact's transfer history (seed 001's remote); stdout is not.
+    downloads = [t.local_path for t in LocalRegistry.embedded().transfers("rnd") if t.action.value == "download"]
+    assert downloads == [str(out), str(out.parent / "random.bin")]
 
 
 @pytest.mark.parametrize("fmt", ["tar_gz", "zip"])

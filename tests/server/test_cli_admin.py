@@ -98,9 +98,12 @@ def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path,
         if workers > 1:
             assert len(_worker_processes(proc.pid)) == workers
             _concurrent_versions(url, alice, tmp_path)
+        login = httpx.get(f"http://127.0.0.1:{port}/ui/", follow_redirects=True)  # every process serves the pages
+        assert login.status_code == 200 and 'id="login-key"' in login.text
     finally:
         proc.terminate()
         proc.wait(30)
+    assert f"web view at http://127.0.0.1:{port}/ui/" in proc.stderr.read()  # type: ignore[union-attr]
 
 
 def _worker_processes(pid: int) -> list[int]:
