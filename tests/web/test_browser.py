@@ -104,6 +104,16 @@ class Site:
                                    folder="/team-a/data")
         a["image"] = reg.upload_file(self._file("dot.png", PNG), name="dot", folder="/team-a/docs")
         a["object"] = reg.save_object({"rows": 3}, name="stats", folder="/team-a/data")
+        import numpy as np
+        import pandas as pd
+
+        np.save(self.work / "grid.npy", np.arange(12, dtype="float64").reshape(3, 4))
+        a["array"] = reg.upload_file(self.work / "grid.npy", name="grid", folder="/team-a/data")
+        pd.DataFrame({"city": ["Oslo", "Lima"], "price": [10, 7]}).to_parquet(self.work / "prices.parquet")
+        a["parquet"] = reg.upload_file(self.work / "prices.parquet", name="prices-parquet", folder="/team-a/data")
+        a["svg"] = reg.upload_file(self._file("logo.svg", '<svg xmlns="http://www.w3.org/2000/svg" width="8" '
+                                              'height="8"><rect width="8" height="8"/></svg>'),
+                                   name="logo", folder="/team-a/docs")
         self._file("model/weights.bin", b"\x00\x01" * 1000)
         self._file("model/sub/notes.txt", "model notes\n")
         a["dir"] = reg.upload_dir(self.work / "model", name="model", folder="/team-a/ml")
@@ -220,7 +230,8 @@ def test_sign_in_search_page_through_and_sign_out(context: Any, site: Site) -> N
 def test_artifact_pages_preview_every_kind(context: Any, site: Site) -> None:
     watch = sign_in(context, site, "alice")
     page, arts = watch.page, site.arts
-    expected = {"text": "THE-END", "markdown": "Title", "json": "layers", "csv": "Oslo", "object": "json"}
+    expected = {"text": "THE-END", "markdown": "Title", "json": "layers", "csv": "Oslo", "object": "json",
+                "array": "(3, 4)", "parquet": "Lima"}
     for kind, needle in expected.items():
         page.goto(f"/ui/artifacts/{arts[kind].id}")
         preview = page.locator("#preview")
@@ -233,6 +244,14 @@ def test_artifact_pages_preview_every_kind(context: Any, site: Site) -> None:
     image = page.locator("#preview img")
     assert image.count() == 1
     assert page.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 1  # it loaded
+    page.goto(f"/ui/artifacts/{arts['array'].id}")
+    assert "float64" in page.inner_text("#preview")
+    page.goto(f"/ui/artifacts/{arts['parquet'].id}")
+    assert page.locator("#preview table").count() >= 1  # schema and first rows
+    page.goto(f"/ui/artifacts/{arts['svg'].id}")
+    svg = page.locator("#preview img")  # an SVG is only ever an image
+    assert svg.count() == 1 and page.locator("#preview svg").count() == 0
+    assert page.evaluate("img => img.complete && img.naturalWidth", svg.element_handle()) == 8
     page.goto(f"/ui/artifacts/{arts['dir'].id}")
     assert {"weights.bin", "notes.txt"} <= set(re.findall(r"[\w.]+", page.inner_text("#files")))
     watch.assert_no_script_ran()
