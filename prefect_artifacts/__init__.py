@@ -19,6 +19,7 @@ import typing as _typing
 _os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 if _typing.TYPE_CHECKING:
+    from prefect_artifacts.batches import BatchResult
     from prefect_artifacts.blocks import ArtifactRegistry, ArtifactStorage
     from prefect_artifacts.draft import ArtifactDraft
     from prefect_artifacts.errors import (
@@ -75,6 +76,7 @@ __version__ = "0.1.0"
 # `--help` included) should cost none of that.
 _LAZY = {
     "ArtifactDraft": "prefect_artifacts.draft",
+    "BatchResult": "prefect_artifacts.batches",
     **dict.fromkeys([
         "AmbiguousReference", "ArtifactConflict", "ArtifactError", "ArtifactIntegrityError", "ArtifactNotFound",
         "AuthenticationError", "BlobNotFound", "FolderNotFound", "InvalidArtifactInput", "InvalidName",
@@ -129,6 +131,7 @@ __all__ = [
     "Aspect",
     "AspectSchema",
     "AuthenticationError",
+    "BatchResult",
     "BlobNotFound",
     "BundleType",
     "ConflictStrategy",

@@ -20,6 +20,7 @@ from pydantic import Field, HttpUrl, PrivateAttr, SecretStr
 
 from prefect_artifacts import results
 from prefect_artifacts._localfile import TemporaryLocalFile
+from prefect_artifacts.batches import BatchItem, BatchResult
 from prefect_artifacts.draft import ArtifactDraft
 from prefect_artifacts.models import (
     Artifact,
@@ -355,6 +356,22 @@ class ArtifactRegistry(WritableFileSystem):
         return self.get_registry().upload_dir(path, name, folder, description, labels, metadata, conflict_strategy,
                                               make_folder, group, **options)
 
+    def upload_many(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        folder: str | None = None,
+        make_folder: bool = True,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        group: str | None = None,
+        runs: Sequence[tuple[str, RunCategory | str]] = (),
+        storage: str | None = None,
+    ) -> builtins.list[BatchResult]:
+        """`Registry.upload_many` on this block's registry."""
+        return self.get_registry().upload_many(items, folder=folder, make_folder=make_folder,
+                                                conflict_strategy=conflict_strategy, group=group, runs=runs,
+                                                storage=storage)
+
     def add_reference(
         self,
         uri: str,
@@ -618,6 +635,22 @@ class ArtifactRegistry(WritableFileSystem):
         """Async twin of `upload_dir`."""
         return await self.get_registry().aupload_dir(path, name, folder, description, labels, metadata,
                                                      conflict_strategy, make_folder, group, **options)
+
+    async def aupload_many(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        folder: str | None = None,
+        make_folder: bool = True,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        group: str | None = None,
+        runs: Sequence[tuple[str, RunCategory | str]] = (),
+        storage: str | None = None,
+    ) -> builtins.list[BatchResult]:
+        """Async twin of `upload_many`."""
+        return await self.get_registry().aupload_many(items, folder=folder, make_folder=make_folder,
+                                                conflict_strategy=conflict_strategy, group=group, runs=runs,
+                                                storage=storage)
 
     async def aadd_reference(
         self,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, artifact_ref, quote_name
@@ -56,6 +57,7 @@ from prefect_artifacts.catalog.search import compile_search
 from prefect_artifacts.errors import (
     AmbiguousReference,
     ArtifactConflict,
+    ArtifactError,
     ArtifactNotFound,
     InvalidArtifactInput,
     PermissionDenied,
@@ -388,6 +390,55 @@ class SqlCatalog(EngineQueries):
                     continue  # a concurrent writer took this version number or made the folder: retry
                 raise
         raise ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
+
+    def create_many(
+        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]], writer: Principal | None = None,
+    ) -> list[tuple[Artifact, bool] | ArtifactError]:
+        """`create` of many manifests in one write transaction (one durable flush); a result per request, in order.
+
+        Each request runs in its own savepoint: one that fails (a conflict under
+        ``error``, a missing folder, a refused folder) is rolled back and reported as
+        its error, and the others are committed together. An already-used idempotency
+        key returns the existing artifact with ``created=False``, as `create` does.
+
+        Example:
+            ```python
+            results = catalog.create_many([(m1, ConflictStrategy.NEW, True), (m2, ConflictStrategy.ERROR, True)])
+            ```
+        """
+        out: list[tuple[Artifact, bool] | ArtifactError | None] = [None] * len(requests)
+        valid: list[int] = []
+        for i, (new, _strategy, _make) in enumerate(requests):
+            try:
+                _check_manifest(new)
+                valid.append(i)
+            except ArtifactError as exc:
+                out[i] = exc
+        if valid:
+            with self._write() as conn:
+                for i in valid:
+                    out[i] = self._create_in_savepoint(conn, *requests[i], writer)
+        return [r for r in out if r is not None]
+
+    def _create_in_savepoint(self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy,
+                             make_folder: bool, writer: Principal | None) -> tuple[Artifact, bool] | ArtifactError:
+        look_up_key = bool(new.idempotency_key)
+        for _attempt in range(3):
+            savepoint = conn.begin_nested()
+            try:
+                made = self._create(conn, new, strategy, make_folder, look_up_key, writer)
+            except ArtifactError as exc:
+                savepoint.rollback()
+                return exc
+            except IntegrityError as exc:
+                savepoint.rollback()
+                if new.idempotency_key and "idempotency_key" in str(exc.orig) and not look_up_key:
+                    look_up_key = True
+                    continue
+                return ArtifactConflict(f"{new.folder.rstrip('/')}/{new.name} could not be created: {exc.orig}")
+            savepoint.commit()
+            return made
+        return ArtifactConflict(f"could not allocate a version for {new.folder}/{new.name}")
 
     def _create(
         self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool,

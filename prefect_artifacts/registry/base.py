@@ -39,9 +39,11 @@ from prefect_artifacts._paths import (
     validate_name,
 )
 from prefect_artifacts._progress import Meter, hash_watcher, metering
+from prefect_artifacts.batches import BatchItem, BatchJob, BatchResult, for_item, parse_items
 from prefect_artifacts.draft import ArtifactDraft, DraftEntry
 from prefect_artifacts.errors import (
     ArtifactConflict,
+    ArtifactError,
     ArtifactNotFound,
     InvalidArtifactInput,
     InvalidName,
@@ -809,6 +811,26 @@ class Registry(ABC):
         """
         strategy = parse_strategy(conflict_strategy)
         self._check_storage(storage)
+        prepared = self._prepare(draft, folder, make_folder, strategy, idempotency_key=idempotency_key, runs=runs,
+                                 kind=kind, original_path=original_path, serializer=serializer,
+                                 extra_aspects=extra_aspects, group=group, storage=storage, check_existing=True)
+        if isinstance(prepared, Artifact):
+            return prepared
+        token = _STORAGE.set(storage)  # where _put_file/_put_data write (each backend reads it)
+        try:
+            files = self._store_entries(prepared.entries, progress)
+        finally:
+            _STORAGE.reset(token)
+        manifest = prepared.manifest(files)
+        return self._create(manifest, strategy, prepared.make_folder)
+
+    def _prepare(
+        self, draft: ArtifactDraft, folder: str | None, make_folder: bool, strategy: ConflictStrategy, *,
+        idempotency_key: str | None, runs: Iterable[tuple[str, RunCategory | str]], kind: ArtifactKind | None,
+        original_path: str | None, serializer: Any, extra_aspects: Iterable[dict[str, Any]], group: str | None,
+        storage: str | None, check_existing: bool,
+    ) -> _Prepared | Artifact:
+        """What `upload` checks and derives before storing content (an `Artifact`: ``skip`` found one)."""
         folder = self._folder(folder)
         make_folder = make_folder or folder == normalize_folder(None, self.settings.default_folder)
         links = [(str(run_id), parse_category(cat)) for run_id, cat in runs]
@@ -817,7 +839,7 @@ class Registry(ABC):
         name = draft.name
         if strategy is ConflictStrategy.NEW and draft.alternative_name and self._latest_or_none(folder, name):
             name = draft.alternative_name  # seed 001's "new": taken names go to the alternative
-        if strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
+        if check_existing and strategy in (ConflictStrategy.SKIP, ConflictStrategy.ERROR) and not idempotency_key:
             existing = self._latest_or_none(folder, name)
             if existing is not None:
                 if strategy is ConflictStrategy.SKIP:  # the caller's run links still apply
@@ -825,29 +847,102 @@ class Registry(ABC):
                         self.attach(existing.id, run_id, category)
                     return self.get(existing.id) if links else existing
                 raise ArtifactConflict(f"{existing.ref.rsplit(':', 1)[0]} already exists (version {existing.version})")
-        entries = draft.entries()
-        token = _STORAGE.set(storage)  # where _put_file/_put_data write (each backend reads it)
+        return _Prepared(draft, folder, name, make_folder, kind, links, aspects, original_path, serializer,
+                         idempotency_key, group, storage)
+
+    # -- batches --------------------------------------------------------------------
+
+    def upload_many(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        folder: str | None = None,
+        make_folder: bool = True,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        group: str | None = None,
+        runs: Sequence[tuple[str, RunCategory | str]] = (),
+        storage: str | None = None,
+    ) -> builtins.list[BatchResult]:
+        """Register many artifacts in one call: one `BatchResult` per item, in order.
+
+        Each item is a mapping of `upload_file`'s keyword arguments (``path`` required;
+        ``name``, ``folder``, ``description``, ``labels``, ``metadata``, ``mime_type``,
+        ``conflict_strategy``, ``make_folder``, ``group``, ``runs``, ``idempotency_key``,
+        ``original_path``) or an `ArtifactDraft`. The keyword arguments here are every
+        item's defaults (an item's own ``runs`` add to ``runs``).
+
+        Items are validated and reported on their own: a missing file, an invalid name,
+        a conflict under ``"error"`` becomes that item's `BatchResult.error` (its message
+        starting ``item <index>:``) and the other items are still created. Embedded, the
+        blobs are stored and flushed once, then every artifact is created in one catalog
+        transaction; over HTTP, missing blobs are uploaded, then one request creates up to
+        500 items (each with an idempotency key, so a retried request returns the same
+        artifacts); offline, each item goes to the outbox as `upload_file` would.
+
+        Raises:
+            InvalidArtifactInput: ``items`` is not a list, or holds more than 10,000 items.
+
+        Example:
+            ```python
+            results = reg.upload_many([{"path": "a.csv", "labels": ["raw"]},
+                                       {"path": "b.csv", "name": "b"}], folder="/team/data")
+            arts = [r.unwrap() for r in results]
+            ```
+        """
+        self._check_storage(storage)
+        jobs = parse_items(items, folder=folder, make_folder=make_folder, conflict_strategy=conflict_strategy,
+                           group=group, runs=runs)
+        valid = [j for j in jobs if isinstance(j, BatchJob)]
+        done = self._upload_batch(valid, storage) if valid else []
+        results = {j.index: r for j, r in zip(valid, done, strict=True)}
+        out: builtins.list[BatchResult] = []
+        for index, job in enumerate(jobs):
+            result = job if isinstance(job, ArtifactError) else results[index]
+            out.append(BatchResult(index, error=for_item(result, index)) if isinstance(result, ArtifactError)
+                       else BatchResult(index, artifact=result))
+        return out
+
+    def _upload_batch(self, jobs: Sequence[BatchJob],
+                      storage: str | None) -> builtins.list[Artifact | ArtifactError]:
+        """Prepare every job, store all blobs (one flush), then `_create_many`."""
+        out: builtins.list[Artifact | ArtifactError | None] = [None] * len(jobs)
+        pending: builtins.list[tuple[int, ArtifactManifest, ConflictStrategy, bool]] = []
+        token = _STORAGE.set(storage)
         try:
-            files = self._store_entries(entries, progress)
+            stored_any = False
+            for i, job in enumerate(jobs):
+                try:
+                    strategy = parse_strategy(job.strategy)
+                    prepared = self._prepare(job.draft, job.folder, job.make_folder, strategy,
+                                             idempotency_key=job.idempotency_key, runs=job.runs, kind=None,
+                                             original_path=job.original_path, serializer=None, extra_aspects=(),
+                                             group=job.group, storage=storage, check_existing=False)
+                    assert not isinstance(prepared, Artifact)
+                    files = self._store_entries(prepared.entries, in_batch=True)
+                    stored_any = True
+                    pending.append((i, prepared.manifest(files), strategy, prepared.make_folder))
+                except ArtifactError as exc:
+                    out[i] = exc
+            if stored_any:
+                self._flush_blobs()
         finally:
             _STORAGE.reset(token)
-        single = draft.single_kind()
-        if kind is None:
-            kind = {"file": ArtifactKind.FILE, "ref": ArtifactKind.REFERENCE}.get(single or "", ArtifactKind.DIRECTORY)
-        if kind is ArtifactKind.DIRECTORY and all(f.uri for f in files):
-            kind = ArtifactKind.REFERENCE
-        is_dir = single is None or len(files) != 1
-        mime = draft.mime_type or (DIRECTORY if is_dir else files[0].mime_type)
-        manifest = ArtifactManifest(
-            folder=folder, name=name, kind=kind, files=files, is_dir=is_dir,
-            description=draft.description, labels=draft.labels, mime_type=mime,
-            size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
-            original_path=original_path, serializer=serializer, idempotency_key=idempotency_key,
-            aspects=aspects, runs=links, group_id=group, storage_id=storage,
-        )
-        if draft.mime_type and not is_dir:
-            files[0].mime_type = draft.mime_type
-        return self._create(manifest, strategy, make_folder)
+        made = self._create_many([(m, s, mk) for _, m, s, mk in pending]) if pending else []
+        for (i, _m, _s, _mk), result in zip(pending, made, strict=True):
+            out[i] = result
+        return [r for r in out if r is not None]
+
+    def _create_many(
+        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]],
+    ) -> builtins.list[Artifact | ArtifactError]:
+        """Create many artifacts whose blobs are stored; default: one `_create` each."""
+        out: builtins.list[Artifact | ArtifactError] = []
+        for manifest, strategy, make_folder in requests:
+            try:
+                out.append(self._create(manifest, strategy, make_folder))
+            except ArtifactError as exc:
+                out.append(exc)
+        return out
 
     def _latest_or_none(self, folder: str, name: str) -> Artifact | None:
         try:
@@ -855,9 +950,10 @@ class Registry(ABC):
         except ArtifactNotFound:
             return None
 
-    def _store_entries(self, entries: Sequence[DraftEntry],
-                       progress: Callable[[int], None] | None = None) -> builtins.list[ManifestFile]:
-        batch = len(entries) > 1
+    def _store_entries(self, entries: Sequence[DraftEntry], progress: Callable[[int], None] | None = None, *,
+                       in_batch: bool = False) -> builtins.list[ManifestFile]:
+        """Store the entries' content; ``in_batch``: unsynced, the caller flushes once for many drafts."""
+        batch = len(entries) > 1 or in_batch
         stored: builtins.list[ManifestFile] = []
         local = [e for e in entries if e.uri is None]  # files and in-memory bytes
         # Many files over a network: store slices of them from a few threads. Local disks
@@ -877,7 +973,7 @@ class Registry(ABC):
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        if batch and stored:
+        if batch and stored and not in_batch:
             self._flush_blobs()
         by_path = {f.path: f for f in stored}
         out: builtins.list[ManifestFile] = []
@@ -1406,6 +1502,27 @@ class Registry(ABC):
         return await run_in_thread(self.upload_file, path, name, folder, description, labels, metadata, mime_type,
                                    conflict_strategy, make_folder, group, **options)
 
+    async def aupload_many(
+        self,
+        items: Sequence[BatchItem],
+        *,
+        folder: str | None = None,
+        make_folder: bool = True,
+        conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW,
+        group: str | None = None,
+        runs: Sequence[tuple[str, RunCategory | str]] = (),
+        storage: str | None = None,
+    ) -> builtins.list[BatchResult]:
+        """Async `upload_many`.
+
+        Example:
+            ```python
+            results = await reg.aupload_many([{"path": "a.csv"}, {"path": "b.csv"}])
+            ```
+        """
+        return await run_in_thread(self.upload_many, items, folder=folder, make_folder=make_folder,
+                                   conflict_strategy=conflict_strategy, group=group, runs=runs, storage=storage)
+
     async def aupload_dir(
         self,
         path: str | os.PathLike[str],
@@ -1733,3 +1850,37 @@ def _reporting(chunks: Iterable[bytes], progress: Callable[[int], None]) -> Iter
         progress(len(chunk))
         yield chunk
 
+
+
+class _Prepared:
+    """An upload checked and derived, waiting for its content to be stored (`Registry._prepare`)."""
+
+    def __init__(self, draft: ArtifactDraft, folder: str, name: str, make_folder: bool, kind: ArtifactKind | None,
+                 links: builtins.list[tuple[str, RunCategory]], aspects: builtins.list[dict[str, Any]],
+                 original_path: str | None, serializer: Any, idempotency_key: str | None, group: str | None,
+                 storage: str | None) -> None:
+        self.draft, self.folder, self.name, self.make_folder, self.kind = draft, folder, name, make_folder, kind
+        self.links, self.aspects, self.original_path, self.serializer = links, aspects, original_path, serializer
+        self.idempotency_key, self.group, self.storage = idempotency_key, group, storage
+        self.entries = draft.entries()
+
+    def manifest(self, files: builtins.list[ManifestFile]) -> ArtifactManifest:
+        """The manifest of the draft's stored ``files``."""
+        draft, kind = self.draft, self.kind
+        single = draft.single_kind()
+        if kind is None:
+            kind = {"file": ArtifactKind.FILE, "ref": ArtifactKind.REFERENCE}.get(single or "", ArtifactKind.DIRECTORY)
+        if kind is ArtifactKind.DIRECTORY and all(f.uri for f in files):
+            kind = ArtifactKind.REFERENCE
+        is_dir = single is None or len(files) != 1
+        mime = draft.mime_type or (DIRECTORY if is_dir else files[0].mime_type)
+        manifest = ArtifactManifest(
+            folder=self.folder, name=self.name, kind=kind, files=files, is_dir=is_dir,
+            description=draft.description, labels=draft.labels, mime_type=mime,
+            size=artifact_size(files), checksum=artifact_checksum(files, is_dir),
+            original_path=self.original_path, serializer=self.serializer, idempotency_key=self.idempotency_key,
+            aspects=self.aspects, runs=self.links, group_id=self.group, storage_id=self.storage,
+        )
+        if draft.mime_type and not is_dir:
+            files[0].mime_type = draft.mime_type
+        return manifest

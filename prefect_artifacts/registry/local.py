@@ -28,11 +28,12 @@ from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts._progress import hashing_progress, tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
-from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
+from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, DELETIONS_KEPT, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schemas import SchemaCatalog
 from prefect_artifacts.catalog.sql import DEFAULT_STORAGE, SqlCatalog, check_run_id, utcnow
 from prefect_artifacts.errors import (
+    ArtifactError,
     ArtifactIntegrityError,
     ArtifactNotFound,
     BlobNotFound,
@@ -78,6 +79,9 @@ from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore, check_digest
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, copy_chunks_hashing, hash_file
 
+#: Seconds replicas' clocks may disagree: gc skips a blob deleted up to this long before it
+#: listed the store (the blob it saw may be a newer copy; the next gc collects it).
+_CLOCK_SKEW = 300.0
 
 class LocalRegistry(Registry):
     """The registry running in this process.
@@ -120,6 +124,8 @@ class LocalRegistry(Registry):
         self.group_ids = list(group_ids) if group_ids is not None else None
         self._access = AuthCatalog(catalog.engine)
         self._schemas = SchemaCatalog(catalog.engine)
+        for each in self.stores.values():  # reused blobs are reserved in the catalog, for gc on any replica
+            each.reuse_guard = self._access.hold_blob
 
     @classmethod
     def from_urls(
@@ -271,9 +277,8 @@ class LocalRegistry(Registry):
         """
         check_digest(digest)
         store = self._named_store(storage)
-        if digest not in self._possessed([digest]) or not store.exists(digest):
+        if digest not in self._possessed([digest]) or not (store.exists(digest) and store.hold(digest)):
             return None
-        store.touch(digest)
         return store.size(digest)
 
     def receive_blob(self, digest: str, storage: str | None = None) -> BlobReceiver:
@@ -307,8 +312,7 @@ class LocalRegistry(Registry):
             # spare the copy. New content is copied and hashed again in one pass.
             known, _ = hash_file(path, size_hint=size, progress=hashing_progress())
             store = self._named_store(_STORAGE.get())
-            if store.exists(known):
-                store.touch(known)
+            if store.exists(known) and store.hold(known):
                 return BlobInfo(known, size, written=False)
         return self._named_store(_STORAGE.get()).put_file(path, digest, sync=sync)
 
@@ -358,6 +362,56 @@ class LocalRegistry(Registry):
         art._just_created = created
         return self._bind(art)
 
+    def _create_many(
+        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]],
+    ) -> builtins.list[Artifact | ArtifactError]:
+        # upload_many stored (and flushed) every blob from the caller's own files just now.
+        out: builtins.list[Artifact | ArtifactError | None] = [None] * len(requests)
+        sealed: builtins.list[tuple[int, tuple[ArtifactManifest, ConflictStrategy, bool]]] = []
+        for i, (manifest, strategy, make_folder) in enumerate(requests):
+            try:
+                self._named_store(manifest.storage_id)
+                checked = self._checked_refs(seal_manifest(manifest, None, self._schemas.find))
+                sealed.append((i, (self._keyed(checked), strategy, make_folder)))
+            except ArtifactError as exc:
+                out[i] = exc
+        made = self.catalog.create_many([r for _, r in sealed], self.principal) if sealed else []
+        for (i, _r), result in zip(sealed, made, strict=True):
+            if isinstance(result, ArtifactError):
+                out[i] = result
+            else:
+                art, created = result
+                art._just_created = created
+                out[i] = self._bind(art)
+        return [r for r in out if r is not None]
+
+    def create_many(
+        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy | str, bool, Mapping[str, bytes]]],
+    ) -> builtins.list[tuple[Artifact, bool] | ArtifactError]:
+        """`create` of many manifests (the server's batch create): one catalog transaction, a result per request.
+
+        Each request is checked as `create` checks it (group, possession of its blobs or
+        the small contents sent with it); one that fails is reported as its error and
+        the others are created.
+
+        Example:
+            ```python
+            results = reg.create_many([(manifest, "new", True, {})])
+            ```
+        """
+        out: builtins.list[tuple[Artifact, bool] | ArtifactError | None] = [None] * len(requests)
+        sealed: builtins.list[tuple[int, tuple[ArtifactManifest, ConflictStrategy, bool]]] = []
+        for i, (manifest, conflict_strategy, make_folder, blobs) in enumerate(requests):
+            try:
+                sealed.append((i, (self._sealed_for_create(manifest, blobs), parse_strategy(conflict_strategy),
+                                   make_folder)))
+            except ArtifactError as exc:
+                out[i] = exc
+        made = self.catalog.create_many([r for _, r in sealed], self.principal) if sealed else []
+        for (i, _r), result in zip(sealed, made, strict=True):
+            out[i] = result if isinstance(result, ArtifactError) else (self._bind(result[0]), result[1])
+        return [r for r in out if r is not None]
+
     def create(self, manifest: ArtifactManifest, conflict_strategy: ConflictStrategy | str = "new",
                make_folder: bool = False, blobs: Mapping[str, bytes] | None = None) -> tuple[Artifact, bool]:
         """Catalog a manifest whose blobs are stored already, or sent along (the server's create).
@@ -380,11 +434,17 @@ class LocalRegistry(Registry):
             ```
         """
         strategy = parse_strategy(conflict_strategy)
+        sealed = self._sealed_for_create(manifest, blobs or {})
+        art, created = self.catalog.create(sealed, strategy, make_folder, self.principal)
+        return self._bind(art), created
+
+    def _sealed_for_create(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes]) -> ArtifactManifest:
+        """`create`'s checks (the caller's group, possession of the blobs or ``blobs`` sent): the sealed manifest."""
         principal = self.principal
         if principal is not None and manifest.group_id is not None and not principal.can_write(manifest.group_id):
             raise PermissionDenied(f"user {principal.user_name!r} may not write to group {manifest.group_id!r}")
         store = self._named_store(manifest.storage_id)  # where the blobs must be (an unknown id: refused)
-        sent = self._store_sent(manifest, blobs or {})
+        sent = self._store_sent(manifest, blobs)
         claimed = {f.digest for f in manifest.files if f.uri is None and isinstance(f.digest, str)} - sent
         usable = sent | self._possessed(claimed)
 
@@ -396,9 +456,7 @@ class LocalRegistry(Registry):
             except BlobNotFound:
                 raise BlobNotFound(f"content {digest} has not been uploaded") from None
 
-        sealed = self._keyed(self._checked_refs(seal_manifest(manifest, blob_size, self._schemas.find)))
-        art, created = self.catalog.create(sealed, strategy, make_folder, principal)
-        return self._bind(art), created
+        return self._keyed(self._checked_refs(seal_manifest(manifest, blob_size, self._schemas.find)))
 
     def _checked_refs(self, manifest: ArtifactManifest) -> ArtifactManifest:
         """Check what a manifest points at: a readable serializer snapshot, aspect policies of the caller's groups."""
@@ -698,26 +756,27 @@ class LocalRegistry(Registry):
             self._access.prune_uploads(_ago(grace))
         # Every store (the named ones too). A digest any live artifact references is kept in
         # every store holding it: safe, if not minimal, when the same content is in two stores.
+        listed = _ago(_CLOCK_SKEW)  # deletions this long before the listing count as after it
         blobs = [(store, *blob) for store in self.stores.values() for blob in store.iter_blobs()]
         referenced = self.catalog.referenced(builtins.list({d for _, d, _, _ in blobs}), live_only=dry_run)
+        # An upload reusing a blob reserves it in the catalog (any replica): young too.
+        reserved = self._access.reserved({d for _, d, _, _ in blobs if d not in referenced}, _ago(grace))
         step = tally()  # the CLI's count bar, when it listens
         for i, (store, digest, size, mtime) in enumerate(blobs):
             if i % 64 == 0:
                 step(i, len(blobs))
             if digest in referenced:
                 continue
-            if mtime > cutoff:
+            if mtime > cutoff or digest in reserved:
                 report.blobs_kept_young += 1
                 report.bytes_kept_young += size
                 continue
-            # Re-check right before deleting: an upload may have reused this blob since.
-            if store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):
-                continue
-            if not dry_run:
-                store.delete(digest)
-            report.blobs_deleted += 1
-            report.bytes_freed += size
+            if self._collect(store, digest, cutoff, grace, listed, dry_run):
+                report.blobs_deleted += 1
+                report.bytes_freed += size
         step(len(blobs), len(blobs))
+        if not dry_run:
+            self._access.prune_deletions(_ago(DELETIONS_KEPT))
         for store in self.stores.values():
             for path, mtime in itertools.chain(store.iter_temp(), store.iter_leases()):
                 if mtime <= cutoff:
@@ -726,10 +785,36 @@ class LocalRegistry(Registry):
                     report.temp_files_deleted += 1
             for key, upload_id, started in store.iter_unfinished_uploads():  # S3 parts of dead writers
                 if started <= cutoff:
+                    report.uploads_aborted += 1
+                    report.upload_bytes_aborted += store.upload_size(key, upload_id)
                     if not dry_run:
                         store.abort_upload(key, upload_id)
-                    report.temp_files_deleted += 1
         return report
+
+    def _collect(self, store: ContentStore, digest: str, cutoff: float, grace: float, listed: datetime,
+                 dry_run: bool) -> bool:
+        """Delete one unreferenced old blob unless an upload reserved it meanwhile; whether (it would be) deleted.
+
+        The claim in the catalog comes first, then the re-checks, then the delete: an upload
+        on any replica that reserves the blob either is seen here, or sees the claim and
+        looks at the store again once the delete is done (`AuthCatalog.hold_blob`).
+        """
+        def kept() -> bool:
+            return bool(store.blob_mtime(digest) > cutoff or self._access.reserved([digest], _ago(grace))
+                        or self.catalog.referenced([digest], live_only=dry_run))
+
+        if dry_run:
+            return not kept()
+        if not self._access.claim_deletion(digest, listed):
+            return False  # another collection is on it, or deleted it since we listed the store
+        deleted = False
+        try:
+            if not kept():
+                store.delete(digest)
+                deleted = True
+        finally:
+            self._access.finish_deletion(digest, deleted)
+        return deleted
 
     def create_plugin_snapshot(  # noqa: D102
         self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
@@ -842,11 +927,10 @@ class BlobReceiver:
             ```
         """
         store = self._store
-        if expected_digest is not None and store.exists(expected_digest):
+        if expected_digest is not None and store.exists(expected_digest) and store.hold(expected_digest):
             digest, size = copy_chunks_hashing(chunks, lambda _batch: None, max_size=max_size)  # hashed, not kept
             if digest != expected_digest:
                 raise ArtifactIntegrityError(f"content digest {digest} does not match the announced {expected_digest}")
-            store.touch(digest)
             info = BlobInfo(digest, size, written=False)
         else:
             info = store.put_stream(chunks, expected_digest=expected_digest, max_size=max_size)

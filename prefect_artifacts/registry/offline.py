@@ -49,6 +49,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from prefect_artifacts._paths import artifact_ref, parse_ref
+from prefect_artifacts.batches import BatchJob
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schema import aliases as aliases_table
 from prefect_artifacts.catalog.schema import artifact_files as files_table
@@ -715,6 +716,20 @@ class OfflineRegistry(Registry):
             self._ledger.set_strategy(art.id, strategy)
             art._pending = True  # status "pending" until push_outbox replays it
         return art.bind(self)
+
+    def _upload_batch(self, jobs: Sequence[BatchJob],
+                      storage: str | None) -> builtins.list[Artifact | ArtifactError]:
+        # Each item is an upload of its own: on the server while it answers, else queued in the
+        # outbox exactly as `upload` queues it (push_outbox replays them one by one).
+        out: builtins.list[Artifact | ArtifactError] = []
+        for job in jobs:
+            try:
+                out.append(self.upload(job.draft, job.folder, job.make_folder, job.strategy,
+                                       idempotency_key=job.idempotency_key, runs=job.runs,
+                                       original_path=job.original_path, group=job.group, storage=storage))
+            except ArtifactError as exc:
+                out.append(exc)
+        return out
 
     # -- reads and writes of existing artifacts: where they live ------------------
 

@@ -36,6 +36,7 @@ pytest.register_assert_rewrite(
 )
 
 from prefect_artifacts.testing._base import ContractFixtures, new_run_id, payload, sha256  # noqa: E402
+from prefect_artifacts.testing._batches import BatchContract  # noqa: E402
 from prefect_artifacts.testing._lifecycle import (  # noqa: E402
     AsyncContract,
     DeleteContract,
@@ -58,6 +59,7 @@ from prefect_artifacts.testing.contract import RegistryContract  # noqa: E402
 
 __all__ = [
     "AsyncContract",
+    "BatchContract",
     "ConflictContract",
     "ContentsContract",
     "ContractFixtures",

@@ -8,6 +8,7 @@ included), and SQL/storage backends such as PostgreSQL and S3.
 
 from __future__ import annotations
 
+from prefect_artifacts.testing._batches import BatchContract
 from prefect_artifacts.testing._lifecycle import (
     AsyncContract,
     DeleteContract,
@@ -46,6 +47,7 @@ class RegistryContract(
     SnapshotContract,
     AsyncContract,
     TransferContract,
+    BatchContract,
 ):
     """Every contract test; subclass it, set ``__test__ = True`` and provide ``registry``.
 
