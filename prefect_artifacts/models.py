@@ -394,8 +394,9 @@ class Lineage(_Model):
 class GcReport(_Model):
     """What a garbage collection removed (or would remove, when ``dry_run``).
 
-    ``temp_files_deleted`` counts partial writes older than the grace period: temporary
-    files, and on S3 the multipart uploads a dead writer left (aborted).
+    ``temp_files_deleted`` counts partial writes older than the grace period (temporary
+    files, stale leases); ``uploads_aborted``/``upload_bytes_aborted`` the S3 multipart
+    uploads under the store's prefix that a dead writer left (their parts deleted).
     ``blobs_kept_young``/``bytes_kept_young`` are the unreferenced blobs the grace period
     (``grace_seconds``, the one applied) kept because they are younger than it: a later
     gc, or one with a shorter grace, collects them.
@@ -415,6 +416,8 @@ class GcReport(_Model):
     blobs_kept_young: int = 0
     bytes_kept_young: int = 0
     grace_seconds: float | None = None
+    uploads_aborted: int = 0
+    upload_bytes_aborted: int = 0
 
 
 class ManifestFile(_Model):

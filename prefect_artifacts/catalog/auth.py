@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
@@ -23,6 +24,7 @@ from prefect_artifacts.catalog.schema import (
     artifact_files,
     artifact_labels,
     artifacts,
+    blob_deletions,
     blob_uploads,
     groups,
     memberships,
@@ -48,6 +50,15 @@ def key_id_of(key_or_id: str) -> str:
 #: Labels that quarantine an artifact's content: nobody comes to possess a blob through it
 #: (``corrupt`` is what the verify flow sets on content that no longer matches its checksum).
 QUARANTINE_LABELS = ("corrupt", "quarantined")
+#: The uploader of reservations (`AuthCatalog.hold_blob`): no user, so they grant no one
+#: possession of a blob; they only keep garbage collection off it for its grace period.
+RESERVED = ""
+#: Seconds after which garbage collection's claim on a blob (`AuthCatalog.claim_deletion`)
+#: is taken for a dead collector's: uploads stop waiting for it, other collections take over.
+CLAIM_STALE = 300.0
+#: Seconds a finished deletion is remembered: longer than any collection runs between
+#: listing the store and deleting, and than an upload between its two looks at a blob.
+DELETIONS_KEPT = 86400.0
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
@@ -536,6 +547,111 @@ class AuthCatalog(EngineQueries):
         """
         with self._write() as conn:
             return conn.execute(delete(blob_uploads).where(blob_uploads.c.uploaded < before)).rowcount or 0
+
+    # garbage collection against uploads in flight, across replicas ----------
+
+    def hold_blob(self, digest: str) -> bool:
+        """Reserve a stored blob an upload reuses; whether gc took or is taking it meanwhile.
+
+        The reservation (a `blob_uploads` row of no user, `RESERVED`) is committed
+        first, then the blob's deletion record is read: none means any garbage
+        collection that claims the blob later sees the reservation and keeps it (for
+        its grace period); a deletion under way is waited for (up to `CLAIM_STALE`
+        seconds), and True then means "ask the store again: the blob may be gone".
+        `ContentStore.hold` calls it through ``reuse_guard``.
+
+        Example:
+            ```python
+            store.reuse_guard = auth.hold_blob
+            ```
+        """
+        self.record_upload(RESERVED, digest)
+        deadline = time.monotonic() + CLAIM_STALE
+        while True:
+            with self._read() as conn:
+                row = conn.execute(select(blob_deletions).where(blob_deletions.c.digest == digest)).first()
+            if row is None:
+                return False
+            if row.finished is not None or row.started < utcnow() - timedelta(seconds=CLAIM_STALE) \
+                    or time.monotonic() > deadline:
+                return True
+            time.sleep(0.02)
+
+    def reserved(self, digests: Iterable[str], since: datetime) -> set[str]:
+        """Which of ``digests`` an upload reserved or sent at or after ``since`` (any uploader).
+
+        Example:
+            ```python
+            auth.reserved(candidates, utcnow() - timedelta(hours=1))
+            ```
+        """
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._read() as conn:
+            for i in range(0, len(wanted), 500):
+                found |= set(conn.scalars(select(blob_uploads.c.digest).distinct().where(
+                    blob_uploads.c.digest.in_(wanted[i:i + 500]), blob_uploads.c.uploaded >= since)))
+        return found
+
+    def claim_deletion(self, digest: str, listed: datetime) -> bool:
+        """Record that garbage collection is about to delete ``digest``; False when it must not.
+
+        Refused while another collection holds the blob (a claim younger than
+        `CLAIM_STALE` seconds) or when one deleted it at or after ``listed`` (the time
+        the caller listed the store: the blob it saw may have been stored again since).
+        The caller then re-checks reservations and references, deletes, and calls
+        `finish_deletion`.
+
+        Example:
+            ```python
+            if auth.claim_deletion(digest, listed_at):
+                ...
+            ```
+        """
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                row = conn.execute(select(blob_deletions).where(blob_deletions.c.digest == digest)).first()
+                if row is None:
+                    conn.execute(insert(blob_deletions), {"digest": digest, "started": now, "finished": None})
+                    return True
+                if row.finished is None and row.started >= now - timedelta(seconds=CLAIM_STALE):
+                    return False
+                if (row.finished or row.started) >= listed:
+                    return False
+                return bool(conn.execute(update(blob_deletions).where(
+                    blob_deletions.c.digest == digest, blob_deletions.c.started == row.started,
+                ).values(started=now, finished=None)).rowcount)
+        except ArtifactConflict as exc:
+            if integrity_violation(exc) is None:
+                raise
+            return False  # another collection claimed it at the same moment
+
+    def finish_deletion(self, digest: str, deleted: bool) -> None:
+        """End a claim: the blob was deleted (the record stays a while), or kept (forgotten).
+
+        Example:
+            ```python
+            auth.finish_deletion(digest, deleted=True)
+            ```
+        """
+        key = blob_deletions.c.digest == digest
+        with self._write() as conn:
+            if deleted:
+                conn.execute(update(blob_deletions).where(key).values(finished=utcnow()))
+            else:
+                conn.execute(delete(blob_deletions).where(key, blob_deletions.c.finished.is_(None)))
+
+    def prune_deletions(self, before: datetime) -> int:
+        """Forget deletions finished before ``before``.
+
+        Example:
+            ```python
+            auth.prune_deletions(utcnow() - timedelta(days=1))
+            ```
+        """
+        with self._write() as conn:
+            return conn.execute(delete(blob_deletions).where(blob_deletions.c.finished < before)).rowcount or 0
 
     # plugin snapshots --------------------------------------------------------
 

@@ -227,6 +227,19 @@ blob_uploads = Table(
     Column("uploaded", UTCDateTime(), nullable=False, index=True),
 )
 
+#: Blobs garbage collection is deleting or deleted (migration 0011): a row is written
+#: (``finished`` None) before gc re-checks a blob and deletes it, and finished after. An
+#: upload that reuses a stored blob reserves it in ``blob_uploads`` first, then looks
+#: here: a deletion seen means "check the store again"; none means gc will see the
+#: reservation. Rows are kept a day (so both sides of a race see them), then pruned.
+blob_deletions = Table(
+    "blob_deletions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("started", UTCDateTime(), nullable=False),
+    Column("finished", UTCDateTime(), index=True),
+)
+
 #: Upload and download history of artifacts (migration 0008; seed 001's ``remote``).
 artifact_transfers = Table(
     "artifact_transfers",

@@ -28,7 +28,7 @@ from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
 from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
 from prefect_artifacts._progress import hashing_progress, tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
-from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, AuthCatalog, Principal
+from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, DELETIONS_KEPT, AuthCatalog, Principal
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schemas import SchemaCatalog
 from prefect_artifacts.catalog.sql import DEFAULT_STORAGE, SqlCatalog, check_run_id, utcnow
@@ -79,6 +79,9 @@ from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore, check_digest
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, copy_chunks_hashing, hash_file
 
+#: Seconds replicas' clocks may disagree: gc skips a blob deleted up to this long before it
+#: listed the store (the blob it saw may be a newer copy; the next gc collects it).
+_CLOCK_SKEW = 300.0
 
 class LocalRegistry(Registry):
     """The registry running in this process.
@@ -121,6 +124,8 @@ class LocalRegistry(Registry):
         self.group_ids = list(group_ids) if group_ids is not None else None
         self._access = AuthCatalog(catalog.engine)
         self._schemas = SchemaCatalog(catalog.engine)
+        for each in self.stores.values():  # reused blobs are reserved in the catalog, for gc on any replica
+            each.reuse_guard = self._access.hold_blob
 
     @classmethod
     def from_urls(
@@ -272,9 +277,8 @@ class LocalRegistry(Registry):
         """
         check_digest(digest)
         store = self._named_store(storage)
-        if digest not in self._possessed([digest]) or not store.exists(digest):
+        if digest not in self._possessed([digest]) or not (store.exists(digest) and store.hold(digest)):
             return None
-        store.touch(digest)
         return store.size(digest)
 
     def receive_blob(self, digest: str, storage: str | None = None) -> BlobReceiver:
@@ -308,8 +312,7 @@ class LocalRegistry(Registry):
             # spare the copy. New content is copied and hashed again in one pass.
             known, _ = hash_file(path, size_hint=size, progress=hashing_progress())
             store = self._named_store(_STORAGE.get())
-            if store.exists(known):
-                store.touch(known)
+            if store.exists(known) and store.hold(known):
                 return BlobInfo(known, size, written=False)
         return self._named_store(_STORAGE.get()).put_file(path, digest, sync=sync)
 
@@ -753,26 +756,27 @@ class LocalRegistry(Registry):
             self._access.prune_uploads(_ago(grace))
         # Every store (the named ones too). A digest any live artifact references is kept in
         # every store holding it: safe, if not minimal, when the same content is in two stores.
+        listed = _ago(_CLOCK_SKEW)  # deletions this long before the listing count as after it
         blobs = [(store, *blob) for store in self.stores.values() for blob in store.iter_blobs()]
         referenced = self.catalog.referenced(builtins.list({d for _, d, _, _ in blobs}), live_only=dry_run)
+        # An upload reusing a blob reserves it in the catalog (any replica): young too.
+        reserved = self._access.reserved({d for _, d, _, _ in blobs if d not in referenced}, _ago(grace))
         step = tally()  # the CLI's count bar, when it listens
         for i, (store, digest, size, mtime) in enumerate(blobs):
             if i % 64 == 0:
                 step(i, len(blobs))
             if digest in referenced:
                 continue
-            if mtime > cutoff:
+            if mtime > cutoff or digest in reserved:
                 report.blobs_kept_young += 1
                 report.bytes_kept_young += size
                 continue
-            # Re-check right before deleting: an upload may have reused this blob since.
-            if store.blob_mtime(digest) > cutoff or self.catalog.referenced([digest], live_only=dry_run):
-                continue
-            if not dry_run:
-                store.delete(digest)
-            report.blobs_deleted += 1
-            report.bytes_freed += size
+            if self._collect(store, digest, cutoff, grace, listed, dry_run):
+                report.blobs_deleted += 1
+                report.bytes_freed += size
         step(len(blobs), len(blobs))
+        if not dry_run:
+            self._access.prune_deletions(_ago(DELETIONS_KEPT))
         for store in self.stores.values():
             for path, mtime in itertools.chain(store.iter_temp(), store.iter_leases()):
                 if mtime <= cutoff:
@@ -781,10 +785,36 @@ class LocalRegistry(Registry):
                     report.temp_files_deleted += 1
             for key, upload_id, started in store.iter_unfinished_uploads():  # S3 parts of dead writers
                 if started <= cutoff:
+                    report.uploads_aborted += 1
+                    report.upload_bytes_aborted += store.upload_size(key, upload_id)
                     if not dry_run:
                         store.abort_upload(key, upload_id)
-                    report.temp_files_deleted += 1
         return report
+
+    def _collect(self, store: ContentStore, digest: str, cutoff: float, grace: float, listed: datetime,
+                 dry_run: bool) -> bool:
+        """Delete one unreferenced old blob unless an upload reserved it meanwhile; whether (it would be) deleted.
+
+        The claim in the catalog comes first, then the re-checks, then the delete: an upload
+        on any replica that reserves the blob either is seen here, or sees the claim and
+        looks at the store again once the delete is done (`AuthCatalog.hold_blob`).
+        """
+        def kept() -> bool:
+            return bool(store.blob_mtime(digest) > cutoff or self._access.reserved([digest], _ago(grace))
+                        or self.catalog.referenced([digest], live_only=dry_run))
+
+        if dry_run:
+            return not kept()
+        if not self._access.claim_deletion(digest, listed):
+            return False  # another collection is on it, or deleted it since we listed the store
+        deleted = False
+        try:
+            if not kept():
+                store.delete(digest)
+                deleted = True
+        finally:
+            self._access.finish_deletion(digest, deleted)
+        return deleted
 
     def create_plugin_snapshot(  # noqa: D102
         self, plugin_name: str, version: str | None, files: Sequence[tuple[str, bytes]], group: str | None = None
@@ -897,11 +927,10 @@ class BlobReceiver:
             ```
         """
         store = self._store
-        if expected_digest is not None and store.exists(expected_digest):
+        if expected_digest is not None and store.exists(expected_digest) and store.hold(expected_digest):
             digest, size = copy_chunks_hashing(chunks, lambda _batch: None, max_size=max_size)  # hashed, not kept
             if digest != expected_digest:
                 raise ArtifactIntegrityError(f"content digest {digest} does not match the announced {expected_digest}")
-            store.touch(digest)
             info = BlobInfo(digest, size, written=False)
         else:
             info = store.put_stream(chunks, expected_digest=expected_digest, max_size=max_size)

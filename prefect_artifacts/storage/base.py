@@ -278,6 +278,9 @@ class ContentStore:
         self._indexes_bytes = 0
         self._indexes_lock = threading.Lock()
         self._buffers: list[bytearray] = []  # chunk buffers of range reads, reused (bounded)
+        #: Set by a registry: reserves a reused blob in its catalog and says whether garbage
+        #: collection took (or is taking) it meanwhile, i.e. whether to ask the store again.
+        self.reuse_guard: Callable[[str], bool] | None = None
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
@@ -312,6 +315,24 @@ class ContentStore:
             ```
         """
         raise NotImplementedError
+
+    def hold(self, digest: str) -> bool:
+        """Keep a stored blob an upload is about to reuse; whether it is still stored.
+
+        Call it once `exists` said yes: the blob is touched, and reserved through
+        ``reuse_guard`` when a registry set one (its catalog then keeps garbage
+        collection, on any replica, off the blob for the grace period). False when a
+        garbage collection deleted the blob since `exists` answered: store it again.
+
+        Example:
+            ```python
+            if not (store.exists(digest) and store.hold(digest)):
+                store.put_bytes(data)
+            ```
+        """
+        self.touch(digest)
+        guard = self.reuse_guard
+        return guard is None or not guard(digest) or self.exists(digest)
 
     @primitive
     def blob_mtime(self, digest: str) -> float:
@@ -446,8 +467,7 @@ class ContentStore:
             ```
         """
         path = os.fspath(path)
-        if digest is not None and self.exists(digest):
-            self.touch(digest)
+        if digest is not None and self.exists(digest) and self.hold(digest):
             return BlobInfo(digest, os.path.getsize(path), written=False)
         try:
             src = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the with below
@@ -501,8 +521,7 @@ class ContentStore:
         hasher = self._hasher(len(data))
         hasher.update(data)
         digest = hasher.hexdigest()
-        if self.exists(digest):
-            self.touch(digest)
+        if self.exists(digest) and self.hold(digest):
             self._keep_index(hasher)
             return BlobInfo(digest, len(data), written=False)
         written = self._store_bytes(data, digest, sync)
@@ -583,9 +602,8 @@ class ContentStore:
         final = self.blob_path(digest)
         with storage_errors(f"storing blob {digest}"):
             self._makedirs(final.rsplit("/", 1)[0])
-            if self.exists(digest):  # identical content is stored once
+            if self.exists(digest) and self.hold(digest):  # identical content is stored once
                 self._discard(tmp)
-                self.touch(digest)
                 return False
             self._move_into_place(tmp, final, sync)
             return True
@@ -938,8 +956,18 @@ class ContentStore:
         """
         self._discard(path)
 
+    def upload_size(self, key: str, upload_id: str) -> int:
+        """Bytes the parts of an unfinished S3 multipart upload hold (0 on other stores).
+
+        Example:
+            ```python
+            sum(store.upload_size(key, upload_id) for key, upload_id, _ in store.iter_unfinished_uploads())
+            ```
+        """
+        return 0
+
     def iter_unfinished_uploads(self) -> Iterator[tuple[str, str, float]]:
-        """Yield (key, upload id, start time) of S3 multipart uploads left under ``tmp/``.
+        """Yield (key, upload id, start time) of S3 multipart uploads left under the store's prefix.
 
         A writer that died mid-way through a large object leaves its parts on S3,
         invisible to listings and billed until aborted. Other stores yield nothing.

@@ -172,12 +172,13 @@ class S3ContentStore(ObjectContentStore):
         return bool(S3_PROTOCOLS & _protocols(fs))
 
     def iter_unfinished_uploads(self) -> Iterator[tuple[str, str, float]]:
-        """Yield (key, upload id, start time) of multipart uploads left under ``tmp/``.
+        """Yield (key, upload id, start time) of multipart uploads left under the store's prefix.
 
-        A writer that died mid-way through a large object leaves its parts on S3,
-        invisible to listings and billed until aborted.
+        A writer that died mid-way through a large object (a ``tmp/`` write, or a client
+        uploading straight to its blob's key) leaves its parts on S3, invisible to
+        listings and billed until aborted.
         """
-        bucket, _, prefix = f"{self.root}/tmp/".partition("/")
+        bucket, _, prefix = f"{self.root}/".partition("/")
         markers: dict[str, str] = {}
         while True:
             with storage_errors("listing unfinished uploads"):
@@ -187,6 +188,19 @@ class S3ContentStore(ObjectContentStore):
             if not page.get("IsTruncated"):
                 return
             markers = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def upload_size(self, key: str, upload_id: str) -> int:
+        """Bytes the parts of an unfinished multipart upload hold."""
+        bucket = self.root.partition("/")[0]
+        total, marker = 0, 0
+        while True:
+            with storage_errors(f"listing the parts of upload {key}"):
+                page = self.fs.call_s3("list_parts", Bucket=bucket, Key=key, UploadId=upload_id,
+                                       PartNumberMarker=marker)
+            total += sum(int(part.get("Size") or 0) for part in page.get("Parts", []))
+            if not page.get("IsTruncated"):
+                return total
+            marker = int(page["NextPartNumberMarker"])
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Abort one unfinished multipart upload (its parts are deleted)."""

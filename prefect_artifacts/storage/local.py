@@ -122,7 +122,7 @@ class LocalContentStore(ContentStore):
             try:
                 hasher, size, flushed = self._hash_adopted(fd, durable)
                 digest = hasher.hexdigest()
-                if self.exists(digest):
+                if self.exists(digest) and self.hold(digest):
                     return self._drop_duplicate(path, digest, size, hasher)
                 if durable and not flushed:
                     os.fsync(fd)
@@ -164,8 +164,7 @@ class LocalContentStore(ContentStore):
         return hasher, size, durable
 
     def _drop_duplicate(self, path: str, digest: str, size: int, hasher: Any) -> BlobInfo:
-        """The store holds the adopted file's content already: keep that blob young, drop the file."""
-        self.touch(digest)
+        """The store holds the adopted file's content already (held: see `hold`), drop the file."""
         os.unlink(path)
         self._keep_index(hasher)
         return BlobInfo(digest, size, written=False)

@@ -180,9 +180,10 @@ def test_gc_aborts_multipart_uploads_a_dead_writer_left_on_s3(moto_server: MotoS
 
         # (moto reports every upload as started in 2010, so the grace period is not exercised here:
         # it is the same comparison as for temporary files, tested above.)
-        assert reg.gc(dry_run=True, grace_seconds=0).temp_files_deleted == 1
+        preview = reg.gc(dry_run=True, grace_seconds=0)
+        assert (preview.uploads_aborted, preview.upload_bytes_aborted) == (1, 5 * 1024 * 1024)
         assert unfinished() == {key, "other/app.part"}
-        assert reg.gc(grace_seconds=0).temp_files_deleted == 1
+        assert reg.gc(grace_seconds=0).uploads_aborted == 1
         assert unfinished() == {"other/app.part"}  # only the store's own tmp/ prefix is touched
         fs.call_s3("abort_multipart_upload", Bucket=bucket, Key="other/app.part", UploadId=outside["UploadId"])
     finally:
@@ -207,3 +208,112 @@ def test_gc_keeps_a_blob_reused_by_an_upload_in_flight_on_remote_stores(
     report = reg.gc(grace_seconds=2)
     assert report.blobs_deleted == 1 and report.temp_files_deleted >= 1
     assert not reg.store.exists(info.digest) and list(reg.store.iter_leases()) == []
+
+
+# --- replicas sharing one catalog and one bucket: gc against uploads in flight -------------
+
+
+@pytest.fixture
+def replicas(moto_server: MotoServer, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalRegistry, LocalRegistry]]:
+    """Two registries (as two server replicas) on one SQLite catalog and one moto bucket.
+
+    The first one's store reports every blob as old and ignores leases, as an object
+    store whose ``touch`` does nothing would: only the catalog keeps reused blobs.
+    """
+    url, catalog = f"s3://{moto_server.make_bucket('gc-replicas')}/blobs", sqlite_url(tmp_path / "c.sqlite")
+    a = LocalRegistry.from_urls(url, catalog, storage_options=moto_server.storage_options)
+    b = LocalRegistry.from_urls(url, catalog, storage_options=moto_server.storage_options)
+    assert a.store is not b.store
+    real_iter = a.store.iter_blobs
+    monkeypatch.setattr(a.store, "iter_blobs", lambda: ((d, size, 0.0) for d, size, _ in real_iter()))
+    monkeypatch.setattr(a.store, "blob_mtime", lambda digest: 0.0)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_gc_between_an_uploads_stored_check_and_its_reuse_never_loses_the_blob(
+    replicas: tuple[LocalRegistry, LocalRegistry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b = replicas
+    digest = a.store.put_bytes(b"shared content").digest  # an old orphan
+    real_exists = b.store.exists
+    reports = []
+
+    def exists_then_gc(d: str) -> bool:  # replica B: "already stored" ... then gc runs on replica A
+        found = real_exists(d)
+        if d == digest and not reports:
+            reports.append(a.gc(grace_seconds=HOUR))
+        return found
+
+    monkeypatch.setattr(b.store, "exists", exists_then_gc)
+    art = b.upload_file(write(tmp_path, "x.txt", b"shared content"), name="x")
+    assert reports[0].blobs_deleted == 1  # gc took the blob B had just seen ...
+    assert b"".join(a.get("x").as_stream()) == b"shared content"  # ... and B stored it again
+    assert art.checksum == digest and a.store.exists(digest)
+    assert a.gc(grace_seconds=0).blobs_deleted == 0
+
+
+def test_gc_keeps_a_blob_another_replica_reserved_until_its_create(
+    replicas: tuple[LocalRegistry, LocalRegistry], tmp_path: Path,
+) -> None:
+    a, b = replicas
+    digest = a.store.put_bytes(b"reused").digest
+    assert not b.store.put_bytes(b"reused").written  # replica B reuses it: reserved in the catalog
+    report = a.gc(grace_seconds=HOUR)
+    assert (report.blobs_deleted, report.blobs_kept_young) == (0, 1)
+    b.upload_file(write(tmp_path, "y.txt", b"reused"), name="y")
+    assert b"".join(a.get("y").as_stream()) == b"reused"
+    b.delete("y")
+    a.gc(grace_seconds=HOUR)  # purges y: then only the reservation's age protects the blob
+    assert a.gc(grace_seconds=0).blobs_deleted == 1 and not a.store.exists(digest)
+
+
+def test_an_upload_waits_for_a_deletion_under_way_then_stores_the_blob_again(
+    replicas: tuple[LocalRegistry, LocalRegistry],
+) -> None:
+    import threading
+
+    from prefect_artifacts.catalog.sql import utcnow
+
+    a, b = replicas
+    digest = a.store.put_bytes(b"contended").digest
+    assert a._access.claim_deletion(digest, utcnow())  # replica A's gc claims the blob ...
+    result = []
+    upload = threading.Thread(target=lambda: result.append(b.store.put_bytes(b"contended")))
+    upload.start()
+    upload.join(0.3)
+    assert upload.is_alive()  # ... replica B's upload waits for that deletion ...
+    a.store.delete(digest)
+    a._access.finish_deletion(digest, deleted=True)
+    upload.join(10)
+    assert result[0].written and a.store.exists(digest)  # ... then stores the content again
+    assert not a._access.claim_deletion(digest, utcnow().replace(year=2000))  # deleted since that listing
+
+
+def test_gc_aborts_multipart_uploads_anywhere_under_the_store_after_the_grace(
+    moto_server: MotoServer, tmp_path: Path,
+) -> None:
+    bucket = moto_server.make_bucket("gc-mpu-root")
+    reg = LocalRegistry.from_urls(f"s3://{bucket}/blobs", sqlite_url(tmp_path / "c.sqlite"),
+                                  storage_options=moto_server.storage_options)
+    try:
+        fs = reg.store.fs
+        key = f"blobs/sha256/ab/ab{'0' * 62}"  # a client writing straight to a blob's key, then gone
+        upload = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        for part in (1, 2):
+            fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=part,
+                       Body=b"x" * (5 * 1024 * 1024))
+
+        def unfinished() -> set[str]:
+            return {u["Key"] for u in fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", [])}
+
+        # moto dates every upload 2010-11-10: a grace of 30 years still keeps it
+        kept = reg.gc(grace_seconds=30 * 365 * 86400.0)
+        assert kept.uploads_aborted == 0 and unfinished() == {key}
+        report = reg.gc(grace_seconds=0)
+        assert (report.uploads_aborted, report.upload_bytes_aborted) == (1, 10 * 1024 * 1024)
+        assert unfinished() == set()
+    finally:
+        reg.close()
