@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
 #: Most items one `upload_many` call (and one batch request) takes.
 MAX_BATCH_ITEMS = 10_000
-#: Items per request of `HttpRegistry.upload_many` (the server refuses more than `MAX_REQUEST_ITEMS`).
-REQUEST_ITEMS = 500
-#: Most items one ``POST /artifact-batches`` request takes.
-MAX_REQUEST_ITEMS = 1000
+#: Most items one ``POST /artifacts/batch`` request takes (`HttpRegistry.upload_many` sends this many a request).
+MAX_REQUEST_ITEMS = 500
+#: Most bytes of small contents (decoded) one batch request carries inline; the client PUTs the rest first.
+MAX_REQUEST_INLINE_BYTES = 16 * 1024 * 1024
 
 BatchItem = Mapping[str, Any] | ArtifactDraft
 

@@ -23,7 +23,7 @@ from prefect_artifacts import __version__
 from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator, NoAuth
 from prefect_artifacts._server.routes import admin, artifacts, aspect_schemas, content, groups_jobs, system
 from prefect_artifacts._server.schemas import ErrorBody
-from prefect_artifacts._server.state import Limits, ServerState
+from prefect_artifacts._server.state import Limits, ServerState, public_error
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.errors import ArtifactError, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
@@ -58,13 +58,11 @@ def error_response(name: str, message: str, status: int, position: int | None = 
 
 async def _artifact_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ArtifactError)
-    status = exc.status_code
-    message = exc.message
+    name, status, message = public_error(exc)
     if status >= 500:  # server-side failures: details (paths, hosts) go to the log only
-        logger.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
-        message = "the server's storage or catalog failed (see the server log)"
+        logger.warning("%s on %s %s: %s", name, request.method, request.url.path, exc)
     position = exc.position if isinstance(exc, SearchSyntaxError) else None
-    return error_response(type(exc).__name__, message, status, position)
+    return error_response(name, message, status, position)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

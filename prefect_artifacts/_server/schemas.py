@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from prefect_artifacts.batches import MAX_REQUEST_ITEMS
 from prefect_artifacts.models import (
     Artifact,
     ArtifactFile,
@@ -68,6 +69,71 @@ class CreatedArtifact(_Body):
     artifact: Artifact
     files: list[ArtifactFile]
     created: bool
+
+
+class CreateArtifactsRequest(_Body):
+    """Many creates in one request (``POST /artifacts/batch``): a result per item, in order.
+
+    Each item is a `CreateArtifactRequest` (its ``idempotencyKey`` makes a retried request
+    return the same artifacts). ``blobs`` holds small contents any item may use (SHA-256 →
+    base64), sent once however many items share them.
+
+    Example:
+        ```python
+        {"items": [{"folder": "/team", "name": "a", "kind": "file", "files": [...], "idempotencyKey": "k1"}],
+         "blobs": {"ab…": "aGVsbG8="}}
+        ```
+    """
+
+    items: list[CreateArtifactRequest] = Field(
+        max_length=MAX_REQUEST_ITEMS, description=f"At most {MAX_REQUEST_ITEMS} creates, each handled on its own.")
+    blobs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Small file contents shared by the items: SHA-256 → base64 (instead of PUT /blobs).",
+    )
+
+
+class ItemError(_Body):
+    """Why one item of a batch failed: the error class, its HTTP status and message.
+
+    Example:
+        ```python
+        {"type": "PermissionDenied", "status": 403, "detail": "user 'bob' may not write to group 'ops'"}
+        ```
+    """
+
+    type: str = Field(description="Name of the exception class (see prefect_artifacts.errors).")
+    status: int
+    detail: str
+
+
+class CreatedItem(_Body):
+    """The result of one item of ``POST /artifacts/batch``: its artifact, or its error.
+
+    Example:
+        ```python
+        {"index": 0, "created": true, "artifact": {...}, "files": [...]}
+        {"index": 1, "error": {"type": "BlobNotFound", "status": 404, "detail": "content … has not been uploaded"}}
+        ```
+    """
+
+    index: int
+    created: bool | None = None
+    artifact: Artifact | None = None
+    files: list[ArtifactFile] | None = None
+    error: ItemError | None = None
+
+
+class CreatedArtifacts(_Body):
+    """The results of ``POST /artifacts/batch``, one per item, in order.
+
+    Example:
+        ```python
+        {"results": [{"index": 0, "created": true, "artifact": {...}, "files": [...]}]}
+        ```
+    """
+
+    results: list[CreatedItem]
 
 
 class ArtifactPage(_Body):

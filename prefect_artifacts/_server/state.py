@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from prefect_artifacts._server.auth import Authenticator
 from prefect_artifacts.catalog.auth import AuthCatalog, Principal
+from prefect_artifacts.errors import ArtifactError
 from prefect_artifacts.registry.local import LocalRegistry
 
 
@@ -89,3 +90,19 @@ def dump(value: Any, status_code: int = 200, headers: dict[str, str] | None = No
     else:
         content = value.model_dump(mode="json", by_alias=True)
     return JSONResponse(content, status_code=status_code, headers=headers)
+
+
+#: What a client sees of a server-side failure (5xx): the details (paths, hosts) go to the log only.
+HIDDEN_MESSAGE = "the server's storage or catalog failed (see the server log)"
+
+
+def public_error(exc: ArtifactError) -> tuple[str, int, str]:
+    """How an error leaves the server: its class name, HTTP status and message (hidden for a 5xx).
+
+    Example:
+        ```python
+        name, status, message = public_error(ArtifactNotFound("no artifact 'x'"))  # ("ArtifactNotFound", 404, …)
+        ```
+    """
+    status = exc.status_code
+    return type(exc).__name__, status, HIDDEN_MESSAGE if status >= 500 else exc.message

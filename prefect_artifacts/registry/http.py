@@ -35,6 +35,7 @@ from prefect_artifacts._aspects import check_urn, is_urn, prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
 from prefect_artifacts._paths import parse_ref
 from prefect_artifacts._progress import HighWater, hashing_progress
+from prefect_artifacts.batches import BatchJob
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN
 from prefect_artifacts.errors import (
@@ -87,6 +88,8 @@ DIRECT_PUT = 256 * 1024
 INLINE_MAX = 64 * 1024
 #: ...up to this many bytes per create.
 INLINE_TOTAL = 1024 * 1024
+#: Most small contents `upload_many` holds in memory to send with its create requests (the rest are PUT).
+BATCH_INLINE_COUNT = 10_000
 UPLOAD_CHUNK = 1024 * 1024
 _FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: PermissionDenied, 404: ArtifactNotFound,
              409: ArtifactError, 413: PayloadTooLarge, 414: PayloadTooLarge}
@@ -111,13 +114,25 @@ def error_from_response(response: httpx.Response) -> ArtifactError:
         body = {}
     name = body.get("error")
     message = str(body.get("message") or f"HTTP {response.status_code} from {response.request.url}")
-    cls = ERRORS_BY_NAME.get(name) if isinstance(name, str) else None
-    if cls is None:
-        cls = _FALLBACK.get(response.status_code, StorageError if response.status_code >= 500 else ArtifactError)
-    exc = cls.__new__(cls)
-    ArtifactError.__init__(exc, message)
+    exc = error_of(name, message, response.status_code)
     if "position" in body:
         exc.position = body["position"]  # type: ignore[attr-defined]
+    return exc
+
+
+def error_of(name: Any, message: str, status: int) -> ArtifactError:
+    """The exception of a server error: its class by ``name``, else by HTTP ``status``.
+
+    Example:
+        ```python
+        error_of("BlobNotFound", "content … has not been uploaded", 404)   # BlobNotFound(...)
+        ```
+    """
+    cls = ERRORS_BY_NAME.get(name) if isinstance(name, str) else None
+    if cls is None:
+        cls = _FALLBACK.get(status, StorageError if status >= 500 else ArtifactError)
+    exc = cls.__new__(cls)
+    ArtifactError.__init__(exc, message)
     return exc
 
 
@@ -158,7 +173,8 @@ class HttpRegistry(Registry):
         self._user: str | None = None
         self._timeout = timeout
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._inline = threading.local()  # small blobs waiting for this thread's next create
+        self._inline = threading.local()  # small blobs waiting for this thread's next create (or batch)
+        self._batch_route: bool | None = None  # whether the server has POST /artifacts/batch (None: not asked yet)
         self._owns_client = client is None
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -292,6 +308,10 @@ class HttpRegistry(Registry):
         digest = digest or hashlib.sha256(data).hexdigest()
         if len(data) > DIRECT_PUT and self._server_has(digest):  # worth a round trip to skip
             return BlobInfo(digest, len(data), written=False)
+        batch: dict[str, bytes] | None = getattr(self._inline, "batch", None)
+        if batch is not None and len(data) <= INLINE_MAX and len(batch) < BATCH_INLINE_COUNT:
+            batch[digest] = data  # sent with the batch's create requests (http_batch)
+            return BlobInfo(digest, len(data), written=False)
         pending = self._pending()
         # sync: a single-file upload, stored and created by this thread (batches may use a pool)
         if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
@@ -305,6 +325,28 @@ class HttpRegistry(Registry):
         data = response.json()
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
 
+    def _upload_batch(self, jobs: Sequence[BatchJob],
+                      storage: str | None) -> builtins.list[Artifact | ArtifactError]:
+        self._inline.batch = {}  # small contents of this thread's batch, sent with its create requests
+        try:
+            return super()._upload_batch(jobs, storage)
+        finally:
+            self._inline.batch = None
+
+    def _create_many(
+        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]],
+    ) -> builtins.list[Artifact | ArtifactError]:
+        from prefect_artifacts.registry.http_batch import create_many
+
+        return create_many(self, requests, getattr(self._inline, "batch", None) or {})
+
+    def _created(self, data: dict[str, Any]) -> Artifact:
+        """The artifact of a create's answer (``artifact``, ``files``, ``created``)."""
+        files = [ArtifactFile.model_validate(f) for f in data["files"]]
+        art = self._artifact(data["artifact"]).with_files(files)
+        art._just_created = bool(data.get("created"))
+        return art
+
     def _create(self, manifest: ArtifactManifest, strategy: ConflictStrategy, make_folder: bool) -> Artifact:
         key = manifest.idempotency_key or uuid.uuid4().hex
         body = manifest.model_dump(mode="json", by_alias=True, exclude={"idempotency_key"})
@@ -314,11 +356,7 @@ class HttpRegistry(Registry):
         pending.clear()
         if inline:
             body["blobs"] = {d: base64.b64encode(data).decode() for d, data in inline.items()}
-        data = self._json("POST", "/artifacts", json=body, headers={"Idempotency-Key": key})
-        files = [ArtifactFile.model_validate(f) for f in data["files"]]
-        art = self._artifact(data["artifact"]).with_files(files)
-        art._just_created = bool(data.get("created"))
-        return art
+        return self._created(self._json("POST", "/artifacts", json=body, headers={"Idempotency-Key": key}))
 
     def _get(self, ref: str) -> Artifact:
         parsed = parse_ref(ref)

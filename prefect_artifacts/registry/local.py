@@ -401,12 +401,18 @@ class LocalRegistry(Registry):
         """
         out: builtins.list[tuple[Artifact, bool] | ArtifactError | None] = [None] * len(requests)
         sealed: builtins.list[tuple[int, tuple[ArtifactManifest, ConflictStrategy, bool]]] = []
+        unsynced: dict[int, ContentStore] = {}  # stores holding sent contents written without fsync
         for i, (manifest, conflict_strategy, make_folder, blobs) in enumerate(requests):
             try:
-                sealed.append((i, (self._sealed_for_create(manifest, blobs), parse_strategy(conflict_strategy),
-                                   make_folder)))
+                sealed.append((i, (self._sealed_for_create(manifest, blobs, sync=False),
+                                   parse_strategy(conflict_strategy), make_folder)))
+                if blobs:
+                    store = self._named_store(manifest.storage_id)
+                    unsynced[id(store)] = store
             except ArtifactError as exc:
                 out[i] = exc
+        for store in unsynced.values():  # sent contents durable before any artifact names them
+            store.flush()
         made = self.catalog.create_many([r for _, r in sealed], self.principal) if sealed else []
         for (i, _r), result in zip(sealed, made, strict=True):
             out[i] = result if isinstance(result, ArtifactError) else (self._bind(result[0]), result[1])
@@ -438,13 +444,17 @@ class LocalRegistry(Registry):
         art, created = self.catalog.create(sealed, strategy, make_folder, self.principal)
         return self._bind(art), created
 
-    def _sealed_for_create(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes]) -> ArtifactManifest:
-        """`create`'s checks (the caller's group, possession of the blobs or ``blobs`` sent): the sealed manifest."""
+    def _sealed_for_create(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes],
+                           sync: bool = True) -> ArtifactManifest:
+        """`create`'s checks (the caller's group, possession of the blobs or ``blobs`` sent): the sealed manifest.
+
+        ``sync=False``: sent contents are written without fsync (the caller flushes their store).
+        """
         principal = self.principal
         if principal is not None and manifest.group_id is not None and not principal.can_write(manifest.group_id):
             raise PermissionDenied(f"user {principal.user_name!r} may not write to group {manifest.group_id!r}")
         store = self._named_store(manifest.storage_id)  # where the blobs must be (an unknown id: refused)
-        sent = self._store_sent(manifest, blobs)
+        sent = self._store_sent(manifest, blobs, sync)
         claimed = {f.digest for f in manifest.files if f.uri is None and isinstance(f.digest, str)} - sent
         usable = sent | self._possessed(claimed)
 
@@ -488,7 +498,7 @@ class LocalRegistry(Registry):
             return False
         return group is None or group in self.group_ids
 
-    def _store_sent(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes]) -> set[str]:
+    def _store_sent(self, manifest: ArtifactManifest, blobs: Mapping[str, bytes], sync: bool = True) -> set[str]:
         """Verify and store small contents sent with a create; their digests."""
         wanted = {f.digest for f in manifest.files if f.uri is None}
         for digest, data in blobs.items():
@@ -499,7 +509,7 @@ class LocalRegistry(Registry):
                 raise ArtifactIntegrityError(f"sent content digest {actual} does not match the announced {digest}")
         store = self._named_store(manifest.storage_id)
         for data in blobs.values():
-            store.put_bytes(data)
+            store.put_bytes(data, sync)
         return set(blobs)
 
     def _keyed(self, manifest: ArtifactManifest) -> ArtifactManifest:

@@ -90,7 +90,7 @@ def _path(world: World, template: str) -> str:
 
 
 ENDPOINTS = READS + [(m, t) for m, t, _ in WRITES] + [("GET", p) for p in LISTINGS] + [
-    ("POST", "/artifacts"), ("HEAD", "/blobs/" + "0" * 64), ("PUT", "/blobs/" + "0" * 64),
+    ("POST", "/artifacts"), ("POST", "/artifacts/batch"), ("HEAD", "/blobs/" + "0" * 64), ("PUT", "/blobs/" + "0" * 64),
     ("POST", "/plugin-snapshots"), ("POST", "/admin/gc"), ("GET", "/whoami"), ("GET", "/storages"),
     ("POST", "/artifacts/{id}/transfers"),
     ("GET", "/groups"), ("GET", "/groups/team-a"), ("GET", f"/jobs/{RUN_ID}"),

@@ -14,13 +14,18 @@ from prefect_artifacts._server.schemas import (
     AspectRequest,
     AttachRequest,
     CreateArtifactRequest,
+    CreateArtifactsRequest,
     CreatedArtifact,
+    CreatedArtifacts,
+    CreatedItem,
+    ItemError,
     RecordDownloadRequest,
     UpdateArtifactRequest,
 )
-from prefect_artifacts._server.state import ServerState, dump, server_state
+from prefect_artifacts._server.state import ServerState, dump, public_error, server_state
+from prefect_artifacts.batches import MAX_REQUEST_INLINE_BYTES
 from prefect_artifacts.catalog.auth import Principal
-from prefect_artifacts.errors import InvalidArtifactInput
+from prefect_artifacts.errors import ArtifactError, InvalidArtifactInput, PayloadTooLarge
 from prefect_artifacts.models import (
     Artifact,
     ArtifactFile,
@@ -37,7 +42,7 @@ Caller = Depends(current_principal)
 State = Depends(server_state)
 
 
-def _sent_blobs(body: CreateArtifactRequest) -> dict[str, bytes]:
+def _sent_blobs(body: CreateArtifactRequest | CreateArtifactsRequest) -> dict[str, bytes]:
     """The small contents sent inside the create, base64-decoded (the registry verifies them)."""
     blobs = {}
     for digest, encoded in body.blobs.items():
@@ -63,12 +68,72 @@ def create_artifact(
     checksums from the stored content and applies the folder and possession rules
     (`LocalRegistry.create`).
     """
-    manifest = ArtifactManifest.model_validate(body.model_dump(exclude={"conflict_strategy", "make_folder", "blobs"}))
+    manifest = _manifest(body)
     if idempotency_key is not None:
         manifest.idempotency_key = idempotency_key
     art, created = state.registry_for(principal).create(manifest, body.conflict_strategy, body.make_folder,
                                                         _sent_blobs(body))
     return dump(CreatedArtifact(artifact=art, files=art.files, created=created), status_code=201 if created else 200)
+
+
+def _manifest(body: CreateArtifactRequest) -> ArtifactManifest:
+    return ArtifactManifest.model_validate(body.model_dump(exclude={"conflict_strategy", "make_folder", "blobs"}))
+
+
+def _batch_requests(
+    body: CreateArtifactsRequest,
+) -> list[tuple[ArtifactManifest, str, bool, dict[str, bytes]] | ArtifactError]:
+    """Each item as a `LocalRegistry.create_many` request with the shared contents it uses, or its error."""
+    shared = _sent_blobs(body)
+    if sum(map(len, shared.values())) + sum(len(v) * 3 // 4 for i in body.items for v in i.blobs.values()) \
+            > MAX_REQUEST_INLINE_BYTES:
+        raise PayloadTooLarge(f"a batch carries at most {MAX_REQUEST_INLINE_BYTES} bytes of inline content; "
+                              "PUT larger contents to /blobs/{digest} first")
+    used: set[str] = set()
+    out: list[tuple[ArtifactManifest, str, bool, dict[str, bytes]] | ArtifactError] = []
+    for item in body.items:
+        wanted = {f.digest for f in item.files if f.uri is None}
+        mine = {d: data for d, data in shared.items() if d in wanted}
+        used.update(mine)
+        try:
+            mine.update(_sent_blobs(item))
+            out.append((_manifest(item), item.conflict_strategy.value, item.make_folder, mine))
+        except ArtifactError as exc:
+            out.append(exc)
+    unused = set(shared) - used
+    if unused:
+        raise InvalidArtifactInput(f"sent content {min(unused)[:16]}… is not a file of any item")
+    return out
+
+
+def _item_result(index: int, result: tuple[Artifact, bool] | ArtifactError) -> CreatedItem:
+    if isinstance(result, ArtifactError):
+        name, status, detail = public_error(result)
+        return CreatedItem(index=index, error=ItemError(type=name, status=status, detail=detail))
+    art, created = result
+    return CreatedItem(index=index, created=created, artifact=art, files=art.files)
+
+
+@router.post("/artifacts/batch", response_model=CreatedArtifacts)
+def create_artifacts(
+    body: CreateArtifactsRequest, principal: Principal = Caller, state: ServerState = State,
+) -> Response:
+    """Catalog many artifact versions in one request and one catalog transaction: a result per item, in order.
+
+    Each item is checked and created as ``POST /artifacts`` would (folder, group and
+    possession rules, its own ``idempotencyKey``): a failing item is reported in its
+    result (``error``: class name, HTTP status, message) and never stops the others.
+    A retried request with the same idempotency keys returns the same artifacts
+    (``created: false``). Small contents may come inline, in ``blobs`` (shared by the
+    items) or in an item's own ``blobs``.
+    """
+    requests = _batch_requests(body)
+    valid = [(i, r) for i, r in enumerate(requests) if not isinstance(r, ArtifactError)]
+    made = state.registry_for(principal).create_many([r for _, r in valid]) if valid else []
+    results: dict[int, tuple[Artifact, bool] | ArtifactError] = {
+        i: r for i, r in enumerate(requests) if isinstance(r, ArtifactError)}
+    results.update((i, result) for (i, _r), result in zip(valid, made, strict=True))
+    return dump(CreatedArtifacts(results=[_item_result(i, results[i]) for i in range(len(requests))]))
 
 
 @router.get("/artifacts", response_model=ArtifactPage)

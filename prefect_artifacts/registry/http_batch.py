@@ -1,0 +1,136 @@
+"""`HttpRegistry.upload_many`'s creates: ``POST /artifacts/batch``, up to 500 items a request.
+
+Every manifest gets its idempotency key before the first attempt, so the client's
+retry of a request whose answer was lost returns the same artifacts. Small contents
+collected while the batch was stored travel inside the request (``blobs``, shared by
+its items) up to `batches.MAX_REQUEST_INLINE_BYTES` (the rest is PUT first). Each
+item's error comes back as the same `ArtifactError` subclass the server raised. A
+server without the route (404/405) gets one ``POST /artifacts`` per item instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prefect_artifacts.batches import MAX_REQUEST_INLINE_BYTES, MAX_REQUEST_ITEMS
+from prefect_artifacts.errors import ArtifactError
+from prefect_artifacts.models import ArtifactManifest, ConflictStrategy
+from prefect_artifacts.registry.base import _STORAGE
+
+if TYPE_CHECKING:
+    from prefect_artifacts.models import Artifact
+    from prefect_artifacts.registry.http import HttpRegistry
+
+Request = tuple[ArtifactManifest, ConflictStrategy, bool]
+
+
+def create_many(reg: HttpRegistry, requests: Sequence[Request],
+                inline: Mapping[str, bytes]) -> list[Artifact | ArtifactError]:
+    """Create ``requests`` through the batch endpoint: a result per request, in order.
+
+    ``inline`` holds the small contents stored for these manifests but not sent yet
+    (digest → bytes); each is sent with the first request that uses it.
+
+    Example:
+        ```python
+        results = create_many(reg, [(manifest, ConflictStrategy.NEW, True)], inline={})
+        ```
+    """
+    keyed = [(m if m.idempotency_key else m.model_copy(update={"idempotency_key": uuid.uuid4().hex}), s, mk)
+             for m, s, mk in requests]  # keys fixed before any attempt: a retried request is safe
+    out: list[Artifact | ArtifactError] = []
+    for start in range(0, len(keyed), MAX_REQUEST_ITEMS):
+        chunk = keyed[start:start + MAX_REQUEST_ITEMS]
+        blobs = _inline_for(reg, chunk, inline)
+        if reg._batch_route is not False:
+            results = _post(reg, chunk, blobs)
+            if results is not None:
+                out.extend(results)
+                continue
+            reg._batch_route = False  # an older server: one create per item from now on
+        _put_all(reg, chunk, blobs)
+        out.extend(_one_by_one(reg, chunk))
+    return out
+
+
+def _inline_for(reg: HttpRegistry, chunk: Sequence[Request], inline: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The contents this request carries: those its items use, up to the server's cap (the rest PUT now).
+
+    A content used by several requests goes with each: sent content counts as the
+    caller's only for the request that carries it.
+    """
+    blobs: dict[str, bytes] = {}
+    put: set[str] = set()
+    total = 0
+    for manifest, _s, _mk in chunk:
+        for f in manifest.files:
+            digest = f.digest
+            if digest is None or digest not in inline or digest in blobs or digest in put:
+                continue
+            data = inline[digest]
+            if total + len(data) > MAX_REQUEST_INLINE_BYTES:
+                _put(reg, manifest, digest, data)
+                put.add(digest)
+            else:
+                blobs[digest] = data
+                total += len(data)
+    return blobs
+
+
+def _put(reg: HttpRegistry, manifest: ArtifactManifest, digest: str, data: bytes) -> None:
+    token = _STORAGE.set(manifest.storage_id)  # the store the artifact's blobs go to
+    try:
+        reg._put_blob(digest, len(data), lambda: data)
+    finally:
+        _STORAGE.reset(token)
+
+
+def _put_all(reg: HttpRegistry, chunk: Sequence[Request], blobs: Mapping[str, bytes]) -> None:
+    owner = {f.digest: m for m, _s, _mk in chunk for f in m.files if f.digest in blobs}
+    for digest, data in blobs.items():
+        _put(reg, owner[digest], digest, data)
+
+
+def _one_by_one(reg: HttpRegistry, chunk: Sequence[Request]) -> list[Artifact | ArtifactError]:
+    out: list[Artifact | ArtifactError] = []
+    for manifest, strategy, make_folder in chunk:
+        try:
+            out.append(reg._create(manifest, strategy, make_folder))
+        except ArtifactError as exc:
+            out.append(exc)
+    return out
+
+
+def _post(reg: HttpRegistry, chunk: Sequence[Request],
+          blobs: Mapping[str, bytes]) -> list[Artifact | ArtifactError] | None:
+    """One ``POST /artifacts/batch``; None when the server has no such route."""
+    from prefect_artifacts.registry.http import _no_such_route, error_from_response, error_of
+
+    items = []
+    for manifest, strategy, make_folder in chunk:
+        item = manifest.model_dump(mode="json", by_alias=True)
+        item.update(conflictStrategy=strategy.value, makeFolder=make_folder)
+        items.append(item)
+    body: dict[str, Any] = {"items": items}
+    if blobs:
+        body["blobs"] = {d: base64.b64encode(data).decode() for d, data in blobs.items()}
+    response = reg._send("POST", "/artifacts/batch", json=body, allow=(404, 405))
+    if response.status_code == 405 or (response.status_code == 404 and _no_such_route(response)):
+        return None
+    if response.status_code >= 400:
+        raise error_from_response(response)
+    reg._batch_route = True
+    results = response.json()["results"]
+    if len(results) != len(chunk):
+        raise ArtifactError(f"the server answered {len(results)} results for {len(chunk)} items")
+    out: list[Artifact | ArtifactError] = []
+    for result in results:
+        error = result.get("error")
+        if error is not None:
+            out.append(error_of(error.get("type"), str(error.get("detail") or ""), int(error.get("status") or 500)))
+        else:
+            out.append(reg._created(result))
+    return out
