@@ -131,13 +131,22 @@ def check_digest(digest: str) -> str:
 def open_filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     """Resolve an fsspec URL to (filesystem, root path), naming the extra to install.
 
+    Directory listings are not cached unless ``storage_options`` ask for it
+    (``use_listings_cache``): a store is shared with other processes (server replicas,
+    workers), and a listing cached by one garbage collection would hide every blob
+    another process wrote since, so reads of them would fail as not found.
+
     Example:
         ```python
         fs, root = open_filesystem("memory://store")
         ```
     """
+    options = {"use_listings_cache": False, **(storage_options or {})}
     try:
-        return fsspec.core.url_to_fs(url, **(storage_options or {}))
+        try:
+            return fsspec.core.url_to_fs(url, **options)
+        except TypeError:  # a filesystem that takes no listing-cache options
+            return fsspec.core.url_to_fs(url, **(storage_options or {}))
     except (ImportError, ValueError) as exc:
         protocol = url.split("://", 1)[0] if "://" in url else "file"
         extra = _EXTRAS.get(protocol)

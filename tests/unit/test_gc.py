@@ -317,3 +317,21 @@ def test_gc_aborts_multipart_uploads_anywhere_under_the_store_after_the_grace(
         assert unfinished() == set()
     finally:
         reg.close()
+
+
+def test_a_blob_another_process_wrote_after_a_gc_listing_is_readable(
+    moto_server: MotoServer, tmp_path: Path,
+) -> None:
+    # The replicas' bug: a listing cached by gc hid blobs written since by other processes.
+    reg = LocalRegistry.from_urls(f"s3://{moto_server.make_bucket('listing')}/blobs",
+                                  sqlite_url(tmp_path / "c.sqlite"), storage_options=moto_server.storage_options)
+    try:
+        first = reg.store.put_bytes(b"first").digest
+        reg.gc(grace_seconds=HOUR)  # lists every blob folder
+        data = next(d for i in range(10_000) if hashlib.sha256(d := b"another process %d" % i).hexdigest()[:2]
+                    == first[:2])  # a new blob in a folder gc listed
+        digest = hashlib.sha256(data).hexdigest()
+        moto_server.filesystem().pipe_file(reg.store.blob_path(digest), data)
+        assert b"".join(reg.store.read(digest)) == data and reg.store.size(digest) == len(data)
+    finally:
+        reg.close()
