@@ -80,6 +80,32 @@ class ArtifactSettings(BaseSettings):
                 raise ValueError(f"storage {storage_id!r} needs a non-empty fsspec URL")
         return value
 
+    presign_urls: bool = Field(
+        default=True,
+        description="Server: offer clients presigned URLs so file bytes go straight to and from the content"
+        " store when it signs them (S3); false: every byte goes through the server.",
+    )
+    direct_transfers: bool = Field(
+        default=True, description="Client: use the presigned URLs a server offers (false: send everything through it).",
+    )
+    presign_expiry_seconds: int = Field(
+        default=900, ge=1, le=7 * 86400, description="Server: how long a presigned URL stays valid.",
+    )
+    presign_min_bytes: int = Field(
+        default=4 << 20, ge=0,
+        description="Server: files smaller than this go through the server (a presigned URL costs a round trip).",
+    )
+    presign_max_single_put: int = Field(
+        default=5 << 30, ge=1,
+        description="Server: largest blob uploaded with one presigned, checksummed PUT (S3's limit is 5 GiB);"
+        " larger ones go through the server.",
+    )
+    presign_store_checks: bool | None = Field(
+        default=None,
+        description="Server: whether the store refuses a PUT whose body does not match its signed SHA-256"
+        " (S3 does): then uploads go straight to the blob's key and the store's check is trusted; otherwise"
+        " they go to a temp key that the server hashes. None: probe the store once.",
+    )
     cache_bytes: int = Field(
         default=1 << 30, ge=0,
         description="Bound of the read-through cache of content downloaded from a server (under"

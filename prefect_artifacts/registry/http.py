@@ -76,6 +76,7 @@ from prefect_artifacts.registry.base import (
     slice_stream,
     user_folder,
 )
+from prefect_artifacts.registry.http_direct import DirectTransfers
 from prefect_artifacts.registry.spec import RegistrySpec, forget_registry
 from prefect_artifacts.settings import ArtifactSettings
 from prefect_artifacts.storage.chunk_index import ChunkIndex, InvalidChunkIndex
@@ -175,6 +176,7 @@ class HttpRegistry(Registry):
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._inline = threading.local()  # small blobs waiting for this thread's next create (or batch)
         self._batch_route: bool | None = None  # whether the server has POST /artifacts/batch (None: not asked yet)
+        self._direct = DirectTransfers(self)  # presigned URLs to the server's bucket (http_direct)
         self._owns_client = client is None
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
@@ -299,7 +301,8 @@ class HttpRegistry(Registry):
         if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
         sent = HighWater()  # a retried PUT sends the file again: count each byte once
-        return self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
+        direct = self._direct.upload(digest, size, lambda: _file_chunks(path, size, sent), _storage_param())
+        return direct or self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
 
     def _server_has(self, digest: str) -> bool:
         return self._send("HEAD", f"/blobs/{digest}", allow=(404,), params=_storage_param()).status_code == 200
@@ -317,7 +320,8 @@ class HttpRegistry(Registry):
         if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
             pending[digest] = data  # sent with the create: one request per small upload
             return BlobInfo(digest, len(data), written=False)
-        return self._put_blob(digest, len(data), lambda: data)
+        direct = self._direct.upload(digest, len(data), lambda: [data], _storage_param())
+        return direct or self._put_blob(digest, len(data), lambda: data)
 
     def _put_blob(self, digest: str, size: int, body: Any) -> BlobInfo:
         response = self._send("PUT", f"/blobs/{digest}", content=body, params=_storage_param(),
@@ -403,13 +407,21 @@ class HttpRegistry(Registry):
         params = {"path": path}
         if start is not None or end is not None:
             return self._read_range(ref, base, params, chunk_size, start or 0, end)
-        response = self._request_content(url, params, 0, None)
+        response = self._request_content(url, params, 0, None, direct=self._direct.enabled)
+        checksum = response.headers.get("x-content-sha256")
+        if response.status_code == 303:  # a presigned GET of the bucket (http_direct)
+            opened = self._direct.fetch(response)
+            if opened is None:  # the bucket refused it (expired?): the server streams it
+                response = self._request_content(url, params, 0, None)
+                checksum = response.headers.get("x-content-sha256")
+            else:
+                response, checksum = opened
         if response.status_code == 307:
             response.read()
             response.close()
             meta = ArtifactFile.model_validate(response.json()["files"][0])
             return _read_reference(meta, chunk_size, start, end)
-        return _Download(self, url, params, response, chunk_size, 0, None, response.headers.get("x-content-sha256"))
+        return _Download(self, url, params, response, chunk_size, 0, None, checksum)
 
     def _read_range(self, ref: str, base: str, params: dict[str, Any], chunk_size: int, start: int,
                     end: int | None) -> Iterator[bytes]:
@@ -445,13 +457,19 @@ class HttpRegistry(Registry):
         return _Download(self, url, params, response, chunk_size, start, stop, None, index=index, origin=low,
                          last=last)
 
-    def _request_content(self, url: str, params: dict[str, Any], start: int, end: int | None) -> httpx.Response:
-        """``GET`` a ``…/contents`` URL, whole (the client verifies it) or bytes ``[start, end)``."""
+    def _request_content(self, url: str, params: dict[str, Any], start: int, end: int | None,
+                         direct: bool = False) -> httpx.Response:
+        """``GET`` a ``…/contents`` URL, whole (the client verifies it) or bytes ``[start, end)``.
+
+        ``direct``: a whole file may be answered ``303`` with a presigned URL of the bucket.
+        """
         headers = {}
         if start or end is not None:
             headers["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         else:  # a whole file: _Download checks X-Content-SHA256, so the server need not hash it too
             headers["X-Client-Verifies"] = "sha256"
+            if direct:
+                headers["X-Direct-Download"] = "presigned"
         response = self._send("GET", url, stream=True, params=params, headers=headers, allow=(416,))
         if response.status_code == 416:  # a range starting at or past the end: no bytes
             response.close()

@@ -59,6 +59,7 @@ from prefect_artifacts.models import (
     Transfer,
     TransferAction,
 )
+from prefect_artifacts.registry import direct
 from prefect_artifacts.registry.base import (
     _STORAGE,
     Registry,
@@ -78,6 +79,7 @@ from prefect_artifacts.settings import ArtifactSettings, get_settings
 from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import SMALL_FILE, BlobInfo, ContentStore, check_digest
 from prefect_artifacts.storage.hashing import CHUNK_SIZE, copy_chunks_hashing, hash_file
+from prefect_artifacts.storage.presigned import SignedRequest
 
 #: Seconds replicas' clocks may disagree: gc skips a blob deleted up to this long before it
 #: listed the store (the blob it saw may be a newer copy; the next gc collects it).
@@ -303,6 +305,50 @@ class LocalRegistry(Registry):
         if principal is not None and principal.writable is not None and not principal.writable:
             raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
         return BlobReceiver(self, self.usable_blob(digest, storage), self._named_store(storage))
+
+    def offer_direct_upload(self, digest: str, size: int, storage: str | None = None,
+                            max_size: int | None = None) -> direct.UploadOffer:
+        """A presigned PUT that sends blob ``digest`` straight to the store, or why not (`registry.direct`).
+
+        The digest is reserved for garbage collection before the URL is signed.
+
+        Raises:
+            InvalidArtifactInput: a malformed digest or size, or an unknown ``storage``.
+            PayloadTooLarge: ``size`` is over ``max_size``.
+            PermissionDenied: the caller may not write to any group.
+
+        Example:
+            ```python
+            offer = reg.offer_direct_upload(digest, size)
+            ```
+        """
+        return direct.offer_upload(self, digest, size, storage, max_size)
+
+    def finish_direct_upload(self, digest: str, size: int, upload: str, storage: str | None = None) -> BlobInfo:
+        """Check a presigned upload (`offer_direct_upload`) and make the blob the caller's to use.
+
+        Raises:
+            ArtifactIntegrityError: the upload is missing, someone else's, late, or not ``digest``'s
+                bytes (a temp copy is deleted; nothing can reference the digest).
+            InvalidArtifactInput: no such upload was offered here.
+
+        Example:
+            ```python
+            reg.finish_direct_upload(digest, size, offer.upload)
+            ```
+        """
+        return direct.finish_upload(self, digest, size, upload, storage)
+
+    def direct_download(self, meta: ArtifactFile, digest: str, storage_id: str | None = None) -> SignedRequest | None:
+        """A presigned GET of a stored file the caller located (`locate_file`), or None (`registry.direct`).
+
+        Example:
+            ```python
+            art, meta, digest = reg.locate_file(ref)
+            request = reg.direct_download(meta, digest, art.storage_id)
+            ```
+        """
+        return direct.download_request(self, digest, meta.size or 0, storage_id)
 
     # primitives -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 from fsspec.implementations.local import LocalFileSystem
 
 from prefect_artifacts.storage.base import ContentStore, Fill, mtime_of, storage_errors
+from prefect_artifacts.storage.presigned import PresignedS3
 
 #: Protocols of object stores: one PUT is atomic, and there are no directories.
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
@@ -157,8 +158,8 @@ class ObjectContentStore(FsspecContentStore):
         return self.fs.open(path, "rb", block_size=chunk_size, cache_type="none")
 
 
-class S3ContentStore(ObjectContentStore):
-    """Blobs named by their SHA-256 on S3 (or an S3-compatible store), via s3fs.
+class S3ContentStore(PresignedS3, ObjectContentStore):
+    """Blobs named by their SHA-256 on S3 (or an S3-compatible store), via s3fs; signs URLs (`PresignedS3`).
 
     Example:
         ```python

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from prefect_artifacts._server.auth import current_principal
+from prefect_artifacts._server.routes import direct
+from prefect_artifacts._server.routes.direct import DirectDownload
 from prefect_artifacts._server.schemas import BlobStored, ChunkEntries, ErrorBody, ReferenceRedirect
 from prefect_artifacts._server.state import ServerState, dump, server_state
 from prefect_artifacts._server.streams import RangeNotSatisfiable, parse_range, primed, store_body
@@ -23,6 +25,7 @@ from prefect_artifacts.models import BundleType
 from prefect_artifacts.registry.local import LocalRegistry
 
 router = APIRouter(tags=["content"])
+router.include_router(direct.router)  # presigned uploads
 Caller = Depends(current_principal)
 State = Depends(server_state)
 STREAM_CHUNK = 1024 * 1024
@@ -31,6 +34,9 @@ STREAM_CHUNK = 1024 * 1024
 #: here, so corruption is a clean 409 before the response starts).
 CLIENT_VERIFIES = "x-client-verifies"
 CLIENT_VERIFIED_MIN = 4 * STREAM_CHUNK
+#: A client that sends ``X-Direct-Download: presigned`` (and verifies) may get a ``303`` whose
+#: body (`DirectDownload`) is a presigned GET of the blob in the content store.
+DIRECT_DOWNLOAD = "x-direct-download"
 #: Chunks one ``GET …/chunks`` answer covers at most (2 GiB at 512 KiB chunks, ~280 KB of JSON):
 #: a client reading further asks again from where it got to.
 MAX_CHUNK_ENTRIES = 4096
@@ -40,6 +46,8 @@ _CONTENT_RESPONSES: dict[int | str, dict[str, object]] = {
           "description": "The file's content, or a tar.gz/zip bundle with fileType."},
     206: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
           "description": "The requested byte range (Content-Range)."},
+    303: {"model": DirectDownload,
+          "description": "To a client sending X-Direct-Download: presigned: GET the content from this URL."},
     307: {"model": ReferenceRedirect,
           "description": "References: read them from their URIs (body: the file, or the bundle's files)."},
     416: {"model": ErrorBody, "description": "The range lies outside the content."},
@@ -78,6 +86,10 @@ async def contents(
     media = meta.mime_type or "application/octet-stream"
     if span is None:
         client_verifies = request.headers.get(CLIENT_VERIFIES, "").lower() == "sha256" and meta.checksum == digest
+        if client_verifies and request.headers.get(DIRECT_DOWNLOAD, "").lower() == "presigned":
+            signed = await run_in_threadpool(reader.direct_download, meta, digest, art.storage_id)
+            if signed is not None:
+                return dump(DirectDownload(url=signed.url, checksum=digest, size=size), status_code=303)
         verify = not client_verifies or size < CLIENT_VERIFIED_MIN
         body = await run_in_threadpool(
             lambda: primed(reader.open_content(meta, digest, STREAM_CHUNK, verify=verify)))

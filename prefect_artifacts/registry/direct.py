@@ -1,0 +1,239 @@
+"""Direct transfers: who gets a presigned URL, and how an upload through one is checked.
+
+A client of a server whose content store signs URLs (S3, `storage.presigned`) moves a
+large file's bytes to and from the bucket itself; the server only signs and checks.
+
+**Uploads** (`offer_upload`, then `finish_upload` once the client's PUT is done):
+
+- An offer is made only to a caller who may write, for a blob the store can take in one
+  PUT (``presign_max_single_put``; larger ones go through the server, which hashes them).
+  The digest is reserved in the catalog (`AuthCatalog.hold_blob`) *before* the URL is
+  signed, so garbage collection on any replica keeps the blob while the client uploads.
+- Where the store checks the signed SHA-256 (S3; probed once, or the
+  ``presign_store_checks`` setting) the PUT goes to the blob's own key: the store keeps
+  the body only if it hashes to the digest, so even a blob stored already can be sent
+  again (same bytes) and that proves the caller holds them. `finish_upload` HEADs the
+  object: its size, its stored SHA-256 checksum, and the signed metadata saying who
+  uploaded it for which digest, before the URL expired.
+- Where the store does not check (moto, some S3-compatible stores) the PUT goes to
+  ``tmp/<upload id>.part``; `finish_upload` checks the same facts, then reads the object
+  and hashes it (bounded chunks) before moving it into place; a mismatch deletes it.
+  A blob stored already gets no offer there (a PUT over it could not be checked): the
+  client sends it through the server, which hashes it.
+
+Only then is the upload recorded as the caller's (`AuthCatalog.record_upload`, the
+possession rule of `LocalRegistry.usable_blob`), so no artifact can reference content
+that was not verified.
+
+**Downloads** (`download_request`): a presigned GET of a blob the caller can read (the
+caller got it from `LocalRegistry.locate_file`); the client verifies the SHA-256 of what
+it streams. Content smaller than ``presign_min_bytes`` goes through the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prefect_artifacts._ids import new_uuid
+from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, PayloadTooLarge, PermissionDenied
+from prefect_artifacts.storage.base import check_digest
+from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
+from prefect_artifacts.storage.presigned import (
+    META_DIGEST,
+    META_EXPIRES,
+    META_UPLOADER,
+    PresignedS3,
+    SignedRequest,
+    checksum_b64,
+)
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.local import LocalRegistry
+
+#: The upload id of a PUT straight to the blob's key (other ids name a temp key).
+FINAL = "final"
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Tolerated difference between this server's clock and the store's.
+CLOCK_SKEW = 60
+
+
+@dataclass(frozen=True)
+class UploadOffer:
+    """The answer to a request for a presigned upload.
+
+    Attributes:
+        request: the PUT to send (None: send the bytes through the server instead).
+        upload: the id to give back to `finish_upload` (``"final"`` or a temp key's id).
+        reason: why there is no ``request``.
+        permanent: no offer will ever be made for this store (clients stop asking).
+        min_bytes: smaller content is never offered a URL (clients need not ask).
+
+    Example:
+        ```python
+        offer = reg.offer_direct_upload(digest, size)
+        if offer.request is None:
+            send_through_the_server()
+        ```
+    """
+
+    request: SignedRequest | None
+    upload: str | None = None
+    reason: str | None = None
+    permanent: bool = False
+    min_bytes: int = 0
+
+
+def uploader_tag(uploader: str) -> str:
+    """The caller's id as it is signed into an upload's metadata (ASCII, fixed length).
+
+    Example:
+        ```python
+        uploader_tag(principal.uploader)  # "3f2a…" (32 hex digits)
+        ```
+    """
+    return hashlib.sha256(uploader.encode()).hexdigest()[:32]
+
+
+def _caller_tag(reg: LocalRegistry) -> str:
+    return uploader_tag(reg.principal.uploader if reg.principal is not None else "~")
+
+
+def _check_writer(reg: LocalRegistry) -> None:
+    principal = reg.principal
+    if principal is not None and principal.writable is not None and not principal.writable:
+        raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
+
+
+def _presigner(reg: LocalRegistry, store: ContentStore) -> PresignedS3 | None:
+    """The store, if it signs URLs and the server offers them (the ``presign_urls`` setting)."""
+    return store if reg.settings.presign_urls and isinstance(store, PresignedS3) else None
+
+
+def _store_checks(reg: LocalRegistry, store: PresignedS3) -> bool:
+    forced = reg.settings.presign_store_checks
+    return bool(store.checksum_enforced()) if forced is None else forced
+
+
+def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None = None,
+                 max_size: int | None = None) -> UploadOffer:
+    """A presigned PUT of blob ``digest`` (``size`` bytes) for the caller, or why not.
+
+    Raises:
+        InvalidArtifactInput: a malformed digest, a negative size, an unknown storage.
+        PayloadTooLarge: ``size`` is over ``max_size`` (the server's blob limit).
+        PermissionDenied: the caller may not write to any group.
+
+    Example:
+        ```python
+        offer = offer_upload(reg, digest, 10 << 20)
+        ```
+    """
+    check_digest(digest)
+    if not isinstance(size, int) or size < 0:
+        raise InvalidArtifactInput(f"invalid size {size!r}: give the blob's size in bytes")
+    if max_size is not None and size > max_size:
+        raise PayloadTooLarge(f"blob of {size} bytes is over the limit of {max_size} bytes")
+    _check_writer(reg)
+    settings = reg.settings
+    store = _presigner(reg, reg._named_store(storage))
+    if store is None:
+        return UploadOffer(None, reason="this server's store does not take presigned uploads", permanent=True)
+    floor = settings.presign_min_bytes
+    if size < floor:
+        return UploadOffer(None, reason=f"content under {floor} bytes goes through the server", min_bytes=floor)
+    if size > settings.presign_max_single_put:
+        return UploadOffer(None, reason="content this large goes through the server", min_bytes=floor)
+    checks = _store_checks(reg, store)
+    if not checks and store.exists(digest):
+        return UploadOffer(None, reason="stored already: send it through the server, which hashes it",
+                           min_bytes=floor)
+    reg._access.hold_blob(digest)  # before the URL exists: gc on any replica keeps the blob meanwhile
+    expiry = settings.presign_expiry_seconds
+    upload = FINAL if checks else new_uuid().hex
+    path = store.blob_path(digest) if checks else _temp_key(store, upload)
+    metadata = {META_UPLOADER: _caller_tag(reg), META_DIGEST: digest, META_EXPIRES: str(int(time.time()) + expiry)}
+    return UploadOffer(store.presign_put(path, digest, metadata, expiry), upload, min_bytes=floor)
+
+
+def _temp_key(store: PresignedS3, upload: str) -> str:
+    return f"{store.root}/tmp/{upload}.part"
+
+
+def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, storage: str | None = None) -> BlobInfo:
+    """Check a presigned upload and record the blob as the caller's; refused (temp copy deleted) when wrong.
+
+    Raises:
+        ArtifactIntegrityError: no such upload arrived, it is someone else's, it arrived
+            after its URL expired, or its size or content does not match ``digest``.
+        InvalidArtifactInput: a malformed digest or upload id, or a store without presigned uploads.
+        PermissionDenied: the caller may not write to any group.
+
+    Example:
+        ```python
+        info = finish_upload(reg, digest, size, offer.upload)
+        ```
+    """
+    check_digest(digest)
+    _check_writer(reg)
+    store = _presigner(reg, reg._named_store(storage))
+    if store is None:
+        raise InvalidArtifactInput("this server's store does not take presigned uploads")
+    checks = _store_checks(reg, store)
+    if upload == FINAL and checks:
+        path = store.blob_path(digest)
+    elif upload != FINAL and not checks and isinstance(upload, str) and _UPLOAD_ID.match(upload):
+        path = _temp_key(store, upload)
+    else:
+        raise InvalidArtifactInput(f"no presigned upload {str(upload)[:40]!r} of {digest} was offered here")
+    facts = store.object_facts(path)
+    if facts is None:
+        raise ArtifactIntegrityError(f"no upload of {digest} arrived at the store")
+    meta = facts.metadata
+    if meta.get(META_UPLOADER) != _caller_tag(reg) or meta.get(META_DIGEST) != digest:
+        raise ArtifactIntegrityError(f"the stored object is not your upload of {digest}")
+    try:
+        deadline = int(meta.get(META_EXPIRES, "0"))
+        late = facts.modified is not None and facts.modified.timestamp() > deadline + CLOCK_SKEW
+        if late:
+            raise ArtifactIntegrityError(f"the upload of {digest} arrived after its URL expired")
+        if facts.size != size:
+            raise ArtifactIntegrityError(f"the upload of {digest} holds {facts.size} bytes, not {size}")
+        if checks:
+            if facts.sha256 != checksum_b64(digest):
+                raise ArtifactIntegrityError(f"the store holds no verified SHA-256 {digest} for the upload")
+            written = True
+        else:
+            if store.hash_object(path) != digest:
+                raise ArtifactIntegrityError(f"the uploaded content does not hash to {digest}")
+            written = store._commit_temp(path, digest, reg.settings.durable)
+    except BaseException:
+        if not checks:
+            store._discard(path)  # the temp copy: never the blob's own key
+        raise
+    reg._record_upload(digest)
+    return BlobInfo(digest, size, written=written)
+
+
+def download_request(reg: LocalRegistry, digest: str, size: int, storage_id: str | None) -> SignedRequest | None:
+    """A presigned GET of a blob the caller can read (found by `LocalRegistry.locate_file`), or None.
+
+    None when the server does not presign (setting, store) or the content is small.
+
+    Example:
+        ```python
+        art, meta, digest = reg.locate_file(ref)
+        request = download_request(reg, digest, meta.size or 0, art.storage_id)
+        ```
+    """
+    settings = reg.settings
+    if not settings.presign_urls or size < settings.presign_min_bytes:
+        return None
+    store = _presigner(reg, reg._store_of(digest, storage_id))
+    if store is None:
+        return None
+    return store.presign_get(digest, settings.presign_expiry_seconds)
+

@@ -1,0 +1,156 @@
+"""`HttpRegistry`'s direct transfers: bytes to and from the server's bucket over presigned URLs.
+
+Upload: ``POST /blobs/{digest}/upload-url``; with a URL the file is PUT to the bucket with
+the signed headers (its SHA-256 among them, which S3 checks), then ``POST
+/blobs/{digest}/uploaded`` lets the server check what arrived. Without one (a local-disk
+server, presigning turned off, small or already stored content, an older server that
+answers ``404``) the bytes go through ``PUT /blobs/{digest}`` as before; refusals that
+hold for a whole store are remembered, so the client stops asking.
+
+Download: a whole file is asked for with ``X-Direct-Download: presigned``; a ``303``
+carries a presigned GET, streamed from the bucket and verified against the SHA-256 by
+`http._Download` like any download. A bucket that refuses it (an expired URL, say) is not
+an error: the content is asked from the server instead.
+
+The API key never goes to the bucket, and URLs never go into messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
+from prefect_artifacts.storage.content_store import BlobInfo
+
+if TYPE_CHECKING:
+    from prefect_artifacts.registry.http import HttpRegistry
+
+#: Answers of the bucket worth another try (a transient hiccup).
+_RETRY_STATUS = {500, 502, 503, 504}
+DEFAULT = "default"
+
+
+class DirectTransfers:
+    """What one `HttpRegistry` knows about its server's presigned URLs, and the transfers over them.
+
+    Example:
+        ```python
+        info = reg._direct.upload(digest, size, lambda: open(path, "rb"), storage=None)
+        ```
+    """
+
+    def __init__(self, registry: HttpRegistry) -> None:
+        self._reg = registry
+        self._off: set[str] = set()  # stores (ids) this server never presigns for
+        self._min: dict[str, int] = {}  # stores' smallest size worth a URL
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this client uses presigned URLs at all (the ``direct_transfers`` setting).
+
+        Example:
+            ```python
+            reg._direct.enabled
+            ```
+        """
+        return bool(self._reg.settings.direct_transfers)
+
+    def upload(self, digest: str, size: int, body: Callable[[], Iterable[bytes]],
+               params: dict[str, str]) -> BlobInfo | None:
+        """Send a blob straight to the bucket when the server offers a URL; None: send it through the server.
+
+        ``body`` makes the bytes (called again for a retry); ``params`` is the blob
+        requests' ``storage`` parameter.
+
+        Raises:
+            StorageError: the bucket refused the PUT or could not be reached.
+            ArtifactIntegrityError: the server's check of what arrived failed.
+
+        Example:
+            ```python
+            info = reg._direct.upload(digest, size, lambda: chunks(path), {})
+            ```
+        """
+        store = params.get("storage", DEFAULT)
+        if not self.enabled or store in self._off or size < self._min.get(store, 0):
+            return None
+        reg = self._reg
+        from prefect_artifacts.registry.http import _no_such_route, error_from_response
+
+        response = reg._send("POST", f"/blobs/{digest}/upload-url", json={"size": size}, params=params,
+                             allow=(404, 405))
+        if response.status_code in (404, 405):
+            if response.status_code == 405 or _no_such_route(response):  # an older server
+                self._off.add(store)
+                return None
+            raise error_from_response(response)
+        offer = response.json()
+        self._min[store] = int(offer.get("minBytes") or 0)
+        if not offer.get("url"):
+            if offer.get("permanent"):
+                self._off.add(store)
+            return None
+        headers = {**offer.get("headers", {}), "Content-Length": str(size)}
+        self._send_to_bucket(offer.get("method") or "PUT", offer["url"], headers, body, digest)
+        upload = str(offer.get("upload"))
+        data = reg._json("POST", f"/blobs/{digest}/uploaded", json={"size": size, "upload": upload}, params=params,
+                         idempotent=upload == "final")  # a temp copy is gone once checked
+        return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
+
+    def _send_to_bucket(self, method: str, url: str, headers: dict[str, str],
+                        body: Callable[[], Iterable[bytes]], digest: str) -> None:
+        reg = self._reg
+        for attempt in range(reg.retries + 1):
+            last = attempt == reg.retries
+            try:
+                response = reg.client.send(reg.client.build_request(method, url, headers=headers, content=body()))
+            except httpx.TransportError as exc:
+                if last:
+                    raise StorageError(f"the upload of {digest} to the content store failed: {exc}") from exc
+                reg._sleep(attempt)
+                continue
+            if response.status_code in _RETRY_STATUS and not last:
+                reg._sleep(attempt)
+                continue
+            if response.status_code >= 300:
+                code = _s3_error_code(response)
+                if code in ("BadDigest", "XAmzContentChecksumMismatch", "InvalidDigest"):
+                    raise ArtifactIntegrityError(f"the content store refused the upload of {digest}: its bytes"
+                                                 " do not hash to it (did the file change?)")
+                raise StorageError(f"the content store refused the upload of {digest}: HTTP"
+                                   f" {response.status_code} {code or ''}".rstrip())
+            return
+
+    def fetch(self, redirect: httpx.Response) -> tuple[httpx.Response, str] | None:
+        """Open the presigned GET of a ``303`` (streamed); None when the bucket refuses it.
+
+        Returns the bucket's response and the SHA-256 the content must hash to.
+
+        Example:
+            ```python
+            opened = reg._direct.fetch(response)
+            ```
+        """
+        redirect.read()
+        redirect.close()
+        body = redirect.json()
+        client = self._reg.client
+        try:
+            response = client.send(client.build_request("GET", body["url"]), stream=True)
+        except httpx.TransportError:
+            return None  # the server serves it instead
+        if response.status_code != 200:
+            response.close()
+            return None
+        return response, str(body["checksum"])
+
+
+def _s3_error_code(response: httpx.Response) -> str | None:
+    """The ``<Code>`` of an S3 error body, if any."""
+    text: Any = response.text[:2048]
+    start = text.find("<Code>")
+    end = text.find("</Code>", start)
+    return text[start + 6:end] if start >= 0 and end > start else None

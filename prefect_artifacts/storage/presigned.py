@@ -1,0 +1,220 @@
+"""Presigned S3 URLs: clients move a blob's bytes to and from the bucket themselves.
+
+`PresignedS3` (mixed into `S3ContentStore`) signs the requests; the rules about who may
+get one and how an upload is checked afterwards are the registry's
+(`registry/direct.py`). What a signed upload commits the client to:
+
+- ``x-amz-checksum-sha256`` (the base64 of the blob's SHA-256) is signed into the URL, so
+  the client must send it, and a store that checks it (S3 does) stores the object only
+  if the whole body hashes to it: a single PUT is verified by the store itself. Whether
+  the store really does is probed once per store (`checksum_enforced`: a PUT whose body
+  does not match its checksum must be refused); one that does not (moto, some
+  S3-compatible stores) gets uploads to a temp key that the server hashes itself.
+- ``x-amz-meta-pa-uploader``/``-pa-digest``/``-pa-expires`` are signed in too: a HEAD of
+  the object afterwards says who uploaded it, for which digest and until when the URL
+  was valid, so no one can claim someone else's upload (`ObjectFacts`).
+
+URLs are signed with SigV4 (a sibling s3fs filesystem with ``signature_version="s3v4"``
+when the store's own is not): the signed headers are then headers the client must
+send, not query parameters. URLs and keys are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fsspec.asyn import sync
+
+from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound
+from prefect_artifacts.storage.base import storage_errors
+from prefect_artifacts.storage.hashing import copy_hashing
+
+#: The metadata signed into an upload URL (sent back by the client as ``x-amz-meta-…``).
+META_UPLOADER, META_DIGEST, META_EXPIRES = "pa-uploader", "pa-digest", "pa-expires"
+
+
+def checksum_b64(digest: str) -> str:
+    """The base64 SHA-256 S3 checks (``x-amz-checksum-sha256``) of a hex digest.
+
+    Example:
+        ```python
+        checksum_b64("e3b0c442…")  # "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        ```
+    """
+    return base64.b64encode(bytes.fromhex(digest)).decode()
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """One presigned request: the client sends it as is (method, URL, every header).
+
+    Attributes:
+        method: ``PUT`` or ``GET``.
+        url: the presigned URL (a secret until it expires: never logged).
+        headers: headers the client must send (they are signed).
+
+    Example:
+        ```python
+        httpx.request(req.method, req.url, headers=req.headers, content=body)
+        ```
+    """
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What a HEAD of an uploaded object says (``None`` where the store says nothing).
+
+    Example:
+        ```python
+        facts = store.object_facts(key)
+        facts.sha256 == checksum_b64(digest)
+        ```
+    """
+
+    size: int
+    sha256: str | None
+    metadata: dict[str, str]
+    modified: datetime | None
+
+
+class PresignedS3:
+    """Presigned uploads and downloads of an `S3ContentStore` (a mixin: needs ``fs``, ``root``, ``blob_path``).
+
+    Example:
+        ```python
+        req = store.presign_put(store.blob_path(digest), digest, {"pa-uploader": "u1"}, 600)
+        ```
+    """
+
+    fs: Any
+    root: str
+    _enforced: bool | None = None
+    _signer: Any = None
+    # the store's own, used here and by `registry.direct`
+    blob_path: Callable[[str], str]
+    exists: Callable[[str], bool]
+    _commit_temp: Callable[[str, str, bool], bool]
+    _discard: Callable[[str], None]
+
+    def _signing_fs(self) -> Any:
+        """The s3fs filesystem that signs: the store's own if it signs SigV4, else a sibling that does."""
+        if self._signer is None:
+            fs = self.fs
+            config = dict(getattr(fs, "config_kwargs", None) or {})
+            if config.get("signature_version") != "s3v4":
+                options = {**getattr(fs, "storage_options", {}), "skip_instance_cache": True,
+                           "config_kwargs": {**config, "signature_version": "s3v4"}}
+                fs = type(fs)(**options)
+            self._signer = fs
+        return self._signer
+
+    def _presign(self, method: str, params: dict[str, Any], expires: int) -> str:
+        fs = self._signing_fs()
+
+        async def sign() -> str:
+            await fs.set_session()
+            return str(await fs.s3.generate_presigned_url(ClientMethod=method, Params=params, ExpiresIn=expires))
+
+        with storage_errors("signing a URL"):
+            return str(sync(fs.loop, sign))
+
+    def _bucket_key(self, path: str) -> tuple[str, str]:
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    def presign_put(self, path: str, digest: str, metadata: dict[str, str], expires: int) -> SignedRequest:
+        """A PUT of ``digest``'s bytes to ``path`` that carries its SHA-256 and ``metadata``, signed.
+
+        Example:
+            ```python
+            req = store.presign_put(store.blob_path(digest), digest, {"pa-uploader": "u1"}, 600)
+            ```
+        """
+        bucket, key = self._bucket_key(path)
+        checksum = checksum_b64(digest)
+        url = self._presign("put_object", {"Bucket": bucket, "Key": key, "ChecksumSHA256": checksum,
+                                           "ChecksumAlgorithm": "SHA256", "Metadata": metadata}, expires)
+        headers = {"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256",
+                   **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
+        return SignedRequest("PUT", url, headers)
+
+    def presign_get(self, digest: str, expires: int) -> SignedRequest:
+        """A GET of blob ``digest``, signed for ``expires`` seconds.
+
+        Example:
+            ```python
+            httpx.get(store.presign_get(digest, 600).url)
+            ```
+        """
+        bucket, key = self._bucket_key(self.blob_path(digest))
+        return SignedRequest("GET", self._presign("get_object", {"Bucket": bucket, "Key": key}, expires))
+
+    def object_facts(self, path: str) -> ObjectFacts | None:
+        """Size, stored SHA-256 checksum and metadata of the object at ``path`` (None: no such object).
+
+        Example:
+            ```python
+            facts = store.object_facts(store.blob_path(digest))
+            ```
+        """
+        bucket, key = self._bucket_key(path)
+        try:
+            with storage_errors("inspecting an uploaded object"):
+                head = self.fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except BlobNotFound:
+            return None
+        meta = {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
+        return ObjectFacts(int(head.get("ContentLength") or 0), head.get("ChecksumSHA256"), meta,
+                           head.get("LastModified"))
+
+    def checksum_enforced(self) -> bool:
+        """Whether the store refuses a PUT whose body does not match its ``x-amz-checksum-sha256``.
+
+        Probed once per store with one tiny PUT under ``tmp/`` (removed again): S3 refuses
+        it (``BadDigest``); a store that accepts it cannot be trusted to check uploads.
+
+        Example:
+            ```python
+            store.checksum_enforced()  # True on S3, False on moto
+            ```
+        """
+        if self._enforced is None:
+            bucket, key = self._bucket_key(f"{self.root}/tmp/checksum-probe.part")
+            wrong = checksum_b64(hashlib.sha256(b"").hexdigest())
+            try:
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"probe", ChecksumSHA256=wrong)
+            except Exception:  # noqa: BLE001 - BadDigest (or any refusal): the store checks
+                self._enforced = True
+            else:
+                self._enforced = False
+                self._discard(f"{bucket}/{key}")
+        return self._enforced
+
+    def hash_object(self, path: str) -> str:
+        """The SHA-256 of the object at ``path``, read in bounded chunks (the server's own check).
+
+        Raises:
+            ArtifactIntegrityError: the store's own checksum of the object does not match its body.
+
+        Example:
+            ```python
+            store.hash_object(temp_key) == digest
+            ```
+        """
+        try:
+            with storage_errors("verifying an uploaded object"), \
+                    self.fs.open(path, "rb", block_size=8 << 20, cache_type="readahead") as src:
+                return copy_hashing(src, None)[0]
+        except Exception as exc:
+            if type(exc).__name__ != "FlexibleChecksumError":  # botocore's check against the signed checksum
+                raise
+            raise ArtifactIntegrityError("the uploaded content does not hash to its announced SHA-256") from exc

@@ -1,0 +1,331 @@
+"""Direct transfers: bytes go between the client and the server's S3 bucket over presigned URLs.
+
+A real uvicorn server over a registry whose blobs are in a moto bucket; the server's
+requests are counted by a middleware, so "the bytes did not pass through the server"
+is seen from the server's side. moto checks neither signatures, expiry nor the signed
+SHA-256 (the first test writes that down), so the server's store probe finds it does
+not check and uploads go to a temp key the server hashes; the S3 mode (straight to the
+blob's key, the store's check trusted) runs with ``presign_store_checks=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from prefect_artifacts.catalog.auth import AuthCatalog
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.catalog.schema import artifact_files
+from prefect_artifacts.errors import ArtifactIntegrityError
+from prefect_artifacts.registry import direct, http
+from prefect_artifacts.registry.http import HttpRegistry, error_from_response
+from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.settings import get_settings
+from prefect_artifacts.storage.presigned import checksum_b64
+from prefect_artifacts.testing._reads import StreamContract
+from tests.support.catalogs import copy_migrated_catalog
+from tests.support.live_server import LiveServer
+from tests.support.services import MotoServer
+
+SIZE = 300 * 1024  # over the client's 256 KiB small-file path: a blob request of its own
+
+
+class Requests:
+    """ASGI middleware counting the server's requests as (method, last path segment kind, status)."""
+
+    def __init__(self, app: ASGIApp, seen: Counter[tuple[str, str, int]]) -> None:
+        self.app, self.seen = app, seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                parts = scope["path"].split("/")
+                kind = parts[-1] if parts[-1] in ("upload-url", "uploaded", "contents") else parts[-2]
+                self.seen[(scope["method"], kind, message["status"])] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting)
+
+
+class Older:
+    """ASGI middleware: a server from before direct transfers (their routes answer as unknown routes do)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith(("/upload-url", "/uploaded")):
+            await JSONResponse({"error": "NotFound", "message": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _data(seed: int, size: int = SIZE) -> bytes:
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, s3_options: dict[str, Any], moto_server: MotoServer
+                ) -> Iterator[Callable[..., tuple[LiveServer, Counter[tuple[str, str, int]]]]]:
+    started: list[LiveServer] = []
+
+    def make(storage: str | None = None, older: bool = False, **settings: Any
+             ) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
+        root = tmp_path / f"server{len(started)}"
+        catalog = copy_migrated_catalog(root / "catalog.sqlite")
+        options = {"durable": False, "presign_min_bytes": 0, **settings}
+        url = storage or f"s3://{moto_server.make_bucket()}/artifacts"
+        reg = LocalRegistry.from_urls(url, sqlite_url(catalog), storage_options=None if storage else s3_options,
+                                      settings=get_settings().model_copy(update=options))
+        server = LiveServer(reg)
+        if older:
+            server.app.add_middleware(Older)
+        seen: Counter[tuple[str, str, int]] = Counter()
+        server.app.add_middleware(Requests, seen=seen)
+        started.append(server.start())
+        return server, seen
+
+    yield make
+    for server in started:
+        server.close()
+
+
+def _client(server: LiveServer, user: str, group: str, **settings: Any) -> HttpRegistry:
+    auth = AuthCatalog(server.registry.catalog.engine)
+    auth.create_user(user, default_group=group)
+    _key_id, secret = auth.create_key(user)
+    options = get_settings().model_copy(update={"digest_cache": False, **settings})
+    return HttpRegistry(server.url, api_key=secret, settings=options)
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_moto_stores_a_body_that_does_not_match_its_signed_checksum(s3_store_url: str,
+                                                                    s3_options: dict[str, Any]) -> None:
+    """moto does not check x-amz-checksum-sha256 (S3 does): the probe must see that, and say so."""
+    from prefect_artifacts.storage.base import ContentStore
+
+    store: Any = ContentStore(s3_store_url, s3_options)
+    digest = _sha(b"the announced bytes")
+    signed = store.presign_put(store.blob_path(digest), digest, {}, 60)
+    assert signed.headers["x-amz-checksum-sha256"] == checksum_b64(digest)
+    assert "x-amz-checksum-sha256" in signed.url  # signed: the client must send it as given
+    response = httpx.put(signed.url, content=b"other bytes", headers=signed.headers)
+    assert response.status_code == 200  # S3 would answer 400 BadDigest
+    assert store.checksum_enforced() is False
+    assert not list(store.iter_temp())  # the probe leaves nothing behind
+
+
+@pytest.mark.parametrize("store_checks", [None, True], ids=["server-hashes", "store-checks"])
+def test_upload_and_download_bypass_the_server(make_server: Any, tmp_path: Path, moto_server: MotoServer,
+                                               store_checks: bool | None) -> None:
+    server, seen = make_server(presign_store_checks=store_checks)
+    data = _data(1)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert seen[("POST", "upload-url", 200)] == 1 and seen[("POST", "uploaded", 201)] == 1
+        assert not any(method == "PUT" for method, _kind, _status in seen)  # no byte through PUT /blobs
+        assert b"".join(reg.read(art.id)) == data
+        assert seen[("GET", "contents", 303)] == 1 and seen[("GET", "contents", 200)] == 0
+        target = tmp_path / "out.bin"
+        reg.download(art.id, str(target))
+        assert target.read_bytes() == data
+    store = server.registry.store
+    assert moto_server.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    assert not list(store.iter_temp())
+
+
+def test_wrong_bytes_are_refused_and_no_artifact_can_use_the_digest(make_server: Any) -> None:
+    server, seen = make_server()
+    data, wrong = _data(2), _data(3)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        assert offer["url"] and offer["upload"] != direct.FINAL  # moto: a temp key the server hashes
+        assert httpx.put(offer["url"], content=wrong, headers=offer["headers"]).status_code == 200
+        response = reg._send("POST", f"/blobs/{digest}/uploaded", json={"size": len(data), "upload": offer["upload"]},
+                             allow=(409,))
+        assert response.status_code == 409
+        assert isinstance(error_from_response(response), ArtifactIntegrityError)
+        assert "does not hash to" in response.json()["message"] and "http" not in response.json()["message"]
+        assert reg._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
+        body = {"name": "x", "kind": "file", "files": [{"path": "x", "checksum": digest, "size": len(data)}]}
+        assert reg._send("POST", "/artifacts", json=body, allow=(400, 404, 409)).status_code >= 400
+        assert reg.count() == 0
+    store = server.registry.store
+    assert not store.exists(digest) and not list(store.iter_temp())  # the temp copy was deleted
+
+
+def test_a_stored_blob_of_another_group_is_not_claimed_by_asking_for_a_url(make_server: Any, tmp_path: Path) -> None:
+    server, _seen = make_server()
+    data = _data(4)
+    digest = _sha(data)
+    with _client(server, "bob", "team-b") as bob:
+        bob.upload_file(_write(tmp_path, "b.bin", data), name="b", folder="data", make_folder=True)
+    with _client(server, "alice", "team-a") as alice:
+        offer = alice._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        assert offer["url"] is None and "stored already" in offer["reason"]  # moto: proving it needs the bytes
+        assert alice._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
+        # she sends the bytes anyway (through the server, which hashes them): now she may use them
+        art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a", folder="data", make_folder=True)
+        assert b"".join(alice.read(art.id)) == data
+
+
+def test_on_a_checking_store_another_users_upload_cannot_be_claimed(make_server: Any, tmp_path: Path) -> None:
+    server, _seen = make_server(presign_store_checks=True)
+    data = _data(5)
+    digest = _sha(data)
+    with _client(server, "bob", "team-b") as bob:
+        bob.upload_file(_write(tmp_path, "b.bin", data), name="b")
+    with _client(server, "alice", "team-a") as alice:
+        offer = alice._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        assert offer["upload"] == direct.FINAL  # S3 would check her bytes: a PUT over the blob is harmless
+        claim = {"size": len(data), "upload": direct.FINAL}
+        response = alice._send("POST", f"/blobs/{digest}/uploaded", json=claim, allow=(409,))
+        assert response.status_code == 409 and "not your upload" in response.json()["message"]
+        assert alice._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
+        forged = alice._send("POST", f"/blobs/{digest}/uploaded", json={**claim, "upload": "../../x"}, allow=(400,))
+        assert forged.status_code == 400
+
+
+def test_an_upload_after_its_url_expired_is_refused(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(direct, "CLOCK_SKEW", 0)
+    server, _seen = make_server(presign_expiry_seconds=1)
+    data = _data(6)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        assert offer["expiresIn"] == 1
+        time.sleep(2.1)
+        assert httpx.put(offer["url"], content=data, headers=offer["headers"]).status_code == 200  # moto: no expiry
+        response = reg._send("POST", f"/blobs/{digest}/uploaded", json={"size": len(data), "upload": offer["upload"]},
+                             allow=(409,))
+        assert response.status_code == 409 and "expired" in response.json()["message"]
+        assert reg._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
+    assert not list(server.registry.store.iter_temp())
+
+
+def test_the_client_verifies_a_direct_download(make_server: Any, tmp_path: Path, moto_server: MotoServer) -> None:
+    server, seen = make_server()
+    data = _data(7)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        tampered = bytearray(data)
+        tampered[-1] ^= 1
+        moto_server.filesystem().pipe_file(server.registry.store.blob_path(_sha(data)), bytes(tampered))
+        with pytest.raises(ArtifactIntegrityError):
+            b"".join(reg.read(art.id))
+        assert seen[("GET", "contents", 303)] == 1  # it came from the bucket, unchecked by the server
+        assert not (tmp_path / "out.bin").exists()
+        with pytest.raises(ArtifactIntegrityError):
+            reg.download(art.id, str(tmp_path / "out.bin"))
+        assert not (tmp_path / "out.bin").exists()
+
+
+def test_the_offer_reserves_the_digest_for_gc_before_the_url_exists(make_server: Any) -> None:
+    server, _seen = make_server()
+    digest = _sha(_data(8))
+    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    catalog = AuthCatalog(server.registry.catalog.engine)
+    with _client(server, "alice", "team-a") as reg:
+        assert catalog.reserved([digest], since) == set()
+        reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": SIZE})
+    assert catalog.reserved([digest], since) == {digest}  # gc on any replica keeps it while she uploads
+
+
+def test_a_local_disk_server_still_proxies(make_server: Any, tmp_path: Path) -> None:
+    server, seen = make_server(storage=str(tmp_path / "blobs"))
+    with _client(server, "alice", "team-a") as reg:
+        first = reg.upload_file(_write(tmp_path, "a.bin", _data(9)), name="a")
+        reg.upload_file(_write(tmp_path, "b.bin", _data(10)), name="b")
+        assert b"".join(reg.read(first.id)) == _data(9)
+    assert seen[("POST", "upload-url", 200)] == 1  # "never here" is remembered
+    assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
+
+
+@pytest.mark.parametrize("side", ["server", "client", "older-server"])
+def test_turned_off_or_not_offered_the_bytes_go_through_the_server(make_server: Any, tmp_path: Path,
+                                                                   side: str) -> None:
+    server, seen = make_server(presign_urls=side == "client", older=side == "older-server")
+    with _client(server, "alice", "team-a", direct_transfers=side != "client") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", _data(11)), name="a")
+        reg.upload_file(_write(tmp_path, "b.bin", _data(12)), name="b")
+        assert b"".join(reg.read(art.id)) == _data(11)
+    asked = sum(n for (method, kind, _status), n in seen.items() if kind == "upload-url")
+    assert asked == {"server": 1, "client": 0, "older-server": 1}[side]
+    assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
+    assert seen[("GET", "contents", 303)] == 0
+
+
+def test_small_files_go_through_the_server(make_server: Any, tmp_path: Path) -> None:
+    server, seen = make_server(presign_min_bytes=SIZE + 1)
+    with _client(server, "alice", "team-a") as reg:
+        for i in range(2):
+            art = reg.upload_file(_write(tmp_path, f"{i}.bin", _data(20 + i)), name=f"f{i}")
+        assert b"".join(reg.read(art.id)) == _data(21)
+    assert seen[("POST", "upload-url", 200)] == 1  # the floor is remembered
+    assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
+
+
+class TestHttpS3DirectContract(StreamContract):
+    """The stream contract over a server whose blobs are in S3, every blob sent directly.
+
+    The client's small-blob shortcuts are off (``DIRECT_PUT``, ``INLINE_MAX``), so every
+    blob the suite uploads takes a presigned PUT (checked by the server, moto not
+    checking) and every whole-file read a presigned GET. (``UploadContract`` and
+    ``ContentsContract`` pass here too: add them to run them; they cost ~35 s more.)
+    """
+
+    __test__ = True
+
+    @pytest.fixture
+    def registry(self, shared_server: LiveServer, tmp_path: Path, moto_server: MotoServer,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpRegistry]:
+        monkeypatch.setattr(http, "DIRECT_PUT", -1)
+        monkeypatch.setattr(http, "INLINE_MAX", -1)
+
+        proxied: list[str] = []  # plugin snapshot files (save_object) still take PUT /blobs: they are small
+        receive_blob = LocalRegistry.receive_blob
+
+        def receive(self: LocalRegistry, digest: str, storage: str | None = None) -> Any:
+            proxied.append(digest)
+            return receive_blob(self, digest, storage)
+
+        monkeypatch.setattr(LocalRegistry, "receive_blob", receive)
+        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
+        catalog = copy_migrated_catalog(tmp_path / "server" / "catalog.sqlite")
+        backing = LocalRegistry.from_urls(f"s3://{moto_server.make_bucket()}/artifacts", sqlite_url(catalog),
+                                          storage_options=moto_server.storage_options, settings=settings)
+        server = shared_server.use(backing)
+        server.auth.create_user("alice", default_group="default")
+        _key_id, secret = server.auth.create_key("alice")
+        reg = HttpRegistry(server.url, api_key=secret)
+        yield reg
+        reg.close()
+        with backing.catalog.engine.connect() as conn:
+            files = set(conn.scalars(select(artifact_files.c.digest)))
+        assert not files & set(proxied), "an artifact's file went through PUT /blobs"
+        backing.close()
