@@ -9,7 +9,7 @@ PYTEST := -m pytest -q -p no:cacheprovider
 # The tests that talk to Prefect: run again on the oldest supported Prefect.
 PREFECT_TESTS := tests/prefect tests/prefect_server tests/server/test_block.py
 
-.PHONY: setup run test test-newest test-oldest typecheck lint bench lock clean
+.PHONY: setup azurite run test test-newest test-oldest typecheck lint bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints/newest.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,22 @@ $(OLDEST)/.installed: pyproject.toml constraints/oldest.txt
 
 setup: $(VENV)/.installed
 
+# Azurite (the Azure Blob Storage emulator tests/backends/test_azure.py runs), installed once
+# into .node/ from the pinned lock file: nothing is downloaded while the tests run. Without npm
+# it says so and the Azure tests skip.
+NODE_DIR ?= .node
+AZURITE_PIN := tests/support/azurite
+
+$(NODE_DIR)/.installed: $(AZURITE_PIN)/package.json $(AZURITE_PIN)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(NODE_DIR) && cp $^ $(NODE_DIR)/ && \
+		npm ci --prefix $(NODE_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: Azurite not installed, the Azure Blob tests (tests/backends/test_azure.py) will skip"; \
+	fi
+
+azurite: $(NODE_DIR)/.installed
+
 run: setup  ## the example pipeline on the embedded registry; writes only under .example/ (its registry and Prefect homes)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
@@ -33,7 +49,7 @@ run: setup  ## the example pipeline on the embedded registry; writes only under 
 test: typecheck $(OLDEST)/.installed  ## mypy, then at once: the whole suite on the newest stack, the Prefect tests on the oldest
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-oldest test-newest
 
-test-newest: setup
+test-newest: setup azurite
 	$(PY) $(PYTEST)
 
 test-oldest: $(OLDEST)/.installed
@@ -59,4 +75,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache .example
+	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache .example $(NODE_DIR)

@@ -1,15 +1,18 @@
-"""Real backing services for tests: a PostgreSQL server and a moto S3 server.
+"""Real backing services for tests: PostgreSQL, and S3, GCS and Azure Blob emulators.
 
-Both run as local processes on 127.0.0.1 for the whole test session, started by the
-first test that asks for them; each test gets its own database (``CREATE DATABASE …
-TEMPLATE template0``) or bucket. tests/conftest.py registers this module as a plugin,
-so its fixtures (``pg_server``, ``postgres_url``, ``moto_server``, ``s3_bucket``, …)
-are available to every test; the classes are imported as usual::
+Each runs as a local process on 127.0.0.1 for the whole test session, started by the
+first test that asks for it; each test gets its own database (``CREATE DATABASE …
+TEMPLATE template0``), bucket or container. tests/conftest.py registers this module as a
+plugin, so its fixtures (``pg_server``, ``postgres_url``, ``moto_server``, ``s3_bucket``,
+``gcs_server``, ``gcs_store_url``, ``azurite_server``, ``azure_store_url``, …) are
+available to every test; the classes are imported as usual::
 
-    from tests.support.services import MotoServer, PostgresServer
+    from tests.support.services import AzuriteServer, GcsEmulator, MotoServer, PostgresServer
 
 Nothing is mocked: the catalog talks to a real ``postgres`` through psycopg2 and the
-content store to a real HTTP S3 endpoint through s3fs.
+content store to real HTTP endpoints through s3fs (``python -m moto.server``), gcsfs
+(``gcp-storage-emulator``, from PyPI) and adlfs (Azurite, from npm: ``make azurite``
+installs it into ``.node/``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from prefect_artifacts.registry.local import LocalRegistry
 S3_KEY = "testing"
 S3_SECRET = "testing"
 S3_REGION = "us-east-1"
+#: Azurite's well-known development account (public, in Microsoft's documentation).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#: Where `make azurite` installs Azurite (override: PREFECT_ARTIFACTS_TEST_AZURITE=<azurite-blob>).
+AZURITE_BIN = Path(__file__).resolve().parents[2] / ".node" / "node_modules" / ".bin" / "azurite-blob"
+# gcsfs's default filesystem class asks the gRPC Storage Control API for each bucket's
+# layout (hierarchical namespace); an emulator has no such API, and every lookup waits out
+# a 60 s timeout. Set before gcsfs is imported, here and in the processes tests start.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 
 def free_port() -> int:
@@ -65,6 +77,16 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes] | None, timeout: 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # PostgreSQL ---------------------------------------------------------------------
@@ -420,15 +442,253 @@ class MotoServer:
             s3.stop()
             ```
         """
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop_process(self.process)
 
     def __enter__(self) -> MotoServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# GCS (gcp-storage-emulator) ----------------------------------------------------
+
+
+
+@dataclass
+class GcsEmulator:
+    """A ``gcp-storage-emulator`` subprocess (in memory): a real HTTP GCS JSON API on 127.0.0.1.
+
+    Reached through gcsfs with an explicit endpoint and an anonymous token
+    (`storage_options`); nothing reads ``STORAGE_EMULATOR_HOST``.
+
+    Example:
+        ```python
+        with GcsEmulator.start() as gcs:
+            bucket = gcs.make_bucket()
+            ContentStore(f"gs://{bucket}/blobs", gcs.storage_options)
+        ```
+    """
+
+    process: subprocess.Popen[bytes]
+    endpoint_url: str
+    _fs: Any = None
+
+    @classmethod
+    def start(cls, timeout: float = 60.0) -> GcsEmulator:
+        """Start the emulator on a free port and wait until it listens.
+
+        Raises:
+            RuntimeError: the emulator exited or did not listen in time.
+
+        Example:
+            ```python
+            gcs = GcsEmulator.start()
+            ```
+        """
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
+             "--in-memory", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        server = cls(process, f"http://127.0.0.1:{port}")
+        try:
+            _wait_for_port(port, process, timeout, "gcp-storage-emulator")
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)
+        return server
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/gcsfs ``storage_options`` reaching this emulator (JSON-serializable).
+
+        Example:
+            ```python
+            ArtifactStorage(basepath="gs://b/p", storage_options=gcs.storage_options)
+            ```
+        """
+        return {"endpoint_url": self.endpoint_url, "token": "anon", "project": "test"}
+
+    def filesystem(self) -> Any:
+        """A gcsfs filesystem on this emulator, independent of the code under test's instance.
+
+        It never caches listings, so it always sees what the store really holds.
+
+        Example:
+            ```python
+            gcs.filesystem().cat_file("bucket/key")
+            ```
+        """
+        if self._fs is None:
+            import gcsfs
+
+            self._fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False,
+                                           **self.storage_options)
+        return self._fs
+
+    def make_bucket(self, prefix: str = "t") -> str:
+        """Create an empty bucket with a unique name; returns the name.
+
+        Example:
+            ```python
+            bucket = gcs.make_bucket()
+            ```
+        """
+        bucket = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(bucket)
+        return bucket
+
+    def stop(self) -> None:
+        """Terminate the emulator.
+
+        Example:
+            ```python
+            gcs.stop()
+            ```
+        """
+        _stop_process(self.process)
+
+    def __enter__(self) -> GcsEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# Azure Blob (Azurite) -----------------------------------------------------------
+
+
+def find_azurite() -> Path | None:
+    """The ``azurite-blob`` program: PREFECT_ARTIFACTS_TEST_AZURITE, else the one `make azurite` installed.
+
+    Example:
+        ```python
+        find_azurite()  # PosixPath('/…/.node/node_modules/.bin/azurite-blob')
+        ```
+    """
+    override = os.environ.get("PREFECT_ARTIFACTS_TEST_AZURITE")
+    candidate = Path(override) if override else AZURITE_BIN
+    return candidate if candidate.exists() and shutil.which("node") else None
+
+
+@dataclass
+class AzuriteServer:
+    """An ``azurite-blob`` subprocess (in memory): a real Azure Blob Storage endpoint on 127.0.0.1.
+
+    Reached through adlfs with the development account's connection string.
+
+    Example:
+        ```python
+        with AzuriteServer.start() as azure:
+            container = azure.make_container()
+            ContentStore(f"abfs://{container}/blobs", azure.storage_options)
+        ```
+    """
+
+    process: subprocess.Popen[bytes]
+    endpoint_url: str
+    workdir: Path
+    _fs: Any = None
+
+    @classmethod
+    def start(cls, program: Path | None = None, timeout: float = 60.0) -> AzuriteServer:
+        """Start Azurite's blob service on a free port and wait until it listens.
+
+        Data lives in memory (``--inMemoryPersistence``); the working directory is a
+        temporary one, removed by `stop`. Telemetry is off: nothing leaves the machine.
+
+        Raises:
+            RuntimeError: Azurite is not installed, exited, or did not listen in time.
+
+        Example:
+            ```python
+            azure = AzuriteServer.start()
+            ```
+        """
+        program = program or find_azurite()
+        if program is None:
+            raise RuntimeError("Azurite not installed: run `make azurite` (needs npm)")
+        port = free_port()
+        workdir = Path(tempfile.mkdtemp(prefix="pa-azurite-"))
+        process = subprocess.Popen(
+            [str(program), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
+             "--silent", "--skipApiVersionCheck", "--disableTelemetry"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        server = cls(process, f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}", workdir)
+        try:
+            _wait_for_port(port, process, timeout, "azurite-blob")
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)
+        return server
+
+    @property
+    def connection_string(self) -> str:
+        """The development account's connection string for this server.
+
+        Example:
+            ```python
+            BlobServiceClient.from_connection_string(azure.connection_string)
+            ```
+        """
+        return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+                f"BlobEndpoint={self.endpoint_url};")
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/adlfs ``storage_options`` reaching this server (JSON-serializable).
+
+        Example:
+            ```python
+            ArtifactStorage(basepath="abfs://c/p", storage_options=azure.storage_options)
+            ```
+        """
+        return {"connection_string": self.connection_string}
+
+    def filesystem(self) -> Any:
+        """An adlfs filesystem on this server, independent of the code under test's instance.
+
+        Example:
+            ```python
+            azure.filesystem().cat_file("container/key")
+            ```
+        """
+        if self._fs is None:
+            import adlfs
+
+            self._fs = adlfs.AzureBlobFileSystem(skip_instance_cache=True, use_listings_cache=False,
+                                                 **self.storage_options)
+        return self._fs
+
+    def make_container(self, prefix: str = "t") -> str:
+        """Create an empty container with a unique name; returns the name.
+
+        Example:
+            ```python
+            container = azure.make_container()
+            ```
+        """
+        container = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(container)
+        return container
+
+    def stop(self) -> None:
+        """Terminate the server and remove its working directory.
+
+        Example:
+            ```python
+            azure.stop()
+            ```
+        """
+        _stop_process(self.process)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> AzuriteServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -621,3 +881,97 @@ def s3_registry(tmp_path: Path, s3_store_url: str, s3_options: dict[str, Any]) -
     reg = LocalRegistry.from_urls(s3_store_url, sqlite_url(tmp_path / "catalog.sqlite"), storage_options=s3_options)
     yield reg
     reg.close()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsEmulator]:
+    """One GCS emulator for the whole session (skips when gcsfs or the emulator is not installed).
+
+    Example:
+        ```python
+        def test_x(gcs_server):
+            gcs_server.make_bucket()
+        ```
+    """
+    for module in ("gcsfs", "gcp_storage_emulator"):
+        pytest.importorskip(module, reason=f"{module} not installed: pip install -e '.[test]'")
+    import gcsfs
+
+    if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:  # each request would wait out a gRPC timeout
+        pytest.fail("gcsfs was imported with GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT on: set it to false "
+                    "before gcsfs is imported (tests/support/services.py does, at import)")
+    server = GcsEmulator.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_options(gcs_server: GcsEmulator) -> dict[str, Any]:
+    """``storage_options`` for the session's GCS emulator.
+
+    Example:
+        ```python
+        ContentStore(gcs_store_url, gcs_options)
+        ```
+    """
+    return gcs_server.storage_options
+
+
+@pytest.fixture
+def gcs_store_url(gcs_server: GcsEmulator) -> str:
+    """``gs://<fresh bucket>/artifacts``: a content-store URL for this test.
+
+    Example:
+        ```python
+        ContentStore(gcs_store_url, gcs_options)
+        ```
+    """
+    return f"gs://{gcs_server.make_bucket()}/artifacts"
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[AzuriteServer]:
+    """One Azurite blob server for the whole session (skips, saying why, when it cannot run here).
+
+    Example:
+        ```python
+        def test_x(azurite_server):
+            azurite_server.make_container()
+        ```
+    """
+    pytest.importorskip("adlfs", reason="adlfs not installed: pip install -e '.[test]'")
+    if find_azurite() is None:
+        why = "node is not on PATH" if AZURITE_BIN.exists() else f"{AZURITE_BIN} is missing"
+        pytest.skip(f"Azurite cannot run here ({why}): `make azurite` installs it with npm, "
+                    "or set PREFECT_ARTIFACTS_TEST_AZURITE to an azurite-blob program")
+    server = AzuriteServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def azure_options(azurite_server: AzuriteServer) -> dict[str, Any]:
+    """``storage_options`` for the session's Azurite server.
+
+    Example:
+        ```python
+        ContentStore(azure_store_url, azure_options)
+        ```
+    """
+    return azurite_server.storage_options
+
+
+@pytest.fixture
+def azure_store_url(azurite_server: AzuriteServer) -> str:
+    """``abfs://<fresh container>/artifacts``: a content-store URL for this test.
+
+    Example:
+        ```python
+        ContentStore(azure_store_url, azure_options)
+        ```
+    """
+    return f"abfs://{azurite_server.make_container()}/artifacts"
