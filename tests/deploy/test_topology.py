@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -28,12 +27,11 @@ from prefect_artifacts.catalog.sql import SqlCatalog
 from prefect_artifacts.registry.http import HttpRegistry
 from prefect_artifacts.registry.local import LocalRegistry
 from tests.support.services import MotoServer, PostgresServer
-from tests.support.topology import Topology, cli
+from tests.support.topology import Topology, cli, read_back, sha256_file, soak, write_big
 
 pytestmark = pytest.mark.slow
 
 GRACE = 4.0  # the replicas' gc grace: short, so gc races the uploads that reuse old blobs
-SHARED = [b"shared %d " % i * (i * 9000 + 1) for i in range(6)]  # content every client writes (some > 64 KiB)
 
 
 @pytest.fixture(scope="module")
@@ -46,40 +44,6 @@ def topo(pg_server: PostgresServer, moto_server: MotoServer,
 
 def _key(topo: Topology, user: str) -> str:
     return str(json.loads(cli(topo.env, "--json", "keys", "create", user))["key"])
-
-
-def client(url: str, key: str, index: int, creates: int, big: int, work: str) -> list[tuple[str, str]]:
-    """One client process: mixed creates through the balancer; (artifact id, SHA-256 of its content) each."""
-    folder = Path(work) / f"client-{index}"
-    folder.mkdir(parents=True)
-    made: list[tuple[str, str]] = []
-    with HttpRegistry(url, api_key=key) as reg:
-        for j in range(creates):
-            kind = j % 4
-            data = (SHARED[j % len(SHARED)] if kind == 1 and j > creates // 3  # reused once they are old
-                    else b"client %d item %d\n" % (index, j) * (1 + j % 7))
-            path = folder / f"f{j}.txt"
-            path.write_bytes(data)
-            if kind == 2:
-                art = reg.save_object({"client": index, "item": j}, name=f"obj-{index}-{j}", serializer="json")
-                made.append((art.id, art.checksum or ""))
-                continue
-            name = "log" if kind == 3 else f"item-{index}-{j}"  # "log": versions from every client at once
-            made.append((reg.upload_file(path, name=name, folder="/team").id, hashlib.sha256(data).hexdigest()))
-        path = folder / "big.bin"
-        with open(path, "wb") as f:
-            for block in range(big // (1 << 20)):
-                f.write(hashlib.sha256(b"%d-%d" % (index, block)).digest() * 32768)
-        made.append((reg.upload_file(path, name=f"big-{index}", folder="/team").id, _sha256(path)))
-    return made
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def test_replicas_started_together_migrated_the_catalog_once(topo: Topology) -> None:
@@ -96,48 +60,17 @@ def test_clients_on_two_replicas_while_gc_runs_lose_and_duplicate_nothing(
     topo: Topology, tmp_path: Path, moto_server: MotoServer,
 ) -> None:
     key = _key(topo, "writer")
-    admin = {"Authorization": f"Bearer {topo.admin_key}"}
-    with HttpRegistry(topo.url, api_key=topo.admin_key) as ops:  # old orphans the clients will reuse
-        for data in SHARED:
-            ops._put_blob(hashlib.sha256(data).hexdigest(), len(data), data)
-    stop, reports = threading.Event(), []
-
-    def collect() -> None:
-        turn = 0
-        while not stop.is_set():
-            replica = topo.replicas[turn % 2]
-            reports.append(httpx.post(f"{replica.url}/admin/gc", headers=admin, timeout=120).json())
-            turn += 1
-
-    gc = threading.Thread(target=collect)
-    gc.start()
     clients, creates = 4, 16
-    try:
-        with multiprocessing.get_context("spawn").Pool(clients) as pool:
-            runs = pool.starmap(client, [(topo.url, key, i, creates, 4 << 20, str(tmp_path)) for i in range(clients)])
-    finally:
-        stop.set()
-        gc.join()
-    assert len(reports) >= 2 and all("blobsDeleted" in r for r in reports), reports[-1:]
+    run = soak(topo, key, clients, creates, 4 << 20, tmp_path)
+    assert len(run.gc_reports) >= 2 and all("blobsDeleted" in r for r in run.gc_reports), run.gc_reports[-1:]
     assert min(topo.balancer.served[r.port] for r in topo.replicas) >= 2  # connections: both replicas had clients
-
-    made = [m for run in runs for m in run]
-    assert len({art_id for art_id, _ in made}) == len(made) == clients * (creates + 1)
+    assert len({art_id for art_id, _ in run.made}) == len(run.made) == clients * (creates + 1)
+    assert read_back(topo, topo.replicas[1].url, key, run.made, moto_server) == []  # every byte, via the other replica
     with HttpRegistry(topo.replicas[1].url, api_key=key) as reader:
-        assert reader.count(folder="/team") == len(made) - clients * (creates // 4)  # objects: default folder
-        lost = []
-        for art_id, digest in made:  # every byte read back through the other replica, verified
-            art = reader.get(art_id)
-            try:
-                got = hashlib.sha256(b"".join(art.as_stream())).hexdigest()
-            except Exception as exc:  # noqa: BLE001 - every loss reported at once, below
-                key = f"{topo.storage_url.removeprefix('s3://')}/sha256/{art.checksum[:2]}/{art.checksum}"
-                lost.append((art.name, moto_server.filesystem().exists(key), repr(exc)))  # in the bucket?
-                continue
-            assert got == digest, art_id
-        assert not lost, lost
+        assert reader.count(folder="/team") == len(run.made) - clients * (creates // 4)  # objects: default folder
         versions = sorted(a.version for a in reader.list(search="name:log", page_length=1000).data)
         assert versions == list(range(1, clients * (creates // 4) + 1))  # gap-free, none twice
+    admin = {"Authorization": f"Bearer {topo.admin_key}"}
     assert httpx.post(f"{topo.replicas[0].url}/admin/gc", headers=admin,
                       params={"graceSeconds": 0}).json()["blobsDeleted"] == 0  # everything referenced
 
@@ -145,9 +78,7 @@ def test_clients_on_two_replicas_while_gc_runs_lose_and_duplicate_nothing(
 def test_a_replica_killed_mid_upload_the_client_retries_on_the_other(topo: Topology, tmp_path: Path) -> None:
     key = _key(topo, "writer")
     big = tmp_path / "big.bin"
-    with open(big, "wb") as f:
-        for block in range(96):
-            f.write(hashlib.sha256(b"kill-%d" % block).digest() * 32768)
+    write_big(big, 96 << 20, "kill")
     served = dict(topo.balancer.served)
     result: list[object] = []
 
@@ -177,7 +108,7 @@ def test_a_replica_killed_mid_upload_the_client_retries_on_the_other(topo: Topol
     with HttpRegistry(topo.replicas[index].url, api_key=key) as reader:  # the restarted replica agrees
         assert reader.get("/team/survivor").id == art.id  # type: ignore[attr-defined]
         assert reader.count(search="name:survivor") == 1
-        assert hashlib.sha256(b"".join(reader.get(art.id).as_stream())).hexdigest() == _sha256(big)  # type: ignore[attr-defined]
+        assert hashlib.sha256(b"".join(reader.get(art.id).as_stream())).hexdigest() == sha256_file(big)  # type: ignore[attr-defined]
 
 
 def test_an_idempotent_create_retried_on_the_other_replica_returns_the_same_artifact(topo: Topology) -> None:

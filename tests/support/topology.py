@@ -11,7 +11,9 @@ proxy's passive health check does). `Topology` starts the lot; tests and
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -22,9 +24,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from prefect_artifacts.registry.http import HttpRegistry
 from tests.support.proxies import close_sockets
 from tests.support.services import MotoServer, PostgresServer, free_port
 
@@ -234,3 +238,113 @@ def cli(env: dict[str, str], *args: str) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"prefect-artifacts {' '.join(args)} exited {result.returncode}: {result.stderr}")
     return result.stdout
+
+
+# -- a mixed workload of many clients while gc runs -------------------------------------
+
+#: Contents every client writes (some larger than an inline create), stored beforehand as
+#: orphans: once older than the gc grace, clients reuse them while gc tries to delete them.
+SHARED = [b"shared %d " % i * (i * 9000 + 1) for i in range(6)]
+
+
+def write_big(path: Path, size: int, seed: str) -> None:
+    """Write ``size`` bytes (whole MiB) of content unique to ``seed``."""
+    with open(path, "wb") as f:
+        for block in range(size // (1 << 20)):
+            f.write(hashlib.sha256(f"{seed}-{block}".encode()).digest() * 32768)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def mixed_creates(url: str, key: str, index: int, creates: int, big: int, work: str) -> list[tuple[str, str]]:
+    """One client process's work: ``creates`` mixed creates then one ``big`` file; (id, SHA-256) of each.
+
+    A quarter each: small unique files, shared contents (after the first third: reused
+    once old), JSON objects, and new versions of one name ("log") that every client
+    writes at once.
+    """
+    folder = Path(work) / f"client-{index}"
+    folder.mkdir(parents=True)
+    made: list[tuple[str, str]] = []
+    with HttpRegistry(url, api_key=key) as reg:
+        for j in range(creates):
+            kind = j % 4
+            if kind == 2:
+                art = reg.save_object({"client": index, "item": j}, name=f"obj-{index}-{j}", serializer="json")
+                made.append((art.id, art.checksum or ""))
+                continue
+            data = (SHARED[j % len(SHARED)] if kind == 1 and j > creates // 3
+                    else b"client %d item %d\n" % (index, j) * (1 + j % 7))
+            path = folder / f"f{j}.txt"
+            path.write_bytes(data)
+            name = "log" if kind == 3 else f"item-{index}-{j}"
+            made.append((reg.upload_file(path, name=name, folder="/team").id, hashlib.sha256(data).hexdigest()))
+        path = folder / "big.bin"
+        write_big(path, big, f"client-{index}")
+        made.append((reg.upload_file(path, name=f"big-{index}", folder="/team").id, sha256_file(path)))
+        path.unlink()
+    return made
+
+
+@dataclass
+class Soak:
+    """What `soak` did: every artifact made (id, SHA-256), gc's reports, wall seconds."""
+
+    made: list[tuple[str, str]]
+    gc_reports: list[dict[str, Any]]
+    seconds: float
+
+
+def soak(topo: Topology, key: str, clients: int, creates: int, big: int, work: Path) -> Soak:
+    """`mixed_creates` in ``clients`` processes through the balancer, gc looping on every replica meanwhile."""
+    with HttpRegistry(topo.url, api_key=topo.admin_key) as ops:  # the orphans the clients will reuse
+        for data in SHARED:
+            ops._put_blob(hashlib.sha256(data).hexdigest(), len(data), data)
+    admin = {"Authorization": f"Bearer {topo.admin_key}"}
+    stop, reports = threading.Event(), []
+
+    def collect() -> None:
+        turn = 0
+        while not stop.is_set():
+            replica = topo.replicas[turn % len(topo.replicas)]
+            reports.append(httpx.post(f"{replica.url}/admin/gc", headers=admin, timeout=600).json())
+            turn += 1
+
+    gc = threading.Thread(target=collect)
+    started = time.monotonic()
+    gc.start()
+    try:
+        with multiprocessing.get_context("spawn").Pool(clients) as pool:
+            runs = pool.starmap(mixed_creates, [(topo.url, key, i, creates, big, str(work)) for i in range(clients)])
+    finally:
+        stop.set()
+        gc.join()
+    return Soak([m for run in runs for m in run], reports, time.monotonic() - started)
+
+
+def read_back(topo: Topology, url: str, key: str, made: list[tuple[str, str]],
+              moto: MotoServer) -> list[tuple[str, bool, str]]:
+    """Read every artifact's bytes through ``url`` (verified while streaming); the failures.
+
+    Each failure is (artifact name, whether its blob is in the bucket, the error).
+    """
+    failures = []
+    with HttpRegistry(url, api_key=key) as reader:
+        for art_id, digest in made:
+            art = reader.get(art_id)
+            try:
+                got = hashlib.sha256(b"".join(art.as_stream())).hexdigest()
+            except Exception as exc:  # noqa: BLE001 - every failure reported at once
+                blob = f"{topo.storage_url.removeprefix('s3://')}/sha256/{digest[:2]}/{digest}"
+                failures.append((art.name, moto.filesystem().exists(blob), repr(exc)))
+                continue
+            if got != digest:
+                failures.append((art.name, True, f"content {got} is not {digest}"))
+    return failures
