@@ -254,13 +254,34 @@ class _PreparedCreate:
         self.integrity_error = dialect.loaded_dbapi.IntegrityError
         # SQLite takes the write lock up front (see engine._sqlite_begin); PostgreSQL starts a
         # transaction by itself, and writers of one name queue on an advisory lock instead.
-        self.begin = ("BEGIN IMMEDIATE" if dialect.name == "sqlite"
-                      else "SELECT pg_advisory_xact_lock(hashtext(%(name_key)s))")
+        self.lock = None if dialect.name == "sqlite" else "SELECT pg_advisory_xact_lock(hashtext(%(name_key)s))"
+        self.begin = self.lock or "BEGIN IMMEDIATE"
 
     def write(self, cursor: Any, new: ArtifactManifest, row: dict[str, Any],
               children: list[tuple[Table, list[dict[str, Any]]]]) -> None:
         """Insert the rows inside the caller's transaction; fills in ``row["version"]``."""
         cursor.execute(self.begin, {"name_key": f"{new.folder}//{new.name}"})
+        self._insert(cursor, row, children)
+
+    def write_in_savepoint(self, cursor: Any, new: ArtifactManifest, row: dict[str, Any],
+                           children: list[tuple[Table, list[dict[str, Any]]]]) -> bool:
+        """`write` inside a transaction already holding the write lock, in a savepoint; False on a unique violation.
+
+        On a violation the savepoint is rolled back, and the transaction goes on.
+        """
+        if self.lock is not None:
+            cursor.execute(self.lock, {"name_key": f"{new.folder}//{new.name}"})
+        cursor.execute("SAVEPOINT pa_batch_item")
+        try:
+            self._insert(cursor, row, children)
+        except self.integrity_error:
+            cursor.execute("ROLLBACK TO SAVEPOINT pa_batch_item")
+            cursor.execute("RELEASE SAVEPOINT pa_batch_item")
+            return False
+        cursor.execute("RELEASE SAVEPOINT pa_batch_item")
+        return True
+
+    def _insert(self, cursor: Any, row: dict[str, Any], children: list[tuple[Table, list[dict[str, Any]]]]) -> None:
         cursor.execute(self.next_version.sql, self.next_version.params(_without_version(row)))
         row["version"] = cursor.fetchone()[0]
         for table, rows in children:
@@ -415,14 +436,29 @@ class SqlCatalog(EngineQueries):
             except ArtifactError as exc:
                 out[i] = exc
         if valid:
+            uploader = _uploader(writer)  # asked once: the OS user's name is a passwd lookup
             with self._write() as conn:
                 for i in valid:
-                    out[i] = self._create_in_savepoint(conn, *requests[i], writer)
+                    out[i] = self._create_in_savepoint(conn, *requests[i], writer, uploader)
         return [r for r in out if r is not None]
 
     def _create_in_savepoint(self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy,
-                             make_folder: bool, writer: Principal | None) -> tuple[Artifact, bool] | ArtifactError:
-        look_up_key = bool(new.idempotency_key)
+                             make_folder: bool, writer: Principal | None,
+                             uploader: str) -> tuple[Artifact, bool] | ArtifactError:
+        # As `create`: a ``new`` version in a known folder goes through the prepared statements,
+        # inserted unconditionally (a used key shows as a unique violation, then is looked up).
+        look_up_key = strategy is not ConflictStrategy.NEW
+        owner = self._known_folders.get(new.folder)
+        if not look_up_key and owner is not None:
+            try:
+                group = artifact_group(new.folder, owner, new.group_id, writer, DEFAULT_GROUP)
+            except ArtifactError as exc:
+                return exc
+            new = new.model_copy(update={"group_id": group})
+            row, children, runs = _new_rows(new, None, uploader)
+            if self._prepared.write_in_savepoint(conn.connection.cursor(), new, row, children):
+                return _created(row, runs, new), True
+        look_up_key = look_up_key or bool(new.idempotency_key)
         for _attempt in range(3):
             savepoint = conn.begin_nested()
             try:
