@@ -89,8 +89,8 @@ DIRECT_PUT = 256 * 1024
 INLINE_MAX = 64 * 1024
 #: ...up to this many bytes per create.
 INLINE_TOTAL = 1024 * 1024
-#: Most small contents `upload_many` holds in memory to send with its create requests (the rest are PUT).
-BATCH_INLINE_COUNT = 10_000
+#: Most bytes of small contents `upload_many` holds in memory to send with its create requests (the rest are PUT).
+BATCH_INLINE_BYTES = 64 * 1024 * 1024
 UPLOAD_CHUNK = 1024 * 1024
 _FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: PermissionDenied, 404: ArtifactNotFound,
              409: ArtifactError, 413: PayloadTooLarge, 414: PayloadTooLarge}
@@ -312,8 +312,9 @@ class HttpRegistry(Registry):
         if len(data) > DIRECT_PUT and self._server_has(digest):  # worth a round trip to skip
             return BlobInfo(digest, len(data), written=False)
         batch: dict[str, bytes] | None = getattr(self._inline, "batch", None)
-        if batch is not None and len(data) <= INLINE_MAX and len(batch) < BATCH_INLINE_COUNT:
+        if batch is not None and len(data) <= INLINE_MAX and self._inline.batch_bytes + len(data) <= BATCH_INLINE_BYTES:
             batch[digest] = data  # sent with the batch's create requests (http_batch)
+            self._inline.batch_bytes += len(data)
             return BlobInfo(digest, len(data), written=False)
         pending = self._pending()
         # sync: a single-file upload, stored and created by this thread (batches may use a pool)
@@ -332,6 +333,7 @@ class HttpRegistry(Registry):
     def _upload_batch(self, jobs: Sequence[BatchJob],
                       storage: str | None) -> builtins.list[Artifact | ArtifactError]:
         self._inline.batch = {}  # small contents of this thread's batch, sent with its create requests
+        self._inline.batch_bytes = 0
         try:
             return super()._upload_batch(jobs, storage)
         finally:

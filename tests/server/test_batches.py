@@ -26,6 +26,7 @@ from prefect_artifacts.errors import (
     InvalidName,
     PermissionDenied,
 )
+from prefect_artifacts.registry import http as http_module
 from prefect_artifacts.registry import http_batch
 from prefect_artifacts.registry.http import HttpRegistry
 from tests.support.live_server import LiveServer
@@ -253,6 +254,18 @@ def test_big_inline_totals_go_as_blob_uploads(world: World, files: Any, monkeypa
         results = reg.upload_many([{"path": p} for p in paths], folder="/carol")
         assert [b"".join(reg.read(r.unwrap().id)) for r in results] == [p.read_bytes() for p in paths]
     assert world.seen.count("PUT /api/v1/blobs/") == 3 and world.seen.count(f"POST {BATCH}") == 1
+
+
+def test_the_client_holds_a_bounded_amount_of_small_contents(world: World, files: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_module, "BATCH_INLINE_BYTES", 30)  # two 13-byte contents held, 3 PUT at once
+    paths = files(5)
+    with world.client("carol") as reg:
+        results = reg.upload_many([{"path": p} for p in paths], folder="/carol")
+        assert [b"".join(reg.read(r.unwrap().id)) for r in results] == [p.read_bytes() for p in paths]
+    assert world.seen.count("PUT /api/v1/blobs/") == 3 and world.seen.count(f"POST {BATCH}") == 1
+    puts = [i for i, r in enumerate(world.seen.requests) if r.startswith("PUT ")]
+    assert max(puts) < world.seen.requests.index(f"POST {BATCH}")  # the PUTs came first
 
 
 def test_the_server_refuses_too_much_inline_content(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
