@@ -153,6 +153,13 @@ class ObjectContentStore(FsspecContentStore):
             self.fs.pipe_file(self.blob_path(digest), data)
         return True
 
+    def _move_into_place(self, tmp: str, final: str, sync: bool) -> None:
+        # A server-side copy makes the blob appear whole (or not at all), then the temp
+        # object goes. Not the client's mv: gcsfs tries GCS's moveTo first, which an
+        # emulator (or an older deployment) answers 501 only after ~30 s of retries.
+        self.fs.cp_file(tmp, final)
+        self._discard(tmp)
+
     def _open_chunked(self, path: str, chunk_size: int) -> Any:
         # A ranged GET per chunk, no read-ahead past the range.
         return self.fs.open(path, "rb", block_size=chunk_size, cache_type="none")
