@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     pg, moto = PostgresServer.start(), MotoServer.start()
     work = Path(tempfile.mkdtemp(prefix="bench-topology-"))
+    os.environ["PREFECT_ARTIFACTS_HOME"] = str(work / "client-home")  # the clients' digest cache: not in ~
     try:
         with Topology.start(pg, moto, work, replicas=args.replicas, grace_seconds=args.grace) as topo:
             cli(topo.env, "users", "create", "writer", "--group", "team")
