@@ -93,7 +93,7 @@ def _batch_requests(
     out: list[tuple[ArtifactManifest, str, bool, dict[str, bytes]] | ArtifactError] = []
     for item in body.items:
         wanted = {f.digest for f in item.files if f.uri is None}
-        mine = {d: data for d, data in shared.items() if d in wanted}
+        mine = {d: shared[d] for d in wanted if d is not None and d in shared}
         used.update(mine)
         try:
             mine.update(_sent_blobs(item))
