@@ -33,7 +33,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # report like the tests' own (so this comes before they are imported). The service
 # fixtures (PostgreSQL, moto S3) are for every test.
 pytest.register_assert_rewrite("tests.support")
-pytest_plugins = ["tests.support.services"]
+pytest_plugins = ["tests.support.services", "tests.support.topology"]
 
 from prefect_artifacts.catalog.engine import sqlite_url  # noqa: E402
 from prefect_artifacts.registry.local import LocalRegistry  # noqa: E402

@@ -22,11 +22,13 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from prefect_artifacts.registry.http import HttpRegistry
 from tests.support.proxies import close_sockets
@@ -230,6 +232,24 @@ class Topology:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The gc grace of the `topology` fixture's replicas: short, so gc races uploads that reuse old blobs.
+GRACE = 4.0
+
+
+@pytest.fixture(scope="module")
+def topology(pg_server: PostgresServer, moto_server: MotoServer,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    """Two replicas behind a balancer (one per test module), with a user ``writer`` in group ``team``."""
+    with Topology.start(pg_server, moto_server, tmp_path_factory.mktemp("topology"), grace_seconds=GRACE) as t:
+        cli(t.env, "users", "create", "writer", "--group", "team")
+        yield t
+
+
+def new_key(topo: Topology, user: str) -> str:
+    """A new API key of ``user`` (through the CLI, as the guide does)."""
+    return str(json.loads(cli(topo.env, "--json", "keys", "create", user))["key"])
 
 
 def cli(env: dict[str, str], *args: str) -> str:
