@@ -95,10 +95,14 @@ class ArtifactSettings(BaseSettings):
         default=4 << 20, ge=0,
         description="Server: files smaller than this go through the server (a presigned URL costs a round trip).",
     )
-    presign_max_single_put: int = Field(
-        default=5 << 30, ge=1,
+    presign_multipart_bytes: int = Field(
+        default=5 << 30, ge=1, le=5 << 30,
         description="Server: largest blob uploaded with one presigned, checksummed PUT (S3's limit is 5 GiB);"
-        " larger ones go through the server.",
+        " larger ones are uploaded in presigned parts to a temp key that the server hashes.",
+    )
+    presign_part_bytes: int = Field(
+        default=64 << 20, ge=5 << 20, le=5 << 30,
+        description="Server: size of the parts of a presigned multipart upload (more when 10,000 would not do).",
     )
     presign_store_checks: bool | None = Field(
         default=None,

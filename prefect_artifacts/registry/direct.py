@@ -5,10 +5,9 @@ large file's bytes to and from the bucket itself; the server only signs and chec
 
 **Uploads** (`offer_upload`, then `finish_upload` once the client's PUT is done):
 
-- An offer is made only to a caller who may write, for a blob the store can take in one
-  PUT (``presign_max_single_put``; larger ones go through the server, which hashes them).
-  The digest is reserved in the catalog (`AuthCatalog.hold_blob`) *before* the URL is
-  signed, so garbage collection on any replica keeps the blob while the client uploads.
+- An offer is made only to a caller who may write. The digest is reserved in the
+  catalog (`AuthCatalog.hold_blob`) *before* the URL is signed, so garbage collection
+  on any replica keeps the blob while the client uploads.
 - Where the store checks the signed SHA-256 (S3; probed once, or the
   ``presign_store_checks`` setting) the PUT goes to the blob's own key: the store keeps
   the body only if it hashes to the digest, so even a blob stored already can be sent
@@ -17,9 +16,13 @@ large file's bytes to and from the bucket itself; the server only signs and chec
   uploaded it for which digest, before the URL expired.
 - Where the store does not check (moto, some S3-compatible stores) the PUT goes to
   ``tmp/<upload id>.part``; `finish_upload` checks the same facts, then reads the object
-  and hashes it (bounded chunks) before moving it into place; a mismatch deletes it.
-  A blob stored already gets no offer there (a PUT over it could not be checked): the
-  client sends it through the server, which hashes it.
+  and hashes it (bounded chunks) before moving it into place (or dropping it, when the
+  blob is stored already); a mismatch deletes it.
+- A blob larger than ``presign_multipart_bytes`` (default 5 GiB, S3's largest PUT) is
+  sent in parts (``presign_part_bytes``) to a temp key, in parallel, over one presigned
+  URL per part. S3 checks no whole-object SHA-256 of a multipart upload, so the server
+  completes it, then hashes it like any temp key. Its URLs live longer (10 MiB/s at
+  least, S3's 7 days at most): each part must start before they expire.
 
 Only then is the upload recorded as the caller's (`AuthCatalog.record_upload`, the
 possession rule of `LocalRegistry.usable_blob`), so no artifact can reference content
@@ -59,6 +62,10 @@ FINAL = "final"
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Tolerated difference between this server's clock and the store's.
 CLOCK_SKEW = 60
+#: S3's limits: parts of a multipart upload, and the life of a SigV4 URL.
+MAX_PARTS, MAX_EXPIRY = 10_000, 7 * 86400
+#: The slowest transfer a multipart upload's URLs allow for (bytes per second).
+SLOWEST = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,13 @@ class UploadOffer:
     """The answer to a request for a presigned upload.
 
     Attributes:
-        request: the PUT to send (None: send the bytes through the server instead).
+        request: the PUT to send (None: send the bytes through the server, or in ``parts``).
         upload: the id to give back to `finish_upload` (``"final"`` or a temp key's id).
+        parts: a multipart upload's presigned PUT URLs, part 1 first (each ``part_size``
+            bytes, the last the rest).
+        part_size: bytes per part.
+        multipart: S3's id of the multipart upload (give it back with the parts' ETags).
+        expires_in: seconds the URLs stay valid.
         reason: why there is no ``request``.
         permanent: no offer will ever be made for this store (clients stop asking).
         min_bytes: smaller content is never offered a URL (clients need not ask).
@@ -85,6 +97,10 @@ class UploadOffer:
     reason: str | None = None
     permanent: bool = False
     min_bytes: int = 0
+    parts: tuple[str, ...] = ()
+    part_size: int = 0
+    multipart: str | None = None
+    expires_in: int = 0
 
 
 def uploader_tag(uploader: str) -> str:
@@ -145,26 +161,34 @@ def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None
     floor = settings.presign_min_bytes
     if size < floor:
         return UploadOffer(None, reason=f"content under {floor} bytes goes through the server", min_bytes=floor)
-    if size > settings.presign_max_single_put:
-        return UploadOffer(None, reason="content this large goes through the server", min_bytes=floor)
-    checks = _store_checks(reg, store)
-    if not checks and store.exists(digest):
-        return UploadOffer(None, reason="stored already: send it through the server, which hashes it",
-                           min_bytes=floor)
+    multipart = size > settings.presign_multipart_bytes
+    checks = _store_checks(reg, store) and not multipart
     reg._access.hold_blob(digest)  # before the URL exists: gc on any replica keeps the blob meanwhile
     expiry = settings.presign_expiry_seconds
     upload = FINAL if checks else new_uuid().hex
     path = store.blob_path(digest) if checks else _temp_key(store, upload)
+    if multipart:
+        expiry = min(MAX_EXPIRY, expiry + size // SLOWEST)
     metadata = {META_UPLOADER: _caller_tag(reg), META_DIGEST: digest, META_EXPIRES: str(int(time.time()) + expiry)}
-    return UploadOffer(store.presign_put(path, digest, metadata, expiry), upload, min_bytes=floor)
+    if not multipart:
+        return UploadOffer(store.presign_put(path, digest, metadata, expiry), upload, min_bytes=floor,
+                           expires_in=expiry)
+    part = max(settings.presign_part_bytes, -(-size // MAX_PARTS))
+    upload_id, urls = store.start_parts(path, metadata, -(-size // part), expiry)
+    return UploadOffer(None, upload, min_bytes=floor, parts=tuple(urls), part_size=part, multipart=upload_id,
+                       expires_in=expiry)
 
 
 def _temp_key(store: PresignedS3, upload: str) -> str:
     return f"{store.root}/tmp/{upload}.part"
 
 
-def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, storage: str | None = None) -> BlobInfo:
+def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, storage: str | None = None,
+                  multipart: str | None = None, etags: list[str] | None = None) -> BlobInfo:
     """Check a presigned upload and record the blob as the caller's; refused (temp copy deleted) when wrong.
+
+    A multipart upload (``multipart``: S3's id of it, ``etags``: its parts' in order) is
+    completed first.
 
     Raises:
         ArtifactIntegrityError: no such upload arrived, it is someone else's, it arrived
@@ -182,13 +206,15 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
     store = _presigner(reg, reg._named_store(storage))
     if store is None:
         raise InvalidArtifactInput("this server's store does not take presigned uploads")
-    checks = _store_checks(reg, store)
+    checks = _store_checks(reg, store) and multipart is None
     if upload == FINAL and checks:
         path = store.blob_path(digest)
     elif upload != FINAL and not checks and isinstance(upload, str) and _UPLOAD_ID.match(upload):
         path = _temp_key(store, upload)
     else:
         raise InvalidArtifactInput(f"no presigned upload {str(upload)[:40]!r} of {digest} was offered here")
+    if multipart is not None:
+        store.complete_parts(path, multipart, list(etags or ()))
     facts = store.object_facts(path)
     if facts is None:
         raise ArtifactIntegrityError(f"no upload of {digest} arrived at the store")

@@ -301,7 +301,8 @@ class HttpRegistry(Registry):
         if self._server_has(digest):
             return BlobInfo(digest, size, written=False)
         sent = HighWater()  # a retried PUT sends the file again: count each byte once
-        direct = self._direct.upload(digest, size, lambda: _file_chunks(path, size, sent), _storage_param())
+        direct = self._direct.upload(digest, size, lambda: _file_chunks(path, size, sent),
+                                     lambda offset, length: _file_chunks(path, length, offset=offset), _storage_param())
         return direct or self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
 
     def _server_has(self, digest: str) -> bool:
@@ -321,7 +322,8 @@ class HttpRegistry(Registry):
         if sync and len(data) <= INLINE_MAX and sum(map(len, pending.values())) + len(data) <= INLINE_TOTAL:
             pending[digest] = data  # sent with the create: one request per small upload
             return BlobInfo(digest, len(data), written=False)
-        direct = self._direct.upload(digest, len(data), lambda: [data], _storage_param())
+        direct = self._direct.upload(digest, len(data), lambda: [data],
+                                     lambda offset, length: [data[offset:offset + length]], _storage_param())
         return direct or self._put_blob(digest, len(data), lambda: data)
 
     def _put_blob(self, digest: str, size: int, body: Any) -> BlobInfo:
@@ -632,8 +634,10 @@ def _no_such_route(response: httpx.Response) -> bool:
     return not isinstance(body, dict) or body.get("error") in (None, "NotFound")
 
 
-def _file_chunks(path: str, size: int, sent: HighWater | None = None) -> Iterator[bytes]:
+def _file_chunks(path: str, size: int, sent: HighWater | None = None, offset: int = 0) -> Iterator[bytes]:
     """The first ``size`` bytes of ``path`` (what was hashed), however the file changes meanwhile.
+
+    ``offset``: the ``size`` bytes from there instead (a part of a multipart upload).
 
     Bytes appended after hashing are not sent; changed bytes make the server refuse the
     digest; a file that shrank is refused here (the request cannot be completed). ``sent``
@@ -642,6 +646,7 @@ def _file_chunks(path: str, size: int, sent: HighWater | None = None) -> Iterato
     """
     left = size
     with open(path, "rb", buffering=0) as f:
+        f.seek(offset)
         while left:
             chunk = f.read(min(UPLOAD_CHUNK, left))
             if not chunk:

@@ -1,8 +1,9 @@
 """`HttpRegistry`'s direct transfers: bytes to and from the server's bucket over presigned URLs.
 
 Upload: ``POST /blobs/{digest}/upload-url``; with a URL the file is PUT to the bucket with
-the signed headers (its SHA-256 among them, which S3 checks), then ``POST
-/blobs/{digest}/uploaded`` lets the server check what arrived. Without one (a local-disk
+the signed headers (its SHA-256 among them, which S3 checks), or, for a blob past the
+server's multipart threshold, its parts are PUT in parallel to their URLs; then ``POST
+/blobs/{digest}/uploaded`` (with the parts' ETags) lets the server check what arrived. Without one (a local-disk
 server, presigning turned off, small or already stored content, an older server that
 answers ``404``) the bytes go through ``PUT /blobs/{digest}`` as before; refusals that
 hold for a whole store are remembered, so the client stops asking.
@@ -18,6 +19,7 @@ The API key never goes to the bucket, and URLs never go into messages.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,6 +30,8 @@ from prefect_artifacts.storage.content_store import BlobInfo
 if TYPE_CHECKING:
     from prefect_artifacts.registry.http import HttpRegistry
 
+#: Parts of a multipart upload in flight at once.
+PART_WORKERS = 4
 #: Answers of the bucket worth another try (a transient hiccup).
 _RETRY_STATUS = {500, 502, 503, 504}
 DEFAULT = "default"
@@ -59,11 +63,12 @@ class DirectTransfers:
         return bool(self._reg.settings.direct_transfers)
 
     def upload(self, digest: str, size: int, body: Callable[[], Iterable[bytes]],
-               params: dict[str, str]) -> BlobInfo | None:
+               part: Callable[[int, int], Iterable[bytes]], params: dict[str, str]) -> BlobInfo | None:
         """Send a blob straight to the bucket when the server offers a URL; None: send it through the server.
 
-        ``body`` makes the bytes (called again for a retry); ``params`` is the blob
-        requests' ``storage`` parameter.
+        ``body`` makes the bytes (called again for a retry), ``part(offset, length)`` those
+        of one part of a multipart upload; ``params`` is the blob requests' ``storage``
+        parameter.
 
         Raises:
             StorageError: the bucket refused the PUT or could not be reached.
@@ -89,19 +94,36 @@ class DirectTransfers:
             raise error_from_response(response)
         offer = response.json()
         self._min[store] = int(offer.get("minBytes") or 0)
-        if not offer.get("url"):
+        done = {"size": size, "upload": str(offer.get("upload"))}
+        if offer.get("parts"):
+            etags = self._send_parts(offer["parts"], int(offer["partSize"]), size, part, digest)
+            done.update(multipart=offer["multipart"], etags=etags)
+        elif offer.get("url"):
+            headers = {**offer.get("headers", {}), "Content-Length": str(size)}
+            self._send_to_bucket(offer.get("method") or "PUT", offer["url"], headers, body, digest)
+        else:
             if offer.get("permanent"):
                 self._off.add(store)
             return None
-        headers = {**offer.get("headers", {}), "Content-Length": str(size)}
-        self._send_to_bucket(offer.get("method") or "PUT", offer["url"], headers, body, digest)
-        upload = str(offer.get("upload"))
-        data = reg._json("POST", f"/blobs/{digest}/uploaded", json={"size": size, "upload": upload}, params=params,
-                         idempotent=upload == "final")  # a temp copy is gone once checked
+        data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params,
+                         idempotent=done["upload"] == "final")  # a temp copy is gone once checked
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
 
+    def _send_parts(self, urls: list[str], part_size: int, size: int,
+                    part: Callable[[int, int], Iterable[bytes]], digest: str) -> list[str]:
+        """PUT each part to its URL, ``PART_WORKERS`` at a time; their ETags in order."""
+        def send(number: int) -> str:
+            offset = number * part_size
+            length = min(part_size, size - offset)
+            return self._send_to_bucket("PUT", urls[number], {"Content-Length": str(length)},
+                                        lambda: part(offset, length), digest)
+
+        with ThreadPoolExecutor(PART_WORKERS) as pool:
+            return list(pool.map(send, range(len(urls))))
+
     def _send_to_bucket(self, method: str, url: str, headers: dict[str, str],
-                        body: Callable[[], Iterable[bytes]], digest: str) -> None:
+                        body: Callable[[], Iterable[bytes]], digest: str) -> str:
+        """Send one request to the bucket (retrying hiccups); the object's or part's ETag."""
         reg = self._reg
         for attempt in range(reg.retries + 1):
             last = attempt == reg.retries
@@ -122,7 +144,8 @@ class DirectTransfers:
                                                  " do not hash to it (did the file change?)")
                 raise StorageError(f"the content store refused the upload of {digest}: HTTP"
                                    f" {response.status_code} {code or ''}".rstrip())
-            return
+            return response.headers.get("etag", "")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def fetch(self, redirect: httpx.Response) -> tuple[httpx.Response, str] | None:
         """Open the presigned GET of a ``303`` (streamed); None when the bucket refuses it.

@@ -324,8 +324,11 @@ class LocalRegistry(Registry):
         """
         return direct.offer_upload(self, digest, size, storage, max_size)
 
-    def finish_direct_upload(self, digest: str, size: int, upload: str, storage: str | None = None) -> BlobInfo:
+    def finish_direct_upload(self, digest: str, size: int, upload: str, storage: str | None = None,
+                             multipart: str | None = None, etags: Sequence[str] | None = None) -> BlobInfo:
         """Check a presigned upload (`offer_direct_upload`) and make the blob the caller's to use.
+
+        A multipart upload (``multipart``, the parts' ``etags`` in order) is completed first.
 
         Raises:
             ArtifactIntegrityError: the upload is missing, someone else's, late, or not ``digest``'s
@@ -337,7 +340,7 @@ class LocalRegistry(Registry):
             reg.finish_direct_upload(digest, size, offer.upload)
             ```
         """
-        return direct.finish_upload(self, digest, size, upload, storage)
+        return direct.finish_upload(self, digest, size, upload, storage, multipart, list(etags or ()))
 
     def direct_download(self, meta: ArtifactFile, digest: str, storage_id: str | None = None) -> SignedRequest | None:
         """A presigned GET of a stored file the caller located (`locate_file`), or None (`registry.direct`).

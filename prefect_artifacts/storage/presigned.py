@@ -22,6 +22,7 @@ send, not query parameters. URLs and keys are never logged.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,6 +147,48 @@ class PresignedS3:
         headers = {"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256",
                    **{f"x-amz-meta-{k}": v for k, v in metadata.items()}}
         return SignedRequest("PUT", url, headers)
+
+    def start_parts(self, path: str, metadata: dict[str, str], parts: int, expires: int) -> tuple[str, list[str]]:
+        """Start a multipart upload to ``path`` (with ``metadata``) and sign a PUT URL for each of its ``parts``.
+
+        Returns S3's upload id and the URLs of parts 1 to ``parts``. S3 checks no whole-object
+        SHA-256 of a multipart upload: whoever completes it must hash the object.
+
+        Example:
+            ```python
+            upload_id, urls = store.start_parts(temp_key, {"pa-uploader": "u1"}, 3, 600)
+            ```
+        """
+        bucket, key = self._bucket_key(path)
+        with storage_errors("starting a multipart upload"):
+            started = self.fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key, Metadata=metadata,
+                                      ContentType="application/octet-stream")
+        upload_id = str(started["UploadId"])
+        urls = [self._presign("upload_part", {"Bucket": bucket, "Key": key, "UploadId": upload_id,
+                                              "PartNumber": number}, expires) for number in range(1, parts + 1)]
+        return upload_id, urls
+
+    def complete_parts(self, path: str, upload_id: str, etags: list[str]) -> None:
+        """Assemble the parts of a multipart upload (ETags in part order); aborted if S3 refuses.
+
+        Raises:
+            ArtifactIntegrityError: S3 refused the parts (missing, too small, wrong ETags).
+
+        Example:
+            ```python
+            store.complete_parts(temp_key, upload_id, etags)
+            ```
+        """
+        bucket, key = self._bucket_key(path)
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, 1)]
+        try:
+            self.fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id,
+                            MultipartUpload={"Parts": parts})
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+            code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+            raise ArtifactIntegrityError(f"the store refused to assemble the uploaded parts ({code})") from exc
 
     def presign_get(self, digest: str, expires: int) -> SignedRequest:
         """A GET of blob ``digest``, signed for ``expires`` seconds.

@@ -187,11 +187,15 @@ def test_a_stored_blob_of_another_group_is_not_claimed_by_asking_for_a_url(make_
         bob.upload_file(_write(tmp_path, "b.bin", data), name="b", folder="data", make_folder=True)
     with _client(server, "alice", "team-a") as alice:
         offer = alice._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
-        assert offer["url"] is None and "stored already" in offer["reason"]  # moto: proving it needs the bytes
+        assert offer["upload"] != direct.FINAL  # moto: a temp key, whose bytes the server hashes
+        claim = {"size": len(data), "upload": offer["upload"]}
+        response = alice._send("POST", f"/blobs/{digest}/uploaded", json=claim, allow=(409,))
+        assert response.status_code == 409 and "no upload" in response.json()["message"]
         assert alice._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
-        # she sends the bytes anyway (through the server, which hashes them): now she may use them
+        # she sends the bytes (to the bucket; the server hashes them): now she may use them
         art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a", folder="data", make_folder=True)
         assert b"".join(alice.read(art.id)) == data
+    assert not list(server.registry.store.iter_temp())
 
 
 def test_on_a_checking_store_another_users_upload_cannot_be_claimed(make_server: Any, tmp_path: Path) -> None:
@@ -209,6 +213,42 @@ def test_on_a_checking_store_another_users_upload_cannot_be_claimed(make_server:
         assert alice._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
         forged = alice._send("POST", f"/blobs/{digest}/uploaded", json={**claim, "upload": "../../x"}, allow=(400,))
         assert forged.status_code == 400
+
+
+MULTI = 11 << 20  # three parts of 5 MiB (moto, like S3, wants 5 MiB but for the last)
+
+
+def test_a_large_blob_goes_up_in_parallel_parts_and_the_server_hashes_it(make_server: Any, tmp_path: Path,
+                                                                          moto_server: MotoServer) -> None:
+    server, seen = make_server(presign_store_checks=True, presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
+    data = _data(30, MULTI)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+        assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
+        assert b"".join(reg.read(art.id)) == data
+    store = server.registry.store
+    assert moto_server.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
+
+
+def test_multipart_content_that_hashes_differently_is_refused_and_deleted(make_server: Any) -> None:
+    server, _seen = make_server(presign_store_checks=True, presign_multipart_bytes=6 << 20,
+                                presign_part_bytes=5 << 20)
+    data, wrong = _data(31, MULTI), _data(32, MULTI)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": MULTI})
+        assert offer["url"] is None and len(offer["parts"]) == 3 and offer["partSize"] == 5 << 20
+        etags = [httpx.put(url, content=wrong[i * (5 << 20):(i + 1) * (5 << 20)]).headers["etag"]
+                 for i, url in enumerate(offer["parts"])]
+        done = {"size": MULTI, "upload": offer["upload"], "multipart": offer["multipart"], "etags": etags}
+        response = reg._send("POST", f"/blobs/{digest}/uploaded", json=done, allow=(409,))
+        assert response.status_code == 409 and "does not hash to" in response.json()["message"]
+        assert reg._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
+        again = reg._send("POST", f"/blobs/{digest}/uploaded", json={**done, "etags": etags[:1]}, allow=(409,))
+        assert again.status_code == 409  # the upload is gone: nothing to complete
+    store = server.registry.store
+    assert not store.exists(digest) and not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
 
 
 def test_an_upload_after_its_url_expired_is_refused(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,8 @@ the blob the caller's. The rules are `LocalRegistry.offer_direct_upload` and
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -54,6 +56,11 @@ class UploadUrl(_Body):
     reason: str | None = Field(None, description="Why there is no URL: send the bytes with PUT /blobs/{digest}.")
     permanent: bool = Field(False, description="No URL will be offered for this store: stop asking.")
     min_bytes: int = Field(0, description="Smaller blobs are never offered a URL.")
+    parts: list[str] = Field(default_factory=list,
+                             description="A multipart upload: PUT part n (partSize bytes, the last the rest) to"
+                             " parts[n-1], then give the ETags back in order.")
+    part_size: int | None = None
+    multipart: str | None = Field(None, description="The multipart upload's id: give it back with the ETags.")
 
 
 class DirectDownload(_Body):
@@ -81,6 +88,9 @@ class UploadedRequest(_Body):
 
     size: int = Field(ge=0, le=2**62)
     upload: str = Field(min_length=1, max_length=64)
+    multipart: str | None = Field(None, min_length=1, max_length=1024, description="A multipart upload's id.")
+    etags: list[Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=list, max_length=10_000, description="Its parts' ETags, part 1 first.")
 
 
 @router.post("/blobs/{digest}/upload-url", response_model=UploadUrl)
@@ -101,8 +111,9 @@ async def upload_url(
     return dump(UploadUrl(
         url=request.url if request else None, method=request.method if request else "PUT",
         headers=request.headers if request else {}, upload=offer.upload,
-        expires_in=reg.settings.presign_expiry_seconds if request else None, reason=offer.reason,
-        permanent=offer.permanent, min_bytes=offer.min_bytes,
+        expires_in=offer.expires_in or None, reason=offer.reason,
+        permanent=offer.permanent, min_bytes=offer.min_bytes, parts=list(offer.parts),
+        part_size=offer.part_size or None, multipart=offer.multipart,
     ))
 
 
@@ -117,6 +128,7 @@ async def uploaded(
     its URL expired, or does not hold the digest's bytes (a temp copy is deleted).
     """
     reg = state.registry_for(principal)
-    info = await run_in_threadpool(reg.finish_direct_upload, digest, body.size, body.upload, storage)
+    info = await run_in_threadpool(reg.finish_direct_upload, digest, body.size, body.upload, storage,
+                                   body.multipart, body.etags)
     return dump(BlobStored(digest=info.digest, size=info.size, written=info.written),
                 status_code=201 if info.written else 200)
