@@ -62,8 +62,9 @@ FINAL = "final"
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Tolerated difference between this server's clock and the store's.
 CLOCK_SKEW = 60
-#: S3's limits: parts of a multipart upload, and the life of a SigV4 URL.
-MAX_PARTS, MAX_EXPIRY = 10_000, 7 * 86400
+#: Parts of one multipart upload at most (S3 allows 10,000; each URL costs the server ~0.3 ms
+#: to sign, so larger parts rather than more URLs), S3's largest object, the life of a SigV4 URL.
+MAX_PARTS, MAX_OBJECT, MAX_EXPIRY = 2_000, 5 << 40, 7 * 86400
 #: The slowest transfer a multipart upload's URLs allow for (bytes per second).
 SLOWEST = 10 << 20
 
@@ -153,6 +154,8 @@ def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None
         raise InvalidArtifactInput(f"invalid size {size!r}: give the blob's size in bytes")
     if max_size is not None and size > max_size:
         raise PayloadTooLarge(f"blob of {size} bytes is over the limit of {max_size} bytes")
+    if size > MAX_OBJECT:
+        raise PayloadTooLarge(f"blob of {size} bytes is over S3's limit of {MAX_OBJECT} bytes per object")
     _check_writer(reg)
     settings = reg.settings
     store = _presigner(reg, reg._named_store(storage))

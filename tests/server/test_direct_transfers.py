@@ -369,3 +369,24 @@ class TestHttpS3DirectContract(StreamContract):
             files = set(conn.scalars(select(artifact_files.c.digest)))
         assert not files & set(proxied), "an artifact's file went through PUT /blobs"
         backing.close()
+
+
+def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None:
+    server, _seen = make_server(presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
+    digest = _sha(b"x")
+    with _client(server, "mallory", "team-m") as reg:
+        for body, status in (({"size": -1}, 400), ({"size": "big"}, 400), ({}, 400), ({"size": (5 << 40) + 1}, 413)):
+            assert reg._send("POST", f"/blobs/{digest}/upload-url", json=body, allow=(400, 413)).status_code == status
+        assert reg._send("POST", "/blobs/not-a-digest/upload-url", json={"size": 1}, allow=(400,)).status_code == 400
+        started = time.process_time()
+        offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": 5 << 40})
+        assert len(offer["parts"]) <= direct.MAX_PARTS and offer["partSize"] <= 5 << 30
+        assert time.process_time() - started < 5
+        bad = {"size": 1, "upload": offer["upload"], "multipart": offer["multipart"], "etags": ["x"] * 10_001}
+        assert reg._send("POST", f"/blobs/{digest}/uploaded", json=bad, allow=(400,)).status_code == 400
+    with _client(server, "reader", "team-r") as reader:
+        AuthCatalog(server.registry.catalog.engine).add_member("team-r", "reader", write=False)  # writes nowhere
+        assert reader._send("POST", f"/blobs/{digest}/upload-url", json={"size": 1}, allow=(403,)).status_code == 403
+        done = {"size": 1, "upload": direct.FINAL}
+        assert reader._send("POST", f"/blobs/{digest}/uploaded", json=done, allow=(403,)).status_code == 403
+    assert not list(server.registry.store.iter_temp())
