@@ -3,15 +3,17 @@
 Upload: ``POST /blobs/{digest}/upload-url``; with a URL the file is PUT to the bucket with
 the signed headers (its SHA-256 among them, which S3 checks), or, for a blob past the
 server's multipart threshold, its parts are PUT in parallel to their URLs; then ``POST
-/blobs/{digest}/uploaded`` (with the parts' ETags) lets the server check what arrived. Without one (a local-disk
-server, presigning turned off, small or already stored content, an older server that
-answers ``404``) the bytes go through ``PUT /blobs/{digest}`` as before; refusals that
-hold for a whole store are remembered, so the client stops asking.
+/blobs/{digest}/uploaded`` (with the parts' ETags) lets the server check what arrived.
+Without a URL (a local-disk server, presigning turned off, small content, an older
+server that answers ``404``) the bytes go through ``PUT /blobs/{digest}`` as before;
+refusals that hold for a whole store are remembered, so the client stops asking.
 
 Download: a whole file is asked for with ``X-Direct-Download: presigned``; a ``303``
 carries a presigned GET, streamed from the bucket and verified against the SHA-256 by
 `http._Download` like any download. A bucket that refuses it (an expired URL, say) is not
-an error: the content is asked from the server instead.
+an error: the content is asked from the server instead. Nor is an upload the server
+refuses to count as the caller's (another uploader's PUT of the same blob may have landed
+last): it is sent again through the server, which hashes it.
 
 The API key never goes to the bucket, and URLs never go into messages.
 """
@@ -72,7 +74,7 @@ class DirectTransfers:
 
         Raises:
             StorageError: the bucket refused the PUT or could not be reached.
-            ArtifactIntegrityError: the server's check of what arrived failed.
+            ArtifactIntegrityError: the bucket refused the bytes (they do not hash to ``digest``).
 
         Example:
             ```python
@@ -105,8 +107,12 @@ class DirectTransfers:
             if offer.get("permanent"):
                 self._off.add(store)
             return None
-        data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params,
-                         idempotent=done["upload"] == "final")  # a temp copy is gone once checked
+        try:
+            data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params,
+                             idempotent=done["upload"] == "final")  # a temp copy is gone once checked
+        except ArtifactIntegrityError:
+            # e.g. another uploader's PUT of the same blob landed after ours: the server hashes ours instead
+            return None
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
 
     def _send_parts(self, urls: list[str], part_size: int, size: int,

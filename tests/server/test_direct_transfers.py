@@ -390,3 +390,24 @@ def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None
         done = {"size": 1, "upload": direct.FINAL}
         assert reader._send("POST", f"/blobs/{digest}/uploaded", json=done, allow=(403,)).status_code == 403
     assert not list(server.registry.store.iter_temp())
+
+
+def test_an_upload_overtaken_by_another_users_is_sent_again_through_the_server(make_server: Any,
+                                                                              tmp_path: Path) -> None:
+    """Two users PUT the same blob to its key; the last PUT's metadata names the other: hers goes again."""
+    server, seen = make_server(presign_store_checks=True)
+    data = _data(40)
+    digest = _sha(data)
+    with _client(server, "bob", "team-b") as bob, _client(server, "alice", "team-a") as alice:
+        bobs = bob._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        send = alice._direct._send_to_bucket
+
+        def then_bob(*args: Any) -> str:
+            etag = send(*args)  # hers lands, then bob's, before she says "uploaded"
+            httpx.put(bobs["url"], content=data, headers=bobs["headers"]).raise_for_status()
+            return etag
+
+        alice._direct._send_to_bucket = then_bob  # type: ignore[method-assign]
+        art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert seen[("POST", "uploaded", 409)] == 1 and seen[("PUT", "blobs", 200)] == 1  # hashed, not written
+        assert b"".join(alice.read(art.id)) == data
