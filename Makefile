@@ -26,15 +26,16 @@ $(OLDEST)/.installed: pyproject.toml constraints/oldest.txt
 setup: $(VENV)/.installed
 
 # Azurite (the Azure Blob Storage emulator tests/backends/test_azure.py runs), installed once
-# into .node/ from the pinned lock file: nothing is downloaded while the tests run. Without npm
-# it says so and the Azure tests skip.
+# into .node/ (npm cache included: nothing under $HOME) from the pinned lock file; nothing is
+# downloaded while the tests run. Without npm it says so and the Azure tests skip.
 NODE_DIR ?= .node
 AZURITE_PIN := tests/support/azurite
 
 $(NODE_DIR)/.installed: $(AZURITE_PIN)/package.json $(AZURITE_PIN)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		mkdir -p $(NODE_DIR) && cp $^ $(NODE_DIR)/ && \
-		npm ci --prefix $(NODE_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+		npm ci --prefix $(NODE_DIR) --cache $(NODE_DIR)/.npm-cache --no-update-notifier --no-audit --no-fund \
+			--ignore-scripts --loglevel=error && touch $@; \
 	else \
 		echo "npm not found: Azurite not installed, the Azure Blob tests (tests/backends/test_azure.py) will skip"; \
 	fi
