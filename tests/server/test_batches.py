@@ -25,6 +25,7 @@ from prefect_artifacts.errors import (
     BlobNotFound,
     InvalidName,
     PermissionDenied,
+    StorageError,
 )
 from prefect_artifacts.registry import http as http_module
 from prefect_artifacts.registry import http_batch
@@ -206,6 +207,26 @@ def test_inline_content_that_does_not_match_its_digest_is_refused(world: World) 
     response = world.post("carol", {"items": [_item("fine3", fine)], "blobs": {hashlib.sha256(fine).hexdigest(): "*"}})
     assert response.status_code == 400 and "base64" in response.json()["message"]
     assert world.server.registry.count() == 1
+
+
+def test_a_server_side_failure_of_one_item_hides_its_details(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    store_type = type(world.server.registry.store)
+    real_put = store_type.put_bytes
+
+    def failing_put(self: Any, data: bytes, sync: bool = True) -> Any:  # a disk failing on one content
+        if data == b"boom":
+            raise StorageError("write failed under /srv/secret/blobs")
+        return real_put(self, data, sync)
+
+    monkeypatch.setattr(store_type, "put_bytes", failing_put)
+    blobs = {hashlib.sha256(d).hexdigest(): _b64(d) for d in (b"boom", b"fine")}
+    response = world.post("carol", {"items": [_item("boom", b"boom"), _item("fine", b"fine")], "blobs": blobs})
+    first, second = response.json()["results"]
+    assert first["error"]["type"] == "StorageError" and first["error"]["status"] == 502
+    assert "/srv/secret" not in response.text and "server log" in first["error"]["detail"]
+    assert "/srv/secret" in caplog.text
+    assert second["created"] is True
 
 
 def test_a_retried_request_returns_the_same_artifacts(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -38,6 +39,7 @@ from prefect_artifacts.models import (
 )
 
 router = APIRouter(tags=["artifacts"])
+logger = logging.getLogger("prefect_artifacts.server")
 Caller = Depends(current_principal)
 State = Depends(server_state)
 
@@ -109,6 +111,8 @@ def _batch_requests(
 def _item_result(index: int, result: tuple[Artifact, bool] | ArtifactError) -> CreatedItem:
     if isinstance(result, ArtifactError):
         name, status, detail = public_error(result)
+        if status >= 500:  # as for a whole request: the details go to the log only
+            logger.warning("%s on item %d of POST /artifacts/batch: %s", name, index, result)
         return CreatedItem(index=index, error=ItemError(type=name, status=status, detail=detail))
     art, created = result
     return CreatedItem(index=index, created=created, artifact=art, files=art.files)
