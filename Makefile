@@ -9,7 +9,7 @@ PYTEST := -m pytest -q -p no:cacheprovider
 # The tests that talk to Prefect: run again on the oldest supported Prefect.
 PREFECT_TESTS := tests/prefect tests/prefect_server tests/server/test_block.py
 
-.PHONY: setup azurite run test test-newest test-oldest typecheck lint bench lock clean
+.PHONY: setup azurite run test test-newest test-newest-waiting test-newest-rest test-oldest typecheck lint bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints/newest.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,13 +45,21 @@ azurite: $(NODE_DIR)/.installed
 run: setup  ## the example pipeline on the embedded registry; writes only under .example/ (its registry and Prefect homes)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
-# The two stacks run at once (their outputs printed whole, each when it ends): the oldest
-# one spends most of its time waiting on Prefect servers, so this saves its whole run.
-test: typecheck $(OLDEST)/.installed  ## mypy, then at once: the whole suite on the newest stack, the Prefect tests on the oldest
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-oldest test-newest
+# Three pytest processes at once (each output printed whole when it ends): the Prefect tests on
+# the oldest stack, and the newest stack's suite in two halves. Most of the suite's time is spent
+# waiting (on Prefect servers, replicas, a browser, fsync), so three processes share 2 cores well.
+WAITING_TESTS := tests/prefect tests/prefect_server tests/web tests/deploy tests/test_readme.py
+test: typecheck $(OLDEST)/.installed azurite  ## mypy, then at once: the whole suite on the newest stack (two halves), the Prefect tests on the oldest
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-oldest test-newest-waiting test-newest-rest
 
-test-newest: setup azurite
+test-newest: setup azurite  ## the whole suite on the newest stack, in one process
 	$(PY) $(PYTEST)
+
+test-newest-waiting: setup
+	$(PY) $(PYTEST) $(WAITING_TESTS)
+
+test-newest-rest: setup azurite
+	$(PY) $(PYTEST) $(addprefix --ignore=,$(WAITING_TESTS))
 
 test-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python $(PYTEST) $(PREFECT_TESTS)
