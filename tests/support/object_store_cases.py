@@ -102,23 +102,24 @@ def test_put_and_read_small_blob(store: ContentStore, raw_fs: Any, store_url: st
 
 def test_large_blob_is_never_visible_partially(store: ContentStore, raw_fs: Any, store_url: str,
                                               store_options: dict[str, Any], tmp_path: Path) -> None:
-    data = payload(1_500_000 + 17)  # three index chunks: a temp object, a copy, a chunk index
+    # past gcsfs's 5 MiB block: a resumable upload to a temp object, a copy, a chunk index
+    data = payload(6 * 1024 * 1024 + 17)
     seen_mid_stream: list[list[str]] = []
 
     def chunks() -> Iterator[bytes]:
         for offset in range(0, len(data), 256 * 1024):
-            if offset == 1024 * 1024:
-                seen_mid_stream.append([k for k in keys(raw_fs, store_url) if k.startswith("sha256/")])
+            if offset in (1024 * 1024, 5632 * 1024):  # before, and after, the first block went up
+                seen_mid_stream.append(keys(raw_fs, store_url))  # not even the temp object is visible yet
             yield data[offset:offset + 256 * 1024]
 
     started = time.monotonic()
     info = store.put_stream(chunks())
     # gcsfs's mv tried GCS's moveTo, which the emulator refuses after ~30 s of retries
     assert time.monotonic() - started < 15
-    assert info.written and info.digest == sha(data) and seen_mid_stream == [[]]
+    assert info.written and info.digest == sha(data) and seen_mid_stream == [[], []]
     assert keys(raw_fs, store_url) == [blob_key(info.digest), blob_key(info.digest) + ".chunks"]  # tmp/ is gone
-    pieces = list(store.read(info.digest, chunk_size=256 * 1024))
-    assert len(pieces) == 6 and b"".join(pieces) == data
+    pieces = list(store.read(info.digest, chunk_size=1024 * 1024))
+    assert len(pieces) == 7 and max(map(len, pieces)) == 1024 * 1024 and b"".join(pieces) == data
     fresh = ContentStore(store_url, store_options)  # no cached index: the stored sidecar is checked
     assert b"".join(fresh.read_range(info.digest, 524_280, 524_300)) == data[524_280:524_300]
     src = tmp_path / "big.bin"
