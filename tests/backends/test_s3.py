@@ -1,8 +1,12 @@
-"""Content on S3 (s3fs against a real moto server), and the block on S3 + PostgreSQL."""
+"""Content on S3 (s3fs against a real moto server), and the block on S3 + PostgreSQL.
+
+The ContentStore and registry cases every object store runs come from
+tests/support/object_store_cases.py (collected here, as in test_gcs.py and test_azure.py);
+the tests below are S3's own.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 from collections.abc import Iterator
@@ -13,171 +17,34 @@ import pytest
 from sqlalchemy import text
 
 from prefect_artifacts import ArtifactRegistry, ArtifactStorage
-from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound
+from prefect_artifacts.errors import ArtifactIntegrityError
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.storage.content_store import ContentStore
+from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
+from tests.support.object_store_cases import keys
 from tests.support.services import MotoServer
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+@pytest.fixture
+def store_url(s3_store_url: str) -> str:
+    return s3_store_url
 
 
-def _payload(size: int, seed: int = 0) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
+@pytest.fixture
+def store_options(s3_options: dict[str, Any]) -> dict[str, Any]:
+    return s3_options
+
+
+@pytest.fixture
+def raw_fs(moto_server: MotoServer) -> Any:
+    return moto_server.filesystem()
 
 
 def _keys(moto_server: MotoServer, url: str) -> list[str]:
     """Every object under an s3:// URL, seen by a client independent of the code under test."""
-    fs = moto_server.filesystem()
-    root = url.removeprefix("s3://")
-    return sorted(p[len(root) + 1:] for p in fs.find(root)) if fs.exists(root) else []
+    return keys(moto_server.filesystem(), url)
 
 
-@pytest.fixture
-def store(s3_store_url: str, s3_options: dict[str, Any]) -> ContentStore:
-    return ContentStore(s3_store_url, s3_options)
-
-
-# ContentStore on S3 -----------------------------------------------------------------
-
-
-def test_put_and_read_small_blob(store: ContentStore, moto_server: MotoServer, s3_store_url: str) -> None:
-    data = b"hello s3"
-    info = store.put_bytes(data)
-    assert (info.digest, info.size, info.written) == (_sha(data), len(data), True)
-    assert store.exists(info.digest) and store.size(info.digest) == len(data)
-    assert b"".join(store.read(info.digest)) == data
-    assert _keys(moto_server, s3_store_url) == [f"sha256/{info.digest[:2]}/{info.digest}"]
-    assert moto_server.filesystem().cat_file(f"{s3_store_url}/sha256/{info.digest[:2]}/{info.digest}") == data
-    assert store.blob_uri(info.digest) == f"{s3_store_url}/sha256/{info.digest[:2]}/{info.digest}"
-
-
-def test_large_file_streams_in_chunks_and_dedups(store: ContentStore, tmp_path: Path, moto_server: MotoServer,
-                                                 s3_store_url: str) -> None:
-    data = _payload(3 * 1024 * 1024 + 17)
-    src = tmp_path / "big.bin"
-    src.write_bytes(data)
-    first = store.put_file(src)
-    assert first.written and first.digest == _sha(data) and first.size == len(data)
-    chunks = list(store.read(first.digest, chunk_size=256 * 1024))
-    assert len(chunks) > 10 and max(len(c) for c in chunks) <= 256 * 1024
-    assert b"".join(chunks) == data
-    again = store.put_file(src)
-    assert again.digest == first.digest and not again.written
-    assert store.put_stream(iter([data[:1000], data[1000:]])).written is False
-    # one blob and its chunk index; the dedups left a lease that keeps gc off it for the grace period
-    blob = f"sha256/{first.digest[:2]}/{first.digest}"
-    assert _keys(moto_server, s3_store_url) == [f"leases/{first.digest}", blob, f"{blob}.chunks"]
-    assert b"".join(ContentStore(s3_store_url, store.storage_options).read_range(first.digest, 1_048_570, 1_048_590)) \
-        == data[1_048_570:1_048_590]  # a range across a chunk boundary, checked against the stored index
-
-
-def test_read_range(store: ContentStore) -> None:
-    data = _payload(200_000, seed=3)
-    digest = store.put_bytes(data).digest
-    assert b"".join(store.read_range(digest, 1000, 1016)) == data[1000:1016]
-    assert b"".join(store.read_range(digest, 150_000, None, chunk_size=4096)) == data[150_000:]
-    assert b"".join(store.read_range(digest, 0, 10**9)) == data
-    assert b"".join(store.read_range(digest, 199_999, 200_000)) == data[-1:]
-
-
-def test_corrupted_object_is_detected(store: ContentStore, moto_server: MotoServer, tmp_path: Path) -> None:
-    data = _payload(100_000, seed=1)
-    digest = store.put_bytes(data).digest
-    tampered = bytearray(data)
-    tampered[50_000] ^= 0xFF
-    moto_server.filesystem().pipe_file(store.blob_path(digest), bytes(tampered))
-    with pytest.raises(ArtifactIntegrityError):
-        b"".join(store.read(digest))
-    # the last chunk is held back until the digest is checked: not all bytes are handed out
-    received = bytearray()
-    with pytest.raises(ArtifactIntegrityError):
-        for chunk in store.read(digest, chunk_size=8192):
-            received += chunk
-    assert len(received) < len(data)
-    assert store.verify(digest) is False
-    dest = tmp_path / "out" / "copy.bin"
-    with pytest.raises(ArtifactIntegrityError):
-        store.download(digest, dest)
-    assert not dest.exists() and list(dest.parent.iterdir()) == []
-
-
-def test_missing_blob_is_blob_not_found(store: ContentStore, moto_server: MotoServer) -> None:
-    digest = store.put_bytes(b"soon gone").digest
-    moto_server.filesystem().rm_file(store.blob_path(digest))
-    assert store.exists(digest) is False
-    with pytest.raises(BlobNotFound):
-        b"".join(store.read(digest))
-
-
-def test_digest_mismatch_leaves_nothing(store: ContentStore, moto_server: MotoServer, s3_store_url: str) -> None:
-    store.put_bytes(b"already here")
-    before = _keys(moto_server, s3_store_url)
-    with pytest.raises(ArtifactIntegrityError):
-        store.put_stream(iter([b"actual bytes"]), expected_digest=_sha(b"announced bytes"))
-    assert _keys(moto_server, s3_store_url) == before
-
-
-class _SourceFailed(Exception):
-    pass
-
-
-def test_failing_source_leaves_no_temp_object(store: ContentStore, moto_server: MotoServer,
-                                              s3_store_url: str) -> None:
-    def broken() -> Iterator[bytes]:
-        yield _payload(300_000)
-        raise _SourceFailed("source went away")
-
-    with pytest.raises(_SourceFailed):
-        store.put_stream(broken())
-    assert _keys(moto_server, s3_store_url) == []
-    with pytest.raises(Exception):  # noqa: B017 - any refusal will do, the point is what is left
-        store.put_stream(iter([_payload(5000)]), max_size=1000)
-    assert _keys(moto_server, s3_store_url) == []
-
-
-def test_stale_listing_does_not_hide_a_deleted_blob(store: ContentStore, moto_server: MotoServer) -> None:
-    """Another process deleting a blob after this one listed the store must not fool dedup."""
-    data = b"shared content"
-    digest = store.put_bytes(data).digest
-    assert [d for d, _, _ in store.iter_blobs()] == [digest]  # fills s3fs's listing cache
-    moto_server.filesystem().rm_file(store.blob_path(digest))  # e.g. gc in another process
-    assert store.exists(digest) is False
-    assert store.put_bytes(data).written is True
-    assert b"".join(store.read(digest)) == data
-
-
-def test_iter_blobs_and_temp_listing(store: ContentStore, moto_server: MotoServer, s3_store_url: str) -> None:
-    a, b = store.put_bytes(b"a").digest, store.put_bytes(b"b").digest
-    moto_server.filesystem().pipe_file(f"{s3_store_url}/tmp/abandoned.part", b"partial")
-    blobs = {d: (size, mtime) for d, size, mtime in store.iter_blobs()}
-    assert set(blobs) == {a, b} and blobs[a][0] == 1 and blobs[a][1] > 0
-    temps = list(store.iter_temp())
-    assert [p.rsplit("/", 1)[1] for p, _ in temps] == ["abandoned.part"]
-    store.remove_temp(temps[0][0])
-    assert _keys(moto_server, s3_store_url) == sorted(f"sha256/{d[:2]}/{d}" for d in (a, b))
-
-
-# LocalRegistry with blobs on S3 ---------------------------------------------------------
-
-
-def test_registry_on_s3_round_trip(s3_registry: LocalRegistry, tmp_path: Path, moto_server: MotoServer,
-                                   s3_store_url: str) -> None:
-    data = _payload(1_500_000, seed=7)
-    (tmp_path / "model.bin").write_bytes(data)
-    art = s3_registry.upload_file(tmp_path / "model.bin", name="model", labels=["s3"])
-    assert art.checksum == _sha(data) and art.size == len(data)
-    assert f"sha256/{art.checksum[:2]}/{art.checksum}" in _keys(moto_server, s3_store_url)
-    assert s3_registry.get("model:latest").open().read() == data
-    assert b"".join(s3_registry.read("model", start=10, end=20)) == data[10:20]
-    with s3_registry.get("model").as_local_file() as local:
-        assert Path(local).read_bytes() == data
+# LocalRegistry with blobs on S3 (beyond the shared object-store cases) -------------------
 
 
 def test_registry_on_s3_detects_corruption(s3_registry: LocalRegistry, tmp_path: Path,
@@ -190,28 +57,6 @@ def test_registry_on_s3_detects_corruption(s3_registry: LocalRegistry, tmp_path:
     with pytest.raises(ArtifactIntegrityError):
         art.as_local_file(tmp_path / "out.txt")
     assert not (tmp_path / "out.txt").exists()
-
-
-def test_gc_on_s3(s3_registry: LocalRegistry, tmp_path: Path, moto_server: MotoServer, s3_store_url: str) -> None:
-    (tmp_path / "keep.txt").write_bytes(b"keep me")
-    (tmp_path / "drop.txt").write_bytes(b"drop me")
-    keep = s3_registry.upload_file(tmp_path / "keep.txt", name="keep")
-    drop = s3_registry.upload_file(tmp_path / "drop.txt", name="drop")
-    moto_server.filesystem().pipe_file(f"{s3_store_url}/tmp/crashed.part", b"half a blob")
-    drop.delete()
-    young = s3_registry.gc(grace_seconds=3600)
-    assert young.blobs_deleted == 0 and young.blobs_kept_young == 1 and young.temp_files_deleted == 0
-    dry = s3_registry.gc(dry_run=True, grace_seconds=0)
-    assert dry.blobs_deleted == 1 and f"sha256/{drop.checksum[:2]}/{drop.checksum}" in _keys(  # type: ignore[index]
-        moto_server, s3_store_url)
-    report = s3_registry.gc(grace_seconds=0)
-    assert report.blobs_deleted == 1 and report.bytes_freed == len(b"drop me")
-    assert report.temp_files_deleted == 1
-    assert _keys(moto_server, s3_store_url) == [f"sha256/{keep.checksum[:2]}/{keep.checksum}"]  # type: ignore[index]
-    assert keep.open().read() == b"keep me"
-    # the same bytes uploaded again after gc are stored again, not deduplicated against a ghost
-    again = s3_registry.upload_file(tmp_path / "drop.txt", name="drop")
-    assert again.open().read() == b"drop me"
 
 
 def test_directory_bundle_from_s3(s3_registry: LocalRegistry, tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def blob_key(digest: str) -> str:
 @pytest.fixture
 def store(store_url: str, store_options: dict[str, Any]) -> ContentStore:
     built = ContentStore(store_url, store_options)
-    assert type(built) is ObjectContentStore and built.is_object_store
+    assert isinstance(built, ObjectContentStore) and built.is_object_store
     return built
 
 
@@ -258,6 +258,8 @@ def test_gc_removes_unreferenced_blobs_and_stale_temp_objects(registry: LocalReg
     drop.delete()
     young = registry.gc(grace_seconds=3600)
     assert young.blobs_deleted == 0 and young.blobs_kept_young == 1 and young.temp_files_deleted == 0
+    dry = registry.gc(dry_run=True, grace_seconds=0)
+    assert dry.blobs_deleted == 1 and blob_key(drop.checksum or "") in keys(raw_fs, store_url)  # nothing deleted
     report = registry.gc(grace_seconds=0)
     assert report.blobs_deleted == 1 and report.bytes_freed == len(b"drop me") and report.temp_files_deleted == 1
     assert keys(raw_fs, store_url) == [blob_key(keep.checksum or "")]
