@@ -1,4 +1,4 @@
-"""ContentStore and LocalRegistry tests every object store runs (GCS, Azure Blob), against a real emulator.
+"""ContentStore and LocalRegistry tests every object store runs (S3, GCS, Azure Blob), against a real emulator.
 
 A backend's test module imports these functions (``from tests.support.object_store_cases
 import *``), which pytest collects there, and defines three fixtures:
