@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typing_extensions import Self
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
@@ -338,11 +339,83 @@ class PostgresServer:
         self.stop()
 
 
+# Object stores: S3 (moto), GCS (gcp-storage-emulator), Azure Blob (Azurite) -------------
+
+
+@dataclass
+class ObjectStoreServer:
+    """What the object-store servers share: their process, a filesystem of their own on them, buckets.
+
+    Subclasses start the process (``start``) and say how fsspec reaches it
+    (``storage_options``, ``_filesystem_class``).
+
+    Example:
+        ```python
+        with MotoServer.start() as s3:
+            s3.filesystem().ls(s3.make_bucket())
+        ```
+    """
+
+    process: subprocess.Popen[bytes]
+    endpoint_url: str
+    _fs: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _filesystem_class(self) -> Any:
+        raise NotImplementedError
+
+    def filesystem(self) -> Any:
+        """A filesystem on this server, independent of the code under test's instance.
+
+        It never caches listings, so it always sees what the store really holds.
+
+        Example:
+            ```python
+            s3.filesystem().cat_file("bucket/key")
+            ```
+        """
+        if self._fs is None:
+            self._fs = self._filesystem_class()(skip_instance_cache=True, use_listings_cache=False,
+                                                **self.storage_options)
+        return self._fs
+
+    def make_bucket(self, prefix: str = "t") -> str:
+        """Create an empty bucket (an Azure container) with a unique name; returns the name.
+
+        Example:
+            ```python
+            bucket = s3.make_bucket()
+            ```
+        """
+        bucket = f"{prefix}-{uuid.uuid4().hex[:16]}"
+        self.filesystem().mkdir(bucket)
+        return bucket
+
+    def stop(self) -> None:
+        """Terminate the server process.
+
+        Example:
+            ```python
+            s3.stop()
+            ```
+        """
+        _stop_process(self.process)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # S3 (moto) ----------------------------------------------------------------------
 
 
 @dataclass
-class MotoServer:
+class MotoServer(ObjectStoreServer):
     """A ``python -m moto.server`` subprocess: a real HTTP S3 endpoint on 127.0.0.1.
 
     Example:
@@ -352,10 +425,6 @@ class MotoServer:
             ContentStore(f"s3://{bucket}/blobs", s3.storage_options)
         ```
     """
-
-    process: subprocess.Popen[bytes]
-    endpoint_url: str
-    _fs: Any = None
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> MotoServer:
@@ -405,50 +474,10 @@ class MotoServer:
         """
         return {"key": S3_KEY, "secret": S3_SECRET, "endpoint_url": self.endpoint_url}
 
-    def filesystem(self) -> Any:
-        """An s3fs filesystem on this server, independent of the code under test's instance.
+    def _filesystem_class(self) -> Any:
+        import s3fs
 
-        It never caches listings, so it always sees what the store really holds.
-
-        Example:
-            ```python
-            s3.filesystem().cat_file("bucket/key")
-            ```
-        """
-        if self._fs is None:
-            import s3fs
-
-            self._fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False,
-                                         **self.storage_options)
-        return self._fs
-
-    def make_bucket(self, prefix: str = "t") -> str:
-        """Create an empty bucket with a unique name; returns the name.
-
-        Example:
-            ```python
-            bucket = s3.make_bucket()
-            ```
-        """
-        bucket = f"{prefix}-{uuid.uuid4().hex[:16]}"
-        self.filesystem().mkdir(bucket)
-        return bucket
-
-    def stop(self) -> None:
-        """Terminate the server process.
-
-        Example:
-            ```python
-            s3.stop()
-            ```
-        """
-        _stop_process(self.process)
-
-    def __enter__(self) -> MotoServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return s3fs.S3FileSystem
 
 
 # GCS (gcp-storage-emulator) ----------------------------------------------------
@@ -456,7 +485,7 @@ class MotoServer:
 
 
 @dataclass
-class GcsEmulator:
+class GcsEmulator(ObjectStoreServer):
     """A ``gcp-storage-emulator`` subprocess (in memory): a real HTTP GCS JSON API on 127.0.0.1.
 
     Reached through gcsfs with an explicit endpoint and an anonymous token
@@ -469,10 +498,6 @@ class GcsEmulator:
             ContentStore(f"gs://{bucket}/blobs", gcs.storage_options)
         ```
     """
-
-    process: subprocess.Popen[bytes]
-    endpoint_url: str
-    _fs: Any = None
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> GcsEmulator:
@@ -512,50 +537,10 @@ class GcsEmulator:
         """
         return {"endpoint_url": self.endpoint_url, "token": "anon", "project": "test"}
 
-    def filesystem(self) -> Any:
-        """A gcsfs filesystem on this emulator, independent of the code under test's instance.
+    def _filesystem_class(self) -> Any:
+        import gcsfs
 
-        It never caches listings, so it always sees what the store really holds.
-
-        Example:
-            ```python
-            gcs.filesystem().cat_file("bucket/key")
-            ```
-        """
-        if self._fs is None:
-            import gcsfs
-
-            self._fs = gcsfs.GCSFileSystem(skip_instance_cache=True, use_listings_cache=False,
-                                           **self.storage_options)
-        return self._fs
-
-    def make_bucket(self, prefix: str = "t") -> str:
-        """Create an empty bucket with a unique name; returns the name.
-
-        Example:
-            ```python
-            bucket = gcs.make_bucket()
-            ```
-        """
-        bucket = f"{prefix}-{uuid.uuid4().hex[:16]}"
-        self.filesystem().mkdir(bucket)
-        return bucket
-
-    def stop(self) -> None:
-        """Terminate the emulator.
-
-        Example:
-            ```python
-            gcs.stop()
-            ```
-        """
-        _stop_process(self.process)
-
-    def __enter__(self) -> GcsEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return gcsfs.GCSFileSystem
 
 
 # Azure Blob (Azurite) -----------------------------------------------------------
@@ -575,7 +560,7 @@ def find_azurite() -> Path | None:
 
 
 @dataclass
-class AzuriteServer:
+class AzuriteServer(ObjectStoreServer):
     """An ``azurite-blob`` subprocess (in memory): a real Azure Blob Storage endpoint on 127.0.0.1.
 
     Reached through adlfs with the development account's connection string.
@@ -583,15 +568,12 @@ class AzuriteServer:
     Example:
         ```python
         with AzuriteServer.start() as azure:
-            container = azure.make_container()
+            container = azure.make_bucket()
             ContentStore(f"abfs://{container}/blobs", azure.storage_options)
         ```
     """
 
-    process: subprocess.Popen[bytes]
-    endpoint_url: str
-    workdir: Path
-    _fs: Any = None
+    workdir: Path = field(default_factory=Path)
 
     @classmethod
     def start(cls, program: Path | None = None, timeout: float = 60.0) -> AzuriteServer:
@@ -650,32 +632,10 @@ class AzuriteServer:
         """
         return {"connection_string": self.connection_string}
 
-    def filesystem(self) -> Any:
-        """An adlfs filesystem on this server, independent of the code under test's instance.
+    def _filesystem_class(self) -> Any:
+        import adlfs
 
-        Example:
-            ```python
-            azure.filesystem().cat_file("container/key")
-            ```
-        """
-        if self._fs is None:
-            import adlfs
-
-            self._fs = adlfs.AzureBlobFileSystem(skip_instance_cache=True, use_listings_cache=False,
-                                                 **self.storage_options)
-        return self._fs
-
-    def make_container(self, prefix: str = "t") -> str:
-        """Create an empty container with a unique name; returns the name.
-
-        Example:
-            ```python
-            container = azure.make_container()
-            ```
-        """
-        container = f"{prefix}-{uuid.uuid4().hex[:16]}"
-        self.filesystem().mkdir(container)
-        return container
+        return adlfs.AzureBlobFileSystem
 
     def stop(self) -> None:
         """Terminate the server and remove its working directory.
@@ -685,14 +645,8 @@ class AzuriteServer:
             azure.stop()
             ```
         """
-        _stop_process(self.process)
+        super().stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> AzuriteServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # pytest fixtures ----------------------------------------------------------------
@@ -938,7 +892,7 @@ def azurite_server() -> Iterator[AzuriteServer]:
     Example:
         ```python
         def test_x(azurite_server):
-            azurite_server.make_container()
+            azurite_server.make_bucket()
         ```
     """
     pytest.importorskip("adlfs", reason="adlfs not installed: pip install -e '.[test]'")
@@ -974,4 +928,4 @@ def azure_store_url(azurite_server: AzuriteServer) -> str:
         ContentStore(azure_store_url, azure_options)
         ```
     """
-    return f"abfs://{azurite_server.make_container()}/artifacts"
+    return f"abfs://{azurite_server.make_bucket()}/artifacts"

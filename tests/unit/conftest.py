@@ -24,7 +24,7 @@ def _make_store(request: pytest.FixtureRequest, tmp_path: Path) -> ContentStore:
         return ContentStore(f"gs://{gcs.make_bucket()}/store", gcs.storage_options)
     if request.param == "azure":
         azure: AzuriteServer = request.getfixturevalue("azurite_server")
-        return ContentStore(f"abfs://{azure.make_container()}/store", azure.storage_options)
+        return ContentStore(f"abfs://{azure.make_bucket()}/store", azure.storage_options)
     server: MotoServer = request.getfixturevalue("moto_server")
     return ContentStore(f"s3://{server.make_bucket()}/store", server.storage_options)
 
