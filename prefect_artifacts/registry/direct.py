@@ -22,7 +22,8 @@ large file's bytes to and from the bucket itself; the server only signs and chec
   sent in parts (``presign_part_bytes``) to a temp key, in parallel, over one presigned
   URL per part. S3 checks no whole-object SHA-256 of a multipart upload, so the server
   completes it, then hashes it like any temp key. Its URLs live longer (10 MiB/s at
-  least, S3's 7 days at most): each part must start before they expire.
+  least), but not past garbage collection's grace period (``gc_grace_seconds``), after
+  which gc aborts a multipart upload: each part must start before they expire.
 
 Only then is the upload recorded as the caller's (`AuthCatalog.record_upload`, the
 possession rule of `LocalRegistry.usable_blob`), so no artifact can reference content
@@ -170,8 +171,8 @@ def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None
     expiry = settings.presign_expiry_seconds
     upload = FINAL if checks else new_uuid().hex
     path = store.blob_path(digest) if checks else _temp_key(store, upload)
-    if multipart:
-        expiry = min(MAX_EXPIRY, expiry + size // SLOWEST)
+    if multipart:  # longer, but within gc's grace: gc aborts multipart uploads older than that
+        expiry = min(MAX_EXPIRY, max(expiry, min(int(settings.gc_grace_seconds), expiry + size // SLOWEST)))
     metadata = {META_UPLOADER: _caller_tag(reg), META_DIGEST: digest, META_EXPIRES: str(int(time.time()) + expiry)}
     if not multipart:
         return UploadOffer(store.presign_put(path, digest, metadata, expiry), upload, min_bytes=floor,

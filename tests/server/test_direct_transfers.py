@@ -381,6 +381,7 @@ def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None
         started = time.process_time()
         offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": 5 << 40})
         assert len(offer["parts"]) <= direct.MAX_PARTS and offer["partSize"] <= 5 << 30
+        assert offer["expiresIn"] == server.registry.settings.gc_grace_seconds  # gc aborts older multipart uploads
         assert time.process_time() - started < 5
         bad = {"size": 1, "upload": offer["upload"], "multipart": offer["multipart"], "etags": ["x"] * 10_001}
         assert reg._send("POST", f"/blobs/{digest}/uploaded", json=bad, allow=(400,)).status_code == 400
