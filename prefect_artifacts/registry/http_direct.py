@@ -11,7 +11,9 @@ refusals that hold for a whole store are remembered, so the client stops asking.
 Download: a whole file is asked for with ``X-Direct-Download: presigned``; a ``303``
 carries a presigned GET, streamed from the bucket and verified against the SHA-256 by
 `http._Download` like any download. A bucket that refuses it (an expired URL, say) is not
-an error: the content is asked from the server instead. Nor is an upload the server
+an error: the content is asked from the server instead. Nor is a bucket this client
+cannot connect to (a store on the server's own network): its uploads go through the
+server from then on. Nor is an upload the server
 refuses to count as the caller's (another uploader's PUT of the same blob may have landed
 last): it is sent again through the server, which hashes it.
 
@@ -52,6 +54,7 @@ class DirectTransfers:
         self._reg = registry
         self._off: set[str] = set()  # stores (ids) this server never presigns for
         self._min: dict[str, int] = {}  # stores' smallest size worth a URL
+        self._unreachable = False  # the bucket refused a connection: everything goes through the server
 
     @property
     def enabled(self) -> bool:
@@ -62,7 +65,7 @@ class DirectTransfers:
             reg._direct.enabled
             ```
         """
-        return bool(self._reg.settings.direct_transfers)
+        return bool(self._reg.settings.direct_transfers) and not self._unreachable
 
     def upload(self, digest: str, size: int, body: Callable[[], Iterable[bytes]],
                part: Callable[[int, int], Iterable[bytes]], params: dict[str, str]) -> BlobInfo | None:
@@ -97,15 +100,19 @@ class DirectTransfers:
         offer = response.json()
         self._min[store] = int(offer.get("minBytes") or 0)
         done = {"size": size, "upload": str(offer.get("upload"))}
-        if offer.get("parts"):
-            etags = self._send_parts(offer["parts"], int(offer["partSize"]), size, part, digest)
-            done.update(multipart=offer["multipart"], etags=etags)
-        elif offer.get("url"):
-            headers = {**offer.get("headers", {}), "Content-Length": str(size)}
-            self._send_to_bucket(offer.get("method") or "PUT", offer["url"], headers, body, digest)
-        else:
+        if not (offer.get("parts") or offer.get("url")):
             if offer.get("permanent"):
                 self._off.add(store)
+            return None
+        try:
+            if offer.get("parts"):
+                etags = self._send_parts(offer["parts"], int(offer["partSize"]), size, part, digest)
+                done.update(multipart=offer["multipart"], etags=etags)
+            else:
+                headers = {**offer.get("headers", {}), "Content-Length": str(size)}
+                self._send_to_bucket(offer.get("method") or "PUT", offer["url"], headers, body, digest)
+        except _Unreachable:
+            self._unreachable = True  # the bucket is not on this client's network: the server relays
             return None
         try:
             data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params,
@@ -135,6 +142,8 @@ class DirectTransfers:
             last = attempt == reg.retries
             try:
                 response = reg.client.send(reg.client.build_request(method, url, headers=headers, content=body()))
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise _Unreachable(f"the content store cannot be reached: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
                 if last:
                     raise StorageError(f"the upload of {digest} to the content store failed: {exc}") from exc
@@ -169,12 +178,17 @@ class DirectTransfers:
         client = self._reg.client
         try:
             response = client.send(client.build_request("GET", body["url"]), stream=True)
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
+            self._unreachable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
             return None  # the server serves it instead
         if response.status_code != 200:
             response.close()
             return None
         return response, str(body["checksum"])
+
+
+class _Unreachable(StorageError):
+    """The bucket does not answer this client (a store on the server's network only)."""
 
 
 def _s3_error_code(response: httpx.Response) -> str | None:

@@ -412,3 +412,37 @@ def test_an_upload_overtaken_by_another_users_is_sent_again_through_the_server(m
         art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a")
         assert seen[("POST", "uploaded", 409)] == 1 and seen[("PUT", "blobs", 200)] == 1  # hashed, not written
         assert b"".join(alice.read(art.id)) == data
+
+
+class Firewall(httpx.HTTPTransport):
+    """The client's network: the bucket's port refuses connections (a store only the server reaches)."""
+
+    def __init__(self, blocked: int) -> None:
+        super().__init__()
+        self.blocked, self.refused = blocked, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.port == self.blocked:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("first", ["upload", "download"])
+def test_a_bucket_the_client_cannot_reach_makes_it_go_through_the_server(make_server: Any, tmp_path: Path,
+                                                                        moto_server: MotoServer, first: str) -> None:
+    server, seen = make_server()
+    firewall = Firewall(int(moto_server.endpoint_url.rsplit(":", 1)[1]))
+    if first == "download":  # stored by a client that reaches the bucket
+        with _client(server, "bob", "team-a") as bob:
+            art = bob.upload_file(_write(tmp_path, "a.bin", _data(50)), name="a")
+    with httpx.Client(transport=firewall) as network, _client(server, "alice", "team-a") as alice:
+        alice.client = network
+        if first == "upload":
+            art = alice.upload_file(_write(tmp_path, "a.bin", _data(50)), name="a")
+            assert seen[("POST", "uploaded", 201)] == 0 and seen[("PUT", "blobs", 201)] == 1
+        assert b"".join(alice.read(art.id)) == _data(50)
+        alice.upload_file(_write(tmp_path, "b.bin", _data(51)), name="b")
+        assert b"".join(alice.read(art.id)) == _data(50)
+    assert firewall.refused == 1  # tried once, then remembered
+    assert seen[("GET", "contents", 200)] == 2
