@@ -245,8 +245,6 @@ def test_multipart_content_that_hashes_differently_is_refused_and_deleted(make_s
         response = reg._send("POST", f"/blobs/{digest}/uploaded", json=done, allow=(409,))
         assert response.status_code == 409 and "does not hash to" in response.json()["message"]
         assert reg._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
-        again = reg._send("POST", f"/blobs/{digest}/uploaded", json={**done, "etags": etags[:1]}, allow=(409,))
-        assert again.status_code == 409  # the upload is gone: nothing to complete
     store = server.registry.store
     assert not store.exists(digest) and not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
 
