@@ -444,3 +444,31 @@ def test_a_bucket_the_client_cannot_reach_makes_it_go_through_the_server(make_se
         assert b"".join(alice.read(art.id)) == _data(50)
     assert firewall.refused == 1  # tried once, then remembered
     assert seen[("GET", "contents", 200)] == 2
+
+
+class ExpiredUrls(httpx.HTTPTransport):
+    """The client's network, where the bucket answers a GET as S3 does once its URL expired (moto never does)."""
+
+    def __init__(self, bucket_port: int) -> None:
+        super().__init__()
+        self.bucket_port, self.refused = bucket_port, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.port == self.bucket_port and request.method == "GET":
+            self.refused += 1
+            body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+            return httpx.Response(403, content=body, request=request)
+        return super().handle_request(request)
+
+
+def test_a_download_url_the_bucket_refuses_is_read_through_the_server(make_server: Any, tmp_path: Path,
+                                                                     moto_server: MotoServer) -> None:
+    server, seen = make_server()
+    network = ExpiredUrls(int(moto_server.endpoint_url.rsplit(":", 1)[1]))
+    with httpx.Client(transport=network) as client, _client(server, "alice", "team-a") as reg:
+        reg.client = client
+        art = reg.upload_file(_write(tmp_path, "a.bin", _data(60)), name="a")
+        assert b"".join(reg.read(art.id)) == _data(60)
+        assert b"".join(reg.read(art.id)) == _data(60)
+    assert network.refused == 2  # a refused URL is not remembered: the next one may work
+    assert seen[("GET", "contents", 303)] == 2 and seen[("GET", "contents", 200)] == 2
