@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prefect_artifacts._ids import new_uuid
-from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, PayloadTooLarge, PermissionDenied
+from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, PayloadTooLarge
 from prefect_artifacts.storage.base import check_digest
 from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
 from prefect_artifacts.storage.presigned import (
@@ -120,12 +120,6 @@ def _caller_tag(reg: LocalRegistry) -> str:
     return uploader_tag(reg.principal.uploader if reg.principal is not None else "~")
 
 
-def _check_writer(reg: LocalRegistry) -> None:
-    principal = reg.principal
-    if principal is not None and principal.writable is not None and not principal.writable:
-        raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
-
-
 def _presigner(reg: LocalRegistry, store: ContentStore) -> PresignedS3 | None:
     """The store, if it signs URLs and the server offers them (the ``presign_urls`` setting)."""
     return store if reg.settings.presign_urls and isinstance(store, PresignedS3) else None
@@ -157,7 +151,7 @@ def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None
         raise PayloadTooLarge(f"blob of {size} bytes is over the limit of {max_size} bytes")
     if size > MAX_OBJECT:
         raise PayloadTooLarge(f"blob of {size} bytes is over S3's limit of {MAX_OBJECT} bytes per object")
-    _check_writer(reg)
+    reg._check_uploader()
     settings = reg.settings
     store = _presigner(reg, reg._named_store(storage))
     if store is None:
@@ -206,7 +200,7 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
         ```
     """
     check_digest(digest)
-    _check_writer(reg)
+    reg._check_uploader()
     store = _presigner(reg, reg._named_store(storage))
     if store is None:
         raise InvalidArtifactInput("this server's store does not take presigned uploads")

@@ -301,10 +301,14 @@ class LocalRegistry(Registry):
                 receiver.put_stream(chunks, expected_digest=digest)
             ```
         """
+        self._check_uploader()
+        return BlobReceiver(self, self.usable_blob(digest, storage), self._named_store(storage))
+
+    def _check_uploader(self) -> None:
+        """Refuse a caller who may not write to any group (it has nothing to upload blobs for)."""
         principal = self.principal
         if principal is not None and principal.writable is not None and not principal.writable:
             raise PermissionDenied(f"user {principal.user_name!r} may not write to any group")
-        return BlobReceiver(self, self.usable_blob(digest, storage), self._named_store(storage))
 
     def offer_direct_upload(self, digest: str, size: int, storage: str | None = None,
                             max_size: int | None = None) -> direct.UploadOffer:
