@@ -186,7 +186,8 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
     """Check a presigned upload and record the blob as the caller's; refused (temp copy deleted) when wrong.
 
     A multipart upload (``multipart``: S3's id of it, ``etags``: its parts' in order) is
-    completed first.
+    completed first. Idempotent: once the upload counted (or when the caller could use the
+    blob anyway) it answers the blob's size again, and a temp copy is dropped.
 
     Raises:
         ArtifactIntegrityError: no such upload arrived, it is someone else's, it arrived
@@ -211,6 +212,11 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
         path = _temp_key(store, upload)
     else:
         raise InvalidArtifactInput(f"no presigned upload {str(upload)[:40]!r} of {digest} was offered here")
+    usable = reg.usable_blob(digest, storage)
+    if usable is not None:  # a retry after the check counted, or content the caller holds already
+        if path != store.blob_path(digest):
+            store._discard(path)
+        return BlobInfo(digest, usable, written=False)
     if multipart is not None:
         store.complete_parts(path, multipart, list(etags or ()))
     facts = store.object_facts(path)

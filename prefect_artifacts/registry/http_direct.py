@@ -115,8 +115,7 @@ class DirectTransfers:
             self._unreachable = True  # the bucket is not on this client's network: the server relays
             return None
         try:
-            data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params,
-                             idempotent=done["upload"] == "final")  # a temp copy is gone once checked
+            data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params)  # idempotent
         except ArtifactIntegrityError:
             # e.g. another uploader's PUT of the same blob landed after ours: the server hashes ours instead
             return None

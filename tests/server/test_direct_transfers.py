@@ -472,3 +472,18 @@ def test_a_download_url_the_bucket_refuses_is_read_through_the_server(make_serve
         assert b"".join(reg.read(art.id)) == _data(60)
     assert network.refused == 2  # a refused URL is not remembered: the next one may work
     assert seen[("GET", "contents", 303)] == 2 and seen[("GET", "contents", 200)] == 2
+
+
+def test_uploaded_is_idempotent_for_a_client_that_retries(make_server: Any) -> None:
+    server, seen = make_server()
+    data = _data(70)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
+        httpx.put(offer["url"], content=data, headers=offer["headers"]).raise_for_status()
+        done = {"size": len(data), "upload": offer["upload"]}
+        first = reg._json("POST", f"/blobs/{digest}/uploaded", json=done)
+        again = reg._json("POST", f"/blobs/{digest}/uploaded", json=done)  # its answer was lost, say
+        assert (first["written"], again["written"], again["size"]) == (True, False, len(data))
+    assert seen[("POST", "uploaded", 201)] == 1 and seen[("POST", "uploaded", 200)] == 1
+    assert not list(server.registry.store.iter_temp())
