@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
 from fsspec.asyn import sync
 
 from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
@@ -258,6 +257,8 @@ class PresignedS3:
             store.hash_object(temp_key) == digest
             ```
         """
+        import httpx  # here: a CLI command on an embedded registry never loads it (start-up time)
+
         bucket, key = self._bucket_key(path)
         url = self._presign("get_object", {"Bucket": bucket, "Key": key}, 300)
         try:
