@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.catalog.schema import artifact_files
-from prefect_artifacts.errors import ArtifactIntegrityError
+from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
 from prefect_artifacts.registry import direct, http
 from prefect_artifacts.registry.http import HttpRegistry, error_from_response
 from prefect_artifacts.registry.local import LocalRegistry
@@ -487,3 +487,24 @@ def test_uploaded_is_idempotent_for_a_client_that_retries(make_server: Any) -> N
         assert (first["written"], again["written"], again["size"]) == (True, False, len(data))
     assert seen[("POST", "uploaded", 201)] == 1 and seen[("POST", "uploaded", 200)] == 1
     assert not list(server.registry.store.iter_temp())
+
+
+def test_an_upload_the_server_cannot_finish_goes_through_the_server(make_server: Any, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store fails reading the temp copy back and deleting it, every time (moto did, under load).
+
+    Every retry of ``uploaded`` fails the same way; then the bytes go through the server.
+    """
+    server, seen = make_server()
+    store = server.registry.store
+
+    def failing(*args: Any, **kwargs: Any) -> str:
+        raise StorageError("reading the upload back: [Errno 121] Internal Server Error")
+
+    monkeypatch.setattr(store, "hash_object", failing)
+    monkeypatch.setattr(store, "_discard", lambda path: None)  # its delete failed too: the temp copy stays
+    data = _data(80)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert b"".join(reg.read(art.id)) == data
+        assert seen[("POST", "uploaded", 502)] == reg.retries + 1 and seen[("PUT", "blobs", 201)] == 1
