@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
+from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.storage.content_store import BlobInfo
 
 if TYPE_CHECKING:
@@ -116,9 +116,10 @@ class DirectTransfers:
             return None
         try:
             data = reg._json("POST", f"/blobs/{digest}/uploaded", json=done, params=params)  # idempotent
-        except (ArtifactIntegrityError, StorageError):
-            # Another uploader's PUT of the same blob landed after ours, or the server's store failed
-            # finishing it (moto's copy into place fails under load): the bytes go through the server.
+        except (ArtifactIntegrityError, BlobNotFound, StorageError):
+            # Another uploader's PUT of the same blob landed after ours, the temp copy is gone (a gc
+            # whose grace is shorter than the upload), or the server's store failed finishing it
+            # (moto's copy into place fails under load): the bytes go through the server instead.
             return None
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
 

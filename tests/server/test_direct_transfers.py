@@ -508,3 +508,24 @@ def test_an_upload_the_server_cannot_finish_goes_through_the_server(make_server:
         art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
         assert b"".join(reg.read(art.id)) == data
         assert seen[("POST", "uploaded", 502)] == reg.retries + 1 and seen[("PUT", "blobs", 201)] == 1
+
+
+def test_an_upload_whose_temp_copy_gc_removed_goes_through_the_server(make_server: Any, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gc whose grace is shorter than the upload removes its temp copy while the server hashes it."""
+    server, seen = make_server()
+    store = server.registry.store
+    hash_object = store.hash_object
+
+    def then_gc(path: str) -> str:
+        digest = hash_object(path)
+        for temp, _mtime in store.iter_temp():
+            store.remove_temp(temp)
+        return digest
+
+    monkeypatch.setattr(store, "hash_object", then_gc)
+    data = _data(90)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert b"".join(reg.read(art.id)) == data
+    assert seen[("PUT", "blobs", 201)] == 1 and not list(store.iter_temp())
