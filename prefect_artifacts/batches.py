@@ -3,7 +3,7 @@
 Each item is a mapping of `Registry.upload_file`'s keyword arguments (``path``, ``name``,
 ``folder``, ``description``, ``labels``, ``metadata``, ``mime_type``,
 ``conflict_strategy``, ``make_folder``, ``group``, ``runs``, ``idempotency_key``,
-``original_path``) or an `ArtifactDraft`. Items are validated and reported on their own:
+``original_path``, ``extra_aspects``) or an `ArtifactDraft`. Items are validated and reported on their own:
 a bad item becomes a `BatchResult` holding its error, and the others are created.
 """
 
@@ -32,7 +32,7 @@ BatchItem = Mapping[str, Any] | ArtifactDraft
 
 _ITEM_KEYS = frozenset({
     "path", "name", "folder", "description", "labels", "metadata", "mime_type", "conflict_strategy",
-    "make_folder", "group", "runs", "idempotency_key", "original_path",
+    "make_folder", "group", "runs", "idempotency_key", "original_path", "extra_aspects",
 })
 
 E = TypeVar("E", bound=ArtifactError)
@@ -100,6 +100,7 @@ class BatchJob:
     idempotency_key: str | None = None
     runs: list[tuple[str, RunCategory | str]] = field(default_factory=list)
     original_path: str | None = None
+    extra_aspects: list[dict[str, Any]] = field(default_factory=list)
 
 
 def for_item(exc: E, index: int) -> E:
@@ -111,11 +112,20 @@ def for_item(exc: E, index: int) -> E:
         ```
     """
     message = str(exc)
-    if message.startswith(f"item {index}:"):
-        return exc
+    return exc if message.startswith(f"item {index}:") else reworded(exc, f"item {index}: {message}")
+
+
+def reworded(exc: E, message: str) -> E:
+    """``exc`` again, of the same class and with its attributes, saying ``message``.
+
+    Example:
+        ```python
+        reworded(InvalidArtifactInput("bad name"), "item 3: bad name")
+        ```
+    """
     cls = type(exc)
     new = cls.__new__(cls)
-    ArtifactError.__init__(new, f"item {index}: {message}")
+    ArtifactError.__init__(new, message)
     new.__dict__.update({k: v for k, v in exc.__dict__.items() if k not in ("message", "args")})
     new.__cause__ = exc.__cause__
     return new
@@ -182,4 +192,5 @@ def _job(index: int, item: BatchItem, folder: str | None, make_folder: bool,
         index, draft, item.get("folder", folder), bool(item.get("make_folder", make_folder)),
         item.get("conflict_strategy", strategy), item.get("group", group), item.get("idempotency_key"),
         [*runs, *(item.get("runs") or ())], item.get("original_path") or os.path.abspath(path),
+        list(item.get("extra_aspects") or ()),
     )

@@ -44,7 +44,8 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast, overload
 
@@ -64,6 +65,7 @@ from prefect_artifacts._prefect import (
     run_logger,
 )
 from prefect_artifacts._prefect import registry_task as task  # prefect.task that publishes tables
+from prefect_artifacts.batches import BatchResult, reworded
 from prefect_artifacts.blocks import ArtifactRegistry
 from prefect_artifacts.errors import (
     ArtifactConflict,
@@ -104,6 +106,7 @@ __all__ = [
     "attach_artifact",
     "aupload_dir",
     "aupload_file",
+    "aupload_many",
     "download_artifact",
     "is_transient",
     "list_artifacts",
@@ -114,6 +117,7 @@ __all__ = [
     "sync_outbox",
     "upload_dir",
     "upload_file",
+    "upload_many",
 ]
 
 T = TypeVar("T")
@@ -616,6 +620,97 @@ async def aupload_file(
     return await _awrite(registry, _file_call(
         "upload_file", local, name if name is not None else _default_name(local), folder, conflict_strategy,
         description=description, labels=labels, metadata=metadata, mime_type=mime_type, group=group))
+
+
+def _items_label(parameters: dict[str, Any]) -> str | None:
+    """How many files an ``upload_many`` call registers."""
+    return f"{len(parameters['items'])} files"
+
+
+def _upload_many_core(registry: RegistryArg, run: RunInfo, key: str | None, items: Sequence[Mapping[str, Any]],
+                      folder: str | None, conflict_strategy: ConflictStrategy | str,
+                      group: str | None) -> tuple[Registry, list[BatchResult]]:
+    """`Registry.upload_many` with this run's links, producer aspect and a key per item (``<call key>:<index>``)."""
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Sequence):
+        raise InvalidArtifactInput(f"upload_many takes a list of mappings, not {type(items).__name__}")
+    by = _ByRun(_links(run, RunCategory.OUTPUT), producer_aspect(run))
+    keyed = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InvalidArtifactInput(f"item {index}: the task takes mappings of upload_file's arguments, not "
+                                       f"{type(item).__name__} (for drafts, call Registry.upload_many)")
+        keyed.append({**item, "runs": [*(item.get("runs") or ()), *by.links],
+                      "extra_aspects": [*(item.get("extra_aspects") or ()), *by.aspects],
+                      **({"idempotency_key": f"{key}:{index}"} if key is not None else {})})
+    reg = resolve_registry(registry)
+    return reg, reg.upload_many(keyed, folder=folder, conflict_strategy=conflict_strategy, group=group)
+
+
+def _announce_many(reg: Registry, results: list[BatchResult], run: RunInfo, keyed: bool,
+                   started: datetime) -> list[Artifact]:
+    """Announce every artifact made; raise the first item's error (after the others are announced)."""
+    for result in results:
+        if result.artifact is not None:
+            made = keyed or is_new(result.artifact, started)
+            announce(reg, result.artifact, RunCategory.OUTPUT, run, made, "Registered" if made else "Reused")
+    errors = [r.error for r in results if r.error is not None]
+    if errors:
+        first = errors[0]
+        if len(errors) > 1:
+            first = reworded(first, f"{first} (and {len(errors) - 1} more of {len(results)} items failed)")
+        raise first  # its class decides a retry: every item is keyed, so a retry makes none twice
+    return [r.unwrap() for r in results]
+
+
+@task(**_io_task("upload_many", _items_label))
+def upload_many(
+    items: Sequence[Mapping[str, Any]], folder: str | None = None,
+    conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
+) -> list[Artifact]:
+    """Register many local files in one call, each an ``output`` of the current flow run.
+
+    One `Registry.upload_many` (one catalog transaction embedded, one request per 500
+    items over HTTP) instead of one task run per file. Each item is a mapping of
+    `upload_file`'s arguments (``path`` required); the keyword arguments are every
+    item's defaults. Each item is keyed from the call, so a retried task run returns the
+    artifacts its first attempt made. ``skip`` returns the latest version as
+    `Registry.upload_many` does.
+
+    Returns:
+        The artifacts, in the items' order.
+
+    Raises:
+        ArtifactError: the first failed item's error (its message names the item and how
+            many others failed), after the other items were registered and announced.
+
+    Example:
+        ```python
+        @flow
+        def ingest(paths: list[str]):
+            upload_many([{"path": p, "labels": ["raw"]} for p in paths], folder="/datasets/raw")
+        ```
+    """
+    run = current_run()
+    key = idempotency_key(run, f"upload_many|{folder or ''}")
+    started = now()
+    reg, results = _upload_many_core(registry, run, key, items, folder, conflict_strategy, group)
+    return _announce_many(reg, results, run, key is not None, started)
+
+
+@task(**_io_task("aupload_many", _items_label))
+async def aupload_many(
+    items: Sequence[Mapping[str, Any]], folder: str | None = None,
+    conflict_strategy: ConflictStrategy | str = ConflictStrategy.NEW, registry: RegistryArg = None,
+    group: str | None = None,
+) -> list[Artifact]:
+    """Async twin of `upload_many`."""
+    run = current_run()
+    key = idempotency_key(run, f"upload_many|{folder or ''}")  # read here: the task run context is this thread's
+    started = now()
+    reg, results = await run_in_thread(_upload_many_core, registry, run, key, items, folder, conflict_strategy,
+                                       group)
+    return _announce_many(reg, results, run, key is not None, started)
 
 
 @task(**_io_task("upload_dir", _path_label))

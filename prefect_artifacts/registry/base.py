@@ -868,7 +868,7 @@ class Registry(ABC):
         Each item is a mapping of `upload_file`'s keyword arguments (``path`` required;
         ``name``, ``folder``, ``description``, ``labels``, ``metadata``, ``mime_type``,
         ``conflict_strategy``, ``make_folder``, ``group``, ``runs``, ``idempotency_key``,
-        ``original_path``) or an `ArtifactDraft`. The keyword arguments here are every
+        ``original_path``, ``extra_aspects``) or an `ArtifactDraft`. The keyword arguments here are every
         item's defaults (an item's own ``runs`` add to ``runs``).
 
         Items are validated and reported on their own: a missing file, an invalid name,
@@ -915,7 +915,8 @@ class Registry(ABC):
                     strategy = parse_strategy(job.strategy)
                     prepared = self._prepare(job.draft, job.folder, job.make_folder, strategy,
                                              idempotency_key=job.idempotency_key, runs=job.runs, kind=None,
-                                             original_path=job.original_path, serializer=None, extra_aspects=(),
+                                             original_path=job.original_path, serializer=None,
+                                             extra_aspects=job.extra_aspects,
                                              group=job.group, storage=storage, check_existing=False)
                     assert not isinstance(prepared, Artifact)
                     files = self._store_entries(prepared.entries, in_batch=True)
