@@ -30,6 +30,7 @@ from prefect_artifacts.catalog.schema import (
     memberships,
     plugin_snapshots,
     snapshot_grants,
+    upload_sightings,
     users,
 )
 from prefect_artifacts.catalog.sql import DEFAULT_GROUP, utcnow
@@ -652,6 +653,41 @@ class AuthCatalog(EngineQueries):
         """
         with self._write() as conn:
             return conn.execute(delete(blob_deletions).where(blob_deletions.c.finished < before)).rowcount or 0
+
+    def sight_uploads(self, store: str, uploads: Iterable[tuple[str, str]], now: datetime,
+                      record: bool = True) -> dict[tuple[str, str], datetime]:
+        """When garbage collection first saw each of a store's unfinished multipart uploads.
+
+        ``uploads`` are the (key, upload id) pairs listed now. With ``record`` those not
+        seen before are recorded as first seen ``now``, and the store's rows of uploads no
+        longer listed (finished or aborted) are forgotten; without it (a dry run) nothing
+        is written and new ones count as seen ``now``.
+
+        Example:
+            ```python
+            seen = auth.sight_uploads(store.url, [(key, upload_id)], utcnow())
+            ```
+        """
+        listed = set(uploads)
+        where = upload_sightings.c.store == store
+        for attempt in (1, 2):
+            try:
+                with self._write() as conn:
+                    known = {(r.upload_key, r.upload_id): r.first_seen
+                             for r in conn.execute(select(upload_sightings).where(where))}
+                    if record:
+                        for key, upload_id in (k for k in known if k not in listed):
+                            conn.execute(delete(upload_sightings).where(
+                                where, upload_sightings.c.upload_key == key, upload_sightings.c.upload_id == upload_id))
+                        new = [{"store": store, "upload_key": k, "upload_id": u, "first_seen": now}
+                               for k, u in listed if (k, u) not in known]
+                        if new:
+                            conn.execute(insert(upload_sightings), new)
+                return {k: known.get(k, now) for k in listed}
+            except ArtifactConflict as exc:  # another gc recorded one at the same moment: read again
+                if integrity_violation(exc) is None or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # plugin snapshots --------------------------------------------------------
 

@@ -240,6 +240,19 @@ blob_deletions = Table(
     Column("finished", UTCDateTime(), index=True),
 )
 
+#: When garbage collection first saw each unfinished multipart upload of a store (migration
+#: 0012): gc aborts one only once both the store's start date and this are older than the
+#: grace period (a store's date can be fixed or skewed: moto dates every upload 2010).
+#: Rows of uploads no longer listed are dropped by the next gc of that store.
+upload_sightings = Table(
+    "upload_sightings",
+    metadata,
+    Column("store", String(1024), primary_key=True),
+    Column("upload_key", String(1024), primary_key=True),
+    Column("upload_id", String(1024), primary_key=True),
+    Column("first_seen", UTCDateTime(), nullable=False),
+)
+
 #: Upload and download history of artifacts (migration 0008; seed 001's ``remote``).
 artifact_transfers = Table(
     "artifact_transfers",

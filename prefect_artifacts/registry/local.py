@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import hashlib
 import itertools
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -811,7 +810,8 @@ class LocalRegistry(Registry):
         if self.principal is not None and not self.principal.is_admin:
             raise PermissionDenied("only admins may run garbage collection")
         grace = self.settings.gc_grace_seconds if grace_seconds is None else grace_seconds
-        cutoff = time.time() - grace
+        now = utcnow()
+        cutoff = now.timestamp() - grace
         report = GcReport(dry_run=dry_run, grace_seconds=grace)
         if not dry_run:
             report.artifacts_purged = self.catalog.purge_deleted()
@@ -846,8 +846,12 @@ class LocalRegistry(Registry):
                     if not dry_run:
                         store.remove_temp(path)
                     report.temp_files_deleted += 1
-            for key, upload_id, started in store.iter_unfinished_uploads():  # S3 parts of dead writers
-                if started <= cutoff:
+            unfinished = list(store.iter_unfinished_uploads())  # S3 parts of dead writers
+            # Old by the store's date and by gc's own first sighting (a store's date may be fixed or skewed).
+            seen = self._access.sight_uploads(store.url, [(k, u) for k, u, _ in unfinished], now,
+                                              record=not dry_run) if unfinished or not dry_run else {}
+            for key, upload_id, started in unfinished:
+                if started <= cutoff and seen[(key, upload_id)].timestamp() <= cutoff:
                     report.uploads_aborted += 1
                     report.upload_bytes_aborted += store.upload_size(key, upload_id)
                     if not dry_run:

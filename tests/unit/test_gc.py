@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -333,5 +334,43 @@ def test_a_blob_another_process_wrote_after_a_gc_listing_is_readable(
         digest = hashlib.sha256(data).hexdigest()
         moto_server.filesystem().pipe_file(reg.store.blob_path(digest), data)
         assert b"".join(reg.store.read(digest)) == data and reg.store.size(digest) == len(data)
+    finally:
+        reg.close()
+
+
+def test_gc_aborts_an_unfinished_upload_only_once_it_has_seen_it_for_the_grace(
+    moto_server: MotoServer, tmp_path: Path,
+) -> None:
+    # moto dates every multipart upload 2010: by the store's date alone, gc would abort uploads in flight.
+    from sqlalchemy import select, update
+
+    from prefect_artifacts.catalog.schema import upload_sightings
+    from prefect_artifacts.catalog.sql import utcnow
+
+    reg = LocalRegistry.from_urls(f"s3://{moto_server.make_bucket('sightings')}/blobs",
+                                  sqlite_url(tmp_path / "c.sqlite"), storage_options=moto_server.storage_options)
+    try:
+        fs = reg.store.fs
+        bucket = reg.store.root.split("/", 1)[0]
+        key = f"blobs/tmp/{uuid.uuid4().hex}"
+        upload = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        fs.call_s3("upload_part", Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1,
+                   Body=b"x" * (5 * 1024 * 1024))
+        engine = reg.catalog.engine
+
+        def sightings() -> list[tuple[str, str]]:
+            with engine.connect() as conn:
+                return [(r.upload_key, r.upload_id) for r in conn.execute(select(upload_sightings))]
+
+        assert reg.gc(dry_run=True, grace_seconds=60).uploads_aborted == 0 and sightings() == []  # writes nothing
+        assert reg.gc(grace_seconds=60).uploads_aborted == 0  # first seen now: an upload in flight, kept
+        assert sightings() == [(key, upload["UploadId"])]
+        assert reg.gc(grace_seconds=60).uploads_aborted == 0
+        with engine.begin() as conn:  # ... a minute later
+            conn.execute(update(upload_sightings).values(first_seen=utcnow() - timedelta(seconds=61)))
+        assert reg.gc(grace_seconds=60).uploads_aborted == 1
+        assert fs.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads", []) == []
+        reg.gc(grace_seconds=60)
+        assert sightings() == []  # forgotten once no longer listed
     finally:
         reg.close()
