@@ -22,6 +22,7 @@ from prefect_artifacts._prefect import EVENT_CREATED, short_digest, table_key
 from prefect_artifacts._sizes import human_size
 from prefect_artifacts.errors import InvalidArtifactInput, MissingStorageBackend, SerializerError
 from prefect_artifacts.registry.local import LocalRegistry
+from tests.support.backends import hide_backend
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FAST = {"retry_delay_seconds": 0}  # the shipped delays are [1, 5] s
@@ -338,6 +339,7 @@ def test_bad_inputs_fail_the_task_with_a_clear_error(tmp_path: Path, task_regist
     monkeypatch.setenv("PREFECT_ARTIFACTS_REGISTRY_BLOCK", "missing-block")
     _fails_cleanly(task_registry, InvalidArtifactInput, "'missing-block'", lambda: T.upload_file(data))
     monkeypatch.delenv("PREFECT_ARTIFACTS_REGISTRY_BLOCK")
+    hide_backend(monkeypatch, "gcsfs", "gcs", "gs")  # the suite installs it: as a user without the extra
     gcs = ArtifactRegistry(storage=ArtifactStorage(basepath="gcs://bucket/prefix"))
     _fails_cleanly(task_registry, MissingStorageBackend, r"prefect-artifacts\[gcs\]",
                    lambda: T.upload_file(data, registry=gcs))

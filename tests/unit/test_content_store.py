@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import errno
 import hashlib
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from prefect_artifacts.storage.content_store import (
 )
 from prefect_artifacts.storage.hashing import CHUNK_SIZE
 from prefect_artifacts.storage.local import _sync_file_range, _TempFile
+from tests.support.backends import hide_backend
 from tests.support.services import MotoServer
 
 
@@ -398,14 +398,14 @@ def test_unknown_protocol_is_missing_backend(tmp_path: Path) -> None:
         ContentStore("nosuchproto://bucket/x")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")
-def test_gcs_without_gcsfs_names_the_extra() -> None:
+def test_gcs_without_gcsfs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_backend(monkeypatch, "gcsfs", "gcs", "gs")
     with pytest.raises(MissingStorageBackend, match=r"prefect-artifacts\[gcs\]"):
         ContentStore("gcs://bucket/prefix")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("adlfs") is not None, reason="adlfs is installed")
-def test_azure_without_adlfs_names_the_extra() -> None:
+def test_azure_without_adlfs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_backend(monkeypatch, "adlfs", "az", "abfs", "abfss")
     with pytest.raises(MissingStorageBackend, match=r"prefect-artifacts\[azure\]"):
         ContentStore("az://container/prefix")
 
