@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from prefect_artifacts.batches import MAX_REQUEST_INLINE_BYTES, MAX_REQUEST_ITEMS
 from prefect_artifacts.errors import ArtifactError
 from prefect_artifacts.models import ArtifactManifest, ConflictStrategy
-from prefect_artifacts.registry.base import _STORAGE
+from prefect_artifacts.registry.base import _STORAGE, Registry
 
 if TYPE_CHECKING:
     from prefect_artifacts.models import Artifact
@@ -52,7 +52,7 @@ def create_many(reg: HttpRegistry, requests: Sequence[Request],
                 continue
             reg._batch_route = False  # an older server: one create per item from now on
         _put_all(reg, chunk, blobs)
-        out.extend(_one_by_one(reg, chunk))
+        out.extend(Registry._create_many(reg, chunk))  # the default: one POST /artifacts each
     return out
 
 
@@ -92,16 +92,6 @@ def _put_all(reg: HttpRegistry, chunk: Sequence[Request], blobs: Mapping[str, by
     owner = {f.digest: m for m, _s, _mk in chunk for f in m.files if f.digest in blobs}
     for digest, data in blobs.items():
         _put(reg, owner[digest], digest, data)
-
-
-def _one_by_one(reg: HttpRegistry, chunk: Sequence[Request]) -> list[Artifact | ArtifactError]:
-    out: list[Artifact | ArtifactError] = []
-    for manifest, strategy, make_folder in chunk:
-        try:
-            out.append(reg._create(manifest, strategy, make_folder))
-        except ArtifactError as exc:
-            out.append(exc)
-    return out
 
 
 def _post(reg: HttpRegistry, chunk: Sequence[Request],
