@@ -7,23 +7,34 @@ A reused blob cannot always get a fresh modification time there, so `touch` writ
 `ObjectContentStore` (S3, GCS, Azure) relies on one PUT being atomic: a small blob is
 written straight to its key, there are no folders to make, and range reads fetch only
 the chunks they need. `S3ContentStore` also finds and aborts the multipart uploads of
-writers that died mid-way.
+writers that died mid-way. On Azure a server-side copy may finish after Azure answered:
+a move into place waits for it (`wait_for_copy`) before the temp object goes.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from fsspec.asyn import sync
 from fsspec.implementations.local import LocalFileSystem
 
+from prefect_artifacts.errors import StorageError
 from prefect_artifacts.storage.base import ContentStore, Fill, mtime_of, storage_errors
 from prefect_artifacts.storage.presigned import PresignedS3
 
 #: Protocols of object stores: one PUT is atomic, and there are no directories.
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 S3_PROTOCOLS = frozenset({"s3", "s3a"})
+#: adlfs's protocols: Azure's Copy Blob may answer ``pending`` and copy afterwards.
+AZURE_PROTOCOLS = frozenset({"az", "abfs", "abfss"})
+#: How long a move into place waits for Azure to finish copying (seconds): a copy within one
+#: account is usually done when Azure answers; this bounds the wait for one that is not.
+COPY_TIMEOUT = 600.0
+#: First and longest pause between two looks at a pending copy (seconds): doubling from one to the other.
+COPY_POLL_FIRST, COPY_POLL_MAX = 0.05, 5.0
 
 
 def _protocols(fs: Any) -> frozenset[str]:
@@ -138,6 +149,8 @@ class ObjectContentStore(FsspecContentStore):
     """
 
     is_object_store = True
+    #: Seconds a move into place waits for an Azure copy to finish (`wait_for_copy`).
+    copy_timeout = COPY_TIMEOUT
 
     @classmethod
     def serves(cls, fs: Any) -> bool:
@@ -158,7 +171,15 @@ class ObjectContentStore(FsspecContentStore):
         # object goes. Not the client's mv: gcsfs tries GCS's moveTo first, which an
         # emulator (or an older deployment) answers 501 only after ~30 s of retries.
         self.fs.cp_file(tmp, final)
+        if AZURE_PROTOCOLS & _protocols(self.fs):
+            # adlfs's cp_file only starts a Copy Blob; deleting the source of a copy still
+            # pending would fail it. On failure the source stays: the caller decides.
+            wait_for_copy(lambda: self._copy_status(final), final, timeout=self.copy_timeout)
         self._discard(tmp)
+
+    def _copy_status(self, path: str) -> str | None:
+        """The ``copy.status`` of an Azure blob (`azure_copy_status`)."""
+        return azure_copy_status(self.fs, path)
 
     def _open_blob(self, path: str, block_size: int) -> Any:
         # Read-ahead in blocks of ``block_size`` whatever the caller's chunks: gcsfs's default
@@ -168,6 +189,70 @@ class ObjectContentStore(FsspecContentStore):
     def _open_chunked(self, path: str, chunk_size: int) -> Any:
         # A ranged GET per chunk, no read-ahead past the range.
         return self.fs.open(path, "rb", block_size=chunk_size, cache_type="none")
+
+
+def azure_copy_status(fs: Any, path: str) -> str | None:
+    """What Azure says of the last copy into blob ``path``: ``pending``, ``success``, ``aborted``, ``failed``.
+
+    None when the blob was written otherwise (a PUT carries no copy status). ``fs`` is
+    an adlfs filesystem (its listings do not carry the status: the blob's properties do).
+
+    Raises:
+        StorageError: the blob is missing, or Azure could not be asked.
+
+    Example:
+        ```python
+        azure_copy_status(fs, "container/artifacts/sha256/ab/ab12…")  # "success"
+        ```
+    """
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    container, blob, _version = fs.split_path(path)
+
+    async def read() -> str | None:
+        properties = await fs.service_client.get_blob_client(container, blob).get_blob_properties()
+        return properties.copy.status
+
+    try:
+        return sync(fs.loop, read)
+    except ResourceNotFoundError as exc:
+        raise StorageError(f"checking the copy into {path}: not found") from exc
+    except AzureError as exc:
+        raise StorageError(f"checking the copy into {path}: {exc}") from exc
+
+
+def wait_for_copy(status: Callable[[], str | None], key: str, *, timeout: float = COPY_TIMEOUT,
+                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+    """Return once a server-side copy into ``key`` has succeeded; ``status()`` says how it is going.
+
+    ``status`` answers as `azure_copy_status` does (None: the destination was not copied,
+    so it is whole). It is asked again while the copy is ``pending``, after pauses doubling
+    from `COPY_POLL_FIRST` to `COPY_POLL_MAX` seconds, for ``timeout`` seconds at most.
+
+    Raises:
+        StorageError: the copy failed or was aborted, or is still pending after ``timeout``
+            seconds (the message names ``key`` and the status).
+
+    Example:
+        ```python
+        fs.cp_file(tmp, final)
+        wait_for_copy(lambda: azure_copy_status(fs, final), final)
+        fs.rm_file(tmp)
+        ```
+    """
+    deadline = clock() + timeout
+    pause = COPY_POLL_FIRST
+    while True:
+        state = status()
+        if state in (None, "success"):
+            return
+        if state != "pending":
+            raise StorageError(f"copying into {key}: copy status {state!r}")
+        left = deadline - clock()
+        if left <= 0:
+            raise StorageError(f"copying into {key}: copy status 'pending' after {timeout:g} s")
+        sleep(min(pause, left))
+        pause = min(2 * pause, COPY_POLL_MAX)
 
 
 class S3ContentStore(PresignedS3, ObjectContentStore):

@@ -9,6 +9,10 @@ streams and verified byte ranges, downloads and bundles, deletion and gc): the w
 takes about a minute per emulator, over the suite's budget; its catalog-only classes
 (names, versions, search, runs, metadata…) run against local blobs elsewhere.
 
+Moves into place wait for Azure's copy: adlfs's ``cp_file`` only starts a Copy Blob,
+which Azure may answer ``pending`` (Azurite always copies at once, so the waiting itself
+is driven below by a list of answers and a clock that does not sleep).
+
 Presigned URLs work: adlfs signs a read-only SAS with the account key, so an embedded
 registry's ``download_url`` is a URL a plain HTTP GET reads the blob from (tested below),
 until it expires; it cannot write.
@@ -24,10 +28,18 @@ import httpx
 import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.errors import StorageError
 from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.storage.fsspec_store import (
+    COPY_POLL_FIRST,
+    COPY_POLL_MAX,
+    ObjectContentStore,
+    azure_copy_status,
+    wait_for_copy,
+)
 from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
-from tests.support.object_store_cases import payload
+from tests.support.object_store_cases import keys, payload
 from tests.support.services import AzuriteServer
 
 
@@ -64,6 +76,114 @@ def test_download_url_is_a_read_only_sas(registry: LocalRegistry, tmp_path: Path
     assert refused.status_code == 403
     assert httpx.get(url.replace("sig=", "sig=A")).status_code == 403
     assert registry.get("a").open().read() == data
+
+
+# Copies into place: wait until Azure says the copy succeeded, then delete the source --------------
+
+
+class CopyWatched(ObjectContentStore):
+    """The real Azure store, noting what Azure said of each copy and whether its source was still there."""
+
+    raw_fs: Any = None
+    seen: list[tuple[str, str | None, bool]]
+
+    def _copy_status(self, path: str) -> str | None:
+        status = super()._copy_status(path)
+        self.seen.append((path, status, bool(self.raw_fs.find(f"{self.root}/tmp"))))
+        return status
+
+
+def test_a_blob_copied_into_place_is_whole_and_its_source_deleted_once_azure_says_done(
+        store_url: str, store_options: dict[str, Any], raw_fs: Any) -> None:
+    store = CopyWatched(store_url, store_options)
+    store.raw_fs, store.seen = raw_fs, []
+    data = payload(700_000, seed=11)
+    digest = store.put_stream(iter([data[:300_000], data[300_000:]])).digest  # through tmp/, then a copy
+    final = store.blob_path(digest)
+    assert store.seen == [(final, "success", True)]  # asked about the destination while the source was there
+    assert raw_fs.cat_file(final) == data
+    assert not [k for k in keys(raw_fs, store_url) if k.startswith("tmp/")]  # then the source went
+    small = store.put_bytes(b"one PUT").digest  # no copy: Azure reports no copy status
+    assert azure_copy_status(raw_fs, store.blob_path(small)) is None and len(store.seen) == 1
+    with pytest.raises(StorageError, match="not found"):
+        azure_copy_status(raw_fs, store.blob_path("0" * 64))
+
+
+class CopyFails(ObjectContentStore):
+    """The real Azure store, whose copies Azure reports failed (Azurite never fails a copy within an account)."""
+
+    def _copy_status(self, path: str) -> str | None:
+        assert super()._copy_status(path) == "success"  # the real copy did happen
+        return "failed"
+
+
+def test_a_failed_copy_raises_naming_the_key_and_leaves_the_source(store_url: str, store_options: dict[str, Any],
+                                                                    raw_fs: Any) -> None:
+    store = CopyFails(store_url, store_options)
+    data = payload(50_000, seed=12)
+    tmp, final = f"{store.root}/tmp/moving.part", f"{store.root}/sha256/ab/{'ab' * 32}"
+    raw_fs.pipe_file(tmp, data)
+    with pytest.raises(StorageError, match=f"{final}.*'failed'"):
+        store._move_into_place(tmp, final, True)
+    assert raw_fs.cat_file(tmp) == data  # the source stays for whoever retries or cleans up
+
+
+class Clock:
+    """A monotonic clock that moves only when slept on, recording each pause."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def statuses(*answers: str | None) -> Any:
+    """A ``status()`` giving ``answers`` in turn, and failing the test if asked once more."""
+    left = list(answers)
+
+    def status() -> str | None:
+        assert left, "asked again after the copy was over"
+        return left.pop(0)
+
+    status.left = left  # type: ignore[attr-defined]
+    return status
+
+
+def test_wait_for_copy_polls_a_pending_copy_with_growing_pauses_until_it_succeeds() -> None:
+    clock, status = Clock(), statuses("pending", "pending", "pending", "success")
+    wait_for_copy(status, "c/k", sleep=clock.sleep, clock=clock)
+    assert clock.pauses == [COPY_POLL_FIRST, 2 * COPY_POLL_FIRST, 4 * COPY_POLL_FIRST] and status.left == []
+
+
+@pytest.mark.parametrize("answer", [None, "success"], ids=["written-by-a-put", "copied-at-once"])
+def test_wait_for_copy_returns_at_once_when_there_is_nothing_to_wait_for(answer: str | None) -> None:
+    clock = Clock()
+    wait_for_copy(statuses(answer), "c/k", sleep=clock.sleep, clock=clock)
+    assert clock.pauses == []
+
+
+@pytest.mark.parametrize("end", ["failed", "aborted"])
+def test_wait_for_copy_raises_when_the_copy_ends_otherwise(end: str) -> None:
+    clock, status = Clock(), statuses("pending", end)
+    with pytest.raises(StorageError, match=f"c/sha256/k: copy status '{end}'"):
+        wait_for_copy(status, "c/sha256/k", sleep=clock.sleep, clock=clock)
+    assert clock.pauses == [COPY_POLL_FIRST] and status.left == []
+
+
+def test_wait_for_copy_gives_up_on_a_copy_still_pending_after_the_timeout() -> None:
+    clock, status = Clock(), statuses(*["pending"] * 100)
+    with pytest.raises(StorageError, match="c/k: copy status 'pending' after 20 s"):
+        wait_for_copy(status, "c/k", timeout=20, sleep=clock.sleep, clock=clock)
+    # doubling from 0.05 s, at most 5 s, the last one cut to the deadline: the whole timeout, not past it
+    assert (COPY_POLL_FIRST, COPY_POLL_MAX) == (0.05, 5.0)
+    assert clock.pauses == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 3.65])
+    assert clock.now == pytest.approx(20) and len(status.left) == 100 - 11  # a look first, then one per pause
 
 
 class TestAzureRegistry(UploadContract, StreamContract, ContentsContract, DeleteContract):
