@@ -127,6 +127,8 @@ class HighWater:
     """Reports a stream's progress to the current meter, only past the furthest point reached before.
 
     A retried request sends its body again from the start: those bytes are not counted twice.
+    A stream sent in parts (a multipart upload) gives each part a mark of its own (`part`):
+    parts go in parallel and are retried on their own, and what they send counts here too.
 
     Example:
         ```python
@@ -142,6 +144,7 @@ class HighWater:
     def __init__(self) -> None:
         self._meter = _CURRENT.get()  # taken now: the stream may be pulled in another context
         self._mark = 0
+        self._lock = threading.Lock()  # parts report from several threads at once
 
     def reach(self, offset: int) -> None:
         """The stream is at ``offset``: report the bytes beyond the previous furthest point.
@@ -151,10 +154,48 @@ class HighWater:
             sent.reach(1024)
             ```
         """
-        if offset > self._mark:
-            if self._meter is not None:
-                self._meter(offset - self._mark)
-            self._mark = offset
+        with self._lock:
+            extra = offset - self._mark
+            self._mark = max(offset, self._mark)
+        if extra > 0:
+            self._count(extra)
+
+    def part(self) -> HighWater:
+        """A mark of its own for one part of this stream, sent apart (offsets from the part's start).
+
+        Each part counts its bytes once however often it is retried, and they count towards
+        this stream's mark: once parts have sent ``n`` bytes, sending the whole stream again
+        (e.g. through another route) reports only what lies past ``n``.
+
+        Example:
+            ```python
+            sent = HighWater()
+            third = sent.part()
+            third.reach(4096)  # part 3 has sent 4 KiB: reported once, however often it is resent
+            ```
+        """
+        return _PartMark(self)
+
+    def _count(self, nbytes: int) -> None:
+        if self._meter is not None:
+            self._meter(nbytes)
+
+    def _add(self, nbytes: int) -> None:
+        """A part sent ``nbytes`` more: they count, and move this stream's mark on."""
+        with self._lock:
+            self._mark += nbytes
+        self._count(nbytes)
+
+
+class _PartMark(HighWater):
+    """The mark of one part of a stream (`HighWater.part`): its bytes go to the whole stream's mark."""
+
+    def __init__(self, whole: HighWater) -> None:
+        super().__init__()
+        self._whole = whole
+
+    def _count(self, nbytes: int) -> None:
+        self._whole._add(nbytes)
 
 
 #: Who watches the hash-only passes of the uploads started in this context (see `watching_hashes`).

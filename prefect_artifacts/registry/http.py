@@ -302,7 +302,8 @@ class HttpRegistry(Registry):
             return BlobInfo(digest, size, written=False)
         sent = HighWater()  # a retried PUT sends the file again: count each byte once
         direct = self._direct.upload(digest, size, lambda: _file_chunks(path, size, sent),
-                                     lambda offset, length: _file_chunks(path, length, offset=offset), _storage_param())
+                                     lambda offset, length: _file_chunks(path, length, offset=offset), _storage_param(),
+                                     sent)
         return direct or self._put_blob(digest, size, lambda: _file_chunks(path, size, sent))
 
     def _server_has(self, digest: str) -> bool:

@@ -22,12 +22,13 @@ The API key never goes to the bucket, and URLs never go into messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from prefect_artifacts._progress import HighWater
 from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.storage.content_store import BlobInfo
 
@@ -68,12 +69,15 @@ class DirectTransfers:
         return bool(self._reg.settings.direct_transfers) and not self._unreachable
 
     def upload(self, digest: str, size: int, body: Callable[[], Iterable[bytes]],
-               part: Callable[[int, int], Iterable[bytes]], params: dict[str, str]) -> BlobInfo | None:
+               part: Callable[[int, int], Iterable[bytes]], params: dict[str, str],
+               sent: HighWater | None = None) -> BlobInfo | None:
         """Send a blob straight to the bucket when the server offers a URL; None: send it through the server.
 
         ``body`` makes the bytes (called again for a retry), ``part(offset, length)`` those
         of one part of a multipart upload; ``params`` is the blob requests' ``storage``
-        parameter.
+        parameter. ``sent`` is the progress of the whole blob (``body`` reports to it
+        itself): each part's bytes count towards it as they are sent, once, so sending
+        ``body`` through the server afterwards does not count them again.
 
         Raises:
             StorageError: the bucket refused the PUT or could not be reached.
@@ -106,7 +110,8 @@ class DirectTransfers:
             return None
         try:
             if offer.get("parts"):
-                etags = self._send_parts(offer["parts"], int(offer["partSize"]), size, part, digest)
+                etags = self._send_parts(offer["parts"], int(offer["partSize"]), size, part, digest,
+                                         sent or HighWater())
                 done.update(multipart=offer["multipart"], etags=etags)
             else:
                 headers = {**offer.get("headers", {}), "Content-Length": str(size)}
@@ -124,13 +129,19 @@ class DirectTransfers:
         return BlobInfo(data["digest"], data["size"], written=bool(data["written"]))
 
     def _send_parts(self, urls: list[str], part_size: int, size: int,
-                    part: Callable[[int, int], Iterable[bytes]], digest: str) -> list[str]:
-        """PUT each part to its URL, ``PART_WORKERS`` at a time; their ETags in order."""
+                    part: Callable[[int, int], Iterable[bytes]], digest: str, sent: HighWater) -> list[str]:
+        """PUT each part to its URL, ``PART_WORKERS`` at a time; their ETags in order.
+
+        ``sent`` (made in the caller's context: the pool's threads do not see its meter)
+        learns each part's bytes as they go, through a mark per part, so a retried part is
+        not counted again.
+        """
         def send(number: int) -> str:
             offset = number * part_size
             length = min(part_size, size - offset)
+            mark = sent.part()
             return self._send_to_bucket("PUT", urls[number], {"Content-Length": str(length)},
-                                        lambda: part(offset, length), digest)
+                                        lambda: _reported(part(offset, length), mark), digest)
 
         with ThreadPoolExecutor(PART_WORKERS) as pool:
             return list(pool.map(send, range(len(urls))))
@@ -186,6 +197,15 @@ class DirectTransfers:
             response.close()
             return None
         return response, str(body["checksum"])
+
+
+def _reported(chunks: Iterable[bytes], mark: HighWater) -> Iterator[bytes]:
+    """``chunks``, each reported to ``mark`` once the transport asks for the next one (it is written by then)."""
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        mark.reach(done)
 
 
 class _Unreachable(StorageError):

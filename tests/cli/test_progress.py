@@ -171,6 +171,26 @@ def test_a_resent_body_is_counted_once() -> None:
     assert seen.counts == [10, 10, 10]
 
 
+def test_parts_sent_apart_count_once_each_and_towards_the_whole_body() -> None:
+    seen = Recorder()
+    with metering(Meter(seen)):
+        sent = HighWater()
+
+    def send(mark: HighWater) -> None:  # a part of 30 bytes, broken after 20 and sent again
+        for offset in (10, 20, 10, 20, 30):
+            mark.reach(offset)
+
+    threads = [threading.Thread(target=send, args=(sent.part(),)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(seen.counts) == 90 and seen.counts.count(10) == 9
+    sent.reach(50)  # the whole body sent again (through the server): only what lies past the parts' 90 counts
+    sent.reach(100)
+    assert sum(seen.counts) == 100 and seen.counts[-1] == 10
+
+
 def test_pull_over_http_draws_bytes_speed_and_eta(http: HttpRegistry, tmp_path: Path) -> None:
     size = 2 * CHUNK_SIZE + 7  # read in CHUNK_SIZE pieces: three updates, so a speed
     _file(tmp_path / "big.bin", size)

@@ -11,6 +11,7 @@ blob's key, the store's check trusted) runs with ``presign_store_checks=True``.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -247,6 +248,100 @@ def test_multipart_content_that_hashes_differently_is_refused_and_deleted(make_s
         assert reg._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
     store = server.registry.store
     assert not store.exists(digest) and not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
+
+
+class Progress:
+    """A ``progress`` callback recording each count, its thread, and whether the blob was stored by then."""
+
+    def __init__(self, server: LiveServer, digest: str) -> None:
+        self.counts: list[int] = []
+        self.stored_when_called: list[bool] = []
+        self.threads: set[str] = set()
+        self._store, self._digest = server.registry.store, digest
+        self._lock = threading.Lock()
+
+    def __call__(self, nbytes: int) -> None:
+        stored = self._store.exists(self._digest)
+        with self._lock:
+            self.counts.append(nbytes)
+            self.stored_when_called.append(stored)
+            self.threads.add(threading.current_thread().name)
+
+    def running(self) -> list[int]:
+        total, out = 0, []
+        for n in self.counts:
+            total += n
+            out.append(total)
+        return out
+
+
+def _multipart_server(make_server: Any) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
+    """A server that sends a blob over 6 MiB up in 5 MiB parts: `MULTI` bytes go in three."""
+    return make_server(presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
+
+
+def test_every_part_of_a_multipart_upload_advances_the_progress_as_it_is_sent(make_server: Any,
+                                                                             tmp_path: Path) -> None:
+    server, seen = _multipart_server(make_server)
+    data = _data(33, MULTI)
+    progress = Progress(server, _sha(data))
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+        assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
+        assert b"".join(reg.read(art.id)) == data
+    assert sum(progress.counts) == MULTI and all(n > 0 for n in progress.counts)
+    assert progress.running() == sorted(progress.running())
+    # chunk by chunk as the parts went (5 + 5 + 1 MiB), none of it made up at the end, from the parts' threads
+    assert len(progress.counts) >= 11 and max(progress.counts) <= http.UPLOAD_CHUNK
+    assert not any(progress.stored_when_called) and len(progress.threads) > 1
+
+
+class DropsAPart(httpx.HTTPTransport):
+    """The client's network, where the bucket answers the first PUT of one part 503 once it has taken its body."""
+
+    def __init__(self, bucket_port: int, part: int) -> None:
+        super().__init__()
+        self.bucket_port, self.part, self.dropped = bucket_port, str(part), 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (request.url.port == self.bucket_port and request.method == "PUT" and not self.dropped
+                and request.url.params.get("partNumber") == self.part):
+            self.dropped += 1
+            request.read()  # the whole part went out (and was reported) before the bucket failed
+            return httpx.Response(503, request=request)
+        return super().handle_request(request)
+
+
+def test_a_retried_part_is_counted_once(make_server: Any, tmp_path: Path, moto_server: MotoServer) -> None:
+    server, seen = _multipart_server(make_server)
+    data = _data(34, MULTI)
+    progress = Progress(server, _sha(data))
+    network = DropsAPart(int(moto_server.endpoint_url.rsplit(":", 1)[1]), part=2)
+    with httpx.Client(transport=network) as client, _client(server, "alice", "team-a") as reg:
+        reg.client = client
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+        assert b"".join(reg.read(art.id)) == data
+    assert network.dropped == 1 and seen[("POST", "uploaded", 201)] == 1  # sent again, straight to the bucket
+    assert sum(progress.counts) == MULTI and max(progress.counts) <= http.UPLOAD_CHUNK
+
+
+def test_a_multipart_upload_sent_again_through_the_server_is_counted_once(make_server: Any, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every part went up, then the server cannot finish the upload: the bytes go through it, counted once."""
+    server, seen = _multipart_server(make_server)
+
+    def failing(*args: Any, **kwargs: Any) -> str:
+        raise StorageError("reading the upload back: [Errno 121] Internal Server Error")
+
+    monkeypatch.setattr(server.registry.store, "hash_object", failing)
+    data = _data(35, MULTI)
+    progress = Progress(server, _sha(data))
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+        assert b"".join(reg.read(art.id)) == data
+    assert seen[("POST", "uploaded", 502)] >= 1 and seen[("POST", "uploaded", 201)] == 0
+    assert seen[("PUT", "blobs", 201)] == 1  # all MULTI bytes sent twice: to the bucket, then to the server
+    assert sum(progress.counts) == MULTI and progress.running() == sorted(progress.running())
 
 
 def test_an_upload_after_its_url_expired_is_refused(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
