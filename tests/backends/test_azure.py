@@ -13,6 +13,10 @@ Moves into place wait for Azure's copy: adlfs's ``cp_file`` only starts a Copy B
 which Azure may answer ``pending`` (Azurite always copies at once, so the waiting itself
 is driven below by a list of answers and a clock that does not sleep).
 
+Listings cross pages: Azure answers at most 5,000 blobs a request, and adlfs lists with
+the SDK's default page size; the listing test makes the SDK's pages small instead
+(``results_per_page``, which Azurite honours), so 42 objects take seven pages.
+
 Presigned URLs work: adlfs signs a read-only SAS with the account key, so an embedded
 registry's ``download_url`` is a URL a plain HTTP GET reads the blob from (tested below),
 until it expires; it cannot write.
@@ -23,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -76,6 +81,58 @@ def test_download_url_is_a_read_only_sas(registry: LocalRegistry, tmp_path: Path
     assert refused.status_code == 403
     assert httpx.get(url.replace("sig=", "sig=A")).status_code == 403
     assert registry.get("a").open().read() == data
+
+
+# Listings of more than one page ------------------------------------------------------------------
+
+#: Blobs per page of Azure's list calls in `small_pages` (Azure's own limit is 5,000).
+PAGE = 7
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Azure's list calls return `PAGE` blobs a page; the URLs of the list requests sent are collected.
+
+    adlfs lists through the SDK's ``ContainerClient.list_blobs`` without a page size: this
+    gives that call (the SDK's, not ours) ``results_per_page``, and a ``raw_response_hook``
+    that sees every page's request. Calls that ask for a page size keep theirs.
+    """
+    from azure.storage.blob.aio import ContainerClient
+
+    requests: list[str] = []
+    list_blobs = ContainerClient.list_blobs
+
+    def paged(self: ContainerClient, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("results_per_page", PAGE)
+        kwargs.setdefault("raw_response_hook", lambda answer: requests.append(unquote(str(answer.http_request.url))))
+        return list_blobs(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContainerClient, "list_blobs", paged)
+    return requests
+
+
+def listing(requests: list[str], folder: str) -> list[str]:
+    """The list requests of `small_pages` for the pages of a store's folder (not its one-blob existence checks)."""
+    return [url for url in requests if f"prefix=artifacts/{folder}/" in url and f"maxresults={PAGE}" in url]
+
+
+def test_gc_lists_every_blob_across_pages_once(registry: LocalRegistry, raw_fs: Any, store_url: str,  # noqa: F405
+                                                small_pages: list[str]) -> None:
+    store = registry.store
+    digests = sorted(store.put_bytes(f"blob {i}".encode()).digest for i in range(30))
+    for i in range(12):
+        raw_fs.pipe_file(f"{store.root}/tmp/{i}.part", b"abandoned")
+    small_pages.clear()
+    listed = [digest for digest, _size, _mtime in store.iter_blobs()]
+    assert sorted(listed) == digests  # each once, none missing
+    pages = listing(small_pages, "sha256")
+    assert len(pages) == 5  # 30 blobs, 7 a page: each page asked from where the last ended
+    assert ["marker=" in url for url in pages] == [False, True, True, True, True]
+    small_pages.clear()
+    report = registry.gc(grace_seconds=0)  # lists blobs and tmp/ again, then deletes what it saw
+    assert (report.blobs_deleted, report.temp_files_deleted) == (30, 12)
+    assert len(listing(small_pages, "sha256")) == 5 and len(listing(small_pages, "tmp")) == 2
+    assert keys(raw_fs, store_url) == []
 
 
 # Copies into place: wait until Azure says the copy succeeded, then delete the source --------------
