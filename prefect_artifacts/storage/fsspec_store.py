@@ -8,15 +8,17 @@ A reused blob cannot always get a fresh modification time there, so `touch` writ
 written straight to its key, there are no folders to make, and range reads fetch only
 the chunks they need. `S3ContentStore` also finds and aborts the multipart uploads of
 writers that died mid-way. On Azure a server-side copy may finish after Azure answered:
-a move into place waits for it (`wait_for_copy`) before the temp object goes.
+a move into place waits for it (`wait_for_copy`) before the temp object goes, and takes
+a copy that failed, or is still pending when the wait ends, off its content address.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fsspec.asyn import sync
 from fsspec.implementations.local import LocalFileSystem
@@ -35,6 +37,8 @@ AZURE_PROTOCOLS = frozenset({"az", "abfs", "abfss"})
 COPY_TIMEOUT = 600.0
 #: First and longest pause between two looks at a pending copy (seconds): doubling from one to the other.
 COPY_POLL_FIRST, COPY_POLL_MAX = 0.05, 5.0
+
+T = TypeVar("T")
 
 
 def _protocols(fs: Any) -> frozenset[str]:
@@ -173,13 +177,60 @@ class ObjectContentStore(FsspecContentStore):
         self.fs.cp_file(tmp, final)
         if AZURE_PROTOCOLS & _protocols(self.fs):
             # adlfs's cp_file only starts a Copy Blob; deleting the source of a copy still
-            # pending would fail it. On failure the source stays: the caller decides.
-            wait_for_copy(lambda: self._copy_status(final), final, timeout=self.copy_timeout)
+            # pending would fail it. A copy that did not succeed is taken off the content
+            # address (`_drop_copy`); the source stays: the caller decides.
+            self._await_copy(final)
         self._discard(tmp)
 
-    def _copy_status(self, path: str) -> str | None:
-        """The ``copy.status`` of an Azure blob (`azure_copy_status`)."""
-        return azure_copy_status(self.fs, path)
+    def _await_copy(self, final: str) -> None:
+        """Wait for Azure's copy into ``final`` (`wait_for_copy`); if it did not succeed, drop it (`_drop_copy`).
+
+        Raises:
+            StorageError: as `wait_for_copy`, once the failed or unfinished copy is dealt with.
+        """
+        seen: list[AzureCopy] = []
+
+        def status() -> str | None:
+            seen.append(self._copy_state(final))
+            return seen[-1].status
+
+        try:
+            wait_for_copy(status, final, timeout=self.copy_timeout)
+        except StorageError:
+            if seen and seen[-1].status not in (None, "success"):
+                self._drop_copy(final, seen[-1])
+            raise
+
+    def _drop_copy(self, final: str, copy: AzureCopy) -> None:
+        """Take a copy that failed, was aborted or is still pending off its content address ``final``.
+
+        ``final`` would otherwise pass for the stored blob (`exists`), and uploads of the
+        same content would reuse it. A pending copy is aborted first, by its id (Azure
+        refuses another copy's id, or a copy that has ended), then looked at again. The
+        blob is deleted only while it still is that copy, failed or aborted, with the etag
+        it had then: a good blob that a concurrent upload of the same content put there
+        since stays. Errors are swallowed: the move is failing with its own StorageError.
+        """
+        with contextlib.suppress(StorageError):
+            if copy.status == "pending":
+                if copy.copy_id is not None:
+                    with contextlib.suppress(StorageError):  # refused if it ended meanwhile: see below
+                        self._abort_copy(final, copy.copy_id)
+                now = self._copy_state(final)
+                if now.copy_id != copy.copy_id:
+                    return  # another write replaced it
+                copy = now
+            if copy.status in ("failed", "aborted"):
+                azure_delete_unchanged(self.fs, final, copy.etag)
+                self.fs.invalidate_cache(final)
+
+    def _copy_state(self, path: str) -> AzureCopy:
+        """What Azure says of the last copy into a blob (`azure_copy`)."""
+        return azure_copy(self.fs, path)
+
+    def _abort_copy(self, path: str, copy_id: str) -> None:
+        """Abort the pending copy ``copy_id`` into a blob (`azure_abort_copy`)."""
+        azure_abort_copy(self.fs, path, copy_id)
 
     def _open_blob(self, path: str, block_size: int) -> Any:
         # Read-ahead in blocks of ``block_size`` whatever the caller's chunks: gcsfs's default
@@ -191,11 +242,68 @@ class ObjectContentStore(FsspecContentStore):
         return self.fs.open(path, "rb", block_size=chunk_size, cache_type="none")
 
 
+@dataclass(frozen=True)
+class AzureCopy:
+    """What an Azure blob's properties say of the last copy into it (`azure_copy`).
+
+    Attributes:
+        status: ``pending``, ``success``, ``aborted``, ``failed``; None when the blob was
+            written otherwise (a PUT carries no copy status).
+        copy_id: the copy's id (what `azure_abort_copy` takes); None with no copy.
+        etag: the blob's etag when asked (what `azure_delete_unchanged` takes).
+    """
+
+    status: str | None
+    copy_id: str | None
+    etag: str
+
+
+def _on_blob(fs: Any, path: str, doing: str, act: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``act`` on the azure-storage-blob client of blob ``path`` of adlfs filesystem ``fs``.
+
+    Raises:
+        StorageError: the blob is missing, or Azure refused (the message starts with ``doing``).
+    """
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    container, blob, _version = fs.split_path(path)
+
+    async def run() -> T:
+        return await act(fs.service_client.get_blob_client(container, blob))
+
+    try:
+        return sync(fs.loop, run)
+    except ResourceNotFoundError as exc:
+        raise StorageError(f"{doing} {path}: not found") from exc
+    except AzureError as exc:
+        raise StorageError(f"{doing} {path}: {exc}") from exc
+
+
+def azure_copy(fs: Any, path: str) -> AzureCopy:
+    """What Azure says of the last copy into blob ``path`` (its properties: adlfs's listings lack them).
+
+    ``fs`` is an adlfs filesystem.
+
+    Raises:
+        StorageError: the blob is missing, or Azure could not be asked.
+
+    Example:
+        ```python
+        azure_copy(fs, "container/artifacts/sha256/ab/ab12…").status  # "success"
+        ```
+    """
+
+    async def read(client: Any) -> AzureCopy:
+        properties = await client.get_blob_properties()
+        return AzureCopy(properties.copy.status, properties.copy.id, properties.etag)
+
+    return _on_blob(fs, path, "checking the copy into", read)
+
+
 def azure_copy_status(fs: Any, path: str) -> str | None:
     """What Azure says of the last copy into blob ``path``: ``pending``, ``success``, ``aborted``, ``failed``.
 
-    None when the blob was written otherwise (a PUT carries no copy status). ``fs`` is
-    an adlfs filesystem (its listings do not carry the status: the blob's properties do).
+    None when the blob was written otherwise (a PUT carries no copy status). See `azure_copy`.
 
     Raises:
         StorageError: the blob is missing, or Azure could not be asked.
@@ -205,20 +313,54 @@ def azure_copy_status(fs: Any, path: str) -> str | None:
         azure_copy_status(fs, "container/artifacts/sha256/ab/ab12…")  # "success"
         ```
     """
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    return azure_copy(fs, path).status
 
-    container, blob, _version = fs.split_path(path)
 
-    async def read() -> str | None:
-        properties = await fs.service_client.get_blob_client(container, blob).get_blob_properties()
-        return properties.copy.status
+def azure_abort_copy(fs: Any, path: str, copy_id: str) -> None:
+    """Abort Azure's pending copy ``copy_id`` into blob ``path`` (its destination stays, ``aborted``).
 
-    try:
-        return sync(fs.loop, read)
-    except ResourceNotFoundError as exc:
-        raise StorageError(f"checking the copy into {path}: not found") from exc
-    except AzureError as exc:
-        raise StorageError(f"checking the copy into {path}: {exc}") from exc
+    Raises:
+        StorageError: the blob is missing, or Azure refused: ``CopyIdMismatch`` (another copy
+            replaced it), ``NoPendingCopyOperation`` (the copy has ended).
+
+    Example:
+        ```python
+        azure_abort_copy(fs, final, azure_copy(fs, final).copy_id)
+        ```
+    """
+
+    async def abort(client: Any) -> None:
+        await client.abort_copy(copy_id)
+
+    _on_blob(fs, path, "aborting the copy into", abort)
+
+
+def azure_delete_unchanged(fs: Any, path: str, etag: str) -> bool:
+    """Delete blob ``path`` only while its etag is ``etag``; whether it was deleted.
+
+    False when the blob is gone or was written again since (Azure checks the etag).
+
+    Raises:
+        StorageError: Azure refused otherwise.
+
+    Example:
+        ```python
+        seen = azure_copy(fs, final)
+        if seen.status == "failed":
+            azure_delete_unchanged(fs, final, seen.etag)
+        ```
+    """
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    async def delete(client: Any) -> bool:
+        try:
+            await client.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    return _on_blob(fs, path, "deleting", delete)
 
 
 def wait_for_copy(status: Callable[[], str | None], key: str, *, timeout: float = COPY_TIMEOUT,

@@ -11,7 +11,10 @@ takes about a minute per emulator, over the suite's budget; its catalog-only cla
 
 Moves into place wait for Azure's copy: adlfs's ``cp_file`` only starts a Copy Blob,
 which Azure may answer ``pending`` (Azurite always copies at once, so the waiting itself
-is driven below by a list of answers and a clock that does not sleep).
+is driven below by a list of answers and a clock that does not sleep). A copy that fails,
+or is still pending at the timeout (then aborted), is deleted from its content address
+unless a good blob replaced it meantime: a store subclass reports the copy's status, the
+copy id, etag, abort and conditional delete are Azurite's own.
 
 Listings cross pages: Azure answers at most 5,000 blobs a request, and adlfs lists with
 the SDK's default page size; the listing test makes the SDK's pages small instead
@@ -24,6 +27,7 @@ until it expires; it cannot write.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,13 +42,14 @@ from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.fsspec_store import (
     COPY_POLL_FIRST,
     COPY_POLL_MAX,
+    AzureCopy,
     ObjectContentStore,
     azure_copy_status,
     wait_for_copy,
 )
 from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
-from tests.support.object_store_cases import keys, payload
+from tests.support.object_store_cases import blob_key, keys, payload, sha
 from tests.support.services import AzuriteServer
 
 
@@ -144,10 +149,10 @@ class CopyWatched(ObjectContentStore):
     raw_fs: Any = None
     seen: list[tuple[str, str | None, bool]]
 
-    def _copy_status(self, path: str) -> str | None:
-        status = super()._copy_status(path)
-        self.seen.append((path, status, bool(self.raw_fs.find(f"{self.root}/tmp"))))
-        return status
+    def _copy_state(self, path: str) -> AzureCopy:
+        state = super()._copy_state(path)
+        self.seen.append((path, state.status, bool(self.raw_fs.find(f"{self.root}/tmp"))))
+        return state
 
 
 def test_a_blob_copied_into_place_is_whole_and_its_source_deleted_once_azure_says_done(
@@ -166,23 +171,99 @@ def test_a_blob_copied_into_place_is_whole_and_its_source_deleted_once_azure_say
         azure_copy_status(raw_fs, store.blob_path("0" * 64))
 
 
-class CopyFails(ObjectContentStore):
-    """The real Azure store, whose copies Azure reports failed (Azurite never fails a copy within an account)."""
+class CopyEnds(ObjectContentStore):
+    """The real Azure store, whose copies Azure reports ending ``end`` (Azurite never fails nor delays one).
 
-    def _copy_status(self, path: str) -> str | None:
-        assert super()._copy_status(path) == "success"  # the real copy did happen
-        return "failed"
+    ``failed`` or ``aborted``; or ``pending``: still pending at the timeout (0 s here), then
+    ``aborted`` once the store aborted it. The copy id and etag are Azurite's own, and the
+    abort really is sent (Azurite refuses it: its copy is over). ``replace``: bytes that a
+    concurrent upload of the same content PUTs over the destination right after the first look.
+    """
+
+    copy_timeout = 0.0
+    end = "failed"
+    replace: bytes | None = None
+    raw_fs: Any = None
+    ids: list[str | None]  # the copy id Azurite gave at each look
+    aborts: list[tuple[str, str]]  # (copy id, what Azurite answered) for each abort sent
+
+    def _copy_state(self, path: str) -> AzureCopy:
+        real = super()._copy_state(path)
+        self.ids.append(real.copy_id)
+        if real.copy_id is None:  # no copy there: a PUT replaced it
+            return real
+        assert real.status == "success"  # the real copy did happen
+        if self.replace is not None:
+            self.raw_fs.pipe_file(path, self.replace)
+            self.replace = None
+        return dataclasses.replace(real, status="aborted" if self.aborts else self.end)
+
+    def _abort_copy(self, path: str, copy_id: str) -> None:
+        try:
+            super()._abort_copy(path, copy_id)
+        except StorageError as exc:
+            self.aborts.append((copy_id, str(exc)))
+            raise
+        self.aborts.append((copy_id, "aborted"))
 
 
-def test_a_failed_copy_raises_naming_the_key_and_leaves_the_source(store_url: str, store_options: dict[str, Any],
-                                                                    raw_fs: Any) -> None:
-    store = CopyFails(store_url, store_options)
+def copy_ends(end: str, store_url: str, store_options: dict[str, Any], raw_fs: Any,
+              replace: bytes | None = None) -> CopyEnds:
+    store = CopyEnds(store_url, store_options)
+    store.end, store.raw_fs, store.replace, store.ids, store.aborts = end, raw_fs, replace, [], []
+    return store
+
+
+@pytest.mark.parametrize("end", ["failed", "aborted", "pending"])
+def test_a_copy_that_did_not_succeed_raises_leaves_the_source_and_nothing_at_the_key(
+        end: str, store_url: str, store_options: dict[str, Any], raw_fs: Any) -> None:
+    store = copy_ends(end, store_url, store_options, raw_fs)
     data = payload(50_000, seed=12)
     tmp, final = f"{store.root}/tmp/moving.part", f"{store.root}/sha256/ab/{'ab' * 32}"
     raw_fs.pipe_file(tmp, data)
-    with pytest.raises(StorageError, match=f"{final}.*'failed'"):
+    with pytest.raises(StorageError, match=f"{final}.*'{end}'"):
         store._move_into_place(tmp, final, True)
     assert raw_fs.cat_file(tmp) == data  # the source stays for whoever retries or cleans up
+    assert not raw_fs.exists(final)  # the failed (or aborted) copy is off the content address
+    copy_id = store.ids[0]
+    assert copy_id is not None
+    if end == "pending":  # aborted by its id (a wrong one Azurite would answer CopyIdMismatch), looked at again
+        [(aborted_id, answer)] = store.aborts
+        assert aborted_id == copy_id and "NoPendingCopyOperation" in answer and store.ids == [copy_id, copy_id]
+    else:
+        assert store.aborts == [] and store.ids == [copy_id]
+
+
+def test_after_a_failed_copy_the_same_content_is_stored_again_not_reused(
+        store_url: str, store_options: dict[str, Any], raw_fs: Any) -> None:
+    data = payload(700_000, seed=13)
+    digest = sha(data)
+    failing = copy_ends("failed", store_url, store_options, raw_fs)
+    with pytest.raises(StorageError, match="'failed'"):
+        failing.put_stream(iter([data[:300_000], data[300_000:]]))
+    assert not failing.exists(digest) and keys(raw_fs, store_url) == []  # no blob; the caller dropped the temp
+    store = ObjectContentStore(store_url, store_options)
+    info = store.put_stream(iter([data]))
+    assert info.digest == digest and info.written  # stored anew, not deduplicated against a broken blob
+    assert azure_copy_status(raw_fs, store.blob_path(digest)) == "success"
+    assert b"".join(store.read(digest)) == data and store.verify(digest)  # read back, SHA-256 checked
+    assert blob_key(digest) in keys(raw_fs, store_url)
+
+
+@pytest.mark.parametrize("end", ["failed", "pending"])
+def test_a_good_blob_written_over_the_failed_copy_meanwhile_is_not_deleted(
+        end: str, store_url: str, store_options: dict[str, Any], raw_fs: Any) -> None:
+    data = payload(700_000, seed=14)
+    digest = sha(data)
+    store = copy_ends(end, store_url, store_options, raw_fs, replace=data)  # a concurrent upload's PUT
+    with pytest.raises(StorageError, match=f"'{end}'"):
+        store.put_stream(iter([data]))
+    final = store.blob_path(digest)
+    assert raw_fs.cat_file(final) == data and azure_copy_status(raw_fs, final) is None  # the PUT's blob stays
+    assert ObjectContentStore(store_url, store_options).verify(digest)
+    if end == "pending":  # the abort named a copy no longer there, and the second look saw no copy
+        [(aborted_id, answer)] = store.aborts
+        assert aborted_id == store.ids[0] and "CopyIdMismatch" in answer and store.ids[1:] == [None]
 
 
 class Clock:
