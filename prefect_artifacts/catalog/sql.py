@@ -6,7 +6,7 @@ import base64
 import builtins
 import getpass
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +249,7 @@ class _PreparedCreate:
 
     def __init__(self, dialect: Dialect) -> None:
         self.next_version = PreparedInsert(_INSERT_NEXT_VERSION, artifacts, dialect)
+        self.insert_artifact = PreparedInsert(insert(artifacts), artifacts, dialect)  # its version chosen already
         self.inserts = {t.name: PreparedInsert(insert(t), t, dialect)
                         for t in (artifact_labels, artifact_files, aspects, artifact_runs, artifact_transfers)}
         self.integrity_error = dialect.loaded_dbapi.IntegrityError
@@ -287,6 +288,36 @@ class _PreparedCreate:
         for table, rows in children:
             ins = self.inserts[table.name]
             cursor.executemany(ins.sql, ins.many(rows))
+
+    def write_bulk(self, cursor: Any,
+                   created: list[tuple[dict[str, Any], list[tuple[Table, list[dict[str, Any]]]]]]) -> bool:
+        """Insert many new artifacts, versions chosen, with one ``executemany`` per table; False on a unique violation.
+
+        The caller holds the names' locks (`lock_names`) and read their latest versions
+        after taking them. On a violation everything this call inserted is rolled back
+        and the transaction goes on.
+        """
+        cursor.execute("SAVEPOINT pa_batch_run")
+        try:
+            cursor.executemany(self.insert_artifact.sql, self.insert_artifact.many(row for row, _c in created))
+            by_table: dict[str, list[dict[str, Any]]] = {}
+            for _row, children in created:
+                for table, rows in children:
+                    by_table.setdefault(table.name, []).extend(rows)
+            for name, rows in by_table.items():
+                cursor.executemany(self.inserts[name].sql, self.inserts[name].many(rows))
+        except self.integrity_error:
+            cursor.execute("ROLLBACK TO SAVEPOINT pa_batch_run")
+            cursor.execute("RELEASE SAVEPOINT pa_batch_run")
+            return False
+        cursor.execute("RELEASE SAVEPOINT pa_batch_run")
+        return True
+
+    def lock_names(self, cursor: Any, names: Iterable[str]) -> None:
+        """PostgreSQL: take the advisory lock of each ``folder//name`` (sorted, so two batches cannot deadlock)."""
+        if self.lock is not None:
+            for key in sorted(set(names)):
+                cursor.execute(self.lock, {"name_key": key})
 
 
 class SqlCatalog(EngineQueries):
@@ -438,9 +469,74 @@ class SqlCatalog(EngineQueries):
         if valid:
             uploader = _uploader(writer)  # asked once: the OS user's name is a passwd lookup
             with self._write() as conn:
+                run: list[int] = []  # consecutive ``new`` creates in known folders: inserted together
                 for i in valid:
+                    if requests[i][1] is ConflictStrategy.NEW and requests[i][0].folder in self._known_folders:
+                        run.append(i)
+                        continue
+                    self._create_run(conn, requests, run, out, writer, uploader)
+                    run = []
                     out[i] = self._create_in_savepoint(conn, *requests[i], writer, uploader)
+                self._create_run(conn, requests, run, out, writer, uploader)
         return [r for r in out if r is not None]
+
+    def _create_run(self, conn: Connection, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]],
+                    run: list[int], out: list[Any], writer: Principal | None, uploader: str) -> None:
+        """Create ``new`` requests of known folders with one INSERT per table for all (``out[i]``: each result).
+
+        A request whose idempotency key is used (before, or earlier in the run) and every
+        request of a run that meets a unique violation (a concurrent writer) go through
+        `_create_in_savepoint` one by one instead, which sorts them out.
+        """
+        if not run:
+            return
+        cursor = conn.connection.cursor()
+        keys = [k for i in run if (k := requests[i][0].idempotency_key)]
+        used = {k for start in range(0, len(keys), 500) for k in conn.scalars(
+            select(artifacts.c.idempotency_key).where(artifacts.c.idempotency_key.in_(keys[start:start + 500])))}
+        one_by_one: list[int] = []
+        items: list[tuple[int, ArtifactManifest]] = []
+        for i in run:
+            new = requests[i][0]
+            if new.idempotency_key in used:
+                one_by_one.append(i)  # returns the artifact the key made (or the run's own, made first)
+                continue
+            if new.idempotency_key:
+                used.add(new.idempotency_key)
+            try:
+                group = artifact_group(new.folder, self._known_folders[new.folder], new.group_id, writer, DEFAULT_GROUP)
+            except ArtifactError as exc:
+                out[i] = exc
+                continue
+            items.append((i, new.model_copy(update={"group_id": group})))
+        self._prepared.lock_names(cursor, (f"{new.folder}//{new.name}" for _i, new in items))
+        latest = self._latest_versions(conn, {(new.folder, new.name) for _i, new in items})
+        made = []
+        for i, new in items:
+            latest[(new.folder, new.name)] = version = latest.get((new.folder, new.name), 0) + 1
+            made.append((i, new, *_new_rows(new, version, uploader)))
+        if made and self._prepared.write_bulk(cursor, [(row, children) for _i, _n, row, children, _r in made]):
+            for i, new, row, _children, runs in made:
+                out[i] = (_created(row, runs, new), True)
+        else:
+            one_by_one = sorted(one_by_one + [i for i, *_rest in made])
+        for i in one_by_one:
+            out[i] = self._create_in_savepoint(conn, *requests[i], writer, uploader)
+
+    @staticmethod
+    def _latest_versions(conn: Connection, names: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The highest version of each (folder, name), deleted ones included (absent: none yet)."""
+        latest: dict[tuple[str, str], int] = {}
+        by_folder: dict[str, list[str]] = {}
+        for folder, name in names:
+            by_folder.setdefault(folder, []).append(name)
+        for folder, wanted in by_folder.items():
+            for start in range(0, len(wanted), 500):
+                some = artifacts.c.name.in_(wanted[start:start + 500])
+                rows = conn.execute(select(artifacts.c.name, func.max(artifacts.c.version))
+                                    .where(artifacts.c.folder == folder, some).group_by(artifacts.c.name))
+                latest.update(((folder, name), top) for name, top in rows)
+        return latest
 
     def _create_in_savepoint(self, conn: Connection, new: ArtifactManifest, strategy: ConflictStrategy,
                              make_folder: bool, writer: Principal | None,
