@@ -207,7 +207,8 @@ def _new_rows(
     runs = [RunLink(run_id=run_id, category=cat, created=now) for run_id, cat in dict.fromkeys(new.runs)]
     children = [
         (artifact_labels, [{"artifact_id": row["id"], "label": lb} for lb in new.labels]),
-        (artifact_files, [{"artifact_id": row["id"], **f.model_dump()} for f in new.files]),
+        (artifact_files, [{"artifact_id": row["id"], "path": f.path, "size": f.size, "checksum": f.checksum,
+                           "mime_type": f.mime_type, "uri": f.uri, "digest": f.digest} for f in new.files]),
         (aspects, [_aspect_row(row["id"], a["content"], a.get("schema_name"), a.get("policy"), now)
                    for a in new.aspects]),
         # A new row has no links yet: insert them without lookups.

@@ -513,6 +513,8 @@ class LocalRegistry(Registry):
         def blob_size(digest: str) -> int:
             if digest not in usable:
                 raise BlobNotFound(f"content {digest} has not been uploaded")
+            if digest in sent:  # stored from these very bytes just now
+                return len(blobs[digest])
             try:
                 return store.size(digest)
             except BlobNotFound:

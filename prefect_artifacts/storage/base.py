@@ -459,7 +459,10 @@ class ContentStore:
             ```
         """
         with storage_errors(f"blob {digest}"):
-            return int(self.fs.size(self.blob_path(digest)))
+            return self._blob_size(self.blob_path(digest))
+
+    def _blob_size(self, path: str) -> int:
+        return int(self.fs.size(path))
 
     # writes -------------------------------------------------------------------
 

@@ -92,6 +92,9 @@ class LocalContentStore(ContentStore):
     def _blob_exists(self, path: str) -> bool:
         return os.path.exists(path)
 
+    def _blob_size(self, path: str) -> int:
+        return os.stat(path).st_size  # fsspec's info() costs ~20x the stat
+
     def touch(self, digest: str) -> None:
         """Give a reused blob a fresh mtime, so garbage collection leaves it for the grace period."""
         with contextlib.suppress(FileNotFoundError):
