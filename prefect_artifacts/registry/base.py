@@ -875,9 +875,10 @@ class Registry(ABC):
         a conflict under ``"error"`` becomes that item's `BatchResult.error` (its message
         starting ``item <index>:``) and the other items are still created. Embedded, the
         blobs are stored and flushed once, then every artifact is created in one catalog
-        transaction; over HTTP, missing blobs are uploaded, then one request creates up to
-        500 items (each with an idempotency key, so a retried request returns the same
-        artifacts); offline, each item goes to the outbox as `upload_file` would.
+        transaction; over HTTP, items are stored in slices of 250 whose create requests
+        (two in flight, each item with an idempotency key, so a retried request returns
+        the same artifacts) go while the next slice is stored; offline, each item goes
+        to the outbox as `upload_file` would.
 
         Raises:
             InvalidArtifactInput: ``items`` is not a list, or holds more than 10,000 items.
@@ -905,8 +906,12 @@ class Registry(ABC):
     def _upload_batch(self, jobs: Sequence[BatchJob],
                       storage: str | None) -> builtins.list[Artifact | ArtifactError]:
         """Prepare every job, store all blobs (one flush), then `_create_many`."""
-        out: builtins.list[Artifact | ArtifactError | None] = [None] * len(jobs)
-        pending: builtins.list[tuple[int, ArtifactManifest, ConflictStrategy, bool]] = []
+        return self._create_stored(*self._store_batch(jobs, storage), self._create_many)
+
+    def _store_batch(self, jobs: Sequence[BatchJob], storage: str | None) -> tuple[_BatchOutcomes, _BatchRequests]:
+        """Prepare every job and store its blobs (one flush): the jobs' errors so far, and the creates to make."""
+        out: _BatchOutcomes = [None] * len(jobs)
+        pending: _BatchRequests = []
         token = _STORAGE.set(storage)
         try:
             stored_any = False
@@ -928,7 +933,16 @@ class Registry(ABC):
                 self._flush_blobs()
         finally:
             _STORAGE.reset(token)
-        made = self._create_many([(m, s, mk) for _, m, s, mk in pending]) if pending else []
+        return out, pending
+
+    @staticmethod
+    def _create_stored(
+        out: _BatchOutcomes, pending: _BatchRequests,
+        create_many: Callable[[builtins.list[tuple[ArtifactManifest, ConflictStrategy, bool]]],
+                              builtins.list[Artifact | ArtifactError]],
+    ) -> builtins.list[Artifact | ArtifactError]:
+        """`_store_batch`'s creates made by ``create_many``: a result per job, in order."""
+        made = create_many([(m, s, mk) for _, m, s, mk in pending]) if pending else []
         for (i, _m, _s, _mk), result in zip(pending, made, strict=True):
             out[i] = result
         return [r for r in out if r is not None]
@@ -1851,6 +1865,11 @@ def _reporting(chunks: Iterable[bytes], progress: Callable[[int], None]) -> Iter
         progress(len(chunk))
         yield chunk
 
+
+
+#: `Registry._store_batch`'s results so far (an error, or None until created) and its creates to make.
+_BatchOutcomes = builtins.list[Artifact | ArtifactError | None]
+_BatchRequests = builtins.list[tuple[int, ArtifactManifest, ConflictStrategy, bool]]
 
 
 class _Prepared:

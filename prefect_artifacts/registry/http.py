@@ -335,19 +335,9 @@ class HttpRegistry(Registry):
 
     def _upload_batch(self, jobs: Sequence[BatchJob],
                       storage: str | None) -> builtins.list[Artifact | ArtifactError]:
-        self._inline.batch = {}  # small contents of this thread's batch, sent with its create requests
-        self._inline.batch_bytes = 0
-        try:
-            return super()._upload_batch(jobs, storage)
-        finally:
-            self._inline.batch = None
+        from prefect_artifacts.registry.http_batch import upload_in_slices
 
-    def _create_many(
-        self, requests: Sequence[tuple[ArtifactManifest, ConflictStrategy, bool]],
-    ) -> builtins.list[Artifact | ArtifactError]:
-        from prefect_artifacts.registry.http_batch import create_many
-
-        return create_many(self, requests, getattr(self._inline, "batch", None) or {})
+        return upload_in_slices(self, jobs, storage)
 
     def _created(self, data: dict[str, Any]) -> Artifact:
         """The artifact of a create's answer (``artifact``, ``files``, ``created``)."""

@@ -1,4 +1,12 @@
-"""`HttpRegistry.upload_many`'s creates: ``POST /artifacts/batch``, up to 500 items a request.
+"""`HttpRegistry.upload_many`: slices of items stored while earlier slices are created, ``POST /artifacts/batch``.
+
+Items are stored (read, hashed, small contents kept for the request) a slice of
+`BATCH_SLICE` at a time, and each slice's create request is sent from a thread while
+this one stores the next: reading and hashing files here and cataloguing them on the
+server happen at once, up to `BATCH_IN_FLIGHT` requests at a time (a server with
+several workers creates them in parallel). A slice naming an artifact that an
+unanswered request also names waits for that answer, so versions of one name follow
+the items' order; results always do.
 
 Every manifest gets its idempotency key before the first attempt, so the client's
 retry of a request whose answer was lost returns the same artifacts. Small contents
@@ -11,8 +19,12 @@ server without the route (404/405) gets one ``POST /artifacts`` per item instead
 from __future__ import annotations
 
 import base64
+import contextvars
+import functools
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from prefect_artifacts.batches import MAX_REQUEST_INLINE_BYTES, MAX_REQUEST_ITEMS
@@ -21,10 +33,46 @@ from prefect_artifacts.models import ArtifactManifest, ConflictStrategy
 from prefect_artifacts.registry.base import _STORAGE, Registry
 
 if TYPE_CHECKING:
+    from prefect_artifacts.batches import BatchJob
     from prefect_artifacts.models import Artifact
     from prefect_artifacts.registry.http import HttpRegistry
 
 Request = tuple[ArtifactManifest, ConflictStrategy, bool]
+Results = list["Artifact | ArtifactError"]
+
+#: Items stored before their create request is sent (while the next slice is stored).
+BATCH_SLICE = 250
+#: Most create requests of one `upload_many` in flight at once.
+BATCH_IN_FLIGHT = 2
+
+
+def upload_in_slices(reg: HttpRegistry, jobs: Sequence[BatchJob], storage: str | None) -> Results:
+    """Store ``jobs`` slice by slice and create each slice from a sender thread: a result per job, in order.
+
+    Example:
+        ```python
+        results = upload_in_slices(reg, jobs, storage=None)
+        ```
+    """
+    results: Results = []
+    in_flight: deque[tuple[set[tuple[str, str]], Future[Results]]] = deque()
+    with ThreadPoolExecutor(BATCH_IN_FLIGHT, thread_name_prefix="prefect-artifacts-batch") as sender:
+        for start in range(0, len(jobs), BATCH_SLICE):
+            inline: dict[str, bytes] = {}  # this slice's small contents, sent with its create requests
+            reg._inline.batch = inline
+            reg._inline.batch_bytes = 0
+            try:
+                out, pending = reg._store_batch(jobs[start:start + BATCH_SLICE], storage)
+            finally:
+                reg._inline.batch = None
+            names = {(m.folder, m.name) for _i, m, _s, _mk in pending}
+            while in_flight and (len(in_flight) >= BATCH_IN_FLIGHT or any(names & n for n, _f in in_flight)):
+                results.extend(in_flight.popleft()[1].result())  # the oldest first: results keep their order
+            in_flight.append((names, sender.submit(contextvars.copy_context().run, reg._create_stored, out, pending,
+                                                   functools.partial(create_many, reg, inline=inline))))
+        while in_flight:
+            results.extend(in_flight.popleft()[1].result())
+    return results
 
 
 def create_many(reg: HttpRegistry, requests: Sequence[Request],

@@ -114,7 +114,32 @@ def test_one_request_creates_every_item_with_its_content_inline(world: World, fi
         assert reg.count(folder="/alice") == 30
 
 
-def test_501_items_take_two_requests(world: World, files: Any) -> None:
+def test_slices_of_250_go_as_requests_in_order(world: World, files: Any) -> None:
+    """Each slice's request is sent while the next slice is stored; the results keep the items' order."""
+    paths = files(620)
+    with world.client("alice") as reg:
+        results = reg.upload_many([{"path": p} for p in paths], folder="/alice")
+        assert world.seen.batch_sizes == [250, 250, 120]
+        assert [r.unwrap().name for r in results] == [p.name for p in paths]
+        assert [b"".join(reg.read(results[i].unwrap().id)) for i in (0, 249, 250, 619)] == [
+            paths[i].read_bytes() for i in (0, 249, 250, 619)]
+
+
+def test_versions_of_a_name_follow_the_items_across_requests_in_flight(world: World, files: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests may be in flight; one naming what an unanswered one names waits for it."""
+    monkeypatch.setattr(http_batch, "BATCH_SLICE", 5)
+    paths = files(40)
+    with world.client("alice") as reg:
+        items = [{"path": p, "name": "same" if i % 2 else p.name} for i, p in enumerate(paths)]
+        arts = [r.unwrap() for r in reg.upload_many(items, folder="/alice")]
+        assert world.seen.batch_sizes == [5] * 8
+        assert [a.version for a in arts if a.name == "same"] == list(range(1, 21))
+        assert [b"".join(reg.read(a.id)) for a in arts] == [p.read_bytes() for p in paths]
+
+
+def test_501_items_take_two_requests(world: World, files: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_batch, "BATCH_SLICE", 1000)  # one slice: the request's cap of 500 splits it
     paths = files(501)
     with world.client("alice") as reg:
         results = reg.upload_many([{"path": p} for p in paths], folder="/alice")
