@@ -88,8 +88,7 @@ def create_artifact(
 
 
 def _manifest(body: CreateArtifactRequest) -> ArtifactManifest:
-    # The request validated every field of the manifest it extends: no second validation.
-    return ArtifactManifest.model_construct(**{name: getattr(body, name) for name in ArtifactManifest.model_fields})
+    return ArtifactManifest.model_validate(body.model_dump(exclude={"conflict_strategy", "make_folder", "blobs"}))
 
 
 def _batch_requests(
