@@ -5,9 +5,11 @@ Per round, on fresh content (``--n`` files of ``--kib`` KiB, distinct random byt
 written untimed just before, so page-cached) and fresh stores, in a rotating order:
 
 * **server_many**: one `HttpRegistry` (digest cache off) calls ``upload_many`` through a
-  real server (``prefect-artifacts server start --insecure-no-auth``, a subprocess on
-  loopback, fresh home, shipped defaults so ``durable=True``): ``POST /artifacts/batch``
-  requests of 500 items, contents inline;
+  real server (``prefect-artifacts server start --insecure-no-auth --workers 2``, a
+  subprocess on loopback, fresh home, otherwise shipped defaults so ``durable=True``; two
+  processes as docs/deploy.md sizes a replica, one per core, ``--server-workers``):
+  ``POST /artifacts/batch`` requests of 250 items, contents inline, up to two in flight
+  while the client stores the next slice;
 * **server_one_by_one**: the same through another fresh server, ``upload_file`` per file;
 * **mlflow**: ``mlflow.log_artifact`` per file in one run (run start and a first call untimed),
   local file store, in its own process (``--mlflow-python``: an interpreter with MLflow);
@@ -19,7 +21,8 @@ written untimed just before, so page-cached) and fresh stores, in a rotating ord
   write to a temp file + fsync + rename into ``objects/ab/<digest>`` + fsync of the
   folder, then one INSERT per file in ONE SQLite transaction.
 
-Every client makes one untimed call first (connection, folder, imports). Ratios are of
+Every client makes an untimed call of the same kind first (connection, folder, imports;
+through the server, an ``upload_many`` of two slices, so both server processes served one). Ratios are of
 rates (files/s), per round, then the median: server_many ÷ server_one_by_one (target
 ≥ 3), server_many ÷ mlflow (target ≥ 2; embedded_many ÷ mlflow shown too),
 embedded_many ÷ floor (target ≥ 1).
@@ -75,12 +78,22 @@ def _client(url: str, home: Path) -> Any:
     return HttpRegistry(url, settings=ArtifactSettings(home=home, digest_cache=False), use_digest_cache=False)
 
 
+#: Processes of the server (``server start --workers``); set by ``--server-workers``.
+SERVER_WORKERS = [2]
+
+
 def _through_server(work: Path, paths: list[Path], many: bool,
                     durable: bool | None = None) -> tuple[float, dict[str, float]]:
-    server = Server(work / "server-home", durable=durable)
+    server = Server(work / "server-home", durable=durable, workers=SERVER_WORKERS[0])
     try:
         with _client(server.url, work / "client-home") as reg:
-            reg.count()  # untimed: an open connection
+            if many:  # untimed, as the others' first call: both server processes warm, connections open
+                from prefect_artifacts.registry.http_batch import BATCH_SLICE
+
+                reg.upload_many([{"path": paths[0], "name": f"warm-up-{i}"} for i in range(2 * BATCH_SLICE)],
+                                folder="/warm")
+            else:
+                reg.upload_file(paths[0], name="warm-up", folder="/warm")
             cpu0 = proc_cpu(server.pid)
             t0 = time.perf_counter()
             if many:
@@ -200,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--profile", choices=CASES + INFO_CASES)
     parser.add_argument("--peers", help="path of the shared harness peers.py (for the floor)")
+    parser.add_argument("--server-workers", type=int, default=2,
+                        help="server processes (docs/deploy.md: one per core; this machine has 2)")
     parser.add_argument("--mlflow-python", default=sys.executable,
                         help="an interpreter with mlflow(-skinny) installed (default: this one)")
     args = parser.parse_args(argv)
     MLFLOW_PYTHON[0] = args.mlflow_python
+    SERVER_WORKERS[0] = args.server_workers
     load_peers(find_peers(args.peers))
     cases = [c for c in args.cases.split(",") if c]
     times: dict[str, list[float]] = {c: [] for c in cases}
@@ -223,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             print(profile(args.profile, tmp, args.n, args.kib))
     print(f"load after: {os.getloadavg()[0]:.2f}\n")
-    print(f"{args.n} files × {args.kib} KiB, {args.rounds} rounds\n")
+    print(f"{args.n} files × {args.kib} KiB, {args.rounds} rounds, server --workers {args.server_workers}\n")
     print("| system | median s | files/s | rounds (s) |")
     print("|---|---|---|---|")
     for c in cases:
