@@ -17,7 +17,9 @@ large file's bytes to and from the bucket itself; the server only signs and chec
 - Where the store does not check (moto, some S3-compatible stores) the PUT goes to
   ``tmp/<upload id>.part``; `finish_upload` checks the same facts, then reads the object
   and hashes it (bounded chunks) before moving it into place (or dropping it, when the
-  blob is stored already); a mismatch deletes it.
+  blob is stored already); a mismatch deletes it. That one read also computes the blob's
+  chunk index, stored next to it as the other write paths do (on a checking store the
+  server reads no byte: the first verified range read builds the index).
 - A blob larger than ``presign_multipart_bytes`` (default 5 GiB, S3's largest PUT) is
   sent in parts (``presign_part_bytes``) to a temp key, in parallel, over one presigned
   URL per part. S3 checks no whole-object SHA-256 of a multipart upload, so the server
@@ -46,6 +48,7 @@ from prefect_artifacts._ids import new_uuid
 from prefect_artifacts.errors import ArtifactIntegrityError, InvalidArtifactInput, PayloadTooLarge
 from prefect_artifacts.storage.base import check_digest
 from prefect_artifacts.storage.content_store import BlobInfo, ContentStore
+from prefect_artifacts.storage.hashing import ChunkedSha256
 from prefect_artifacts.storage.presigned import (
     META_DIGEST,
     META_EXPIRES,
@@ -225,6 +228,7 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
     meta = facts.metadata
     if meta.get(META_UPLOADER) != _caller_tag(reg) or meta.get(META_DIGEST) != digest:
         raise ArtifactIntegrityError(f"the stored object is not your upload of {digest}")
+    hasher: ChunkedSha256 | None = None  # the chunk index, when the server reads the bytes
     try:
         deadline = int(meta.get(META_EXPIRES, "0"))
         late = facts.modified is not None and facts.modified.timestamp() > deadline + CLOCK_SKEW
@@ -235,17 +239,31 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
         if checks:
             if facts.sha256 != checksum_b64(digest):
                 raise ArtifactIntegrityError(f"the store holds no verified SHA-256 {digest} for the upload")
+            # The store checked the SHA-256 and the server never reads these bytes: the chunk
+            # index stays lazy (the first verified range read builds it from one full read).
             written = True
         else:
-            if store.hash_object(path) != digest:
-                raise ArtifactIntegrityError(f"the uploaded content does not hash to {digest}")
-            written = store._commit_temp(path, digest, reg.settings.durable)
+            written, hasher = _hash_and_commit(reg, store, path, digest)
     except BaseException:
         if not checks:
             store._discard(path)  # the temp copy: never the blob's own key
         raise
     reg._record_upload(digest)
+    if hasher is not None:  # after the record: a failure here cannot undo an upload that counted
+        store._keep_index(hasher)
     return BlobInfo(digest, size, written=written)
+
+
+def _hash_and_commit(reg: LocalRegistry, store: PresignedS3, path: str, digest: str) -> tuple[bool, ChunkedSha256]:
+    """Hash a temp upload, then move it into place (or drop it: stored already); whether moved, and the hasher.
+
+    The hasher holds the chunk index: the server reads these bytes once, here, so that
+    pass computes it too and no range read has to read the whole blob again for it.
+    """
+    hasher = ChunkedSha256(store.index_chunk_size)
+    if store.hash_object(path, hasher) != digest:
+        raise ArtifactIntegrityError(f"the uploaded content does not hash to {digest}")
+    return store._commit_temp(path, digest, reg.settings.durable), hasher
 
 
 def download_request(reg: LocalRegistry, digest: str, size: int, storage_id: str | None) -> SignedRequest | None:

@@ -33,7 +33,7 @@ from fsspec.asyn import sync
 
 from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.storage.base import storage_errors
-from prefect_artifacts.storage.hashing import copy_chunks_hashing
+from prefect_artifacts.storage.hashing import ChunkedSha256, copy_chunks_hashing
 
 #: The metadata signed into an upload URL (sent back by the client as ``x-amz-meta-…``).
 META_UPLOADER, META_DIGEST, META_EXPIRES = "pa-uploader", "pa-digest", "pa-expires"
@@ -103,8 +103,10 @@ class PresignedS3:
     # the store's own, used here and by `registry.direct`
     blob_path: Callable[[str], str]
     exists: Callable[[str], bool]
+    index_chunk_size: int
     _commit_temp: Callable[[str, str, bool], bool]
     _discard: Callable[[str], None]
+    _keep_index: Callable[[ChunkedSha256], None]
 
     def _signing_fs(self) -> Any:
         """The s3fs filesystem that signs: the store's own if it signs SigV4, else a sibling that does."""
@@ -242,11 +244,12 @@ class PresignedS3:
                 self._discard(f"{bucket}/{key}")
         return self._enforced
 
-    def hash_object(self, path: str) -> str:
+    def hash_object(self, path: str, hasher: ChunkedSha256 | None = None) -> str:
         """The SHA-256 of the object at ``path``, streamed in bounded chunks (the server's own check).
 
         One presigned GET read to the end (hashed on a second core): one request, where
-        fsspec's reader would send a ranged GET per block.
+        fsspec's reader would send a ranged GET per block. A ``hasher`` (`ChunkedSha256`)
+        hashes instead of a plain SHA-256, so the same pass gives the object's chunk index.
 
         Raises:
             BlobNotFound: there is no such object.
@@ -255,6 +258,8 @@ class PresignedS3:
         Example:
             ```python
             store.hash_object(temp_key) == digest
+            hasher = ChunkedSha256(store.index_chunk_size)
+            store.hash_object(temp_key, hasher)  # hasher.values(): the chunk index
             ```
         """
         import httpx  # here: a CLI command on an embedded registry never loads it (start-up time)
@@ -267,6 +272,6 @@ class PresignedS3:
                     raise BlobNotFound("the uploaded object is gone")
                 if response.status_code != 200:
                     raise StorageError(f"reading an uploaded object: HTTP {response.status_code}")
-                return copy_chunks_hashing(response.iter_bytes(1 << 20), lambda _batch: None)[0]
+                return copy_chunks_hashing(response.iter_bytes(1 << 20), lambda _batch: None, hasher=hasher)[0]
         except httpx.HTTPError as exc:  # no URL in the message: it is a credential until it expires
             raise StorageError(f"reading an uploaded object failed: {type(exc).__name__}") from exc

@@ -33,6 +33,9 @@ from prefect_artifacts.registry import direct, http
 from prefect_artifacts.registry.http import HttpRegistry, error_from_response
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
+from prefect_artifacts.storage.chunk_index import ChunkIndex
+from prefect_artifacts.storage.content_store import ContentStore
+from prefect_artifacts.storage.hashing import INDEX_CHUNK, ChunkedSha256
 from prefect_artifacts.storage.presigned import checksum_b64
 from prefect_artifacts.testing._reads import StreamContract
 from tests.support.catalogs import copy_migrated_catalog
@@ -229,6 +232,8 @@ def test_a_large_blob_goes_up_in_parallel_parts_and_the_server_hashes_it(make_se
         assert b"".join(reg.read(art.id)) == data
     store = server.registry.store
     assert moto_server.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    kept, expected = store._load_index(_sha(data)), _index_of(data)
+    assert kept == expected  # the server's hashing pass kept it
     assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
 
 
@@ -612,8 +617,8 @@ def test_an_upload_whose_temp_copy_gc_removed_goes_through_the_server(make_serve
     store = server.registry.store
     hash_object = store.hash_object
 
-    def then_gc(path: str) -> str:
-        digest = hash_object(path)
+    def then_gc(path: str, *args: Any) -> str:
+        digest = hash_object(path, *args)
         for temp, _mtime in store.iter_temp():
             store.remove_temp(temp)
         return digest
@@ -624,3 +629,116 @@ def test_an_upload_whose_temp_copy_gc_removed_goes_through_the_server(make_serve
         art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
         assert b"".join(reg.read(art.id)) == data
     assert seen[("PUT", "blobs", 201)] == 1 and not list(store.iter_temp())
+
+
+# chunk indexes: the server's one read of a direct upload computes the index too -------------
+
+INDEXED = 2 * INDEX_CHUNK + 4321  # three chunks of the stores' default index, the last one short
+
+
+def _index_of(data: bytes, chunk_size: int = INDEX_CHUNK) -> ChunkIndex:
+    """The chunk index of ``data``, computed here from the bytes themselves."""
+    hasher = ChunkedSha256(chunk_size)
+    hasher.update(data)
+    return ChunkIndex.build(hasher.hexdigest(), hasher.size, chunk_size, hasher.kind, hasher.values())
+
+
+class BlobReads:
+    """Counts the bytes a store reads from its blobs: whole (`read`, an index rebuild) or by chunks (ranges)."""
+
+    def __init__(self, store: ContentStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.nbytes = 0
+        for name in ("_open_blob", "_open_chunked"):
+            monkeypatch.setattr(store, name, self._counting(getattr(store, name)))
+
+    def _counting(self, opener: Callable[[str, int], Any]) -> Callable[[str, int], Any]:
+        def open_counted(path: str, size: int) -> Any:
+            return CountedFile(opener(path, size), self)
+
+        return open_counted
+
+
+class CountedFile:
+    """A blob opened for reading, adding every byte it hands out to its `BlobReads`."""
+
+    def __init__(self, f: Any, reads: BlobReads) -> None:
+        self.f, self.reads = f, reads
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.reads.nbytes += len(data)
+        return bytes(data)
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.f.readinto(buffer) or 0
+        self.reads.nbytes += n
+        return int(n)
+
+    def __getattr__(self, name: str) -> Any:  # seek, close…: the file's own
+        return getattr(self.f, name)
+
+    def __enter__(self) -> CountedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()
+
+
+def test_a_direct_upload_keeps_the_chunk_index_its_one_read_computed(make_server: Any, tmp_path: Path,
+                                                                    moto_server: MotoServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto: the server hashes the temp copy; that pass's index is stored, so no range read reads it all again."""
+    server, seen = make_server()
+    store = server.registry.store
+    data = _data(100, INDEXED)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+        assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
+        # the sidecar is in the bucket, authentic (the store's key) and the index of these very bytes
+        assert moto_server.filesystem().exists(store.index_path(digest))
+        kept, expected = store._load_index(digest), _index_of(data)
+        assert kept == expected and expected.count == 3
+        # a range over the first two chunks' boundary, through the server: it reads those two chunks only
+        reads = BlobReads(store, monkeypatch)
+        start, end = INDEX_CHUNK - 100, INDEX_CHUNK + 100
+        assert b"".join(reg.read(art.id, start=start, end=end)) == data[start:end]
+        assert reads.nbytes == 2 * INDEX_CHUNK
+    # another replica (nothing in memory) trusts the sidecar too: the last, short chunk and nothing more
+    replica = ContentStore(store.url, store.storage_options)
+    replica_reads = BlobReads(replica, monkeypatch)
+    assert b"".join(replica.read_range(digest, INDEXED - 10, None)) == data[-10:]
+    assert replica_reads.nbytes == INDEXED - 2 * INDEX_CHUNK
+
+
+def test_a_direct_upload_of_one_index_chunk_gets_no_sidecar(make_server: Any, tmp_path: Path,
+                                                           moto_server: MotoServer) -> None:
+    server, seen = make_server()
+    store = server.registry.store
+    data = _data(101)  # SIZE: under one index chunk, whose digest is its whole index
+    digest = _sha(data)
+    assert len(data) <= store.index_chunk_size
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert seen[("POST", "uploaded", 201)] == 1
+        assert b"".join(reg.read(art.id, start=10, end=20)) == data[10:20]
+    assert not moto_server.filesystem().exists(store.index_path(digest)) and store._load_index(digest) is None
+
+
+def test_on_a_checking_store_the_index_waits_for_the_first_range_read(make_server: Any, tmp_path: Path,
+                                                                     moto_server: MotoServer,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 checks the upload's SHA-256 and the server reads no byte of it: the first range read builds the index."""
+    server, seen = make_server(presign_store_checks=True)
+    store = server.registry.store
+    data = _data(102, INDEXED)
+    digest = _sha(data)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+        assert seen[("POST", "uploaded", 201)] == 1
+        assert not moto_server.filesystem().exists(store.index_path(digest))
+        reads = BlobReads(store, monkeypatch)
+        assert b"".join(reg.read(art.id, start=0, end=10)) == data[:10]
+        assert reads.nbytes == INDEXED + INDEX_CHUNK  # the whole blob once (the index), then its first chunk
+    built, expected = store._load_index(digest), _index_of(data)
+    assert built == expected
