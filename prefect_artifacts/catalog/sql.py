@@ -449,10 +449,12 @@ class SqlCatalog(EngineQueries):
     ) -> list[tuple[Artifact, bool] | ArtifactError]:
         """`create` of many manifests in one write transaction (one durable flush); a result per request, in order.
 
-        Each request runs in its own savepoint: one that fails (a conflict under
-        ``error``, a missing folder, a refused folder) is rolled back and reported as
-        its error, and the others are committed together. An already-used idempotency
-        key returns the existing artifact with ``created=False``, as `create` does.
+        Consecutive ``new`` creates in known folders are inserted together (`_create_run`),
+        every other request in its own savepoint: one that fails (a conflict under
+        ``error``, a missing folder, a refused folder) is rolled back and reported as its
+        error, and the others are committed together, with the answers one by one would
+        give. An already-used idempotency key returns the existing artifact with
+        ``created=False``, as `create` does.
 
         Example:
             ```python
@@ -502,13 +504,13 @@ class SqlCatalog(EngineQueries):
             if new.idempotency_key in used:
                 one_by_one.append(i)  # returns the artifact the key made (or the run's own, made first)
                 continue
-            if new.idempotency_key:
-                used.add(new.idempotency_key)
             try:
                 group = artifact_group(new.folder, self._known_folders[new.folder], new.group_id, writer, DEFAULT_GROUP)
             except ArtifactError as exc:
                 out[i] = exc
                 continue
+            if new.idempotency_key:
+                used.add(new.idempotency_key)  # a later item with this key answers with this one's artifact
             items.append((i, new.model_copy(update={"group_id": group})))
         self._prepared.lock_names(cursor, (f"{new.folder}//{new.name}" for _i, new in items))
         latest = self._latest_versions(conn, {(new.folder, new.name) for _i, new in items})

@@ -85,6 +85,11 @@ def test_an_item_refused_inside_a_run_leaves_the_others(reg: LocalRegistry, tmp_
     assert [r.ok for r in results] == [True, False, True]
     assert isinstance(results[1].error, (PermissionDenied, InvalidArtifactInput)) and "item 1:" in str(results[1].error)
     assert {a.name for a in alice.list(folder="/team-a/g", page_length=10).data} == {"seed", "ok", "ok2"}
+    # a refused item's idempotency key was never used: the next item with it is created in its place in the order
+    items = [{"path": paths[1], "name": "n", "group": "team-b", "idempotency_key": "k"},
+             {"path": paths[2], "name": "n", "idempotency_key": "k"}, {"path": paths[0], "name": "n"}]
+    results = alice.upload_many(items, folder="/team-a/g")
+    assert not results[0].ok and [r.unwrap().version for r in results[1:]] == [1, 2]
 
 
 def _waiting_on_a_lock(engine: Engine, query: str) -> bool:
