@@ -176,9 +176,7 @@ def _job(index: int, item: BatchItem, folder: str | None, make_folder: bool,
     raw_path = item.get("path")
     if raw_path is None:
         raise InvalidArtifactInput(f"item {index}: 'path' is required")
-    path = os.fspath(raw_path)
-    if not os.path.isfile(path):
-        raise InvalidArtifactInput(f"item {index}: {path!r} is not a readable file")
+    path = os.fspath(raw_path)  # a missing file: add_file below refuses it (one stat an item, not two)
     name = item.get("name")
     labels = item.get("labels") or ()
     if isinstance(labels, str):
