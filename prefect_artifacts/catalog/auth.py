@@ -699,11 +699,15 @@ class AuthCatalog(EngineQueries):
             auth.grant_snapshot(snap.id, "team-b")
             ```
         """
-        with self._write() as conn:
-            exists = conn.scalar(select(snapshot_grants.c.group_id).where(
-                snapshot_grants.c.snapshot_id == snapshot_id, snapshot_grants.c.group_id == group_id))
-            if exists is None:
-                conn.execute(insert(snapshot_grants), {"snapshot_id": snapshot_id, "group_id": group_id})
+        try:
+            with self._write() as conn:
+                exists = conn.scalar(select(snapshot_grants.c.group_id).where(
+                    snapshot_grants.c.snapshot_id == snapshot_id, snapshot_grants.c.group_id == group_id))
+                if exists is None:
+                    conn.execute(insert(snapshot_grants), {"snapshot_id": snapshot_id, "group_id": group_id})
+        except ArtifactConflict as exc:  # another writer granted the same pair at the same moment: granted
+            if integrity_violation(exc) is None:
+                raise
 
     def snapshot_groups(self, snapshot_id: str) -> set[str]:
         """Groups that may read a plugin snapshot: its owner plus every grant.

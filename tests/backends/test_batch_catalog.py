@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from prefect_artifacts.catalog.engine import create_catalog_engine, sqlite_url
 from prefect_artifacts.errors import InvalidArtifactInput, PermissionDenied
 from prefect_artifacts.registry.local import LocalRegistry
+from tests.support.catalogs import waiting_on_a_lock
 from tests.support.registries import tenant_registries
 
 
@@ -92,12 +93,6 @@ def test_an_item_refused_inside_a_run_leaves_the_others(reg: LocalRegistry, tmp_
     assert not results[0].ok and [r.unwrap().version for r in results[1:]] == [1, 2]
 
 
-def _waiting_on_a_lock(engine: Engine, query: str) -> bool:
-    with engine.connect() as conn:  # a transaction of its own: pg_stat_activity is a snapshot per transaction
-        return bool(conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                     "AND starts_with(query, :query)"), {"query": query}))
-
-
 def test_a_run_meeting_a_concurrent_writer_of_its_key_falls_back_item_by_item(
         postgres_catalog_url: str, tmp_path: Path) -> None:
     """Another transaction holds the key uncommitted: the batch waits, then answers with the committed artifact."""
@@ -121,7 +116,7 @@ def test_a_run_meeting_a_concurrent_writer_of_its_key_falls_back_item_by_item(
         batch = threading.Thread(target=lambda: results.extend(reg.upload_many(items, folder="/c")))
         batch.start()
         deadline = time.monotonic() + 30
-        while not _waiting_on_a_lock(other, "INSERT INTO artifacts"):  # on the uncommitted key
+        while not waiting_on_a_lock(other, "INSERT INTO artifacts"):  # on the uncommitted key
             assert time.monotonic() < deadline, "the batch never waited on the concurrent writer's key"
             assert batch.is_alive(), results
             time.sleep(0.05)

@@ -26,7 +26,7 @@ from prefect_artifacts.catalog.schema import artifacts, metadata
 from prefect_artifacts.catalog.search import compile_search
 from prefect_artifacts.errors import ArtifactConflict, InvalidArtifactInput, SearchSyntaxError
 from prefect_artifacts.registry.local import LocalRegistry
-from tests.support.catalogs import build_catalog_at_0005, check_folder_owners
+from tests.support.catalogs import build_catalog_at_0005, check_folder_owners, waiting_on_a_lock
 from tests.support.services import PostgresServer
 
 # Tables of the core schema (later migrations may add more).
@@ -498,3 +498,38 @@ def test_nul_characters_are_input_errors_on_every_dialect(any_dialect_registry: 
         reg.list(search="name:c\x00d")
     assert info.value.position == 6
     assert [a.description for a in reg.list().data] == ["clean"]
+
+
+def test_a_snapshot_granted_by_two_writers_at_once_is_granted_once(postgres_catalog_url: str) -> None:
+    """Two replicas register the same serializer code for one group at the same moment: neither fails."""
+    from prefect_artifacts.catalog.auth import AuthCatalog
+
+    engine = create_catalog_engine(postgres_catalog_url)
+    migrate(engine)
+    auth = AuthCatalog(engine)
+    other = create_catalog_engine(postgres_catalog_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO plugin_snapshots (id, plugin_name, digest, group_id, created) "
+                              "VALUES ('s1', 'json', :digest, 'team-a', now())"), {"digest": "d" * 64})
+        with other.connect() as conn, conn.begin():  # the other writer's grant, not yet committed
+            conn.execute(text("INSERT INTO snapshot_grants (snapshot_id, group_id) VALUES ('s1', 'team-b')"))
+            errors: list[BaseException] = []
+
+            def grant() -> None:
+                try:
+                    auth.grant_snapshot("s1", "team-b")
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+
+            granting = threading.Thread(target=grant)
+            granting.start()
+            deadline = time.monotonic() + 30
+            while not waiting_on_a_lock(other, "INSERT INTO snapshot_grants"):
+                assert time.monotonic() < deadline and granting.is_alive(), errors
+                time.sleep(0.05)
+        granting.join(30)  # the other transaction committed: its grant stands, this one is a duplicate
+        assert errors == [] and auth.snapshot_groups("s1") == {"team-a", "team-b"}
+    finally:
+        other.dispose()
+        engine.dispose()

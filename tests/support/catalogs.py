@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from prefect_artifacts.catalog.engine import migrate, sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
@@ -74,3 +74,17 @@ def check_folder_owners(engine: Any) -> None:
         assert conn.execute(text("SELECT count(*) FROM blob_uploads")).scalar() == 0
     assert owners == {"/": None, "/team-a": "team-a", "/team-a/models": "team-a", "/shared": "team-b",
                       "/empty": None}
+
+
+def waiting_on_a_lock(engine: Engine, query: str) -> bool:
+    """Whether a PostgreSQL session waits on a lock in a statement starting with ``query``.
+
+    Example:
+        ```python
+        while not waiting_on_a_lock(engine, "INSERT INTO artifacts"):
+            time.sleep(0.05)
+        ```
+    """
+    with engine.connect() as conn:  # a transaction of its own: pg_stat_activity is a snapshot per transaction
+        return bool(conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND starts_with(query, :query)"), {"query": query}))
