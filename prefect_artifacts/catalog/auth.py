@@ -706,7 +706,8 @@ class AuthCatalog(EngineQueries):
                 if exists is None:
                     conn.execute(insert(snapshot_grants), {"snapshot_id": snapshot_id, "group_id": group_id})
         except ArtifactConflict as exc:  # another writer granted the same pair at the same moment: granted
-            if integrity_violation(exc) is None:
+            violation = integrity_violation(exc)
+            if violation is None or "unique" not in violation.lower():  # e.g. no such snapshot: a real conflict
                 raise
 
     def snapshot_groups(self, snapshot_id: str) -> set[str]:
