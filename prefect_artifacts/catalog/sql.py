@@ -6,7 +6,7 @@ import base64
 import builtins
 import getpass
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -271,16 +271,19 @@ class _PreparedCreate:
 
         On a violation the savepoint is rolled back, and the transaction goes on.
         """
-        if self.lock is not None:
-            cursor.execute(self.lock, {"name_key": f"{new.folder}//{new.name}"})
-        cursor.execute("SAVEPOINT pa_batch_item")
+        self.lock_names(cursor, [f"{new.folder}//{new.name}"])
+        return self._in_savepoint(cursor, lambda: self._insert(cursor, row, children))
+
+    def _in_savepoint(self, cursor: Any, write: Callable[[], None]) -> bool:
+        """Run ``write`` in a savepoint; on a unique violation roll it back (the transaction goes on) and say False."""
+        cursor.execute("SAVEPOINT pa_batch")
         try:
-            self._insert(cursor, row, children)
+            write()
         except self.integrity_error:
-            cursor.execute("ROLLBACK TO SAVEPOINT pa_batch_item")
-            cursor.execute("RELEASE SAVEPOINT pa_batch_item")
+            cursor.execute("ROLLBACK TO SAVEPOINT pa_batch")
+            cursor.execute("RELEASE SAVEPOINT pa_batch")
             return False
-        cursor.execute("RELEASE SAVEPOINT pa_batch_item")
+        cursor.execute("RELEASE SAVEPOINT pa_batch")
         return True
 
     def _insert(self, cursor: Any, row: dict[str, Any], children: list[tuple[Table, list[dict[str, Any]]]]) -> None:
@@ -298,21 +301,17 @@ class _PreparedCreate:
         after taking them. On a violation everything this call inserted is rolled back
         and the transaction goes on.
         """
-        cursor.execute("SAVEPOINT pa_batch_run")
-        try:
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for _row, children in created:
+            for table, rows in children:
+                by_table.setdefault(table.name, []).extend(rows)
+
+        def write() -> None:
             cursor.executemany(self.insert_artifact.sql, self.insert_artifact.many(row for row, _c in created))
-            by_table: dict[str, list[dict[str, Any]]] = {}
-            for _row, children in created:
-                for table, rows in children:
-                    by_table.setdefault(table.name, []).extend(rows)
             for name, rows in by_table.items():
                 cursor.executemany(self.inserts[name].sql, self.inserts[name].many(rows))
-        except self.integrity_error:
-            cursor.execute("ROLLBACK TO SAVEPOINT pa_batch_run")
-            cursor.execute("RELEASE SAVEPOINT pa_batch_run")
-            return False
-        cursor.execute("RELEASE SAVEPOINT pa_batch_run")
-        return True
+
+        return self._in_savepoint(cursor, write)
 
     def lock_names(self, cursor: Any, names: Iterable[str]) -> None:
         """PostgreSQL: take the advisory lock of each ``folder//name`` (sorted, so two batches cannot deadlock)."""
