@@ -12,26 +12,21 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from prefect_artifacts.catalog.engine import create_catalog_engine, sqlite_url
+from prefect_artifacts.catalog.engine import create_catalog_engine
 from prefect_artifacts.errors import InvalidArtifactInput, PermissionDenied
 from prefect_artifacts.registry.local import LocalRegistry
 from tests.support.catalogs import waiting_on_a_lock
 from tests.support.registries import tenant_registries
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalRegistry]:
-    url = (request.getfixturevalue("postgres_catalog_url") if request.param == "postgresql"
-           else sqlite_url(tmp_path / "c.sqlite"))
-    registry = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
-    yield registry
-    registry.close()
+@pytest.fixture
+def reg(any_dialect_registry: LocalRegistry) -> LocalRegistry:
+    return any_dialect_registry
 
 
 def _files(root: Path, n: int) -> list[Path]:

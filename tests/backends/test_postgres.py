@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from prefect_artifacts.catalog.engine import (
     current_revision,
     head_revision,
     migrate,
-    sqlite_url,
 )
 from prefect_artifacts.catalog.schema import artifacts, metadata
 from prefect_artifacts.catalog.search import compile_search
@@ -455,16 +453,6 @@ def _databases(pg_server: PostgresServer) -> set[str]:
         return {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def any_dialect_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalRegistry]:
-    """A local registry on a PostgreSQL catalog, then on a SQLite one."""
-    url = (request.getfixturevalue("postgres_catalog_url") if request.param == "postgresql"
-           else sqlite_url(tmp_path / "c.sqlite"))
-    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
-    yield reg
-    reg.close()
 
 
 def test_column_limits_are_input_errors_on_every_dialect(any_dialect_registry: LocalRegistry,

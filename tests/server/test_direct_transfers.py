@@ -11,6 +11,7 @@ blob's key, the store's check trusted) runs with ``presign_store_checks=True``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 from collections import Counter
@@ -273,11 +274,7 @@ class Progress:
             self.threads.add(threading.current_thread().name)
 
     def running(self) -> list[int]:
-        total, out = 0, []
-        for n in self.counts:
-            total += n
-            out.append(total)
-        return out
+        return list(itertools.accumulate(self.counts))
 
 
 def _multipart_server(make_server: Any) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:

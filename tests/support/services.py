@@ -807,6 +807,23 @@ def s3_store_url(s3_bucket: str) -> str:
     return f"s3://{s3_bucket}/artifacts"
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_dialect_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalRegistry]:
+    """A local registry on a PostgreSQL catalog, then on a SQLite one.
+
+    Example:
+        ```python
+        def test_x(any_dialect_registry):
+            any_dialect_registry.count()
+        ```
+    """
+    url = (request.getfixturevalue("postgres_catalog_url") if request.param == "postgresql"
+           else sqlite_url(tmp_path / "c.sqlite"))
+    reg = LocalRegistry.from_urls(str(tmp_path / "blobs"), url)
+    yield reg
+    reg.close()
+
+
 @pytest.fixture
 def pg_registry(tmp_path: Path, postgres_catalog_url: str) -> Iterator[LocalRegistry]:
     """A LocalRegistry on a fresh PostgreSQL database and tmp local blobs.
