@@ -9,7 +9,8 @@ written straight to its key, there are no folders to make, and range reads fetch
 the chunks they need. `S3ContentStore` also finds and aborts the multipart uploads of
 writers that died mid-way. On Azure a server-side copy may finish after Azure answered:
 a move into place waits for it (`wait_for_copy`) before the temp object goes, and takes
-a copy that failed, or is still pending when the wait ends, off its content address.
+a copy that failed, or is still pending when the wait ends, off its content address
+(a copy it could not stop keeps its temp object, which gc takes after its grace period).
 """
 
 from __future__ import annotations
@@ -156,6 +157,11 @@ class ObjectContentStore(FsspecContentStore):
     #: Seconds a move into place waits for an Azure copy to finish (`wait_for_copy`).
     copy_timeout = COPY_TIMEOUT
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Temp objects that an Azure copy may still be reading: `_discard` leaves them to gc.
+        self._copy_sources: set[str] = set()
+
     @classmethod
     def serves(cls, fs: Any) -> bool:
         """Whether ``fs`` is an object store (S3, GCS, Azure)."""
@@ -179,11 +185,15 @@ class ObjectContentStore(FsspecContentStore):
             # adlfs's cp_file only starts a Copy Blob; deleting the source of a copy still
             # pending would fail it. A copy that did not succeed is taken off the content
             # address (`_drop_copy`); the source stays: the caller decides.
-            self._await_copy(final)
+            self._await_copy(tmp, final)
         self._discard(tmp)
 
-    def _await_copy(self, final: str) -> None:
-        """Wait for Azure's copy into ``final`` (`wait_for_copy`); if it did not succeed, drop it (`_drop_copy`).
+    def _await_copy(self, tmp: str, final: str) -> None:
+        """Wait for Azure's copy of ``tmp`` into ``final`` (`wait_for_copy`); if it did not succeed, drop it.
+
+        A copy that may still be running (its abort failed, or its state could not be
+        read) keeps its source: `_discard` leaves ``tmp`` to gc, which takes temp objects
+        once they are older than its grace period.
 
         Raises:
             StorageError: as `wait_for_copy`, once the failed or unfinished copy is dealt with.
@@ -197,11 +207,11 @@ class ObjectContentStore(FsspecContentStore):
         try:
             wait_for_copy(status, final, timeout=self.copy_timeout)
         except StorageError:
-            if seen and seen[-1].status not in (None, "success"):
-                self._drop_copy(final, seen[-1])
+            if not seen or (seen[-1].status not in (None, "success") and not self._drop_copy(final, seen[-1])):
+                self._copy_sources.add(tmp)
             raise
 
-    def _drop_copy(self, final: str, copy: AzureCopy) -> None:
+    def _drop_copy(self, final: str, copy: AzureCopy) -> bool:
         """Take a copy that failed, was aborted or is still pending off its content address ``final``.
 
         ``final`` would otherwise pass for the stored blob (`exists`), and uploads of the
@@ -210,6 +220,9 @@ class ObjectContentStore(FsspecContentStore):
         blob is deleted only while it still is that copy, failed or aborted, with the etag
         it had then: a good blob that a concurrent upload of the same content put there
         since stays. Errors are swallowed: the move is failing with its own StorageError.
+
+        Returns:
+            Whether the copy is over (False: it may still be running, and needs its source).
         """
         with contextlib.suppress(StorageError):
             if copy.status == "pending":
@@ -218,11 +231,18 @@ class ObjectContentStore(FsspecContentStore):
                         self._abort_copy(final, copy.copy_id)
                 now = self._copy_state(final)
                 if now.copy_id != copy.copy_id:
-                    return  # another write replaced it
+                    return True  # another write replaced it
                 copy = now
             if copy.status in ("failed", "aborted"):
                 azure_delete_unchanged(self.fs, final, copy.etag)
                 self.fs.invalidate_cache(final)
+        return copy.status != "pending"
+
+    def _discard(self, path: str) -> None:
+        if path in self._copy_sources:  # the source of a copy that may still be running: gc takes it later
+            self._copy_sources.discard(path)
+            return
+        super()._discard(path)
 
     def _copy_state(self, path: str) -> AzureCopy:
         """What Azure says of the last copy into a blob (`azure_copy`)."""

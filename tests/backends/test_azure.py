@@ -266,6 +266,36 @@ def test_a_good_blob_written_over_the_failed_copy_meanwhile_is_not_deleted(
         assert aborted_id == store.ids[0] and "CopyIdMismatch" in answer and store.ids[1:] == [None]
 
 
+class CopyStuck(CopyEnds):
+    """A copy Azure keeps reporting ``pending``, whose abort fails on the way (a network error, say)."""
+
+    copy_timeout = 0.0
+    end = "pending"
+
+    def _copy_state(self, path: str) -> AzureCopy:
+        return dataclasses.replace(super()._copy_state(path), status="pending")
+
+    def _abort_copy(self, path: str, copy_id: str) -> None:
+        self.aborts.append((copy_id, "connection reset"))
+        raise StorageError("aborting the copy: connection reset")
+
+
+def test_a_copy_that_may_still_run_keeps_its_source_for_gc_and_its_destination(
+        store_url: str, store_options: dict[str, Any], raw_fs: Any) -> None:
+    store = CopyStuck(store_url, store_options)
+    store.raw_fs, store.replace, store.ids, store.aborts = raw_fs, None, [], []
+    data = payload(700_000, seed=15)
+    with pytest.raises(StorageError, match="'pending'"):
+        store.put_stream(iter([data[:300_000], data[300_000:]]))  # _put discards its temp object on failure
+    [tmp] = [k for k in keys(raw_fs, store_url) if k.startswith("tmp/")]
+    assert raw_fs.cat_file(f"{store.root}/{tmp}") == data  # the copy may still read its source
+    assert raw_fs.cat_file(store.blob_path(sha(data))) == data  # nor was the (maybe running) copy deleted
+    assert [a for _id, a in store.aborts] == ["connection reset"] and store.ids == [store.ids[0]] * 2
+    assert store._copy_sources == set()  # kept once, not forever: a later discard of that path deletes
+    store._discard(f"{store.root}/{tmp}")
+    assert not [k for k in keys(raw_fs, store_url) if k.startswith("tmp/")]
+
+
 class Clock:
     """A monotonic clock that moves only when slept on, recording each pause."""
 
