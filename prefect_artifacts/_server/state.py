@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from prefect_artifacts._server.auth import Authenticator
 from prefect_artifacts.catalog.auth import AuthCatalog, Principal
@@ -77,19 +78,23 @@ async def server_state(request: Request) -> ServerState:
     return request.app.state.server
 
 
-def dump(value: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+def dump(value: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response of a model or a list of models, in camelCase.
+
+    Serialized by pydantic straight to JSON bytes: no intermediate dicts for
+    ``json.dumps`` (half the cost of an answer carrying hundreds of artifacts).
 
     Example:
         ```python
         return dump(artifact)
         ```
     """
-    if isinstance(value, list):
-        content: Any = [v.model_dump(mode="json", by_alias=True) for v in value]
-    else:
-        content = value.model_dump(mode="json", by_alias=True)
-    return JSONResponse(content, status_code=status_code, headers=headers)
+    body = b"[" + b",".join(map(_json, value)) + b"]" if isinstance(value, list) else _json(value)
+    return Response(body, status_code=status_code, headers=headers, media_type="application/json")
+
+
+def _json(model: BaseModel) -> bytes:
+    return model.__pydantic_serializer__.to_json(model, by_alias=True)
 
 
 #: What a client sees of a server-side failure (5xx): the details (paths, hosts) go to the log only.

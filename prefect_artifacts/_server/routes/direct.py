@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -97,7 +97,7 @@ class UploadedRequest(_Body):
 async def upload_url(
     digest: str, body: UploadUrlRequest, storage: str | None = Query(None, max_length=64),
     principal: Principal = Caller, state: ServerState = State,
-) -> JSONResponse:
+) -> Response:
     """A presigned PUT of the blob straight to the content store, when the store signs URLs.
 
     The URL makes the store check the body's SHA-256 (or the bytes go to a temp key the
@@ -121,7 +121,7 @@ async def upload_url(
 async def uploaded(
     digest: str, body: UploadedRequest, storage: str | None = Query(None, max_length=64),
     principal: Principal = Caller, state: ServerState = State,
-) -> JSONResponse:
+) -> Response:
     """Check a presigned upload and let the caller reference the blob.
 
     ``409`` (and nothing usable) when the object is missing, someone else's, arrived after
