@@ -17,7 +17,6 @@ Example:
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,6 +93,7 @@ def start(
 
     from prefect_artifacts._server import Limits, NoAuth, create_app
     from prefect_artifacts._server.app import SERVER_OPTIONS_VARIABLE, app_from_environment
+    from prefect_artifacts._server.process import tune_serving_process
     from prefect_artifacts._server.protocol import ConnectionLimits, server_config
     from prefect_artifacts.catalog.auth import AuthCatalog
     from prefect_artifacts.registry.local import LocalRegistry
@@ -110,9 +110,6 @@ def start(
     err.print(f"serving {registry.store.url} at http://{host}:{port}/api/v1"
               + (f" with {workers} processes" if workers > 1 else "")
               + f"; web view at http://{host}:{port}/ui/")
-    # Requests run in worker threads: switching the GIL every 1 ms (not 5) keeps the event loop,
-    # and so every other client, answering while a few requests burn CPU.
-    sys.setswitchinterval(0.001)
     options = {"host": host, "port": port, "log_level": log_level, "timeout_keep_alive": 30}
     connections = ConnectionLimits(header_timeout, body_timeout, max_header_bytes)
     if workers > 1:  # each process builds its own app from these settings (see app_from_environment)
@@ -123,6 +120,7 @@ def start(
                                    connections, factory=True, workers=workers, **options))
         return
     app = create_app(registry, auth=auth, limits=Limits(max_blob_bytes=max_blob_bytes))
+    tune_serving_process()
     try:
         uvicorn.Server(server_config(app, connections, **options)).run()
     finally:

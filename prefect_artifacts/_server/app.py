@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_artifacts import __version__
 from prefect_artifacts._server.auth import ApiKeyAuth, Authenticator, NoAuth
+from prefect_artifacts._server.process import tune_serving_process
 from prefect_artifacts._server.routes import admin, artifacts, aspect_schemas, content, groups_jobs, system
 from prefect_artifacts._server.schemas import ErrorBody
 from prefect_artifacts._server.state import Limits, ServerState, public_error
@@ -198,5 +199,7 @@ def app_from_environment() -> FastAPI:
     """
     options = json.loads(os.environ.get(SERVER_OPTIONS_VARIABLE) or "{}")
     registry = LocalRegistry.from_urls()
-    return create_app(registry, auth=NoAuth() if options.get("insecure_no_auth") else None,
-                      limits=Limits(max_blob_bytes=options.get("max_blob_bytes")))
+    app = create_app(registry, auth=NoAuth() if options.get("insecure_no_auth") else None,
+                     limits=Limits(max_blob_bytes=options.get("max_blob_bytes")))
+    tune_serving_process()  # a spawned worker: nothing of the parent's interpreter settings carries over
+    return app

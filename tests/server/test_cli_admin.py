@@ -106,6 +106,15 @@ def test_server_start_serves_with_api_keys(_isolated_home: Path, tmp_path: Path,
     assert f"web view at http://127.0.0.1:{port}/ui/" in proc.stderr.read()  # type: ignore[union-attr]
 
 
+def test_each_worker_process_switches_the_gil_every_millisecond(_isolated_home: Path) -> None:
+    """A spawned ``--workers`` process starts with Python's defaults: it tunes itself as it builds its app."""
+    code = ("import sys; from prefect_artifacts._server.app import app_from_environment; "
+            "before = sys.getswitchinterval(); app_from_environment(); print(before, sys.getswitchinterval())")
+    env = {**os.environ, "PREFECT_ARTIFACTS_HOME": str(_isolated_home)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0.005", "0.001"]
+
+
 def _worker_processes(pid: int) -> list[int]:
     """Children of ``pid`` serving requests (uvicorn's workers), from /proc."""
     out = []
