@@ -31,6 +31,7 @@ from typing import Any
 
 from fsspec.asyn import sync
 
+from prefect_artifacts._ids import new_uuid
 from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound, StorageError
 from prefect_artifacts.storage.base import storage_errors
 from prefect_artifacts.storage.hashing import ChunkedSha256, copy_chunks_hashing
@@ -224,24 +225,38 @@ class PresignedS3:
     def checksum_enforced(self) -> bool:
         """Whether the store refuses a PUT whose body does not match its ``x-amz-checksum-sha256``.
 
-        Probed once per store with one tiny PUT under ``tmp/`` (removed again): S3 refuses
-        it (``BadDigest``); a store that accepts it cannot be trusted to check uploads.
+        Probed once per store, as clients upload: one presigned PUT of a few bytes under
+        ``tmp/`` whose signed checksum is another content's. S3 answers ``400 BadDigest``
+        and keeps nothing; a store that answers 200 kept a body it did not check (the
+        object is removed again). One request, not retried: botocore retries BadDigest,
+        which had made the first upload to a real S3 wait ~9 s for the probe. A server
+        error or no answer is no verdict: `StorageError`, and the next call probes again
+        (a verdict taken from a network blip would last as long as the process).
+
+        Raises:
+            StorageError: the store gave no verdict (a 5xx, or it could not be reached).
 
         Example:
             ```python
-            store.checksum_enforced()  # True on S3, False on moto
+            store.checksum_enforced()  # True on S3 (and LocalStack), False on moto
             ```
         """
         if self._enforced is None:
-            bucket, key = self._bucket_key(f"{self.root}/tmp/checksum-probe.part")
-            wrong = checksum_b64(hashlib.sha256(b"").hexdigest())
+            import httpx  # here: a CLI command on an embedded registry never loads it (start-up time)
+
+            path = f"{self.root}/tmp/checksum-probe-{new_uuid().hex}.part"
+            signed = self.presign_put(path, hashlib.sha256(b"").hexdigest(), {}, 60)
             try:
-                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"probe", ChecksumSHA256=wrong)
-            except Exception:  # noqa: BLE001 - BadDigest (or any refusal): the store checks
+                response = httpx.put(signed.url, content=b"probe", headers=signed.headers, timeout=30.0)
+            except httpx.HTTPError as exc:  # no URL in the message: it is a credential until it expires
+                raise StorageError(f"probing the store's checksum check failed: {type(exc).__name__}") from exc
+            if response.status_code == 200:
+                self._discard(path)
+                self._enforced = False
+            elif 400 <= response.status_code < 500:  # BadDigest on S3: any refusal keeps a wrong body out
                 self._enforced = True
             else:
-                self._enforced = False
-                self._discard(f"{bucket}/{key}")
+                raise StorageError(f"probing the store's checksum check: HTTP {response.status_code}")
         return self._enforced
 
     def hash_object(self, path: str, hasher: ChunkedSha256 | None = None) -> str:
