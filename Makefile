@@ -9,7 +9,7 @@ PYTEST := -m pytest -q -p no:cacheprovider
 # The tests that talk to Prefect: run again on the oldest supported Prefect.
 PREFECT_TESTS := tests/prefect tests/prefect_server tests/server/test_block.py
 
-.PHONY: setup azurite run test test-newest test-newest-waiting test-newest-rest test-oldest typecheck lint bench lock clean
+.PHONY: setup azurite localstack run test test-newest test-newest-waiting test-newest-rest test-oldest typecheck lint bench lock clean
 
 $(VENV)/.installed: pyproject.toml constraints/newest.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,19 @@ $(NODE_DIR)/.installed: $(AZURITE_PIN)/package.json $(AZURITE_PIN)/package-lock.
 
 azurite: $(NODE_DIR)/.installed
 
+# LocalStack's S3 (tests/server/test_s3_enforcement.py: an S3 that checks signed checksums, expiry and
+# signatures, which moto does not), installed once into its own venv .localstack/ from the pinned
+# freeze (its pins clash with ours); nothing is downloaded while the tests run.
+LOCALSTACK_DIR ?= .localstack
+LOCALSTACK_PIN := tests/support/localstack/requirements.txt
+
+$(LOCALSTACK_DIR)/.installed: $(LOCALSTACK_PIN)
+	rm -rf $(LOCALSTACK_DIR) && $(PYTHON) -m venv $(LOCALSTACK_DIR)
+	$(LOCALSTACK_DIR)/bin/python -m pip install -q --no-deps -r $(LOCALSTACK_PIN)
+	touch $@
+
+localstack: $(LOCALSTACK_DIR)/.installed
+
 run: setup  ## the example pipeline on the embedded registry; writes only under .example/ (its registry and Prefect homes)
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/example_pipeline.py
 
@@ -49,16 +62,16 @@ run: setup  ## the example pipeline on the embedded registry; writes only under 
 # the oldest stack, and the newest stack's suite in two halves. Most of the suite's time is spent
 # waiting (on Prefect servers, replicas, a browser, fsync), so three processes share 2 cores well.
 WAITING_TESTS := tests/prefect tests/prefect_server tests/web tests/deploy tests/test_readme.py
-test: typecheck $(OLDEST)/.installed azurite  ## mypy, then at once: the whole suite on the newest stack (two halves), the Prefect tests on the oldest
+test: typecheck $(OLDEST)/.installed azurite localstack  ## mypy, then at once: the whole suite on the newest stack (two halves), the Prefect tests on the oldest
 	$(MAKE) --no-print-directory -j3 --output-sync=target test-oldest test-newest-waiting test-newest-rest
 
-test-newest: setup azurite  ## the whole suite on the newest stack, in one process
+test-newest: setup azurite localstack  ## the whole suite on the newest stack, in one process
 	$(PY) $(PYTEST)
 
 test-newest-waiting: setup
 	$(PY) $(PYTEST) $(WAITING_TESTS)
 
-test-newest-rest: setup azurite
+test-newest-rest: setup azurite localstack
 	$(PY) $(PYTEST) $(addprefix --ignore=,$(WAITING_TESTS))
 
 test-oldest: $(OLDEST)/.installed
@@ -84,4 +97,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache .example $(NODE_DIR)
+	rm -rf $(VENV) $(OLDEST) .lock-venv .pytest_cache .mypy_cache .example $(NODE_DIR) $(LOCALSTACK_DIR)

@@ -12,7 +12,9 @@ available to every test; the classes are imported as usual::
 Nothing is mocked: the catalog talks to a real ``postgres`` through psycopg2 and the
 content store to real HTTP endpoints through s3fs (``python -m moto.server``), gcsfs
 (``gcp-storage-emulator``, from PyPI) and adlfs (Azurite, from npm: ``make azurite``
-installs it into ``.node/``).
+installs it into ``.node/``); ``localstack_s3`` is an S3 that checks signatures, expiry and
+signed checksums as S3 does (LocalStack, from PyPI: ``make localstack`` installs it into
+``.localstack/``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 #: Where `make azurite` installs Azurite (override: PREFECT_ARTIFACTS_TEST_AZURITE=<azurite-blob>).
 AZURITE_BIN = Path(__file__).resolve().parents[2] / ".node" / "node_modules" / ".bin" / "azurite-blob"
+#: Where `make localstack` installs LocalStack's S3 (its own venv: its pins clash with ours).
+LOCALSTACK_PYTHON = Path(__file__).resolve().parents[2] / ".localstack" / "bin" / "python"
+#: LocalStack checks SigV4 signatures against its default account's secret.
+LOCALSTACK_KEY = LOCALSTACK_SECRET = "test"
 # gcsfs's default filesystem class asks the gRPC Storage Control API for each bucket's
 # layout (hierarchical namespace); an emulator has no such API, and every lookup waits out
 # a 60 s timeout. Set before gcsfs is imported, here and in the processes tests start.
@@ -480,6 +486,116 @@ class MotoServer(ObjectStoreServer):
         return s3fs.S3FileSystem
 
 
+# S3 that checks what S3 checks (LocalStack) ------------------------------------
+
+
+def find_localstack() -> Path | None:
+    """The Python of LocalStack's venv: PREFECT_ARTIFACTS_TEST_LOCALSTACK, else the one `make localstack` made.
+
+    Example:
+        ```python
+        find_localstack()  # PosixPath('/…/.localstack/bin/python')
+        ```
+    """
+    override = os.environ.get("PREFECT_ARTIFACTS_TEST_LOCALSTACK")
+    candidate = Path(override) if override else LOCALSTACK_PYTHON
+    return candidate if candidate.exists() else None
+
+
+@dataclass
+class LocalStackS3(ObjectStoreServer):
+    """LocalStack's S3 (``localstack-core``, from PyPI) as a subprocess on 127.0.0.1.
+
+    moto stores whatever a presigned URL receives. LocalStack, like S3, refuses a body
+    whose SHA-256 differs from the signed ``x-amz-checksum-sha256`` (``BadDigest``), an
+    expired URL, and a request that differs from what was signed
+    (``S3_SKIP_SIGNATURE_VALIDATION=0``). Nothing leaves the machine: no analytics, no
+    DNS server, data and home in a temporary folder that `stop` removes.
+
+    Example:
+        ```python
+        with LocalStackS3.start() as s3:
+            ContentStore(f"s3://{s3.make_bucket()}/blobs", s3.storage_options)
+        ```
+    """
+
+    workdir: Path = field(default_factory=Path)
+
+    @classmethod
+    def start(cls, python: Path | None = None, timeout: float = 120.0) -> LocalStackS3:
+        """Start LocalStack with S3 only on a free port and wait until S3 answers.
+
+        Raises:
+            RuntimeError: LocalStack is not installed, exited, or did not start in time.
+
+        Example:
+            ```python
+            s3 = LocalStackS3.start()
+            ```
+        """
+        python = python or find_localstack()
+        if python is None:
+            raise RuntimeError("LocalStack not installed: run `make localstack`")
+        port = free_port()
+        workdir = Path(tempfile.mkdtemp(prefix="pa-localstack-"))
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir), "SERVICES": "s3",
+               "EAGER_SERVICE_LOADING": "1", "S3_SKIP_SIGNATURE_VALIDATION": "0",
+               "GATEWAY_LISTEN": f"127.0.0.1:{port}", "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+               "DISABLE_EVENTS": "1", "DNS_ADDRESS": "0", "FILESYSTEM_ROOT": str(workdir / "root"),
+               "LOCALSTACK_VOLUME_DIR": str(workdir / "volume"), "TMPDIR": str(workdir)}
+        process = subprocess.Popen([str(python), "-m", "localstack.runtime.main"], cwd=workdir, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = cls(process, f"http://127.0.0.1:{port}", workdir)
+        try:
+            server._wait_for_s3(timeout)
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)
+        return server
+
+    def _wait_for_s3(self, timeout: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"LocalStack exited with status {self.process.returncode}")
+            with contextlib.suppress(httpx.TransportError, ValueError):
+                health = httpx.get(f"{self.endpoint_url}/_localstack/health", timeout=1).json()
+                if health.get("services", {}).get("s3") in ("available", "running"):
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"LocalStack's S3 did not answer within {timeout:.0f}s")
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/s3fs ``storage_options`` reaching this server (JSON-serializable).
+
+        Example:
+            ```python
+            ContentStore("s3://b/p", s3.storage_options)
+            ```
+        """
+        return {"key": LOCALSTACK_KEY, "secret": LOCALSTACK_SECRET, "endpoint_url": self.endpoint_url}
+
+    def _filesystem_class(self) -> Any:
+        import s3fs
+
+        return s3fs.S3FileSystem
+
+    def stop(self) -> None:
+        """Terminate the server and remove its working directory.
+
+        Example:
+            ```python
+            s3.stop()
+            ```
+        """
+        super().stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 # GCS (gcp-storage-emulator) ----------------------------------------------------
 
 
@@ -769,6 +885,26 @@ def moto_s3_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Ite
     s3fs.S3FileSystem.clear_instance_cache()
     yield moto_server
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def localstack_s3() -> Iterator[LocalStackS3]:
+    """One LocalStack S3 for the whole session (skips, saying why, when it is not installed).
+
+    Example:
+        ```python
+        def test_x(localstack_s3):
+            localstack_s3.make_bucket()
+        ```
+    """
+    if find_localstack() is None:
+        pytest.skip(f"LocalStack cannot run here ({LOCALSTACK_PYTHON} is missing): `make localstack` installs it "
+                    "into its own venv, or set PREFECT_ARTIFACTS_TEST_LOCALSTACK to the Python of one")
+    server = LocalStackS3.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

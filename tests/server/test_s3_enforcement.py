@@ -1,0 +1,215 @@
+"""Direct transfers on an S3 that checks what S3 checks: LocalStack, started on loopback.
+
+moto keeps whatever a presigned URL receives, so tests/server/test_direct_transfers.py can
+only force the "store checks" mode and trust S3 to refuse. LocalStack refuses as S3 does:
+a body whose SHA-256 is not the signed ``x-amz-checksum-sha256`` (``400 BadDigest``), a
+URL past its expiry, a request that differs from what was signed (another key, a header
+left out, a forged signature) (``403``). Here the server's store probe finds that the
+store checks (no setting forced), so uploads go straight to the blob's own key and the
+server reads none of their bytes; what S3 refuses never becomes a blob or an artifact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.errors import StorageError
+from prefect_artifacts.registry import direct
+from prefect_artifacts.registry.local import LocalRegistry
+from prefect_artifacts.settings import get_settings
+from prefect_artifacts.storage.content_store import ContentStore
+from prefect_artifacts.storage.presigned import checksum_b64
+from tests.server.test_direct_transfers import MULTI, Requests, _client, _data, _sha, _write
+from tests.support.catalogs import copy_migrated_catalog
+from tests.support.live_server import LiveServer
+from tests.support.services import LocalStackS3
+
+
+@pytest.fixture
+def store_url(localstack_s3: LocalStackS3) -> str:
+    return f"s3://{localstack_s3.make_bucket()}/artifacts"
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, localstack_s3: LocalStackS3, store_url: str
+                ) -> Iterator[Callable[..., tuple[LiveServer, Counter[tuple[str, str, int]]]]]:
+    started: list[LiveServer] = []
+
+    def make(**settings: Any) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
+        root = tmp_path / f"server{len(started)}"
+        catalog = copy_migrated_catalog(root / "catalog.sqlite")
+        options = {"durable": False, "presign_min_bytes": 0, **settings}  # presign_store_checks: probed
+        reg = LocalRegistry.from_urls(store_url, sqlite_url(catalog), storage_options=localstack_s3.storage_options,
+                                      settings=get_settings().model_copy(update=options))
+        server = LiveServer(reg)
+        seen: Counter[tuple[str, str, int]] = Counter()
+        server.app.add_middleware(Requests, seen=seen)
+        started.append(server.start())
+        return server, seen
+
+    yield make
+    for server in started:
+        server.close()
+
+
+def _keys(localstack_s3: LocalStackS3, store_url: str) -> list[str]:
+    root = store_url.removeprefix("s3://")
+    return sorted(p.removeprefix(root + "/") for p in localstack_s3.filesystem().find(root))
+
+
+def _offer(reg: Any, data: bytes) -> dict[str, Any]:
+    return reg._json("POST", f"/blobs/{_sha(data)}/upload-url", json={"size": len(data)})
+
+
+def _claim(reg: Any, data: bytes, offer: dict[str, Any]) -> httpx.Response:
+    return reg._send("POST", f"/blobs/{_sha(data)}/uploaded", json={"size": len(data), "upload": offer["upload"]},
+                     allow=(409,))
+
+
+def _refused_and_nothing_kept(reg: Any, data: bytes, offer: dict[str, Any], server: LiveServer) -> None:
+    """The server's view after S3 refused the PUT: no upload to claim, no blob, no artifact can use it."""
+    response = _claim(reg, data, offer)
+    assert response.status_code == 409, response.text
+    assert reg._send("HEAD", f"/blobs/{_sha(data)}", allow=(404,)).status_code == 404
+    body = {"name": "x", "kind": "file", "files": [{"path": "x", "checksum": _sha(data), "size": len(data)}]}
+    assert reg._send("POST", "/artifacts", json=body, allow=(400, 404, 409)).status_code >= 400
+    assert reg.count() == 0 and not server.registry.store.exists(_sha(data))
+
+
+def test_s3_refuses_a_body_that_does_not_match_its_signed_checksum_and_the_probe_sees_it(
+        localstack_s3: LocalStackS3, store_url: str) -> None:
+    store: Any = ContentStore(store_url, localstack_s3.storage_options)
+    digest = _sha(b"the announced bytes")
+    signed = store.presign_put(store.blob_path(digest), digest, {}, 60)
+    response = httpx.put(signed.url, content=b"other bytes", headers=signed.headers)
+    assert response.status_code == 400 and "<Code>BadDigest</Code>" in response.text
+    assert not store.exists(digest)
+    assert httpx.put(signed.url, content=b"the announced bytes", headers=signed.headers).status_code == 200
+    assert store.exists(digest) and b"".join(store.read(digest)) == b"the announced bytes"
+    started = time.monotonic()
+    assert store.checksum_enforced() is True
+    assert time.monotonic() - started < 5  # one PUT: botocore's retries of BadDigest had taken ~9 s
+    assert not list(store.iter_temp())  # the refused probe left nothing
+
+
+class Unavailable(BaseHTTPRequestHandler):
+    """An S3 endpoint that answers every request 503, counting them."""
+
+    requests: list[str] = []
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+        self.requests.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_probe_without_a_verdict_raises_and_is_not_remembered() -> None:
+    """A 503 (or no answer) says nothing about checksums: a verdict taken from it would last the process."""
+    with ThreadingHTTPServer(("127.0.0.1", 0), Unavailable) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        options = {"key": "k", "secret": "s", "endpoint_url": f"http://127.0.0.1:{http.server_port}"}
+        store: Any = ContentStore("s3://bucket/artifacts", options)
+        for attempt in (1, 2):
+            with pytest.raises(StorageError, match="HTTP 503"):
+                store.checksum_enforced()
+            assert len(Unavailable.requests) == attempt  # asked again: nothing was cached
+        assert all("/artifacts/tmp/checksum-probe-" in path for path in Unavailable.requests)
+        http.shutdown()
+    with pytest.raises(StorageError, match="ConnectError"):  # nobody listens there any more
+        store.checksum_enforced()
+
+
+def test_uploads_go_to_the_blobs_key_and_the_server_reads_none_of_their_bytes(
+        make_server: Any, tmp_path: Path, localstack_s3: LocalStackS3, store_url: str) -> None:
+    server, seen = make_server()
+    data = _data(41)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        assert seen[("POST", "upload-url", 200)] == 1 and seen[("POST", "uploaded", 201)] == 1
+        assert not any(method == "PUT" for method, _kind, _status in seen)  # no byte through PUT /blobs
+        target = tmp_path / "out.bin"
+        reg.download(art.id, str(target))  # a presigned GET, signature checked, bytes verified by the client
+        assert target.read_bytes() == data and seen[("GET", "contents", 303)] == 1
+    assert server.registry.store.checksum_enforced() is True  # probed, not forced
+    assert _keys(localstack_s3, store_url) == [f"sha256/{_sha(data)[:2]}/{_sha(data)}"]  # no temp key, no index
+
+
+def test_wrong_bytes_sent_to_the_blobs_key_are_refused_by_s3_and_never_become_a_blob(make_server: Any) -> None:
+    server, _seen = make_server()
+    data, wrong = _data(42), _data(43)
+    with _client(server, "alice", "team-a") as reg:
+        offer = _offer(reg, data)
+        assert offer["upload"] == direct.FINAL  # the probe found a store that checks: straight to the key
+        response = httpx.put(offer["url"], content=wrong, headers=offer["headers"])
+        assert response.status_code == 400 and "<Code>BadDigest</Code>" in response.text
+        _refused_and_nothing_kept(reg, data, offer, server)
+
+
+def test_an_upload_url_past_its_expiry_is_refused_by_s3(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(direct, "CLOCK_SKEW", 0)
+    server, _seen = make_server(presign_expiry_seconds=1)
+    data = _data(44)
+    with _client(server, "alice", "team-a") as reg:
+        offer = _offer(reg, data)
+        assert offer["expiresIn"] == 1
+        time.sleep(2.1)
+        response = httpx.put(offer["url"], content=data, headers=offer["headers"])
+        assert response.status_code == 403 and "expired" in response.text
+        _refused_and_nothing_kept(reg, data, offer, server)
+
+
+def _with_query(url: str, **changes: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=urlencode({**dict(parse_qsl(parts.query)), **changes})))
+
+
+def test_a_request_that_differs_from_what_was_signed_is_refused_by_s3(make_server: Any) -> None:
+    """A URL for one digest writes nothing else: not another key, not without its checksum, not re-signed."""
+    server, _seen = make_server()
+    data, other = _data(45), _data(46)
+    with _client(server, "alice", "team-a") as reg:
+        offer = _offer(reg, data)
+        url, headers = offer["url"], offer["headers"]
+        attempts = {
+            "another key": (url.replace(_sha(data), _sha(other)), headers, other),
+            "no checksum header": (url, {k: v for k, v in headers.items() if k != "x-amz-checksum-sha256"}, data),
+            "the checksum of other bytes": (url, {**headers, "x-amz-checksum-sha256": checksum_b64(_sha(other))},
+                                            other),
+            "a forged signature": (_with_query(url, **{"X-Amz-Signature": "0" * 64}), headers, data),
+            "a longer expiry": (_with_query(url, **{"X-Amz-Expires": "604800"}), headers, data),
+        }
+        for what, (target, sent_headers, body) in attempts.items():
+            response = httpx.put(target, content=body, headers=sent_headers)
+            assert response.status_code == 403, (what, response.status_code, response.text[:300])
+        _refused_and_nothing_kept(reg, data, offer, server)
+        assert not server.registry.store.exists(_sha(other))
+
+
+def test_a_multipart_upload_completes_on_s3_and_the_server_hashes_it(make_server: Any, tmp_path: Path,
+                                                                      localstack_s3: LocalStackS3,
+                                                                      store_url: str) -> None:
+    server, seen = make_server(presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
+    data = _data(47, MULTI)
+    with _client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+        assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
+        assert b"".join(reg.read(art.id)) == data
+    store = server.registry.store
+    assert localstack_s3.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
