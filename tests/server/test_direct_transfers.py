@@ -5,12 +5,12 @@ requests are counted by a middleware, so "the bytes did not pass through the ser
 is seen from the server's side. moto checks neither signatures, expiry nor the signed
 SHA-256 (the first test writes that down), so the server's store probe finds it does
 not check and uploads go to a temp key the server hashes; the S3 mode (straight to the
-blob's key, the store's check trusted) runs with ``presign_store_checks=True``.
+blob's key, the store's check trusted) runs with ``presign_store_checks=True``. What S3
+itself refuses is tested against LocalStack's S3 in test_s3_enforcement.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 import time
@@ -40,31 +40,17 @@ from prefect_artifacts.storage.hashing import INDEX_CHUNK, ChunkedSha256
 from prefect_artifacts.storage.presigned import checksum_b64
 from prefect_artifacts.testing._reads import StreamContract
 from tests.support.catalogs import copy_migrated_catalog
+from tests.support.direct_transfers import (
+    MULTI,
+    SIZE,
+    RequestCounter,
+    blob_data,
+    sha_hex,
+    user_client,
+    write_bytes,
+)
 from tests.support.live_server import LiveServer
 from tests.support.services import MotoServer
-
-SIZE = 300 * 1024  # over the client's 256 KiB small-file path: a blob request of its own
-
-
-class Requests:
-    """ASGI middleware counting the server's requests as (method, last path segment kind, status)."""
-
-    def __init__(self, app: ASGIApp, seen: Counter[tuple[str, str, int]]) -> None:
-        self.app, self.seen = app, seen
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def counting(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                parts = scope["path"].split("/")
-                kind = parts[-1] if parts[-1] in ("upload-url", "uploaded", "contents") else parts[-2]
-                self.seen[(scope["method"], kind, message["status"])] += 1
-            await send(message)
-
-        await self.app(scope, receive, counting)
 
 
 class Older:
@@ -78,14 +64,6 @@ class Older:
             await JSONResponse({"error": "NotFound", "message": "Not Found"}, status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-def _data(seed: int, size: int = SIZE) -> bytes:
-    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -105,7 +83,7 @@ def make_server(tmp_path: Path, s3_options: dict[str, Any], moto_server: MotoSer
         if older:
             server.app.add_middleware(Older)
         seen: Counter[tuple[str, str, int]] = Counter()
-        server.app.add_middleware(Requests, seen=seen)
+        server.app.add_middleware(RequestCounter, seen=seen)
         started.append(server.start())
         return server, seen
 
@@ -114,27 +92,13 @@ def make_server(tmp_path: Path, s3_options: dict[str, Any], moto_server: MotoSer
         server.close()
 
 
-def _client(server: LiveServer, user: str, group: str, **settings: Any) -> HttpRegistry:
-    auth = AuthCatalog(server.registry.catalog.engine)
-    auth.create_user(user, default_group=group)
-    _key_id, secret = auth.create_key(user)
-    options = get_settings().model_copy(update={"digest_cache": False, **settings})
-    return HttpRegistry(server.url, api_key=secret, settings=options)
-
-
-def _write(tmp_path: Path, name: str, data: bytes) -> str:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return str(path)
-
-
 def test_moto_stores_a_body_that_does_not_match_its_signed_checksum(s3_store_url: str,
                                                                     s3_options: dict[str, Any]) -> None:
     """moto does not check x-amz-checksum-sha256 (S3 does): the probe must see that, and say so."""
     from prefect_artifacts.storage.base import ContentStore
 
     store: Any = ContentStore(s3_store_url, s3_options)
-    digest = _sha(b"the announced bytes")
+    digest = sha_hex(b"the announced bytes")
     signed = store.presign_put(store.blob_path(digest), digest, {}, 60)
     assert signed.headers["x-amz-checksum-sha256"] == checksum_b64(digest)
     assert "x-amz-checksum-sha256" in signed.url  # signed: the client must send it as given
@@ -148,9 +112,9 @@ def test_moto_stores_a_body_that_does_not_match_its_signed_checksum(s3_store_url
 def test_upload_and_download_bypass_the_server(make_server: Any, tmp_path: Path, moto_server: MotoServer,
                                                store_checks: bool | None) -> None:
     server, seen = make_server(presign_store_checks=store_checks)
-    data = _data(1)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    data = blob_data(1)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert seen[("POST", "upload-url", 200)] == 1 and seen[("POST", "uploaded", 201)] == 1
         assert not any(method == "PUT" for method, _kind, _status in seen)  # no byte through PUT /blobs
         assert b"".join(reg.read(art.id)) == data
@@ -159,15 +123,15 @@ def test_upload_and_download_bypass_the_server(make_server: Any, tmp_path: Path,
         reg.download(art.id, str(target))
         assert target.read_bytes() == data
     store = server.registry.store
-    assert moto_server.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    assert moto_server.filesystem().cat_file(store.blob_path(sha_hex(data))) == data
     assert not list(store.iter_temp())
 
 
 def test_wrong_bytes_are_refused_and_no_artifact_can_use_the_digest(make_server: Any) -> None:
     server, seen = make_server()
-    data, wrong = _data(2), _data(3)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
+    data, wrong = blob_data(2), blob_data(3)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
         offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         assert offer["url"] and offer["upload"] != direct.FINAL  # moto: a temp key the server hashes
         assert httpx.put(offer["url"], content=wrong, headers=offer["headers"]).status_code == 200
@@ -186,11 +150,11 @@ def test_wrong_bytes_are_refused_and_no_artifact_can_use_the_digest(make_server:
 
 def test_a_stored_blob_of_another_group_is_not_claimed_by_asking_for_a_url(make_server: Any, tmp_path: Path) -> None:
     server, _seen = make_server()
-    data = _data(4)
-    digest = _sha(data)
-    with _client(server, "bob", "team-b") as bob:
-        bob.upload_file(_write(tmp_path, "b.bin", data), name="b", folder="data", make_folder=True)
-    with _client(server, "alice", "team-a") as alice:
+    data = blob_data(4)
+    digest = sha_hex(data)
+    with user_client(server, "bob", "team-b") as bob:
+        bob.upload_file(write_bytes(tmp_path, "b.bin", data), name="b", folder="data", make_folder=True)
+    with user_client(server, "alice", "team-a") as alice:
         offer = alice._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         assert offer["upload"] != direct.FINAL  # moto: a temp key, whose bytes the server hashes
         claim = {"size": len(data), "upload": offer["upload"]}
@@ -198,18 +162,18 @@ def test_a_stored_blob_of_another_group_is_not_claimed_by_asking_for_a_url(make_
         assert response.status_code == 409 and "no upload" in response.json()["message"]
         assert alice._send("HEAD", f"/blobs/{digest}", allow=(404,)).status_code == 404
         # she sends the bytes (to the bucket; the server hashes them): now she may use them
-        art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a", folder="data", make_folder=True)
+        art = alice.upload_file(write_bytes(tmp_path, "a.bin", data), name="a", folder="data", make_folder=True)
         assert b"".join(alice.read(art.id)) == data
     assert not list(server.registry.store.iter_temp())
 
 
 def test_on_a_checking_store_another_users_upload_cannot_be_claimed(make_server: Any, tmp_path: Path) -> None:
     server, _seen = make_server(presign_store_checks=True)
-    data = _data(5)
-    digest = _sha(data)
-    with _client(server, "bob", "team-b") as bob:
-        bob.upload_file(_write(tmp_path, "b.bin", data), name="b")
-    with _client(server, "alice", "team-a") as alice:
+    data = blob_data(5)
+    digest = sha_hex(data)
+    with user_client(server, "bob", "team-b") as bob:
+        bob.upload_file(write_bytes(tmp_path, "b.bin", data), name="b")
+    with user_client(server, "alice", "team-a") as alice:
         offer = alice._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         assert offer["upload"] == direct.FINAL  # S3 would check her bytes: a PUT over the blob is harmless
         claim = {"size": len(data), "upload": direct.FINAL}
@@ -220,20 +184,17 @@ def test_on_a_checking_store_another_users_upload_cannot_be_claimed(make_server:
         assert forged.status_code == 400
 
 
-MULTI = 11 << 20  # three parts of 5 MiB (moto, like S3, wants 5 MiB but for the last)
-
-
 def test_a_large_blob_goes_up_in_parallel_parts_and_the_server_hashes_it(make_server: Any, tmp_path: Path,
                                                                           moto_server: MotoServer) -> None:
     server, seen = make_server(presign_store_checks=True, presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
-    data = _data(30, MULTI)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+    data = blob_data(30, MULTI)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big")
         assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
         assert b"".join(reg.read(art.id)) == data
     store = server.registry.store
-    assert moto_server.filesystem().cat_file(store.blob_path(_sha(data))) == data
-    kept, expected = store._load_index(_sha(data)), _index_of(data)
+    assert moto_server.filesystem().cat_file(store.blob_path(sha_hex(data))) == data
+    kept, expected = store._load_index(sha_hex(data)), _index_of(data)
     assert kept == expected  # the server's hashing pass kept it
     assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
 
@@ -241,9 +202,9 @@ def test_a_large_blob_goes_up_in_parallel_parts_and_the_server_hashes_it(make_se
 def test_multipart_content_that_hashes_differently_is_refused_and_deleted(make_server: Any) -> None:
     server, _seen = make_server(presign_store_checks=True, presign_multipart_bytes=6 << 20,
                                 presign_part_bytes=5 << 20)
-    data, wrong = _data(31, MULTI), _data(32, MULTI)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
+    data, wrong = blob_data(31, MULTI), blob_data(32, MULTI)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
         offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": MULTI})
         assert offer["url"] is None and len(offer["parts"]) == 3 and offer["partSize"] == 5 << 20
         etags = [httpx.put(url, content=wrong[i * (5 << 20):(i + 1) * (5 << 20)]).headers["etag"]
@@ -285,10 +246,10 @@ def _multipart_server(make_server: Any) -> tuple[LiveServer, Counter[tuple[str, 
 def test_every_part_of_a_multipart_upload_advances_the_progress_as_it_is_sent(make_server: Any,
                                                                              tmp_path: Path) -> None:
     server, seen = _multipart_server(make_server)
-    data = _data(33, MULTI)
-    progress = Progress(server, _sha(data))
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+    data = blob_data(33, MULTI)
+    progress = Progress(server, sha_hex(data))
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big", progress=progress)
         assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
         assert b"".join(reg.read(art.id)) == data
     assert sum(progress.counts) == MULTI and all(n > 0 for n in progress.counts)
@@ -316,12 +277,12 @@ class DropsAPart(httpx.HTTPTransport):
 
 def test_a_retried_part_is_counted_once(make_server: Any, tmp_path: Path, moto_server: MotoServer) -> None:
     server, seen = _multipart_server(make_server)
-    data = _data(34, MULTI)
-    progress = Progress(server, _sha(data))
+    data = blob_data(34, MULTI)
+    progress = Progress(server, sha_hex(data))
     network = DropsAPart(int(moto_server.endpoint_url.rsplit(":", 1)[1]), part=2)
-    with httpx.Client(transport=network) as client, _client(server, "alice", "team-a") as reg:
+    with httpx.Client(transport=network) as client, user_client(server, "alice", "team-a") as reg:
         reg.client = client
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big", progress=progress)
         assert b"".join(reg.read(art.id)) == data
     assert network.dropped == 1 and seen[("POST", "uploaded", 201)] == 1  # sent again, straight to the bucket
     assert sum(progress.counts) == MULTI and max(progress.counts) <= http.UPLOAD_CHUNK
@@ -336,10 +297,10 @@ def test_a_multipart_upload_sent_again_through_the_server_is_counted_once(make_s
         raise StorageError("reading the upload back: [Errno 121] Internal Server Error")
 
     monkeypatch.setattr(server.registry.store, "hash_object", failing)
-    data = _data(35, MULTI)
-    progress = Progress(server, _sha(data))
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big", progress=progress)
+    data = blob_data(35, MULTI)
+    progress = Progress(server, sha_hex(data))
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big", progress=progress)
         assert b"".join(reg.read(art.id)) == data
     assert seen[("POST", "uploaded", 502)] >= 1 and seen[("POST", "uploaded", 201)] == 0
     assert seen[("PUT", "blobs", 201)] == 1  # all MULTI bytes sent twice: to the bucket, then to the server
@@ -349,9 +310,9 @@ def test_a_multipart_upload_sent_again_through_the_server_is_counted_once(make_s
 def test_an_upload_after_its_url_expired_is_refused(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(direct, "CLOCK_SKEW", 0)
     server, _seen = make_server(presign_expiry_seconds=1)
-    data = _data(6)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
+    data = blob_data(6)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
         offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         assert offer["expiresIn"] == 1
         time.sleep(2.1)
@@ -365,12 +326,12 @@ def test_an_upload_after_its_url_expired_is_refused(make_server: Any, monkeypatc
 
 def test_the_client_verifies_a_direct_download(make_server: Any, tmp_path: Path, moto_server: MotoServer) -> None:
     server, seen = make_server()
-    data = _data(7)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    data = blob_data(7)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         tampered = bytearray(data)
         tampered[-1] ^= 1
-        moto_server.filesystem().pipe_file(server.registry.store.blob_path(_sha(data)), bytes(tampered))
+        moto_server.filesystem().pipe_file(server.registry.store.blob_path(sha_hex(data)), bytes(tampered))
         with pytest.raises(ArtifactIntegrityError):
             b"".join(reg.read(art.id))
         assert seen[("GET", "contents", 303)] == 1  # it came from the bucket, unchecked by the server
@@ -382,10 +343,10 @@ def test_the_client_verifies_a_direct_download(make_server: Any, tmp_path: Path,
 
 def test_the_offer_reserves_the_digest_for_gc_before_the_url_exists(make_server: Any) -> None:
     server, _seen = make_server()
-    digest = _sha(_data(8))
+    digest = sha_hex(blob_data(8))
     since = datetime.now(timezone.utc) - timedelta(seconds=1)
     catalog = AuthCatalog(server.registry.catalog.engine)
-    with _client(server, "alice", "team-a") as reg:
+    with user_client(server, "alice", "team-a") as reg:
         assert catalog.reserved([digest], since) == set()
         reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": SIZE})
     assert catalog.reserved([digest], since) == {digest}  # gc on any replica keeps it while she uploads
@@ -393,10 +354,10 @@ def test_the_offer_reserves_the_digest_for_gc_before_the_url_exists(make_server:
 
 def test_a_local_disk_server_still_proxies(make_server: Any, tmp_path: Path) -> None:
     server, seen = make_server(storage=str(tmp_path / "blobs"))
-    with _client(server, "alice", "team-a") as reg:
-        first = reg.upload_file(_write(tmp_path, "a.bin", _data(9)), name="a")
-        reg.upload_file(_write(tmp_path, "b.bin", _data(10)), name="b")
-        assert b"".join(reg.read(first.id)) == _data(9)
+    with user_client(server, "alice", "team-a") as reg:
+        first = reg.upload_file(write_bytes(tmp_path, "a.bin", blob_data(9)), name="a")
+        reg.upload_file(write_bytes(tmp_path, "b.bin", blob_data(10)), name="b")
+        assert b"".join(reg.read(first.id)) == blob_data(9)
     assert seen[("POST", "upload-url", 200)] == 1  # "never here" is remembered
     assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
 
@@ -405,10 +366,10 @@ def test_a_local_disk_server_still_proxies(make_server: Any, tmp_path: Path) -> 
 def test_turned_off_or_not_offered_the_bytes_go_through_the_server(make_server: Any, tmp_path: Path,
                                                                    side: str) -> None:
     server, seen = make_server(presign_urls=side == "client", older=side == "older-server")
-    with _client(server, "alice", "team-a", direct_transfers=side != "client") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", _data(11)), name="a")
-        reg.upload_file(_write(tmp_path, "b.bin", _data(12)), name="b")
-        assert b"".join(reg.read(art.id)) == _data(11)
+    with user_client(server, "alice", "team-a", direct_transfers=side != "client") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", blob_data(11)), name="a")
+        reg.upload_file(write_bytes(tmp_path, "b.bin", blob_data(12)), name="b")
+        assert b"".join(reg.read(art.id)) == blob_data(11)
     asked = sum(n for (method, kind, _status), n in seen.items() if kind == "upload-url")
     assert asked == {"server": 1, "client": 0, "older-server": 1}[side]
     assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
@@ -417,10 +378,10 @@ def test_turned_off_or_not_offered_the_bytes_go_through_the_server(make_server: 
 
 def test_small_files_go_through_the_server(make_server: Any, tmp_path: Path) -> None:
     server, seen = make_server(presign_min_bytes=SIZE + 1)
-    with _client(server, "alice", "team-a") as reg:
+    with user_client(server, "alice", "team-a") as reg:
         for i in range(2):
-            art = reg.upload_file(_write(tmp_path, f"{i}.bin", _data(20 + i)), name=f"f{i}")
-        assert b"".join(reg.read(art.id)) == _data(21)
+            art = reg.upload_file(write_bytes(tmp_path, f"{i}.bin", blob_data(20 + i)), name=f"f{i}")
+        assert b"".join(reg.read(art.id)) == blob_data(21)
     assert seen[("POST", "upload-url", 200)] == 1  # the floor is remembered
     assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
 
@@ -468,8 +429,8 @@ class TestHttpS3DirectContract(StreamContract):
 
 def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None:
     server, _seen = make_server(presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
-    digest = _sha(b"x")
-    with _client(server, "mallory", "team-m") as reg:
+    digest = sha_hex(b"x")
+    with user_client(server, "mallory", "team-m") as reg:
         for body, status in (({"size": -1}, 400), ({"size": "big"}, 400), ({}, 400), ({"size": (5 << 40) + 1}, 413)):
             assert reg._send("POST", f"/blobs/{digest}/upload-url", json=body, allow=(400, 413)).status_code == status
         assert reg._send("POST", "/blobs/not-a-digest/upload-url", json={"size": 1}, allow=(400,)).status_code == 400
@@ -480,7 +441,7 @@ def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None
         assert time.process_time() - started < 5
         bad = {"size": 1, "upload": offer["upload"], "multipart": offer["multipart"], "etags": ["x"] * 10_001}
         assert reg._send("POST", f"/blobs/{digest}/uploaded", json=bad, allow=(400,)).status_code == 400
-    with _client(server, "reader", "team-r") as reader:
+    with user_client(server, "reader", "team-r") as reader:
         AuthCatalog(server.registry.catalog.engine).add_member("team-r", "reader", write=False)  # writes nowhere
         assert reader._send("POST", f"/blobs/{digest}/upload-url", json={"size": 1}, allow=(403,)).status_code == 403
         done = {"size": 1, "upload": direct.FINAL}
@@ -492,9 +453,9 @@ def test_an_upload_overtaken_by_another_users_is_sent_again_through_the_server(m
                                                                               tmp_path: Path) -> None:
     """Two users PUT the same blob to its key; the last PUT's metadata names the other: hers goes again."""
     server, seen = make_server(presign_store_checks=True)
-    data = _data(40)
-    digest = _sha(data)
-    with _client(server, "bob", "team-b") as bob, _client(server, "alice", "team-a") as alice:
+    data = blob_data(40)
+    digest = sha_hex(data)
+    with user_client(server, "bob", "team-b") as bob, user_client(server, "alice", "team-a") as alice:
         bobs = bob._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         send = alice._direct._send_to_bucket
 
@@ -504,7 +465,7 @@ def test_an_upload_overtaken_by_another_users_is_sent_again_through_the_server(m
             return etag
 
         alice._direct._send_to_bucket = then_bob  # type: ignore[method-assign]
-        art = alice.upload_file(_write(tmp_path, "a.bin", data), name="a")
+        art = alice.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert seen[("POST", "uploaded", 409)] == 1 and seen[("PUT", "blobs", 200)] == 1  # hashed, not written
         assert b"".join(alice.read(art.id)) == data
 
@@ -529,16 +490,16 @@ def test_a_bucket_the_client_cannot_reach_makes_it_go_through_the_server(make_se
     server, seen = make_server()
     firewall = Firewall(int(moto_server.endpoint_url.rsplit(":", 1)[1]))
     if first == "download":  # stored by a client that reaches the bucket
-        with _client(server, "bob", "team-a") as bob:
-            art = bob.upload_file(_write(tmp_path, "a.bin", _data(50)), name="a")
-    with httpx.Client(transport=firewall) as network, _client(server, "alice", "team-a") as alice:
+        with user_client(server, "bob", "team-a") as bob:
+            art = bob.upload_file(write_bytes(tmp_path, "a.bin", blob_data(50)), name="a")
+    with httpx.Client(transport=firewall) as network, user_client(server, "alice", "team-a") as alice:
         alice.client = network
         if first == "upload":
-            art = alice.upload_file(_write(tmp_path, "a.bin", _data(50)), name="a")
+            art = alice.upload_file(write_bytes(tmp_path, "a.bin", blob_data(50)), name="a")
             assert seen[("POST", "uploaded", 201)] == 0 and seen[("PUT", "blobs", 201)] == 1
-        assert b"".join(alice.read(art.id)) == _data(50)
-        alice.upload_file(_write(tmp_path, "b.bin", _data(51)), name="b")
-        assert b"".join(alice.read(art.id)) == _data(50)
+        assert b"".join(alice.read(art.id)) == blob_data(50)
+        alice.upload_file(write_bytes(tmp_path, "b.bin", blob_data(51)), name="b")
+        assert b"".join(alice.read(art.id)) == blob_data(50)
     assert firewall.refused == 1  # tried once, then remembered
     assert seen[("GET", "contents", 200)] == 2
 
@@ -562,20 +523,20 @@ def test_a_download_url_the_bucket_refuses_is_read_through_the_server(make_serve
                                                                      moto_server: MotoServer) -> None:
     server, seen = make_server()
     network = ExpiredUrls(int(moto_server.endpoint_url.rsplit(":", 1)[1]))
-    with httpx.Client(transport=network) as client, _client(server, "alice", "team-a") as reg:
+    with httpx.Client(transport=network) as client, user_client(server, "alice", "team-a") as reg:
         reg.client = client
-        art = reg.upload_file(_write(tmp_path, "a.bin", _data(60)), name="a")
-        assert b"".join(reg.read(art.id)) == _data(60)
-        assert b"".join(reg.read(art.id)) == _data(60)
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", blob_data(60)), name="a")
+        assert b"".join(reg.read(art.id)) == blob_data(60)
+        assert b"".join(reg.read(art.id)) == blob_data(60)
     assert network.refused == 2  # a refused URL is not remembered: the next one may work
     assert seen[("GET", "contents", 303)] == 2 and seen[("GET", "contents", 200)] == 2
 
 
 def test_uploaded_is_idempotent_for_a_client_that_retries(make_server: Any) -> None:
     server, seen = make_server()
-    data = _data(70)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
+    data = blob_data(70)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
         offer = reg._json("POST", f"/blobs/{digest}/upload-url", json={"size": len(data)})
         httpx.put(offer["url"], content=data, headers=offer["headers"]).raise_for_status()
         done = {"size": len(data), "upload": offer["upload"]}
@@ -600,9 +561,9 @@ def test_an_upload_the_server_cannot_finish_goes_through_the_server(make_server:
 
     monkeypatch.setattr(store, "hash_object", failing)
     monkeypatch.setattr(store, "_discard", lambda path: None)  # its delete failed too: the temp copy stays
-    data = _data(80)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    data = blob_data(80)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert b"".join(reg.read(art.id)) == data
         assert seen[("POST", "uploaded", 502)] == reg.retries + 1 and seen[("PUT", "blobs", 201)] == 1
 
@@ -621,9 +582,9 @@ def test_an_upload_whose_temp_copy_gc_removed_goes_through_the_server(make_serve
         return digest
 
     monkeypatch.setattr(store, "hash_object", then_gc)
-    data = _data(90)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    data = blob_data(90)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert b"".join(reg.read(art.id)) == data
     assert seen[("PUT", "blobs", 201)] == 1 and not list(store.iter_temp())
 
@@ -687,10 +648,10 @@ def test_a_direct_upload_keeps_the_chunk_index_its_one_read_computed(make_server
     """moto: the server hashes the temp copy; that pass's index is stored, so no range read reads it all again."""
     server, seen = make_server()
     store = server.registry.store
-    data = _data(100, INDEXED)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+    data = blob_data(100, INDEXED)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big")
         assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
         # the sidecar is in the bucket, authentic (the store's key) and the index of these very bytes
         assert moto_server.filesystem().exists(store.index_path(digest))
@@ -712,11 +673,11 @@ def test_a_direct_upload_of_one_index_chunk_gets_no_sidecar(make_server: Any, tm
                                                            moto_server: MotoServer) -> None:
     server, seen = make_server()
     store = server.registry.store
-    data = _data(101)  # SIZE: under one index chunk, whose digest is its whole index
-    digest = _sha(data)
+    data = blob_data(101)  # SIZE: under one index chunk, whose digest is its whole index
+    digest = sha_hex(data)
     assert len(data) <= store.index_chunk_size
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert seen[("POST", "uploaded", 201)] == 1
         assert b"".join(reg.read(art.id, start=10, end=20)) == data[10:20]
     assert not moto_server.filesystem().exists(store.index_path(digest)) and store._load_index(digest) is None
@@ -728,10 +689,10 @@ def test_on_a_checking_store_the_index_waits_for_the_first_range_read(make_serve
     """S3 checks the upload's SHA-256 and the server reads no byte of it: the first range read builds the index."""
     server, seen = make_server(presign_store_checks=True)
     store = server.registry.store
-    data = _data(102, INDEXED)
-    digest = _sha(data)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+    data = blob_data(102, INDEXED)
+    digest = sha_hex(data)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big")
         assert seen[("POST", "uploaded", 201)] == 1
         assert not moto_server.filesystem().exists(store.index_path(digest))
         reads = BlobReads(store, monkeypatch)

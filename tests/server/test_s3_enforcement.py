@@ -30,8 +30,8 @@ from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.presigned import checksum_b64
-from tests.server.test_direct_transfers import MULTI, Requests, _client, _data, _sha, _write
 from tests.support.catalogs import copy_migrated_catalog
+from tests.support.direct_transfers import MULTI, RequestCounter, blob_data, sha_hex, user_client, write_bytes
 from tests.support.live_server import LiveServer
 from tests.support.services import LocalStackS3
 
@@ -54,7 +54,7 @@ def make_server(tmp_path: Path, localstack_s3: LocalStackS3, store_url: str
                                       settings=get_settings().model_copy(update=options))
         server = LiveServer(reg)
         seen: Counter[tuple[str, str, int]] = Counter()
-        server.app.add_middleware(Requests, seen=seen)
+        server.app.add_middleware(RequestCounter, seen=seen)
         started.append(server.start())
         return server, seen
 
@@ -69,11 +69,11 @@ def _keys(localstack_s3: LocalStackS3, store_url: str) -> list[str]:
 
 
 def _offer(reg: Any, data: bytes) -> dict[str, Any]:
-    return reg._json("POST", f"/blobs/{_sha(data)}/upload-url", json={"size": len(data)})
+    return reg._json("POST", f"/blobs/{sha_hex(data)}/upload-url", json={"size": len(data)})
 
 
 def _claim(reg: Any, data: bytes, offer: dict[str, Any]) -> httpx.Response:
-    return reg._send("POST", f"/blobs/{_sha(data)}/uploaded", json={"size": len(data), "upload": offer["upload"]},
+    return reg._send("POST", f"/blobs/{sha_hex(data)}/uploaded", json={"size": len(data), "upload": offer["upload"]},
                      allow=(409,))
 
 
@@ -81,16 +81,16 @@ def _refused_and_nothing_kept(reg: Any, data: bytes, offer: dict[str, Any], serv
     """The server's view after S3 refused the PUT: no upload to claim, no blob, no artifact can use it."""
     response = _claim(reg, data, offer)
     assert response.status_code == 409, response.text
-    assert reg._send("HEAD", f"/blobs/{_sha(data)}", allow=(404,)).status_code == 404
-    body = {"name": "x", "kind": "file", "files": [{"path": "x", "checksum": _sha(data), "size": len(data)}]}
+    assert reg._send("HEAD", f"/blobs/{sha_hex(data)}", allow=(404,)).status_code == 404
+    body = {"name": "x", "kind": "file", "files": [{"path": "x", "checksum": sha_hex(data), "size": len(data)}]}
     assert reg._send("POST", "/artifacts", json=body, allow=(400, 404, 409)).status_code >= 400
-    assert reg.count() == 0 and not server.registry.store.exists(_sha(data))
+    assert reg.count() == 0 and not server.registry.store.exists(sha_hex(data))
 
 
 def test_s3_refuses_a_body_that_does_not_match_its_signed_checksum_and_the_probe_sees_it(
         localstack_s3: LocalStackS3, store_url: str) -> None:
     store: Any = ContentStore(store_url, localstack_s3.storage_options)
-    digest = _sha(b"the announced bytes")
+    digest = sha_hex(b"the announced bytes")
     signed = store.presign_put(store.blob_path(digest), digest, {}, 60)
     response = httpx.put(signed.url, content=b"other bytes", headers=signed.headers)
     assert response.status_code == 400 and "<Code>BadDigest</Code>" in response.text
@@ -138,22 +138,22 @@ def test_a_probe_without_a_verdict_raises_and_is_not_remembered() -> None:
 def test_uploads_go_to_the_blobs_key_and_the_server_reads_none_of_their_bytes(
         make_server: Any, tmp_path: Path, localstack_s3: LocalStackS3, store_url: str) -> None:
     server, seen = make_server()
-    data = _data(41)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "a.bin", data), name="a")
+    data = blob_data(41)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
         assert seen[("POST", "upload-url", 200)] == 1 and seen[("POST", "uploaded", 201)] == 1
         assert not any(method == "PUT" for method, _kind, _status in seen)  # no byte through PUT /blobs
         target = tmp_path / "out.bin"
         reg.download(art.id, str(target))  # a presigned GET, signature checked, bytes verified by the client
         assert target.read_bytes() == data and seen[("GET", "contents", 303)] == 1
     assert server.registry.store.checksum_enforced() is True  # probed, not forced
-    assert _keys(localstack_s3, store_url) == [f"sha256/{_sha(data)[:2]}/{_sha(data)}"]  # no temp key, no index
+    assert _keys(localstack_s3, store_url) == [f"sha256/{sha_hex(data)[:2]}/{sha_hex(data)}"]  # no temp key, no index
 
 
 def test_wrong_bytes_sent_to_the_blobs_key_are_refused_by_s3_and_never_become_a_blob(make_server: Any) -> None:
     server, _seen = make_server()
-    data, wrong = _data(42), _data(43)
-    with _client(server, "alice", "team-a") as reg:
+    data, wrong = blob_data(42), blob_data(43)
+    with user_client(server, "alice", "team-a") as reg:
         offer = _offer(reg, data)
         assert offer["upload"] == direct.FINAL  # the probe found a store that checks: straight to the key
         response = httpx.put(offer["url"], content=wrong, headers=offer["headers"])
@@ -164,8 +164,8 @@ def test_wrong_bytes_sent_to_the_blobs_key_are_refused_by_s3_and_never_become_a_
 def test_an_upload_url_past_its_expiry_is_refused_by_s3(make_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(direct, "CLOCK_SKEW", 0)
     server, _seen = make_server(presign_expiry_seconds=1)
-    data = _data(44)
-    with _client(server, "alice", "team-a") as reg:
+    data = blob_data(44)
+    with user_client(server, "alice", "team-a") as reg:
         offer = _offer(reg, data)
         assert offer["expiresIn"] == 1
         time.sleep(2.1)
@@ -182,14 +182,14 @@ def _with_query(url: str, **changes: str) -> str:
 def test_a_request_that_differs_from_what_was_signed_is_refused_by_s3(make_server: Any) -> None:
     """A URL for one digest writes nothing else: not another key, not without its checksum, not re-signed."""
     server, _seen = make_server()
-    data, other = _data(45), _data(46)
-    with _client(server, "alice", "team-a") as reg:
+    data, other = blob_data(45), blob_data(46)
+    with user_client(server, "alice", "team-a") as reg:
         offer = _offer(reg, data)
         url, headers = offer["url"], offer["headers"]
         attempts = {
-            "another key": (url.replace(_sha(data), _sha(other)), headers, other),
+            "another key": (url.replace(sha_hex(data), sha_hex(other)), headers, other),
             "no checksum header": (url, {k: v for k, v in headers.items() if k != "x-amz-checksum-sha256"}, data),
-            "the checksum of other bytes": (url, {**headers, "x-amz-checksum-sha256": checksum_b64(_sha(other))},
+            "the checksum of other bytes": (url, {**headers, "x-amz-checksum-sha256": checksum_b64(sha_hex(other))},
                                             other),
             "a forged signature": (_with_query(url, **{"X-Amz-Signature": "0" * 64}), headers, data),
             "a longer expiry": (_with_query(url, **{"X-Amz-Expires": "604800"}), headers, data),
@@ -198,18 +198,18 @@ def test_a_request_that_differs_from_what_was_signed_is_refused_by_s3(make_serve
             response = httpx.put(target, content=body, headers=sent_headers)
             assert response.status_code == 403, (what, response.status_code, response.text[:300])
         _refused_and_nothing_kept(reg, data, offer, server)
-        assert not server.registry.store.exists(_sha(other))
+        assert not server.registry.store.exists(sha_hex(other))
 
 
 def test_a_multipart_upload_completes_on_s3_and_the_server_hashes_it(make_server: Any, tmp_path: Path,
                                                                       localstack_s3: LocalStackS3,
                                                                       store_url: str) -> None:
     server, seen = make_server(presign_multipart_bytes=6 << 20, presign_part_bytes=5 << 20)
-    data = _data(47, MULTI)
-    with _client(server, "alice", "team-a") as reg:
-        art = reg.upload_file(_write(tmp_path, "big.bin", data), name="big")
+    data = blob_data(47, MULTI)
+    with user_client(server, "alice", "team-a") as reg:
+        art = reg.upload_file(write_bytes(tmp_path, "big.bin", data), name="big")
         assert seen[("POST", "uploaded", 201)] == 1 and not any(method == "PUT" for method, _k, _s in seen)
         assert b"".join(reg.read(art.id)) == data
     store = server.registry.store
-    assert localstack_s3.filesystem().cat_file(store.blob_path(_sha(data))) == data
+    assert localstack_s3.filesystem().cat_file(store.blob_path(sha_hex(data))) == data
     assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())

@@ -1,0 +1,78 @@
+"""What the direct-transfer tests share: a request counter on the server, payloads, clients.
+
+Used by tests/server/test_direct_transfers.py (moto) and test_s3_enforcement.py (LocalStack).
+
+Example:
+    ```python
+    seen: Counter[tuple[str, str, int]] = Counter()
+    server.app.add_middleware(RequestCounter, seen=seen)
+    with user_client(server, "alice", "team-a") as reg:
+        reg.upload_file(write_bytes(tmp_path, "a.bin", blob_data(1)), name="a")
+    ```
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from prefect_artifacts.catalog.auth import AuthCatalog
+from prefect_artifacts.registry.http import HttpRegistry
+from prefect_artifacts.settings import get_settings
+from tests.support.live_server import LiveServer
+
+#: Over the client's 256 KiB small-file path: a blob request of its own.
+SIZE = 300 * 1024
+#: Three parts of 5 MiB (S3, and moto and LocalStack like it, want 5 MiB but for the last).
+MULTI = 11 << 20
+
+
+class RequestCounter:
+    """ASGI middleware counting the server's requests as (method, last path segment kind, status)."""
+
+    def __init__(self, app: ASGIApp, seen: Counter[tuple[str, str, int]]) -> None:
+        self.app, self.seen = app, seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                parts = scope["path"].split("/")
+                kind = parts[-1] if parts[-1] in ("upload-url", "uploaded", "contents") else parts[-2]
+                self.seen[(scope["method"], kind, message["status"])] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting)
+
+
+def blob_data(seed: int, size: int = SIZE) -> bytes:
+    """``size`` bytes that differ for every ``seed``."""
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def sha_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` in hex: its blob's digest."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def user_client(server: LiveServer, user: str, group: str, **settings: Any) -> HttpRegistry:
+    """A client of ``server`` as a new ``user`` writing to ``group`` (digest cache off, ``settings`` on top)."""
+    auth = AuthCatalog(server.registry.catalog.engine)
+    auth.create_user(user, default_group=group)
+    _key_id, secret = auth.create_key(user)
+    options = get_settings().model_copy(update={"digest_cache": False, **settings})
+    return HttpRegistry(server.url, api_key=secret, settings=options)
+
+
+def write_bytes(tmp_path: Path, name: str, data: bytes) -> str:
+    """Write ``data`` to ``tmp_path / name``; its path as text."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
