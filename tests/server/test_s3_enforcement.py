@@ -7,6 +7,9 @@ URL past its expiry, a request that differs from what was signed (another key, a
 left out, a forged signature) (``403``). Here the server's store probe finds that the
 store checks (no setting forced), so uploads go straight to the blob's own key and the
 server reads none of their bytes; what S3 refuses never becomes a blob or an artifact.
+Two refusals come from the client's own side: a file that changed between its hash and
+its upload (the error says so), and a download URL that expired before the client
+followed it (read through the server instead).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import httpx
 import pytest
 
 from prefect_artifacts.catalog.engine import sqlite_url
-from prefect_artifacts.errors import StorageError
+from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
 from prefect_artifacts.registry import direct
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
@@ -213,3 +216,51 @@ def test_a_multipart_upload_completes_on_s3_and_the_server_hashes_it(make_server
     store = server.registry.store
     assert localstack_s3.filesystem().cat_file(store.blob_path(sha_hex(data))) == data
     assert not list(store.iter_temp()) and not list(store.iter_unfinished_uploads())
+
+
+class Hook(httpx.HTTPTransport):
+    """The client's network: ``hook`` runs before each request ``when`` picks; the bucket's answers are kept."""
+
+    def __init__(self, bucket: LocalStackS3, when: Callable[[httpx.Request], bool], hook: Callable[[], None]) -> None:
+        super().__init__()
+        self.bucket_port, self.when, self.hook = urlsplit(bucket.endpoint_url).port, when, hook
+        self.bucket_answers: list[tuple[str, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.when(request):
+            self.hook()
+        response = super().handle_request(request)
+        if request.url.port == self.bucket_port:
+            self.bucket_answers.append((request.method, response.status_code))
+        return response
+
+
+def test_a_file_that_changes_between_its_hash_and_its_upload_is_refused_by_s3(
+        make_server: Any, tmp_path: Path, localstack_s3: LocalStackS3, store_url: str) -> None:
+    """The client hashed one content and sent another: S3 refuses it, the error says why, nothing is kept."""
+    server, seen = make_server()
+    size = 2 << 20  # over SMALL_FILE: streamed from the file (a smaller one is read once, hashed and sent)
+    path = write_bytes(tmp_path, "a.bin", blob_data(48, size))
+    network = Hook(localstack_s3, lambda r: r.url.path.endswith("/upload-url"),  # hashed by now; the PUT is next
+                   lambda: Path(path).write_bytes(blob_data(49, size)))
+    with httpx.Client(transport=network) as client, user_client(server, "alice", "team-a") as reg:
+        reg.client = client
+        with pytest.raises(ArtifactIntegrityError, match="did the file change"):
+            reg.upload_file(path, name="a")
+        assert network.bucket_answers == [("PUT", 400)] and reg.count() == 0  # BadDigest, not retried; no artifact
+    assert seen[("POST", "uploaded", 201)] == 0 and not any(method == "PUT" for method, _k, _s in seen)
+    assert _keys(localstack_s3, store_url) == []
+
+
+def test_a_download_url_that_expired_before_its_get_is_read_through_the_server(
+        make_server: Any, tmp_path: Path, localstack_s3: LocalStackS3) -> None:
+    server, seen = make_server(presign_expiry_seconds=1)
+    data = blob_data(50)
+    network = Hook(localstack_s3, lambda r: r.url.port == urlsplit(localstack_s3.endpoint_url).port
+                   and r.method == "GET", lambda: time.sleep(2.1))  # the client is slow to follow the redirect
+    with httpx.Client(transport=network) as client, user_client(server, "alice", "team-a") as reg:
+        reg.client = client
+        art = reg.upload_file(write_bytes(tmp_path, "a.bin", data), name="a")
+        assert b"".join(reg.read(art.id)) == data
+    assert network.bucket_answers == [("PUT", 200), ("GET", 403)]  # S3's "Request has expired", for real
+    assert seen[("GET", "contents", 303)] == 1 and seen[("GET", "contents", 200)] == 1  # then the server served it
