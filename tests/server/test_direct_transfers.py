@@ -22,27 +22,25 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from prefect_artifacts.catalog.auth import AuthCatalog
 from prefect_artifacts.catalog.engine import sqlite_url
-from prefect_artifacts.catalog.schema import artifact_files
 from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
 from prefect_artifacts.registry import direct, http
-from prefect_artifacts.registry.http import HttpRegistry, error_from_response
+from prefect_artifacts.registry.http import error_from_response
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.hashing import INDEX_CHUNK, ChunkedSha256
 from prefect_artifacts.storage.presigned import checksum_b64
-from prefect_artifacts.testing._reads import StreamContract
 from tests.support.catalogs import copy_migrated_catalog
 from tests.support.direct_transfers import (
     MULTI,
     SIZE,
+    DirectStreamContract,
     RequestCounter,
     blob_data,
     sha_hex,
@@ -386,45 +384,14 @@ def test_small_files_go_through_the_server(make_server: Any, tmp_path: Path) -> 
     assert seen[("PUT", "blobs", 201)] == 2 and seen[("GET", "contents", 200)] == 1
 
 
-class TestHttpS3DirectContract(StreamContract):
-    """The stream contract over a server whose blobs are in S3, every blob sent directly.
-
-    The client's small-blob shortcuts are off (``DIRECT_PUT``, ``INLINE_MAX``), so every
-    blob the suite uploads takes a presigned PUT (checked by the server, moto not
-    checking) and every whole-file read a presigned GET. (``UploadContract`` and
-    ``ContentsContract`` pass here too: add them to run them; they cost ~35 s more.)
-    """
+class TestHttpS3DirectContract(DirectStreamContract):
+    """`DirectStreamContract` on moto: every blob checked by the server (moto does not check)."""
 
     __test__ = True
 
     @pytest.fixture
-    def registry(self, shared_server: LiveServer, tmp_path: Path, moto_server: MotoServer,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpRegistry]:
-        monkeypatch.setattr(http, "DIRECT_PUT", -1)
-        monkeypatch.setattr(http, "INLINE_MAX", -1)
-
-        proxied: list[str] = []  # plugin snapshot files (save_object) still take PUT /blobs: they are small
-        receive_blob = LocalRegistry.receive_blob
-
-        def receive(self: LocalRegistry, digest: str, storage: str | None = None) -> Any:
-            proxied.append(digest)
-            return receive_blob(self, digest, storage)
-
-        monkeypatch.setattr(LocalRegistry, "receive_blob", receive)
-        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
-        catalog = copy_migrated_catalog(tmp_path / "server" / "catalog.sqlite")
-        backing = LocalRegistry.from_urls(f"s3://{moto_server.make_bucket()}/artifacts", sqlite_url(catalog),
-                                          storage_options=moto_server.storage_options, settings=settings)
-        server = shared_server.use(backing)
-        server.auth.create_user("alice", default_group="default")
-        _key_id, secret = server.auth.create_key("alice")
-        reg = HttpRegistry(server.url, api_key=secret)
-        yield reg
-        reg.close()
-        with backing.catalog.engine.connect() as conn:
-            files = set(conn.scalars(select(artifact_files.c.digest)))
-        assert not files & set(proxied), "an artifact's file went through PUT /blobs"
-        backing.close()
+    def bucket(self, moto_server: MotoServer) -> tuple[str, dict[str, Any]]:
+        return f"s3://{moto_server.make_bucket()}/artifacts", moto_server.storage_options
 
 
 def test_hostile_offer_requests_are_refused_or_bounded(make_server: Any) -> None:

@@ -34,7 +34,15 @@ from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.presigned import checksum_b64
 from tests.support.catalogs import copy_migrated_catalog
-from tests.support.direct_transfers import MULTI, RequestCounter, blob_data, sha_hex, user_client, write_bytes
+from tests.support.direct_transfers import (
+    MULTI,
+    DirectStreamContract,
+    RequestCounter,
+    blob_data,
+    sha_hex,
+    user_client,
+    write_bytes,
+)
 from tests.support.live_server import LiveServer
 from tests.support.services import LocalStackS3
 
@@ -264,3 +272,13 @@ def test_a_download_url_that_expired_before_its_get_is_read_through_the_server(
         assert b"".join(reg.read(art.id)) == data
     assert network.bucket_answers == [("PUT", 200), ("GET", 403)]  # S3's "Request has expired", for real
     assert seen[("GET", "contents", 303)] == 1 and seen[("GET", "contents", 200)] == 1  # then the server served it
+
+
+class TestHttpEnforcingS3DirectContract(DirectStreamContract):
+    """`DirectStreamContract` on LocalStack: every blob PUT to its own key, its SHA-256 checked by S3."""
+
+    __test__ = True
+
+    @pytest.fixture
+    def bucket(self, localstack_s3: LocalStackS3) -> tuple[str, dict[str, Any]]:
+        return f"s3://{localstack_s3.make_bucket()}/artifacts", localstack_s3.storage_options

@@ -15,14 +15,23 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from sqlalchemy import select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from prefect_artifacts.catalog.auth import AuthCatalog
+from prefect_artifacts.catalog.engine import sqlite_url
+from prefect_artifacts.catalog.schema import artifact_files
+from prefect_artifacts.registry import http
 from prefect_artifacts.registry.http import HttpRegistry
+from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.settings import get_settings
+from prefect_artifacts.testing._reads import StreamContract
+from tests.support.catalogs import copy_migrated_catalog
 from tests.support.live_server import LiveServer
 
 #: Over the client's 256 KiB small-file path: a blob request of its own.
@@ -76,3 +85,45 @@ def write_bytes(tmp_path: Path, name: str, data: bytes) -> str:
     path = tmp_path / name
     path.write_bytes(data)
     return str(path)
+
+
+class DirectStreamContract(StreamContract):
+    """The stream contract over a server whose blobs are in an S3 bucket, every blob sent directly.
+
+    A subclass gives the ``bucket`` fixture: ``(s3 URL, storage_options)``. The client's
+    small-blob shortcuts are off (``DIRECT_PUT``, ``INLINE_MAX``), so every blob the suite
+    uploads takes a presigned PUT and every whole-file read a presigned GET; afterwards no
+    artifact's file may have gone through ``PUT /blobs``. (``UploadContract`` and
+    ``ContentsContract`` pass too: add them to run them; they cost ~35 s more.)
+    """
+
+    __test__ = False
+
+    @pytest.fixture
+    def registry(self, shared_server: LiveServer, tmp_path: Path, bucket: tuple[str, dict[str, Any]],
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpRegistry]:
+        monkeypatch.setattr(http, "DIRECT_PUT", -1)
+        monkeypatch.setattr(http, "INLINE_MAX", -1)
+
+        proxied: list[str] = []  # plugin snapshot files (save_object) still take PUT /blobs: they are small
+        receive_blob = LocalRegistry.receive_blob
+
+        def receive(self: LocalRegistry, digest: str, storage: str | None = None) -> Any:
+            proxied.append(digest)
+            return receive_blob(self, digest, storage)
+
+        monkeypatch.setattr(LocalRegistry, "receive_blob", receive)
+        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
+        catalog = copy_migrated_catalog(tmp_path / "server" / "catalog.sqlite")
+        url, options = bucket
+        backing = LocalRegistry.from_urls(url, sqlite_url(catalog), storage_options=options, settings=settings)
+        server = shared_server.use(backing)
+        server.auth.create_user("alice", default_group="default")
+        _key_id, secret = server.auth.create_key("alice")
+        reg = HttpRegistry(server.url, api_key=secret)
+        yield reg
+        reg.close()
+        with backing.catalog.engine.connect() as conn:
+            files = set(conn.scalars(select(artifact_files.c.digest)))
+        assert not files & set(proxied), "an artifact's file went through PUT /blobs"
+        backing.close()
