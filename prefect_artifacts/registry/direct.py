@@ -14,6 +14,9 @@ large file's bytes to and from the bucket itself; the server only signs and chec
   again (same bytes) and that proves the caller holds them. `finish_upload` HEADs the
   object: its size, its stored SHA-256 checksum, and the signed metadata saying who
   uploaded it for which digest, before the URL expired.
+- A store that refuses the signed checksum itself (the probe's PUT gets a 4xx other than
+  ``BadDigest``, say ``InvalidArgument`` from a store without SHA-256 checksums) would
+  refuse every upload URL: it gets none, and clients send through the server.
 - Where the store does not check (moto, some S3-compatible stores) the PUT goes to
   ``tmp/<upload id>.part``; `finish_upload` checks the same facts, then reads the object
   and hashes it (bounded chunks) before moving it into place (or dropping it, when the
@@ -128,9 +131,10 @@ def _presigner(reg: LocalRegistry, store: ContentStore) -> PresignedS3 | None:
     return store if reg.settings.presign_urls and isinstance(store, PresignedS3) else None
 
 
-def _store_checks(reg: LocalRegistry, store: PresignedS3) -> bool:
+def _store_checks(reg: LocalRegistry, store: PresignedS3) -> bool | None:
+    """Whether the store checks signed SHA-256s (the setting, else the probe); None: it refuses them."""
     forced = reg.settings.presign_store_checks
-    return bool(store.checksum_enforced()) if forced is None else forced
+    return store.checksum_enforced() if forced is None else forced
 
 
 def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None = None,
@@ -163,7 +167,10 @@ def offer_upload(reg: LocalRegistry, digest: str, size: int, storage: str | None
     if size < floor:
         return UploadOffer(None, reason=f"content under {floor} bytes goes through the server", min_bytes=floor)
     multipart = size > settings.presign_multipart_bytes
-    checks = _store_checks(reg, store) and not multipart
+    verdict = _store_checks(reg, store)
+    if verdict is None:
+        return UploadOffer(None, reason="this server's store refuses signed SHA-256 checksums", permanent=True)
+    checks = verdict and not multipart
     reg._access.hold_blob(digest)  # before the URL exists: gc on any replica keeps the blob meanwhile
     expiry = settings.presign_expiry_seconds
     upload = FINAL if checks else new_uuid().hex
@@ -206,9 +213,10 @@ def finish_upload(reg: LocalRegistry, digest: str, size: int, upload: str, stora
     check_digest(digest)
     reg._check_uploader()
     store = _presigner(reg, reg._named_store(storage))
-    if store is None:
+    verdict = None if store is None else _store_checks(reg, store)
+    if store is None or verdict is None:
         raise InvalidArtifactInput("this server's store does not take presigned uploads")
-    checks = _store_checks(reg, store) and multipart is None
+    checks = verdict and multipart is None
     if upload == FINAL and checks:
         path = store.blob_path(digest)
     elif upload != FINAL and not checks and isinstance(upload, str) and _UPLOAD_ID.match(upload):

@@ -9,7 +9,8 @@ get one and how an upload is checked afterwards are the registry's
   if the whole body hashes to it: a single PUT is verified by the store itself. Whether
   the store really does is probed once per store (`checksum_enforced`: a PUT whose body
   does not match its checksum must be refused); one that does not (moto, some
-  S3-compatible stores) gets uploads to a temp key that the server hashes itself.
+  S3-compatible stores) gets uploads to a temp key that the server hashes itself, and one
+  that refuses the signed checksum itself (a store without SHA-256 checksums) gets none.
 - ``x-amz-meta-pa-uploader``/``-pa-digest``/``-pa-expires`` are signed in too: a HEAD of
   the object afterwards says who uploaded it, for which digest and until when the URL
   was valid, so no one can claim someone else's upload (`ObjectFacts`).
@@ -38,6 +39,10 @@ from prefect_artifacts.storage.hashing import ChunkedSha256, copy_chunks_hashing
 
 #: The metadata signed into an upload URL (sent back by the client as ``x-amz-meta-…``).
 META_UPLOADER, META_DIGEST, META_EXPIRES = "pa-uploader", "pa-digest", "pa-expires"
+
+
+#: S3's error codes for a body that does not match its signed checksum.
+CHECKSUM_MISMATCH_CODES = ("BadDigest", "XAmzContentChecksumMismatch")
 
 
 def checksum_b64(digest: str) -> str:
@@ -100,6 +105,7 @@ class PresignedS3:
     fs: Any
     root: str
     _enforced: bool | None = None
+    _checksum_refused: bool = False
     _signer: Any = None
     # the store's own, used here and by `registry.direct`
     blob_path: Callable[[str], str]
@@ -222,26 +228,29 @@ class PresignedS3:
         return ObjectFacts(int(head.get("ContentLength") or 0), head.get("ChecksumSHA256"), meta,
                            head.get("LastModified"))
 
-    def checksum_enforced(self) -> bool:
+    def checksum_enforced(self) -> bool | None:
         """Whether the store refuses a PUT whose body does not match its ``x-amz-checksum-sha256``.
 
         Probed once per store, as clients upload: one presigned PUT of a few bytes under
-        ``tmp/`` whose signed checksum is another content's. S3 answers ``400 BadDigest``
-        and keeps nothing; a store that answers 200 kept a body it did not check (the
-        object is removed again). One request, not retried: botocore retries BadDigest,
-        which had made the first upload to a real S3 wait ~9 s for the probe. A server
-        error or no answer is no verdict: `StorageError`, and the next call probes again
-        (a verdict taken from a network blip would last as long as the process).
+        ``tmp/`` whose signed checksum is another content's. One request, not retried:
+        botocore retries BadDigest, which had made the first upload to a real S3 wait ~9 s.
+
+        Returns:
+            True: S3's answer, ``400 BadDigest`` (nothing kept). False: the store kept a
+            body it did not check (the object is removed again). None: the store refused
+            the request otherwise (a 4xx such as ``InvalidArgument``, or ``501``: it does not
+            take a signed SHA-256, so it would refuse every upload URL too).
 
         Raises:
-            StorageError: the store gave no verdict (a 5xx, or it could not be reached).
+            StorageError: no verdict (a 5xx, or the store could not be reached); the next
+                call probes again, as a verdict taken from a blip would last the process.
 
         Example:
             ```python
             store.checksum_enforced()  # True on S3 (and LocalStack), False on moto
             ```
         """
-        if self._enforced is None:
+        if self._enforced is None and not self._checksum_refused:
             import httpx  # here: a CLI command on an embedded registry never loads it (start-up time)
 
             path = f"{self.root}/tmp/checksum-probe-{new_uuid().hex}.part"
@@ -250,14 +259,17 @@ class PresignedS3:
                 response = httpx.put(signed.url, content=b"probe", headers=signed.headers, timeout=30.0)
             except httpx.HTTPError as exc:  # no URL in the message: it is a credential until it expires
                 raise StorageError(f"probing the store's checksum check failed: {type(exc).__name__}") from exc
-            if response.status_code == 200:
+            status = response.status_code
+            if status == 200:
                 self._discard(path)
                 self._enforced = False
-            elif 400 <= response.status_code < 500:  # BadDigest on S3: any refusal keeps a wrong body out
+            elif any(f"<Code>{code}</Code>".encode() in response.content for code in CHECKSUM_MISMATCH_CODES):
                 self._enforced = True
+            elif 400 <= status < 500 or status == 501:  # e.g. InvalidArgument, NotImplemented
+                self._checksum_refused = True
             else:
-                raise StorageError(f"probing the store's checksum check: HTTP {response.status_code}")
-        return self._enforced
+                raise StorageError(f"probing the store's checksum check: HTTP {status}")
+        return None if self._checksum_refused else self._enforced
 
     def hash_object(self, path: str, hasher: ChunkedSha256 | None = None) -> str:
         """The SHA-256 of the object at ``path``, streamed in bounded chunks (the server's own check).

@@ -14,6 +14,7 @@ followed it (read through the server instead).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -114,36 +115,75 @@ def test_s3_refuses_a_body_that_does_not_match_its_signed_checksum_and_the_probe
     assert not list(store.iter_temp())  # the refused probe left nothing
 
 
-class Unavailable(BaseHTTPRequestHandler):
-    """An S3 endpoint that answers every request 503, counting them."""
+class Answers(BaseHTTPRequestHandler):
+    """An S3 endpoint answering every PUT with ``answer`` (status, body), counting them (set on a subclass)."""
 
-    requests: list[str] = []
+    answer: tuple[int, bytes] = (503, b"")
+    requests: list[str]
 
     def do_PUT(self) -> None:  # noqa: N802 - http.server's name
         self.requests.append(self.path)
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(503)
-        self.send_header("Content-Length", "0")
+        status, body = self.answer
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
+@contextlib.contextmanager
+def s3_answering(status: int, body: bytes = b"") -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """An S3 endpoint on loopback answering every PUT ``status`` with ``body``: its storage_options, its requests."""
+    handler = type("Answering", (Answers,), {"answer": (status, body), "requests": []})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        try:
+            yield {"key": "k", "secret": "s", "endpoint_url": f"http://127.0.0.1:{http.server_port}"}, handler.requests
+        finally:
+            http.shutdown()
+
+
 def test_a_probe_without_a_verdict_raises_and_is_not_remembered() -> None:
     """A 503 (or no answer) says nothing about checksums: a verdict taken from it would last the process."""
-    with ThreadingHTTPServer(("127.0.0.1", 0), Unavailable) as http:
-        threading.Thread(target=http.serve_forever, daemon=True).start()
-        options = {"key": "k", "secret": "s", "endpoint_url": f"http://127.0.0.1:{http.server_port}"}
+    with s3_answering(503) as (options, requests):
         store: Any = ContentStore("s3://bucket/artifacts", options)
         for attempt in (1, 2):
             with pytest.raises(StorageError, match="HTTP 503"):
                 store.checksum_enforced()
-            assert len(Unavailable.requests) == attempt  # asked again: nothing was cached
-        assert all("/artifacts/tmp/checksum-probe-" in path for path in Unavailable.requests)
-        http.shutdown()
+            assert len(requests) == attempt  # asked again: nothing was cached
+        assert all("/artifacts/tmp/checksum-probe-" in path for path in requests)
     with pytest.raises(StorageError, match="ConnectError"):  # nobody listens there any more
         store.checksum_enforced()
+
+
+INVALID_ARGUMENT = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InvalidArgument</Code>"
+                    b"<Message>x-amz-checksum-sha256 is not supported</Message></Error>")
+
+
+def test_a_store_that_refuses_signed_checksums_gets_no_upload_urls(tmp_path: Path) -> None:
+    """Such a store would refuse every upload URL too: the server offers none, for good; the client sends it."""
+    with s3_answering(400, INVALID_ARGUMENT) as (options, requests):
+        catalog = copy_migrated_catalog(tmp_path / "catalog.sqlite")
+        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
+        backing = LocalRegistry.from_urls("s3://bucket/artifacts", sqlite_url(catalog), storage_options=options,
+                                          settings=settings)
+        server = LiveServer(backing).start()
+        try:
+            with user_client(server, "alice", "team-a") as reg:
+                for _ in range(2):
+                    offer = reg._json("POST", f"/blobs/{sha_hex(b'x')}/upload-url", json={"size": 1 << 20})
+                    assert offer["url"] is None and offer["parts"] == [] and offer["permanent"] is True
+                    assert "refuses signed SHA-256" in offer["reason"]
+                claim = {"size": 1 << 20, "upload": direct.FINAL}
+                response = reg._send("POST", f"/blobs/{sha_hex(b'x')}/uploaded", json=claim, allow=(400,))
+                assert response.status_code == 400 and "does not take presigned uploads" in response.text
+        finally:
+            server.close()
+        assert len(requests) == 1  # probed once: the refusal is the store's, remembered
+        assert backing.store.checksum_enforced() is None
 
 
 def test_uploads_go_to_the_blobs_key_and_the_server_reads_none_of_their_bytes(
