@@ -104,8 +104,8 @@ class PresignedS3:
 
     fs: Any
     root: str
-    _enforced: bool | None = None
-    _checksum_refused: bool = False
+    _probed: bool = False
+    _verdict: bool | None = None  # `checksum_enforced`'s answer, once probed
     _signer: Any = None
     # the store's own, used here and by `registry.direct`
     blob_path: Callable[[str], str]
@@ -250,7 +250,7 @@ class PresignedS3:
             store.checksum_enforced()  # True on S3 (and LocalStack), False on moto
             ```
         """
-        if self._enforced is None and not self._checksum_refused:
+        if not self._probed:
             import httpx  # here: a CLI command on an embedded registry never loads it (start-up time)
 
             path = f"{self.root}/tmp/checksum-probe-{new_uuid().hex}.part"
@@ -262,14 +262,13 @@ class PresignedS3:
             status = response.status_code
             if status == 200:
                 self._discard(path)
-                self._enforced = False
+                self._verdict = False
             elif any(f"<Code>{code}</Code>".encode() in response.content for code in CHECKSUM_MISMATCH_CODES):
-                self._enforced = True
-            elif 400 <= status < 500 or status == 501:  # e.g. InvalidArgument, NotImplemented
-                self._checksum_refused = True
-            else:
+                self._verdict = True
+            elif not (400 <= status < 500 or status == 501):  # refused otherwise: e.g. InvalidArgument, 501
                 raise StorageError(f"probing the store's checksum check: HTTP {status}")
-        return None if self._checksum_refused else self._enforced
+            self._probed = True
+        return self._verdict
 
     def hash_object(self, path: str, hasher: ChunkedSha256 | None = None) -> str:
         """The SHA-256 of the object at ``path``, streamed in bounded chunks (the server's own check).
