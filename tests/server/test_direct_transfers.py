@@ -26,23 +26,20 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from prefect_artifacts.catalog.auth import AuthCatalog
-from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
 from prefect_artifacts.registry import direct, http
 from prefect_artifacts.registry.http import error_from_response
-from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.chunk_index import ChunkIndex
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.hashing import INDEX_CHUNK, ChunkedSha256
 from prefect_artifacts.storage.presigned import checksum_b64
-from tests.support.catalogs import copy_migrated_catalog
 from tests.support.direct_transfers import (
     MULTI,
     SIZE,
     DirectStreamContract,
-    RequestCounter,
+    backing_registry,
     blob_data,
+    counted_server,
     sha_hex,
     user_client,
     write_bytes,
@@ -71,18 +68,10 @@ def make_server(tmp_path: Path, s3_options: dict[str, Any], moto_server: MotoSer
 
     def make(storage: str | None = None, older: bool = False, **settings: Any
              ) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
-        root = tmp_path / f"server{len(started)}"
-        catalog = copy_migrated_catalog(root / "catalog.sqlite")
-        options = {"durable": False, "presign_min_bytes": 0, **settings}
         url = storage or f"s3://{moto_server.make_bucket()}/artifacts"
-        reg = LocalRegistry.from_urls(url, sqlite_url(catalog), storage_options=None if storage else s3_options,
-                                      settings=get_settings().model_copy(update=options))
-        server = LiveServer(reg)
-        if older:
-            server.app.add_middleware(Older)
-        seen: Counter[tuple[str, str, int]] = Counter()
-        server.app.add_middleware(RequestCounter, seen=seen)
-        started.append(server.start())
+        reg = backing_registry(tmp_path / f"server{len(started)}", url, None if storage else s3_options, **settings)
+        server, seen = counted_server(reg, *([Older] if older else []))
+        started.append(server)
         return server, seen
 
     yield make

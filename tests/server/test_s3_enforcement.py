@@ -27,19 +27,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.errors import ArtifactIntegrityError, StorageError
 from prefect_artifacts.registry import direct
-from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.settings import get_settings
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.presigned import checksum_b64
-from tests.support.catalogs import copy_migrated_catalog
 from tests.support.direct_transfers import (
     MULTI,
     DirectStreamContract,
-    RequestCounter,
+    backing_registry,
     blob_data,
+    counted_server,
     sha_hex,
     user_client,
     write_bytes,
@@ -59,15 +56,10 @@ def make_server(tmp_path: Path, localstack_s3: LocalStackS3, store_url: str
     started: list[LiveServer] = []
 
     def make(**settings: Any) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
-        root = tmp_path / f"server{len(started)}"
-        catalog = copy_migrated_catalog(root / "catalog.sqlite")
-        options = {"durable": False, "presign_min_bytes": 0, **settings}  # presign_store_checks: probed
-        reg = LocalRegistry.from_urls(store_url, sqlite_url(catalog), storage_options=localstack_s3.storage_options,
-                                      settings=get_settings().model_copy(update=options))
-        server = LiveServer(reg)
-        seen: Counter[tuple[str, str, int]] = Counter()
-        server.app.add_middleware(RequestCounter, seen=seen)
-        started.append(server.start())
+        # presign_store_checks is not set: the server probes the store
+        reg = backing_registry(tmp_path / f"server{len(started)}", store_url, localstack_s3.storage_options, **settings)
+        server, seen = counted_server(reg)
+        started.append(server)
         return server, seen
 
     yield make
@@ -166,10 +158,7 @@ INVALID_ARGUMENT = (b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>Invalid
 def test_a_store_that_refuses_signed_checksums_gets_no_upload_urls(tmp_path: Path) -> None:
     """Such a store would refuse every upload URL too: the server offers none, for good; the client sends it."""
     with s3_answering(400, INVALID_ARGUMENT) as (options, requests):
-        catalog = copy_migrated_catalog(tmp_path / "catalog.sqlite")
-        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
-        backing = LocalRegistry.from_urls("s3://bucket/artifacts", sqlite_url(catalog), storage_options=options,
-                                          settings=settings)
+        backing = backing_registry(tmp_path, "s3://bucket/artifacts", options)
         server = LiveServer(backing).start()
         try:
             with user_client(server, "alice", "team-a") as reg:

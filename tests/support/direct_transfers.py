@@ -61,6 +61,24 @@ class RequestCounter:
         await self.app(scope, receive, counting)
 
 
+def backing_registry(root: Path, url: str, storage_options: dict[str, Any] | None, **settings: Any) -> LocalRegistry:
+    """A server's registry: a fresh SQLite catalog under ``root``, blobs at ``url``, durability off, every size offered
+    a presigned URL (``presign_min_bytes=0``), then ``settings``."""
+    catalog = copy_migrated_catalog(root / "catalog.sqlite")
+    options = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0, **settings})
+    return LocalRegistry.from_urls(url, sqlite_url(catalog), storage_options=storage_options, settings=options)
+
+
+def counted_server(reg: LocalRegistry, *wrap: type) -> tuple[LiveServer, Counter[tuple[str, str, int]]]:
+    """A started server over ``reg`` (inside it the ``wrap`` middlewares), its requests counted by `RequestCounter`."""
+    server = LiveServer(reg)
+    for middleware in wrap:
+        server.app.add_middleware(middleware)
+    seen: Counter[tuple[str, str, int]] = Counter()
+    server.app.add_middleware(RequestCounter, seen=seen)
+    return server.start(), seen
+
+
 def blob_data(seed: int, size: int = SIZE) -> bytes:
     """``size`` bytes that differ for every ``seed``."""
     return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
@@ -113,10 +131,7 @@ class DirectStreamContract(StreamContract):
             return receive_blob(self, digest, storage)
 
         monkeypatch.setattr(LocalRegistry, "receive_blob", receive)
-        settings = get_settings().model_copy(update={"durable": False, "presign_min_bytes": 0})
-        catalog = copy_migrated_catalog(tmp_path / "server" / "catalog.sqlite")
-        url, options = bucket
-        backing = LocalRegistry.from_urls(url, sqlite_url(catalog), storage_options=options, settings=settings)
+        backing = backing_registry(tmp_path / "server", *bucket)
         server = shared_server.use(backing)
         server.auth.create_user("alice", default_group="default")
         _key_id, secret = server.auth.create_key("alice")

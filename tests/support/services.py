@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,6 +400,16 @@ class ObjectStoreServer:
         self.filesystem().mkdir(bucket)
         return bucket
 
+    def _ready(self, wait: Callable[[], None]) -> Self:
+        """This server once ``wait`` returns (stopped, and the error raised, if it does not); stopped at exit."""
+        try:
+            wait()
+        except BaseException:
+            self.stop()
+            raise
+        atexit.register(self.stop)
+        return self
+
     def stop(self) -> None:
         """Terminate the server process.
 
@@ -449,13 +459,7 @@ class MotoServer(ObjectStoreServer):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )
         server = cls(process, f"http://127.0.0.1:{port}")
-        try:
-            _wait_for_port(port, process, timeout, "moto.server")
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
+        return server._ready(lambda: _wait_for_port(port, process, timeout, "moto.server"))
 
     @property
     def env(self) -> dict[str, str]:
@@ -546,13 +550,7 @@ class LocalStackS3(ObjectStoreServer):
         process = subprocess.Popen([str(python), "-m", "localstack.runtime.main"], cwd=workdir, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = cls(process, f"http://127.0.0.1:{port}", workdir)
-        try:
-            server._wait_for_s3(timeout)
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
+        return server._ready(lambda: server._wait_for_s3(timeout))
 
     def _wait_for_s3(self, timeout: float) -> None:
         import httpx
@@ -634,13 +632,7 @@ class GcsEmulator(ObjectStoreServer):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         server = cls(process, f"http://127.0.0.1:{port}")
-        try:
-            _wait_for_port(port, process, timeout, "gcp-storage-emulator")
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
+        return server._ready(lambda: _wait_for_port(port, process, timeout, "gcp-storage-emulator"))
 
     @property
     def storage_options(self) -> dict[str, Any]:
@@ -717,13 +709,7 @@ class AzuriteServer(ObjectStoreServer):
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         server = cls(process, f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}", workdir)
-        try:
-            _wait_for_port(port, process, timeout, "azurite-blob")
-        except BaseException:
-            server.stop()
-            raise
-        atexit.register(server.stop)
-        return server
+        return server._ready(lambda: _wait_for_port(port, process, timeout, "azurite-blob"))
 
     @property
     def connection_string(self) -> str:
