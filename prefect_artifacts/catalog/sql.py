@@ -109,6 +109,14 @@ def _encode_cursor(sort_by: str, descending: bool, value: Any, last_id: str) -> 
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+#: The text a manifest puts in the catalog, as (what, field, column limit): looked up once, checked on every create.
+_ARTIFACT_TEXT = [(what, field, max_length(artifacts.c[field])) for what, field in (
+    ("folder", "folder"), ("mime type", "mime_type"), ("checksum", "checksum"), ("description", "description"),
+    ("original path", "original_path"), ("idempotency key", "idempotency_key"))]
+_FILE_TEXT = [(what, field, max_length(artifact_files.c[field])) for what, field in (
+    ("file path", "path"), ("file mime type", "mime_type"), ("file checksum", "checksum"), ("file uri", "uri"))]
+
+
 def _check_manifest(new: ArtifactManifest) -> None:
     """Column limits, the same on every dialect (PostgreSQL would raise a DataError, SQLite store the value).
 
@@ -120,16 +128,11 @@ def _check_manifest(new: ArtifactManifest) -> None:
         if f.path in seen:
             raise InvalidArtifactInput(f"file path {f.path!r} appears more than once in the manifest")
         seen.add(f.path)
-    art, file = artifacts.c, artifact_files.c
-    values = [("folder", new.folder, art.folder), ("mime type", new.mime_type, art.mime_type),
-              ("checksum", new.checksum, art.checksum), ("description", new.description, art.description),
-              ("original path", new.original_path, art.original_path),
-              ("idempotency key", new.idempotency_key, art.idempotency_key)]
+    for what, field, limit in _ARTIFACT_TEXT:
+        _check_text(what, getattr(new, field), limit)
     for f in new.files:
-        values += [("file path", f.path, file.path), ("file mime type", f.mime_type, file.mime_type),
-                   ("file checksum", f.checksum, file.checksum), ("file uri", f.uri, file.uri)]
-    for what, value, column in values:
-        _check_text(what, value, max_length(column))
+        for what, field, limit in _FILE_TEXT:
+            _check_text(what, getattr(f, field), limit)
     for run_id, _category in new.runs:
         check_run_id(run_id)
 
@@ -239,9 +242,10 @@ def _aspect_row(artifact_id: str, content: dict[str, Any], schema_name: str | No
 
 
 def _created(row: dict[str, Any], runs: list[RunLink], new: ArtifactManifest) -> Artifact:
-    art = SqlCatalog._to_artifact(row, runs)
-    art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
-                                 mime_type=f.mime_type, uri=f.uri) for f in new.files])
+    """The artifact a create inserted: its values were checked when the manifest was sealed, so taken as they are."""
+    art = SqlCatalog._to_artifact(row, runs, checked=True)
+    art.with_files([ArtifactFile.model_construct(path=f.path, size=f.size, checksum=f.checksum,
+                                                 mime_type=f.mime_type, uri=f.uri) for f in new.files])
     return art
 
 
@@ -641,13 +645,14 @@ class SqlCatalog(EngineQueries):
     # reads --------------------------------------------------------------------
 
     @staticmethod
-    def _to_artifact(row: Any, runs: list[RunLink]) -> Artifact:
+    def _to_artifact(row: Any, runs: list[RunLink], checked: bool = False) -> Artifact:
+        """The artifact of a row; ``checked``: a row just built from a sealed manifest (not validated again)."""
         m = row if isinstance(row, dict) else row._mapping
         serializer = (
             SerializerRef(snapshot_id=m["serializer_snapshot_id"], task_name=m["serializer_task"])
             if m["serializer_snapshot_id"] else None
         )
-        return Artifact(
+        return (Artifact.model_construct if checked else Artifact)(
             id=m["id"], name=m["name"], version=m["version"], folder=m["folder"],
             kind=ArtifactKind(m["kind"]), description=m["description"], labels=list(m["labels"] or []),
             mime_type=m["mime_type"], size=m["size"], checksum=m["checksum"], created=m["created"],

@@ -21,11 +21,14 @@ from __future__ import annotations
 import base64
 import contextvars
 import functools
+import json
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+
+import pydantic_core
 
 from prefect_artifacts.batches import MAX_REQUEST_INLINE_BYTES, MAX_REQUEST_ITEMS
 from prefect_artifacts.errors import ArtifactError
@@ -142,6 +145,20 @@ def _put_all(reg: HttpRegistry, chunk: Sequence[Request], blobs: Mapping[str, by
         _put(reg, owner[digest], digest, data)
 
 
+def _batch_body(items: list[dict[str, Any]], blobs: Mapping[str, bytes]) -> bytes:
+    """The JSON of a batch request: the items as httpx encodes JSON, the contents' base64 by pydantic-core.
+
+    The items (user metadata among them) keep the standard encoder's refusal of NaN and
+    infinities; the contents, a map of strings, are most of the bytes and cost a quarter
+    as much to encode this way.
+    """
+    head = json.dumps({"items": items}, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    if not blobs:
+        return head
+    encoded = pydantic_core.to_json({d: base64.b64encode(data).decode() for d, data in blobs.items()})
+    return head[:-1] + b',"blobs":' + encoded + b"}"
+
+
 def _post(reg: HttpRegistry, chunk: Sequence[Request],
           blobs: Mapping[str, bytes]) -> list[Artifact | ArtifactError] | None:
     """One ``POST /artifacts/batch``; None when the server has no such route."""
@@ -152,10 +169,8 @@ def _post(reg: HttpRegistry, chunk: Sequence[Request],
         item = manifest.model_dump(mode="json", by_alias=True)
         item.update(conflictStrategy=strategy.value, makeFolder=make_folder)
         items.append(item)
-    body: dict[str, Any] = {"items": items}
-    if blobs:
-        body["blobs"] = {d: base64.b64encode(data).decode() for d, data in blobs.items()}
-    response = reg._send("POST", "/artifacts/batch", json=body, allow=(404, 405))
+    response = reg._send("POST", "/artifacts/batch", content=_batch_body(items, blobs),
+                         headers={"Content-Type": "application/json"}, allow=(404, 405))
     if response.status_code == 405 or (response.status_code == 404 and _no_such_route(response)):
         return None
     if response.status_code >= 400:

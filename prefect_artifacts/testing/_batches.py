@@ -37,6 +37,9 @@ class BatchContract(ContractFixtures):
         assert {a.folder for a in arts} == {"/batch"}
         for i, art in enumerate(arts):
             assert b"".join(reg.read(art.id)) == f"content {i}".encode()
+            fetched = reg.get(art.id)  # what a create answers is what the catalog holds, etag included
+            assert art.model_dump() == fetched.model_dump() and art.etag == fetched.etag
+            assert [f.model_dump() for f in art.files] == [f.model_dump() for f in fetched.files]
         assert reg.count() == 5
 
     def test_a_bad_item_does_not_lose_the_others(self, reg: Registry, make_file: MakeFile) -> None:
