@@ -242,10 +242,9 @@ def _aspect_row(artifact_id: str, content: dict[str, Any], schema_name: str | No
 
 
 def _created(row: dict[str, Any], runs: list[RunLink], new: ArtifactManifest) -> Artifact:
-    """The artifact a create inserted: its values were checked when the manifest was sealed, so taken as they are."""
-    art = SqlCatalog._to_artifact(row, runs, checked=True)
-    art.with_files([ArtifactFile.model_construct(path=f.path, size=f.size, checksum=f.checksum,
-                                                 mime_type=f.mime_type, uri=f.uri) for f in new.files])
+    art = SqlCatalog._to_artifact(row, runs)
+    art.with_files([ArtifactFile(path=f.path, size=f.size, checksum=f.checksum,
+                                 mime_type=f.mime_type, uri=f.uri) for f in new.files])
     return art
 
 
@@ -645,14 +644,13 @@ class SqlCatalog(EngineQueries):
     # reads --------------------------------------------------------------------
 
     @staticmethod
-    def _to_artifact(row: Any, runs: list[RunLink], checked: bool = False) -> Artifact:
-        """The artifact of a row; ``checked``: a row just built from a sealed manifest (not validated again)."""
+    def _to_artifact(row: Any, runs: list[RunLink]) -> Artifact:
         m = row if isinstance(row, dict) else row._mapping
         serializer = (
             SerializerRef(snapshot_id=m["serializer_snapshot_id"], task_name=m["serializer_task"])
             if m["serializer_snapshot_id"] else None
         )
-        return (Artifact.model_construct if checked else Artifact)(
+        return Artifact(
             id=m["id"], name=m["name"], version=m["version"], folder=m["folder"],
             kind=ArtifactKind(m["kind"]), description=m["description"], labels=list(m["labels"] or []),
             mime_type=m["mime_type"], size=m["size"], checksum=m["checksum"], created=m["created"],

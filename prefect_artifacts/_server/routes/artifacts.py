@@ -87,13 +87,8 @@ def create_artifact(
     return dump(CreatedArtifact(artifact=art, files=art.files, created=created), status_code=201 if created else 200)
 
 
-_MANIFEST_FIELDS = tuple(ArtifactManifest.model_fields)
-
-
 def _manifest(body: CreateArtifactRequest) -> ArtifactManifest:
-    """The manifest part of a create request: its fields were validated with the request, so taken as they are."""
-    return ArtifactManifest.model_construct(body.model_fields_set & set(_MANIFEST_FIELDS),
-                                            **{name: getattr(body, name) for name in _MANIFEST_FIELDS})
+    return ArtifactManifest.model_validate(body.model_dump(exclude={"conflict_strategy", "make_folder", "blobs"}))
 
 
 def _batch_requests(
