@@ -117,8 +117,11 @@ def prepare_aspect(
     if not isinstance(aspect, dict):
         raise MetadataValidationError(f"an aspect must be a JSON object, not {type(aspect).__name__}")
     try:
-        text = json.dumps(aspect, default=str)
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(aspect, default=str, allow_nan=False)
+    except ValueError as exc:  # JSON has no NaN or infinities: PostgreSQL and every JSON parser refuse them
+        raise MetadataValidationError("aspect holds NaN or an infinity, which JSON cannot represent: "
+                                      "store it as null or a string") from exc
+    except TypeError as exc:
         raise MetadataValidationError(f"aspect is not JSON-serializable: {exc}") from exc
     if len(text) > MAX_ASPECT_BYTES:
         raise MetadataValidationError(f"aspect is {len(text)} bytes, over the limit of {MAX_ASPECT_BYTES}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -207,6 +208,18 @@ class MetadataContract(ContractFixtures):
         assert art.metadata == []
         with pytest.raises(ArtifactNotFound):
             reg.add_metadata("missing", {"a": 1})
+
+    @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+    def test_nan_and_infinities_refused_everywhere(self, reg: Registry, make_file: MakeFile, value: float) -> None:
+        # JSON cannot hold them: stored embedded they would read back differently over HTTP (null) and break PostgreSQL
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        with pytest.raises(MetadataValidationError, match="NaN or an infinity"):
+            reg.add_metadata(art.id, {"loss": [0.5, {"final": value}]})
+        with pytest.raises(MetadataValidationError, match="NaN or an infinity"):
+            reg.upload_file(make_file("b.csv", "b"), name="b", metadata={"loss": value})
+        [result] = reg.upload_many([{"path": make_file("c.csv", "c"), "name": "c", "metadata": {"loss": value}}])
+        assert isinstance(result.error, MetadataValidationError) and "NaN or an infinity" in str(result.error)
+        assert [a.name for a in reg.list().data] == ["a"] and art.metadata == []
 
     def test_upload_metadata_validated_before_storing(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(MetadataValidationError):
