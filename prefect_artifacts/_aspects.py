@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from prefect_artifacts._json_bounds import nesting_problem
 from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_error
 from prefect_artifacts.errors import InvalidArtifactInput, MetadataValidationError
 from prefect_artifacts.models import GROUP_URN_PREFIX
@@ -105,8 +106,9 @@ def prepare_aspect(
     the schema (see `prefect_artifacts._jsonschema`). ``policy`` is checked by `policy_group`.
 
     Raises:
-        MetadataValidationError: not a JSON object, too large, an invalid schema, or
-            an aspect that violates its schema.
+        MetadataValidationError: not a JSON object, too large, nested deeper than
+            `MAX_JSON_DEPTH`, holding NaN or an infinity, an invalid schema, or an aspect
+            that violates its schema.
         InvalidArtifactInput: an invalid policy (see `policy_group`).
 
     Example:
@@ -116,6 +118,9 @@ def prepare_aspect(
     """
     if not isinstance(aspect, dict):
         raise MetadataValidationError(f"an aspect must be a JSON object, not {type(aspect).__name__}")
+    too_deep = nesting_problem(aspect)
+    if too_deep is not None:
+        raise MetadataValidationError(f"aspect refused: {too_deep}")
     try:
         text = json.dumps(aspect, default=str, allow_nan=False)
     except ValueError as exc:  # JSON has no NaN or infinities: PostgreSQL and every JSON parser refuse them

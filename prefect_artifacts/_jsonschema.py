@@ -22,6 +22,8 @@ from typing import Any, NoReturn
 
 import jsonschema_rs
 
+from prefect_artifacts._json_bounds import nesting_problem
+
 #: Largest schema accepted (its JSON text), the same bound as an aspect's content.
 MAX_SCHEMA_BYTES = 1024 * 1024
 # Compiled regex programs and their DFA caches stay small: a huge pattern is refused.
@@ -43,8 +45,8 @@ def compile_schema(schema: dict[str, Any]) -> Any:
 
     Raises:
         SchemaProblem: the schema is not a JSON object, is larger than
-            `MAX_SCHEMA_BYTES`, is invalid, refers outside itself, or has a pattern the
-            linear-time regex engine cannot run.
+            `MAX_SCHEMA_BYTES` or nests deeper than `MAX_JSON_DEPTH`, is invalid,
+            refers outside itself, or has a pattern the linear-time regex engine cannot run.
 
     Example:
         ```python
@@ -54,6 +56,9 @@ def compile_schema(schema: dict[str, Any]) -> Any:
     """
     if not isinstance(schema, dict):
         raise SchemaProblem(f"a JSON Schema must be an object, not {type(schema).__name__}")
+    too_deep = nesting_problem(schema)
+    if too_deep is not None:
+        raise SchemaProblem(f"the schema is refused: {too_deep}")
     try:
         size = len(json.dumps(schema))
     except (TypeError, ValueError) as exc:

@@ -221,6 +221,22 @@ class MetadataContract(ContractFixtures):
         assert isinstance(result.error, MetadataValidationError) and "NaN or an infinity" in str(result.error)
         assert [a.name for a in reg.list().data] == ["a"] and art.metadata == []
 
+    def test_deep_metadata_refused(self, reg: Registry, make_file: MakeFile) -> None:
+        def nested(depth: int) -> dict[str, object]:
+            value: dict[str, object] = {"leaf": 1}
+            for _ in range(depth - 1):
+                value = {"x": value}
+            return value
+
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        with pytest.raises(MetadataValidationError, match="nest more than 64 levels deep"):
+            reg.add_metadata(art.id, nested(65))
+        with pytest.raises(MetadataValidationError, match="nest more than 64 levels deep"):
+            reg.upload_file(make_file("b.csv", "b"), name="b", metadata=nested(5000))  # past Python's recursion limit
+        assert art.metadata == [] and reg.count() == 1
+        reg.add_metadata(art.id, nested(64))
+        assert [a.content for a in reg.get_metadata(art.id)] == [nested(64)]
+
     def test_upload_metadata_validated_before_storing(self, reg: Registry, make_file: MakeFile) -> None:
         with pytest.raises(MetadataValidationError):
             reg.upload_file(make_file("a.csv", "a"), name="a", metadata={"rows": "x", "$schema": self.SCHEMA})

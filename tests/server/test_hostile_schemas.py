@@ -1,13 +1,16 @@
 """User-supplied JSON Schemas cost bounded CPU and never make the server read a file or URL.
 
 Each case would hang (catastrophic backtracking) or reach outside the schema before
-the validator ran on a linear-time regex engine with retrieval refused.
+the validator ran on a linear-time regex engine with retrieval refused. JSON nested
+too deep to serve again is refused before it is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -177,3 +180,38 @@ def test_a_hostile_schema_does_not_stall_the_server(start_server: Callable[..., 
     assert len(latencies) >= 2 and set(statuses) == {200}, statuses
     assert max(latencies) < 1.0, max(latencies)
     assert server.registry.get_metadata(art.id) == []
+
+
+def _nested(depth: int) -> str:
+    """JSON text of objects nested ``depth`` levels deep."""
+    return '{"x":' * (depth - 1) + '{"x":1' + "}" * depth
+
+
+def test_deep_json_is_refused_before_it_is_stored(start_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    # 300 levels parse, but pydantic-core cannot serialize them: stored, the aspect would
+    # have made every later read of the artifact's metadata a 500, for every reader.
+    server = start_server(auth=NoAuth())
+    data = tmp_path / "a.txt"
+    data.write_text("a")
+    with HttpRegistry(server.url) as reg:
+        art = reg.upload_file(data, name="a")
+    refusals = [
+        ("POST", f"/artifacts/{art.id}/aspects", '{"aspect":' + _nested(300) + "}"),
+        ("POST", f"/artifacts/{art.id}/aspects", '{"aspect":{},"schema":' + _nested(300) + "}"),
+        ("POST", "/schemas", '{"urn":"urn:example:deep:1","schema":' + _nested(300) + "}"),
+        ("POST", "/artifacts", '{"folder":"/default","name":"b","kind":"file","files":[{"path":"b.txt","digest":"'
+         + hashlib.sha256(b"b").hexdigest() + '","size":1}],"blobs":{"' + hashlib.sha256(b"b").hexdigest()
+         + '":"Yg=="},"aspects":[{"content":' + _nested(300) + "}]}"),
+    ]
+    with httpx.Client(base_url=server.url, timeout=30, headers={"Content-Type": "application/json"}) as client:
+        for method, path, body in refusals:
+            answer = client.request(method, path, content=body)
+            assert answer.status_code == 400, (path, answer.text)
+            assert answer.json()["error"] == "MetadataValidationError", answer.text
+            assert "nest more than 64 levels deep" in answer.json()["message"], answer.text
+        kept = client.post(f"/artifacts/{art.id}/aspects", content='{"aspect":' + _nested(64) + "}")
+        assert kept.status_code == 201, kept.text
+        read = client.get(f"/artifacts/{art.id}/aspects")
+        assert read.status_code == 200 and read.json()[0]["content"] == json.loads(_nested(64))
+        assert client.get("/schemas/urn:example:deep:1").status_code == 404
+    assert server.registry.count() == 1
