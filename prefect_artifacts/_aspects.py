@@ -90,6 +90,22 @@ def policy_group(policy: object) -> str | None:
     return group
 
 
+def _holds_nul(content: Any) -> bool:
+    """Whether a plain-JSON value has U+0000 in a string or a key (walked without recursion)."""
+    stack = [content]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def prepare_aspect(
     aspect: object, schema: str | dict[str, Any] | None = None, policy: str | None = None,
     resolve: SchemaResolver | None = None,
@@ -107,8 +123,8 @@ def prepare_aspect(
 
     Raises:
         MetadataValidationError: not a JSON object, too large, nested deeper than
-            `MAX_JSON_DEPTH`, holding NaN or an infinity, an invalid schema, or an aspect
-            that violates its schema.
+            `MAX_JSON_DEPTH`, holding NaN, an infinity or a NUL character, an invalid
+            schema, or an aspect that violates its schema.
         InvalidArtifactInput: an invalid policy (see `policy_group`).
 
     Example:
@@ -123,16 +139,19 @@ def prepare_aspect(
         raise MetadataValidationError(f"aspect refused: {too_deep}")
     try:
         text = json.dumps(aspect, default=str, allow_nan=False)
-    except ValueError as exc:  # JSON has no NaN or infinities: PostgreSQL and every JSON parser refuse them
-        raise MetadataValidationError("aspect holds NaN or an infinity, which JSON cannot represent: "
-                                      "store it as null or a string") from exc
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
+        if "Out of range float" in str(exc):  # JSON has no NaN or infinities: PostgreSQL and JSON parsers refuse them
+            raise MetadataValidationError("aspect holds NaN or an infinity, which JSON cannot represent: "
+                                          "store it as null or a string") from exc
         raise MetadataValidationError(f"aspect is not JSON-serializable: {exc}") from exc
     if len(text) > MAX_ASPECT_BYTES:
         raise MetadataValidationError(f"aspect is {len(text)} bytes, over the limit of {MAX_ASPECT_BYTES}")
     policy_group(policy)
     schema = schema if schema is not None else aspect.get("$schema")
     content = json.loads(text)  # a plain-JSON copy, encoded once
+    if "\\u0000" in text and _holds_nul(content):  # the text test is cheap; an escaped backslash can fool it
+        raise MetadataValidationError("aspect holds a NUL character (U+0000), which PostgreSQL cannot search: "
+                                      "stored, it would make every metadata search there fail")
     if not isinstance(schema, dict):
         if schema is not None and not isinstance(schema, str):
             raise MetadataValidationError(f"schema must be a name or a JSON Schema, not {schema!r}")

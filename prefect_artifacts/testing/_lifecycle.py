@@ -221,6 +221,19 @@ class MetadataContract(ContractFixtures):
         assert isinstance(result.error, MetadataValidationError) and "NaN or an infinity" in str(result.error)
         assert [a.name for a in reg.list().data] == ["a"] and art.metadata == []
 
+    @pytest.mark.parametrize("aspect", [{"note": "a\x00b"}, {"a\x00b": 1}, {"list": [{"deep": "\x00"}]}])
+    def test_nul_characters_in_metadata_refused(self, reg: Registry, make_file: MakeFile,
+                                                aspect: dict[str, object]) -> None:
+        # PostgreSQL's jsonb cannot hold U+0000: refused on every catalog alike, before anything is stored
+        art = reg.upload_file(make_file("a.csv", "a"), name="a")
+        with pytest.raises(MetadataValidationError, match="NUL"):
+            reg.add_metadata(art.id, aspect)
+        with pytest.raises(MetadataValidationError, match="NUL"):
+            reg.upload_file(make_file("b.csv", "b"), name="b", metadata=aspect)
+        assert art.metadata == [] and reg.count() == 1
+        reg.add_metadata(art.id, {"note": "a literal \\u0000, six characters"})  # text, not a NUL
+        assert [a.name for a in reg.list(search="meta.note:a*").data] == ["a"]
+
     def test_deep_metadata_refused(self, reg: Registry, make_file: MakeFile) -> None:
         def nested(depth: int) -> dict[str, object]:
             value: dict[str, object] = {"leaf": 1}
