@@ -9,6 +9,7 @@ from typing import Any
 
 from prefect_artifacts._json_bounds import nesting_problem
 from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_error
+from prefect_artifacts._paths import is_unicode
 from prefect_artifacts.errors import InvalidArtifactInput, MetadataValidationError
 from prefect_artifacts.models import GROUP_URN_PREFIX
 
@@ -24,6 +25,9 @@ MAX_POLICY_LENGTH = 1024
 # RFC 8141: urn:<NID>:<NSS>; the NSS without spaces, quotes, angle brackets or backslashes.
 _URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,30}[A-Za-z0-9]:[A-Za-z0-9()+,\-.:=@;$_!*'%/?#~&]+")
 _GROUP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # as catalog.auth validates group names
+
+# How json.dumps (ASCII) writes a NUL or a surrogate; an escaped backslash before "u" can look the same.
+_ESCAPES = re.compile(r"\\u(?:0000|d[89a-f])")
 
 #: Looks a schema name up in a schema registry: the registered JSON Schema, or None.
 SchemaResolver = Callable[[str], "dict[str, Any] | None"]
@@ -90,20 +94,22 @@ def policy_group(policy: object) -> str | None:
     return group
 
 
-def _holds_nul(content: Any) -> bool:
-    """Whether a plain-JSON value has U+0000 in a string or a key (walked without recursion)."""
+def _text_problem(content: Any) -> str | None:
+    """What makes a plain-JSON value's strings or keys unstorable: a NUL, or a lone surrogate (no recursion)."""
     stack = [content]
     while stack:
         value = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                return True
+                return "it holds a NUL character (U+0000), which PostgreSQL cannot search"
+            if not is_unicode(value):
+                return f"{value[:60]!r} is not valid Unicode text (a lone surrogate)"
         elif isinstance(value, dict):
             stack.extend(value)
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
-    return False
+    return None
 
 
 def prepare_aspect(
@@ -149,9 +155,9 @@ def prepare_aspect(
     policy_group(policy)
     schema = schema if schema is not None else aspect.get("$schema")
     content = json.loads(text)  # a plain-JSON copy, encoded once
-    if "\\u0000" in text and _holds_nul(content):  # the text test is cheap; an escaped backslash can fool it
-        raise MetadataValidationError("aspect holds a NUL character (U+0000), which PostgreSQL cannot search: "
-                                      "stored, it would make every metadata search there fail")
+    problem = _ESCAPES.search(text) and _text_problem(content)  # the text test is cheap; the walk is exact
+    if problem:  # stored, PostgreSQL would fail every metadata search on it
+        raise MetadataValidationError(f"aspect refused: {problem}")
     if not isinstance(schema, dict):
         if schema is not None and not isinstance(schema, str):
             raise MetadataValidationError(f"schema must be a name or a JSON Schema, not {schema!r}")

@@ -198,6 +198,24 @@ def parent_folders(folder: str) -> list[str]:
     return ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def is_unicode(text: str) -> bool:
+    r"""Whether ``text`` has a UTF-8 form: no lone surrogate (as undecodable file names and ``\ud800`` escapes give).
+
+    Example:
+        ```python
+        is_unicode("café")      # True
+        is_unicode("x\ud800")   # False
+        ```
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def safe_relpath(path: str, what: str = "path") -> str:
     """Normalize a relative '/'-separated path; refuse anything escaping its root.
 
@@ -209,11 +227,8 @@ def safe_relpath(path: str, what: str = "path") -> str:
     """
     if not isinstance(path, str) or not path or "\x00" in path:
         raise UnsafePath(f"invalid {what} {path!r}")
-    if not path.isascii():
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:  # an undecodable file name (surrogate escapes) cannot be catalogued
-            raise UnsafePath(f"{what} {path!r} is not valid UTF-8") from None
+    if not is_unicode(path):  # an undecodable file name (surrogate escapes) cannot be catalogued
+        raise UnsafePath(f"{what} {path!r} is not valid UTF-8")
     if "\\" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise UnsafePath(f"{what} {path!r} must be relative and '/'-separated")
     parts = [p for p in path.split("/") if p not in ("", ".")]

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from prefect_artifacts._ids import new_id
-from prefect_artifacts._paths import ParsedRef, artifact_ref, quote_name
+from prefect_artifacts._paths import ParsedRef, artifact_ref, is_unicode, quote_name
 from prefect_artifacts.catalog.engine import (
     EngineQueries,
     catalog_errors,
@@ -157,6 +157,8 @@ def _check_text(what: str, value: str | None, limit: int | None = None) -> None:
         raise InvalidArtifactInput(f"{what} is longer than {limit} characters: {value[:60]!r}…")
     if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
         raise InvalidArtifactInput(f"{what} contains a NUL character: {value[:60]!r}")
+    if value is not None and not is_unicode(value):
+        raise InvalidArtifactInput(f"{what} is not valid Unicode text (a lone surrogate): {value[:60]!r}")
 
 
 def _decode_cursor(cursor: str, sort_by: str, descending: bool) -> tuple[Any, str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import json as jsonlib
 import random
 import threading
 import time
@@ -97,6 +98,17 @@ _FALLBACK = {400: InvalidArtifactInput, 401: AuthenticationError, 403: Permissio
 # Transient answers only: a gateway or storage hiccup, an overloaded server. Not 500 (a bug or a
 # damaged catalog does not heal in a second), not 507 (a full disk), not any 4xx.
 _RETRY_STATUS = {502, 503, 504}
+
+
+def json_body(value: Any) -> bytes:
+    r"""A request's JSON: ASCII only (a lone surrogate travels as its escape: the server names the field), no NaN.
+
+    Example:
+        ```python
+        json_body({"description": "café"})  # b'{"description":"caf\u00e9"}'
+        ```
+    """
+    return jsonlib.dumps(value, separators=(",", ":"), allow_nan=False).encode()
 
 
 def error_from_response(response: httpx.Response) -> ArtifactError:
@@ -237,10 +249,13 @@ class HttpRegistry(Registry):
         """Send a request, retrying what is safe to retry; raise the server's error."""
         url = f"{self.api_url}{path}"
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        if json is not None:  # encoded once for every attempt
+            content = json_body(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             body = content() if callable(content) else content
-            request = self.client.build_request(method, url, params=params, json=json, content=body,
+            request = self.client.build_request(method, url, params=params, content=body,
                                                 headers={**self._headers, **(headers or {})})
             try:
                 response = self.client.send(request, stream=stream)

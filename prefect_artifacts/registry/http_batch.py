@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import contextvars
 import functools
-import json
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -146,13 +145,14 @@ def _put_all(reg: HttpRegistry, chunk: Sequence[Request], blobs: Mapping[str, by
 
 
 def _batch_body(items: list[dict[str, Any]], blobs: Mapping[str, bytes]) -> bytes:
-    """The JSON of a batch request: the items as httpx encodes JSON, the contents' base64 by pydantic-core.
+    """The JSON of a batch request: the items as every request's JSON (`json_body`), the contents by pydantic-core.
 
-    The items (user metadata among them) keep the standard encoder's refusal of NaN and
-    infinities; the contents, a map of strings, are most of the bytes and cost a quarter
-    as much to encode this way.
+    The contents, a map of base64 strings, are most of the bytes and cost a quarter as
+    much to encode this way.
     """
-    head = json.dumps({"items": items}, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    from prefect_artifacts.registry.http import json_body
+
+    head = json_body({"items": items})
     if not blobs:
         return head
     encoded = pydantic_core.to_json({d: base64.b64encode(data).decode() for d, data in blobs.items()})

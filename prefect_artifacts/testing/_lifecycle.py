@@ -234,6 +234,25 @@ class MetadataContract(ContractFixtures):
         reg.add_metadata(art.id, {"note": "a literal \\u0000, six characters"})  # text, not a NUL
         assert [a.name for a in reg.list(search="meta.note:a*").data] == ["a"]
 
+    def test_text_that_is_not_unicode_refused(self, reg: Registry, make_file: MakeFile) -> None:
+        # A lone surrogate has no UTF-8 form: the drivers raised UnicodeEncodeError, and in an
+        # aspect on PostgreSQL it made every metadata search fail ("invalid input syntax for type json")
+        art = reg.upload_file(make_file("a.csv", "a"), name="a", metadata={"note": "fine"})
+        bad = "x\ud800y"
+        attempts = [
+            ("aspect", lambda: reg.add_metadata(art.id, {"note": bad})),
+            ("aspect", lambda: reg.add_metadata(art.id, {bad: 1})),
+            ("description", lambda: reg.update(art.id, description=bad)),
+            ("description", lambda: reg.upload_file(make_file("b.csv", "b"), name="b", description=bad)),
+            ("mime type", lambda: reg.upload_file(make_file("c.csv", "c"), name="c", mime_type="text/" + bad)),
+        ]
+        for what, attempt in attempts:
+            with pytest.raises(InvalidArtifactInput, match=f"{what}.*not valid Unicode"):
+                attempt()
+        assert reg.count() == 1 and [a.content for a in reg.get_metadata(art.id)] == [{"note": "fine"}]
+        assert reg.get(art.id).description is None
+        assert [a.name for a in reg.list(search="meta.note:fine").data] == ["a"]
+
     def test_deep_metadata_refused(self, reg: Registry, make_file: MakeFile) -> None:
         def nested(depth: int) -> dict[str, object]:
             value: dict[str, object] = {"leaf": 1}
