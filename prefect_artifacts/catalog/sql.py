@@ -800,8 +800,10 @@ class SqlCatalog(EngineQueries):
                  group_ids: Sequence[str] | None) -> list[Any]:
         where = [artifacts.c.deleted.is_(None), compile_search(search, self.dialect, group_ids)]
         if folder is not None:
+            _check_text("folder", folder)  # the registries resolve it; a value the database cannot take is refused
             where.append(artifacts.c.folder == folder)
         if group_id is not None:
+            _check_text("group", group_id)
             where.append(artifacts.c.group_id == group_id)
         if group_ids is not None:
             where.append(artifacts.c.group_id.in_(group_ids))

@@ -282,6 +282,10 @@ class Registry(ABC):
         relative = isinstance(folder, str) and not folder.startswith("/")
         return normalize_folder(folder, self.settings.default_folder, self.current_user if relative else None)
 
+    def _folder_filter(self, folder: str | None) -> str | None:
+        """A ``folder`` filter of `list`/`count` resolved as an upload's folder is (None: every folder)."""
+        return None if folder is None else self._folder(folder)
+
     # -- crossing process boundaries ----------------------------------------------
 
     def spec(self) -> RegistrySpec:

@@ -34,7 +34,7 @@ import httpx
 from prefect_artifacts import references
 from prefect_artifacts._aspects import check_urn, is_urn, prepare_aspect
 from prefect_artifacts._checksums import snapshot_manifest
-from prefect_artifacts._paths import parse_ref
+from prefect_artifacts._paths import is_unicode, parse_ref
 from prefect_artifacts._progress import HighWater, hashing_progress
 from prefect_artifacts.batches import BatchJob
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
@@ -249,6 +249,9 @@ class HttpRegistry(Registry):
         """Send a request, retrying what is safe to retry; raise the server's error."""
         url = f"{self.api_url}{path}"
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        for name, value in params.items():  # httpx would fail to encode it, naming nothing
+            if isinstance(value, str) and not is_unicode(value):
+                raise InvalidArtifactInput(f"{name} {value[:60]!r} is not valid Unicode text (a lone surrogate)")
         if json is not None:  # encoded once for every attempt
             content = json_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
@@ -386,7 +389,7 @@ class HttpRegistry(Registry):
         self._check_query(search)
         data = self._json("GET", "/artifacts", params={
             "index": index, "pageLength": page_length, "sortBy": sort_by, "descending": descending,
-            "search": search, "groupId": group_id, "folder": folder, "cursor": cursor,
+            "search": search, "groupId": group_id, "folder": self._folder_filter(folder), "cursor": cursor,
         })
         return Page[Artifact](
             data=[self._artifact(a) for a in data["data"]], total=data["totalNumResults"], index=data["index"],
@@ -395,7 +398,7 @@ class HttpRegistry(Registry):
 
     def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
         self._check_query(search)
-        return int(self._json("GET", "/artifact-count", params={"search": search, "folder": folder,
+        return int(self._json("GET", "/artifact-count", params={"search": search, "folder": self._folder_filter(folder),
                                                                 "groupId": group_id}))
 
     def _check_query(self, search: str | None) -> None:

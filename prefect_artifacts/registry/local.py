@@ -596,7 +596,8 @@ class LocalRegistry(Registry):
         check_position("index", index)
         data, total, next_cursor = self.catalog.list(
             index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
-            group_id=group_id, folder=folder, cursor=cursor, group_ids=self.group_ids, total_limit=total_limit,
+            group_id=group_id, folder=self._folder_filter(folder), cursor=cursor, group_ids=self.group_ids,
+            total_limit=total_limit,
         )
         start = index if cursor is None else -1
         return Page[Artifact](
@@ -606,7 +607,7 @@ class LocalRegistry(Registry):
 
     def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
         self._check_page_length(1, search)
-        return self.catalog.count(search, folder, group_id, self.group_ids)
+        return self.catalog.count(search, self._folder_filter(folder), group_id, self.group_ids)
 
     def ids(self, count: int | None = None, offset: int = 0) -> builtins.list[str]:  # noqa: D102
         check_position("offset", offset)

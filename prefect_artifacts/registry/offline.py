@@ -752,7 +752,7 @@ class OfflineRegistry(Registry):
             check_position("index", index)
             data, total, next_cursor = listing.list(
                 index=index, page_length=page_length, sort_by=sort_by, descending=descending, search=search,
-                group_id=group_id, folder=folder, cursor=cursor)
+                group_id=group_id, folder=self._folder_filter(folder), cursor=cursor)
             return Page[Artifact](data=[a.bind(self) for a in data], total=total,
                                   index=index if cursor is None else -1, page_length=page_length,
                                   is_complete=next_cursor is None, next_cursor=next_cursor)
@@ -774,7 +774,7 @@ class OfflineRegistry(Registry):
     def count(self, search: str | None = None, folder: str | None = None, group_id: str | None = None) -> int:  # noqa: D102
         def offline(listing: OfflineListing) -> int:
             self._check_page_length(1, search)
-            return listing.count(search, folder, group_id)
+            return listing.count(search, self._folder_filter(folder), group_id)
 
         return self._searched(lambda r: r.count(search, folder, group_id), offline)
 

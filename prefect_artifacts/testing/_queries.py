@@ -119,6 +119,18 @@ class ListContract(ContractFixtures):
         assert page.total == 3
         assert reg.count(folder="/a") == 3
         assert reg.list(folder="/nowhere").total == 0
+        assert reg.list(folder="/a/").total == reg.count(folder="//a/./") == 3  # the same folder, spelled loosely
+
+    def test_bad_folder_and_group_filters(self, reg: Registry, seven: list[Artifact]) -> None:
+        # PostgreSQL's driver raised a bare ValueError for a NUL; every catalog a UnicodeEncodeError for a surrogate
+        for folder in ("/a\x00", "/a\ud800", "/a/../b", "/a\\b"):
+            with pytest.raises(InvalidArtifactInput, match="folder"):
+                reg.list(folder=folder)
+            with pytest.raises(InvalidArtifactInput, match="folder"):
+                reg.count(folder=folder)
+        for group in ("g\x00", "g\ud800"):
+            with pytest.raises(InvalidArtifactInput, match="group"):
+                reg.list(group_id=group)
 
     def test_bad_list_arguments(self, reg: Registry, seven: list[Artifact]) -> None:
         with pytest.raises(InvalidArtifactInput):
