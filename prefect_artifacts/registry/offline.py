@@ -726,7 +726,8 @@ class OfflineRegistry(Registry):
             try:
                 out.append(self.upload(job.draft, job.folder, job.make_folder, job.strategy,
                                        idempotency_key=job.idempotency_key, runs=job.runs,
-                                       original_path=job.original_path, group=job.group, storage=storage))
+                                       original_path=job.original_path, extra_aspects=job.extra_aspects,
+                                       group=job.group, storage=storage))
             except ArtifactError as exc:
                 out.append(exc)
         return out
