@@ -10,10 +10,14 @@ from typing import Any
 from prefect_artifacts._json_bounds import nesting_problem
 from prefect_artifacts._jsonschema import SchemaProblem, compile_schema, first_error
 from prefect_artifacts._paths import is_unicode
-from prefect_artifacts.errors import InvalidArtifactInput, MetadataValidationError
+from prefect_artifacts.errors import InvalidArtifactInput, MetadataValidationError, PayloadTooLarge
 from prefect_artifacts.models import GROUP_URN_PREFIX
 
 MAX_ASPECT_BYTES = 1024 * 1024
+#: Most metadata aspects one artifact holds, and most bytes of their JSON together: every
+#: read of an artifact's metadata answers all of them at once.
+MAX_ASPECTS_PER_ARTIFACT = 1000
+MAX_ARTIFACT_ASPECT_BYTES = 16 * 1024 * 1024
 #: Schema name of the aspect recording the Prefect flow run, task run and deployment that created an artifact.
 PRODUCER_ASPECT = "urn:prefect-artifacts:aspect:produced-by:v1"
 
@@ -110,6 +114,24 @@ def _text_problem(content: Any) -> str | None:
         elif isinstance(value, list):
             stack.extend(value)
     return None
+
+
+def check_aspect_budget(count: int, size: int) -> None:
+    """Refuse an artifact's aspects beyond `MAX_ASPECTS_PER_ARTIFACT` or `MAX_ARTIFACT_ASPECT_BYTES` of JSON in all.
+
+    Raises:
+        PayloadTooLarge: ``count`` aspects, or ``size`` bytes of them, are over the limit.
+
+    Example:
+        ```python
+        check_aspect_budget(held + 1, held_bytes + len(json.dumps(content)))
+        ```
+    """
+    if count > MAX_ASPECTS_PER_ARTIFACT:
+        raise PayloadTooLarge(f"an artifact holds at most {MAX_ASPECTS_PER_ARTIFACT} metadata aspects")
+    if size > MAX_ARTIFACT_ASPECT_BYTES:
+        raise PayloadTooLarge(f"an artifact's metadata aspects hold at most {MAX_ARTIFACT_ASPECT_BYTES} bytes of "
+                              f"JSON in all, not {size}")
 
 
 def prepare_aspect(

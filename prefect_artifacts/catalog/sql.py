@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Connection,
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
@@ -27,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
+from prefect_artifacts._aspects import check_aspect_budget
 from prefect_artifacts._ids import new_id
 from prefect_artifacts._paths import ParsedRef, artifact_ref, is_unicode, quote_name
 from prefect_artifacts.catalog.engine import (
@@ -135,6 +138,8 @@ def _check_manifest(new: ArtifactManifest) -> None:
             _check_text(what, getattr(f, field), limit)
     for run_id, _category in new.runs:
         check_run_id(run_id)
+    if new.aspects:
+        check_aspect_budget(len(new.aspects), sum(len(json.dumps(a["content"])) for a in new.aspects))
 
 
 def check_run_id(run_id: object) -> str:
@@ -968,11 +973,6 @@ class SqlCatalog(EngineQueries):
 
     # metadata -----------------------------------------------------------------
 
-    def _insert_aspect(self, conn: Connection, artifact_id: str, content: dict[str, Any],
-                       schema_name: str | None, policy: str | None) -> Aspect:
-        row = _aspect_row(artifact_id, content, schema_name, policy, utcnow())
-        conn.execute(insert(aspects), row)
-        return Aspect(id=row["id"], schema_name=schema_name, content=content, policy=policy, created=row["created"])
 
     def add_aspect(self, artifact_id: str, content: dict[str, Any], schema_name: str | None,
                    policy: str | None) -> Aspect:
@@ -985,9 +985,16 @@ class SqlCatalog(EngineQueries):
         """
         with self._write() as conn:
             self._load(conn, artifact_id)
-            aspect = self._insert_aspect(conn, artifact_id, content, schema_name, policy)
-            conn.execute(update(artifacts).where(artifacts.c.id == artifact_id).values(modified=aspect.created))
-            return aspect
+            now = utcnow()
+            # Updating the row first locks it (PostgreSQL): concurrent adds to one artifact count in turn.
+            conn.execute(update(artifacts).where(artifacts.c.id == artifact_id).values(modified=now))
+            held, size = conn.execute(
+                select(func.count(), func.coalesce(func.sum(func.length(cast(aspects.c.content, Text))), 0))
+                .where(aspects.c.artifact_id == artifact_id)).one()
+            check_aspect_budget(held + 1, size + len(json.dumps(content)))
+            row = _aspect_row(artifact_id, content, schema_name, policy, now)
+            conn.execute(insert(aspects), row)
+            return Aspect(id=row["id"], schema_name=schema_name, content=content, policy=policy, created=now)
 
     def aspects(self, artifact_id: str) -> builtins.list[Aspect]:
         """Metadata aspects of an artifact, oldest first.

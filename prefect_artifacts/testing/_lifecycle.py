@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from prefect_artifacts._aspects import MAX_ARTIFACT_ASPECT_BYTES, MAX_ASPECT_BYTES, MAX_ASPECTS_PER_ARTIFACT
+from prefect_artifacts.batches import BatchResult
 from prefect_artifacts.errors import (
     ArtifactConflict,
     ArtifactNotFound,
@@ -16,6 +18,7 @@ from prefect_artifacts.errors import (
     InvalidName,
     InvalidOperation,
     MetadataValidationError,
+    PayloadTooLarge,
 )
 from prefect_artifacts.models import Artifact, RunCategory
 from prefect_artifacts.registry.base import Registry
@@ -252,6 +255,31 @@ class MetadataContract(ContractFixtures):
         assert reg.count() == 1 and [a.content for a in reg.get_metadata(art.id)] == [{"note": "fine"}]
         assert reg.get(art.id).description is None
         assert [a.name for a in reg.list(search="meta.note:fine").data] == ["a"]
+
+    def test_aspects_of_one_artifact_are_bounded(self, reg: Registry, make_file: MakeFile) -> None:
+        # Every read of an artifact's metadata answers all its aspects at once: one writer
+        # adding aspects without end would make those answers (and the server's memory) unbounded.
+        def create(name: str, aspects: list[dict[str, object]]) -> BatchResult:
+            [result] = reg.upload_many([{"path": make_file(f"{name}.csv", name), "name": name,
+                                         "extra_aspects": aspects}])
+            return result
+
+        many = create("many", [{"i": i} for i in range(MAX_ASPECTS_PER_ARTIFACT)]).unwrap()
+        with pytest.raises(PayloadTooLarge, match=f"at most {MAX_ASPECTS_PER_ARTIFACT} metadata aspects"):
+            reg.add_metadata(many.id, {"one": "more"})
+        refused = create("too-many", [{"i": i} for i in range(MAX_ASPECTS_PER_ARTIFACT + 1)])
+        assert isinstance(refused.error, PayloadTooLarge) and "metadata aspects" in str(refused.error)
+
+        big: dict[str, object] = {"blob": "x" * (MAX_ASPECT_BYTES - 100)}
+        fits = MAX_ARTIFACT_ASPECT_BYTES // MAX_ASPECT_BYTES - 1  # 15 of 1 MiB, with room for small ones
+        heavy = create("heavy", [big] * fits).unwrap()
+        reg.add_metadata(heavy.id, {"small": 1})
+        reg.add_metadata(heavy.id, big)  # 16,775,866 bytes in all: just under
+        with pytest.raises(PayloadTooLarge, match="bytes of JSON in all"):
+            reg.add_metadata(heavy.id, big)
+        assert isinstance(create("too-heavy", [big] * (fits + 2)).error, PayloadTooLarge)
+        assert {a.name for a in reg.list(page_length=50).data} == {"many", "heavy"}
+        assert len(reg.get_metadata(many.id)) == MAX_ASPECTS_PER_ARTIFACT
 
     def test_deep_metadata_refused(self, reg: Registry, make_file: MakeFile) -> None:
         def nested(depth: int) -> dict[str, object]:
