@@ -384,10 +384,13 @@ class Registry(ABC):
         """One page of artifacts, sorted (default ``created``) and filtered.
 
         ``cursor`` (from ``page.next_cursor``) pages by keyset, equally fast at any depth.
+        ``folder`` keeps one folder's artifacts, resolved as an upload's folder is
+        (``"/team/"`` is ``/team``; a relative one is under the caller's own folder).
 
         Raises:
             SearchSyntaxError: ``search`` is malformed.
             PayloadTooLarge: ``page_length`` or the query is over the limit.
+            InvalidArtifactInput: ``folder`` or ``group_id`` cannot name one (``..``, a NUL, a lone surrogate).
 
         Example:
             ```python
