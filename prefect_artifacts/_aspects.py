@@ -151,8 +151,8 @@ def prepare_aspect(
 
     Raises:
         MetadataValidationError: not a JSON object, too large, nested deeper than
-            `MAX_JSON_DEPTH`, holding NaN, an infinity or a NUL character, an invalid
-            schema, or an aspect that violates its schema.
+            `MAX_JSON_DEPTH`, holding NaN, an infinity, a NUL or a lone surrogate, an
+            invalid schema, or an aspect that violates its schema.
         InvalidArtifactInput: an invalid policy (see `policy_group`).
 
     Example:

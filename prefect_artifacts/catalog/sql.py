@@ -973,7 +973,6 @@ class SqlCatalog(EngineQueries):
 
     # metadata -----------------------------------------------------------------
 
-
     def add_aspect(self, artifact_id: str, content: dict[str, Any], schema_name: str | None,
                    policy: str | None) -> Aspect:
         """Store one metadata aspect and bump the artifact's modified time.
