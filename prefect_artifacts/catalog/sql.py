@@ -1173,6 +1173,10 @@ class SqlCatalog(EngineQueries):
             catalog.create_snapshot("json", "1.0", digest, [SnapshotFile(path="m.py", checksum=d, size=10)])
             ```
         """
+        if not plugin_name:
+            raise InvalidArtifactInput("a plugin snapshot needs a plugin name")
+        _check_text("plugin name", plugin_name, max_length(plugin_snapshots.c.plugin_name))
+        _check_text("plugin version", version, max_length(plugin_snapshots.c.version))
         for _attempt in range(3):
             try:
                 with self._write() as conn:

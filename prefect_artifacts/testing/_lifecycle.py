@@ -572,6 +572,17 @@ class SnapshotContract(ContractFixtures):
         assert changed.id != first.id and changed.digest != first.digest
         assert reg.read_plugin_snapshot_file(first.id, "my_plugin/core.py") == self.FILES[1][1]
 
+    @pytest.mark.parametrize(("name", "version", "problem"), [
+        ("", "1", "(?i)plugin ?name"), ("p" * 256, "1", "(?i)plugin ?name"), ("p\x00", "1", "(?i)plugin ?name"),
+        ("p\ud800", "1", "(?i)plugin ?name"), ("p", "1" * 129, "version"), ("p", "1\x00", "version"),
+    ])  # the server's request schema words some of them itself ("pluginName: String should have …")
+    def test_snapshot_names_the_catalog_cannot_hold(self, reg: Registry, name: str, version: str,
+                                                    problem: str) -> None:
+        # SQLite stored them (an empty name too) and PostgreSQL refused them with a generic message
+        with pytest.raises(InvalidArtifactInput, match=problem):
+            reg.create_plugin_snapshot(name, version, [("p.py", b"x")])
+        assert reg.create_plugin_snapshot("p", "1", [("p.py", b"x")]).plugin_name == "p"  # nothing was stored
+
     def test_snapshot_errors(self, reg: Registry) -> None:
         snap = reg.create_plugin_snapshot("p", None, [("p.py", b"x")])
         assert snap.version is None
