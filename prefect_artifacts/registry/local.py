@@ -24,7 +24,7 @@ from typing import Any
 from prefect_artifacts import references
 from prefect_artifacts._aspects import policy_group, prepare_aspect
 from prefect_artifacts._checksums import snapshot_digest, snapshot_manifest
-from prefect_artifacts._paths import parse_ref, safe_relpath, validate_alias
+from prefect_artifacts._paths import is_unicode, parse_ref, safe_relpath, validate_alias
 from prefect_artifacts._progress import hashing_progress, tally
 from prefect_artifacts.bundles import BundleEntry, stream_bundle
 from prefect_artifacts.catalog.auth import ANONYMOUS_ADMIN, DELETIONS_KEPT, AuthCatalog, Principal
@@ -790,7 +790,7 @@ class LocalRegistry(Registry):
 
     def record_download(self, ref: str, local_path: str | None = None) -> Transfer:  # noqa: D102
         if local_path is not None and (not isinstance(local_path, str) or "\x00" in local_path
-                                       or len(local_path) > 4096):
+                                       or len(local_path) > 4096 or not is_unicode(local_path)):
             raise InvalidArtifactInput(f"local_path must be a path of at most 4096 characters, not {local_path!r:.80}")
         return self.catalog.add_transfer(self._id(ref), TransferAction.DOWNLOAD, self.principal, local_path)
 

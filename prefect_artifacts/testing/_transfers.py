@@ -54,8 +54,9 @@ class TransferContract(ContractFixtures):
 
     def test_transfer_errors(self, reg: Registry, make_file: MakeFile) -> None:
         art = reg.upload_file(make_file("a.csv", "1"), name="a")
-        with pytest.raises(InvalidArtifactInput, match="local_path|localPath"):
-            reg.record_download(art.id, "x" * 5000)
+        for local_path in ("x" * 5000, "/tmp/a\x00b", "/tmp/a\ud800b"):
+            with pytest.raises(InvalidArtifactInput, match="local_path|localPath"):
+                reg.record_download(art.id, local_path)
         with pytest.raises(ArtifactNotFound):
             reg.transfers("/nowhere/missing")
         with pytest.raises(ArtifactNotFound):
