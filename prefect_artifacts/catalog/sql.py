@@ -219,8 +219,9 @@ def _new_rows(
         (artifact_labels, [{"artifact_id": row["id"], "label": lb} for lb in new.labels]),
         (artifact_files, [{"artifact_id": row["id"], "path": f.path, "size": f.size, "checksum": f.checksum,
                            "mime_type": f.mime_type, "uri": f.uri, "digest": f.digest} for f in new.files]),
-        (aspects, [_aspect_row(row["id"], a["content"], a.get("schema_name"), a.get("policy"), now)
-                   for a in new.aspects]),
+        # Made in one instant, read back by (created, id): ascending ids keep the manifest's order.
+        (aspects, [_aspect_row(row["id"], a["content"], a.get("schema_name"), a.get("policy"), now, aspect_id)
+                   for a, aspect_id in zip(new.aspects, sorted(new_id() for _ in new.aspects), strict=True)]),
         # A new row has no links yet: insert them without lookups.
         (artifact_runs, [{"artifact_id": row["id"], "run_id": r.run_id, "category": r.category.value,
                           "created": now} for r in runs]),
@@ -243,8 +244,8 @@ def _uploader(writer: Principal | None) -> str:
 
 
 def _aspect_row(artifact_id: str, content: dict[str, Any], schema_name: str | None, policy: str | None,
-                created: datetime) -> dict[str, Any]:
-    return {"id": new_id(), "artifact_id": artifact_id, "schema_name": schema_name,
+                created: datetime, aspect_id: str | None = None) -> dict[str, Any]:
+    return {"id": aspect_id or new_id(), "artifact_id": artifact_id, "schema_name": schema_name,
             "content": content, "policy": policy, "created": created}
 
 
