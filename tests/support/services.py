@@ -364,6 +364,7 @@ class ObjectStoreServer:
 
     process: subprocess.Popen[bytes]
     endpoint_url: str
+    workdir: Path | None = None  # a temporary working directory of the process, removed by `stop`
     _fs: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -411,7 +412,7 @@ class ObjectStoreServer:
         return self
 
     def stop(self) -> None:
-        """Terminate the server process.
+        """Terminate the server process and remove its working directory, if it has one.
 
         Example:
             ```python
@@ -419,6 +420,8 @@ class ObjectStoreServer:
             ```
         """
         _stop_process(self.process)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self
@@ -523,8 +526,6 @@ class LocalStackS3(ObjectStoreServer):
         ```
     """
 
-    workdir: Path = field(default_factory=Path)
-
     @classmethod
     def start(cls, python: Path | None = None, timeout: float = 120.0) -> LocalStackS3:
         """Start LocalStack with S3 only on a free port and wait until S3 answers.
@@ -581,17 +582,6 @@ class LocalStackS3(ObjectStoreServer):
         import s3fs
 
         return s3fs.S3FileSystem
-
-    def stop(self) -> None:
-        """Terminate the server and remove its working directory.
-
-        Example:
-            ```python
-            s3.stop()
-            ```
-        """
-        super().stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # GCS (gcp-storage-emulator) ----------------------------------------------------
@@ -681,8 +671,6 @@ class AzuriteServer(ObjectStoreServer):
         ```
     """
 
-    workdir: Path = field(default_factory=Path)
-
     @classmethod
     def start(cls, program: Path | None = None, timeout: float = 60.0) -> AzuriteServer:
         """Start Azurite's blob service on a free port and wait until it listens.
@@ -738,17 +726,6 @@ class AzuriteServer(ObjectStoreServer):
         import adlfs
 
         return adlfs.AzureBlobFileSystem
-
-    def stop(self) -> None:
-        """Terminate the server and remove its working directory.
-
-        Example:
-            ```python
-            azure.stop()
-            ```
-        """
-        super().stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # pytest fixtures ----------------------------------------------------------------
