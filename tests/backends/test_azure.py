@@ -28,7 +28,6 @@ until it expires; it cannot write.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -36,7 +35,6 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.errors import StorageError
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.fsspec_store import (
@@ -47,9 +45,8 @@ from prefect_artifacts.storage.fsspec_store import (
     azure_copy_status,
     wait_for_copy,
 )
-from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
-from tests.support.object_store_cases import blob_key, keys, payload, sha
+from tests.support.object_store_cases import ObjectStoreRegistryContract, blob_key, keys, payload, sha
 from tests.support.services import AzuriteServer
 
 
@@ -354,15 +351,7 @@ def test_wait_for_copy_gives_up_on_a_copy_still_pending_after_the_timeout() -> N
     assert clock.now == pytest.approx(20) and len(status.left) == 100 - 11  # a look first, then one per pause
 
 
-class TestAzureRegistry(UploadContract, StreamContract, ContentsContract, DeleteContract):
-    """The store's part of the registry contract: SQLite catalog + blobs in a fresh Azurite container per test."""
+class TestAzureRegistry(ObjectStoreRegistryContract):
+    """The store's part of the registry contract, blobs in a fresh Azurite container per test."""
 
     __test__ = True
-
-    @pytest.fixture
-    def registry(self, catalog_path: Path, azure_store_url: str,
-                 azure_options: dict[str, Any]) -> Iterator[LocalRegistry]:
-        reg = LocalRegistry.from_urls(azure_store_url, sqlite_url(catalog_path), storage_options=azure_options)
-        assert reg.store.is_object_store
-        yield reg
-        reg.close()

@@ -35,9 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from prefect_artifacts.catalog.engine import sqlite_url
 from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
-from tests.support.object_store_cases import payload
+from tests.support.object_store_cases import ObjectStoreRegistryContract, payload
 from tests.support.services import GcsEmulator
 
 
@@ -122,14 +121,7 @@ def test_download_url_signed_with_a_service_account_key(service_account_options:
         reg.close()
 
 
-class TestGcsRegistry(UploadContract, StreamContract, ContentsContract, DeleteContract):
-    """The store's part of the registry contract: SQLite catalog + blobs in a fresh emulated GCS bucket per test."""
+class TestGcsRegistry(ObjectStoreRegistryContract):
+    """The store's part of the registry contract, blobs in a fresh emulated GCS bucket per test."""
 
     __test__ = True
-
-    @pytest.fixture
-    def registry(self, catalog_path: Path, gcs_store_url: str, gcs_options: dict[str, Any]) -> Iterator[LocalRegistry]:
-        reg = LocalRegistry.from_urls(gcs_store_url, sqlite_url(catalog_path), storage_options=gcs_options)
-        assert reg.store.is_object_store
-        yield reg
-        reg.close()

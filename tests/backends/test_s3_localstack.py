@@ -8,16 +8,12 @@ copies into place, ranged reads, listings, deletes) passes S3's own checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from prefect_artifacts.catalog.engine import sqlite_url
-from prefect_artifacts.registry.local import LocalRegistry
-from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 from tests.support.object_store_cases import *  # noqa: F403 - the shared cases, collected here
+from tests.support.object_store_cases import ObjectStoreRegistryContract
 from tests.support.services import LocalStackS3
 
 
@@ -36,14 +32,7 @@ def raw_fs(localstack_s3: LocalStackS3) -> Any:
     return localstack_s3.filesystem()
 
 
-class TestLocalStackS3Registry(UploadContract, StreamContract, ContentsContract, DeleteContract):
-    """The store's part of the registry contract: SQLite catalog + blobs in a fresh LocalStack bucket per test."""
+class TestLocalStackS3Registry(ObjectStoreRegistryContract):
+    """The store's part of the registry contract, blobs in a fresh LocalStack bucket per test."""
 
     __test__ = True
-
-    @pytest.fixture
-    def registry(self, catalog_path: Path, store_url: str, store_options: dict[str, Any]) -> Iterator[LocalRegistry]:
-        reg = LocalRegistry.from_urls(store_url, sqlite_url(catalog_path), storage_options=store_options)
-        assert reg.store.is_object_store
-        yield reg
-        reg.close()

@@ -16,6 +16,7 @@ and garbage collection removes stale temp objects.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from prefect_artifacts.errors import ArtifactIntegrityError, BlobNotFound
 from prefect_artifacts.registry.local import LocalRegistry
 from prefect_artifacts.storage.content_store import ContentStore
 from prefect_artifacts.storage.fsspec_store import ObjectContentStore
+from prefect_artifacts.testing import ContentsContract, DeleteContract, StreamContract, UploadContract
 
 __all__ = [
     "registry",
@@ -79,11 +81,38 @@ def store(store_url: str, store_options: dict[str, Any]) -> ContentStore:
     return built
 
 
+@contextlib.contextmanager
+def _registry_on_store(catalog_path: Path, store_url: str, store_options: dict[str, Any]) -> Iterator[LocalRegistry]:
+    reg = LocalRegistry.from_urls(store_url, sqlite_url(catalog_path), storage_options=store_options)
+    try:
+        assert reg.store.is_object_store
+        yield reg
+    finally:
+        reg.close()
+
+
 @pytest.fixture
 def registry(catalog_path: Path, store_url: str, store_options: dict[str, Any]) -> Iterator[LocalRegistry]:
-    reg = LocalRegistry.from_urls(store_url, sqlite_url(catalog_path), storage_options=store_options)
-    yield reg
-    reg.close()
+    with _registry_on_store(catalog_path, store_url, store_options) as reg:
+        yield reg
+
+
+class ObjectStoreRegistryContract(UploadContract, StreamContract, ContentsContract, DeleteContract):
+    """The store's part of the registry contract: SQLite catalog + blobs at the module's ``store_url``.
+
+    Example:
+        ```python
+        class TestGcsRegistry(ObjectStoreRegistryContract):
+            __test__ = True
+        ```
+    """
+
+    __test__ = False
+
+    @pytest.fixture
+    def registry(self, catalog_path: Path, store_url: str, store_options: dict[str, Any]) -> Iterator[LocalRegistry]:
+        with _registry_on_store(catalog_path, store_url, store_options) as reg:
+            yield reg
 
 
 # ContentStore ---------------------------------------------------------------------------
